@@ -1,0 +1,185 @@
+//! `nexgate-host`: runs a Spin application's HTTP components on wasmtime, like `spin up`.
+//!
+//! Layout:
+//! - `manifest`, `template`, `variables`: reading `spin.toml` and resolving variables;
+//! - `routing`: Spin's route syntax and precedence;
+//! - `runtime`: engine, component loading and caching, one request through one instance;
+//! - `server`: the HTTP listener;
+//! - `outbound`, `outbound_http`: `allowed_outbound_hosts` and service chaining;
+//! - `postgres`, `pg_types`, `redis_host`, `mqtt`, `key_value`, `variables_host`: the Spin interfaces.
+
+mod bindings;
+mod key_value;
+mod manifest;
+mod mqtt;
+mod outbound;
+mod outbound_http;
+mod pg_types;
+mod postgres;
+mod redis_host;
+mod routing;
+mod runtime;
+mod server;
+mod state;
+mod template;
+mod variables;
+mod variables_host;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+/// Command line of the host.
+#[derive(Parser)]
+#[command(name = "nexgate-host", version, about = "Runs spin.toml's HTTP components on wasmtime")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the application.
+    Up(UpArgs),
+    /// Validate the manifest and load every component without serving.
+    Check(UpArgs),
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// The application manifest.
+    #[arg(long = "from", short = 'f', default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, env = "NEXGATE_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: String,
+    /// Set an application variable (highest precedence), as `name=value`.
+    #[arg(long = "variable", value_parser = parse_key_value)]
+    variables: Vec<(String, String)>,
+    /// Requests that may run inside components at once.
+    #[arg(long, env = "NEXGATE_INSTANCES_MAX", default_value_t = 128)]
+    instances_max: usize,
+    /// How long a request waits for a free instance before it gets 503, in milliseconds.
+    #[arg(long, env = "NEXGATE_INSTANCE_WAIT_MS", default_value_t = 2_000)]
+    instance_wait_ms: u64,
+    /// Time budget of one request inside its component, in milliseconds (then 504).
+    #[arg(long, env = "NEXGATE_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    request_timeout_ms: u64,
+    /// Linear memory one instance may use, in MiB.
+    #[arg(long, env = "NEXGATE_INSTANCE_MEMORY_MIB", default_value_t = 256)]
+    instance_memory_mib: usize,
+    /// Postgres connections the whole host may open.
+    #[arg(long, env = "NEXGATE_PG_CONNECTIONS_MAX", default_value_t = 40)]
+    pg_connections_max: usize,
+    /// Postgres connections one address (database URL) may open.
+    #[arg(long, env = "NEXGATE_PG_CONNECTIONS_PER_ADDRESS_MAX", default_value_t = 16)]
+    pg_connections_per_address_max: usize,
+    /// Redis backing the key-value stores (`key_value_stores` labels).
+    #[arg(long, env = "NEXGATE_KEY_VALUE_REDIS_URL")]
+    key_value_redis_url: Option<String>,
+    /// Prefix of every key-value key this host writes.
+    #[arg(long, env = "NEXGATE_KEY_VALUE_PREFIX", default_value = "spin:kv:")]
+    key_value_prefix: String,
+    /// Where compiled components are cached between starts.
+    #[arg(long, env = "NEXGATE_HOST_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not name=value"))
+}
+
+fn default_cache_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("NEXGATE_CACHE_DIR") {
+        return PathBuf::from(dir).join("host-compiled");
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/tmp".into());
+    PathBuf::from(home).join(".cache/nexgate/host-compiled")
+}
+
+fn load(args: &UpArgs) -> Result<std::sync::Arc<runtime::Runtime>> {
+    let app = manifest::load(&args.manifest)?;
+    let flags: HashMap<String, String> = args.variables.iter().cloned().collect();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let variables = variables::AppVariables::resolve(&app, &flags, &env)
+        .with_context(|| format!("application `{}`", app.name))?;
+    let limits = runtime::Limits {
+        instances_max: args.instances_max.max(1),
+        instance_wait: Duration::from_millis(args.instance_wait_ms),
+        request_timeout: Duration::from_millis(args.request_timeout_ms.max(10)),
+        memory_bytes_max: args.instance_memory_mib.max(16) * 1024 * 1024,
+    };
+    let pg_limits = postgres::PgLimits {
+        per_address_max: args.pg_connections_per_address_max.max(1),
+        host_max: args.pg_connections_max.max(1),
+        acquire_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(60),
+    };
+    runtime::Runtime::load(
+        &app,
+        runtime::LoadOptions {
+            limits,
+            pg_limits,
+            kv: key_value::KvConfig {
+                redis_url: args.key_value_redis_url.clone(),
+                prefix: args.key_value_prefix.clone(),
+            },
+            cache_dir: args.cache_dir.clone().unwrap_or_else(default_cache_dir),
+            variables,
+        },
+    )
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Check(args) => {
+                load(&args)?;
+                println!("manifest {} is valid and every component loads", args.manifest.display());
+                Ok(())
+            }
+            Command::Up(args) => {
+                let runtime = load(&args)?;
+                let listener = tokio::net::TcpListener::bind(&args.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", args.listen))?;
+                let addr = listener.local_addr()?;
+                // Tests and scripts wait for this exact line.
+                println!("listening on {}", server::describe(addr));
+                use std::io::Write;
+                std::io::stdout().flush().ok();
+                let shutdown = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                server::serve(listener, runtime, shutdown).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! Loading an application onto wasmtime and running one request through a component.
+//!
+//! 1. Each `source` is read; a core module (what `cargo build --target wasm32-wasip1` makes) is turned
+//!    into a component with the WASI preview 1 reactor adapter, as Spin does on load.
+//! 2. The component is compiled once; the compiled artefact is kept in the cache folder under a
+//!    name derived from the wasm bytes and the engine's settings, and reused on the next start.
+//! 3. It is linked and pre-instantiated; an import the host does not provide stops start-up here.
+//! 4. Each request gets a fresh instance from the pooling allocator, bounded by an epoch deadline,
+//!    a memory limit and a bounded number of concurrent instances.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::WasiHttpView;
+
+use crate::key_value::KvConfig;
+use crate::manifest::App;
+use crate::outbound::OutboundGrants;
+use crate::postgres::{PgLimits, PgPools};
+use crate::redis_host::RedisClients;
+use crate::routing::{RoutePattern, Router};
+use crate::state::{ComponentInfo, HostState};
+use crate::variables::AppVariables;
+
+/// The body type used for every request and response inside the host.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
+
+/// How often the epoch ticker advances; deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Request-level limits (host flags; defaults in `main.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests that may be inside guests at once; more wait `instance_wait`, then get 503.
+    pub instances_max: usize,
+    /// How long a request waits for a free instance slot.
+    pub instance_wait: Duration,
+    /// Wall-clock budget of one request in its guest (epoch deadline), after which it gets 504.
+    pub request_timeout: Duration,
+    /// Linear memory one instance may grow to.
+    pub memory_bytes_max: usize,
+}
+
+/// A component ready to serve.
+pub struct LoadedComponent {
+    pub info: Arc<ComponentInfo>,
+    pub pre: ProxyPre<HostState>,
+    /// Its first HTTP route, used for the `spin-*` headers of chained requests.
+    pub route: Option<RoutePattern>,
+}
+
+/// The running application.
+pub struct Runtime {
+    pub engine: Engine,
+    pub components: HashMap<String, LoadedComponent>,
+    pub router: Router,
+    pub limits: Limits,
+    pub instance_permits: Arc<Semaphore>,
+    pub pg: PgPools,
+    pub redis: RedisClients,
+    pub kv: KvConfig,
+}
+
+/// Start-up options that are not part of the manifest.
+pub struct LoadOptions {
+    pub limits: Limits,
+    pub pg_limits: PgLimits,
+    pub kv: KvConfig,
+    pub cache_dir: PathBuf,
+    pub variables: AppVariables,
+}
+
+/// Builds the engine with the pooling allocator sized for `limits`.
+pub fn engine(limits: &Limits) -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    let slots = (limits.instances_max * 2 + 16) as u32; // chained requests bypass the admission bound
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(slots);
+    pool.total_core_instances(slots * 8);
+    pool.total_memories(slots * 4);
+    pool.total_tables(slots * 8);
+    pool.total_stacks(slots);
+    pool.max_memory_size(limits.memory_bytes_max);
+    pool.max_memories_per_component(8);
+    pool.max_tables_per_component(16);
+    pool.max_core_instances_per_component(32);
+    pool.max_component_instance_size(1 << 20);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config).map_err(|e| anyhow::anyhow!("cannot create the wasmtime engine: {e:#}"))
+}
+
+impl Runtime {
+    /// Loads every component of `app`; any component that cannot run stops start-up with its name.
+    pub fn load(app: &App, options: LoadOptions) -> Result<Arc<Self>> {
+        let engine = engine(&options.limits)?;
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        crate::bindings::SpinImports::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+
+        let routes = app
+            .http_triggers
+            .iter()
+            .filter_map(|t| t.route.clone().map(|r| (r, t.component.clone())));
+        let (router, duplicates) = Router::build(routes)?;
+        for d in duplicates {
+            tracing::warn!("{d}");
+        }
+
+        std::fs::create_dir_all(&options.cache_dir)
+            .with_context(|| format!("cannot create cache folder {}", options.cache_dir.display()))?;
+        let mut components = HashMap::new();
+        for (id, decl) in &app.components {
+            let started = Instant::now();
+            let component = load_component(&engine, &decl.source, &options.cache_dir)
+                .with_context(|| format!("component `{id}`"))?;
+            let pre = linker.instantiate_pre(&component).map_err(|e| {
+                anyhow::anyhow!(
+                    "component `{id}` imports something this host does not provide: {e:#}. \
+                     Remove the import or use an interface listed in docs/host.md"
+                )
+            })?;
+            let pre = ProxyPre::new(pre).map_err(|e| {
+                anyhow::anyhow!("component `{id}` does not export wasi:http/incoming-handler@0.2.x: {e:#}")
+            })?;
+            let hosts = decl
+                .allowed_outbound_hosts
+                .iter()
+                .map(|h| {
+                    crate::template::Template::parse(h)?
+                        .resolve(|n| options.variables.get(n))
+                        .map_err(|e| anyhow::anyhow!("allowed_outbound_hosts `{h}`: {e}"))
+                })
+                .collect::<Result<Vec<_>>>()
+                .with_context(|| format!("component `{id}`"))?;
+            let grants = OutboundGrants::parse(&hosts).with_context(|| format!("component `{id}`"))?;
+            let info = ComponentInfo {
+                id: id.clone(),
+                grants,
+                variables: options.variables.for_component(decl),
+                key_value_stores: decl.key_value_stores.clone(),
+                environment: decl.environment.clone().into_iter().collect(),
+            };
+            let route = router.route_of(id).cloned();
+            tracing::info!("component `{id}` ready in {} ms", started.elapsed().as_millis());
+            components.insert(
+                id.clone(),
+                LoadedComponent {
+                    info: Arc::new(info),
+                    pre,
+                    route,
+                },
+            );
+        }
+
+        let runtime = Arc::new(Self {
+            engine: engine.clone(),
+            components,
+            router,
+            limits: options.limits,
+            instance_permits: Arc::new(Semaphore::new(options.limits.instances_max)),
+            pg: PgPools::new(options.pg_limits),
+            redis: RedisClients::default(),
+            kv: options.kv,
+        });
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            })?;
+        Ok(runtime)
+    }
+
+    /// Serves a request that arrived over the network.
+    pub async fn handle(self: &Arc<Self>, req: Request<Body>, client_addr: std::net::SocketAddr) -> Response<Body> {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let (component, resp) = self.dispatch(req, Some(client_addr), None).await;
+        tracing::info!(
+            target: "request",
+            "{method} {path} {} {} {:.3}ms",
+            component.as_deref().unwrap_or("-"),
+            resp.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        resp
+    }
+
+    /// Serves a chained request (`http://<component>.spin.internal` or `http://self`), in-process.
+    pub async fn handle_chained(self: &Arc<Self>, req: Request<Body>, target: Option<String>) -> Response<Body> {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let (component, resp) = self.dispatch(req, None, target).await;
+        tracing::info!(
+            target: "request",
+            "{method} {path} {} {} {:.3}ms (chained)",
+            component.as_deref().unwrap_or("-"),
+            resp.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        resp
+    }
+
+    async fn dispatch(
+        self: &Arc<Self>,
+        mut req: Request<Body>,
+        client_addr: Option<std::net::SocketAddr>,
+        chained_to: Option<String>,
+    ) -> (Option<String>, Response<Body>) {
+        let path = req.uri().path().to_string();
+        if chained_to.is_none() && path == "/.well-known/spin/health" {
+            return (None, text_response(StatusCode::OK, "OK"));
+        }
+        let (component_id, pattern, matched) = match chained_to {
+            Some(id) => {
+                let Some(loaded) = self.components.get(&id) else {
+                    return (None, text_response(StatusCode::NOT_FOUND, "no such component"));
+                };
+                let route = loaded.route.clone().unwrap_or_else(|| RoutePattern::parse("/...").unwrap());
+                let matched = route.matches(&path).unwrap_or(crate::routing::RouteMatch {
+                    params: Vec::new(),
+                    path_info: path.clone(),
+                });
+                (id, route, matched)
+            }
+            None => match self.router.route(&path) {
+                Some(r) => (r.component.to_string(), r.pattern.clone(), r.matched),
+                None => return (None, text_response(StatusCode::NOT_FOUND, "")),
+            },
+        };
+        set_spin_headers(&mut req, &pattern, &matched, client_addr);
+        let chained = client_addr.is_none();
+        let resp = self.run(&component_id, req, chained).await;
+        (Some(component_id), resp)
+    }
+
+    async fn run(self: &Arc<Self>, component_id: &str, req: Request<Body>, chained: bool) -> Response<Body> {
+        let Some(loaded) = self.components.get(component_id) else {
+            return text_response(StatusCode::NOT_FOUND, "");
+        };
+        // Chained requests already hold their caller's slot; making them wait could deadlock.
+        let permit = if chained {
+            None
+        } else {
+            match tokio::time::timeout(self.limits.instance_wait, self.instance_permits.clone().acquire_owned()).await {
+                Ok(Ok(p)) => Some(p),
+                _ => {
+                    return text_response(StatusCode::SERVICE_UNAVAILABLE, "server busy: too many requests in progress, retry shortly")
+                }
+            }
+        };
+        let mut store = Store::new(&self.engine, HostState::new(self.clone(), loaded.info.clone()));
+        store.limiter(|s| &mut s.limits);
+        let ticks = (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let incoming = match store.data_mut().http().new_incoming_request(Scheme::Http, req) {
+            Ok(r) => r,
+            Err(e) => return text_response(StatusCode::BAD_REQUEST, &format!("invalid request: {e}")),
+        };
+        let out = match store.data_mut().http().new_response_outparam(sender) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!("component `{component_id}`: {e:#}");
+                return text_response(StatusCode::INTERNAL_SERVER_ERROR, "");
+            }
+        };
+        let pre = loaded.pre.clone();
+        let id = component_id.to_string();
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let proxy = pre.instantiate_async(&mut store).await.map_err(GuestFailure::Instantiate)?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, out)
+                .await
+                .map_err(GuestFailure::Trap)
+        });
+        let budget = self.limits.request_timeout + Duration::from_secs(1);
+        match tokio::time::timeout(budget, receiver).await {
+            Ok(Ok(Ok(resp))) => resp,
+            Ok(Ok(Err(code))) => {
+                tracing::warn!("component `{id}` answered with an error code: {code:?}");
+                text_response(StatusCode::INTERNAL_SERVER_ERROR, "")
+            }
+            Ok(Err(_)) => match task.await {
+                Ok(Err(GuestFailure::Trap(e))) if is_deadline(&e) => {
+                    tracing::warn!("component `{id}` exceeded its time limit of {:?}", self.limits.request_timeout);
+                    text_response(StatusCode::GATEWAY_TIMEOUT, "the component exceeded its time limit")
+                }
+                Ok(Err(GuestFailure::Instantiate(e))) => {
+                    tracing::error!("component `{id}` could not be instantiated: {e:#}");
+                    text_response(StatusCode::SERVICE_UNAVAILABLE, "server busy, retry shortly")
+                }
+                Ok(Err(GuestFailure::Trap(e))) => {
+                    tracing::error!("component `{id}` failed: {e:?}");
+                    text_response(StatusCode::INTERNAL_SERVER_ERROR, "")
+                }
+                Ok(Ok(())) => {
+                    tracing::error!("component `{id}` returned without setting a response");
+                    text_response(StatusCode::INTERNAL_SERVER_ERROR, "")
+                }
+                Err(e) => {
+                    tracing::error!("component `{id}` task failed: {e}");
+                    text_response(StatusCode::INTERNAL_SERVER_ERROR, "")
+                }
+            },
+            Err(_) => {
+                task.abort();
+                tracing::warn!("component `{id}` exceeded its time limit while waiting on the host");
+                text_response(StatusCode::GATEWAY_TIMEOUT, "the component exceeded its time limit")
+            }
+        }
+    }
+}
+
+enum GuestFailure {
+    Instantiate(wasmtime::Error),
+    Trap(wasmtime::Error),
+}
+
+fn is_deadline(e: &wasmtime::Error) -> bool {
+    matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt))
+}
+
+/// A small text response.
+pub fn text_response(status: StatusCode, text: &str) -> Response<Body> {
+    let body = Full::new(Bytes::from(text.to_string()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    if !text.is_empty() {
+        resp.headers_mut()
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    }
+    resp
+}
+
+fn set_spin_headers(
+    req: &mut Request<Body>,
+    pattern: &RoutePattern,
+    matched: &crate::routing::RouteMatch,
+    client_addr: Option<std::net::SocketAddr>,
+) {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".to_string());
+    let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let full_url = format!("http://{host}{path_and_query}");
+    let headers = req.headers_mut();
+    // A client may not forge what the platform tells the component.
+    let forged: Vec<_> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("spin-"))
+        .cloned()
+        .collect();
+    for k in forged {
+        headers.remove(k);
+    }
+    let mut set = |name: String, value: &str| {
+        if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name), HeaderValue::from_str(value)) {
+            headers.insert(n, v);
+        }
+    };
+    set("spin-full-url".into(), &full_url);
+    set("spin-path-info".into(), &matched.path_info);
+    set("spin-matched-route".into(), pattern.raw());
+    set("spin-raw-component-route".into(), pattern.raw());
+    set("spin-component-route".into(), &pattern.component_route());
+    set("spin-base-path".into(), "/");
+    if let Some(addr) = client_addr {
+        set("spin-client-addr".into(), &addr.to_string());
+    }
+    for (name, value) in &matched.params {
+        set(format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+    }
+    // Make the URI absolute for the guest's `authority`.
+    if req.uri().authority().is_none() {
+        if let Ok(uri) = http::Uri::builder()
+            .scheme("http")
+            .authority(host.as_str())
+            .path_and_query(path_and_query.as_str())
+            .build()
+        {
+            *req.uri_mut() = uri;
+        }
+    }
+}
+
+/// Reads a `.wasm`, componentizes a core module, and compiles it (or loads the cached artefact).
+fn load_component(engine: &Engine, source: &Path, cache_dir: &Path) -> Result<Component> {
+    let bytes = std::fs::read(source).with_context(|| {
+        format!(
+            "cannot read {}; build the components first (scripts/build-wasm.sh)",
+            source.display()
+        )
+    })?;
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    let digest = hex::encode(Sha256::digest(&bytes));
+    let cached = cache_dir.join(format!("{}-{:016x}.cwasm", &digest[..32], engine_hash.finish()));
+    if cached.exists() {
+        // SAFETY: the file was written by `Component::serialize` of an engine with the same
+        // compatibility hash (part of its name), in a folder only this host writes.
+        #[allow(unsafe_code)]
+        match unsafe { Component::deserialize_file(engine, &cached) } {
+            Ok(c) => return Ok(c),
+            Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e:#}", cached.display()),
+        }
+    }
+    let component_bytes = if is_core_module(&bytes) {
+        wit_component::ComponentEncoder::default()
+            .module(&bytes)
+            .context("not a valid core module")?
+            .adapter(
+                "wasi_snapshot_preview1",
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+            )?
+            .validate(true)
+            .encode()
+            .context("cannot turn the core module into a component")?
+    } else if is_component(&bytes) {
+        bytes
+    } else {
+        bail!("{} is not a WebAssembly module or component", source.display());
+    };
+    tracing::info!("compiling {} (first start after a change; cached afterwards)", source.display());
+    let component = Component::new(engine, &component_bytes).map_err(|e| anyhow::anyhow!("cannot compile: {e:#}"))?;
+    let serialized = component.serialize()?;
+    let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, serialized).and_then(|_| std::fs::rename(&tmp, &cached)).ok();
+    Ok(component)
+}
+
+fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[0..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+fn is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[0..4] == *b"\0asm" && bytes[6..8] == [1, 0]
+}
