@@ -50,12 +50,17 @@ fn main() {
 }
 
 fn spin_sdk_version(lock: &Path) -> String {
-    let text = fs::read_to_string(lock).expect("Cargo.lock is missing; run `cargo generate-lockfile`");
+    let text =
+        fs::read_to_string(lock).expect("Cargo.lock is missing; run `cargo generate-lockfile`");
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         if line.trim() == "name = \"spin-sdk\"" {
             let v = lines.next().unwrap();
-            return v.trim().trim_start_matches("version = ").trim_matches('"').to_string();
+            return v
+                .trim()
+                .trim_start_matches("version = ")
+                .trim_matches('"')
+                .to_string();
         }
     }
     panic!("spin-sdk is not in Cargo.lock; the workspace's components depend on it");
@@ -67,7 +72,11 @@ fn find_spin_sdk_wit(version: &str) -> Option<PathBuf> {
         .unwrap_or_else(|_| PathBuf::from(env::var("HOME").unwrap_or_default()).join(".cargo"));
     let src = cargo_home.join("registry").join("src");
     for index in fs::read_dir(src).ok()? {
-        let candidate = index.ok()?.path().join(format!("spin-sdk-{version}")).join("wit");
+        let candidate = index
+            .ok()?
+            .path()
+            .join(format!("spin-sdk-{version}"))
+            .join("wit");
         if candidate.join("deps").is_dir() {
             return Some(candidate);
         }

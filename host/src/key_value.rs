@@ -61,31 +61,70 @@ impl kv::HostStore for HostState {
         Ok(Ok(self.table.push(KvStore { conn, key_prefix })?))
     }
 
-    async fn get(&mut self, this: Resource<KvStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+    async fn get(
+        &mut self,
+        this: Resource<KvStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let s = self.table.get_mut(&this)?;
         let k = format!("{}{}", s.key_prefix, key);
-        Ok(redis::cmd("GET").arg(k).query_async(&mut s.conn).await.map_err(other))
+        Ok(redis::cmd("GET")
+            .arg(k)
+            .query_async(&mut s.conn)
+            .await
+            .map_err(other))
     }
 
-    async fn set(&mut self, this: Resource<KvStore>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+    async fn set(
+        &mut self,
+        this: Resource<KvStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let s = self.table.get_mut(&this)?;
         let k = format!("{}{}", s.key_prefix, key);
-        Ok(redis::cmd("SET").arg(k).arg(value).query_async(&mut s.conn).await.map_err(other))
+        Ok(redis::cmd("SET")
+            .arg(k)
+            .arg(value)
+            .query_async(&mut s.conn)
+            .await
+            .map_err(other))
     }
 
-    async fn delete(&mut self, this: Resource<KvStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
+    async fn delete(
+        &mut self,
+        this: Resource<KvStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let s = self.table.get_mut(&this)?;
         let k = format!("{}{}", s.key_prefix, key);
-        Ok(redis::cmd("DEL").arg(k).query_async::<i64>(&mut s.conn).await.map(|_| ()).map_err(other))
+        Ok(redis::cmd("DEL")
+            .arg(k)
+            .query_async::<i64>(&mut s.conn)
+            .await
+            .map(|_| ())
+            .map_err(other))
     }
 
-    async fn exists(&mut self, this: Resource<KvStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
+    async fn exists(
+        &mut self,
+        this: Resource<KvStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
         let s = self.table.get_mut(&this)?;
         let k = format!("{}{}", s.key_prefix, key);
-        Ok(redis::cmd("EXISTS").arg(k).query_async::<i64>(&mut s.conn).await.map(|n| n > 0).map_err(other))
+        Ok(redis::cmd("EXISTS")
+            .arg(k)
+            .query_async::<i64>(&mut s.conn)
+            .await
+            .map(|n| n > 0)
+            .map_err(other))
     }
 
-    async fn get_keys(&mut self, this: Resource<KvStore>) -> wasmtime::Result<Result<Vec<String>, Error>> {
+    async fn get_keys(
+        &mut self,
+        this: Resource<KvStore>,
+    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
         let s = self.table.get_mut(&this)?;
         let pattern = format!("{}*", escape_glob(&s.key_prefix));
         let mut cursor: u64 = 0;
@@ -103,9 +142,15 @@ impl kv::HostStore for HostState {
                 Ok(r) => r,
                 Err(e) => return Ok(Err(other(e))),
             };
-            keys.extend(batch.into_iter().filter_map(|k| k.strip_prefix(&s.key_prefix).map(str::to_string)));
+            keys.extend(
+                batch
+                    .into_iter()
+                    .filter_map(|k| k.strip_prefix(&s.key_prefix).map(str::to_string)),
+            );
             if keys.len() > GET_KEYS_MAX {
-                return Ok(Err(Error::Other(format!("store has more than {GET_KEYS_MAX} keys"))));
+                return Ok(Err(Error::Other(format!(
+                    "store has more than {GET_KEYS_MAX} keys"
+                ))));
             }
             if next == 0 {
                 break;

@@ -34,7 +34,11 @@ use clap::{Parser, Subcommand};
 
 /// Command line of the host.
 #[derive(Parser)]
-#[command(name = "nexgate-host", version, about = "Runs spin.toml's HTTP components on wasmtime")]
+#[command(
+    name = "nexgate-host",
+    version,
+    about = "Runs spin.toml's HTTP components on wasmtime"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,7 +79,11 @@ struct UpArgs {
     #[arg(long, env = "NEXGATE_PG_CONNECTIONS_MAX", default_value_t = 40)]
     pg_connections_max: usize,
     /// Postgres connections one address (database URL) may open.
-    #[arg(long, env = "NEXGATE_PG_CONNECTIONS_PER_ADDRESS_MAX", default_value_t = 16)]
+    #[arg(
+        long,
+        env = "NEXGATE_PG_CONNECTIONS_PER_ADDRESS_MAX",
+        default_value_t = 16
+    )]
     pg_connections_per_address_max: usize,
     /// Redis backing the key-value stores (`key_value_stores` labels).
     #[arg(long, env = "NEXGATE_KEY_VALUE_REDIS_URL")]
@@ -138,13 +146,17 @@ fn load(args: &UpArgs) -> Result<std::sync::Arc<runtime::Runtime>> {
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -155,7 +167,10 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Check(args) => {
                 load(&args)?;
-                println!("manifest {} is valid and every component loads", args.manifest.display());
+                println!(
+                    "manifest {} is valid and every component loads",
+                    args.manifest.display()
+                );
                 Ok(())
             }
             Command::Up(args) => {

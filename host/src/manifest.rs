@@ -257,7 +257,10 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<App> {
             }
             RawRoute::Private { private: true } => None,
             RawRoute::Private { private: false } => {
-                bail!("component `{}`: route = {{ private = false }} is not a route; give a path", t.component)
+                bail!(
+                    "component `{}`: route = {{ private = false }} is not a route; give a path",
+                    t.component
+                )
             }
         };
         http_triggers.push(HttpTrigger {
@@ -352,9 +355,10 @@ db_url = "{{ db_url }}"
 
     #[test]
     fn a_trigger_for_a_missing_component_is_refused() {
-        let text = MINIMAL
-            .replace("{{ db_host }}", "localhost")
-            .replace("component = \"health\"\n[[trigger", "component = \"nope\"\n[[trigger");
+        let text = MINIMAL.replace("{{ db_host }}", "localhost").replace(
+            "component = \"health\"\n[[trigger",
+            "component = \"nope\"\n[[trigger",
+        );
         let err = parse(&text, Path::new("/app")).unwrap_err();
         assert!(format!("{err:#}").contains("nope"));
     }

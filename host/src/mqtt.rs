@@ -73,7 +73,12 @@ async fn read_packet(stream: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
 
 impl MqttConnection {
     /// Connects and completes the MQTT handshake.
-    pub async fn connect(address: &str, username: &str, password: &str, keep_alive_secs: u64) -> Result<Self, Error> {
+    pub async fn connect(
+        address: &str,
+        username: &str,
+        password: &str,
+        keep_alive_secs: u64,
+    ) -> Result<Self, Error> {
         let url = url::Url::parse(address).map_err(|_| Error::InvalidAddress)?;
         if url.scheme() != "mqtt" {
             return Err(Error::InvalidAddress);
@@ -85,10 +90,13 @@ impl MqttConnection {
             .find(|(k, _)| k == "client_id")
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
-        let mut stream = tokio::time::timeout(BROKER_ANSWER_TIMEOUT, TcpStream::connect((host.as_str(), port)))
-            .await
-            .map_err(|_| Error::ConnectionFailed("timed out connecting".into()))?
-            .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
+        let mut stream = tokio::time::timeout(
+            BROKER_ANSWER_TIMEOUT,
+            TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| Error::ConnectionFailed("timed out connecting".into()))?
+        .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
         stream.set_nodelay(true).ok();
         let mut body = Vec::new();
         put_str(b"MQTT", &mut body);
@@ -116,7 +124,9 @@ impl MqttConnection {
             .map_err(|_| Error::ConnectionFailed("broker did not answer CONNECT".into()))?
             .map_err(io)?;
         if first != 0x20 || ack.len() != 2 {
-            return Err(Error::ConnectionFailed("unexpected answer to CONNECT".into()));
+            return Err(Error::ConnectionFailed(
+                "unexpected answer to CONNECT".into(),
+            ));
         }
         if ack[1] != 0 {
             let why = match ack[1] {
@@ -127,9 +137,14 @@ impl MqttConnection {
                 5 => "not authorized",
                 _ => "refused",
             };
-            return Err(Error::ConnectionFailed(format!("broker refused the connection: {why}")));
+            return Err(Error::ConnectionFailed(format!(
+                "broker refused the connection: {why}"
+            )));
         }
-        Ok(Self { stream, next_packet_id: 1 })
+        Ok(Self {
+            stream,
+            next_packet_id: 1,
+        })
     }
 
     fn packet_id(&mut self) -> u16 {
@@ -141,10 +156,14 @@ impl MqttConnection {
     /// Publishes and waits for the acknowledgements the QoS asks for.
     pub async fn publish(&mut self, topic: &str, payload: &[u8], qos: Qos) -> Result<(), Error> {
         if topic.is_empty() || topic.contains(['+', '#']) {
-            return Err(Error::Other(format!("`{topic}` is not a valid topic to publish to")));
+            return Err(Error::Other(format!(
+                "`{topic}` is not a valid topic to publish to"
+            )));
         }
         if payload.len() > PUBLISH_PAYLOAD_BYTES_MAX {
-            return Err(Error::Other(format!("payload exceeds {PUBLISH_PAYLOAD_BYTES_MAX} bytes")));
+            return Err(Error::Other(format!(
+                "payload exceeds {PUBLISH_PAYLOAD_BYTES_MAX} bytes"
+            )));
         }
         let (qos_bits, id) = match qos {
             Qos::AtMostOnce => (0u8, None),
@@ -158,7 +177,10 @@ impl MqttConnection {
         }
         body.extend_from_slice(payload);
         let io = |e: std::io::Error| Error::ConnectionFailed(e.to_string());
-        self.stream.write_all(&packet(0x30 | (qos_bits << 1), &body)).await.map_err(io)?;
+        self.stream
+            .write_all(&packet(0x30 | (qos_bits << 1), &body))
+            .await
+            .map_err(io)?;
         let Some(id) = id else { return Ok(()) };
         let wait = async {
             loop {
@@ -167,7 +189,10 @@ impl MqttConnection {
                 match first & 0xF0 {
                     0x40 if acked && qos_bits == 1 => return Ok(()),
                     0x50 if acked && qos_bits == 2 => {
-                        self.stream.write_all(&packet(0x62, &id.to_be_bytes())).await.map_err(io)?;
+                        self.stream
+                            .write_all(&packet(0x62, &id.to_be_bytes()))
+                            .await
+                            .map_err(io)?;
                     }
                     0x70 if acked && qos_bits == 2 => return Ok(()),
                     _ => {} // PINGRESP or a stale acknowledgement
@@ -202,13 +227,21 @@ impl m::HostConnection for HostState {
                 self.component.id
             ))));
         }
-        match MqttConnection::connect(&address, &username, &password, keep_alive_interval_in_secs).await {
+        match MqttConnection::connect(&address, &username, &password, keep_alive_interval_in_secs)
+            .await
+        {
             Ok(c) => Ok(Ok(self.table.push(c)?)),
             Err(e) => Ok(Err(e)),
         }
     }
 
-    async fn publish(&mut self, this: Resource<MqttConnection>, topic: String, payload: Vec<u8>, qos: Qos) -> wasmtime::Result<Result<(), Error>> {
+    async fn publish(
+        &mut self,
+        this: Resource<MqttConnection>,
+        topic: String,
+        payload: Vec<u8>,
+        qos: Qos,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let conn = self.table.get_mut(&this)?;
         Ok(conn.publish(&topic, &payload, qos).await)
     }
@@ -226,7 +259,13 @@ mod tests {
 
     #[test]
     fn remaining_length_uses_mqtt_varints() {
-        for (len, expected) in [(0usize, vec![0u8]), (127, vec![0x7f]), (128, vec![0x80, 0x01]), (16_383, vec![0xff, 0x7f]), (2_097_152, vec![0x80, 0x80, 0x80, 0x01])] {
+        for (len, expected) in [
+            (0usize, vec![0u8]),
+            (127, vec![0x7f]),
+            (128, vec![0x80, 0x01]),
+            (16_383, vec![0xff, 0x7f]),
+            (2_097_152, vec![0x80, 0x80, 0x80, 0x01]),
+        ] {
             let mut out = Vec::new();
             encode_remaining_length(len, &mut out);
             assert_eq!(out, expected, "{len}");

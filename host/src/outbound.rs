@@ -52,9 +52,9 @@ pub fn default_port(scheme: &str) -> Option<u16> {
 impl AllowedHost {
     /// Parses one resolved entry.
     pub fn parse(entry: &str) -> Result<Self> {
-        let (scheme, rest) = entry
-            .split_once("://")
-            .with_context(|| format!("`{entry}` has no scheme; write it as `scheme://host[:port]`"))?;
+        let (scheme, rest) = entry.split_once("://").with_context(|| {
+            format!("`{entry}` has no scheme; write it as `scheme://host[:port]`")
+        })?;
         if scheme.is_empty() {
             bail!("`{entry}` has an empty scheme");
         }
@@ -62,8 +62,8 @@ impl AllowedHost {
         if rest.contains('/') || rest.contains('?') || rest.contains('@') {
             bail!("`{entry}` may not contain a path, query or user part");
         }
-        let (host, port) = split_host_port(rest)
-            .with_context(|| format!("`{entry}`: invalid port"))?;
+        let (host, port) =
+            split_host_port(rest).with_context(|| format!("`{entry}`: invalid port"))?;
         if host.is_empty() {
             bail!("`{entry}` has no host");
         }
@@ -81,8 +81,12 @@ impl AllowedHost {
             Some("*") => PortPattern::Any,
             Some(p) => {
                 if let Some((a, b)) = p.split_once("..") {
-                    let a: u16 = a.parse().with_context(|| format!("`{entry}`: bad port range"))?;
-                    let b: u16 = b.parse().with_context(|| format!("`{entry}`: bad port range"))?;
+                    let a: u16 = a
+                        .parse()
+                        .with_context(|| format!("`{entry}`: bad port range"))?;
+                    let b: u16 = b
+                        .parse()
+                        .with_context(|| format!("`{entry}`: bad port range"))?;
                     if a >= b {
                         bail!("`{entry}`: empty port range");
                     }
@@ -92,7 +96,11 @@ impl AllowedHost {
                 }
             }
         };
-        let scheme = if scheme == "*" { None } else { Some(scheme.to_ascii_lowercase()) };
+        let scheme = if scheme == "*" {
+            None
+        } else {
+            Some(scheme.to_ascii_lowercase())
+        };
         if port == PortPattern::Default {
             if let Some(s) = &scheme {
                 let chaining = matches!(&host, HostPattern::Exact(h) if h == "self" || h.ends_with(".spin.internal"))
@@ -119,7 +127,9 @@ impl AllowedHost {
         }
         let host_ok = match &self.host {
             HostPattern::Any => true,
-            HostPattern::Suffix(suffix) => host.ends_with(suffix.as_str()) && host.len() > suffix.len(),
+            HostPattern::Suffix(suffix) => {
+                host.ends_with(suffix.as_str()) && host.len() > suffix.len()
+            }
             HostPattern::Exact(h) => h == host,
         };
         if !host_ok {
@@ -128,7 +138,9 @@ impl AllowedHost {
         let port = port.or_else(|| default_port(&scheme));
         match (&self.port, port) {
             (PortPattern::Any, _) => true,
-            (PortPattern::Default, p) => p == self.scheme.as_deref().and_then(default_port) || p.is_none(),
+            (PortPattern::Default, p) => {
+                p == self.scheme.as_deref().and_then(default_port) || p.is_none()
+            }
             (PortPattern::Exact(e), Some(p)) => *e == p,
             (PortPattern::Range(a, b), Some(p)) => *a <= p && p < *b,
             (_, None) => false,

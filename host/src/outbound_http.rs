@@ -50,7 +50,8 @@ impl WasiHttpHooks for OutboundHttp {
             let chained_target = if host == "self" {
                 Some(None)
             } else {
-                host.strip_suffix(CHAINING_SUFFIX).map(|c| Some(c.to_string()))
+                host.strip_suffix(CHAINING_SUFFIX)
+                    .map(|c| Some(c.to_string()))
             };
             if let Some(target) = chained_target {
                 if scheme != "http" {
@@ -65,12 +66,14 @@ impl WasiHttpHooks for OutboundHttp {
                     Some(t) => runtime.handle_chained(request, Some(t)).await,
                     None => runtime.handle_chained(request, None).await,
                 };
-                let done: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send> =
-                    Box::new(async { Ok(()) });
+                let done: Box<
+                    dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send,
+                > = Box::new(async { Ok(()) });
                 return Ok((resp, done));
             }
             let (resp, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            let done: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send> = Box::new(io);
+            let done: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send> =
+                Box::new(io);
             Ok((resp.map(|b| b.boxed_unsync()), done))
         })
     }

@@ -136,7 +136,11 @@ impl ToSql for Numeric {
         }
         out.put_i16(groups.len() as i16);
         out.put_i16(weight as i16);
-        out.put_u16(if negative && !groups.is_empty() { NUMERIC_NEG } else { NUMERIC_POS });
+        out.put_u16(if negative && !groups.is_empty() {
+            NUMERIC_NEG
+        } else {
+            NUMERIC_POS
+        });
         out.put_u16(dscale as u16);
         for g in groups {
             out.put_i16(g);
@@ -210,7 +214,9 @@ mod tests {
 
     fn round_trip(text: &str) -> String {
         let mut buf = BytesMut::new();
-        Numeric(text.to_string()).to_sql(&Type::NUMERIC, &mut buf).unwrap();
+        Numeric(text.to_string())
+            .to_sql(&Type::NUMERIC, &mut buf)
+            .unwrap();
         Numeric::from_sql(&Type::NUMERIC, &buf).unwrap().0
     }
 
@@ -227,7 +233,10 @@ mod tests {
             ("007", "7"),
             ("0.00", "0.00"),
             ("NaN", "NaN"),
-            ("99999999999999999999999999.00001", "99999999999999999999999999.00001"),
+            (
+                "99999999999999999999999999.00001",
+                "99999999999999999999999999.00001",
+            ),
         ] {
             assert_eq!(round_trip(input), expected, "{input}");
         }
@@ -236,9 +245,13 @@ mod tests {
     #[test]
     fn non_numbers_are_refused() {
         let mut buf = BytesMut::new();
-        assert!(Numeric("12a".into()).to_sql(&Type::NUMERIC, &mut buf).is_err());
+        assert!(Numeric("12a".into())
+            .to_sql(&Type::NUMERIC, &mut buf)
+            .is_err());
         assert!(Numeric("".into()).to_sql(&Type::NUMERIC, &mut buf).is_err());
-        assert!(Numeric(".".into()).to_sql(&Type::NUMERIC, &mut buf).is_err());
+        assert!(Numeric(".".into())
+            .to_sql(&Type::NUMERIC, &mut buf)
+            .is_err());
     }
 
     #[test]

@@ -19,8 +19,8 @@ use tokio_postgres::{NoTls, Row};
 use wasmtime::component::Resource;
 
 use crate::bindings::spin::postgres4_0_0::postgres::{
-    self as pg, Column, DbDataType, DbError, DbValue, Error, Interval, ParameterValue,
-    QueryError, RangeBoundKind, RowSet,
+    self as pg, Column, DbDataType, DbError, DbValue, Error, Interval, ParameterValue, QueryError,
+    RangeBoundKind, RowSet,
 };
 use crate::pg_types::{Numeric, PgInterval, RawValue};
 use crate::state::HostState;
@@ -87,14 +87,24 @@ impl PgPools {
     /// Checks out a connection to `address`, connecting if no idle one is there.
     pub async fn acquire(&self, address: &str) -> Result<PooledClient, String> {
         let pool = self.pool_for(address)?;
-        let in_use = tokio::time::timeout(self.limits.acquire_timeout, pool.in_use.clone().acquire_owned())
-            .await
-            .map_err(|_| format!("no free connection for this address within {:?}", self.limits.acquire_timeout))?
-            .map_err(|e| e.to_string())?;
+        let in_use = tokio::time::timeout(
+            self.limits.acquire_timeout,
+            pool.in_use.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "no free connection for this address within {:?}",
+                self.limits.acquire_timeout
+            )
+        })?
+        .map_err(|e| e.to_string())?;
         loop {
             let idle = pool.idle.lock().unwrap().pop();
             match idle {
-                Some(c) if c.client.is_closed() || c.since.elapsed() > self.limits.idle_timeout => continue,
+                Some(c) if c.client.is_closed() || c.since.elapsed() > self.limits.idle_timeout => {
+                    continue
+                }
                 Some(c) => {
                     return Ok(PooledClient {
                         client: Some(c.client),
@@ -111,19 +121,20 @@ impl PgPools {
             Err(_) => {
                 // Free a slot held by an idle connection of any pool before waiting.
                 self.evict_one_idle();
-                tokio::time::timeout(self.limits.acquire_timeout, self.host_permits.clone().acquire_owned())
-                    .await
-                    .map_err(|_| "the host's Postgres connection cap is reached".to_string())?
-                    .map_err(|e| e.to_string())?
+                tokio::time::timeout(
+                    self.limits.acquire_timeout,
+                    self.host_permits.clone().acquire_owned(),
+                )
+                .await
+                .map_err(|_| "the host's Postgres connection cap is reached".to_string())?
+                .map_err(|e| e.to_string())?
             }
         };
-        let (client, connection) = tokio::time::timeout(
-            self.limits.acquire_timeout,
-            pool.config.connect(NoTls),
-        )
-        .await
-        .map_err(|_| "timed out connecting".to_string())?
-        .map_err(|e| connect_error_text(&e))?;
+        let (client, connection) =
+            tokio::time::timeout(self.limits.acquire_timeout, pool.config.connect(NoTls))
+                .await
+                .map_err(|_| "timed out connecting".to_string())?
+                .map_err(|e| connect_error_text(&e))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("postgres connection ended: {e}");
@@ -193,7 +204,8 @@ impl PooledClient {
 
 impl Drop for PooledClient {
     fn drop(&mut self) {
-        let (Some(client), Some(host_permit)) = (self.client.take(), self.host_permit.take()) else {
+        let (Some(client), Some(host_permit)) = (self.client.take(), self.host_permit.take())
+        else {
             return;
         };
         if client.is_closed() {
@@ -203,7 +215,9 @@ impl Drop for PooledClient {
         // Reset off the request path; a connection that fails to reset is closed instead.
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                if client.batch_execute("ROLLBACK").await.is_ok() && client.batch_execute("DISCARD ALL").await.is_ok() {
+                if client.batch_execute("ROLLBACK").await.is_ok()
+                    && client.batch_execute("DISCARD ALL").await.is_ok()
+                {
                     pool.idle.lock().unwrap().push(IdleClient {
                         client,
                         host_permit,
@@ -218,7 +232,10 @@ impl Drop for PooledClient {
 impl pg::Host for HostState {}
 
 impl pg::HostConnection for HostState {
-    async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
         if !self.component.grants.allows_url(&address) {
             return Ok(Err(Error::ConnectionFailed(format!(
                 "address {} is not permitted by allowed_outbound_hosts of component `{}`",
@@ -240,7 +257,8 @@ impl pg::HostConnection for HostState {
     ) -> wasmtime::Result<Result<RowSet, Error>> {
         let conn = self.table.get(&this)?;
         let params: Vec<PgParam> = params.into_iter().map(PgParam).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let client = conn.client.client();
         let stmt = match client.prepare(&statement).await {
             Ok(s) => s,
@@ -264,7 +282,12 @@ impl pg::HostConnection for HostState {
             for (i, col) in stmt.columns().iter().enumerate() {
                 match column_value(row, i, col.type_()) {
                     Ok(v) => values.push(v),
-                    Err(e) => return Ok(Err(Error::ValueConversionFailed(format!("column `{}`: {e}", col.name())))),
+                    Err(e) => {
+                        return Ok(Err(Error::ValueConversionFailed(format!(
+                            "column `{}`: {e}",
+                            col.name()
+                        ))))
+                    }
                 }
             }
             out.push(values);
@@ -280,8 +303,14 @@ impl pg::HostConnection for HostState {
     ) -> wasmtime::Result<Result<u64, Error>> {
         let conn = self.table.get(&this)?;
         let params: Vec<PgParam> = params.into_iter().map(PgParam).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        match conn.client.client().execute(statement.as_str(), &refs).await {
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        match conn
+            .client
+            .client()
+            .execute(statement.as_str(), &refs)
+            .await
+        {
             Ok(n) => Ok(Ok(n)),
             Err(e) => Ok(Err(query_error(e))),
         }
@@ -387,29 +416,42 @@ fn column_value(row: &Row, i: usize, ty: &Type) -> ConvResult {
         Type::FLOAT8 => simple!(f64, Floating64),
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => simple!(String, Str),
         Type::BYTEA => simple!(Vec<u8>, Binary),
-        Type::DATE => get::<NaiveDate>(row, i)?.map(|d| DbValue::Date((d.year(), d.month() as u8, d.day() as u8))),
+        Type::DATE => get::<NaiveDate>(row, i)?
+            .map(|d| DbValue::Date((d.year(), d.month() as u8, d.day() as u8))),
         Type::TIME => get::<NaiveTime>(row, i)?.map(|t| DbValue::Time(time_tuple(t))),
-        Type::TIMESTAMP => get::<NaiveDateTime>(row, i)?.map(|dt| DbValue::Datetime(datetime_tuple(dt))),
-        Type::TIMESTAMPTZ => get::<DateTime<Utc>>(row, i)?.map(|dt| DbValue::Datetime(datetime_tuple(dt.naive_utc()))),
+        Type::TIMESTAMP => {
+            get::<NaiveDateTime>(row, i)?.map(|dt| DbValue::Datetime(datetime_tuple(dt)))
+        }
+        Type::TIMESTAMPTZ => get::<DateTime<Utc>>(row, i)?
+            .map(|dt| DbValue::Datetime(datetime_tuple(dt.naive_utc()))),
         Type::UUID => get::<uuid::Uuid>(row, i)?.map(|u| DbValue::Uuid(u.to_string())),
         Type::JSONB | Type::JSON => get::<serde_json::Value>(row, i)?
             .map(|v| serde_json::to_vec(&v).map(DbValue::Jsonb))
             .transpose()?,
         Type::NUMERIC => get::<Numeric>(row, i)?.map(|n| DbValue::Decimal(n.0)),
         Type::INT4_RANGE => get::<RawValue>(row, i)?
-            .map(|raw| decode_range(&raw.0, |b| Ok(pgproto::int4_from_sql(b)?)).map(DbValue::RangeInt32))
+            .map(|raw| {
+                decode_range(&raw.0, |b| Ok(pgproto::int4_from_sql(b)?)).map(DbValue::RangeInt32)
+            })
             .transpose()?,
         Type::INT8_RANGE => get::<RawValue>(row, i)?
-            .map(|raw| decode_range(&raw.0, |b| Ok(pgproto::int8_from_sql(b)?)).map(DbValue::RangeInt64))
+            .map(|raw| {
+                decode_range(&raw.0, |b| Ok(pgproto::int8_from_sql(b)?)).map(DbValue::RangeInt64)
+            })
             .transpose()?,
         Type::NUM_RANGE => get::<RawValue>(row, i)?
-            .map(|raw| decode_range(&raw.0, |b| Ok(Numeric::from_sql(&Type::NUMERIC, b)?.0)).map(DbValue::RangeDecimal))
+            .map(|raw| {
+                decode_range(&raw.0, |b| Ok(Numeric::from_sql(&Type::NUMERIC, b)?.0))
+                    .map(DbValue::RangeDecimal)
+            })
             .transpose()?,
         Type::INT4_ARRAY => simple!(Vec<Option<i32>>, ArrayInt32),
         Type::INT8_ARRAY => simple!(Vec<Option<i64>>, ArrayInt64),
         Type::NUMERIC_ARRAY => get::<Vec<Option<Numeric>>>(row, i)?
             .map(|v| DbValue::ArrayDecimal(v.into_iter().map(|n| n.map(|n| n.0)).collect())),
-        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BPCHAR_ARRAY => simple!(Vec<Option<String>>, ArrayStr),
+        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BPCHAR_ARRAY => {
+            simple!(Vec<Option<String>>, ArrayStr)
+        }
         Type::INTERVAL => get::<PgInterval>(row, i)?.map(|iv| {
             DbValue::Interval(Interval {
                 micros: iv.micros,
@@ -447,7 +489,12 @@ fn decode_range<T>(
 }
 
 fn time_tuple(t: NaiveTime) -> (u8, u8, u8, u32) {
-    (t.hour() as u8, t.minute() as u8, t.second() as u8, t.nanosecond())
+    (
+        t.hour() as u8,
+        t.minute() as u8,
+        t.second() as u8,
+        t.nanosecond(),
+    )
 }
 
 fn datetime_tuple(dt: NaiveDateTime) -> (i32, u8, u8, u8, u8, u8, u32) {
@@ -470,9 +517,18 @@ struct PgParam(ParameterValue);
 
 type BoxError = Box<dyn std::error::Error + Sync + Send>;
 
-fn encode<T: ToSql>(value: T, ty: &Type, out: &mut bytes::BytesMut, what: &str) -> Result<IsNull, BoxError> {
+fn encode<T: ToSql>(
+    value: T,
+    ty: &Type,
+    out: &mut bytes::BytesMut,
+    what: &str,
+) -> Result<IsNull, BoxError> {
     if !T::accepts(ty) {
-        return Err(format!("error serializing parameter: a {what} value cannot be sent as {}", ty.name()).into());
+        return Err(format!(
+            "error serializing parameter: a {what} value cannot be sent as {}",
+            ty.name()
+        )
+        .into());
     }
     value.to_sql(ty, out)
 }
@@ -497,7 +553,8 @@ impl ToSql for PgParam {
             }
             P::Binary(v) => encode(v.as_slice(), ty, out, "binary"),
             P::Date((y, m, d)) => {
-                let date = NaiveDate::from_ymd_opt(*y, *m as u32, *d as u32).ok_or("error serializing parameter: invalid date")?;
+                let date = NaiveDate::from_ymd_opt(*y, *m as u32, *d as u32)
+                    .ok_or("error serializing parameter: invalid date")?;
                 encode(date, ty, out, "date")
             }
             P::Time((h, m, s, ns)) => {
@@ -518,7 +575,8 @@ impl ToSql for PgParam {
                 encode_datetime(dt, ty, out)
             }
             P::Uuid(v) => {
-                let u = uuid::Uuid::parse_str(v).map_err(|e| format!("error serializing parameter: invalid uuid: {e}"))?;
+                let u = uuid::Uuid::parse_str(v)
+                    .map_err(|e| format!("error serializing parameter: invalid uuid: {e}"))?;
                 encode(u, ty, out, "uuid")
             }
             P::Jsonb(bytes) => {
@@ -527,17 +585,23 @@ impl ToSql for PgParam {
                 encode(v, ty, out, "jsonb")
             }
             P::Decimal(v) => encode(Numeric(v.clone()), ty, out, "decimal"),
-            P::RangeInt32((lo, hi)) => encode_range(ty, &Type::INT4_RANGE, lo, hi, out, |v, buf| {
-                pgproto::int4_to_sql(*v, buf);
-                Ok(())
-            }),
-            P::RangeInt64((lo, hi)) => encode_range(ty, &Type::INT8_RANGE, lo, hi, out, |v, buf| {
-                pgproto::int8_to_sql(*v, buf);
-                Ok(())
-            }),
-            P::RangeDecimal((lo, hi)) => encode_range(ty, &Type::NUM_RANGE, lo, hi, out, |v: &String, buf| {
-                Numeric(v.clone()).to_sql(&Type::NUMERIC, buf).map(|_| ())
-            }),
+            P::RangeInt32((lo, hi)) => {
+                encode_range(ty, &Type::INT4_RANGE, lo, hi, out, |v, buf| {
+                    pgproto::int4_to_sql(*v, buf);
+                    Ok(())
+                })
+            }
+            P::RangeInt64((lo, hi)) => {
+                encode_range(ty, &Type::INT8_RANGE, lo, hi, out, |v, buf| {
+                    pgproto::int8_to_sql(*v, buf);
+                    Ok(())
+                })
+            }
+            P::RangeDecimal((lo, hi)) => {
+                encode_range(ty, &Type::NUM_RANGE, lo, hi, out, |v: &String, buf| {
+                    Numeric(v.clone()).to_sql(&Type::NUMERIC, buf).map(|_| ())
+                })
+            }
             P::ArrayInt32(v) => encode(v.clone(), ty, out, "array-int32"),
             P::ArrayInt64(v) => encode(v.clone(), ty, out, "array-int64"),
             P::ArrayDecimal(v) => encode(
@@ -570,7 +634,11 @@ impl ToSql for PgParam {
     }
 }
 
-fn encode_datetime(dt: NaiveDateTime, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
+fn encode_datetime(
+    dt: NaiveDateTime,
+    ty: &Type,
+    out: &mut bytes::BytesMut,
+) -> Result<IsNull, BoxError> {
     if *ty == Type::TIMESTAMPTZ {
         dt.and_utc().to_sql(ty, out)
     } else {
@@ -587,7 +655,12 @@ fn encode_range<T>(
     encode_value: impl Fn(&T, &mut bytes::BytesMut) -> Result<(), BoxError>,
 ) -> Result<IsNull, BoxError> {
     if ty != expected {
-        return Err(format!("error serializing parameter: a {} value cannot be sent as {}", expected.name(), ty.name()).into());
+        return Err(format!(
+            "error serializing parameter: a {} value cannot be sent as {}",
+            expected.name(),
+            ty.name()
+        )
+        .into());
     }
     let mut err: Option<BoxError> = None;
     pgproto::range_to_sql(
@@ -615,8 +688,12 @@ fn write_bound<T>(
                 return Err("range bound".into());
             }
             match kind {
-                RangeBoundKind::Inclusive => pgproto::RangeBound::Inclusive(postgres_protocol::IsNull::No),
-                RangeBoundKind::Exclusive => pgproto::RangeBound::Exclusive(postgres_protocol::IsNull::No),
+                RangeBoundKind::Inclusive => {
+                    pgproto::RangeBound::Inclusive(postgres_protocol::IsNull::No)
+                }
+                RangeBoundKind::Exclusive => {
+                    pgproto::RangeBound::Exclusive(postgres_protocol::IsNull::No)
+                }
             }
         }
     })

@@ -78,7 +78,10 @@ impl HostState {
 impl r::Host for HostState {}
 
 impl r::HostConnection for HostState {
-    async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<RedisConnection>, Error>> {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<RedisConnection>, Error>> {
         if !self.component.grants.allows_url(&address) {
             return Ok(Err(Error::InvalidAddress));
         }
@@ -88,37 +91,79 @@ impl r::HostConnection for HostState {
         }
     }
 
-    async fn publish(&mut self, this: Resource<RedisConnection>, channel: String, payload: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        let r = self.redis_query::<i64>(&this, redis::cmd("PUBLISH").arg(channel).arg(payload)).await?;
+    async fn publish(
+        &mut self,
+        this: Resource<RedisConnection>,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let r = self
+            .redis_query::<i64>(&this, redis::cmd("PUBLISH").arg(channel).arg(payload))
+            .await?;
         Ok(r.map(|_| ()))
     }
 
-    async fn get(&mut self, this: Resource<RedisConnection>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+    async fn get(
+        &mut self,
+        this: Resource<RedisConnection>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         self.redis_query(&this, redis::cmd("GET").arg(key)).await
     }
 
-    async fn set(&mut self, this: Resource<RedisConnection>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        self.redis_query(&this, redis::cmd("SET").arg(key).arg(value)).await
+    async fn set(
+        &mut self,
+        this: Resource<RedisConnection>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        self.redis_query(&this, redis::cmd("SET").arg(key).arg(value))
+            .await
     }
 
-    async fn incr(&mut self, this: Resource<RedisConnection>, key: String) -> wasmtime::Result<Result<i64, Error>> {
+    async fn incr(
+        &mut self,
+        this: Resource<RedisConnection>,
+        key: String,
+    ) -> wasmtime::Result<Result<i64, Error>> {
         self.redis_query(&this, redis::cmd("INCR").arg(key)).await
     }
 
-    async fn del(&mut self, this: Resource<RedisConnection>, keys: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
+    async fn del(
+        &mut self,
+        this: Resource<RedisConnection>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, Error>> {
         self.redis_query(&this, redis::cmd("DEL").arg(keys)).await
     }
 
-    async fn sadd(&mut self, this: Resource<RedisConnection>, key: String, values: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
-        self.redis_query(&this, redis::cmd("SADD").arg(key).arg(values)).await
+    async fn sadd(
+        &mut self,
+        this: Resource<RedisConnection>,
+        key: String,
+        values: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, Error>> {
+        self.redis_query(&this, redis::cmd("SADD").arg(key).arg(values))
+            .await
     }
 
-    async fn smembers(&mut self, this: Resource<RedisConnection>, key: String) -> wasmtime::Result<Result<Vec<String>, Error>> {
-        self.redis_query(&this, redis::cmd("SMEMBERS").arg(key)).await
+    async fn smembers(
+        &mut self,
+        this: Resource<RedisConnection>,
+        key: String,
+    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
+        self.redis_query(&this, redis::cmd("SMEMBERS").arg(key))
+            .await
     }
 
-    async fn srem(&mut self, this: Resource<RedisConnection>, key: String, values: Vec<String>) -> wasmtime::Result<Result<u32, Error>> {
-        self.redis_query(&this, redis::cmd("SREM").arg(key).arg(values)).await
+    async fn srem(
+        &mut self,
+        this: Resource<RedisConnection>,
+        key: String,
+        values: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, Error>> {
+        self.redis_query(&this, redis::cmd("SREM").arg(key).arg(values))
+            .await
     }
 
     async fn execute(

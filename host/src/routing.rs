@@ -43,7 +43,11 @@ impl RoutePattern {
                 bail!("`...` is only allowed as the last segment");
             }
             if let Some(name) = seg.strip_prefix(':') {
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
                     bail!("`{seg}` is not a valid single-segment wildcard (use `:name`)");
                 }
                 segments.push(Segment::Param(name.to_string()));
@@ -104,7 +108,9 @@ impl RoutePattern {
     /// Matches a request path; returns the captured parameters and the path info.
     pub fn matches(&self, path: &str) -> Option<RouteMatch> {
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        if parts.len() < self.segments.len() || (!self.trailing_wildcard && parts.len() != self.segments.len()) {
+        if parts.len() < self.segments.len()
+            || (!self.trailing_wildcard && parts.len() != self.segments.len())
+        {
             return None;
         }
         let mut params = Vec::new();
@@ -159,12 +165,16 @@ pub struct Routed<'a> {
 impl Router {
     /// Builds the table; a route declared twice keeps its first component (as Spin does) and the
     /// duplicate is reported to the caller for a warning.
-    pub fn build(routes: impl IntoIterator<Item = (String, String)>) -> Result<(Self, Vec<String>)> {
+    pub fn build(
+        routes: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Self, Vec<String>)> {
         let mut table: Vec<(RoutePattern, String)> = Vec::new();
         let mut duplicates = Vec::new();
         for (route, component) in routes {
             let pattern = RoutePattern::parse(&route)?;
-            if table.iter().any(|(p, _)| p.segments == pattern.segments && p.trailing_wildcard == pattern.trailing_wildcard) {
+            if table.iter().any(|(p, _)| {
+                p.segments == pattern.segments && p.trailing_wildcard == pattern.trailing_wildcard
+            }) {
                 duplicates.push(format!("route `{route}` of component `{component}` duplicates an earlier route; the first one is used"));
                 continue;
             }
@@ -196,7 +206,10 @@ impl Router {
 
     /// The first route of `component`, used to compute headers for chained requests.
     pub fn route_of(&self, component: &str) -> Option<&RoutePattern> {
-        self.routes.iter().find(|(_, c)| c == component).map(|(p, _)| p)
+        self.routes
+            .iter()
+            .find(|(_, c)| c == component)
+            .map(|(p, _)| p)
     }
 }
 
@@ -228,7 +241,11 @@ mod tests {
 
     #[test]
     fn the_longest_prefix_wins_among_wildcards() {
-        let r = router(&[("/...", "root"), ("/users/...", "users"), ("/users/admin/...", "admin")]);
+        let r = router(&[
+            ("/...", "root"),
+            ("/users/...", "users"),
+            ("/users/admin/...", "admin"),
+        ]);
         assert_eq!(r.route("/users/admin/x").unwrap().component, "admin");
         assert_eq!(r.route("/users/bob").unwrap().component, "users");
         assert_eq!(r.route("/other").unwrap().component, "root");
@@ -240,7 +257,10 @@ mod tests {
         let r = router(&[("/users/...", "users"), ("/users/:id", "one")]);
         let routed = r.route("/users/42").unwrap();
         assert_eq!(routed.component, "one");
-        assert_eq!(routed.matched.params, vec![("id".to_string(), "42".to_string())]);
+        assert_eq!(
+            routed.matched.params,
+            vec![("id".to_string(), "42".to_string())]
+        );
         assert_eq!(r.route("/users/42/edit").unwrap().component, "users");
     }
 

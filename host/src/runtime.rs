@@ -111,7 +111,10 @@ impl Runtime {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        crate::bindings::SpinImports::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        crate::bindings::SpinImports::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
 
         let routes = app
             .http_triggers
@@ -122,8 +125,9 @@ impl Runtime {
             tracing::warn!("{d}");
         }
 
-        std::fs::create_dir_all(&options.cache_dir)
-            .with_context(|| format!("cannot create cache folder {}", options.cache_dir.display()))?;
+        std::fs::create_dir_all(&options.cache_dir).with_context(|| {
+            format!("cannot create cache folder {}", options.cache_dir.display())
+        })?;
         let mut components = HashMap::new();
         for (id, decl) in &app.components {
             let started = Instant::now();
@@ -136,7 +140,9 @@ impl Runtime {
                 )
             })?;
             let pre = ProxyPre::new(pre).map_err(|e| {
-                anyhow::anyhow!("component `{id}` does not export wasi:http/incoming-handler@0.2.x: {e:#}")
+                anyhow::anyhow!(
+                    "component `{id}` does not export wasi:http/incoming-handler@0.2.x: {e:#}"
+                )
             })?;
             let hosts = decl
                 .allowed_outbound_hosts
@@ -148,7 +154,8 @@ impl Runtime {
                 })
                 .collect::<Result<Vec<_>>>()
                 .with_context(|| format!("component `{id}`"))?;
-            let grants = OutboundGrants::parse(&hosts).with_context(|| format!("component `{id}`"))?;
+            let grants =
+                OutboundGrants::parse(&hosts).with_context(|| format!("component `{id}`"))?;
             let info = ComponentInfo {
                 id: id.clone(),
                 grants,
@@ -157,7 +164,10 @@ impl Runtime {
                 environment: decl.environment.clone().into_iter().collect(),
             };
             let route = router.route_of(id).cloned();
-            tracing::info!("component `{id}` ready in {} ms", started.elapsed().as_millis());
+            tracing::info!(
+                "component `{id}` ready in {} ms",
+                started.elapsed().as_millis()
+            );
             components.insert(
                 id.clone(),
                 LoadedComponent {
@@ -188,7 +198,11 @@ impl Runtime {
     }
 
     /// Serves a request that arrived over the network.
-    pub async fn handle(self: &Arc<Self>, req: Request<Body>, client_addr: std::net::SocketAddr) -> Response<Body> {
+    pub async fn handle(
+        self: &Arc<Self>,
+        req: Request<Body>,
+        client_addr: std::net::SocketAddr,
+    ) -> Response<Body> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
@@ -204,7 +218,11 @@ impl Runtime {
     }
 
     /// Serves a chained request (`http://<component>.spin.internal` or `http://self`), in-process.
-    pub async fn handle_chained(self: &Arc<Self>, req: Request<Body>, target: Option<String>) -> Response<Body> {
+    pub async fn handle_chained(
+        self: &Arc<Self>,
+        req: Request<Body>,
+        target: Option<String>,
+    ) -> Response<Body> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
@@ -232,9 +250,15 @@ impl Runtime {
         let (component_id, pattern, matched) = match chained_to {
             Some(id) => {
                 let Some(loaded) = self.components.get(&id) else {
-                    return (None, text_response(StatusCode::NOT_FOUND, "no such component"));
+                    return (
+                        None,
+                        text_response(StatusCode::NOT_FOUND, "no such component"),
+                    );
                 };
-                let route = loaded.route.clone().unwrap_or_else(|| RoutePattern::parse("/...").unwrap());
+                let route = loaded
+                    .route
+                    .clone()
+                    .unwrap_or_else(|| RoutePattern::parse("/...").unwrap());
                 let matched = route.matches(&path).unwrap_or(crate::routing::RouteMatch {
                     params: Vec::new(),
                     path_info: path.clone(),
@@ -252,7 +276,12 @@ impl Runtime {
         (Some(component_id), resp)
     }
 
-    async fn run(self: &Arc<Self>, component_id: &str, req: Request<Body>, chained: bool) -> Response<Body> {
+    async fn run(
+        self: &Arc<Self>,
+        component_id: &str,
+        req: Request<Body>,
+        chained: bool,
+    ) -> Response<Body> {
         let Some(loaded) = self.components.get(component_id) else {
             return text_response(StatusCode::NOT_FOUND, "");
         };
@@ -260,23 +289,41 @@ impl Runtime {
         let permit = if chained {
             None
         } else {
-            match tokio::time::timeout(self.limits.instance_wait, self.instance_permits.clone().acquire_owned()).await {
+            match tokio::time::timeout(
+                self.limits.instance_wait,
+                self.instance_permits.clone().acquire_owned(),
+            )
+            .await
+            {
                 Ok(Ok(p)) => Some(p),
                 _ => {
-                    return text_response(StatusCode::SERVICE_UNAVAILABLE, "server busy: too many requests in progress, retry shortly")
+                    return text_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "server busy: too many requests in progress, retry shortly",
+                    )
                 }
             }
         };
-        let mut store = Store::new(&self.engine, HostState::new(self.clone(), loaded.info.clone()));
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(self.clone(), loaded.info.clone()),
+        );
         store.limiter(|s| &mut s.limits);
-        let ticks = (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let ticks =
+            (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let incoming = match store.data_mut().http().new_incoming_request(Scheme::Http, req) {
+        let incoming = match store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)
+        {
             Ok(r) => r,
-            Err(e) => return text_response(StatusCode::BAD_REQUEST, &format!("invalid request: {e}")),
+            Err(e) => {
+                return text_response(StatusCode::BAD_REQUEST, &format!("invalid request: {e}"))
+            }
         };
         let out = match store.data_mut().http().new_response_outparam(sender) {
             Ok(o) => o,
@@ -289,7 +336,10 @@ impl Runtime {
         let id = component_id.to_string();
         let task = tokio::spawn(async move {
             let _permit = permit;
-            let proxy = pre.instantiate_async(&mut store).await.map_err(GuestFailure::Instantiate)?;
+            let proxy = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(GuestFailure::Instantiate)?;
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, out)
@@ -305,12 +355,21 @@ impl Runtime {
             }
             Ok(Err(_)) => match task.await {
                 Ok(Err(GuestFailure::Trap(e))) if is_deadline(&e) => {
-                    tracing::warn!("component `{id}` exceeded its time limit of {:?}", self.limits.request_timeout);
-                    text_response(StatusCode::GATEWAY_TIMEOUT, "the component exceeded its time limit")
+                    tracing::warn!(
+                        "component `{id}` exceeded its time limit of {:?}",
+                        self.limits.request_timeout
+                    );
+                    text_response(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "the component exceeded its time limit",
+                    )
                 }
                 Ok(Err(GuestFailure::Instantiate(e))) => {
                     tracing::error!("component `{id}` could not be instantiated: {e:#}");
-                    text_response(StatusCode::SERVICE_UNAVAILABLE, "server busy, retry shortly")
+                    text_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "server busy, retry shortly",
+                    )
                 }
                 Ok(Err(GuestFailure::Trap(e))) => {
                     tracing::error!("component `{id}` failed: {e:?}");
@@ -327,8 +386,13 @@ impl Runtime {
             },
             Err(_) => {
                 task.abort();
-                tracing::warn!("component `{id}` exceeded its time limit while waiting on the host");
-                text_response(StatusCode::GATEWAY_TIMEOUT, "the component exceeded its time limit")
+                tracing::warn!(
+                    "component `{id}` exceeded its time limit while waiting on the host"
+                );
+                text_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the component exceeded its time limit",
+                )
             }
         }
     }
@@ -340,7 +404,10 @@ enum GuestFailure {
 }
 
 fn is_deadline(e: &wasmtime::Error) -> bool {
-    matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt))
+    matches!(
+        e.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::Interrupt)
+    )
 }
 
 /// A small text response.
@@ -351,8 +418,10 @@ pub fn text_response(status: StatusCode, text: &str) -> Response<Body> {
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     if !text.is_empty() {
-        resp.headers_mut()
-            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
     }
     resp
 }
@@ -370,7 +439,12 @@ fn set_spin_headers(
         .map(str::to_string)
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .unwrap_or_else(|| "localhost".to_string());
-    let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
     let full_url = format!("http://{host}{path_and_query}");
     let headers = req.headers_mut();
     // A client may not forge what the platform tells the component.
@@ -383,7 +457,10 @@ fn set_spin_headers(
         headers.remove(k);
     }
     let mut set = |name: String, value: &str| {
-        if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name), HeaderValue::from_str(value)) {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::try_from(name),
+            HeaderValue::from_str(value),
+        ) {
             headers.insert(n, v);
         }
     };
@@ -397,7 +474,10 @@ fn set_spin_headers(
         set("spin-client-addr".into(), &addr.to_string());
     }
     for (name, value) in &matched.params {
-        set(format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+        set(
+            format!("spin-path-match-{}", name.to_ascii_lowercase()),
+            value,
+        );
     }
     // Make the URI absolute for the guest's `authority`.
     if req.uri().authority().is_none() {
@@ -421,9 +501,15 @@ fn load_component(engine: &Engine, source: &Path, cache_dir: &Path) -> Result<Co
         )
     })?;
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
     let digest = hex::encode(Sha256::digest(&bytes));
-    let cached = cache_dir.join(format!("{}-{:016x}.cwasm", &digest[..32], engine_hash.finish()));
+    let cached = cache_dir.join(format!(
+        "{}-{:016x}.cwasm",
+        &digest[..32],
+        engine_hash.finish()
+    ));
     if cached.exists() {
         // SAFETY: the file was written by `Component::serialize` of an engine with the same
         // compatibility hash (part of its name), in a folder only this host writes.
@@ -447,13 +533,22 @@ fn load_component(engine: &Engine, source: &Path, cache_dir: &Path) -> Result<Co
     } else if is_component(&bytes) {
         bytes
     } else {
-        bail!("{} is not a WebAssembly module or component", source.display());
+        bail!(
+            "{} is not a WebAssembly module or component",
+            source.display()
+        );
     };
-    tracing::info!("compiling {} (first start after a change; cached afterwards)", source.display());
-    let component = Component::new(engine, &component_bytes).map_err(|e| anyhow::anyhow!("cannot compile: {e:#}"))?;
+    tracing::info!(
+        "compiling {} (first start after a change; cached afterwards)",
+        source.display()
+    );
+    let component = Component::new(engine, &component_bytes)
+        .map_err(|e| anyhow::anyhow!("cannot compile: {e:#}"))?;
     let serialized = component.serialize()?;
     let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, serialized).and_then(|_| std::fs::rename(&tmp, &cached)).ok();
+    std::fs::write(&tmp, serialized)
+        .and_then(|_| std::fs::rename(&tmp, &cached))
+        .ok();
     Ok(component)
 }
 

@@ -33,13 +33,15 @@ pub async fn serve(
         stream.set_nodelay(true).ok();
         let runtime = runtime.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let runtime = runtime.clone();
-                async move {
-                    let req = req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
-                    Ok::<_, std::convert::Infallible>(runtime.handle(req, client).await)
-                }
-            });
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let runtime = runtime.clone();
+                    async move {
+                        let req =
+                            req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
+                        Ok::<_, std::convert::Infallible>(runtime.handle(req, client).await)
+                    }
+                });
             if let Err(e) = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)

@@ -47,7 +47,10 @@ impl Template {
     }
 
     /// Fills the placeholders with `lookup`; the first failing lookup is the error.
-    pub fn resolve<E>(&self, mut lookup: impl FnMut(&str) -> Result<String, E>) -> Result<String, E> {
+    pub fn resolve<E>(
+        &self,
+        mut lookup: impl FnMut(&str) -> Result<String, E>,
+    ) -> Result<String, E> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -67,7 +70,13 @@ mod tests {
     fn placeholders_are_filled_and_literals_kept() {
         let t = Template::parse("postgres://{{ db_host }}:{{port}}").unwrap();
         assert_eq!(t.references().collect::<Vec<_>>(), vec!["db_host", "port"]);
-        let out: Result<String, ()> = t.resolve(|n| Ok(if n == "db_host" { "db".into() } else { "5432".into() }));
+        let out: Result<String, ()> = t.resolve(|n| {
+            Ok(if n == "db_host" {
+                "db".into()
+            } else {
+                "5432".into()
+            })
+        });
         assert_eq!(out.unwrap(), "postgres://db:5432");
     }
 

@@ -32,7 +32,9 @@ impl AppVariables {
                 .or_else(|| env.get(&env_name).cloned())
                 .or_else(|| decl.default.clone());
             if decl.required && value.is_none() {
-                missing.push(format!("`{name}` (set {env_name} or --variable {name}=...)"));
+                missing.push(format!(
+                    "`{name}` (set {env_name} or --variable {name}=...)"
+                ));
             }
             values.insert(name.clone(), value);
         }

@@ -13,7 +13,10 @@ impl v::Host for HostState {
             Some(Ok(value)) => Ok(value.clone()),
             Some(Err(VariableError::Undefined(why))) => Err(Error::Undefined(why.clone())),
             Some(Err(VariableError::InvalidName(n))) => Err(Error::InvalidName(n.clone())),
-            None => Err(Error::Undefined(format!("no variable `{name}` in component `{}`", self.component.id))),
+            None => Err(Error::Undefined(format!(
+                "no variable `{name}` in component `{}`",
+                self.component.id
+            ))),
         })
     }
 }

@@ -1,1 +1,245 @@
-fn main() {}
+//! `nexgate-ops`: the native programs that run beside the Spin application (locally or as
+//! Deployments next to a SpinApp on Kubernetes).
+//!
+//! - `migrate`: applies `migrations/nexgate/` and `migrations/notifications/`, creating the databases;
+//! - `declare`: declares every consuming service's queues and bindings (before anything is served);
+//! - `relay`: republishes outbox rows a component did not mark published;
+//! - `dispatcher`: delivers each consuming service's queue to `POST /internal/<service>/events`;
+//! - `scheduler`: calls `POST /internal/<service>/jobs/<job>` on the schedule in one file.
+
+mod bus;
+mod dispatcher;
+mod migrate;
+mod relay;
+mod scheduler;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "nexgate-ops",
+    version,
+    about = "Nexgate's native operations programs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the databases if missing and apply pending migrations.
+    Migrate {
+        /// Server URL of an administrator, without a database (`postgres://user:pw@host:5432`).
+        #[arg(long, env = "NEXGATE_ADMIN_SERVER_URL")]
+        server_url: String,
+        /// Name of the main database.
+        #[arg(long, default_value = "nexgate")]
+        database: String,
+        /// Name of the Notification Service's database.
+        #[arg(long, default_value = "notifications")]
+        notifications_database: String,
+        /// Folder holding `nexgate/` and `notifications/`.
+        #[arg(long, default_value = "migrations")]
+        migrations_dir: PathBuf,
+        /// Extra migration folders applied to the main database after `nexgate/` (test fixtures).
+        #[arg(long)]
+        extra_dir: Vec<PathBuf>,
+    },
+    /// Declare the consuming services' queues and bindings.
+    Declare {
+        #[arg(
+            long,
+            env = "NEXGATE_AMQP_URL",
+            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        )]
+        amqp_url: String,
+        #[arg(
+            long,
+            env = "SPIN_VARIABLE_EVENT_TOPIC_PREFIX",
+            default_value = "nexgate"
+        )]
+        prefix: String,
+        #[arg(long, default_value = "infra/subscriptions.toml")]
+        subscriptions: PathBuf,
+        /// Let the queues expire after this long unused (test prefixes).
+        #[arg(long)]
+        expires_ms: Option<u32>,
+    },
+    /// Republish stale, unmarked outbox rows.
+    Relay {
+        #[arg(long, env = "NEXGATE_RELAY_DB_URL")]
+        database_url: String,
+        #[arg(
+            long,
+            env = "NEXGATE_AMQP_URL",
+            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        )]
+        amqp_url: String,
+        #[arg(long, default_value_t = 1_000)]
+        interval_ms: u64,
+        #[arg(long, default_value_t = 5_000)]
+        stale_after_ms: u64,
+    },
+    /// Deliver each consuming service's queue to its `/internal/<service>/events` endpoint.
+    Dispatcher {
+        #[arg(
+            long,
+            env = "NEXGATE_AMQP_URL",
+            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        )]
+        amqp_url: String,
+        #[arg(
+            long,
+            env = "SPIN_VARIABLE_EVENT_TOPIC_PREFIX",
+            default_value = "nexgate"
+        )]
+        prefix: String,
+        #[arg(long, default_value = "infra/subscriptions.toml")]
+        subscriptions: PathBuf,
+        /// Where the application serves (`http://127.0.0.1:3000`).
+        #[arg(long, env = "NEXGATE_BASE_URL")]
+        base_url: String,
+    },
+    /// Call the scheduled `/internal/<service>/jobs/<job>` endpoints.
+    Scheduler {
+        #[arg(long, default_value = "infra/schedule.toml")]
+        schedule: PathBuf,
+        #[arg(long, env = "NEXGATE_BASE_URL")]
+        base_url: String,
+    },
+}
+
+/// Internal tokens from the same environment variables the host reads for its Spin variables
+/// (`SPIN_VARIABLE_<SERVICE>_INTERNAL_TOKEN`), so one setting feeds both.
+fn internal_tokens() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter_map(|(k, v)| {
+            let service = k
+                .strip_prefix("SPIN_VARIABLE_")?
+                .strip_suffix("_INTERNAL_TOKEN")?;
+            Some((service.to_ascii_lowercase(), v))
+        })
+        .collect()
+}
+
+fn database_url(server_url: &str, database: &str) -> String {
+    format!(
+        "{}/{database}?sslmode=disable",
+        server_url.trim_end_matches('/')
+    )
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Migrate {
+            server_url,
+            database,
+            notifications_database,
+            migrations_dir,
+            extra_dir,
+        } => {
+            for (db, dirs) in [
+                (&database, {
+                    let mut d = vec![migrations_dir.join("nexgate")];
+                    d.extend(extra_dir);
+                    d
+                }),
+                (
+                    &notifications_database,
+                    vec![migrations_dir.join("notifications")],
+                ),
+            ] {
+                migrate::ensure_database(&database_url(&server_url, "postgres"), db).await?;
+                for dir in dirs {
+                    let report = migrate::apply(&database_url(&server_url, db), &dir).await?;
+                    for name in &report.applied {
+                        tracing::info!("{db}: applied {name}");
+                    }
+                    tracing::info!(
+                        "{db}: {} applied, {} already there ({})",
+                        report.applied.len(),
+                        report.already,
+                        dir.display()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Declare {
+            amqp_url,
+            prefix,
+            subscriptions,
+            expires_ms,
+        } => {
+            let subs = bus::Subscriptions::load(&subscriptions)?;
+            let (_conn, channel) = bus::connect(&amqp_url).await?;
+            bus::declare(&channel, &prefix, &subs, expires_ms).await?;
+            tracing::info!(
+                "declared queues of {} consuming services under prefix `{prefix}`",
+                subs.services.len()
+            );
+            Ok(())
+        }
+        Command::Relay {
+            database_url,
+            amqp_url,
+            interval_ms,
+            stale_after_ms,
+        } => {
+            relay::run(relay::RelaySettings {
+                database_url,
+                amqp_url,
+                interval: Duration::from_millis(interval_ms),
+                stale_after: Duration::from_millis(stale_after_ms),
+            })
+            .await
+        }
+        Command::Dispatcher {
+            amqp_url,
+            prefix,
+            subscriptions,
+            base_url,
+        } => {
+            let subs = bus::Subscriptions::load(&subscriptions)?;
+            dispatcher::run(
+                dispatcher::DispatcherSettings {
+                    amqp_url,
+                    prefix,
+                    base_url,
+                    tokens: internal_tokens(),
+                },
+                subs,
+            )
+            .await
+        }
+        Command::Scheduler { schedule, base_url } => {
+            let schedule = scheduler::Schedule::load(&schedule)?;
+            scheduler::run(schedule, base_url, internal_tokens()).await
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,617 @@
-//! placeholder
+//! Black-box test harness: each [`TestApp`] starts the real `nexgate-host` binary on a random port
+//! with the real `.wasm` files, against a freshly created database (dropped afterwards), its own
+//! Redis key prefix and event topic prefix, so tests and whole runs go side by side.
+//!
+//! The stores must be running (`infra/setup-stores.sh`, which `scripts/test.sh` runs first) and the
+//! binaries and components built (`scripts/test.sh` does that too). Tests never link wasmtime.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use futures::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+
+/// Settings of the local stores, read from `infra/local.env`.
+#[derive(Debug, Clone)]
+pub struct LocalEnv {
+    values: std::collections::HashMap<String, String>,
+}
+
+impl LocalEnv {
+    pub fn load() -> Self {
+        let text =
+            std::fs::read_to_string(repo_root().join("infra/local.env")).expect("infra/local.env");
+        let values = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+            .collect();
+        Self { values }
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        self.values
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("{key} missing from infra/local.env"))
+    }
+
+    /// Server URL for `role`, without a database.
+    pub fn server_url(&self, role: &str) -> String {
+        format!(
+            "postgres://{role}:{}@{}:{}",
+            self.get("PG_PASSWORD"),
+            self.get("PG_HOST"),
+            self.get("PG_PORT")
+        )
+    }
+
+    /// Database URL for `role` on `db`.
+    pub fn db_url(&self, role: &str, db: &str) -> String {
+        format!("{}/{db}?sslmode=disable", self.server_url(role))
+    }
+
+    pub fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.get("AMQP_PORT"))
+    }
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn binary(name: &str, env_var: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env_var) {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var("NEXGATE_NATIVE_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/nexgate/target")
+        });
+    target.join("release").join(name)
+}
+
+/// The host binary (`NEXGATE_HOST_BIN`, else the release build in the shared target folder).
+pub fn host_bin() -> PathBuf {
+    binary("nexgate-host", "NEXGATE_HOST_BIN")
+}
+
+/// The ops binary (`NEXGATE_OPS_BIN`, else the release build in the shared target folder).
+pub fn ops_bin() -> PathBuf {
+    binary("nexgate-ops", "NEXGATE_OPS_BIN")
+}
+
+/// A unique short id for names (databases, prefixes).
+pub fn unique_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!(
+        "{secs}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+/// Which manifest a test app runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manifest {
+    /// The application's `spin.toml`.
+    App,
+    /// `tests/fixtures/spin.toml` (the probe component).
+    Fixture,
+}
+
+/// A fresh database, dropped (forcefully) when this value is dropped.
+pub struct TestDatabase {
+    pub name: String,
+    pub notifications_name: String,
+    env: LocalEnv,
+}
+
+impl TestDatabase {
+    /// Creates and migrates a database (and its notifications twin) through `nexgate-ops migrate`.
+    pub fn create(extra_migrations: bool) -> Result<Self> {
+        let env = LocalEnv::load();
+        sweep_stale_databases(&env);
+        let id = unique_id();
+        let db = Self {
+            name: format!("nexgate_test_{id}"),
+            notifications_name: format!("notifications_test_{id}"),
+            env,
+        };
+        let mut cmd = Command::new(ops_bin());
+        cmd.args([
+            "migrate",
+            "--server-url",
+            &db.env.server_url("nexgate_admin"),
+        ])
+        .args([
+            "--database",
+            &db.name,
+            "--notifications-database",
+            &db.notifications_name,
+        ])
+        .arg("--migrations-dir")
+        .arg(repo_root().join("migrations"));
+        if extra_migrations {
+            cmd.arg("--extra-dir")
+                .arg(repo_root().join("tests/fixtures/migrations"));
+        }
+        let out = cmd
+            .output()
+            .with_context(|| format!("cannot run {}", ops_bin().display()))?;
+        if !out.status.success() {
+            bail!("migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(db)
+    }
+
+    pub fn url(&self, role: &str) -> String {
+        self.env.db_url(role, &self.name)
+    }
+
+    /// A connected admin client (superuser) for assertions.
+    pub async fn admin(&self) -> tokio_postgres::Client {
+        let (client, conn) =
+            tokio_postgres::connect(&self.url("nexgate_admin"), tokio_postgres::NoTls)
+                .await
+                .expect("admin connection");
+        tokio::spawn(conn);
+        client
+    }
+}
+
+fn psql_admin(env: &LocalEnv, sql: &str) -> Option<String> {
+    let out = Command::new("psql")
+        .arg(env.db_url("nexgate_admin", "postgres"))
+        .args(["-qtAc", sql])
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+/// Drops test databases left by runs that were killed more than six hours ago.
+fn sweep_stale_databases(env: &LocalEnv) {
+    let Some(list) = psql_admin(
+        env,
+        "SELECT datname FROM pg_database WHERE datname ~ '^(nexgate|notifications)_test_[0-9]+_'",
+    ) else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for name in list.lines() {
+        let secs: u64 = name
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(now);
+        if now.saturating_sub(secs) > 6 * 3600 {
+            psql_admin(
+                env,
+                &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        for name in [&self.name, &self.notifications_name] {
+            psql_admin(
+                &self.env,
+                &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+/// Options for starting a host.
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    /// Extra command-line flags (`--instances-max 2`).
+    pub args: Vec<String>,
+    /// Extra or overriding environment variables (`SPIN_VARIABLE_*`).
+    pub env: Vec<(String, String)>,
+}
+
+/// A running host process with its log captured to a file.
+pub struct HostProcess {
+    child: Child,
+    pub base_url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl HostProcess {
+    /// Starts `nexgate-host up` and waits for its `listening on` line.
+    pub fn start(manifest: &Path, env: &[(String, String)], args: &[String]) -> Result<Self> {
+        let mut child = Command::new(host_bin())
+            .arg("up")
+            .arg("--from")
+            .arg(manifest)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().cloned())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "cannot start {}; build it with scripts/build.sh",
+                    host_bin().display()
+                )
+            })?;
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = log_writer.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(url) = line.strip_prefix("listening on ") {
+                        let _ = tx.send(url.to_string());
+                        sent = true;
+                        continue;
+                    }
+                }
+                let mut l = log_writer.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(base_url) => Ok(Self {
+                child,
+                base_url,
+                log,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                std::thread::sleep(Duration::from_millis(100));
+                bail!(
+                    "the host did not start ({status:?}):\n{}",
+                    log.lock().unwrap()
+                )
+            }
+        }
+    }
+
+    /// Runs the host to completion expecting it to refuse to start; returns its stderr.
+    pub fn expect_refusal(
+        manifest: &Path,
+        env: &[(String, String)],
+        args: &[String],
+    ) -> (bool, String) {
+        let out = Command::new(host_bin())
+            .arg("up")
+            .arg("--from")
+            .arg(manifest)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run host");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    /// What the host has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("---- host log (last lines) ----");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// A native worker (`nexgate-ops relay|dispatcher|...`) killed on drop.
+pub struct Worker {
+    child: Child,
+    pub name: String,
+}
+
+impl Worker {
+    pub fn start(name: &str, args: &[String], env: &[(String, String)]) -> Result<Self> {
+        let child = Command::new(ops_bin())
+            .args(args)
+            .envs(env.iter().cloned())
+            .current_dir(repo_root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", ops_bin().display()))?;
+        Ok(Self {
+            child,
+            name: name.to_string(),
+        })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        if std::thread::panicking() {
+            if let Some(mut e) = self.child.stderr.take() {
+                let mut s = String::new();
+                let _ = e.read_to_string(&mut s);
+                eprintln!("---- {} log ----\n{s}", self.name);
+            }
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A running application for one test: database, prefixes, host.
+pub struct TestApp {
+    pub db: TestDatabase,
+    pub host: HostProcess,
+    /// Unique per app: Redis keys start with `{prefix}:`, MQTT topics with `{prefix}/`.
+    pub prefix: String,
+    pub env: LocalEnv,
+    pub http: reqwest::Client,
+    /// The internal token the fixture's probe expects.
+    pub probe_token: String,
+}
+
+impl TestApp {
+    /// Starts `manifest` with default options.
+    pub async fn start(manifest: Manifest) -> Self {
+        Self::start_with(manifest, HostOptions::default()).await
+    }
+
+    /// Starts `manifest` with extra flags and environment.
+    pub async fn start_with(manifest: Manifest, options: HostOptions) -> Self {
+        let env = LocalEnv::load();
+        let db = tokio::task::spawn_blocking(move || {
+            TestDatabase::create(manifest == Manifest::Fixture)
+        })
+        .await
+        .unwrap()
+        .expect("test database");
+        let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let probe_token = format!("probe-token-{}", uuid::Uuid::new_v4().simple());
+        let mut vars: Vec<(String, String)> = vec![
+            (
+                "SPIN_VARIABLE_REDIS_KEY_PREFIX".into(),
+                format!("{prefix}:"),
+            ),
+            ("SPIN_VARIABLE_EVENT_TOPIC_PREFIX".into(), prefix.clone()),
+        ];
+        let (manifest_path, kv_args) = match manifest {
+            Manifest::App => {
+                vars.push((
+                    "SPIN_VARIABLE_HEALTH_DB_URL".into(),
+                    db.url("nexgate_health"),
+                ));
+                vars.push((
+                    "SPIN_VARIABLE_STORAGE_ACCESS_KEY".into(),
+                    env.get("STORAGE_ACCESS_KEY").into(),
+                ));
+                vars.push((
+                    "SPIN_VARIABLE_STORAGE_SECRET_KEY".into(),
+                    env.get("STORAGE_SECRET_KEY").into(),
+                ));
+                (repo_root().join("spin.toml"), vec![])
+            }
+            Manifest::Fixture => {
+                vars.push(("SPIN_VARIABLE_DB_URL".into(), db.url("nexgate_admin")));
+                vars.push((
+                    "SPIN_VARIABLE_PROBE_INTERNAL_TOKEN".into(),
+                    probe_token.clone(),
+                ));
+                (
+                    repo_root().join("tests/fixtures/spin.toml"),
+                    vec![
+                        "--key-value-redis-url".to_string(),
+                        format!("redis://127.0.0.1:{}", env.get("REDIS_PORT")),
+                        "--key-value-prefix".to_string(),
+                        format!("{prefix}:kv:"),
+                    ],
+                )
+            }
+        };
+        for (k, v) in options.env {
+            vars.retain(|(existing, _)| *existing != k);
+            vars.push((k, v));
+        }
+        let mut args = kv_args;
+        args.extend(options.args);
+        let host =
+            tokio::task::spawn_blocking(move || HostProcess::start(&manifest_path, &vars, &args))
+                .await
+                .unwrap()
+                .expect("host start");
+        Self {
+            db,
+            host,
+            prefix,
+            env,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            probe_token,
+        }
+    }
+
+    /// An absolute URL on the app.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.host.base_url)
+    }
+
+    /// GET and parse JSON; returns (status, body).
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self.http.get(self.url(path)).send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    /// Starts a native worker with this app's prefix and database.
+    pub fn worker(&self, name: &str, args: &[&str]) -> Worker {
+        let mut full: Vec<String> = vec![name.to_string()];
+        full.extend(args.iter().map(|s| s.to_string()));
+        let env = vec![
+            (
+                "SPIN_VARIABLE_EVENT_TOPIC_PREFIX".to_string(),
+                self.prefix.clone(),
+            ),
+            (
+                "SPIN_VARIABLE_PROBE_INTERNAL_TOKEN".to_string(),
+                self.probe_token.clone(),
+            ),
+            ("NEXGATE_AMQP_URL".to_string(), self.env.amqp_url()),
+            ("NEXGATE_BASE_URL".to_string(), self.host.base_url.clone()),
+            (
+                "NEXGATE_RELAY_DB_URL".to_string(),
+                self.db.url("nexgate_relay"),
+            ),
+        ];
+        Worker::start(name, &full, &env).expect("worker start")
+    }
+
+    /// An observer of every event under this app's prefix.
+    pub async fn observe_events(&self) -> EventObserver {
+        EventObserver::bind(&self.env.amqp_url(), &format!("{}.#", self.prefix)).await
+    }
+}
+
+/// A private, auto-deleted RabbitMQ queue bound to a routing pattern, for asserting events.
+pub struct EventObserver {
+    _conn: lapin::Connection,
+    consumer: lapin::Consumer,
+}
+
+impl EventObserver {
+    pub async fn bind(amqp_url: &str, pattern: &str) -> Self {
+        let conn = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ connection (is it running? infra/setup-stores.sh)");
+        let channel = conn.create_channel().await.unwrap();
+        let queue = format!("observer.{}", uuid::Uuid::new_v4().simple());
+        channel
+            .queue_declare(
+                &queue,
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                &queue,
+                "amq.topic",
+                pattern,
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let consumer = channel
+            .basic_consume(
+                &queue,
+                "observer",
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        Self {
+            _conn: conn,
+            consumer,
+        }
+    }
+
+    /// Waits for the next event whose routing key and body satisfy `pred`.
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        mut pred: impl FnMut(&str, &serde_json::Value) -> bool,
+    ) -> Option<(String, serde_json::Value)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let next = tokio::time::timeout(left, self.consumer.next())
+                .await
+                .ok()??;
+            let delivery = next.ok()?;
+            let _ = delivery.ack(BasicAckOptions::default()).await;
+            let key = delivery.routing_key.to_string();
+            let body: serde_json::Value =
+                serde_json::from_slice(&delivery.data).unwrap_or(serde_json::Value::Null);
+            if pred(&key, &body) {
+                return Some((key, body));
+            }
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,112 @@
+//! The catalogue of every event type: its producer, data fields and version.
+//!
+//! A type is named after its producer's schema (`<schema>.<entity>.<verb>`); `platform.*` is the
+//! platform's own. Whoever needs a type first adds it here and to `docs/events.md` (a test keeps the
+//! two in step), after checking it is not already here under another name.
+
+/// One data field of an event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataField {
+    pub name: &'static str,
+    /// JSON type and meaning, as documented.
+    pub description: &'static str,
+    pub required: bool,
+}
+
+/// One event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventType {
+    pub name: &'static str,
+    /// The schema (or `platform`) that produces it.
+    pub producer: &'static str,
+    pub version: u32,
+    pub description: &'static str,
+    pub data_fields: &'static [DataField],
+    /// Carries a one-time secret (a code, a reset link): purged from the outbox once published,
+    /// delivered regardless of preferences.
+    pub carries_secret: bool,
+}
+
+/// Every event type.
+pub const CATALOGUE: &[EventType] = &[EventType {
+    name: "platform.health.checked",
+    producer: "platform",
+    version: 1,
+    description: "The health component checked its dependencies (proves the MQTT path end to end).",
+    data_fields: &[
+        DataField {
+            name: "component",
+            description: "string: the component that checked",
+            required: true,
+        },
+        DataField {
+            name: "checked_at",
+            description: "string: RFC 3339 time of the check",
+            required: true,
+        },
+    ],
+    carries_secret: false,
+}];
+
+/// Finds a type by name.
+pub fn find(name: &str) -> Option<&'static EventType> {
+    CATALOGUE.iter().find(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_three_lowercase_parts_named_after_the_producer() {
+        for t in CATALOGUE {
+            let parts: Vec<&str> = t.name.split('.').collect();
+            assert_eq!(parts.len(), 3, "{}", t.name);
+            assert_eq!(parts[0], t.producer, "{}", t.name);
+            assert!(
+                t.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'),
+                "{}",
+                t.name
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<&str> = CATALOGUE.iter().map(|t| t.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CATALOGUE.len());
+    }
+
+    #[test]
+    fn docs_events_md_lists_exactly_the_catalogue() {
+        let doc = include_str!("../../../docs/events.md");
+        let documented: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("### `").and_then(|r| r.strip_suffix('`')))
+            .collect();
+        let mut catalogued: Vec<&str> = CATALOGUE.iter().map(|t| t.name).collect();
+        let mut documented_sorted = documented.clone();
+        catalogued.sort();
+        documented_sorted.sort();
+        assert_eq!(
+            documented_sorted, catalogued,
+            "docs/events.md and the catalogue disagree"
+        );
+        for t in CATALOGUE {
+            let section = doc.split(&format!("### `{}`", t.name)).nth(1).unwrap();
+            let section = section.split("\n### ").next().unwrap();
+            for f in t.data_fields {
+                assert!(
+                    section.contains(&format!("`{}`", f.name)),
+                    "{}: field {} undocumented",
+                    t.name,
+                    f.name
+                );
+            }
+        }
+    }
+}

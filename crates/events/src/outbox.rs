@@ -1,0 +1,122 @@
+//! The transactional outbox: record with the change, publish after commit, mark when acknowledged.
+
+use nexgate_platform::config::{event_topic, mqtt_address_with_client_id};
+use nexgate_platform::db::check_identifier;
+use nexgate_platform::Problem;
+use spin_sdk::pg4::{Connection, ParameterValue};
+
+use crate::envelope::Envelope;
+
+/// Keep-alive announced to the broker by publishing connections (they live for one request).
+const MQTT_KEEP_ALIVE_SECS: u64 = 30;
+
+/// Where and how a component publishes.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    /// `mqtt_url` variable (`mqtt://127.0.0.1:1883`).
+    pub mqtt_url: String,
+    /// `event_topic_prefix` variable.
+    pub topic_prefix: String,
+    /// The component's id, for the MQTT client id.
+    pub component: String,
+}
+
+impl Publisher {
+    /// From the `mqtt_url` and `event_topic_prefix` variables.
+    pub fn from_variables(component: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            mqtt_url: nexgate_platform::config::var("mqtt_url")?,
+            topic_prefix: nexgate_platform::config::var("event_topic_prefix")?,
+            component: component.to_string(),
+        })
+    }
+
+    /// The MQTT topic of an envelope.
+    pub fn topic(&self, envelope: &Envelope) -> String {
+        event_topic(&self.topic_prefix, &envelope.event_type)
+    }
+
+    /// Publishes envelopes at QoS 1 on one connection; returns how many the broker acknowledged
+    /// (in order: publishing stops at the first failure).
+    pub fn publish(&self, envelopes: &[Envelope]) -> usize {
+        let address = mqtt_address_with_client_id(&self.mqtt_url, &self.component);
+        let conn = match spin_sdk::mqtt::Connection::open(&address, "", "", MQTT_KEEP_ALIVE_SECS) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("events: cannot connect to MQTT: {e:?}");
+                return 0;
+            }
+        };
+        let mut acknowledged = 0;
+        for envelope in envelopes {
+            let payload = serde_json::to_vec(envelope).unwrap_or_default();
+            match conn.publish(
+                &self.topic(envelope),
+                &payload,
+                spin_sdk::mqtt::Qos::AtLeastOnce,
+            ) {
+                Ok(()) => acknowledged += 1,
+                Err(e) => {
+                    eprintln!("events: publishing {} failed: {e:?}", envelope.id);
+                    break;
+                }
+            }
+        }
+        acknowledged
+    }
+}
+
+/// Writes an event into `<schema>.outbox`; call inside the transaction that makes the change.
+pub fn record(
+    conn: &Connection,
+    schema: &str,
+    publisher: &Publisher,
+    envelope: &Envelope,
+) -> Result<(), Problem> {
+    let schema = check_identifier(schema)?;
+    let payload = serde_json::to_vec(envelope).map_err(Problem::internal)?;
+    conn.execute(
+        &format!(
+            "INSERT INTO {schema}.outbox (id, event_type, topic, payload, purge_after_publish) VALUES ($1, $2, $3, $4, $5)"
+        ),
+        &[
+            ParameterValue::Uuid(envelope.id.to_string()),
+            ParameterValue::Str(envelope.event_type.clone()),
+            ParameterValue::Str(publisher.topic(envelope)),
+            ParameterValue::Jsonb(payload),
+            ParameterValue::Boolean(envelope.carries_secret()),
+        ],
+    )
+    .map_err(|e| Problem::internal(format!("outbox insert: {e:?}")))?;
+    Ok(())
+}
+
+/// After `COMMIT`: publishes the recorded envelopes and marks (or purges) the acknowledged ones.
+/// What is not acknowledged stays for the relay; this never fails the request.
+pub fn publish_recorded(
+    conn: &Connection,
+    schema: &str,
+    publisher: &Publisher,
+    envelopes: &[Envelope],
+) -> usize {
+    let Ok(schema) = check_identifier(schema) else {
+        return 0;
+    };
+    let acknowledged = publisher.publish(envelopes);
+    for envelope in &envelopes[..acknowledged] {
+        let sql = if envelope.carries_secret() {
+            format!("DELETE FROM {schema}.outbox WHERE id = $1")
+        } else {
+            format!(
+                "UPDATE {schema}.outbox SET published_at = now(), publish_attempts = publish_attempts + 1 WHERE id = $1 AND published_at IS NULL"
+            )
+        };
+        if let Err(e) = conn.execute(&sql, &[ParameterValue::Uuid(envelope.id.to_string())]) {
+            eprintln!(
+                "events: marking {} failed (the relay will republish it): {e:?}",
+                envelope.id
+            );
+        }
+    }
+    acknowledged
+}

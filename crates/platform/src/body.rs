@@ -1,0 +1,130 @@
+//! JSON request bodies: content type, size limit, and errors that name the field.
+
+use serde::de::DeserializeOwned;
+
+use crate::problem::Problem;
+
+/// Default largest JSON body a route accepts.
+pub const JSON_BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// Parses a JSON body of at most `limit_bytes`; a wrong type, a missing field or malformed JSON is
+/// a 4xx naming the field (`items[0].quantity`).
+pub fn parse_json<T: DeserializeOwned>(
+    body: &[u8],
+    content_type: Option<&str>,
+    limit_bytes: usize,
+) -> Result<T, Problem> {
+    if body.len() > limit_bytes {
+        return Err(Problem::body_too_large(limit_bytes));
+    }
+    let is_json = content_type
+        .map(|c| {
+            let essence = c
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if !is_json {
+        return Err(Problem::unsupported_media_type("application/json"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, T>(&mut de).and_then(|v| {
+        de.end()
+            .map_err(|e| serde_path_to_error::Error::new(serde_path_to_error::Path::empty(), e))?;
+        Ok(v)
+    }) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                Err(Problem::bad_request(format!("malformed JSON: {inner}")))
+            } else {
+                let field = if path == "." { String::new() } else { path };
+                let message = inner.to_string();
+                // serde's messages end with " at line X column Y"; the field path says where.
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_string();
+                Err(Problem::invalid_field(field, message))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Item {
+        #[allow(dead_code)]
+        quantity: u32,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Order {
+        #[allow(dead_code)]
+        items: Vec<Item>,
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_field() {
+        let err = parse_json::<Order>(
+            br#"{"items":[{"quantity":"two"}]}"#,
+            Some("application/json"),
+            1024,
+        )
+        .unwrap_err();
+        assert_eq!(err.status, 422);
+        assert_eq!(err.errors[0].field, "items[0].quantity");
+    }
+
+    #[test]
+    fn malformed_json_is_a_400_and_big_bodies_a_413() {
+        assert_eq!(
+            parse_json::<Order>(b"{", Some("application/json"), 1024)
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            parse_json::<Order>(&[b' '; 2048], Some("application/json"), 1024)
+                .unwrap_err()
+                .status,
+            413
+        );
+    }
+
+    #[test]
+    fn the_content_type_must_be_json() {
+        assert_eq!(
+            parse_json::<Order>(b"{}", Some("text/plain"), 1024)
+                .unwrap_err()
+                .status,
+            415
+        );
+        assert!(parse_json::<Order>(
+            br#"{"items":[]}"#,
+            Some("application/json; charset=utf-8"),
+            1024
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = parse_json::<Order>(br#"{"items":[],"extra":1}"#, Some("application/json"), 1024)
+            .unwrap_err();
+        assert_eq!(err.status, 422);
+    }
+}

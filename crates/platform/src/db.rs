@@ -1,0 +1,137 @@
+//! Postgres through Spin's `pg4`: typed row decoding by column name, a transaction helper, and
+//! mapping of named constraints and SQLSTATEs to client errors.
+
+use spin_sdk::pg4::{self, Connection, DbValue, Decode, ParameterValue, PgError, RowSet};
+
+use crate::problem::Problem;
+
+/// SQLSTATE of a unique violation.
+pub const UNIQUE_VIOLATION: &str = "23505";
+/// SQLSTATE of a foreign-key violation.
+pub const FOREIGN_KEY_VIOLATION: &str = "23503";
+/// SQLSTATE of a check violation.
+pub const CHECK_VIOLATION: &str = "23514";
+/// SQLSTATE of a serialization failure (retry the transaction).
+pub const SERIALIZATION_FAILURE: &str = "40001";
+
+/// Opens a connection; failure is a 503 naming the database, with the cause logged.
+pub fn open(url: &str) -> Result<Connection, Problem> {
+    Connection::open(url).map_err(|e| {
+        eprintln!("postgres: cannot connect: {e:?}");
+        Problem::unavailable("the database is unavailable")
+    })
+}
+
+/// The SQLSTATE of a database error, if it is one.
+pub fn sqlstate(err: &PgError) -> Option<&str> {
+    match err {
+        PgError::QueryFailed(pg4::QueryError::DbError(db)) => Some(db.code.as_str()),
+        _ => None,
+    }
+}
+
+/// The constraint a database error names, if any.
+pub fn constraint(err: &PgError) -> Option<&str> {
+    match err {
+        PgError::QueryFailed(pg4::QueryError::DbError(db)) => db
+            .extras
+            .iter()
+            .find(|(k, _)| k == "constraint")
+            .map(|(_, v)| v.as_str()),
+        _ => None,
+    }
+}
+
+/// Runs `work` inside `BEGIN`/`COMMIT` on `conn`; any error rolls back. The error type only needs
+/// to absorb database errors, so handlers can return their own (for example a [`Problem`]).
+pub fn transaction<T, E: From<PgError>>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.execute("BEGIN", &[])?;
+    match work(conn) {
+        Ok(v) => {
+            conn.execute("COMMIT", &[])?;
+            Ok(v)
+        }
+        Err(e) => {
+            // If ROLLBACK fails the connection is broken; the host resets it on drop anyway.
+            let _ = conn.execute("ROLLBACK", &[]);
+            Err(e)
+        }
+    }
+}
+
+/// A row set with column lookup by name.
+pub struct Rows {
+    set: RowSet,
+}
+
+impl Rows {
+    pub fn new(set: RowSet) -> Self {
+        Self { set }
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.rows.is_empty()
+    }
+
+    fn index(&self, column: &str) -> Result<usize, pg4::Error> {
+        self.set
+            .columns
+            .iter()
+            .position(|c| c.name == column)
+            .ok_or_else(|| pg4::Error::Decode(format!("no column `{column}`")))
+    }
+
+    /// Decodes `column` of row `row`.
+    pub fn get<T: Decode>(&self, row: usize, column: &str) -> Result<T, pg4::Error> {
+        let i = self.index(column)?;
+        let value: &DbValue = self
+            .set
+            .rows
+            .get(row)
+            .and_then(|r| r.get(i))
+            .ok_or_else(|| pg4::Error::Decode(format!("no row {row}")))?;
+        T::decode(value).map_err(|e| pg4::Error::Decode(format!("column `{column}`: {e}")))
+    }
+}
+
+/// Runs a query and wraps the result for lookup by name.
+pub fn query(conn: &Connection, sql: &str, params: &[ParameterValue]) -> Result<Rows, PgError> {
+    conn.query(sql, params).map(Rows::new)
+}
+
+/// Checks that `name` is a plain lowercase identifier before it is put into SQL text (schema names).
+pub fn check_identifier(name: &str) -> Result<&str, Problem> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(name)
+    } else {
+        Err(Problem::internal(format!(
+            "`{name}` is not a plain identifier"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_checked_before_use_in_sql() {
+        assert!(check_identifier("auth").is_ok());
+        assert!(check_identifier("auth; DROP TABLE x").is_err());
+        assert!(check_identifier("Auth").is_err());
+        assert!(check_identifier("").is_err());
+    }
+}

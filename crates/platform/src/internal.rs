@@ -1,0 +1,65 @@
+//! Service-to-service routes (`/internal/<service>/...`) demand the called service's own token
+//! (Spin variable `<service>_internal_token`), sent as `x-internal-token`.
+
+use crate::problem::Problem;
+
+/// Shortest token the platform accepts in configuration.
+pub const INTERNAL_TOKEN_BYTES_MIN: usize = 24;
+
+/// Checks the presented token against the expected one in constant time.
+pub fn check_internal_token(presented: Option<&str>, expected: &str) -> Result<(), Problem> {
+    if expected.len() < INTERNAL_TOKEN_BYTES_MIN {
+        return Err(Problem::internal(format!(
+            "the internal token is shorter than {INTERNAL_TOKEN_BYTES_MIN} bytes; refusing every caller"
+        )));
+    }
+    let Some(presented) = presented else {
+        return Err(Problem::unauthenticated("x-internal-token is required"));
+    };
+    let a = presented.as_bytes();
+    let b = expected.as_bytes();
+    let mut diff = (a.len() ^ b.len()) as u8;
+    for (i, byte) in b.iter().enumerate() {
+        diff |= byte ^ a.get(i).copied().unwrap_or(0);
+    }
+    if diff == 0 {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("the internal token is wrong"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn only_the_exact_token_passes() {
+        assert!(check_internal_token(Some(TOKEN), TOKEN).is_ok());
+        assert_eq!(check_internal_token(None, TOKEN).unwrap_err().status, 401);
+        assert_eq!(
+            check_internal_token(Some("0123"), TOKEN)
+                .unwrap_err()
+                .status,
+            403
+        );
+        assert_eq!(
+            check_internal_token(Some(&format!("{TOKEN}x")), TOKEN)
+                .unwrap_err()
+                .status,
+            403
+        );
+    }
+
+    #[test]
+    fn a_short_configured_token_refuses_everyone() {
+        assert_eq!(
+            check_internal_token(Some("short"), "short")
+                .unwrap_err()
+                .status,
+            500
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! Errors as RFC 9457 `application/problem+json`, with a stable machine `code`.
+//!
+//! A handler builds a 4xx on purpose (never by `?` from an internal error); a 5xx body carries only
+//! a generic title and the code, while the detail goes to the component's log.
+
+use serde::Serialize;
+use spin_sdk::http::Response;
+
+/// One field-level complaint inside a 4xx.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// JSON path of the field (`device.name`, `items[2].quantity`), or the query parameter's name.
+    pub field: String,
+    pub message: String,
+}
+
+/// A problem document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Stable machine-readable code (`validation_failed`, `idempotency_key_reused`, ...).
+    pub code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    /// A problem with a status, a stable code and a human title.
+    pub fn new(status: u16, code: &str, title: &str) -> Self {
+        Self {
+            type_uri: format!("https://docs.nexgate.app/problems/{code}"),
+            title: title.to_string(),
+            status,
+            detail: None,
+            code: code.to_string(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Adds a human-readable explanation (4xx only; ignored for 5xx when rendered).
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Adds a field-level error.
+    pub fn with_field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
+        self.errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+        self
+    }
+
+    /// 400 `bad_request`.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(400, "bad_request", "The request is malformed").with_detail(detail)
+    }
+
+    /// 422 `validation_failed` naming one field.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(422, "validation_failed", "Some fields are invalid").with_field(field, message)
+    }
+
+    /// 401 `unauthenticated`.
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(401, "unauthenticated", "Authentication is required").with_detail(detail)
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(403, "forbidden", "Not allowed").with_detail(detail)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(404, "not_found", "Not found").with_detail(what)
+    }
+
+    /// 405 `method_not_allowed`.
+    pub fn method_not_allowed() -> Self {
+        Self::new(405, "method_not_allowed", "Method not allowed")
+    }
+
+    /// 409 with a caller-chosen code (`username_taken`, `request_in_progress`, ...).
+    pub fn conflict(code: &str, detail: impl Into<String>) -> Self {
+        Self::new(409, code, "Conflict").with_detail(detail)
+    }
+
+    /// 413 `body_too_large`.
+    pub fn body_too_large(limit_bytes: usize) -> Self {
+        Self::new(413, "body_too_large", "The request body is too large")
+            .with_detail(format!("the body may be at most {limit_bytes} bytes"))
+    }
+
+    /// 415 `unsupported_media_type`.
+    pub fn unsupported_media_type(expected: &str) -> Self {
+        Self::new(415, "unsupported_media_type", "Unsupported media type")
+            .with_detail(format!("send {expected}"))
+    }
+
+    /// 429 `rate_limited`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::new(429, "rate_limited", "Too many requests")
+            .with_detail(format!("retry after {retry_after_secs} s"))
+    }
+
+    /// 500 `internal_error`: the detail is logged to stderr, never sent.
+    pub fn internal(log_detail: impl std::fmt::Display) -> Self {
+        eprintln!("internal error: {log_detail}");
+        Self::new(500, "internal_error", "Something went wrong on our side")
+    }
+
+    /// 503 `unavailable` naming what is down (component names only, never internals).
+    pub fn unavailable(what: impl Into<String>) -> Self {
+        Self::new(503, "unavailable", "Temporarily unavailable").with_detail(what)
+    }
+
+    /// The JSON body; a 5xx loses its detail and field list.
+    pub fn to_json(&self) -> String {
+        let mut shown = self.clone();
+        if shown.status >= 500 && shown.code != "unavailable" {
+            shown.detail = None;
+            shown.errors.clear();
+        }
+        serde_json::to_string(&shown).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The HTTP response.
+    pub fn into_response(self) -> Response {
+        Response::builder()
+            .status(self.status)
+            .header("content-type", "application/problem+json")
+            .body(self.to_json())
+            .build()
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.code)?;
+        if let Some(d) = &self.detail {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problem {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_carry_detail_and_fields() {
+        let p = Problem::invalid_field("device.name", "must not be empty");
+        let v: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
+        assert_eq!(v["status"], 422);
+        assert_eq!(v["code"], "validation_failed");
+        assert_eq!(v["errors"][0]["field"], "device.name");
+    }
+
+    #[test]
+    fn server_errors_never_carry_internal_detail() {
+        let p = Problem::internal("connection to 10.0.0.5 refused").with_detail("secret");
+        let body = p.to_json();
+        assert!(!body.contains("10.0.0.5"));
+        assert!(!body.contains("secret"));
+        assert!(body.contains("internal_error"));
+    }
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Installs (when missing) and starts (when not running) every store Nexgate needs on this machine:
+# PostgreSQL 15 (max_connections raised, every service's role), Redis (no persistence), RabbitMQ with
+# its MQTT listener, Garage (S3) with its key, a private bucket and a public bucket served by its web
+# endpoint, and FFmpeg. Idempotent: a second run checks everything and changes nothing.
+#
+# Local development credentials only; production gets its own from the operator (docs/operations.md).
+source "$(dirname "$0")/../scripts/lib.sh"
+source "$NEXGATE_ROOT/infra/local.env"
+
+[ "$(id -u)" = 0 ] || fail "run as root (it installs packages and starts system services)"
+mkdir -p "$NEXGATE_STATE_DIR"
+
+# ---------------------------------------------------------------------------------------------
+step "PostgreSQL"
+apt_install postgresql postgresql-client
+PG_VERSION="$(ls /etc/postgresql | sort -n | tail -1)"
+[ -n "$PG_VERSION" ] || fail "no PostgreSQL cluster under /etc/postgresql"
+pg_running() { pg_lsclusters -h | awk -v v="$PG_VERSION" '$1==v && $2=="main" {print $4}' | grep -q online; }
+if ! pg_running; then
+    note "starting PostgreSQL $PG_VERSION"
+    pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main start || fail "PostgreSQL did not start; see /var/log/postgresql/"
+fi
+psql_admin() { su postgres -c "psql -v ON_ERROR_STOP=1 -qtA $*"; }
+current_max="$(psql_admin "-c 'SHOW max_connections'")"
+if [ "$current_max" -lt "$PG_MAX_CONNECTIONS" ]; then
+    note "raising max_connections from $current_max to $PG_MAX_CONNECTIONS (side-by-side test runs)"
+    psql_admin "-c 'ALTER SYSTEM SET max_connections = $PG_MAX_CONNECTIONS'"
+    pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main restart || fail "PostgreSQL did not restart"
+fi
+
+note "roles: admin, one per service, relay and notifier (cluster-wide, so here and not in migrations)"
+roles_sql="$(mktemp)"
+{
+    echo "DO \$\$ BEGIN"
+    echo "  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'nexgate_admin') THEN CREATE ROLE nexgate_admin LOGIN SUPERUSER; END IF;"
+    echo "  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'nexgate_services') THEN CREATE ROLE nexgate_services NOLOGIN; END IF;"
+    for role in $PG_SERVICE_ROLES nexgate_relay nexgate_notifier; do
+        echo "  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$role') THEN CREATE ROLE $role LOGIN; END IF;"
+    done
+    echo "END \$\$;"
+    echo "ALTER ROLE nexgate_admin PASSWORD '$PG_PASSWORD';"
+    for role in $PG_SERVICE_ROLES nexgate_relay nexgate_notifier; do
+        echo "ALTER ROLE $role PASSWORD '$PG_PASSWORD';"
+    done
+    for role in $PG_SERVICE_ROLES; do
+        echo "GRANT nexgate_services TO $role;"
+    done
+} > "$roles_sql"
+chmod 644 "$roles_sql"
+su postgres -c "PGOPTIONS='-c client_min_messages=warning' psql -v ON_ERROR_STOP=1 -qtA -f $roles_sql" >/dev/null || fail "creating roles failed"
+rm -f "$roles_sql"
+
+# ---------------------------------------------------------------------------------------------
+step "Redis"
+apt_install redis-server
+if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    note "starting Redis on 127.0.0.1:$REDIS_PORT (no persistence)"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+        --maxclients 10000 >/dev/null || fail "Redis did not start"
+    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+redis-cli -p "$REDIS_PORT" ping >/dev/null || fail "Redis does not answer PING"
+
+# ---------------------------------------------------------------------------------------------
+step "RabbitMQ with MQTT"
+apt_install rabbitmq-server
+if ! grep -q '^\[rabbitmq_mqtt' /etc/rabbitmq/enabled_plugins 2>/dev/null && \
+   ! grep -q 'rabbitmq_mqtt' /etc/rabbitmq/enabled_plugins 2>/dev/null; then
+    rabbitmq-plugins enable --offline rabbitmq_mqtt >/dev/null || fail "cannot enable rabbitmq_mqtt"
+fi
+desired_conf="listeners.tcp.default = $AMQP_PORT
+mqtt.listeners.tcp.default = $MQTT_PORT
+mqtt.allow_anonymous = true
+mqtt.default_user = guest
+mqtt.default_pass = guest
+mqtt.exchange = amq.topic
+management.tcp.port = 15672
+"
+conf_changed=""
+if [ "$(cat /etc/rabbitmq/rabbitmq.conf 2>/dev/null)" != "$(printf '%s' "$desired_conf")" ]; then
+    printf '%s' "$desired_conf" > /etc/rabbitmq/rabbitmq.conf
+    conf_changed=1
+fi
+rabbit_running() { timeout 20 rabbitmqctl -q status >/dev/null 2>&1; }
+if rabbit_running && [ -n "$conf_changed" ]; then
+    note "configuration changed: restarting RabbitMQ"
+    rabbitmqctl -q stop >/dev/null 2>&1 || true
+fi
+if ! rabbit_running; then
+    note "starting RabbitMQ (AMQP $AMQP_PORT, MQTT $MQTT_PORT); takes ~10 s"
+    rabbitmq-server -detached >/dev/null 2>&1 || true
+    # The node needs a moment before rabbitmqctl can even reach it; keep asking for up to 2 minutes.
+    deadline=$((SECONDS + 120))
+    until timeout 30 rabbitmqctl -q await_startup >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || fail "RabbitMQ did not start; see /var/log/rabbitmq/"
+        sleep 2
+    done
+fi
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$MQTT_PORT") 2>/dev/null && break; sleep 0.2; done
+(exec 3<>/dev/tcp/127.0.0.1/"$MQTT_PORT") 2>/dev/null || fail "the MQTT listener on $MQTT_PORT is not up"
+
+# ---------------------------------------------------------------------------------------------
+step "Garage (S3 object storage)"
+if ! command -v garage >/dev/null; then
+    note "installing Garage with cargo (about 25 minutes on 2 cores, once per machine)"
+    cargo install --locked garage --version "$GARAGE_VERSION" >/dev/null 2>&1 \
+        || fail "cargo install garage failed; is crates.io reachable?"
+fi
+GARAGE_DIR="$NEXGATE_STATE_DIR/garage"
+mkdir -p "$GARAGE_DIR/meta" "$GARAGE_DIR/data"
+[ -f "$GARAGE_DIR/rpc_secret" ] || { od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$GARAGE_DIR/rpc_secret"; }
+chmod 600 "$GARAGE_DIR/rpc_secret"
+cat > "$GARAGE_DIR/garage.toml.new" <<EOF
+metadata_dir = "$GARAGE_DIR/meta"
+data_dir = "$GARAGE_DIR/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$GARAGE_RPC_PORT"
+rpc_public_addr = "127.0.0.1:$GARAGE_RPC_PORT"
+rpc_secret_file = "$GARAGE_DIR/rpc_secret"
+
+[s3_api]
+s3_region = "$STORAGE_REGION"
+api_bind_addr = "127.0.0.1:$GARAGE_S3_PORT"
+root_domain = ".s3.garage.localhost"
+
+[s3_web]
+bind_addr = "127.0.0.1:$GARAGE_WEB_PORT"
+root_domain = ".web.garage.localhost"
+index = "index.html"
+
+[admin]
+api_bind_addr = "127.0.0.1:$GARAGE_ADMIN_PORT"
+EOF
+if ! cmp -s "$GARAGE_DIR/garage.toml.new" "$GARAGE_DIR/garage.toml"; then
+    mv "$GARAGE_DIR/garage.toml.new" "$GARAGE_DIR/garage.toml"
+    pkill -x garage 2>/dev/null && sleep 1 || true
+else
+    rm -f "$GARAGE_DIR/garage.toml.new"
+fi
+export GARAGE_CONFIG_FILE="$GARAGE_DIR/garage.toml"
+if ! garage status >/dev/null 2>&1; then
+    note "starting Garage (S3 on $GARAGE_S3_PORT, web on $GARAGE_WEB_PORT)"
+    setsid nohup garage server >"$GARAGE_DIR/garage.log" 2>&1 < /dev/null &
+    for _ in $(seq 100); do garage status >/dev/null 2>&1 && break; sleep 0.2; done
+    garage status >/dev/null 2>&1 || fail "Garage did not start; see $GARAGE_DIR/garage.log"
+fi
+if garage layout show 2>/dev/null | grep -q "No nodes currently have a role"; then
+    node_id="$(garage node id -q | cut -d@ -f1)"
+    note "assigning the storage layout to node ${node_id:0:16}"
+    garage layout assign -z local -c 1G "$node_id" >/dev/null
+    garage layout apply --version 1 >/dev/null
+fi
+if ! garage key info "$STORAGE_ACCESS_KEY" >/dev/null 2>&1; then
+    garage key import --yes -n nexgate-local "$STORAGE_ACCESS_KEY" "$STORAGE_SECRET_KEY" >/dev/null \
+        || fail "cannot import the local storage key"
+fi
+for bucket in "$STORAGE_PUBLIC_BUCKET" "$STORAGE_PRIVATE_BUCKET"; do
+    garage bucket info "$bucket" >/dev/null 2>&1 || garage bucket create "$bucket" >/dev/null
+    garage bucket allow --read --write --owner "$bucket" --key "$STORAGE_ACCESS_KEY" >/dev/null
+done
+garage bucket website --allow "$STORAGE_PUBLIC_BUCKET" >/dev/null
+web_host="$STORAGE_PUBLIC_BUCKET.web.garage.localhost"
+grep -q " $web_host\$" /etc/hosts || echo "127.0.0.1 $web_host" >> /etc/hosts
+
+# ---------------------------------------------------------------------------------------------
+step "FFmpeg"
+apt_install ffmpeg
+
+note "stores are up: PostgreSQL :5432, Redis :$REDIS_PORT, RabbitMQ :$AMQP_PORT (MQTT :$MQTT_PORT), Garage :$GARAGE_S3_PORT (web :$GARAGE_WEB_PORT)"

@@ -1,0 +1,262 @@
+//! The RabbitMQ side of the event bus: topology, subscriptions, and publishing with confirms.
+//!
+//! Components publish over MQTT to `<prefix>/<type with / for .>`; RabbitMQ's MQTT plugin routes
+//! that to the `amq.topic` exchange with routing key `<prefix>.<type>`. For every consuming service
+//! in the subscriptions file there is:
+//! - `<prefix>.svc.<service>`: durable, bound to `<prefix>.<type>` for each subscribed type;
+//! - `<prefix>.svc.<service>.retry.<n>`: one delay queue per backoff step (`RETRY_DELAYS_MS`); a
+//!   message waits there for its step's TTL and is dead-lettered back to the main queue;
+//! - `<prefix>.svc.<service>.dead`: deliveries the service refused (4xx) or that ran out of retries.
+//!
+//! Everything is declared before anything is served, because the broker acknowledges a publish that
+//! no queue takes (the message would be lost).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use serde::Deserialize;
+
+/// The exchange RabbitMQ's MQTT plugin publishes to.
+pub const TOPIC_EXCHANGE: &str = "amq.topic";
+
+/// Delay before each retry of a delivery that failed with 5xx or a timeout; after the last, the
+/// delivery goes to the dead-letter queue.
+pub const RETRY_DELAYS_MS: [u32; 5] = [1_000, 5_000, 30_000, 120_000, 600_000];
+
+/// Which event types each consuming service receives (`infra/subscriptions.toml`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Subscriptions {
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceSubscription>,
+}
+
+/// One consuming service's subscription.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSubscription {
+    /// Event types (`auth.user.registered`) or AMQP topic patterns over them (`payments.#`).
+    pub events: Vec<String>,
+}
+
+impl Subscriptions {
+    /// Reads and checks the file: names must be schema-like, events three dotted parts or patterns.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let subs: Self =
+            toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
+        for (service, sub) in &subs.services {
+            if service.is_empty() || !service.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                bail!(
+                    "{}: service `{service}` must be a schema name",
+                    path.display()
+                );
+            }
+            for event in &sub.events {
+                let parts: Vec<&str> = event.split('.').collect();
+                let pattern = parts.iter().any(|p| *p == "#" || *p == "*");
+                let valid_parts = parts.iter().all(|p| {
+                    *p == "#"
+                        || *p == "*"
+                        || (!p.is_empty()
+                            && p.bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+                });
+                if !valid_parts || (!pattern && parts.len() != 3) {
+                    bail!("{}: `{event}` (service {service}) is not an event type `<schema>.<entity>.<verb>` or a pattern", path.display());
+                }
+            }
+        }
+        Ok(subs)
+    }
+}
+
+/// Queue names of one consuming service.
+pub struct ServiceQueues {
+    pub main: String,
+    pub retries: Vec<String>,
+    pub dead: String,
+}
+
+/// The queue names for `service` under `prefix`.
+pub fn service_queues(prefix: &str, service: &str) -> ServiceQueues {
+    let main = format!("{prefix}.svc.{service}");
+    ServiceQueues {
+        retries: (1..=RETRY_DELAYS_MS.len())
+            .map(|n| format!("{main}.retry.{n}"))
+            .collect(),
+        dead: format!("{main}.dead"),
+        main,
+    }
+}
+
+/// Opens a connection and a channel with publisher confirms on.
+pub async fn connect(amqp_url: &str) -> Result<(Connection, Channel)> {
+    let conn = Connection::connect(amqp_url, ConnectionProperties::default())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to RabbitMQ at {amqp_url}; is it running (infra/setup-stores.sh)?"
+            )
+        })?;
+    let channel = conn.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok((conn, channel))
+}
+
+fn table(entries: Vec<(&str, AMQPValue)>) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in entries {
+        t.insert(ShortString::from(k.to_string()), v);
+    }
+    t
+}
+
+/// Declares every consuming service's queues and bindings. `expires_ms` makes them vanish after
+/// that long unused (test prefixes); `None` keeps them (the default prefix).
+pub async fn declare(
+    channel: &Channel,
+    prefix: &str,
+    subs: &Subscriptions,
+    expires_ms: Option<u32>,
+) -> Result<()> {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let with_expiry = |mut entries: Vec<(&'static str, AMQPValue)>| {
+        if let Some(ms) = expires_ms {
+            entries.push(("x-expires", AMQPValue::LongUInt(ms)));
+        }
+        table(entries)
+    };
+    for (service, sub) in &subs.services {
+        let q = service_queues(prefix, service);
+        channel
+            .queue_declare(&q.main, durable, with_expiry(vec![]))
+            .await
+            .with_context(|| format!("declaring {}", q.main))?;
+        for event in &sub.events {
+            channel
+                .queue_bind(
+                    &q.main,
+                    TOPIC_EXCHANGE,
+                    &format!("{prefix}.{event}"),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        for (queue, delay) in q.retries.iter().zip(RETRY_DELAYS_MS) {
+            channel
+                .queue_declare(
+                    queue,
+                    durable,
+                    with_expiry(vec![
+                        ("x-message-ttl", AMQPValue::LongUInt(delay)),
+                        (
+                            "x-dead-letter-exchange",
+                            AMQPValue::LongString(LongString::from("")),
+                        ),
+                        (
+                            "x-dead-letter-routing-key",
+                            AMQPValue::LongString(LongString::from(q.main.clone())),
+                        ),
+                    ]),
+                )
+                .await
+                .with_context(|| format!("declaring {queue}"))?;
+        }
+        channel
+            .queue_declare(&q.dead, durable, with_expiry(vec![]))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Publishes and waits for the broker's confirm; a nack is an error.
+pub async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    payload: &[u8],
+    headers: FieldTable,
+) -> Result<()> {
+    let confirm = channel
+        .basic_publish(
+            exchange,
+            routing_key,
+            BasicPublishOptions::default(),
+            payload,
+            BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type(ShortString::from("application/json"))
+                .with_headers(headers),
+        )
+        .await?
+        .await?;
+    if confirm.is_nack() {
+        bail!("the broker refused the message (nack)");
+    }
+    Ok(())
+}
+
+/// Routing key RabbitMQ's MQTT plugin derives from an MQTT topic.
+pub fn routing_key_for_topic(topic: &str) -> String {
+    topic.replace('/', ".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_accept_types_and_patterns_and_refuse_typos() {
+        let dir = std::env::temp_dir().join(format!("subs-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = dir.join("ok.toml");
+        std::fs::write(
+            &ok,
+            "[services.notifications]\nevents = [\"auth.user.registered\", \"payments.#\"]\n",
+        )
+        .unwrap();
+        let subs = Subscriptions::load(&ok).unwrap();
+        assert_eq!(subs.services["notifications"].events.len(), 2);
+        let bad = dir.join("bad.toml");
+        std::fs::write(
+            &bad,
+            "[services.notifications]\nevents = [\"auth.registered\"]\n",
+        )
+        .unwrap();
+        assert!(Subscriptions::load(&bad).is_err());
+        let typo = dir.join("typo.toml");
+        std::fs::write(
+            &typo,
+            "[services.notifications]\nevent = [\"auth.user.registered\"]\n",
+        )
+        .unwrap();
+        assert!(Subscriptions::load(&typo).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn queue_names_follow_the_prefix() {
+        let q = service_queues("nexgate", "notifications");
+        assert_eq!(q.main, "nexgate.svc.notifications");
+        assert_eq!(q.retries[0], "nexgate.svc.notifications.retry.1");
+        assert_eq!(q.dead, "nexgate.svc.notifications.dead");
+        assert_eq!(
+            routing_key_for_topic("nexgate/auth/user/registered"),
+            "nexgate.auth.user.registered"
+        );
+    }
+}

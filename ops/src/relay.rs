@@ -1,0 +1,132 @@
+//! `nexgate-ops relay`: republishes outbox rows that were never marked published.
+//!
+//! A component publishes its events right after commit and marks the rows; if it died in between,
+//! the rows stay unmarked. Every `interval`, the relay takes rows older than `stale_after` from each
+//! schema's outbox (`FOR UPDATE SKIP LOCKED`, so several relays can run), publishes each to
+//! `amq.topic` with the routing key RabbitMQ's MQTT plugin would use, waits for the broker's confirm,
+//! then marks the row (or deletes it when it carries a one-time secret). At least once: a crash
+//! between confirm and mark republishes, and consumers dedupe on the event id.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use lapin::types::FieldTable;
+use tokio_postgres::NoTls;
+
+use crate::bus;
+
+/// Rows taken per schema per pass; bounds one transaction's lock set.
+pub const BATCH_ROWS_MAX: i64 = 200;
+
+/// Settings of one relay.
+pub struct RelaySettings {
+    pub database_url: String,
+    pub amqp_url: String,
+    pub interval: Duration,
+    pub stale_after: Duration,
+}
+
+/// What one pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub republished: usize,
+}
+
+/// Runs passes forever.
+pub async fn run(settings: RelaySettings) -> Result<()> {
+    let (_conn, channel) = bus::connect(&settings.amqp_url).await?;
+    let (client, conn) = tokio_postgres::connect(&settings.database_url, NoTls)
+        .await
+        .context("relay: cannot connect to PostgreSQL")?;
+    tokio::spawn(conn);
+    let mut client = client;
+    tracing::info!(
+        "relay: republishing outbox rows older than {:?}, every {:?}",
+        settings.stale_after,
+        settings.interval
+    );
+    loop {
+        match pass(&mut client, &channel, settings.stale_after).await {
+            Ok(r) if r.republished > 0 => {
+                tracing::info!("relay: republished {} events", r.republished)
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("relay pass failed: {e:#}"),
+        }
+        tokio::time::sleep(settings.interval).await;
+    }
+}
+
+/// One pass over every outbox the relay's role can see.
+pub async fn pass(
+    client: &mut tokio_postgres::Client,
+    channel: &lapin::Channel,
+    stale_after: Duration,
+) -> Result<PassReport> {
+    let schemas: Vec<String> = client
+        .query(
+            "SELECT table_schema::text FROM information_schema.tables WHERE table_name = 'outbox' AND table_type = 'BASE TABLE' ORDER BY 1",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut report = PassReport::default();
+    let stale_ms = stale_after.as_millis() as f64;
+    for schema in schemas {
+        let tx = client.transaction().await?;
+        // The schema name comes from the catalogue, quoted as an identifier.
+        let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT id, topic, payload::text, purge_after_publish FROM {quoted}.outbox
+                     WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1 / 1000.0)
+                     ORDER BY created_at LIMIT {BATCH_ROWS_MAX} FOR UPDATE SKIP LOCKED"
+                ),
+                &[&stale_ms],
+            )
+            .await?;
+        for row in &rows {
+            let id: uuid::Uuid = row.get(0);
+            let topic: String = row.get(1);
+            let payload: String = row.get(2);
+            let purge: bool = row.get(3);
+            let key = bus::routing_key_for_topic(&topic);
+            match bus::publish_confirmed(
+                channel,
+                bus::TOPIC_EXCHANGE,
+                &key,
+                payload.as_bytes(),
+                FieldTable::default(),
+            )
+            .await
+            {
+                Ok(()) => {
+                    if purge {
+                        tx.execute(
+                            &format!("DELETE FROM {quoted}.outbox WHERE id = $1"),
+                            &[&id],
+                        )
+                        .await?;
+                    } else {
+                        tx.execute(
+                            &format!("UPDATE {quoted}.outbox SET published_at = now(), publish_attempts = publish_attempts + 1 WHERE id = $1"),
+                            &[&id],
+                        )
+                        .await?;
+                    }
+                    report.republished += 1;
+                }
+                Err(e) => {
+                    tx.execute(&format!("UPDATE {quoted}.outbox SET publish_attempts = publish_attempts + 1 WHERE id = $1"), &[&id])
+                        .await?;
+                    tracing::warn!("relay: publishing event {id} from {schema} failed: {e:#}");
+                }
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(report)
+}

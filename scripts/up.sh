@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the platform on this machine: installs and starts the stores, builds, migrates, declares the
+# event queues, then serves on http://127.0.0.1:${NEXGATE_PORT:-3000} with the relay, dispatcher and
+# scheduler beside it. Logs go to the terminal; Ctrl-C stops everything.
+source "$(dirname "$0")/lib.sh"
+source "$NEXGATE_ROOT/infra/local.env"
+cd "$NEXGATE_ROOT"
+
+bash infra/setup-stores.sh
+bash scripts/build.sh
+
+HOST_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-host"
+OPS_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-ops"
+PORT="${NEXGATE_PORT:-3000}"
+DB="${NEXGATE_DB:-nexgate}"
+SERVER_URL="postgres://nexgate_admin:$PG_PASSWORD@$PG_HOST:$PG_PORT"
+
+step "migrating databases $DB and notifications"
+"$OPS_BIN" migrate --server-url "$SERVER_URL" --database "$DB" --migrations-dir migrations
+
+step "declaring event queues (infra/subscriptions.toml)"
+export NEXGATE_AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"
+"$OPS_BIN" declare --subscriptions infra/subscriptions.toml
+
+db_url() { echo "postgres://$1:$PG_PASSWORD@$PG_HOST:$PG_PORT/$DB?sslmode=disable"; }
+export SPIN_VARIABLE_HEALTH_DB_URL="$(db_url nexgate_health)"
+export SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY"
+export SPIN_VARIABLE_STORAGE_SECRET_KEY="$STORAGE_SECRET_KEY"
+export SPIN_VARIABLE_PUBLIC_BASE_URL="${SPIN_VARIABLE_PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
+export NEXGATE_BASE_URL="http://127.0.0.1:$PORT"
+export NEXGATE_RELAY_DB_URL="$(db_url nexgate_relay)"
+
+step "starting the relay, dispatcher and scheduler"
+pids=()
+prefix_lines() { sed -u "s/^/[$1] /"; }
+"$OPS_BIN" relay 2>&1 | prefix_lines relay & pids+=($!)
+"$OPS_BIN" dispatcher --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines dispatcher & pids+=($!)
+"$OPS_BIN" scheduler --schedule infra/schedule.toml 2>&1 | prefix_lines scheduler & pids+=($!)
+trap 'kill "${pids[@]}" 2>/dev/null; pkill -P $$ 2>/dev/null || true' EXIT
+
+step "serving on http://127.0.0.1:$PORT (Ctrl-C stops)"
+"$HOST_BIN" up --from spin.toml --listen "127.0.0.1:$PORT" \
+    --key-value-redis-url "redis://127.0.0.1:$REDIS_PORT" --cache-dir "$NEXGATE_HOST_CACHE_DIR"

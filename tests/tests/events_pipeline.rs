@@ -1,0 +1,182 @@
+//! Outbox → MQTT → RabbitMQ → dispatcher → `/internal/<service>/events`, and the relay.
+
+use std::time::Duration;
+
+use nexgate_tests::{eventually, Manifest, TestApp};
+
+async fn outbox_row(app: &TestApp, id: &str) -> Option<(bool, i32)> {
+    let db = app.db.admin().await;
+    let id: uuid::Uuid = id.parse().unwrap();
+    db.query_opt(
+        "SELECT published_at IS NOT NULL, publish_attempts FROM probe.outbox WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .unwrap()
+    .map(|r| (r.get(0), r.get(1)))
+}
+
+#[tokio::test]
+async fn an_outbox_event_is_published_after_commit_and_marked() {
+    let app = TestApp::start(Manifest::Fixture).await;
+    let mut observer = app.observe_events().await;
+    let (status, body) = app.get_json("/probe/outbox").await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    let key = format!("{}.probe.thing.happened", app.prefix);
+    let got = observer
+        .wait_for(Duration::from_secs(10), |k, b| {
+            k == key && b["id"] == id.as_str()
+        })
+        .await;
+    assert!(got.is_some(), "event {id} did not reach RabbitMQ");
+    assert_eq!(outbox_row(&app, &id).await.map(|r| r.0), Some(true));
+}
+
+#[tokio::test]
+async fn the_relay_republishes_an_event_whose_component_died_before_marking() {
+    let app = TestApp::start(Manifest::Fixture).await;
+    let mut observer = app.observe_events().await;
+    let resp = app
+        .http
+        .get(app.url("/probe/outbox?die=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+    let db = app.db.admin().await;
+    let row = db
+        .query_one("SELECT id::text, published_at IS NULL FROM probe.outbox ORDER BY created_at DESC LIMIT 1", &[])
+        .await
+        .unwrap();
+    let id: String = row.get(0);
+    assert!(
+        row.get::<_, bool>(1),
+        "the row should be unmarked after the crash"
+    );
+
+    let _relay = app.worker(
+        "relay",
+        &["--interval-ms", "200", "--stale-after-ms", "300"],
+    );
+    let key = format!("{}.probe.thing.happened", app.prefix);
+    let got = observer
+        .wait_for(Duration::from_secs(15), |k, b| {
+            k == key && b["id"] == id.as_str()
+        })
+        .await;
+    assert!(got.is_some(), "the relay did not republish {id}");
+    let marked = eventually(Duration::from_secs(5), || async {
+        outbox_row(&app, &id).await.filter(|r| r.0).map(|r| r.1)
+    })
+    .await;
+    assert_eq!(marked, Some(1), "republished exactly once and marked");
+}
+
+#[tokio::test]
+async fn the_dispatcher_delivers_events_once_to_the_consuming_service() {
+    let app = TestApp::start(Manifest::Fixture).await;
+    let _dispatcher = app.worker(
+        "dispatcher",
+        &["--subscriptions", "tests/fixtures/subscriptions.toml"],
+    );
+    // The dispatcher declares its queue before consuming; give it a moment, then publish.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, body) = app.get_json("/probe/outbox").await;
+    let id: uuid::Uuid = body["id"].as_str().unwrap().parse().unwrap();
+    let db = app.db.admin().await;
+    let received = eventually(Duration::from_secs(15), || async {
+        db.query_opt(
+            "SELECT event_type FROM probe.received_events WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .map(|r| r.get::<_, String>(0))
+    })
+    .await;
+    assert_eq!(received.as_deref(), Some("probe.thing.happened"));
+    let attempts: i32 = db
+        .query_one(
+            "SELECT attempts FROM probe.delivery_attempts WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(attempts, 1);
+}
+
+#[tokio::test]
+async fn a_5xx_is_retried_with_backoff_and_a_4xx_is_dead_lettered() {
+    let app = TestApp::start(Manifest::Fixture).await;
+    let _dispatcher = app.worker(
+        "dispatcher",
+        &["--subscriptions", "tests/fixtures/subscriptions.toml"],
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let (_, retry) = app.get_json("/probe/outbox?fail_first=1").await;
+    let retry_id: uuid::Uuid = retry["id"].as_str().unwrap().parse().unwrap();
+    let (_, refused) = app.get_json("/probe/outbox?answer=422").await;
+    let refused_id = refused["id"].as_str().unwrap().to_string();
+
+    let db = app.db.admin().await;
+    let delivered = eventually(Duration::from_secs(20), || async {
+        db.query_opt(
+            "SELECT 1 FROM probe.received_events WHERE id = $1",
+            &[&retry_id],
+        )
+        .await
+        .unwrap()
+        .map(|_| ())
+    })
+    .await;
+    assert!(
+        delivered.is_some(),
+        "the event that failed once was not retried"
+    );
+    let attempts: i32 = db
+        .query_one(
+            "SELECT attempts FROM probe.delivery_attempts WHERE id = $1",
+            &[&retry_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(attempts, 2);
+
+    // The refused one sits in the dead-letter queue with the answer.
+    let conn =
+        lapin::Connection::connect(&app.env.amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let dead_queue = format!("{}.svc.probe.dead", app.prefix);
+    let message = eventually(Duration::from_secs(10), || async {
+        channel
+            .basic_get(
+                &dead_queue,
+                lapin::options::BasicGetOptions { no_ack: true },
+            )
+            .await
+            .unwrap()
+    })
+    .await
+    .expect("dead-lettered message");
+    let body: serde_json::Value = serde_json::from_slice(&message.delivery.data).unwrap();
+    assert_eq!(body["id"], refused_id.as_str());
+    let headers = message.delivery.properties.headers().clone().unwrap();
+    let answer = format!("{:?}", headers.inner().get("x-nexgate-answer"));
+    assert!(answer.contains("422"), "{answer}");
+    // Not stored by the service.
+    let refused_uuid: uuid::Uuid = refused_id.parse().unwrap();
+    assert!(db
+        .query_opt(
+            "SELECT 1 FROM probe.received_events WHERE id = $1",
+            &[&refused_uuid]
+        )
+        .await
+        .unwrap()
+        .is_none());
+}

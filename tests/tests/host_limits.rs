@@ -1,0 +1,114 @@
+//! Every request is bounded: time, memory, and how many run at once.
+
+use std::time::Duration;
+
+use nexgate_tests::{HostOptions, Manifest, TestApp};
+
+#[tokio::test]
+async fn a_runaway_guest_is_cut_off_while_others_are_served() {
+    let app = TestApp::start_with(
+        Manifest::Fixture,
+        HostOptions {
+            args: vec!["--request-timeout-ms".into(), "1500".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let spin = app.http.get(app.url("/probe/spin")).send();
+    let other = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.http
+            .get(app.url("/probe/headers"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let (spin, other) = tokio::join!(spin, other);
+    assert_eq!(
+        other, 200,
+        "a normal request was not served while a guest looped"
+    );
+    assert_eq!(spin.unwrap().status().as_u16(), 504);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The host keeps serving afterwards.
+    assert_eq!(
+        app.http
+            .get(app.url("/probe/headers"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn requests_beyond_the_instance_limit_get_503_and_the_host_survives() {
+    let app = TestApp::start_with(
+        Manifest::Fixture,
+        HostOptions {
+            args: vec![
+                "--instances-max".into(),
+                "2".into(),
+                "--instance-wait-ms".into(),
+                "200".into(),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let requests = (0..8).map(|_| app.http.get(app.url("/probe/sleep?ms=1500")).send());
+    let statuses: Vec<u16> = futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let busy = statuses.iter().filter(|s| **s == 503).count();
+    assert_eq!(ok + busy, 8, "{statuses:?}");
+    assert!(ok >= 2 && busy >= 1, "{statuses:?}");
+    assert_eq!(
+        app.http
+            .get(app.url("/probe/headers"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_instance_cannot_grow_past_its_memory_limit() {
+    let app = TestApp::start_with(
+        Manifest::Fixture,
+        HostOptions {
+            args: vec!["--instance-memory-mib".into(), "64".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let (status, body) = app.get_json("/probe/memory?mib=8").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app.get_json("/probe/memory?mib=128").await;
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["allocated"], false);
+}
+
+#[tokio::test]
+async fn request_bodies_reach_the_guest_intact() {
+    let app = TestApp::start(Manifest::Fixture).await;
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let resp = app
+        .http
+        .post(app.url("/probe/echo"))
+        .body(payload.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), payload);
+}
