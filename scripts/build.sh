@@ -11,5 +11,6 @@ cargo fetch --locked >/dev/null 2>&1 || cargo fetch --locked
 bash "$NEXGATE_ROOT/scripts/build-wasm.sh"
 
 step "building nexgate-host and nexgate-ops (release; about 15 minutes on 2 cores from cold, seconds after)"
-native_cargo build --locked --release -p nexgate-host -p nexgate-ops
+# The same package set as scripts/test.sh, so features unify the same way and nothing is rebuilt twice.
+native_cargo build --locked --release --workspace --exclude health --exclude probe
 note "binaries in $NEXGATE_NATIVE_TARGET_DIR/release/"

@@ -17,8 +17,6 @@ use crate::template::Template;
 pub struct App {
     /// `[application] name`.
     pub name: String,
-    /// Folder of the manifest; `source` paths are relative to it.
-    pub base_dir: PathBuf,
     /// Application variables (`[variables]`).
     pub variables: BTreeMap<String, VariableDecl>,
     /// HTTP triggers in manifest order.
@@ -52,7 +50,6 @@ pub struct HttpTrigger {
 /// A component as declared under `[component.<id>]`.
 #[derive(Debug, Clone)]
 pub struct ComponentDecl {
-    pub id: String,
     /// Absolute path of the `.wasm` file (core module or component).
     pub source: PathBuf,
     pub allowed_outbound_hosts: Vec<String>,
@@ -221,7 +218,6 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<App> {
         components.insert(
             id.clone(),
             ComponentDecl {
-                id,
                 source,
                 allowed_outbound_hosts: c.allowed_outbound_hosts,
                 key_value_stores: c.key_value_stores,
@@ -271,7 +267,6 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<App> {
 
     Ok(App {
         name: raw.application.name,
-        base_dir: base_dir.to_path_buf(),
         variables: raw.variables,
         http_triggers,
         components,

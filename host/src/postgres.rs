@@ -79,11 +79,6 @@ impl PgPools {
         }
     }
 
-    /// Number of open server connections (idle or in use), for `/health`-style reporting and tests.
-    pub fn open_connections(&self) -> usize {
-        self.limits.host_max - self.host_permits.available_permits()
-    }
-
     /// Checks out a connection to `address`, connecting if no idle one is there.
     pub async fn acquire(&self, address: &str) -> Result<PooledClient, String> {
         let pool = self.pool_for(address)?;

@@ -79,8 +79,6 @@ impl AppVariables {
 /// Why a variable could not be read (mirrors `fermyon:spin/variables.error`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VariableError {
-    #[error("invalid variable name: {0}")]
-    InvalidName(String),
     #[error("undefined: {0}")]
     Undefined(String),
 }

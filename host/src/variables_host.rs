@@ -12,7 +12,6 @@ impl v::Host for HostState {
         Ok(match self.component.variables.get(&name) {
             Some(Ok(value)) => Ok(value.clone()),
             Some(Err(VariableError::Undefined(why))) => Err(Error::Undefined(why.clone())),
-            Some(Err(VariableError::InvalidName(n))) => Err(Error::InvalidName(n.clone())),
             None => Err(Error::Undefined(format!(
                 "no variable `{name}` in component `{}`",
                 self.component.id

@@ -82,7 +82,7 @@ pub async fn pass(
             .query(
                 &format!(
                     "SELECT id, topic, payload::text, purge_after_publish FROM {quoted}.outbox
-                     WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1 / 1000.0)
+                     WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1::float8 / 1000.0)
                      ORDER BY created_at LIMIT {BATCH_ROWS_MAX} FOR UPDATE SKIP LOCKED"
                 ),
                 &[&stale_ms],

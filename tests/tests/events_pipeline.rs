@@ -167,7 +167,12 @@ async fn a_5xx_is_retried_with_backoff_and_a_4xx_is_dead_lettered() {
     let body: serde_json::Value = serde_json::from_slice(&message.delivery.data).unwrap();
     assert_eq!(body["id"], refused_id.as_str());
     let headers = message.delivery.properties.headers().clone().unwrap();
-    let answer = format!("{:?}", headers.inner().get("x-nexgate-answer"));
+    let answer = match headers.inner().get("x-nexgate-answer") {
+        Some(lapin::types::AMQPValue::LongString(s)) => {
+            String::from_utf8_lossy(s.as_bytes()).to_string()
+        }
+        other => format!("{other:?}"),
+    };
     assert!(answer.contains("422"), "{answer}");
     // Not stored by the service.
     let refused_uuid: uuid::Uuid = refused_id.parse().unwrap();

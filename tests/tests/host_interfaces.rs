@@ -133,7 +133,12 @@ async fn postgres_values_round_trip_with_their_types() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v.as_str().unwrap().to_string())
+        .map(|v| {
+            v.as_str()
+                .unwrap()
+                .trim_start_matches("DbValue::")
+                .to_string()
+        })
         .collect();
     let expect = [
         "Boolean(true)",
@@ -151,7 +156,7 @@ async fn postgres_values_round_trip_with_their_types() {
         "Interval(Interval { micros: 3600000000, days: 2, months: 1 })",
         "ArrayInt32([Some(1), None, Some(3)])",
         "ArrayStr([Some(\"a\"), None])",
-        "RangeInt32((Some((1, Inclusive)), Some((10, Exclusive))))",
+        "RangeInt32((Some((1, RangeBoundKind::Inclusive)), Some((10, RangeBoundKind::Exclusive))))",
         "DbNull",
         "Time((23, 59, 58, 0))",
         "ArrayDecimal([Some(\"1.50\"), None])",
@@ -165,9 +170,9 @@ async fn postgres_values_round_trip_with_their_types() {
         );
     }
     let columns = body["columns"].as_array().unwrap();
-    assert_eq!(columns[9]["type"], "Decimal");
-    assert_eq!(columns[10]["type"], "Datetime");
-    assert_eq!(columns[19]["type"], "Datetime");
+    assert_eq!(columns[9]["type"], "DbDataType::Decimal");
+    assert_eq!(columns[10]["type"], "DbDataType::Datetime");
+    assert_eq!(columns[19]["type"], "DbDataType::Datetime");
     assert_eq!(body["decoded"]["s"], "héllo");
     assert_eq!(body["decoded"]["nothing_is_null"], true);
 }

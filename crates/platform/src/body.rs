@@ -32,30 +32,28 @@ pub fn parse_json<T: DeserializeOwned>(
         return Err(Problem::unsupported_media_type("application/json"));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, T>(&mut de).and_then(|v| {
-        de.end()
-            .map_err(|e| serde_path_to_error::Error::new(serde_path_to_error::Path::empty(), e))?;
-        Ok(v)
-    }) {
-        Ok(v) => Ok(v),
+    let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => v,
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if inner.is_syntax() || inner.is_eof() {
-                Err(Problem::bad_request(format!("malformed JSON: {inner}")))
-            } else {
-                let field = if path == "." { String::new() } else { path };
-                let message = inner.to_string();
-                // serde's messages end with " at line X column Y"; the field path says where.
-                let message = message
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or(&message)
-                    .to_string();
-                Err(Problem::invalid_field(field, message))
+                return Err(Problem::bad_request(format!("malformed JSON: {inner}")));
             }
+            let field = if path == "." { String::new() } else { path };
+            let message = inner.to_string();
+            // serde's messages end with " at line X column Y"; the field path says where.
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
+            return Err(Problem::invalid_field(field, message));
         }
-    }
+    };
+    de.end()
+        .map_err(|e| Problem::bad_request(format!("malformed JSON: {e}")))?;
+    Ok(value)
 }
 
 #[cfg(test)]

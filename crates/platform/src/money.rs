@@ -22,8 +22,7 @@ const CURRENCIES: &[(&str, u32)] = &[
 ];
 
 /// A supported currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Currency {
     code: &'static str,
     exponent: u32,
@@ -57,21 +56,18 @@ impl Currency {
     }
 }
 
-impl TryFrom<String> for Currency {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Currency::parse(&s).map_err(|p| {
-            p.errors
-                .first()
-                .map(|e| e.message.clone())
-                .unwrap_or_default()
-        })
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code)
     }
 }
 
-impl From<Currency> for String {
-    fn from(c: Currency) -> String {
-        c.code.to_string()
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        Currency::parse(&code).map_err(|_| {
+            serde::de::Error::custom(format!("`{code}` is not a supported ISO 4217 currency"))
+        })
     }
 }
 

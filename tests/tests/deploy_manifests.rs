@@ -1,0 +1,101 @@
+//! The operator manifests parse and agree with spin.toml (no cluster here: see infra/spinkube/README.md).
+
+use nexgate_tests::repo_root;
+use serde::Deserialize;
+
+fn documents(path: &str) -> Vec<serde_yaml::Value> {
+    let text = std::fs::read_to_string(repo_root().join(path)).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .collect()
+}
+
+fn spin_variables() -> Vec<String> {
+    let text = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
+    let manifest: toml::Value = toml::from_str(&text).unwrap();
+    manifest["variables"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn every_kubernetes_object_has_api_version_kind_and_name() {
+    for path in [
+        "infra/spinkube/spinapp.yaml",
+        "infra/spinkube/workers.yaml",
+        "infra/spinkube/secrets.example.yaml",
+    ] {
+        for doc in documents(path) {
+            assert!(doc["apiVersion"].as_str().is_some(), "{path}: apiVersion");
+            assert!(doc["kind"].as_str().is_some(), "{path}: kind");
+            assert!(
+                doc["metadata"]["name"].as_str().is_some(),
+                "{path}: metadata.name"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_spinapp_sets_only_variables_spin_toml_declares_and_every_required_one() {
+    let declared = spin_variables();
+    let text = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
+    let manifest: toml::Value = toml::from_str(&text).unwrap();
+    let required: Vec<String> = manifest["variables"]
+        .as_table()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| v.get("required").and_then(|r| r.as_bool()) == Some(true))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let app = &documents("infra/spinkube/spinapp.yaml")[0];
+    assert_eq!(app["kind"], "SpinApp");
+    assert!(app["spec"]["image"].as_str().is_some());
+    let set: Vec<String> = app["spec"]["variables"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect();
+    for name in &set {
+        assert!(
+            declared.contains(name),
+            "SpinApp sets `{name}`, which spin.toml does not declare"
+        );
+    }
+    for name in &required {
+        assert!(
+            set.contains(name),
+            "SpinApp misses required variable `{name}`"
+        );
+    }
+}
+
+#[test]
+fn deployments_select_their_own_pods() {
+    for doc in documents("infra/spinkube/workers.yaml") {
+        if doc["kind"] == "Deployment" {
+            assert_eq!(
+                doc["spec"]["selector"]["matchLabels"],
+                doc["spec"]["template"]["metadata"]["labels"]
+            );
+            assert!(doc["spec"]["template"]["spec"]["containers"][0]["args"]
+                .as_sequence()
+                .is_some());
+        }
+    }
+}
+
+#[test]
+fn docker_compose_defines_the_four_stores() {
+    let doc = &documents("infra/docker-compose.yml")[0];
+    for service in ["postgres", "redis", "rabbitmq", "minio"] {
+        assert!(
+            doc["services"][service]["image"].as_str().is_some(),
+            "{service}"
+        );
+    }
+}
