@@ -47,7 +47,7 @@ impl kv::Host for HostState {}
 
 impl kv::HostStore for HostState {
     async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<KvStore>, Error>> {
-        if !self.component.key_value_stores.iter().any(|l| *l == label) {
+        if !self.component.key_value_stores.contains(&label) {
             return Ok(Err(Error::AccessDenied));
         }
         let Some(url) = self.shared.kv.redis_url.clone() else {

@@ -426,12 +426,12 @@ fn column_value(row: &Row, i: usize, ty: &Type) -> ConvResult {
         Type::NUMERIC => get::<Numeric>(row, i)?.map(|n| DbValue::Decimal(n.0)),
         Type::INT4_RANGE => get::<RawValue>(row, i)?
             .map(|raw| {
-                decode_range(&raw.0, |b| Ok(pgproto::int4_from_sql(b)?)).map(DbValue::RangeInt32)
+                decode_range(&raw.0, pgproto::int4_from_sql).map(DbValue::RangeInt32)
             })
             .transpose()?,
         Type::INT8_RANGE => get::<RawValue>(row, i)?
             .map(|raw| {
-                decode_range(&raw.0, |b| Ok(pgproto::int8_from_sql(b)?)).map(DbValue::RangeInt64)
+                decode_range(&raw.0, pgproto::int8_from_sql).map(DbValue::RangeInt64)
             })
             .transpose()?,
         Type::NUM_RANGE => get::<RawValue>(row, i)?

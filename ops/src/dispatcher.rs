@@ -7,6 +7,7 @@
 //! - 4xx: the service refused the envelope; it goes to the dead-letter queue with the answer;
 //! - 5xx, a timeout or a connection error: retried after 1 s, 5 s, 30 s, 2 min, 10 min (delay
 //!   queues), then dead-lettered.
+//!
 //! A delivery is acked only after its outcome is safely with the broker.
 
 use std::collections::BTreeMap;

@@ -1,6 +1,9 @@
 //! Postgres through Spin's `pg4`: typed row decoding by column name, a transaction helper, and
 //! mapping of named constraints and SQLSTATEs to client errors.
 
+// spin-sdk's Postgres error types are large; they are returned as they are, like spin-sdk does.
+#![allow(clippy::result_large_err)]
+
 use spin_sdk::pg4::{self, Connection, DbValue, Decode, ParameterValue, PgError, RowSet};
 
 use crate::problem::Problem;

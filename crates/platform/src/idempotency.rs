@@ -6,6 +6,7 @@
 //!    on that row until this transaction ends, then sees the stored response and replays it, so the
 //!    change happens once even when a client fires retries in parallel.
 //! 2. make the change; 3. [`complete`] with the response; 4. `COMMIT`.
+//!
 //! A failure that rolls back (a 5xx) also removes the key, so the client's retry runs anew.
 //! Keys are scoped (usually by user id) so two users cannot collide.
 

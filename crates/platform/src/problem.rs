@@ -14,30 +14,39 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// A problem document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A problem document. Kept small (static title and code) so `Result<_, Problem>` stays cheap.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    #[serde(rename = "type")]
-    pub type_uri: String,
-    pub title: String,
     pub status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
     /// Stable machine-readable code (`validation_failed`, `idempotency_key_reused`, ...).
-    pub code: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: Option<String>,
     pub errors: Vec<FieldError>,
+}
+
+/// The wire form (RFC 9457 members plus `code` and `errors`).
+#[derive(Serialize)]
+struct Wire<'a> {
+    #[serde(rename = "type")]
+    type_uri: String,
+    title: &'a str,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    code: &'a str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
 }
 
 impl Problem {
     /// A problem with a status, a stable code and a human title.
-    pub fn new(status: u16, code: &str, title: &str) -> Self {
+    pub fn new(status: u16, code: &'static str, title: &'static str) -> Self {
         Self {
-            type_uri: format!("https://docs.nexgate.app/problems/{code}"),
-            title: title.to_string(),
             status,
+            code,
+            title,
             detail: None,
-            code: code.to_string(),
             errors: Vec::new(),
         }
     }
@@ -88,7 +97,7 @@ impl Problem {
     }
 
     /// 409 with a caller-chosen code (`username_taken`, `request_in_progress`, ...).
-    pub fn conflict(code: &str, detail: impl Into<String>) -> Self {
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(409, code, "Conflict").with_detail(detail)
     }
 
@@ -121,14 +130,19 @@ impl Problem {
         Self::new(503, "unavailable", "Temporarily unavailable").with_detail(what)
     }
 
-    /// The JSON body; a 5xx loses its detail and field list.
+    /// The JSON body; a 5xx loses its detail and field list (except `unavailable`, whose detail
+    /// only names the dependency).
     pub fn to_json(&self) -> String {
-        let mut shown = self.clone();
-        if shown.status >= 500 && shown.code != "unavailable" {
-            shown.detail = None;
-            shown.errors.clear();
-        }
-        serde_json::to_string(&shown).unwrap_or_else(|_| "{}".into())
+        let hide = self.status >= 500 && self.code != "unavailable";
+        let wire = Wire {
+            type_uri: format!("https://docs.nexgate.app/problems/{}", self.code),
+            title: self.title,
+            status: self.status,
+            detail: if hide { None } else { self.detail.as_deref() },
+            code: self.code,
+            errors: if hide { &[] } else { &self.errors },
+        };
+        serde_json::to_string(&wire).unwrap_or_else(|_| "{}".into())
     }
 
     /// The HTTP response.
