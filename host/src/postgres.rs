@@ -425,14 +425,10 @@ fn column_value(row: &Row, i: usize, ty: &Type) -> ConvResult {
             .transpose()?,
         Type::NUMERIC => get::<Numeric>(row, i)?.map(|n| DbValue::Decimal(n.0)),
         Type::INT4_RANGE => get::<RawValue>(row, i)?
-            .map(|raw| {
-                decode_range(&raw.0, pgproto::int4_from_sql).map(DbValue::RangeInt32)
-            })
+            .map(|raw| decode_range(&raw.0, pgproto::int4_from_sql).map(DbValue::RangeInt32))
             .transpose()?,
         Type::INT8_RANGE => get::<RawValue>(row, i)?
-            .map(|raw| {
-                decode_range(&raw.0, pgproto::int8_from_sql).map(DbValue::RangeInt64)
-            })
+            .map(|raw| decode_range(&raw.0, pgproto::int8_from_sql).map(DbValue::RangeInt64))
             .transpose()?,
         Type::NUM_RANGE => get::<RawValue>(row, i)?
             .map(|raw| {
