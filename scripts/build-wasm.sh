@@ -10,18 +10,9 @@
 source "$(dirname "$0")/lib.sh"
 cd "$NEXGATE_ROOT"
 
-# Every crate with crate-type cdylib under functions/ and tests/fixtures/ is a component.
-all_components() {
-    for manifest in functions/*/Cargo.toml tests/fixtures/*/Cargo.toml; do
-        [ -f "$manifest" ] || continue
-        grep -q 'crate-type = \["cdylib"\]' "$manifest" || continue
-        sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -1
-    done
-}
-
 crates=("$@")
 if [ ${#crates[@]} -eq 0 ]; then
-    mapfile -t crates < <(all_components)
+    mapfile -t crates < <(component_crates)
 fi
 packages=()
 for c in "${crates[@]}"; do packages+=(-p "$c"); done

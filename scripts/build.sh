@@ -12,5 +12,5 @@ bash "$NEXGATE_ROOT/scripts/build-wasm.sh"
 
 step "building nexgate-host and nexgate-ops (release; about 15 minutes on 2 cores from cold, seconds after)"
 # The same package set as scripts/test.sh, so features unify the same way and nothing is rebuilt twice.
-native_cargo build --locked --release --workspace --exclude health --exclude probe
+native_cargo build --locked --release --workspace $(native_excludes)
 note "binaries in $NEXGATE_NATIVE_TARGET_DIR/release/"

@@ -53,3 +53,19 @@ apt_install() {
 native_cargo() {
     CARGO_TARGET_DIR="$NEXGATE_NATIVE_TARGET_DIR" cargo "$@"
 }
+
+# Every crate with crate-type cdylib under functions/ and tests/fixtures/ is a Spin component.
+component_crates() {
+    local manifest
+    for manifest in "$NEXGATE_ROOT"/functions/*/Cargo.toml "$NEXGATE_ROOT"/tests/fixtures/*/Cargo.toml; do
+        [ -f "$manifest" ] || continue
+        grep -q 'crate-type = \["cdylib"\]' "$manifest" || continue
+        sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -1
+    done
+}
+
+# `--exclude <crate>` for every component: native builds and tests leave them to the wasm build.
+native_excludes() {
+    local c
+    for c in $(component_crates); do printf -- '--exclude %s ' "$c"; done
+}

@@ -185,3 +185,34 @@ async fn a_5xx_is_retried_with_backoff_and_a_4xx_is_dead_lettered() {
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn the_scheduler_calls_jobs_on_their_period_with_the_internal_token() {
+    let app = TestApp::start(Manifest::Fixture).await;
+    let _scheduler = app.worker("scheduler", &["--schedule", "tests/fixtures/schedule.toml"]);
+    let db = app.db.admin().await;
+    let ticks = eventually(Duration::from_secs(10), || async {
+        let n: i64 = db
+            .query_one(
+                "SELECT count(*) FROM probe.job_ticks WHERE job = 'tick'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (n >= 2).then_some(n)
+    })
+    .await;
+    assert!(
+        ticks.is_some(),
+        "the scheduler did not call the job twice within 10 s"
+    );
+    // Without the token the job refuses.
+    let resp = app
+        .http
+        .post(app.url("/internal/probe/jobs/tick"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}

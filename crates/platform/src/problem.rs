@@ -167,6 +167,14 @@ impl std::fmt::Display for Problem {
 
 impl std::error::Error for Problem {}
 
+/// An unexpected database error is a 500 (logged); expected ones (a named constraint, a
+/// serialization failure) are mapped by the caller before they get here.
+impl From<spin_sdk::pg4::PgError> for Problem {
+    fn from(e: spin_sdk::pg4::PgError) -> Self {
+        Problem::internal(format!("database: {e:?}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
