@@ -19,6 +19,7 @@ for c in "${crates[@]}"; do packages+=(-p "$c"); done
 
 step "building ${#crates[@]} components for wasm32-wasip1 (first build from cold takes several minutes)"
 flags="-C target-feature=+simd128"
+claim_target_dir "$NEXGATE_WASM_TARGET_DIR"
 if rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
     note "using rustup's wasm32-wasip1 standard library"
     CARGO_TARGET_DIR="$NEXGATE_WASM_TARGET_DIR" RUSTFLAGS="$flags" \

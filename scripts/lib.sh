@@ -28,6 +28,8 @@ fail() {
 }
 on_error() {
     local code=$?
+    # A child script that failed has already named its step.
+    [ "$NEXGATE_STEP" = "start" ] && return
     printf '\033[31mfailed during "%s" (exit %s). See the output above; re-running is safe.\033[0m\n' "$NEXGATE_STEP" "$code" >&2
 }
 trap on_error ERR
@@ -51,6 +53,7 @@ apt_install() {
 
 # Native cargo, with the shared native target folder.
 native_cargo() {
+    claim_target_dir "$NEXGATE_NATIVE_TARGET_DIR"
     CARGO_TARGET_DIR="$NEXGATE_NATIVE_TARGET_DIR" cargo "$@"
 }
 
@@ -68,4 +71,29 @@ component_crates() {
 native_excludes() {
     local c
     for c in $(component_crates); do printf -- '--exclude %s ' "$c"; done
+}
+
+# The shared target folders serve every clone on this machine. Cargo decides whether a workspace
+# crate is fresh from the source paths recorded at its last build; after a build from another
+# clone it could reuse artefacts built from that clone's files. So when the clone changes, forget
+# the fingerprints of our own crates (dependencies stay reused) and record the new owner.
+claim_target_dir() {
+    local dir="$1" owner_file="$1/.nexgate-root" pkg
+    mkdir -p "$dir"
+    if [ "$(cat "$owner_file" 2>/dev/null)" != "$NEXGATE_ROOT" ]; then
+        for pkg in $(workspace_packages); do
+            find "$dir" -maxdepth 4 -type d -path "*/.fingerprint/$pkg-*" -prune -exec rm -rf {} + 2>/dev/null || true
+        done
+        echo "$NEXGATE_ROOT" > "$owner_file"
+    fi
+}
+
+# Names of this workspace's own packages.
+workspace_packages() {
+    local manifest
+    for manifest in "$NEXGATE_ROOT"/*/Cargo.toml "$NEXGATE_ROOT"/crates/*/Cargo.toml "$NEXGATE_ROOT"/functions/*/Cargo.toml \
+        "$NEXGATE_ROOT"/tests/Cargo.toml "$NEXGATE_ROOT"/tests/fixtures/*/Cargo.toml "$NEXGATE_ROOT"/bench/*/Cargo.toml; do
+        [ -f "$manifest" ] || continue
+        sed -n '/^\[package\]/,/^\[/ s/^name = "\(.*\)"/\1/p' "$manifest" | head -1
+    done | sort -u
 }
