@@ -41,6 +41,13 @@ pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_
 /// How often the epoch ticker advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Bytes of a reused linear-memory slot kept resident (zeroed, not decommitted).
+const LINEAR_MEMORY_KEEP_RESIDENT_BYTES: usize = 2 << 20;
+/// Bytes of a reused table slot kept resident.
+const TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
+/// Bytes of a reused async stack kept resident.
+const ASYNC_STACK_KEEP_RESIDENT_BYTES: usize = 128 << 10;
+
 /// Request-level limits (host flags; defaults in `main.rs`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -100,6 +107,10 @@ pub fn engine(limits: &Limits) -> Result<Engine> {
     pool.max_tables_per_component(16);
     pool.max_core_instances_per_component(32);
     pool.max_component_instance_size(1 << 20);
+    // Reusing a slot memsets what stays resident instead of madvise + page faults on next use.
+    pool.linear_memory_keep_resident(LINEAR_MEMORY_KEEP_RESIDENT_BYTES);
+    pool.table_keep_resident(TABLE_KEEP_RESIDENT_BYTES);
+    pool.async_stack_keep_resident(ASYNC_STACK_KEEP_RESIDENT_BYTES);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).map_err(|e| anyhow::anyhow!("cannot create the wasmtime engine: {e:#}"))
 }
@@ -334,12 +345,14 @@ impl Runtime {
         };
         let pre = loaded.pre.clone();
         let id = component_id.to_string();
+        let t0 = Instant::now();
         let task = tokio::spawn(async move {
             let _permit = permit;
             let proxy = pre
                 .instantiate_async(&mut store)
                 .await
                 .map_err(GuestFailure::Instantiate)?;
+            tracing::debug!("instantiated after {:?}", t0.elapsed());
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, out)
@@ -348,7 +361,10 @@ impl Runtime {
         });
         let budget = self.limits.request_timeout + Duration::from_secs(1);
         match tokio::time::timeout(budget, receiver).await {
-            Ok(Ok(Ok(resp))) => resp,
+            Ok(Ok(Ok(resp))) => {
+                tracing::debug!("response head after {:?}", t0.elapsed());
+                resp
+            }
             Ok(Ok(Err(code))) => {
                 tracing::warn!("component `{id}` answered with an error code: {code:?}");
                 text_response(StatusCode::INTERNAL_SERVER_ERROR, "")
