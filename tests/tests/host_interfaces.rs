@@ -60,6 +60,40 @@ async fn a_missing_required_variable_stops_start_up_naming_it() {
     );
 }
 
+#[test]
+fn a_component_importing_what_the_host_lacks_stops_start_up_naming_it() {
+    let (ok, stderr) = HostProcess::expect_refusal(
+        &repo_root().join("tests/fixtures/unsupported.toml"),
+        &[],
+        &[],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("component `uses-sqlite` imports something this host does not provide"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("sqlite"), "{stderr}");
+}
+
+#[test]
+fn an_invalid_manifest_stops_start_up_with_the_line_to_fix() {
+    let dir = std::env::temp_dir().join(format!(
+        "nexgate-bad-manifest-{}",
+        nexgate_tests::unique_id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("spin.toml");
+    std::fs::write(
+        &manifest,
+        "spin_manifest_version = 2\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"missing\"\n",
+    )
+    .unwrap();
+    let (ok, stderr) = HostProcess::expect_refusal(&manifest, &[], &[]);
+    assert!(!ok);
+    assert!(stderr.contains("names no [component.missing]"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 async fn serve_once_forever() -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
