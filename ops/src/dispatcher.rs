@@ -34,6 +34,8 @@ pub struct DispatcherSettings {
     pub base_url: String,
     /// Service → internal token.
     pub tokens: BTreeMap<String, String>,
+    /// Expiry of the queues it declares (test prefixes); `None` keeps them.
+    pub expires_ms: Option<u32>,
 }
 
 /// The outcome of one delivery attempt.
@@ -58,7 +60,7 @@ pub fn classify(status: u16, answer: String) -> Outcome {
 /// Runs one consumer per service until an error stops one of them.
 pub async fn run(settings: DispatcherSettings, subs: Subscriptions) -> Result<()> {
     let (_conn, channel) = bus::connect(&settings.amqp_url).await?;
-    bus::declare(&channel, &settings.prefix, &subs, None).await?;
+    bus::declare(&channel, &settings.prefix, &subs, settings.expires_ms).await?;
     let http = reqwest::Client::builder()
         .timeout(DELIVERY_TIMEOUT)
         .build()?;

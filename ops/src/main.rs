@@ -105,6 +105,9 @@ enum Command {
         /// Where the application serves (`http://127.0.0.1:3000`).
         #[arg(long, env = "NEXGATE_BASE_URL")]
         base_url: String,
+        /// Let the queues it declares expire after this long unused (test prefixes).
+        #[arg(long)]
+        expires_ms: Option<u32>,
     },
     /// Call the scheduled `/internal/<service>/jobs/<job>` endpoints.
     Scheduler {
@@ -205,6 +208,7 @@ async fn run(cli: Cli) -> Result<()> {
             prefix,
             subscriptions,
             base_url,
+            expires_ms,
         } => {
             let subs = bus::Subscriptions::load(&subscriptions)?;
             dispatcher::run(
@@ -213,6 +217,7 @@ async fn run(cli: Cli) -> Result<()> {
                     prefix,
                     base_url,
                     tokens: internal_tokens(),
+                    expires_ms,
                 },
                 subs,
             )

@@ -524,6 +524,27 @@ impl TestApp {
     }
 }
 
+impl Drop for TestApp {
+    /// Removes this app's Redis keys (best effort); the database goes with `TestDatabase`.
+    fn drop(&mut self) {
+        let Ok(client) =
+            redis::Client::open(format!("redis://127.0.0.1:{}", self.env.get("REDIS_PORT")))
+        else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
+}
+
 /// A private, auto-deleted RabbitMQ queue bound to a routing pattern, for asserting events.
 pub struct EventObserver {
     _conn: lapin::Connection,

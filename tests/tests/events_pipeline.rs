@@ -78,7 +78,12 @@ async fn the_dispatcher_delivers_events_once_to_the_consuming_service() {
     let app = TestApp::start(Manifest::Fixture).await;
     let _dispatcher = app.worker(
         "dispatcher",
-        &["--subscriptions", "tests/fixtures/subscriptions.toml"],
+        &[
+            "--subscriptions",
+            "tests/fixtures/subscriptions.toml",
+            "--expires-ms",
+            "600000",
+        ],
     );
     // The dispatcher declares its queue before consuming; give it a moment, then publish.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -112,7 +117,12 @@ async fn a_5xx_is_retried_with_backoff_and_a_4xx_is_dead_lettered() {
     let app = TestApp::start(Manifest::Fixture).await;
     let _dispatcher = app.worker(
         "dispatcher",
-        &["--subscriptions", "tests/fixtures/subscriptions.toml"],
+        &[
+            "--subscriptions",
+            "tests/fixtures/subscriptions.toml",
+            "--expires-ms",
+            "600000",
+        ],
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
