@@ -328,6 +328,21 @@ impl HostProcess {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits until the host's log contains `needle` (log lines arrive through a reader thread, a
+    /// moment after the response they describe).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().contains(needle) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -516,6 +531,29 @@ impl TestApp {
             ),
         ];
         Worker::start(name, &full, &env).expect("worker start")
+    }
+
+    /// Declares the consuming services' queues of `subscriptions` under this app's prefix (expiring
+    /// after ten idle minutes), as the set-up does before anything is served.
+    pub fn declare_queues(&self, subscriptions: &str) {
+        let out = Command::new(ops_bin())
+            .args([
+                "declare",
+                "--subscriptions",
+                subscriptions,
+                "--expires-ms",
+                "600000",
+            ])
+            .env("SPIN_VARIABLE_EVENT_TOPIC_PREFIX", &self.prefix)
+            .env("NEXGATE_AMQP_URL", self.env.amqp_url())
+            .current_dir(repo_root())
+            .output()
+            .expect("run nexgate-ops declare");
+        assert!(
+            out.status.success(),
+            "declare failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// An observer of every event under this app's prefix.

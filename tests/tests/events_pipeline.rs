@@ -85,8 +85,8 @@ async fn the_dispatcher_delivers_events_once_to_the_consuming_service() {
             "600000",
         ],
     );
-    // The dispatcher declares its queue before consuming; give it a moment, then publish.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Queues exist before anything is published (the dispatcher also declares them on start).
+    app.declare_queues("tests/fixtures/subscriptions.toml");
     let (_, body) = app.get_json("/probe/outbox").await;
     let id: uuid::Uuid = body["id"].as_str().unwrap().parse().unwrap();
     let db = app.db.admin().await;
@@ -124,7 +124,7 @@ async fn a_5xx_is_retried_with_backoff_and_a_4xx_is_dead_lettered() {
             "600000",
         ],
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.declare_queues("tests/fixtures/subscriptions.toml");
 
     let (_, retry) = app.get_json("/probe/outbox?fail_first=1").await;
     let retry_id: uuid::Uuid = retry["id"].as_str().unwrap().parse().unwrap();

@@ -86,5 +86,7 @@ async fn self_requests_route_through_the_app_without_a_network_hop() {
         .await;
     assert_eq!(body["status"], 200, "{body}");
     assert_eq!(body["body"]["headers"]["spin-matched-route"], "/exact");
-    assert!(app.host.log().contains("(chained)"));
+    assert!(app
+        .host
+        .wait_for_log("(chained)", std::time::Duration::from_secs(5)));
 }
