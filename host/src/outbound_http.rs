@@ -62,10 +62,7 @@ impl WasiHttpHooks for OutboundHttp {
                         return Err(Error::DestinationNotFound);
                     }
                 }
-                let resp = match target {
-                    Some(t) => runtime.handle_chained(request, Some(t)).await,
-                    None => runtime.handle_chained(request, None).await,
-                };
+                let resp = runtime.handle_chained(request, target).await;
                 let done: Box<
                     dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send,
                 > = Box::new(async { Ok(()) });

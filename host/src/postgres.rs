@@ -252,8 +252,7 @@ impl pg::HostConnection for HostState {
     ) -> wasmtime::Result<Result<RowSet, Error>> {
         let conn = self.table.get(&this)?;
         let params: Vec<PgParam> = params.into_iter().map(PgParam).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let refs = sql_params(&params);
         let client = conn.client.client();
         let stmt = match client.prepare(&statement).await {
             Ok(s) => s,
@@ -298,8 +297,7 @@ impl pg::HostConnection for HostState {
     ) -> wasmtime::Result<Result<u64, Error>> {
         let conn = self.table.get(&this)?;
         let params: Vec<PgParam> = params.into_iter().map(PgParam).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let refs = sql_params(&params);
         match conn
             .client
             .client()
@@ -315,6 +313,10 @@ impl pg::HostConnection for HostState {
         self.table.delete(this)?;
         Ok(())
     }
+}
+
+fn sql_params(params: &[PgParam]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
 /// Hides the password of a connection string in messages.

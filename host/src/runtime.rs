@@ -214,18 +214,7 @@ impl Runtime {
         req: Request<Body>,
         client_addr: std::net::SocketAddr,
     ) -> Response<Body> {
-        let started = Instant::now();
-        let method = req.method().clone();
-        let path = req.uri().path().to_string();
-        let (component, resp) = self.dispatch(req, Some(client_addr), None).await;
-        tracing::info!(
-            target: "request",
-            "{method} {path} {} {} {:.3}ms",
-            component.as_deref().unwrap_or("-"),
-            resp.status().as_u16(),
-            started.elapsed().as_secs_f64() * 1000.0
-        );
-        resp
+        self.handle_logged(req, Some(client_addr), None).await
     }
 
     /// Serves a chained request (`http://<component>.spin.internal` or `http://self`), in-process.
@@ -234,16 +223,28 @@ impl Runtime {
         req: Request<Body>,
         target: Option<String>,
     ) -> Response<Body> {
+        self.handle_logged(req, None, target).await
+    }
+
+    /// Dispatches and writes the one log line per request.
+    async fn handle_logged(
+        self: &Arc<Self>,
+        req: Request<Body>,
+        client_addr: Option<std::net::SocketAddr>,
+        chained_to: Option<String>,
+    ) -> Response<Body> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let (component, resp) = self.dispatch(req, None, target).await;
+        let chained = client_addr.is_none();
+        let (component, resp) = self.dispatch(req, client_addr, chained_to).await;
         tracing::info!(
             target: "request",
-            "{method} {path} {} {} {:.3}ms (chained)",
+            "{method} {path} {} {} {:.3}ms{}",
             component.as_deref().unwrap_or("-"),
             resp.status().as_u16(),
-            started.elapsed().as_secs_f64() * 1000.0
+            started.elapsed().as_secs_f64() * 1000.0,
+            if chained { " (chained)" } else { "" }
         );
         resp
     }

@@ -31,6 +31,27 @@ struct Cli {
     command: Command,
 }
 
+/// RabbitMQ of a local machine (`infra/setup-stores.sh`).
+const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// Where the consuming services' queues live and which they are.
+#[derive(clap::Args)]
+struct QueueArgs {
+    #[arg(long, env = "NEXGATE_AMQP_URL", default_value = DEFAULT_AMQP_URL)]
+    amqp_url: String,
+    #[arg(
+        long,
+        env = "SPIN_VARIABLE_EVENT_TOPIC_PREFIX",
+        default_value = "nexgate"
+    )]
+    prefix: String,
+    #[arg(long, default_value = "infra/subscriptions.toml")]
+    subscriptions: PathBuf,
+    /// Let the queues expire after this long unused (test prefixes).
+    #[arg(long)]
+    expires_ms: Option<u32>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create the databases if missing and apply pending migrations.
@@ -52,34 +73,12 @@ enum Command {
         extra_dir: Vec<PathBuf>,
     },
     /// Declare the consuming services' queues and bindings.
-    Declare {
-        #[arg(
-            long,
-            env = "NEXGATE_AMQP_URL",
-            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-        )]
-        amqp_url: String,
-        #[arg(
-            long,
-            env = "SPIN_VARIABLE_EVENT_TOPIC_PREFIX",
-            default_value = "nexgate"
-        )]
-        prefix: String,
-        #[arg(long, default_value = "infra/subscriptions.toml")]
-        subscriptions: PathBuf,
-        /// Let the queues expire after this long unused (test prefixes).
-        #[arg(long)]
-        expires_ms: Option<u32>,
-    },
+    Declare(QueueArgs),
     /// Republish stale, unmarked outbox rows.
     Relay {
         #[arg(long, env = "NEXGATE_RELAY_DB_URL")]
         database_url: String,
-        #[arg(
-            long,
-            env = "NEXGATE_AMQP_URL",
-            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-        )]
+        #[arg(long, env = "NEXGATE_AMQP_URL", default_value = DEFAULT_AMQP_URL)]
         amqp_url: String,
         #[arg(long, default_value_t = 1_000)]
         interval_ms: u64,
@@ -88,26 +87,11 @@ enum Command {
     },
     /// Deliver each consuming service's queue to its `/internal/<service>/events` endpoint.
     Dispatcher {
-        #[arg(
-            long,
-            env = "NEXGATE_AMQP_URL",
-            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-        )]
-        amqp_url: String,
-        #[arg(
-            long,
-            env = "SPIN_VARIABLE_EVENT_TOPIC_PREFIX",
-            default_value = "nexgate"
-        )]
-        prefix: String,
-        #[arg(long, default_value = "infra/subscriptions.toml")]
-        subscriptions: PathBuf,
+        #[command(flatten)]
+        queues: QueueArgs,
         /// Where the application serves (`http://127.0.0.1:3000`).
         #[arg(long, env = "NEXGATE_BASE_URL")]
         base_url: String,
-        /// Let the queues it declares expire after this long unused (test prefixes).
-        #[arg(long)]
-        expires_ms: Option<u32>,
     },
     /// Call the scheduled `/internal/<service>/jobs/<job>` endpoints.
     Scheduler {
@@ -174,18 +158,14 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Declare {
-            amqp_url,
-            prefix,
-            subscriptions,
-            expires_ms,
-        } => {
-            let subs = bus::Subscriptions::load(&subscriptions)?;
-            let (_conn, channel) = bus::connect(&amqp_url).await?;
-            bus::declare(&channel, &prefix, &subs, expires_ms).await?;
+        Command::Declare(q) => {
+            let subs = bus::Subscriptions::load(&q.subscriptions)?;
+            let (_conn, channel) = bus::connect(&q.amqp_url).await?;
+            bus::declare(&channel, &q.prefix, &subs, q.expires_ms).await?;
             tracing::info!(
-                "declared queues of {} consuming services under prefix `{prefix}`",
-                subs.services.len()
+                "declared queues of {} consuming services under prefix `{}`",
+                subs.services.len(),
+                q.prefix
             );
             Ok(())
         }
@@ -203,21 +183,15 @@ async fn run(cli: Cli) -> Result<()> {
             })
             .await
         }
-        Command::Dispatcher {
-            amqp_url,
-            prefix,
-            subscriptions,
-            base_url,
-            expires_ms,
-        } => {
-            let subs = bus::Subscriptions::load(&subscriptions)?;
+        Command::Dispatcher { queues, base_url } => {
+            let subs = bus::Subscriptions::load(&queues.subscriptions)?;
             dispatcher::run(
                 dispatcher::DispatcherSettings {
-                    amqp_url,
-                    prefix,
+                    amqp_url: queues.amqp_url,
+                    prefix: queues.prefix,
                     base_url,
                     tokens: internal_tokens(),
-                    expires_ms,
+                    expires_ms: queues.expires_ms,
                 },
                 subs,
             )

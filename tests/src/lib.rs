@@ -236,16 +236,29 @@ pub struct HostProcess {
     log: Arc<Mutex<String>>,
 }
 
+/// `nexgate-host up --from <manifest>` on a free port with extra environment and flags.
+fn host_command(manifest: &Path, env: &[(String, String)], args: &[String]) -> Command {
+    let mut cmd = Command::new(host_bin());
+    cmd.arg("up")
+        .arg("--from")
+        .arg(manifest)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().cloned());
+    cmd
+}
+
+/// Appends one line to a captured log.
+fn append_line(log: &Mutex<String>, line: &str) {
+    let mut l = log.lock().unwrap();
+    l.push_str(line);
+    l.push('\n');
+}
+
 impl HostProcess {
     /// Starts `nexgate-host up` and waits for its `listening on` line.
     pub fn start(manifest: &Path, env: &[(String, String)], args: &[String]) -> Result<Self> {
-        let mut child = Command::new(host_bin())
-            .arg("up")
-            .arg("--from")
-            .arg(manifest)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .envs(env.iter().cloned())
+        let mut child = host_command(manifest, env, args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -260,9 +273,7 @@ impl HostProcess {
         let log_writer = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut l = log_writer.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
+                append_line(&log_writer, &line);
             }
         });
         let stdout = child.stdout.take().unwrap();
@@ -278,9 +289,7 @@ impl HostProcess {
                         continue;
                     }
                 }
-                let mut l = log_writer.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
+                append_line(&log_writer, &line);
             }
         });
         match rx.recv_timeout(Duration::from_secs(120)) {
@@ -307,13 +316,7 @@ impl HostProcess {
         env: &[(String, String)],
         args: &[String],
     ) -> (bool, String) {
-        let out = Command::new(host_bin())
-            .arg("up")
-            .arg("--from")
-            .arg(manifest)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .envs(env.iter().cloned())
+        let out = host_command(manifest, env, args)
             .stdin(Stdio::null())
             .output()
             .expect("run host");

@@ -2,7 +2,33 @@
 
 use std::time::Duration;
 
-use nexgate_tests::{eventually, Manifest, TestApp};
+use nexgate_tests::{eventually, Manifest, TestApp, Worker};
+
+/// Declares the probe's queues (as the set-up does before anything is served), then starts the
+/// dispatcher that delivers them to `/internal/probe/events`.
+fn start_probe_dispatcher(app: &TestApp) -> Worker {
+    app.declare_queues("tests/fixtures/subscriptions.toml");
+    app.worker(
+        "dispatcher",
+        &[
+            "--subscriptions",
+            "tests/fixtures/subscriptions.toml",
+            "--expires-ms",
+            "600000",
+        ],
+    )
+}
+
+/// How many times the probe was asked to take the event `id`.
+async fn delivery_attempts(db: &tokio_postgres::Client, id: &uuid::Uuid) -> i32 {
+    db.query_one(
+        "SELECT attempts FROM probe.delivery_attempts WHERE id = $1",
+        &[id],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
 
 async fn outbox_row(app: &TestApp, id: &str) -> Option<(bool, i32)> {
     let db = app.db.admin().await;
@@ -76,17 +102,7 @@ async fn the_relay_republishes_an_event_whose_component_died_before_marking() {
 #[tokio::test]
 async fn the_dispatcher_delivers_events_once_to_the_consuming_service() {
     let app = TestApp::start(Manifest::Fixture).await;
-    let _dispatcher = app.worker(
-        "dispatcher",
-        &[
-            "--subscriptions",
-            "tests/fixtures/subscriptions.toml",
-            "--expires-ms",
-            "600000",
-        ],
-    );
-    // Queues exist before anything is published (the dispatcher also declares them on start).
-    app.declare_queues("tests/fixtures/subscriptions.toml");
+    let _dispatcher = start_probe_dispatcher(&app);
     let (_, body) = app.get_json("/probe/outbox").await;
     let id: uuid::Uuid = body["id"].as_str().unwrap().parse().unwrap();
     let db = app.db.admin().await;
@@ -101,30 +117,13 @@ async fn the_dispatcher_delivers_events_once_to_the_consuming_service() {
     })
     .await;
     assert_eq!(received.as_deref(), Some("probe.thing.happened"));
-    let attempts: i32 = db
-        .query_one(
-            "SELECT attempts FROM probe.delivery_attempts WHERE id = $1",
-            &[&id],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(attempts, 1);
+    assert_eq!(delivery_attempts(&db, &id).await, 1);
 }
 
 #[tokio::test]
 async fn a_5xx_is_retried_with_backoff_and_a_4xx_is_dead_lettered() {
     let app = TestApp::start(Manifest::Fixture).await;
-    let _dispatcher = app.worker(
-        "dispatcher",
-        &[
-            "--subscriptions",
-            "tests/fixtures/subscriptions.toml",
-            "--expires-ms",
-            "600000",
-        ],
-    );
-    app.declare_queues("tests/fixtures/subscriptions.toml");
+    let _dispatcher = start_probe_dispatcher(&app);
 
     let (_, retry) = app.get_json("/probe/outbox?fail_first=1").await;
     let retry_id: uuid::Uuid = retry["id"].as_str().unwrap().parse().unwrap();
@@ -146,15 +145,7 @@ async fn a_5xx_is_retried_with_backoff_and_a_4xx_is_dead_lettered() {
         delivered.is_some(),
         "the event that failed once was not retried"
     );
-    let attempts: i32 = db
-        .query_one(
-            "SELECT attempts FROM probe.delivery_attempts WHERE id = $1",
-            &[&retry_id],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(attempts, 2);
+    assert_eq!(delivery_attempts(&db, &retry_id).await, 2);
 
     // The refused one sits in the dead-letter queue with the answer.
     let conn =

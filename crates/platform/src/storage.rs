@@ -13,6 +13,13 @@ use crate::sigv4::{self, Credentials};
 /// Longest lifetime of a presigned URL (S3's own limit is 7 days).
 pub const PRESIGN_EXPIRES_SECS_MAX: u32 = 7 * 24 * 3600;
 
+struct SigningContext {
+    path: String,
+    amz_date: String,
+    date: String,
+    headers: Vec<(String, String)>,
+}
+
 /// An S3 endpoint with credentials.
 #[derive(Debug, Clone)]
 pub struct Storage {
@@ -58,6 +65,28 @@ impl Storage {
         format!("/{bucket}/{key}")
     }
 
+    /// What both signed requests and presigned URLs sign: the object's path, the time, and the
+    /// headers (`host`, plus `content-type` when given).
+    fn signing_context(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: Option<&str>,
+    ) -> SigningContext {
+        let (secs, _) = crate::time::now_unix();
+        let (amz_date, date) = crate::time::amz_date(secs);
+        let mut headers = vec![("host".to_string(), self.host().to_string())];
+        if let Some(ct) = content_type {
+            headers.push(("content-type".to_string(), ct.to_string()));
+        }
+        SigningContext {
+            path: Self::object_path(bucket, key),
+            amz_date,
+            date,
+            headers,
+        }
+    }
+
     fn signed_request(
         &self,
         method: Method,
@@ -67,13 +96,12 @@ impl Storage {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Request {
-        let path = Self::object_path(bucket, key);
-        let (secs, _) = crate::time::now_unix();
-        let (amz_date, date) = crate::time::amz_date(secs);
-        let mut headers = vec![("host".to_string(), self.host().to_string())];
-        if let Some(ct) = content_type {
-            headers.push(("content-type".to_string(), ct.to_string()));
-        }
+        let SigningContext {
+            path,
+            amz_date,
+            date,
+            headers,
+        } = self.signing_context(bucket, key, content_type);
         let payload_hash = sigv4::sha256_hex(&body);
         let signed = sigv4::sign_headers(
             &self.credentials,
@@ -155,13 +183,12 @@ impl Storage {
         if expires_secs == 0 || expires_secs > PRESIGN_EXPIRES_SECS_MAX {
             bail!("presigned URLs live 1 s to {PRESIGN_EXPIRES_SECS_MAX} s");
         }
-        let path = Self::object_path(bucket, key);
-        let (secs, _) = crate::time::now_unix();
-        let (amz_date, date) = crate::time::amz_date(secs);
-        let mut headers = vec![("host".to_string(), self.host().to_string())];
-        if let Some(ct) = content_type {
-            headers.push(("content-type".to_string(), ct.to_string()));
-        }
+        let SigningContext {
+            path,
+            amz_date,
+            date,
+            headers,
+        } = self.signing_context(bucket, key, content_type);
         let query = sigv4::presign_query(
             &self.credentials,
             method,

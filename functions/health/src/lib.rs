@@ -94,8 +94,8 @@ fn check_postgres() -> anyhow::Result<()> {
 
 fn check_redis() -> anyhow::Result<()> {
     let conn = spin_sdk::redis::Connection::open(&var("redis_url")?)?;
-    let key = redis_key(&var("redis_key_prefix")?, &["health", &uuid_v4()]);
-    let value = uuid_v4().into_bytes();
+    let key = redis_key(&var("redis_key_prefix")?, &["health", &unique_suffix()]);
+    let value = unique_suffix().into_bytes();
     conn.set(&key, &value)?;
     let read = conn.get(&key)?;
     conn.del(&[key])?;
@@ -129,7 +129,7 @@ fn check_mqtt() -> anyhow::Result<()> {
 async fn check_storage() -> anyhow::Result<()> {
     let storage = Storage::from_variables()?;
     let bucket = var("storage_private_bucket")?;
-    let key = format!("health/{}", uuid_v4());
+    let key = format!("health/{}", unique_suffix());
     let body = format!("nexgate health {key}").into_bytes();
     storage
         .put_object(&bucket, &key, "text/plain", body.clone())
@@ -143,6 +143,6 @@ async fn check_storage() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn uuid_v4() -> String {
+fn unique_suffix() -> String {
     nexgate_platform::ids::new_id().simple().to_string()
 }
