@@ -17,29 +17,31 @@ BIN="$NEXGATE_NATIVE_TARGET_DIR/release"
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 
-# Starts a server that prints "listening on <url>" and echoes its URL.
+# Starts a server that prints "listening on <url>" and puts its URL in $started_url. (Not called
+# in a $(...) subshell, so its pid reaches the trap that stops it.)
 start() {
     local log; log="$(mktemp)"
     "$@" >"$log" 2>/dev/null &
     pids+=($!)
     for _ in $(seq 600); do
-        if grep -q '^listening on ' "$log"; then sed -n 's/^listening on //p' "$log" | head -1; return; fi
+        if grep -q '^listening on ' "$log"; then started_url="$(sed -n 's/^listening on //p' "$log" | head -1)"; return; fi
         sleep 0.1
     done
     fail "$1 did not start"
 }
 
 step "starting the native baseline and the host"
-native_url="$(start "$BIN/nexgate-bench-hello" 127.0.0.1:0)"
-host_url="$(start "$BIN/nexgate-host" up --from bench/spin.toml --listen 127.0.0.1:0 --instances-max 256)"
+start "$BIN/nexgate-bench-hello" 127.0.0.1:0; native_url="$started_url"
+start "$BIN/nexgate-host" up --from bench/spin.toml --listen 127.0.0.1:0 --instances-max 256; host_url="$started_url"
 
 step "preparing a database for GET /health"
 "$BIN/nexgate-ops" migrate --server-url "postgres://nexgate_admin:$PG_PASSWORD@$PG_HOST:$PG_PORT" \
     --database nexgate_bench --notifications-database notifications_bench --migrations-dir migrations 2>/dev/null
-app_url="$(SPIN_VARIABLE_HEALTH_DB_URL="postgres://nexgate_health:$PG_PASSWORD@$PG_HOST:$PG_PORT/nexgate_bench?sslmode=disable" \
+SPIN_VARIABLE_HEALTH_DB_URL="postgres://nexgate_health:$PG_PASSWORD@$PG_HOST:$PG_PORT/nexgate_bench?sslmode=disable" \
     SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY" SPIN_VARIABLE_STORAGE_SECRET_KEY="$STORAGE_SECRET_KEY" \
     SPIN_VARIABLE_REDIS_KEY_PREFIX="bench:" SPIN_VARIABLE_EVENT_TOPIC_PREFIX="bench" RUST_LOG=warn \
-    start "$BIN/nexgate-host" up --from spin.toml --listen 127.0.0.1:0)"
+    start "$BIN/nexgate-host" up --from spin.toml --listen 127.0.0.1:0
+app_url="$started_url"
 
 # wrk's summary → "rps p50 p99" (latencies in microseconds).
 measure() {
