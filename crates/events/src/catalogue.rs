@@ -28,7 +28,8 @@ pub struct EventType {
 }
 
 /// Every event type.
-pub const CATALOGUE: &[EventType] = &[EventType {
+pub const CATALOGUE: &[EventType] = &[
+    EventType {
     name: "platform.health.checked",
     producer: "platform",
     version: 1,
@@ -46,7 +47,153 @@ pub const CATALOGUE: &[EventType] = &[EventType {
         },
     ],
     carries_secret: false,
-}];
+    },
+    EventType {
+        name: "auth.account.created",
+        producer: "auth",
+        version: 1,
+        description: "A registration was verified: the account and its profile now exist. Audience: the new user (welcome message).",
+        data_fields: &[
+            DataField {
+                name: "user_id",
+                description: "string (uuid): the new account",
+                required: true,
+            },
+            DataField {
+                name: "channel",
+                description: "string: email or phone, the verified contact point",
+                required: true,
+            },
+            DataField {
+                name: "username",
+                description: "string: the username claimed",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "auth.verification_code.issued",
+        producer: "auth",
+        version: 1,
+        description: "A one-time code must reach an email address or phone. Carries the secret: purged from the outbox once published; delivered regardless of preferences and quiet hours.",
+        data_fields: &[
+            DataField {
+                name: "purpose",
+                description: "string: registration (later also contact_change)",
+                required: true,
+            },
+            DataField {
+                name: "channel",
+                description: "string: email or phone",
+                required: true,
+            },
+            DataField {
+                name: "address",
+                description: "string: the email address or E.164 number to send to",
+                required: true,
+            },
+            DataField {
+                name: "code",
+                description: "string: the 6-digit code",
+                required: true,
+            },
+            DataField {
+                name: "expires_at",
+                description: "string: RFC 3339 time after which the code is refused",
+                required: true,
+            },
+        ],
+        carries_secret: true,
+    },
+    EventType {
+        name: "auth.registration.address_in_use",
+        producer: "auth",
+        version: 1,
+        description: "Someone tried to register with an email or phone that already has an account; its owner gets this notice instead of a code (the registrant sees the same answer either way). Audience: the owner.",
+        data_fields: &[
+            DataField {
+                name: "channel",
+                description: "string: email or phone",
+                required: true,
+            },
+            DataField {
+                name: "address",
+                description: "string: the address the attempt used",
+                required: true,
+            },
+            DataField {
+                name: "attempted_at",
+                description: "string: RFC 3339 time of the attempt",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "auth.login.new_device",
+        producer: "auth",
+        version: 1,
+        description: "A login from a device never seen for this account. Audience: the account's user.",
+        data_fields: &[
+            DataField {
+                name: "session_id",
+                description: "string (uuid): the new session",
+                required: true,
+            },
+            DataField {
+                name: "device_name",
+                description: "string: the name the app reported",
+                required: true,
+            },
+            DataField {
+                name: "platform",
+                description: "string: ios, android, web, desktop or other",
+                required: true,
+            },
+            DataField {
+                name: "ip",
+                description: "string or null: the client address",
+                required: false,
+            },
+            DataField {
+                name: "logged_in_at",
+                description: "string: RFC 3339 time of the login",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "auth.suspicious_activity.detected",
+        producer: "auth",
+        version: 1,
+        description: "Something looked like an attack on an account: a login lockout after repeated failures, or a rotated refresh token presented again (its session family was revoked). Audience: the account's user when the identifier matched an account, else nobody.",
+        data_fields: &[
+            DataField {
+                name: "reason",
+                description: "string: login_lockout or refresh_token_reuse",
+                required: true,
+            },
+            DataField {
+                name: "ip",
+                description: "string or null: the client address",
+                required: false,
+            },
+            DataField {
+                name: "locked_for_secs",
+                description: "integer: for login_lockout, how long logins are refused",
+                required: false,
+            },
+            DataField {
+                name: "session_id",
+                description: "string (uuid): for refresh_token_reuse, the revoked session",
+                required: false,
+            },
+        ],
+        carries_secret: false,
+    },
+];
 
 /// Finds a type by name.
 pub fn find(name: &str) -> Option<&'static EventType> {

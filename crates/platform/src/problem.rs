@@ -23,6 +23,8 @@ pub struct Problem {
     pub title: &'static str,
     pub detail: Option<String>,
     pub errors: Vec<FieldError>,
+    /// Sent as `Retry-After` (429, 503).
+    pub retry_after_secs: Option<u64>,
 }
 
 /// The wire form (RFC 9457 members plus `code` and `errors`).
@@ -48,6 +50,7 @@ impl Problem {
             title,
             detail: None,
             errors: Vec::new(),
+            retry_after_secs: None,
         }
     }
 
@@ -113,10 +116,17 @@ impl Problem {
             .with_detail(format!("send {expected}"))
     }
 
-    /// 429 `rate_limited`.
+    /// 429 `rate_limited`, with `Retry-After`.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         Self::new(429, "rate_limited", "Too many requests")
             .with_detail(format!("retry after {retry_after_secs} s"))
+            .with_retry_after(retry_after_secs)
+    }
+
+    /// Sets `Retry-After` (seconds).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
     }
 
     /// 500 `internal_error`: the detail is logged to stderr, never sent.
@@ -147,11 +157,14 @@ impl Problem {
 
     /// The HTTP response.
     pub fn into_response(self) -> Response {
-        Response::builder()
+        let mut builder = Response::builder();
+        builder
             .status(self.status)
-            .header("content-type", "application/problem+json")
-            .body(self.to_json())
-            .build()
+            .header("content-type", "application/problem+json");
+        if let Some(secs) = self.retry_after_secs {
+            builder.header("retry-after", secs.to_string());
+        }
+        builder.body(self.to_json()).build()
     }
 }
 

@@ -1,0 +1,25 @@
+//! The authentication service (schema `auth`; docs/auth.md).
+//!
+//! Layout:
+//! - pure rules, unit-tested natively: [`identifier`] (email, E.164 phone, login identifier),
+//!   [`password`] (policy, argon2id), [`secrets`] (refresh tokens, codes, hashes), [`device`];
+//! - stores: [`settings`] (variables), [`rate_limit`] (atomic Redis counters), [`session`]
+//!   (sessions, tokens, the Redis mirror), [`events`] (the outbox);
+//! - flows, one per endpoint family, each `fn(&Request) -> Result<Response, Problem>`:
+//!   [`registration`], [`login`], [`refresh`], [`sessions`].
+//!
+//! The components in `functions/auth-*` only route to these.
+
+pub mod device;
+pub mod events;
+pub mod http;
+pub mod identifier;
+pub mod login;
+pub mod password;
+pub mod rate_limit;
+pub mod refresh;
+pub mod registration;
+pub mod secrets;
+pub mod session;
+pub mod sessions;
+pub mod settings;

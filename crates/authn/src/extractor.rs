@@ -1,0 +1,148 @@
+//! The auth extractor: `Authorization: Bearer <access token>` → [`AuthContext`].
+//!
+//! 1. verify the JWT with `jwt_public_keys` (signature, `iss` = `jwt_issuer`, `aud` =
+//!    `jwt_audience`, expiry);
+//! 2. check the session is live: the Redis mirror first ([`crate::session_mirror`]), then
+//!    `auth.live_sessions` in Postgres on a miss (or when Redis is down);
+//! 3. hand the handler who is calling, how they authenticated and their roles.
+//!
+//! Failures are 401 problems with stable codes: `token_missing`, `token_invalid`,
+//! `token_expired`, `session_revoked`.
+
+use nexgate_platform::config::var;
+use nexgate_platform::Problem;
+use spin_sdk::http::Request;
+use spin_sdk::pg4::ParameterValue;
+use uuid::Uuid;
+
+use crate::jwt::{AccessClaims, TokenError, TokenVerifier};
+use crate::session_mirror::{self, Mirrored};
+
+/// Who is calling, after the token and the session were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthContext {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    /// Authentication methods (RFC 8176) of the token: `pwd`, `otp`, ...
+    pub amr: Vec<String>,
+    /// When the user last proved who they are, Unix seconds.
+    pub auth_time: i64,
+    pub roles: Vec<String>,
+}
+
+impl AuthContext {
+    fn from_claims(c: AccessClaims) -> Self {
+        Self {
+            user_id: c.sub,
+            session_id: c.sid,
+            amr: c.amr,
+            auth_time: c.auth_time,
+            roles: c.roles,
+        }
+    }
+
+    /// Whether the token carries `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// 403 `role_required` unless the token carries `role`.
+    pub fn require_role(&self, role: &str) -> Result<(), Problem> {
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            Err(Problem::new(403, "role_required", "A role is required")
+                .with_detail(format!("this action needs the `{role}` role")))
+        }
+    }
+}
+
+/// The token problems, each a 401 with a stable code.
+fn token_problem(e: &TokenError) -> Problem {
+    match e {
+        TokenError::Expired => Problem::new(401, "token_expired", "The access token has expired")
+            .with_detail("refresh it with POST /auth/refresh"),
+        TokenError::BadKey(detail) => Problem::internal(format!("jwt_public_keys: {detail}")),
+        other => Problem::new(401, "token_invalid", "The access token is invalid")
+            .with_detail(other.to_string()),
+    }
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer_token(req: &Request) -> Option<&str> {
+    let value = req.header("authorization")?.as_str()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Verifies a request's access token and session (see the module docs).
+pub fn authenticate(req: &Request) -> Result<AuthContext, Problem> {
+    let Some(token) = bearer_token(req) else {
+        return Err(
+            Problem::new(401, "token_missing", "Authentication is required")
+                .with_detail("send `Authorization: Bearer <access token>`"),
+        );
+    };
+    let verifier = verifier_from_variables()?;
+    let now = nexgate_platform::time::now_unix().0;
+    let claims = verifier.verify(token, now).map_err(|e| token_problem(&e))?;
+    let context = AuthContext::from_claims(claims);
+    if session_is_live(context.session_id, context.user_id)? {
+        Ok(context)
+    } else {
+        Err(
+            Problem::new(401, "session_revoked", "The session has ended")
+                .with_detail("log in again"),
+        )
+    }
+}
+
+/// The verifier configured by `jwt_public_keys`, `jwt_issuer` and `jwt_audience`.
+pub fn verifier_from_variables() -> Result<TokenVerifier, Problem> {
+    let jwks = var("jwt_public_keys").map_err(Problem::internal)?;
+    let issuer = var("jwt_issuer").map_err(Problem::internal)?;
+    let audience = var("jwt_audience").map_err(Problem::internal)?;
+    TokenVerifier::from_jwks_json(&jwks, &issuer, &audience)
+        .map_err(|e| Problem::internal(format!("jwt_public_keys: {e}")))
+}
+
+/// Redis first; Postgres on a miss or when Redis is unavailable.
+fn session_is_live(session_id: Uuid, user_id: Uuid) -> Result<bool, Problem> {
+    let redis = var("redis_url")
+        .and_then(|url| Ok(spin_sdk::redis::Connection::open(&url)?))
+        .map_err(|e| eprintln!("auth extractor: Redis unavailable, asking Postgres: {e:#}"))
+        .ok();
+    let key = var("redis_key_prefix")
+        .map(|p| session_mirror::key(&p, session_id))
+        .map_err(Problem::internal)?;
+    if let Some(conn) = &redis {
+        match session_mirror::lookup(conn, &key) {
+            Ok(Mirrored::Live) => return Ok(true),
+            Ok(Mirrored::Revoked) => return Ok(false),
+            Ok(Mirrored::Unknown) => {}
+            Err(e) => eprintln!("auth extractor: Redis lookup failed, asking Postgres: {e:?}"),
+        }
+    }
+    let live = live_in_postgres(session_id, user_id)?;
+    if let Some(conn) = &redis {
+        if let Err(e) = session_mirror::remember(conn, &key, live) {
+            eprintln!("auth extractor: cannot remember the session state: {e:?}");
+        }
+    }
+    Ok(live)
+}
+
+fn live_in_postgres(session_id: Uuid, user_id: Uuid) -> Result<bool, Problem> {
+    let conn = nexgate_platform::db::open(&var("db_url").map_err(Problem::internal)?)?;
+    let rows = conn.query(
+        "SELECT 1 AS live FROM auth.live_sessions WHERE session_id = $1 AND user_id = $2",
+        &[
+            ParameterValue::Uuid(session_id.to_string()),
+            ParameterValue::Uuid(user_id.to_string()),
+        ],
+    )?;
+    Ok(!rows.rows.is_empty())
+}
