@@ -22,8 +22,15 @@ step "declaring event queues (infra/subscriptions.toml)"
 export NEXGATE_AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"
 "$OPS_BIN" declare --subscriptions infra/subscriptions.toml
 
+KEY_DIR="${NEXGATE_STATE_DIR:-$HOME/.local/share/nexgate}/keys"
+step "access-token keys in $KEY_DIR (made once, kept)"
+"$OPS_BIN" jwt-keygen --dir "$KEY_DIR"
+
 db_url() { echo "postgres://$1:$PG_PASSWORD@$PG_HOST:$PG_PORT/$DB?sslmode=disable"; }
 export SPIN_VARIABLE_HEALTH_DB_URL="$(db_url nexgate_health)"
+export SPIN_VARIABLE_AUTH_DB_URL="$(db_url nexgate_auth)"
+export SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat "$KEY_DIR/jwt-private.jwk")"
+export SPIN_VARIABLE_JWT_PUBLIC_KEYS="$(cat "$KEY_DIR/jwt-public.jwks")"
 export SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY"
 export SPIN_VARIABLE_STORAGE_SECRET_KEY="$STORAGE_SECRET_KEY"
 export SPIN_VARIABLE_PUBLIC_BASE_URL="${SPIN_VARIABLE_PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"

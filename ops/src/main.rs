@@ -5,8 +5,10 @@
 //! - `declare`: declares every consuming service's queues and bindings (before anything is served);
 //! - `relay`: republishes outbox rows a component did not mark published;
 //! - `dispatcher`: delivers each consuming service's queue to `POST /internal/<service>/events`;
-//! - `scheduler`: calls `POST /internal/<service>/jobs/<job>` on the schedule in one file.
+//! - `scheduler`: calls `POST /internal/<service>/jobs/<job>` on the schedule in one file;
+//! - `jwt-keygen`, `grant-role`, `revoke-role`: access-token keys and roles (operators only).
 
+mod accounts;
 mod bus;
 mod dispatcher;
 mod migrate;
@@ -93,6 +95,15 @@ enum Command {
         #[arg(long, env = "NEXGATE_BASE_URL")]
         base_url: String,
     },
+    /// Create the access-token key pair in a folder, unless it is there already.
+    JwtKeygen {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Grant a role to an account (the only way to get one).
+    GrantRole(RoleArgs),
+    /// Take a role from an account.
+    RevokeRole(RoleArgs),
     /// Call the scheduled `/internal/<service>/jobs/<job>` endpoints.
     Scheduler {
         #[arg(long, default_value = "infra/schedule.toml")]
@@ -100,6 +111,21 @@ enum Command {
         #[arg(long, env = "NEXGATE_BASE_URL")]
         base_url: String,
     },
+}
+
+/// Who gets or loses which role.
+#[derive(clap::Args)]
+struct RoleArgs {
+    /// An administrator's URL of the main database.
+    #[arg(long, env = "NEXGATE_ADMIN_DB_URL")]
+    database_url: String,
+    #[arg(long)]
+    user: uuid::Uuid,
+    #[arg(long, default_value = "operator")]
+    role: String,
+    /// Who made the change, for the record.
+    #[arg(long, env = "USER", default_value = "operator")]
+    by: String,
 }
 
 /// Internal tokens from the same environment variables the host reads for its Spin variables
@@ -196,6 +222,25 @@ async fn run(cli: Cli) -> Result<()> {
                 subs,
             )
             .await
+        }
+        Command::JwtKeygen { dir } => {
+            let created = accounts::jwt_keygen(&dir)?;
+            tracing::info!(
+                "access-token keys {} in {}",
+                if created { "created" } else { "kept" },
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::GrantRole(r) => {
+            accounts::set_role(&r.database_url, r.user, &r.role, &r.by, true).await?;
+            tracing::info!("granted `{}` to {}", r.role, r.user);
+            Ok(())
+        }
+        Command::RevokeRole(r) => {
+            accounts::set_role(&r.database_url, r.user, &r.role, &r.by, false).await?;
+            tracing::info!("revoked `{}` from {}", r.role, r.user);
+            Ok(())
         }
         Command::Scheduler { schedule, base_url } => {
             let schedule = scheduler::Schedule::load(&schedule)?;

@@ -5,6 +5,8 @@
 //! The stores must be running (`infra/setup-stores.sh`, which `scripts/test.sh` runs first) and the
 //! binaries and components built (`scripts/test.sh` does that too). Tests never link wasmtime.
 
+pub mod auth;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -404,6 +406,21 @@ impl Drop for Worker {
     }
 }
 
+/// A fresh Ed25519 key pair for access tokens: (private JWK, public JWKS), as JSON.
+pub fn new_jwt_keys() -> (String, String) {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).expect("randomness");
+    let kid = format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let signer = nexgate_authn::jwt::TokenSigner::from_secret_bytes(&kid, &secret);
+    let jwks = nexgate_authn::jwt::Jwks {
+        keys: vec![signer.public_jwk()],
+    };
+    (
+        serde_json::to_string(&signer.private_jwk()).unwrap(),
+        serde_json::to_string(&jwks).unwrap(),
+    )
+}
+
 /// A running application for one test: database, prefixes, host.
 pub struct TestApp {
     pub db: TestDatabase,
@@ -414,6 +431,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The internal token the fixture's probe expects.
     pub probe_token: String,
+    /// The private JWK the app's auth components sign access tokens with (`jwt_private_key`).
+    pub jwt_private_jwk: String,
 }
 
 impl TestApp {
@@ -433,6 +452,7 @@ impl TestApp {
         .expect("test database");
         let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let probe_token = format!("probe-token-{}", uuid::Uuid::new_v4().simple());
+        let (jwt_private_jwk, jwt_public_keys) = new_jwt_keys();
         let mut vars: Vec<(String, String)> = vec![
             (
                 "SPIN_VARIABLE_REDIS_KEY_PREFIX".into(),
@@ -445,6 +465,15 @@ impl TestApp {
                 vars.push((
                     "SPIN_VARIABLE_HEALTH_DB_URL".into(),
                     db.url("nexgate_health"),
+                ));
+                vars.push(("SPIN_VARIABLE_AUTH_DB_URL".into(), db.url("nexgate_auth")));
+                vars.push((
+                    "SPIN_VARIABLE_JWT_PRIVATE_KEY".into(),
+                    jwt_private_jwk.clone(),
+                ));
+                vars.push((
+                    "SPIN_VARIABLE_JWT_PUBLIC_KEYS".into(),
+                    jwt_public_keys.clone(),
                 ));
                 vars.push((
                     "SPIN_VARIABLE_STORAGE_ACCESS_KEY".into(),
@@ -494,7 +523,13 @@ impl TestApp {
                 .build()
                 .unwrap(),
             probe_token,
+            jwt_private_jwk,
         }
+    }
+
+    /// A signer with the app's own access-token key (to forge tokens in tests).
+    pub fn jwt_signer(&self) -> nexgate_authn::jwt::TokenSigner {
+        nexgate_authn::jwt::TokenSigner::from_jwk_json(&self.jwt_private_jwk).expect("test JWK")
     }
 
     /// An absolute URL on the app.

@@ -1,0 +1,127 @@
+//! Operator commands for accounts: signing keys for access tokens and roles.
+//!
+//! - `jwt-keygen` makes the Ed25519 key pair of access tokens once (kept when present): a private
+//!   JWK for auth's issuing components (`jwt_private_key`) and the public JWKS everyone verifies
+//!   with (`jwt_public_keys`);
+//! - `grant-role` / `revoke-role` are the only way to give or take a role (`operator`): the
+//!   public API has none. The change shows in the user's next token (login or refresh).
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use nexgate_authn::jwt::{Jwks, TokenSigner};
+use uuid::Uuid;
+
+/// File names inside the key folder.
+pub const PRIVATE_KEY_FILE: &str = "jwt-private.jwk";
+pub const PUBLIC_KEYS_FILE: &str = "jwt-public.jwks";
+
+/// Roles the platform knows (the `account_roles_known` constraint).
+pub const ROLES: &[&str] = &["operator"];
+
+/// Creates the key pair in `dir` unless it is there already; returns whether it was created.
+pub fn jwt_keygen(dir: &Path) -> Result<bool> {
+    let private = dir.join(PRIVATE_KEY_FILE);
+    let public = dir.join(PUBLIC_KEYS_FILE);
+    if private.exists() && public.exists() {
+        TokenSigner::from_jwk_json(&std::fs::read_to_string(&private)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", private.display()))?;
+        return Ok(false);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("randomness: {e}"))?;
+    let kid = format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%d"),
+        &Uuid::new_v4().simple().to_string()[..8]
+    );
+    let signer = TokenSigner::from_secret_bytes(&kid, &secret);
+    let jwks = Jwks {
+        keys: vec![signer.public_jwk()],
+    };
+    write_private(&private, &serde_json::to_string(&signer.private_jwk())?)?;
+    std::fs::write(&public, serde_json::to_string(&jwks)?)?;
+    Ok(true)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+/// Grants (or with `grant = false` revokes) a role, as the administrator.
+pub async fn set_role(
+    database_url: &str,
+    user: Uuid,
+    role: &str,
+    by: &str,
+    grant: bool,
+) -> Result<()> {
+    if !ROLES.contains(&role) {
+        bail!("unknown role `{role}`; known: {}", ROLES.join(", "));
+    }
+    let (client, conn) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    if client
+        .query_opt("SELECT 1 FROM auth.accounts WHERE id = $1", &[&user])
+        .await?
+        .is_none()
+    {
+        bail!("no account {user}");
+    }
+    if grant {
+        client
+            .execute(
+                "INSERT INTO auth.account_roles (account_id, role, granted_by) VALUES ($1, $2, $3) \
+                 ON CONFLICT (account_id, role) DO NOTHING",
+                &[&user, &role, &by],
+            )
+            .await?;
+    } else {
+        client
+            .execute(
+                "DELETE FROM auth.account_roles WHERE account_id = $1 AND role = $2",
+                &[&user, &role],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keygen_creates_once_and_keeps_the_pair() {
+        let dir = std::env::temp_dir().join(format!("nexgate-keys-{}", Uuid::new_v4().simple()));
+        assert!(jwt_keygen(&dir).unwrap());
+        let first = std::fs::read_to_string(dir.join(PRIVATE_KEY_FILE)).unwrap();
+        assert!(!jwt_keygen(&dir).unwrap());
+        assert_eq!(
+            first,
+            std::fs::read_to_string(dir.join(PRIVATE_KEY_FILE)).unwrap()
+        );
+        let jwks: Jwks =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(PUBLIC_KEYS_FILE)).unwrap())
+                .unwrap();
+        assert!(jwks.keys[0].d.is_none());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

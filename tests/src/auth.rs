@@ -1,0 +1,157 @@
+//! Helpers to get users and tokens through the real auth flows (register, verify, login).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::{EventObserver, TestApp};
+
+/// The answer of an HTTP call: status, JSON body (or the text as a string), headers.
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    /// The problem code of a 4xx/5xx.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+/// Sends `method path` with an optional JSON body and bearer token.
+pub async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    bearer: Option<&str>,
+) -> Answer {
+    let mut req = app.http.request(method, app.url(path));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    Answer {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        headers,
+    }
+}
+
+/// POST with a JSON body.
+pub async fn post(app: &TestApp, path: &str, body: Value) -> Answer {
+    call(app, reqwest::Method::POST, path, Some(body), None).await
+}
+
+/// A device description for login bodies.
+pub fn device(id: &str) -> Value {
+    json!({ "id": id, "name": format!("test device {id}"), "platform": "android", "app_version": "1.0.0" })
+}
+
+/// A registered, logged-in user.
+pub struct User {
+    pub user_id: String,
+    pub email: String,
+    pub username: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub session_id: String,
+}
+
+/// A password that passes the policy.
+pub const PASSWORD: &str = "kilimanjaro-sunrise-42";
+
+/// Unique-enough names for one test.
+pub fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+/// Waits for the verification code sent to `address`.
+pub async fn code_for(observer: &mut EventObserver, address: &str) -> String {
+    let (_, event) = observer
+        .wait_for(Duration::from_secs(15), |k, v| {
+            k.ends_with(".auth.verification_code.issued") && v["data"]["address"] == address
+        })
+        .await
+        .unwrap_or_else(|| panic!("no verification code for {address}"));
+    event["data"]["code"].as_str().unwrap().to_string()
+}
+
+/// Registers with an email and verifies the code; the user is logged in on `device_id`.
+pub async fn sign_up(app: &TestApp, observer: &mut EventObserver) -> User {
+    let username = unique_name("u");
+    let email = format!("{username}@example.com");
+    let started = post(
+        app,
+        "/auth/register",
+        json!({ "email": email, "password": PASSWORD, "username": username, "display_name": "Test User" }),
+    )
+    .await;
+    assert_eq!(
+        started.status,
+        202,
+        "register: {started}\n{}",
+        app.host.log()
+    );
+    let code = code_for(observer, &email).await;
+    let verified = post(
+        app,
+        "/auth/register/verify",
+        json!({ "registration_id": started.body["registration_id"], "code": code, "device": device("signup") }),
+    )
+    .await;
+    assert_eq!(
+        verified.status,
+        201,
+        "verify: {verified}\n{}",
+        app.host.log()
+    );
+    let b = &verified.body;
+    User {
+        user_id: b["user_id"].as_str().unwrap().into(),
+        email,
+        username,
+        password: PASSWORD.into(),
+        access_token: b["access_token"].as_str().unwrap().into(),
+        refresh_token: b["refresh_token"].as_str().unwrap().into(),
+        session_id: b["session_id"].as_str().unwrap().into(),
+    }
+}
+
+/// Logs in; returns the raw answer.
+pub async fn log_in(app: &TestApp, identifier: &str, password: &str, device_id: &str) -> Answer {
+    post(
+        app,
+        "/auth/login",
+        json!({ "identifier": identifier, "password": password, "device": device(device_id) }),
+    )
+    .await
+}
+
+/// The claims of a JWT, decoded without verification (tests read what the server put there).
+pub fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}

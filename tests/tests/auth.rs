@@ -1,0 +1,853 @@
+//! Authentication, black-box: registration, login, refresh, logout, sessions, roles, the
+//! extractor. Codes are read from the `auth.verification_code.issued` events, as the notifier
+//! would receive them.
+
+use std::time::{Duration, Instant};
+
+use nexgate_tests::auth::{
+    call, claims, code_for, device, log_in, post, sign_up, unique_name, Answer, PASSWORD,
+};
+use nexgate_tests::{HostOptions, Manifest, TestApp};
+use reqwest::Method;
+use serde_json::json;
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    app.db
+        .admin()
+        .await
+        .query_one(sql, &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn get(app: &TestApp, path: &str, token: &str) -> Answer {
+    call(app, Method::GET, path, None, Some(token)).await
+}
+
+async fn with_vars(vars: &[(&str, &str)]) -> TestApp {
+    TestApp::start_with(
+        Manifest::App,
+        HostOptions {
+            env: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn registration_creates_the_account_and_profile_only_after_the_code_is_verified() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let username = unique_name("Amina_");
+    let started = post(
+        &app,
+        "/auth/register",
+        json!({ "phone": "+255 712 345 678", "password": PASSWORD, "username": username, "display_name": "  Amina K " }),
+    )
+    .await;
+    assert_eq!(started.status, 202, "{started}");
+    assert_eq!(started.body["channel"], "phone");
+    let code = code_for(&mut events, "+255712345678").await;
+    assert_eq!(count(&app, "SELECT count(*) FROM auth.accounts").await, 0);
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let bad = post(
+        &app,
+        "/auth/register/verify",
+        json!({ "registration_id": started.body["registration_id"], "code": wrong }),
+    )
+    .await;
+    assert_eq!((bad.status, bad.code()), (422, "code_invalid"), "{bad}");
+    assert_eq!(count(&app, "SELECT count(*) FROM auth.accounts").await, 0);
+
+    let done = post(
+        &app,
+        "/auth/register/verify",
+        json!({ "registration_id": started.body["registration_id"], "code": code, "device": device("d1") }),
+    )
+    .await;
+    assert_eq!(done.status, 201, "{done}\n{}", app.host.log());
+    assert_eq!(done.body["token_type"], "Bearer");
+    assert_eq!(done.body["expires_in"], 900);
+    let user_id = done.body["user_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        claims(done.body["access_token"].as_str().unwrap())["sub"],
+        user_id
+    );
+
+    let db = app.db.admin().await;
+    let row = db
+        .query_one(
+            "SELECT a.phone, a.phone_verified_at IS NOT NULL, p.username, p.display_name \
+             FROM auth.accounts a JOIN profiles.profiles p ON p.user_id = a.id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "+255712345678");
+    assert!(row.get::<_, bool>(1));
+    assert_eq!(row.get::<_, String>(2), username, "case kept");
+    assert_eq!(row.get::<_, String>(3), "Amina K");
+    let flags = db
+        .query_one(
+            "SELECT phone_verified, email_verified FROM auth.verification_flags",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(flags.get::<_, bool>(0) && !flags.get::<_, bool>(1));
+    let (_, created) = events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".auth.account.created")
+        })
+        .await
+        .expect("auth.account.created");
+    assert_eq!(created["audience"], json!([user_id]));
+
+    let again = post(
+        &app,
+        "/auth/register/verify",
+        json!({ "registration_id": started.body["registration_id"], "code": code }),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "registration_completed")
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM auth.accounts").await, 1);
+}
+
+#[tokio::test]
+async fn registering_an_existing_address_answers_the_same_and_tells_its_owner_instead() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let owner = sign_up(&app, &mut events).await;
+    let fresh_email = format!("{}@example.com", unique_name("new"));
+    let mut answers = Vec::new();
+    for email in [&owner.email, &fresh_email] {
+        let a = post(
+            &app,
+            "/auth/register",
+            json!({ "email": email.to_uppercase(), "password": PASSWORD, "username": unique_name("x"), "display_name": "X" }),
+        )
+        .await;
+        assert_eq!(a.status, 202, "{a}");
+        answers.push(a);
+    }
+    let keys = |a: &Answer| {
+        let mut k: Vec<String> = a.body.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&answers[0]),
+        keys(&answers[1]),
+        "same shape either way"
+    );
+    assert_eq!(answers[0].body["expires_in"], answers[1].body["expires_in"]);
+
+    let (_, notice) = events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".auth.registration.address_in_use")
+        })
+        .await
+        .expect("notice to the owner");
+    assert_eq!(notice["audience"], json!([owner.user_id]));
+    assert_eq!(notice["data"]["address"], owner.email);
+    // The fresh address got its code; the taken one never gets one, so it cannot be verified.
+    code_for(&mut events, &fresh_email).await;
+    for code in ["000000", "123456"] {
+        let v = post(
+            &app,
+            "/auth/register/verify",
+            json!({ "registration_id": answers[0].body["registration_id"], "code": code }),
+        )
+        .await;
+        assert_eq!(v.status, 422, "{v}");
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM auth.accounts").await, 1);
+}
+
+#[tokio::test]
+async fn usernames_taken_reserved_or_malformed_are_refused_at_register_and_nothing_is_stored() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let owner = sign_up(&app, &mut events).await;
+    let cases = [
+        (owner.username.to_uppercase(), 409, "username_taken"),
+        ("support".to_string(), 422, "validation_failed"),
+        ("NexgateTeam".to_string(), 422, "validation_failed"),
+        ("ab".to_string(), 422, "validation_failed"),
+        ("has space".to_string(), 422, "validation_failed"),
+        ("trailing.".to_string(), 422, "validation_failed"),
+    ];
+    for (username, status, code) in cases {
+        let a = post(
+            &app,
+            "/auth/register",
+            json!({ "email": format!("{}@example.com", unique_name("e")), "password": PASSWORD, "username": username, "display_name": "X" }),
+        )
+        .await;
+        assert_eq!((a.status, a.code()), (status, code), "{username}: {a}");
+        assert_eq!(a.body["errors"][0]["field"], "username", "{a}");
+    }
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM auth.registrations").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn bad_input_on_register_verify_and_login_is_a_4xx_naming_the_field_that_changes_nothing() {
+    let app = TestApp::start(Manifest::App).await;
+    let ok = json!({ "email": "a@example.com", "password": PASSWORD, "username": "valid_name", "display_name": "A" });
+    let with = |field: &str, value: serde_json::Value| {
+        let mut b = ok.clone();
+        b[field] = value;
+        b
+    };
+    let cases = [
+        (with("email", json!("not-an-email")), 422, "email"),
+        (with("phone", json!("+255712345678")), 422, "email"),
+        (with("password", json!("short")), 422, "password"),
+        (with("password", json!("password123")), 422, "password"),
+        (with("display_name", json!("   ")), 422, "display_name"),
+        (with("password", json!(12345678)), 422, "password"),
+        (with("extra", json!(1)), 422, ""),
+        (
+            json!({ "phone": "0712345678", "password": PASSWORD, "username": "valid_name", "display_name": "A" }),
+            422,
+            "phone",
+        ),
+    ];
+    for (body, status, field) in cases {
+        let a = post(&app, "/auth/register", body.clone()).await;
+        assert_eq!(a.status, status, "{body}: {a}");
+        if !field.is_empty() {
+            assert_eq!(a.body["errors"][0]["field"], field, "{body}: {a}");
+        }
+    }
+    let raw = app
+        .http
+        .post(app.url("/auth/register"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status().as_u16(), 400);
+    let text = app
+        .http
+        .post(app.url("/auth/register"))
+        .header("content-type", "text/plain")
+        .body(ok.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status().as_u16(), 415);
+
+    let verify_cases = [
+        json!({ "registration_id": "nope", "code": "123456" }),
+        json!({ "registration_id": uuid::Uuid::now_v7(), "code": "12ab56" }),
+        json!({ "registration_id": uuid::Uuid::now_v7() }),
+    ];
+    for body in verify_cases {
+        let a = post(&app, "/auth/register/verify", body.clone()).await;
+        assert_eq!(a.status, 422, "{body}: {a}");
+    }
+    let unknown = post(
+        &app,
+        "/auth/register/verify",
+        json!({ "registration_id": uuid::Uuid::now_v7(), "code": "123456" }),
+    )
+    .await;
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (404, "registration_not_found")
+    );
+
+    let login_cases = [
+        json!({ "identifier": "a@example.com", "password": PASSWORD }),
+        json!({ "identifier": "a@example.com", "password": PASSWORD, "device": { "id": "x", "name": "n", "platform": "toaster", "app_version": "1" } }),
+        json!({ "identifier": "", "password": PASSWORD, "device": device("x") }),
+        json!({ "identifier": "0712345678", "password": PASSWORD, "device": device("x") }),
+    ];
+    for body in login_cases {
+        let a = post(&app, "/auth/login", body.clone()).await;
+        assert_eq!(a.status, 422, "{body}: {a}");
+    }
+    let wrong_method = call(&app, Method::GET, "/auth/login", None, None).await;
+    assert_eq!(wrong_method.status, 405);
+    for table in ["registrations", "accounts", "sessions"] {
+        assert_eq!(
+            count(&app, &format!("SELECT count(*) FROM auth.{table}")).await,
+            0,
+            "{table}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn five_wrong_codes_end_a_registration_and_resends_wait_for_the_cooldown() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let email = format!("{}@example.com", unique_name("c"));
+    let started = post(
+        &app,
+        "/auth/register",
+        json!({ "email": email, "password": PASSWORD, "username": unique_name("c"), "display_name": "C" }),
+    )
+    .await;
+    let id = started.body["registration_id"].clone();
+    let code = code_for(&mut events, &email).await;
+    let resend = post(
+        &app,
+        "/auth/register/resend",
+        json!({ "registration_id": id }),
+    )
+    .await;
+    assert_eq!(
+        (resend.status, resend.code()),
+        (429, "resend_too_soon"),
+        "{resend}"
+    );
+    let retry_after: u64 = resend.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        let a = post(
+            &app,
+            "/auth/register/verify",
+            json!({ "registration_id": id, "code": wrong }),
+        )
+        .await;
+        assert_eq!(a.status, 422, "{a}");
+    }
+    let right = post(
+        &app,
+        "/auth/register/verify",
+        json!({ "registration_id": id, "code": code }),
+    )
+    .await;
+    assert_eq!(
+        (right.status, right.code()),
+        (410, "verification_attempts_exhausted"),
+        "{right}"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM auth.accounts").await, 0);
+}
+
+#[tokio::test]
+async fn login_works_with_email_phone_or_username_and_the_token_verifies_with_the_published_keys() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    for identifier in [user.email.to_uppercase(), user.username.to_uppercase()] {
+        let a = log_in(&app, &identifier, PASSWORD, "phone-1").await;
+        assert_eq!(a.status, 200, "{identifier}: {a}\n{}", app.host.log());
+        assert_eq!(a.body["user_id"], user.user_id);
+        let c = claims(a.body["access_token"].as_str().unwrap());
+        assert_eq!(c["sid"], a.body["session_id"]);
+        assert_eq!(c["amr"], json!(["pwd"]));
+        assert_eq!(c["roles"], json!([]));
+        assert_eq!(c["iss"], "nexgate");
+    }
+    let jwks = call(&app, Method::GET, "/auth/.well-known/jwks.json", None, None).await;
+    assert_eq!(jwks.status, 200, "{jwks}");
+    assert_eq!(jwks.body["keys"][0]["kty"], "OKP");
+    assert!(
+        jwks.body["keys"][0].get("d").is_none(),
+        "no private part published"
+    );
+    let verifier = nexgate_authn::jwt::TokenVerifier::from_jwks_json(
+        &jwks.body.to_string(),
+        "nexgate",
+        "nexgate",
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    verifier
+        .verify(&user.access_token, now)
+        .expect("verifies with the published JWKS");
+
+    let sessions = get(&app, "/auth/sessions", &user.access_token).await;
+    assert_eq!(sessions.status, 200, "{sessions}");
+    let items = sessions.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "sign-up plus two logins");
+    let current: Vec<_> = items.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["id"], user.session_id);
+    assert_eq!(current[0]["device"]["platform"], "android");
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_the_same_answer_after_the_same_work() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let mut timings = [Vec::new(), Vec::new()];
+    let mut bodies = Vec::new();
+    for round in 0..3 {
+        for (i, identifier) in [user.email.clone(), format!("ghost{round}@example.com")]
+            .iter()
+            .enumerate()
+        {
+            let started = Instant::now();
+            let a = log_in(&app, identifier, "not-the-password-1", "d").await;
+            timings[i].push(started.elapsed());
+            assert_eq!((a.status, a.code()), (401, "invalid_credentials"), "{a}");
+            bodies.push(a.body);
+        }
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "identical bodies: {bodies:?}"
+    );
+    timings.iter_mut().for_each(|t| t.sort());
+    let (known, unknown) = (timings[0][1], timings[1][1]);
+    // Both hash: the unknown user is not answered in a fraction of the time.
+    assert!(
+        unknown * 2 >= known,
+        "unknown {unknown:?} vs known {known:?}"
+    );
+}
+
+#[tokio::test]
+async fn fifty_parallel_wrong_passwords_cannot_exceed_the_limit_and_lock_the_identifier() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let attempts = (0..50).map(|i| {
+        let app = &app;
+        let email = user.email.clone();
+        async move { log_in(app, &email, &format!("wrong-password-{i}"), "d").await }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let checked = answers.iter().filter(|a| a.status == 401).count();
+    let refused = answers.iter().filter(|a| a.status == 429).count();
+    assert_eq!(
+        (checked, refused),
+        (5, 45),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    for a in answers.iter().filter(|a| a.status == 429) {
+        assert_eq!(a.code(), "login_locked");
+        let secs: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&secs), "{secs}");
+    }
+    // Locked: even the right password is refused now, without being checked.
+    let right = log_in(&app, &user.email, PASSWORD, "d").await;
+    assert_eq!(right.status, 429, "{right}");
+    let (_, event) = events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".auth.suspicious_activity.detected")
+        })
+        .await
+        .expect("suspicious activity event");
+    assert_eq!(event["data"]["reason"], "login_lockout");
+    assert_eq!(event["audience"], json!([user.user_id]));
+}
+
+#[tokio::test]
+async fn a_lockout_ends_and_the_next_one_lasts_twice_as_long() {
+    let app = with_vars(&[
+        ("SPIN_VARIABLE_LOGIN_FAILURES_PER_IDENTIFIER_MAX", "2"),
+        ("SPIN_VARIABLE_LOGIN_LOCKOUT_BASE_SECS", "2"),
+    ])
+    .await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let retry_after =
+        |a: &Answer| -> u64 { a.headers["retry-after"].to_str().unwrap().parse().unwrap() };
+    for _ in 0..2 {
+        assert_eq!(
+            log_in(&app, &user.username, "wrong-password", "d")
+                .await
+                .status,
+            401
+        );
+    }
+    let first = log_in(&app, &user.username, "wrong-password", "d").await;
+    assert_eq!(first.status, 429);
+    assert!(retry_after(&first) <= 2);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let ok = log_in(&app, &user.username, PASSWORD, "d").await;
+    assert_eq!(ok.status, 200, "the lockout ended: {ok}");
+    for _ in 0..2 {
+        assert_eq!(
+            log_in(&app, &user.username, "wrong-password", "d")
+                .await
+                .status,
+            401
+        );
+    }
+    let second = log_in(&app, &user.username, "wrong-password", "d").await;
+    assert_eq!(second.status, 429);
+    assert!(
+        retry_after(&second) > 2 && retry_after(&second) <= 4,
+        "{}",
+        retry_after(&second)
+    );
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_of_a_rotated_token_revokes_the_whole_family() {
+    let app = with_vars(&[("SPIN_VARIABLE_REFRESH_REUSE_GRACE_MS", "300")]).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let first = post(
+        &app,
+        "/auth/refresh",
+        json!({ "refresh_token": user.refresh_token }),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{first}\n{}", app.host.log());
+    assert_ne!(first.body["refresh_token"], json!(user.refresh_token));
+    assert_eq!(first.body["session_id"], json!(user.session_id));
+    let newest = first.body["refresh_token"].as_str().unwrap().to_string();
+    let access = first.body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(get(&app, "/auth/sessions", &access).await.status, 200);
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let reuse = post(
+        &app,
+        "/auth/refresh",
+        json!({ "refresh_token": user.refresh_token }),
+    )
+    .await;
+    assert_eq!(
+        (reuse.status, reuse.code()),
+        (401, "refresh_token_reused"),
+        "{reuse}"
+    );
+    let newest_after = post(&app, "/auth/refresh", json!({ "refresh_token": newest })).await;
+    assert_eq!(
+        (newest_after.status, newest_after.code()),
+        (401, "refresh_token_invalid"),
+        "the new token dies too"
+    );
+    let revoked = get(&app, "/auth/sessions", &access).await;
+    assert_eq!((revoked.status, revoked.code()), (401, "session_revoked"));
+    let (_, event) = events
+        .wait_for(Duration::from_secs(10), |k, v| {
+            k.ends_with(".auth.suspicious_activity.detected")
+                && v["data"]["reason"] == "refresh_token_reuse"
+        })
+        .await
+        .expect("reuse reported");
+    assert_eq!(event["data"]["session_id"], json!(user.session_id));
+}
+
+#[tokio::test]
+async fn a_racing_retry_inside_the_grace_window_gets_409_and_revokes_nothing() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let racing = (0..5).map(|_| {
+        post(
+            &app,
+            "/auth/refresh",
+            json!({ "refresh_token": user.refresh_token }),
+        )
+    });
+    let answers = futures::future::join_all(racing).await;
+    let winners: Vec<_> = answers.iter().filter(|a| a.status == 200).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one rotation: {:?}",
+        answers.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    );
+    assert!(answers
+        .iter()
+        .filter(|a| a.status != 200)
+        .all(|a| a.status == 409 && a.code() == "refresh_token_rotated"));
+    let newest = winners[0].body["refresh_token"].as_str().unwrap();
+    let next = post(&app, "/auth/refresh", json!({ "refresh_token": newest })).await;
+    assert_eq!(next.status, 200, "the family is intact: {next}");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM auth.sessions WHERE revoked_at IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM auth.refresh_tokens").await,
+        3
+    );
+}
+
+#[tokio::test]
+async fn logout_and_logout_all_take_effect_on_the_next_request() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let other = log_in(&app, &user.email, PASSWORD, "tablet").await;
+    let other_token = other.body["access_token"].as_str().unwrap().to_string();
+
+    let out = call(
+        &app,
+        Method::POST,
+        "/auth/logout",
+        None,
+        Some(&user.access_token),
+    )
+    .await;
+    assert_eq!(out.status, 204, "{out}");
+    let after = get(&app, "/auth/sessions", &user.access_token).await;
+    assert_eq!((after.status, after.code()), (401, "session_revoked"));
+    let refresh = post(
+        &app,
+        "/auth/refresh",
+        json!({ "refresh_token": user.refresh_token }),
+    )
+    .await;
+    assert_eq!(refresh.status, 401);
+    assert_eq!(
+        get(&app, "/auth/sessions", &other_token).await.status,
+        200,
+        "other devices stay"
+    );
+
+    let all = call(
+        &app,
+        Method::POST,
+        "/auth/logout/all",
+        None,
+        Some(&other_token),
+    )
+    .await;
+    assert_eq!(all.status, 204);
+    assert_eq!(
+        get(&app, "/auth/sessions", &other_token).await.code(),
+        "session_revoked"
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM auth.live_sessions").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_extractor_asks_postgres_when_the_redis_mirror_has_nothing() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let redis_key = format!("{}:auth:session:{}", app.prefix, user.session_id);
+    let mut redis = redis::Client::open(format!("redis://127.0.0.1:{}", app.env.get("REDIS_PORT")))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mirrored: Option<String> = redis::cmd("GET")
+        .arg(&redis_key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(mirrored.as_deref(), Some("live"));
+    let _: i64 = redis::cmd("DEL")
+        .arg(&redis_key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&app, "/auth/sessions", &user.access_token).await.status,
+        200
+    );
+    let remembered: Option<String> = redis::cmd("GET")
+        .arg(&redis_key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        remembered.as_deref(),
+        Some("live"),
+        "the answer is mirrored again"
+    );
+
+    // Revoked directly in Postgres with the mirror empty: the extractor still refuses.
+    app.db
+        .admin()
+        .await
+        .execute(
+            "UPDATE auth.sessions SET revoked_at = now(), revoke_reason = 'logout'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(&redis_key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&app, "/auth/sessions", &user.access_token).await.code(),
+        "session_revoked"
+    );
+}
+
+#[tokio::test]
+async fn forged_expired_and_missing_tokens_are_401_with_stable_codes() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let c = claims(&user.access_token);
+    let mut claims: nexgate_authn::jwt::AccessClaims = serde_json::from_value(c).unwrap();
+    let foreign = nexgate_authn::jwt::TokenSigner::from_secret_bytes(
+        &app.jwt_signer().public_jwk().kid,
+        &[7; 32],
+    );
+    claims.roles = vec!["operator".into()];
+    let forged = foreign.sign(&claims);
+    assert_eq!(
+        get(&app, "/auth/sessions", &forged).await.code(),
+        "token_invalid"
+    );
+    claims.roles = vec![];
+    claims.iat -= 3600;
+    claims.exp -= 3600;
+    let expired = app.jwt_signer().sign(&claims);
+    assert_eq!(
+        get(&app, "/auth/sessions", &expired).await.code(),
+        "token_expired"
+    );
+    let missing = call(&app, Method::GET, "/auth/sessions", None, None).await;
+    assert_eq!((missing.status, missing.code()), (401, "token_missing"));
+    let garbage = get(&app, "/auth/sessions", "not.a.jwt").await;
+    assert_eq!((garbage.status, garbage.code()), (401, "token_invalid"));
+}
+
+#[tokio::test]
+async fn a_user_can_end_their_own_other_session_but_not_someone_elses() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let amina = sign_up(&app, &mut events).await;
+    let baraka = sign_up(&app, &mut events).await;
+    let laptop = log_in(&app, &amina.email, PASSWORD, "laptop").await;
+    let laptop_sid = laptop.body["session_id"].as_str().unwrap();
+    let path = format!("/auth/sessions/{laptop_sid}");
+    let theirs = call(
+        &app,
+        Method::DELETE,
+        &path,
+        None,
+        Some(&baraka.access_token),
+    )
+    .await;
+    assert_eq!(theirs.status, 404);
+    let bad_id = call(
+        &app,
+        Method::DELETE,
+        "/auth/sessions/nope",
+        None,
+        Some(&amina.access_token),
+    )
+    .await;
+    assert_eq!(bad_id.status, 422);
+    let mine = call(&app, Method::DELETE, &path, None, Some(&amina.access_token)).await;
+    assert_eq!(mine.status, 204, "{mine}");
+    let laptop_token = laptop.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        get(&app, "/auth/sessions", laptop_token).await.code(),
+        "session_revoked"
+    );
+    assert_eq!(
+        get(&app, "/auth/sessions", &amina.access_token)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_login_from_a_new_device_is_announced_once() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    assert_eq!(
+        log_in(&app, &user.email, PASSWORD, "signup").await.status,
+        200
+    );
+    assert_eq!(
+        log_in(&app, &user.email, PASSWORD, "new-phone")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        log_in(&app, &user.email, PASSWORD, "new-phone")
+            .await
+            .status,
+        200
+    );
+    let mut seen = 0;
+    while let Some((_, e)) = events
+        .wait_for(Duration::from_secs(3), |k, _| {
+            k.ends_with(".auth.login.new_device")
+        })
+        .await
+    {
+        assert_eq!(e["audience"], json!([user.user_id]));
+        assert_eq!(e["data"]["device_name"], "test device new-phone");
+        seen += 1;
+    }
+    assert_eq!(seen, 1);
+}
+
+#[tokio::test]
+async fn the_operator_role_is_granted_only_by_the_operator_command_and_shows_in_the_next_token() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    assert_eq!(claims(&user.access_token)["roles"], json!([]));
+    let out = std::process::Command::new(nexgate_tests::ops_bin())
+        .args([
+            "grant-role",
+            "--user",
+            &user.user_id,
+            "--role",
+            "operator",
+            "--by",
+            "test",
+        ])
+        .env("NEXGATE_ADMIN_DB_URL", app.db.url("nexgate_admin"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refreshed = post(
+        &app,
+        "/auth/refresh",
+        json!({ "refresh_token": user.refresh_token }),
+    )
+    .await;
+    assert_eq!(
+        claims(refreshed.body["access_token"].as_str().unwrap())["roles"],
+        json!(["operator"])
+    );
+    let unknown = std::process::Command::new(nexgate_tests::ops_bin())
+        .args(["grant-role", "--user", &user.user_id, "--role", "god"])
+        .env("NEXGATE_ADMIN_DB_URL", app.db.url("nexgate_admin"))
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+}
