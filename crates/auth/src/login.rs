@@ -119,12 +119,14 @@ pub fn login(req: &Request, component: &str) -> Result<Response, Problem> {
         &session::token_response(
             &signer,
             &settings,
-            account.id,
-            started.session_id,
-            started.refresh_token,
-            "pwd",
-            auth_time,
-            roles,
+            session::Grant {
+                user_id: account.id,
+                session_id: started.session_id,
+                refresh_token: started.refresh_token,
+                amr: "pwd".into(),
+                auth_time,
+                roles,
+            },
         ),
     ))
 }

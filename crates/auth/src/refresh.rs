@@ -158,7 +158,16 @@ pub fn refresh(req: &Request, component: &str) -> Result<Response, Problem> {
             Ok(json(
                 200,
                 &session::token_response(
-                    &signer, &settings, user_id, session_id, token, &amr, auth_time, roles,
+                    &signer,
+                    &settings,
+                    session::Grant {
+                        user_id,
+                        session_id,
+                        refresh_token: token,
+                        amr,
+                        auth_time,
+                        roles,
+                    },
                 ),
             ))
         }

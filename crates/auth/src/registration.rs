@@ -486,12 +486,14 @@ pub fn verify(req: &Request, component: &str) -> Result<Response, Problem> {
                 &session::token_response(
                     &signer,
                     &settings,
-                    user_id,
-                    started.session_id,
-                    started.refresh_token,
-                    "pwd",
-                    auth_time,
-                    vec![],
+                    session::Grant {
+                        user_id,
+                        session_id: started.session_id,
+                        refresh_token: started.refresh_token,
+                        amr: "pwd".into(),
+                        auth_time,
+                        roles: vec![],
+                    },
                 ),
             ))
         }

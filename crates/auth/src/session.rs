@@ -96,10 +96,7 @@ pub fn start(
             P::Int64(SESSIONS_PER_ACCOUNT_MAX),
         ],
     )?;
-    let evicted = (0..evicted_rows.len())
-        .map(|i| evicted_rows.get::<Uuid>(i, "id"))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Problem::internal)?;
+    let evicted = evicted_rows.column::<Uuid>("id")?;
     Ok(Started {
         session_id,
         refresh_token,
@@ -136,10 +133,7 @@ pub fn roles(conn: &Connection, account_id: Uuid) -> Result<Vec<String>, Problem
         "SELECT role FROM auth.account_roles WHERE account_id = $1 ORDER BY role",
         &[P::Uuid(account_id.to_string())],
     )?;
-    (0..rows.len())
-        .map(|i| rows.get::<String>(i, "role"))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Problem::internal)
+    rows.column::<String>("role")
 }
 
 /// Signs an access token for a session.
@@ -167,24 +161,34 @@ pub fn access_token(
     })
 }
 
+/// What a token answer is made of: the session and how the user authenticated.
+pub struct Grant {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub refresh_token: String,
+    /// Space-separated RFC 8176 methods.
+    pub amr: String,
+    pub auth_time: i64,
+    pub roles: Vec<String>,
+}
+
 /// The answer for a session with a new refresh token.
-pub fn token_response(
-    signer: &TokenSigner,
-    settings: &Settings,
-    user_id: Uuid,
-    session_id: Uuid,
-    refresh_token: String,
-    amr: &str,
-    auth_time: i64,
-    roles: Vec<String>,
-) -> TokenResponse {
+pub fn token_response(signer: &TokenSigner, settings: &Settings, grant: Grant) -> TokenResponse {
     TokenResponse {
-        user_id,
-        access_token: access_token(signer, settings, user_id, session_id, amr, auth_time, roles),
-        refresh_token,
+        user_id: grant.user_id,
+        access_token: access_token(
+            signer,
+            settings,
+            grant.user_id,
+            grant.session_id,
+            &grant.amr,
+            grant.auth_time,
+            grant.roles,
+        ),
+        refresh_token: grant.refresh_token,
         token_type: "Bearer",
         expires_in: settings.access_token_ttl_secs,
-        session_id,
+        session_id: grant.session_id,
     }
 }
 
@@ -243,8 +247,5 @@ pub fn revoke_where(
         ),
         &all,
     )?;
-    (0..rows.len())
-        .map(|i| rows.get::<Uuid>(i, "id"))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Problem::internal)
+    rows.column::<Uuid>("id")
 }

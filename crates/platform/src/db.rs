@@ -104,6 +104,22 @@ impl Rows {
     }
 }
 
+impl Rows {
+    /// Decodes `column` of every row; a decoding failure is a 500 (logged).
+    pub fn column<T: Decode>(&self, column: &str) -> Result<Vec<T>, Problem> {
+        let mut out = Vec::with_capacity(self.len());
+        for row in 0..self.len() {
+            out.push(self.get::<T>(row, column).map_err(Problem::internal)?);
+        }
+        Ok(out)
+    }
+
+    /// Decodes `column` of row `row`; a decoding failure is a 500 (logged).
+    pub fn value<T: Decode>(&self, row: usize, column: &str) -> Result<T, Problem> {
+        self.get::<T>(row, column).map_err(Problem::internal)
+    }
+}
+
 /// Runs a query and wraps the result for lookup by name.
 pub fn query(conn: &Connection, sql: &str, params: &[ParameterValue]) -> Result<Rows, PgError> {
     conn.query(sql, params).map(Rows::new)
