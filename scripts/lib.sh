@@ -57,10 +57,12 @@ native_cargo() {
     CARGO_TARGET_DIR="$NEXGATE_NATIVE_TARGET_DIR" cargo "$@"
 }
 
-# Every crate with crate-type cdylib under functions/ and tests/fixtures/ is a Spin component.
+# Every crate with crate-type cdylib under functions/, tests/fixtures/ and bench/components/ is a
+# Spin component.
 component_crates() {
     local manifest
-    for manifest in "$NEXGATE_ROOT"/functions/*/Cargo.toml "$NEXGATE_ROOT"/tests/fixtures/*/Cargo.toml; do
+    for manifest in "$NEXGATE_ROOT"/functions/*/Cargo.toml "$NEXGATE_ROOT"/tests/fixtures/*/Cargo.toml \
+        "$NEXGATE_ROOT"/bench/components/*/Cargo.toml; do
         [ -f "$manifest" ] || continue
         grep -q 'crate-type = \["cdylib"\]' "$manifest" || continue
         sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -1

@@ -476,6 +476,10 @@ impl TestApp {
                     jwt_public_keys.clone(),
                 ));
                 vars.push((
+                    "SPIN_VARIABLE_MFA_ENCRYPTION_KEY".into(),
+                    uuid::Uuid::new_v4().simple().to_string().repeat(2),
+                ));
+                vars.push((
                     "SPIN_VARIABLE_STORAGE_ACCESS_KEY".into(),
                     env.get("STORAGE_ACCESS_KEY").into(),
                 ));

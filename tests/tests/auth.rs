@@ -851,3 +851,430 @@ async fn the_operator_role_is_granted_only_by_the_operator_command_and_shows_in_
         .unwrap();
     assert!(!unknown.status.success());
 }
+
+async fn reset_token_for(
+    events: &mut nexgate_tests::EventObserver,
+    address: &str,
+) -> Option<String> {
+    let (_, e) = events
+        .wait_for(Duration::from_secs(5), |k, v| {
+            k.ends_with(".auth.password_reset.requested") && v["data"]["address"] == address
+        })
+        .await?;
+    assert!(e["data"]["link"]
+        .as_str()
+        .unwrap()
+        .contains("/reset-password?token="));
+    Some(e["data"]["token"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn a_password_reset_is_single_use_and_ends_every_session() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let second = log_in(&app, &user.username, PASSWORD, "tablet").await;
+
+    let asked = post(
+        &app,
+        "/auth/password/forgot",
+        json!({ "identifier": user.username }),
+    )
+    .await;
+    assert_eq!(asked.status, 202, "{asked}\n{}", app.host.log());
+    let token = reset_token_for(&mut events, &user.email)
+        .await
+        .expect("reset link sent");
+
+    let weak = post(
+        &app,
+        "/auth/password/reset",
+        json!({ "token": token, "new_password": "password1" }),
+    )
+    .await;
+    assert_eq!(
+        (weak.status, weak.body["errors"][0]["field"].as_str()),
+        (422, Some("new_password"))
+    );
+    let done = post(
+        &app,
+        "/auth/password/reset",
+        json!({ "token": token, "new_password": "a-brand-new-secret-9" }),
+    )
+    .await;
+    assert_eq!(done.status, 204, "{done}");
+    let again = post(
+        &app,
+        "/auth/password/reset",
+        json!({ "token": token, "new_password": "another-new-secret-9" }),
+    )
+    .await;
+    assert_eq!((again.status, again.code()), (400, "reset_token_invalid"));
+
+    for token in [
+        &user.access_token,
+        second.body["access_token"].as_str().unwrap(),
+    ] {
+        assert_eq!(
+            get(&app, "/auth/sessions", token).await.code(),
+            "session_revoked"
+        );
+    }
+    assert_eq!(log_in(&app, &user.email, PASSWORD, "d").await.status, 401);
+    assert_eq!(
+        log_in(&app, &user.email, "a-brand-new-secret-9", "d")
+            .await
+            .status,
+        200
+    );
+    let (_, changed) = events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".auth.password.changed")
+        })
+        .await
+        .expect("owner told");
+    assert_eq!(changed["data"]["how"], "reset");
+}
+
+#[tokio::test]
+async fn forgot_password_answers_the_same_for_unknown_accounts_and_sends_nothing() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let known = post(
+        &app,
+        "/auth/password/forgot",
+        json!({ "identifier": user.email }),
+    )
+    .await;
+    let unknown = post(
+        &app,
+        "/auth/password/forgot",
+        json!({ "identifier": "nobody@example.com" }),
+    )
+    .await;
+    assert_eq!((known.status, &known.body), (unknown.status, &unknown.body));
+    assert!(reset_token_for(&mut events, &user.email).await.is_some());
+    assert!(reset_token_for(&mut events, "nobody@example.com")
+        .await
+        .is_none());
+    // Past 3 an hour nothing more is sent, and the answer does not change.
+    for _ in 0..3 {
+        let a = post(
+            &app,
+            "/auth/password/forgot",
+            json!({ "identifier": user.email }),
+        )
+        .await;
+        assert_eq!(a.status, 202);
+    }
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM auth.password_resets").await,
+        3
+    );
+    let bad = post(&app, "/auth/password/forgot", json!({ "identifier": "" })).await;
+    assert_eq!(bad.status, 422);
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let other = log_in(&app, &user.email, PASSWORD, "tablet").await;
+    let change =
+        |current: &str, new: &str| json!({ "current_password": current, "new_password": new });
+    let wrong = call(
+        &app,
+        Method::POST,
+        "/auth/password/change",
+        Some(change("not-it-at-all", "fresh-secret-77")),
+        Some(&user.access_token),
+    )
+    .await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (403, "current_password_wrong")
+    );
+    let anonymous = call(
+        &app,
+        Method::POST,
+        "/auth/password/change",
+        Some(change(PASSWORD, "fresh-secret-77")),
+        None,
+    )
+    .await;
+    assert_eq!(anonymous.status, 401);
+    let ok = call(
+        &app,
+        Method::POST,
+        "/auth/password/change",
+        Some(change(PASSWORD, "fresh-secret-77")),
+        Some(&user.access_token),
+    )
+    .await;
+    assert_eq!(ok.status, 204, "{ok}");
+    assert_eq!(
+        get(&app, "/auth/sessions", &user.access_token).await.status,
+        200,
+        "this session goes on"
+    );
+    let other_token = other.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        get(&app, "/auth/sessions", other_token).await.code(),
+        "session_revoked"
+    );
+    assert_eq!(
+        log_in(&app, &user.email, "fresh-secret-77", "d")
+            .await
+            .status,
+        200
+    );
+}
+
+/// The current TOTP code of a base32 secret, `offset` steps from now.
+fn totp_now(secret_b32: &str, offset: i64) -> String {
+    let secret = nexgate_auth::totp::base32_decode(secret_b32).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let step = (nexgate_auth::totp::step_of(now) as i64 + offset) as u64;
+    nexgate_auth::totp::code_at(&secret, step)
+}
+
+async fn authed_post(app: &TestApp, path: &str, token: &str, body: serde_json::Value) -> Answer {
+    call(app, Method::POST, path, Some(body), Some(token)).await
+}
+
+/// Turns MFA on for a user; returns (secret, recovery codes, the code that enabled it).
+async fn enable_mfa(app: &TestApp, token: &str) -> (String, Vec<String>, String) {
+    let setup = authed_post(app, "/auth/mfa/totp/setup", token, json!({})).await;
+    assert_eq!(setup.status, 200, "{setup}\n{}", app.host.log());
+    let secret = setup.body["secret"].as_str().unwrap().to_string();
+    assert!(setup.body["otpauth_uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("otpauth://totp/Nexgate:"));
+    let first_code = totp_now(&secret, 0);
+    let enabled = authed_post(
+        app,
+        "/auth/mfa/totp/enable",
+        token,
+        json!({ "code": first_code }),
+    )
+    .await;
+    assert_eq!(enabled.status, 200, "{enabled}");
+    let codes: Vec<String> = enabled.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    (secret, codes, first_code)
+}
+
+#[tokio::test]
+async fn with_mfa_on_a_login_needs_a_totp_code_and_a_code_works_once() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let (secret, _, first_code) = enable_mfa(&app, &user.access_token).await;
+    let (_, enabled) = events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".auth.mfa.enabled")
+        })
+        .await
+        .expect("mfa enabled event");
+    assert_eq!(enabled["audience"], json!([user.user_id]));
+
+    let first = log_in(&app, &user.email, PASSWORD, "d").await;
+    assert_eq!(
+        (first.status, &first.body["mfa_required"]),
+        (200, &json!(true)),
+        "{first}"
+    );
+    assert!(
+        first.body.get("access_token").is_none(),
+        "no tokens before the second factor"
+    );
+    let mfa_token = first.body["mfa_token"].as_str().unwrap().to_string();
+    // The code that enabled MFA was spent: the same step is refused (replay).
+    let replay = post(
+        &app,
+        "/auth/mfa/verify",
+        json!({ "mfa_token": mfa_token, "code": first_code }),
+    )
+    .await;
+    let next = post(
+        &app,
+        "/auth/mfa/verify",
+        json!({ "mfa_token": mfa_token, "code": totp_now(&secret, 1) }),
+    )
+    .await;
+    assert_eq!(
+        (replay.status, replay.code()),
+        (422, "code_invalid"),
+        "{replay}"
+    );
+    assert_eq!(next.status, 200, "{next}");
+    let c = claims(next.body["access_token"].as_str().unwrap());
+    assert_eq!(c["amr"], json!(["pwd", "otp"]));
+    let again = post(
+        &app,
+        "/auth/mfa/verify",
+        json!({ "mfa_token": mfa_token, "code": totp_now(&secret, 1) }),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (401, "mfa_token_invalid"),
+        "a challenge is single-use"
+    );
+}
+
+#[tokio::test]
+async fn recovery_codes_finish_a_login_once_each() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let (_, codes, _) = enable_mfa(&app, &user.access_token).await;
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let a = log_in(&app, &user.email, PASSWORD, "d").await;
+        tokens.push(a.body["mfa_token"].as_str().unwrap().to_string());
+    }
+    let ok = post(
+        &app,
+        "/auth/mfa/verify",
+        json!({ "mfa_token": tokens[0], "recovery_code": codes[0].to_uppercase() }),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{ok}");
+    assert_eq!(
+        claims(ok.body["access_token"].as_str().unwrap())["amr"],
+        json!(["pwd", "mfa"])
+    );
+    let reused = post(
+        &app,
+        "/auth/mfa/verify",
+        json!({ "mfa_token": tokens[1], "recovery_code": codes[0] }),
+    )
+    .await;
+    assert_eq!(reused.status, 422, "{reused}");
+    let bad = post(
+        &app,
+        "/auth/mfa/verify",
+        json!({ "mfa_token": tokens[1], "code": "123456", "recovery_code": codes[1] }),
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+}
+
+#[tokio::test]
+async fn step_up_gives_a_fresh_otp_token_and_needs_mfa_on() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let without = authed_post(
+        &app,
+        "/auth/mfa/step-up",
+        &user.access_token,
+        json!({ "code": "123456" }),
+    )
+    .await;
+    assert_eq!(
+        (without.status, without.code()),
+        (409, "mfa_not_set_up"),
+        "{without}"
+    );
+    let (secret, codes, _) = enable_mfa(&app, &user.access_token).await;
+    let by_recovery = authed_post(
+        &app,
+        "/auth/mfa/step-up",
+        &user.access_token,
+        json!({ "recovery_code": codes[0] }),
+    )
+    .await;
+    assert_eq!(by_recovery.status, 422, "step-up takes TOTP only");
+    let wrong = authed_post(
+        &app,
+        "/auth/mfa/step-up",
+        &user.access_token,
+        json!({ "code": "000000" }),
+    )
+    .await;
+    let wrong_expected = if totp_now(&secret, 0) == "000000" {
+        200
+    } else {
+        422
+    };
+    assert_eq!(wrong.status, wrong_expected);
+    let up = authed_post(
+        &app,
+        "/auth/mfa/step-up",
+        &user.access_token,
+        json!({ "code": totp_now(&secret, 1) }),
+    )
+    .await;
+    assert_eq!(up.status, 200, "{up}");
+    let before = claims(&user.access_token);
+    let after = claims(up.body["access_token"].as_str().unwrap());
+    assert_eq!(after["amr"], json!(["pwd", "otp"]));
+    assert_eq!(after["sid"], before["sid"], "same session");
+    assert!(after["auth_time"].as_i64().unwrap() >= before["auth_time"].as_i64().unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let ctx = |c: &serde_json::Value| nexgate_authn::AuthContext {
+        user_id: uuid::Uuid::nil(),
+        session_id: uuid::Uuid::nil(),
+        amr: serde_json::from_value(c["amr"].clone()).unwrap(),
+        auth_time: c["auth_time"].as_i64().unwrap(),
+        roles: vec![],
+    };
+    assert!(ctx(&after).require_step_up(now).is_ok());
+    assert!(ctx(&before).require_step_up(now).is_err());
+    assert_eq!(
+        get(
+            &app,
+            "/auth/sessions",
+            up.body["access_token"].as_str().unwrap()
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn mfa_can_be_disabled_with_a_fresh_code_and_logins_go_back_to_one_step() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let (secret, _, _) = enable_mfa(&app, &user.access_token).await;
+    let again = authed_post(&app, "/auth/mfa/totp/setup", &user.access_token, json!({})).await;
+    assert_eq!((again.status, again.code()), (409, "mfa_already_enabled"));
+    let off = authed_post(
+        &app,
+        "/auth/mfa/totp/disable",
+        &user.access_token,
+        json!({ "code": totp_now(&secret, 1) }),
+    )
+    .await;
+    assert_eq!(off.status, 204, "{off}");
+    events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".auth.mfa.disabled")
+        })
+        .await
+        .expect("mfa disabled event");
+    let login = log_in(&app, &user.email, PASSWORD, "d").await;
+    assert!(login.body.get("access_token").is_some(), "{login}");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM auth.mfa_recovery_codes").await,
+        0
+    );
+}

@@ -6,7 +6,7 @@
 //! - stores: [`settings`] (variables), [`rate_limit`] (atomic Redis counters), [`session`]
 //!   (sessions, tokens, the Redis mirror), [`events`] (the outbox);
 //! - flows, one per endpoint family, each `fn(&Request) -> Result<Response, Problem>`:
-//!   [`registration`], [`login`], [`refresh`], [`sessions`].
+//!   [`registration`], [`login`], [`refresh`], [`sessions`], [`password_flows`], [`mfa`].
 //!
 //! The components in `functions/auth-*` only route to these.
 
@@ -15,11 +15,15 @@ pub mod events;
 pub mod http;
 pub mod identifier;
 pub mod login;
+pub mod mfa;
 pub mod password;
+pub mod password_flows;
 pub mod rate_limit;
 pub mod refresh;
 pub mod registration;
+pub mod secret_box;
 pub mod secrets;
 pub mod session;
 pub mod sessions;
 pub mod settings;
+pub mod totp;

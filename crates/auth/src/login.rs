@@ -86,18 +86,55 @@ pub fn login(req: &Request, component: &str) -> Result<Response, Problem> {
         }
     }
 
+    if mfa_enabled(&conn, account.id)? {
+        return crate::mfa::challenge(&conn, account.id, &device, ip.as_deref());
+    }
     let signer = session::signer_from_variables()?;
+    finish_login(
+        &conn,
+        &settings,
+        &signer,
+        component,
+        account.id,
+        &device,
+        ip.as_deref(),
+        "pwd",
+    )
+}
+
+fn mfa_enabled(conn: &Connection, account_id: Uuid) -> Result<bool, Problem> {
+    let rows = query(
+        conn,
+        "SELECT 1 AS on FROM auth.mfa_totp WHERE account_id = $1 AND enabled_at IS NOT NULL",
+        &[P::Uuid(account_id.to_string())],
+    )?;
+    Ok(!rows.is_empty())
+}
+
+/// Starts the session of a login whose every factor is checked, announces a new device, and
+/// answers with the tokens.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish_login(
+    conn: &Connection,
+    settings: &Settings,
+    signer: &nexgate_authn::jwt::TokenSigner,
+    component: &str,
+    account_id: Uuid,
+    device: &Device,
+    ip: Option<&str>,
+    amr: &str,
+) -> Result<Response, Problem> {
     let mut outbox = Outbox::new(component)?;
-    let (started, roles) = transaction(&conn, |conn| -> Result<_, Problem> {
-        let started = session::start(conn, &settings, account.id, &device, ip.as_deref(), "pwd")?;
+    let (started, roles) = transaction(conn, |conn| -> Result<_, Problem> {
+        let started = session::start(conn, settings, account_id, device, ip, amr)?;
         if started.new_device {
             let (secs, nanos) = nexgate_platform::time::now_unix();
             outbox.record(
                 conn,
                 "auth.login.new_device",
-                Some(account.id),
+                Some(account_id),
                 ("session", started.session_id.to_string()),
-                vec![account.id],
+                vec![account_id],
                 json!({
                     "session_id": started.session_id,
                     "device_name": device.name,
@@ -107,23 +144,23 @@ pub fn login(req: &Request, component: &str) -> Result<Response, Problem> {
                 }),
             )?;
         }
-        let roles = session::roles(conn, account.id)?;
+        let roles = session::roles(conn, account_id)?;
         Ok((started, roles))
     })?;
-    session::mirror_live(&settings, started.session_id);
-    session::mirror_revoked(&settings, &started.evicted);
-    outbox.publish(&conn);
+    session::mirror_live(settings, started.session_id);
+    session::mirror_revoked(settings, &started.evicted);
+    outbox.publish(conn);
     let auth_time = nexgate_platform::time::now_unix().0;
     Ok(json(
         200,
         &session::token_response(
-            &signer,
-            &settings,
+            signer,
+            settings,
             session::Grant {
-                user_id: account.id,
+                user_id: account_id,
                 session_id: started.session_id,
                 refresh_token: started.refresh_token,
-                amr: "pwd".into(),
+                amr: amr.into(),
                 auth_time,
                 roles,
             },

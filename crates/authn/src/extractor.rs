@@ -18,6 +18,9 @@ use uuid::Uuid;
 use crate::jwt::{AccessClaims, TokenError, TokenVerifier};
 use crate::session_mirror::{self, Mirrored};
 
+/// How old a step-up may be for a sensitive action.
+pub const STEP_UP_MAX_AGE_SECS: i64 = 10 * 60;
+
 /// Who is calling, after the token and the session were checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthContext {
@@ -44,6 +47,23 @@ impl AuthContext {
     /// Whether the token carries `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    /// 403 `step_up_required` unless the token proves a TOTP code (`otp` in `amr`) entered at most
+    /// [`STEP_UP_MAX_AGE_SECS`] ago: what sensitive actions (payouts, payout-number changes)
+    /// demand. Get one from `POST /auth/mfa/step-up`.
+    pub fn require_step_up(&self, now_secs: i64) -> Result<(), Problem> {
+        let fresh = now_secs - self.auth_time <= STEP_UP_MAX_AGE_SECS;
+        if self.amr.iter().any(|m| m == "otp") && fresh {
+            Ok(())
+        } else {
+            Err(
+                Problem::new(403, "step_up_required", "A fresh second factor is required")
+                    .with_detail(
+                        "confirm with POST /auth/mfa/step-up (needs MFA enabled), then retry",
+                    ),
+            )
+        }
     }
 
     /// 403 `role_required` unless the token carries `role`.
@@ -145,4 +165,34 @@ fn live_in_postgres(session_id: Uuid, user_id: Uuid) -> Result<bool, Problem> {
         ],
     )?;
     Ok(!rows.rows.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(amr: &[&str], auth_time: i64) -> AuthContext {
+        AuthContext {
+            user_id: Uuid::nil(),
+            session_id: Uuid::nil(),
+            amr: amr.iter().map(|s| s.to_string()).collect(),
+            auth_time,
+            roles: vec![],
+        }
+    }
+
+    #[test]
+    fn step_up_needs_otp_no_older_than_ten_minutes() {
+        assert!(ctx(&["pwd", "otp"], 1000)
+            .require_step_up(1000 + 600)
+            .is_ok());
+        assert!(ctx(&["pwd", "otp"], 1000)
+            .require_step_up(1000 + 601)
+            .is_err());
+        assert!(ctx(&["pwd"], 1000).require_step_up(1000).is_err());
+        assert!(
+            ctx(&["pwd", "mfa"], 1000).require_step_up(1000).is_err(),
+            "recovery codes are not step-up"
+        );
+    }
 }

@@ -193,6 +193,112 @@ pub const CATALOGUE: &[EventType] = &[
         ],
         carries_secret: false,
     },
+    EventType {
+        name: "auth.password_reset.requested",
+        producer: "auth",
+        version: 1,
+        description: "Someone asked to reset the password of an account; the link goes to its verified email (else phone). Carries the secret: purged from the outbox once published; delivered regardless of preferences. Audience: the account's user.",
+        data_fields: &[
+            DataField {
+                name: "channel",
+                description: "string: email or phone",
+                required: true,
+            },
+            DataField {
+                name: "address",
+                description: "string: where to send the link",
+                required: true,
+            },
+            DataField {
+                name: "token",
+                description: "string: the single-use reset token",
+                required: true,
+            },
+            DataField {
+                name: "link",
+                description: "string: public_base_url + /reset-password?token=...",
+                required: true,
+            },
+            DataField {
+                name: "expires_at",
+                description: "string: RFC 3339 time after which the token is refused",
+                required: true,
+            },
+        ],
+        carries_secret: true,
+    },
+    EventType {
+        name: "auth.password.changed",
+        producer: "auth",
+        version: 1,
+        description: "An account's password was reset or changed (security notice). Audience: the account's user.",
+        data_fields: &[
+            DataField {
+                name: "how",
+                description: "string: reset or change",
+                required: true,
+            },
+            DataField {
+                name: "ip",
+                description: "string or null: the client address",
+                required: false,
+            },
+            DataField {
+                name: "changed_at",
+                description: "string: RFC 3339 time of the change",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "auth.mfa.enabled",
+        producer: "auth",
+        version: 1,
+        description: "Two-factor authentication was turned on for an account (security notice). Audience: the account's user.",
+        data_fields: &[
+            DataField {
+                name: "method",
+                description: "string: totp",
+                required: true,
+            },
+            DataField {
+                name: "session_id",
+                description: "string (uuid): the session that turned it on",
+                required: true,
+            },
+            DataField {
+                name: "at",
+                description: "string: RFC 3339 time",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "auth.mfa.disabled",
+        producer: "auth",
+        version: 1,
+        description: "Two-factor authentication was turned off for an account (security notice). Audience: the account's user.",
+        data_fields: &[
+            DataField {
+                name: "method",
+                description: "string: totp",
+                required: true,
+            },
+            DataField {
+                name: "session_id",
+                description: "string (uuid): the session that turned it off",
+                required: true,
+            },
+            DataField {
+                name: "at",
+                description: "string: RFC 3339 time",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
 ];
 
 /// Finds a type by name.

@@ -1,0 +1,319 @@
+//! Forgotten and changed passwords (docs/auth.md, "Passwords").
+//!
+//! - `POST /auth/password/forgot` `{identifier}`: the same 202 whether or not an account exists;
+//!   when one does, a single-use reset token (256 bits, stored hashed, 30 minutes) goes to its
+//!   verified email (else phone) in `auth.password_reset.requested`, a secret-carrying event.
+//! - `POST /auth/password/reset` `{token, new_password}`: sets the password, spends the token and
+//!   ends every session of the account.
+//! - `POST /auth/password/change` `{current_password, new_password}` (logged in): needs the current
+//!   password (its failures count like logins), ends every other session.
+//!
+//! Each change emits `auth.password.changed`, so the owner hears of it.
+
+use nexgate_authn::authenticate;
+use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
+use nexgate_platform::config::var;
+use nexgate_platform::db::{open, query, transaction};
+use nexgate_platform::Problem;
+use serde::Deserialize;
+use serde_json::json;
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::{Connection, ParameterValue as P};
+use uuid::Uuid;
+
+use crate::events::Outbox;
+use crate::http::{client_ip, content_type, json, no_content};
+use crate::identifier::{Channel, LoginIdentifier};
+use crate::password;
+use crate::rate_limit::{self, Attempt, Rule};
+use crate::secrets::{new_refresh_token, sha256_hex};
+use crate::session;
+use crate::settings::Settings;
+
+/// How long a reset token works.
+pub const RESET_TOKEN_TTL_SECS: i64 = 30 * 60;
+/// Reset requests per identifier per hour (the answer stays the same past it; nothing is sent).
+pub const RESET_REQUESTS_PER_IDENTIFIER_PER_HOUR_MAX: i64 = 3;
+/// Longest reset token accepted (ours are 43 characters).
+const RESET_TOKEN_CHARS_MAX: usize = 128;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForgotBody {
+    identifier: String,
+}
+
+/// `POST /auth/password/forgot`.
+pub fn forgot(req: &Request, component: &str) -> Result<Response, Problem> {
+    let body: ForgotBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
+    let identifier = LoginIdentifier::parse(&body.identifier)
+        .map_err(|m| Problem::invalid_field("identifier", m))?;
+    let settings = Settings::from_variables()?;
+    let accepted = json(
+        202,
+        &json!({ "status": "if the account exists, a reset link is on its way" }),
+    );
+
+    let redis = settings.redis()?;
+    let key = settings.redis_key(&["password_reset", &sha256_hex(&identifier.limit_key())]);
+    let hourly = Rule {
+        limit: RESET_REQUESTS_PER_IDENTIFIER_PER_HOUR_MAX,
+        window_ms: 3_600_000,
+        lockout_base_ms: 3_600_000,
+        lockout_max_ms: 3_600_000,
+    };
+    let counted = rate_limit::attempt(&redis, &key, hourly).map_err(|e| {
+        eprintln!("auth: reset counter failed: {e:?}");
+        Problem::unavailable("the session store is unavailable")
+    })?;
+    if matches!(counted, Attempt::Refused { .. }) {
+        // Same answer: a limit reveals nothing about whether the account exists.
+        return Ok(accepted);
+    }
+
+    let conn = open(&settings.db_url)?;
+    let Some((account_id, channel, address)) = reset_destination(&conn, &identifier)? else {
+        return Ok(accepted);
+    };
+    let token = new_refresh_token().map_err(Problem::internal)?;
+    let base = var("public_base_url").map_err(Problem::internal)?;
+    let link = format!(
+        "{}/reset-password?token={token}",
+        base.trim_end_matches('/')
+    );
+    let expires_at = nexgate_platform::time::rfc3339(
+        nexgate_platform::time::now_unix().0 + RESET_TOKEN_TTL_SECS,
+        0,
+    );
+    let mut outbox = Outbox::new(component)?;
+    transaction(&conn, |conn| -> Result<(), Problem> {
+        conn.execute(
+            "INSERT INTO auth.password_resets (token_hash, account_id, channel, expires_at) \
+             VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+            &[
+                P::Str(sha256_hex(&token)),
+                P::Uuid(account_id.to_string()),
+                P::Str(channel.as_str().into()),
+                P::Floating64(RESET_TOKEN_TTL_SECS as f64),
+            ],
+        )?;
+        outbox.record(
+            conn,
+            "auth.password_reset.requested",
+            Some(account_id),
+            ("account", account_id.to_string()),
+            vec![account_id],
+            json!({
+                "channel": channel.as_str(),
+                "address": address,
+                "token": token,
+                "link": link,
+                "expires_at": expires_at,
+            }),
+        )
+    })?;
+    outbox.publish(&conn);
+    Ok(accepted)
+}
+
+/// The account and its verified address to send a reset to (email first).
+fn reset_destination(
+    conn: &Connection,
+    identifier: &LoginIdentifier,
+) -> Result<Option<(Uuid, Channel, String)>, Problem> {
+    let (condition, value) = match identifier {
+        LoginIdentifier::Email(e) => ("a.email = $1", e.as_str().to_string()),
+        LoginIdentifier::Phone(p) => ("a.phone = $1", p.as_str().to_string()),
+        LoginIdentifier::Username(u) => ("a.id = profiles.user_id_by_username($1)", u.clone()),
+    };
+    let rows = query(
+        conn,
+        &format!(
+            "SELECT c.user_id, c.email, c.phone FROM auth.accounts a \
+             JOIN auth.contact_points c ON c.user_id = a.id WHERE {condition}"
+        ),
+        &[P::Str(value)],
+    )?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let id: Uuid = rows.value(0, "user_id")?;
+    if let Some(email) = rows.value::<Option<String>>(0, "email")? {
+        return Ok(Some((id, Channel::Email, email)));
+    }
+    Ok(rows
+        .value::<Option<String>>(0, "phone")?
+        .map(|phone| (id, Channel::Phone, phone)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetBody {
+    token: String,
+    new_password: String,
+}
+
+/// `POST /auth/password/reset`.
+pub fn reset(req: &Request, component: &str) -> Result<Response, Problem> {
+    let body: ResetBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
+    let token = body.token.trim();
+    if token.is_empty() || token.len() > RESET_TOKEN_CHARS_MAX {
+        return Err(Problem::invalid_field("token", "is not a reset token"));
+    }
+    password::check_policy(&body.new_password)
+        .map_err(|m| Problem::invalid_field("new_password", m))?;
+    let settings = Settings::from_variables()?;
+    let conn = open(&settings.db_url)?;
+    let hash = password::hash(&body.new_password).map_err(Problem::internal)?;
+    let mut outbox = Outbox::new(component)?;
+    let ip = client_ip(req);
+    let revoked = transaction(&conn, |conn| -> Result<Vec<Uuid>, Problem> {
+        let rows = query(
+            conn,
+            "UPDATE auth.password_resets SET used_at = now() \
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING account_id",
+            &[P::Str(sha256_hex(token))],
+        )?;
+        if rows.is_empty() {
+            return Err(Problem::new(
+                400,
+                "reset_token_invalid",
+                "The reset link is invalid or expired",
+            )
+            .with_detail("ask for a new one with POST /auth/password/forgot"));
+        }
+        let account_id: Uuid = rows.value(0, "account_id")?;
+        set_password(conn, account_id, &hash)?;
+        let revoked = session::revoke_where(
+            conn,
+            "account_id = $1",
+            &[P::Uuid(account_id.to_string())],
+            "password_reset",
+        )?;
+        // Any other outstanding reset link dies with this one.
+        conn.execute(
+            "UPDATE auth.password_resets SET used_at = now() WHERE account_id = $1 AND used_at IS NULL",
+            &[P::Uuid(account_id.to_string())],
+        )?;
+        changed_event(conn, &mut outbox, account_id, "reset", ip.as_deref())?;
+        Ok(revoked)
+    })?;
+    session::mirror_revoked(&settings, &revoked);
+    outbox.publish(&conn);
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /auth/password/change`.
+pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let body: ChangeBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
+    if body.current_password.is_empty()
+        || body.current_password.chars().count() > password::PASSWORD_CHARS_MAX
+    {
+        return Err(Problem::invalid_field(
+            "current_password",
+            "must be 1 to 128 characters",
+        ));
+    }
+    password::check_policy(&body.new_password)
+        .map_err(|m| Problem::invalid_field("new_password", m))?;
+    if body.new_password == body.current_password {
+        return Err(Problem::invalid_field(
+            "new_password",
+            "must differ from the current password",
+        ));
+    }
+    let settings = Settings::from_variables()?;
+    let redis = settings.redis()?;
+    let key = settings.redis_key(&["password_change", "failures", &ctx.user_id.to_string()]);
+    let rule = Rule {
+        limit: settings.login_failures_per_identifier_max,
+        window_ms: settings.login_failure_window_secs * 1000,
+        lockout_base_ms: settings.login_lockout_base_secs * 1000,
+        lockout_max_ms: settings.login_lockout_max_secs * 1000,
+    };
+    let counted = rate_limit::attempt(&redis, &key, rule).map_err(|e| {
+        eprintln!("auth: password-change counter failed: {e:?}");
+        Problem::unavailable("the session store is unavailable")
+    })?;
+    if let Attempt::Refused {
+        retry_after_secs, ..
+    } = counted
+    {
+        return Err(Problem::rate_limited(retry_after_secs));
+    }
+    let conn = open(&settings.db_url)?;
+    let rows = query(
+        &conn,
+        "SELECT password_hash FROM auth.accounts WHERE id = $1",
+        &[P::Uuid(ctx.user_id.to_string())],
+    )?;
+    let stored: Option<String> = if rows.is_empty() {
+        None
+    } else {
+        rows.value(0, "password_hash")?
+    };
+    if !password::verify(&body.current_password, stored.as_deref()) {
+        return Err(Problem::new(
+            403,
+            "current_password_wrong",
+            "The current password is wrong",
+        )
+        .with_field("current_password", "is wrong"));
+    }
+    let _ = rate_limit::reset(&redis, &key);
+    let hash = password::hash(&body.new_password).map_err(Problem::internal)?;
+    let mut outbox = Outbox::new(component)?;
+    let ip = client_ip(req);
+    let revoked = transaction(&conn, |conn| -> Result<Vec<Uuid>, Problem> {
+        set_password(conn, ctx.user_id, &hash)?;
+        let revoked = session::revoke_where(
+            conn,
+            "account_id = $1 AND id <> $2",
+            &[
+                P::Uuid(ctx.user_id.to_string()),
+                P::Uuid(ctx.session_id.to_string()),
+            ],
+            "password_changed",
+        )?;
+        changed_event(conn, &mut outbox, ctx.user_id, "change", ip.as_deref())?;
+        Ok(revoked)
+    })?;
+    session::mirror_revoked(&settings, &revoked);
+    outbox.publish(&conn);
+    Ok(no_content())
+}
+
+fn set_password(conn: &Connection, account_id: Uuid, hash: &str) -> Result<(), Problem> {
+    conn.execute(
+        "UPDATE auth.accounts SET password_hash = $2, password_changed_at = now(), updated_at = now() \
+         WHERE id = $1",
+        &[P::Uuid(account_id.to_string()), P::Str(hash.into())],
+    )?;
+    Ok(())
+}
+
+fn changed_event(
+    conn: &Connection,
+    outbox: &mut Outbox,
+    account_id: Uuid,
+    how: &str,
+    ip: Option<&str>,
+) -> Result<(), Problem> {
+    let (secs, nanos) = nexgate_platform::time::now_unix();
+    outbox.record(
+        conn,
+        "auth.password.changed",
+        Some(account_id),
+        ("account", account_id.to_string()),
+        vec![account_id],
+        json!({ "how": how, "ip": ip, "changed_at": nexgate_platform::time::rfc3339(secs, nanos) }),
+    )
+}
