@@ -49,6 +49,7 @@ export SPIN_VARIABLE_REDIS_KEY_PREFIX="bench-auth:" SPIN_VARIABLE_EVENT_TOPIC_PR
 export SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat "$KEYS/jwt-private.jwk")" SPIN_VARIABLE_JWT_PUBLIC_KEYS="$(cat "$KEYS/jwt-public.jwks")"
 export SPIN_VARIABLE_MFA_ENCRYPTION_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
 export SPIN_VARIABLE_AUTH_DB_URL="postgres://nexgate_auth:$PG_PASSWORD@$PG_HOST:$PG_PORT/$DB?sslmode=disable"
+export SPIN_VARIABLE_PROFILES_DB_URL="postgres://nexgate_profiles:$PG_PASSWORD@$PG_HOST:$PG_PORT/$DB?sslmode=disable"
 export SPIN_VARIABLE_HEALTH_DB_URL="postgres://nexgate_health:$PG_PASSWORD@$PG_HOST:$PG_PORT/$DB?sslmode=disable"
 export SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY" SPIN_VARIABLE_STORAGE_SECRET_KEY="$STORAGE_SECRET_KEY"
 # The benchmark logs in far more often than the limits allow a real client to fail; successes are

@@ -30,6 +30,7 @@ step "access-token keys in $KEY_DIR (made once, kept)"
 db_url() { echo "postgres://$1:$PG_PASSWORD@$PG_HOST:$PG_PORT/$DB?sslmode=disable"; }
 export SPIN_VARIABLE_HEALTH_DB_URL="$(db_url nexgate_health)"
 export SPIN_VARIABLE_AUTH_DB_URL="$(db_url nexgate_auth)"
+export SPIN_VARIABLE_PROFILES_DB_URL="$(db_url nexgate_profiles)"
 export SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat "$KEY_DIR/jwt-private.jwk")"
 export SPIN_VARIABLE_JWT_PUBLIC_KEYS="$(cat "$KEY_DIR/jwt-public.jwks")"
 export SPIN_VARIABLE_MFA_ENCRYPTION_KEY="$(cat "$KEY_DIR/mfa.key")"

@@ -468,6 +468,10 @@ impl TestApp {
                 ));
                 vars.push(("SPIN_VARIABLE_AUTH_DB_URL".into(), db.url("nexgate_auth")));
                 vars.push((
+                    "SPIN_VARIABLE_PROFILES_DB_URL".into(),
+                    db.url("nexgate_profiles"),
+                ));
+                vars.push((
                     "SPIN_VARIABLE_JWT_PRIVATE_KEY".into(),
                     jwt_private_jwk.clone(),
                 ));

@@ -15,7 +15,6 @@ use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::device::{Device, DeviceInput};
-use crate::events::Outbox;
 use crate::http::{client_ip, content_type, json};
 use crate::identifier::LoginIdentifier;
 use crate::password;
@@ -124,7 +123,7 @@ pub(crate) fn finish_login(
     ip: Option<&str>,
     amr: &str,
 ) -> Result<Response, Problem> {
-    let mut outbox = Outbox::new(component)?;
+    let mut outbox = crate::events::outbox(component)?;
     let (started, roles) = transaction(conn, |conn| -> Result<_, Problem> {
         let started = session::start(conn, settings, account_id, device, ip, amr)?;
         if started.new_device {
@@ -235,7 +234,7 @@ fn report_lockout(
     locked_for_secs: u64,
 ) -> Result<(), Problem> {
     let owner = find_account(conn, identifier)?.map(|a| a.id);
-    let mut outbox = Outbox::new(component)?;
+    let mut outbox = crate::events::outbox(component)?;
     transaction(conn, |conn| {
         outbox.record(
             conn,

@@ -250,7 +250,7 @@ pub fn enable(req: &Request, component: &str) -> Result<Response, Problem> {
     let sealer = SecretBox::from_variables()?;
     count_check(&settings, ctx.user_id)?;
     let conn = open(&settings.db_url)?;
-    let mut outbox = Outbox::new(component)?;
+    let mut outbox = crate::events::outbox(component)?;
     let codes = transaction(&conn, |conn| -> Result<Option<Vec<String>>, Problem> {
         let state = query(
             conn,
@@ -312,7 +312,7 @@ pub fn disable(req: &Request, component: &str) -> Result<Response, Problem> {
     let sealer = SecretBox::from_variables()?;
     count_check(&settings, ctx.user_id)?;
     let conn = open(&settings.db_url)?;
-    let mut outbox = Outbox::new(component)?;
+    let mut outbox = crate::events::outbox(component)?;
     let done = transaction(&conn, |conn| -> Result<bool, Problem> {
         if check_factor(conn, &sealer, ctx.user_id, &factor, true)?.is_none() {
             return Ok(false);

@@ -85,7 +85,7 @@ pub fn forgot(req: &Request, component: &str) -> Result<Response, Problem> {
         nexgate_platform::time::now_unix().0 + RESET_TOKEN_TTL_SECS,
         0,
     );
-    let mut outbox = Outbox::new(component)?;
+    let mut outbox = crate::events::outbox(component)?;
     transaction(&conn, |conn| -> Result<(), Problem> {
         conn.execute(
             "INSERT INTO auth.password_resets (token_hash, account_id, channel, expires_at) \
@@ -165,7 +165,7 @@ pub fn reset(req: &Request, component: &str) -> Result<Response, Problem> {
     let settings = Settings::from_variables()?;
     let conn = open(&settings.db_url)?;
     let hash = password::hash(&body.new_password).map_err(Problem::internal)?;
-    let mut outbox = Outbox::new(component)?;
+    let mut outbox = crate::events::outbox(component)?;
     let ip = client_ip(req);
     let revoked = transaction(&conn, |conn| -> Result<Vec<Uuid>, Problem> {
         let rows = query(
@@ -270,7 +270,7 @@ pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
     }
     let _ = rate_limit::reset(&redis, &key);
     let hash = password::hash(&body.new_password).map_err(Problem::internal)?;
-    let mut outbox = Outbox::new(component)?;
+    let mut outbox = crate::events::outbox(component)?;
     let ip = client_ip(req);
     let revoked = transaction(&conn, |conn| -> Result<Vec<Uuid>, Problem> {
         set_password(conn, ctx.user_id, &hash)?;

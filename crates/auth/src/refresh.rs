@@ -14,7 +14,6 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::ParameterValue as P;
 use uuid::Uuid;
 
-use crate::events::Outbox;
 use crate::http::{client_ip, content_type, json};
 use crate::secrets::{new_refresh_token, sha256_hex};
 use crate::session;
@@ -66,7 +65,7 @@ pub fn refresh(req: &Request, component: &str) -> Result<Response, Problem> {
     let signer = session::signer_from_variables()?;
     let conn = open(&settings.db_url)?;
     let ip = client_ip(req);
-    let mut outbox = Outbox::new(component)?;
+    let mut outbox = crate::events::outbox(component)?;
     let outcome = transaction(&conn, |conn| -> Result<Outcome, Problem> {
         let e = Problem::internal;
         let owner = query(

@@ -109,7 +109,7 @@ pub fn register(req: &Request, component: &str) -> Result<Response, Problem> {
     check_username_free(&conn, &username)?;
     // Hash before looking at the address, so both outcomes cost the same time.
     let password_hash = password::hash(&body.password).map_err(Problem::internal)?;
-    let mut outbox = Outbox::new(component)?;
+    let mut outbox = crate::events::outbox(component)?;
     let id = new_id();
     transaction(&conn, |conn| -> Result<(), Problem> {
         let existing = account_with_address(conn, channel, &address)?;
@@ -360,7 +360,7 @@ pub fn resend(req: &Request, component: &str) -> Result<Response, Problem> {
     let settings = Settings::from_variables()?;
     let conn = open(&settings.db_url)?;
     let id = body.registration_id;
-    let mut outbox = Outbox::new(component)?;
+    let mut outbox = crate::events::outbox(component)?;
     let channel = transaction(&conn, |conn| -> Result<Channel, Problem> {
         let row = lock_pending(conn, id)?;
         usable(&row)?;
@@ -439,7 +439,7 @@ pub fn verify(req: &Request, component: &str) -> Result<Response, Problem> {
     let signer = session::signer_from_variables()?;
     let conn = open(&settings.db_url)?;
     let ip = client_ip(req);
-    let mut outbox = Outbox::new(component)?;
+    let mut outbox = crate::events::outbox(component)?;
     let outcome = transaction(&conn, |conn| -> Result<Verified, Problem> {
         let row = lock_pending(conn, id)?;
         usable(&row)?;

@@ -299,6 +299,106 @@ pub const CATALOGUE: &[EventType] = &[
         ],
         carries_secret: false,
     },
+    EventType {
+        name: "profiles.profile.updated",
+        producer: "profiles",
+        version: 1,
+        description: "A user changed their profile (name, bio, links, privacy). Audience: the user (other services refresh cached cards).",
+        data_fields: &[
+            DataField {
+                name: "user_id",
+                description: "string (uuid): whose profile",
+                required: true,
+            },
+            DataField {
+                name: "fields",
+                description: "array of strings: the columns that changed",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "profiles.follow.created",
+        producer: "profiles",
+        version: 1,
+        description: "A user followed a public account. Audience: the followed user (new follower).",
+        data_fields: &[
+            DataField {
+                name: "follower_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "followee_id",
+                description: "string (uuid)",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "profiles.follow_request.created",
+        producer: "profiles",
+        version: 1,
+        description: "A user asked to follow a private account. Audience: the private account's owner.",
+        data_fields: &[
+            DataField {
+                name: "requester_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "target_id",
+                description: "string (uuid): the private account",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "profiles.follow_request.approved",
+        producer: "profiles",
+        version: 1,
+        description: "A private account approved a follow request; the follow now exists. Audience: the requester.",
+        data_fields: &[
+            DataField {
+                name: "requester_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "target_id",
+                description: "string (uuid): the private account",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "profiles.block.created",
+        producer: "profiles",
+        version: 1,
+        description: "A user blocked another: follows both ways are gone and each is hidden from the other; services drop cached content between them. Audience: the blocker only (the blocked user is never told).",
+        data_fields: &[
+            DataField {
+                name: "blocker_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "blocked_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "created_at",
+                description: "string: RFC 3339 time",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
 ];
 
 /// Finds a type by name.

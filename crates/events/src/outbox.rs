@@ -120,3 +120,56 @@ pub fn publish_recorded(
     }
     acknowledged
 }
+
+/// Events recorded in a transaction, published once it committed: the usual way a handler uses
+/// the outbox (`record` inside, `publish` after `COMMIT`).
+pub struct Outbox {
+    schema: &'static str,
+    publisher: Publisher,
+    recorded: Vec<Envelope>,
+}
+
+impl Outbox {
+    /// For a service's schema and the component (its MQTT client id), from the variables.
+    pub fn new(schema: &'static str, component: &str) -> Result<Self, Problem> {
+        Ok(Self {
+            schema,
+            publisher: Publisher::from_variables(component).map_err(Problem::internal)?,
+            recorded: Vec::new(),
+        })
+    }
+
+    /// Records an event inside the open transaction; `data` must carry the type's required
+    /// fields (a broken promise is a 500, logged).
+    pub fn record(
+        &mut self,
+        conn: &Connection,
+        event_type: &str,
+        actor: Option<uuid::Uuid>,
+        subject: (&str, String),
+        audience: Vec<uuid::Uuid>,
+        data: serde_json::Value,
+    ) -> Result<(), Problem> {
+        let envelope = Envelope::new(
+            event_type,
+            actor,
+            crate::Subject {
+                kind: subject.0.to_string(),
+                id: subject.1,
+            },
+            audience,
+            data,
+        )
+        .map_err(Problem::internal)?;
+        record(conn, self.schema, &self.publisher, &envelope)?;
+        self.recorded.push(envelope);
+        Ok(())
+    }
+
+    /// After `COMMIT`: publishes what was recorded (the relay retries what is not acknowledged).
+    pub fn publish(self, conn: &Connection) {
+        if !self.recorded.is_empty() {
+            publish_recorded(conn, self.schema, &self.publisher, &self.recorded);
+        }
+    }
+}

@@ -1,0 +1,557 @@
+//! User profiles, black-box: profile reads and edits, follows (exact counts under concurrency),
+//! private accounts' requests, blocks, mutes, relationships and lists.
+
+use std::time::Duration;
+
+use nexgate_tests::auth::{call, sign_up, Answer, User};
+use nexgate_tests::{Manifest, TestApp};
+use reqwest::Method;
+use serde_json::json;
+
+async fn get(app: &TestApp, user: &User, path: &str) -> Answer {
+    call(app, Method::GET, path, None, Some(&user.access_token)).await
+}
+
+async fn act(app: &TestApp, user: &User, method: Method, path: &str) -> Answer {
+    call(app, method, path, None, Some(&user.access_token)).await
+}
+
+async fn patch_me(app: &TestApp, user: &User, body: serde_json::Value) -> Answer {
+    call(
+        app,
+        Method::PATCH,
+        "/users/me",
+        Some(body),
+        Some(&user.access_token),
+    )
+    .await
+}
+
+async fn counts(app: &TestApp, user: &User) -> (i64, i64) {
+    let me = get(app, user, "/users/me").await;
+    (
+        me.body["followers_count"].as_i64().unwrap(),
+        me.body["following_count"].as_i64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_profile_is_read_by_id_or_username_and_edited_field_by_field() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let amina = sign_up(&app, &mut events).await;
+    let baraka = sign_up(&app, &mut events).await;
+    let me = get(&app, &amina, "/users/me").await;
+    assert_eq!(me.status, 200, "{me}\n{}", app.host.log());
+    assert_eq!(me.body["id"], amina.user_id);
+    assert_eq!(me.body["privacy"]["message_policy"], "everyone");
+
+    let edited = patch_me(
+        &app,
+        &amina,
+        json!({ "display_name": " Amina K. ", "bio": "Sells kitenge", "links": [{ "label": "shop", "url": "https://example.com/amina" }] }),
+    )
+    .await;
+    assert_eq!(edited.status, 200, "{edited}");
+    assert_eq!(edited.body["display_name"], "Amina K.");
+    for path in [
+        format!("/users/{}", amina.user_id),
+        format!("/users/{}", amina.username.to_uppercase()),
+    ] {
+        let seen = get(&app, &baraka, &path).await;
+        assert_eq!(seen.status, 200, "{path}: {seen}");
+        assert_eq!(seen.body["bio"], "Sells kitenge");
+        assert!(
+            seen.body.get("privacy").is_none(),
+            "privacy settings are the owner's"
+        );
+    }
+    let (_, updated) = events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".profiles.profile.updated")
+        })
+        .await
+        .expect("profiles.profile.updated");
+    assert_eq!(updated["data"]["user_id"], amina.user_id);
+
+    for (body, field) in [
+        (json!({ "display_name": "" }), "display_name"),
+        (json!({ "bio": "x".repeat(301) }), "bio"),
+        (
+            json!({ "links": [{ "label": "a", "url": "javascript:alert(1)" }] }),
+            "links[0].url",
+        ),
+        (json!({ "message_policy": "friends" }), "message_policy"),
+        (json!({ "is_private": "yes" }), "is_private"),
+    ] {
+        let a = patch_me(&app, &amina, body.clone()).await;
+        assert_eq!(
+            (a.status, a.body["errors"][0]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {a}"
+        );
+    }
+    let unchanged = get(&app, &amina, "/users/me").await;
+    assert_eq!(unchanged.body["display_name"], "Amina K.");
+    assert_eq!(get(&app, &amina, "/users/nobody_here").await.status, 404);
+    assert_eq!(
+        call(&app, Method::GET, "/users/me", None, None)
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn follow_counts_stay_exact_after_100_concurrent_follow_and_unfollow_calls() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let star = sign_up(&app, &mut events).await;
+    let mut fans = Vec::new();
+    for _ in 0..4 {
+        fans.push(sign_up(&app, &mut events).await);
+    }
+    let path = format!("/users/{}/follow", star.user_id);
+    let calls = (0..100).map(|i| {
+        let fan = &fans[i % fans.len()];
+        let method = if (i / fans.len()) % 2 == 0 {
+            Method::POST
+        } else {
+            Method::DELETE
+        };
+        let (app, path) = (&app, path.clone());
+        async move { act(app, fan, method, &path).await.status }
+    });
+    let statuses = futures::future::join_all(calls).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    // Star follows everyone back at once too: lock ordering keeps this free of deadlocks.
+    let back = fans.iter().map(|f| {
+        let (app, star) = (&app, &star);
+        let path = format!("/users/{}/follow", f.user_id);
+        async move { act(app, star, Method::POST, &path).await }
+    });
+    assert!(futures::future::join_all(back)
+        .await
+        .iter()
+        .all(|a| a.status == 200));
+
+    let db = app.db.admin().await;
+    let edges: i64 = db
+        .query_one(
+            "SELECT count(*) FROM profiles.follows WHERE followee_id = $1::text::uuid",
+            &[&star.user_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let (followers, following) = counts(&app, &star).await;
+    assert_eq!((followers, following), (edges, 4));
+    for fan in &fans {
+        let (fan_followers, fan_following) = counts(&app, fan).await;
+        let follows_star: i64 = db
+            .query_one(
+                "SELECT count(*) FROM profiles.follows WHERE follower_id = $1::text::uuid",
+                &[&fan.user_id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!((fan_followers, fan_following), (1, follows_star));
+    }
+    let mismatched: i64 = db
+        .query_one(
+            "SELECT count(*) FROM profiles.profiles p WHERE followers_count <> \
+             (SELECT count(*) FROM profiles.follows f WHERE f.followee_id = p.user_id) \
+             OR following_count <> (SELECT count(*) FROM profiles.follows f WHERE f.follower_id = p.user_id)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mismatched, 0);
+}
+
+#[tokio::test]
+async fn a_private_account_turns_follows_into_requests_it_can_approve_or_reject() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let owner = sign_up(&app, &mut events).await;
+    let asker = sign_up(&app, &mut events).await;
+    let rejected = sign_up(&app, &mut events).await;
+    assert_eq!(
+        patch_me(&app, &owner, json!({ "is_private": true }))
+            .await
+            .status,
+        200
+    );
+
+    let follow_path = format!("/users/{}/follow", owner.user_id);
+    let asked = act(&app, &asker, Method::POST, &follow_path).await;
+    assert_eq!(
+        (asked.status, &asked.body["requested"]),
+        (202, &json!(true)),
+        "{asked}"
+    );
+    let (_, req_event) = events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".profiles.follow_request.created")
+        })
+        .await
+        .expect("follow request event");
+    assert_eq!(req_event["audience"], json!([owner.user_id]));
+    let hidden = get(&app, &asker, &format!("/users/{}/followers", owner.user_id)).await;
+    assert_eq!((hidden.status, hidden.code()), (403, "list_hidden"));
+    assert_eq!(
+        act(&app, &rejected, Method::POST, &follow_path)
+            .await
+            .status,
+        202
+    );
+
+    let pending = get(&app, &owner, "/users/me/follow-requests").await;
+    assert_eq!(pending.status, 200, "{pending}");
+    assert_eq!(pending.body["items"].as_array().unwrap().len(), 2);
+    let approve = act(
+        &app,
+        &owner,
+        Method::POST,
+        &format!("/users/me/follow-requests/{}/approve", asker.user_id),
+    )
+    .await;
+    assert_eq!(approve.status, 204, "{approve}");
+    let reject = act(
+        &app,
+        &owner,
+        Method::POST,
+        &format!("/users/me/follow-requests/{}/reject", rejected.user_id),
+    )
+    .await;
+    assert_eq!(reject.status, 204);
+    assert_eq!(counts(&app, &owner).await, (1, 0));
+    assert_eq!(
+        get(&app, &asker, &format!("/users/{}/followers", owner.user_id))
+            .await
+            .status,
+        200
+    );
+    let (_, approved) = events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".profiles.follow_request.approved")
+        })
+        .await
+        .expect("approved event");
+    assert_eq!(approved["audience"], json!([asker.user_id]));
+
+    let again = act(&app, &rejected, Method::POST, &follow_path).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (429, "follow_request_rejected_recently"),
+        "{again}"
+    );
+    let none = act(
+        &app,
+        &owner,
+        Method::POST,
+        &format!("/users/me/follow-requests/{}/approve", rejected.user_id),
+    )
+    .await;
+    assert_eq!(none.status, 404);
+}
+
+#[tokio::test]
+async fn a_block_removes_follows_both_ways_and_hides_each_from_the_other() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let a = sign_up(&app, &mut events).await;
+    let b = sign_up(&app, &mut events).await;
+    act(
+        &app,
+        &a,
+        Method::POST,
+        &format!("/users/{}/follow", b.user_id),
+    )
+    .await;
+    act(
+        &app,
+        &b,
+        Method::POST,
+        &format!("/users/{}/follow", a.user_id),
+    )
+    .await;
+    assert_eq!(counts(&app, &a).await, (1, 1));
+
+    let blocked = act(
+        &app,
+        &a,
+        Method::POST,
+        &format!("/users/{}/block", b.user_id),
+    )
+    .await;
+    assert_eq!(blocked.status, 204, "{blocked}");
+    assert_eq!(counts(&app, &a).await, (0, 0));
+    assert_eq!(counts(&app, &b).await, (0, 0));
+    assert_eq!(
+        get(&app, &b, &format!("/users/{}", a.user_id)).await.status,
+        404
+    );
+    assert_eq!(
+        get(&app, &b, &format!("/users/{}", a.username))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        get(&app, &a, &format!("/users/{}", b.user_id)).await.status,
+        404
+    );
+    assert_eq!(
+        act(
+            &app,
+            &b,
+            Method::POST,
+            &format!("/users/{}/follow", a.user_id)
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        get(&app, &b, &format!("/users/{}/followers", a.user_id))
+            .await
+            .status,
+        404
+    );
+    let (_, event) = events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".profiles.block.created")
+        })
+        .await
+        .expect("block event");
+    assert_eq!(
+        event["audience"],
+        json!([a.user_id]),
+        "the blocked user is never told"
+    );
+    let view: i64 = app
+        .db
+        .admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM profiles.blocked_either_way WHERE user_a = $1::text::uuid AND user_b = $2::text::uuid",
+            &[&b.user_id, &a.user_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(view, 1, "the published view sees it from both sides");
+
+    assert_eq!(
+        act(
+            &app,
+            &a,
+            Method::DELETE,
+            &format!("/users/{}/block", b.user_id)
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        get(&app, &b, &format!("/users/{}", a.user_id)).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn relationships_answer_every_button_for_a_mixed_set_of_ids() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let me = sign_up(&app, &mut events).await;
+    let followed = sign_up(&app, &mut events).await;
+    let fan = sign_up(&app, &mut events).await;
+    let private = sign_up(&app, &mut events).await;
+    let muted = sign_up(&app, &mut events).await;
+    let blocker = sign_up(&app, &mut events).await;
+    patch_me(&app, &private, json!({ "is_private": true })).await;
+    act(
+        &app,
+        &me,
+        Method::POST,
+        &format!("/users/{}/follow", followed.user_id),
+    )
+    .await;
+    act(
+        &app,
+        &fan,
+        Method::POST,
+        &format!("/users/{}/follow", me.user_id),
+    )
+    .await;
+    act(
+        &app,
+        &me,
+        Method::POST,
+        &format!("/users/{}/follow", private.user_id),
+    )
+    .await;
+    let mute = call(
+        &app,
+        Method::POST,
+        &format!("/users/{}/mute", muted.user_id),
+        Some(json!({ "duration_secs": 3600, "notifications": false })),
+        Some(&me.access_token),
+    )
+    .await;
+    assert_eq!(mute.status, 204, "{mute}");
+    act(
+        &app,
+        &blocker,
+        Method::POST,
+        &format!("/users/{}/block", me.user_id),
+    )
+    .await;
+
+    let unknown = uuid::Uuid::now_v7();
+    let ids = [&followed, &fan, &private, &muted, &blocker]
+        .iter()
+        .map(|u| u.user_id.clone())
+        .chain([unknown.to_string()])
+        .collect::<Vec<_>>()
+        .join(",");
+    let r = get(&app, &me, &format!("/users/relationships?ids={ids}")).await;
+    assert_eq!(r.status, 200, "{r}\n{}", app.host.log());
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5, "unknown ids are left out");
+    let of = |u: &User| {
+        items
+            .iter()
+            .find(|i| i["id"] == u.user_id.as_str())
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        (
+            of(&followed)["following"].clone(),
+            of(&followed)["followed_by"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+    assert_eq!(of(&fan)["followed_by"], true);
+    assert_eq!(
+        (
+            of(&private)["requested"].clone(),
+            of(&private)["following"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+    assert_eq!(
+        (
+            of(&muted)["muting"].clone(),
+            of(&muted)["muting_notifications"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+    assert_eq!(
+        (
+            of(&blocker)["blocked_by"].clone(),
+            of(&blocker)["blocking"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+
+    let too_many = (0..101)
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_eq!(
+        get(&app, &me, &format!("/users/relationships?ids={too_many}"))
+            .await
+            .status,
+        422
+    );
+    assert_eq!(
+        get(&app, &me, "/users/relationships?ids=not-a-uuid")
+            .await
+            .status,
+        422
+    );
+    assert_eq!(get(&app, &me, "/users/relationships").await.status, 422);
+}
+
+#[tokio::test]
+async fn followers_lists_are_cursor_paginated_newest_first() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let star = sign_up(&app, &mut events).await;
+    let mut fans = Vec::new();
+    for _ in 0..3 {
+        let fan = sign_up(&app, &mut events).await;
+        act(
+            &app,
+            &fan,
+            Method::POST,
+            &format!("/users/{}/follow", star.user_id),
+        )
+        .await;
+        fans.push(fan);
+    }
+    let first = get(
+        &app,
+        &fans[0],
+        &format!("/users/{}/followers?limit=2", star.username),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{first}");
+    let ids: Vec<&str> = first.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![fans[2].user_id.as_str(), fans[1].user_id.as_str()]
+    );
+    let cursor = first.body["next_cursor"].as_str().expect("a next page");
+    let second = get(
+        &app,
+        &fans[0],
+        &format!("/users/{}/followers?limit=2&cursor={cursor}", star.user_id),
+    )
+    .await;
+    assert_eq!(second.status, 200, "{second}\n{}", app.host.log());
+    let ids: Vec<&str> = second.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![fans[0].user_id.as_str()]);
+    assert!(second.body["next_cursor"].is_null());
+    let following = get(
+        &app,
+        &star,
+        &format!("/users/{}/following", fans[0].user_id),
+    )
+    .await;
+    assert_eq!(following.body["items"][0]["id"], star.user_id);
+    assert_eq!(
+        get(&app, &star, "/users/me/followers?limit=0").await.status,
+        422
+    );
+    assert_eq!(
+        get(&app, &star, "/users/me/followers?cursor=garbage")
+            .await
+            .status,
+        422
+    );
+    let removed = act(
+        &app,
+        &star,
+        Method::DELETE,
+        &format!("/users/me/followers/{}", fans[0].user_id),
+    )
+    .await;
+    assert_eq!(removed.status, 204);
+    assert_eq!(counts(&app, &star).await.0, 2);
+}
