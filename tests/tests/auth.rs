@@ -1278,3 +1278,92 @@ async fn mfa_can_be_disabled_with_a_fresh_code_and_logins_go_back_to_one_step() 
         0
     );
 }
+
+#[tokio::test]
+async fn a_new_email_replaces_the_old_only_after_its_code_and_the_old_one_is_told() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let other = sign_up(&app, &mut events).await;
+    let new_email = format!("{}@example.org", unique_name("new"));
+    let change = |body: serde_json::Value| {
+        let (app, token) = (&app, user.access_token.clone());
+        async move {
+            call(
+                app,
+                Method::POST,
+                "/auth/contact/change",
+                Some(body),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let wrong_pw =
+        change(json!({ "email": new_email, "current_password": "not-my-password" })).await;
+    assert_eq!(
+        (wrong_pw.status, wrong_pw.code()),
+        (403, "current_password_wrong")
+    );
+    let started = change(json!({ "email": new_email, "current_password": PASSWORD })).await;
+    assert_eq!(started.status, 202, "{started}\n{}", app.host.log());
+    let code = code_for(&mut events, &new_email).await;
+    assert_eq!(
+        log_in(&app, &user.email, PASSWORD, "d").await.status,
+        200,
+        "the old email still works"
+    );
+
+    let verify = |body: serde_json::Value, token: String| {
+        let app = &app;
+        async move {
+            call(
+                app,
+                Method::POST,
+                "/auth/contact/verify",
+                Some(body),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let id = started.body["change_id"].clone();
+    let theirs = verify(
+        json!({ "change_id": id, "code": code }),
+        other.access_token.clone(),
+    )
+    .await;
+    assert_eq!(theirs.status, 404, "another user cannot finish my change");
+    let done = verify(
+        json!({ "change_id": id, "code": code }),
+        user.access_token.clone(),
+    )
+    .await;
+    assert_eq!(done.status, 200, "{done}");
+    assert_eq!(done.body["replaced"], true);
+    let (_, changed) = events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".auth.contact.changed")
+        })
+        .await
+        .expect("auth.contact.changed");
+    assert_eq!(changed["data"]["old_address"], user.email);
+    assert_eq!(changed["data"]["new_address"], new_email);
+    assert_eq!(log_in(&app, &user.email, PASSWORD, "d").await.status, 401);
+    assert_eq!(log_in(&app, &new_email, PASSWORD, "d").await.status, 200);
+
+    // Someone else's address: the same 202, no code, and it can never be verified.
+    let squat = change(json!({ "email": other.email, "current_password": PASSWORD })).await;
+    assert_eq!(squat.status, 202);
+    let guess = verify(
+        json!({ "change_id": squat.body["change_id"], "code": "123456" }),
+        user.access_token.clone(),
+    )
+    .await;
+    assert_eq!(guess.status, 422);
+    let bad = change(json!({ "phone": "0712345678", "current_password": PASSWORD })).await;
+    assert_eq!(
+        (bad.status, bad.body["errors"][0]["field"].as_str()),
+        (422, Some("phone"))
+    );
+}

@@ -32,3 +32,9 @@ pub fn client_ip(req: &Request) -> Option<String> {
 pub fn content_type(req: &Request) -> Option<&str> {
     req.header("content-type").and_then(|v| v.as_str())
 }
+
+/// Now, RFC 3339.
+pub fn now_rfc3339() -> String {
+    let (secs, nanos) = nexgate_platform::time::now_unix();
+    nexgate_platform::time::rfc3339(secs, nanos)
+}

@@ -6,10 +6,11 @@
 //! - stores: [`settings`] (variables), [`rate_limit`] (atomic Redis counters), [`session`]
 //!   (sessions, tokens, the Redis mirror), [`events`] (the outbox);
 //! - flows, one per endpoint family, each `fn(&Request) -> Result<Response, Problem>`:
-//!   [`registration`], [`login`], [`refresh`], [`sessions`], [`password_flows`], [`mfa`].
+//!   [`registration`], [`login`], [`refresh`], [`sessions`], [`password_flows`], [`mfa`], [`contact`].
 //!
 //! The components in `functions/auth-*` only route to these.
 
+pub mod contact;
 pub mod device;
 pub mod events;
 pub mod http;

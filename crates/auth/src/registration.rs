@@ -132,7 +132,16 @@ pub fn register(req: &Request, component: &str) -> Result<Response, Problem> {
         )?;
         match existing {
             Some(owner) => notify_owner(conn, &mut outbox, owner, channel, &address),
-            None => send_code(conn, &mut outbox, id, channel, &address, &code),
+            None => send_code(
+                conn,
+                &mut outbox,
+                "registration",
+                ("registration", id),
+                None,
+                channel,
+                &address,
+                &code,
+            ),
         }
     })?;
     outbox.publish(&conn);
@@ -207,7 +216,7 @@ fn username_taken() -> Problem {
     Problem::conflict("username_taken", "the username is taken").with_field("username", "is taken")
 }
 
-fn account_with_address(
+pub(crate) fn account_with_address(
     conn: &Connection,
     channel: Channel,
     address: &str,
@@ -223,10 +232,15 @@ fn account_with_address(
     Ok(Some(rows.get::<Uuid>(0, "id").map_err(Problem::internal)?))
 }
 
-fn send_code(
+/// Sends a code in `auth.verification_code.issued` for `purpose` (`registration`,
+/// `contact_change`) about `subject` (the registration or the contact change).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn send_code(
     conn: &Connection,
     outbox: &mut Outbox,
-    registration_id: Uuid,
+    purpose: &str,
+    subject: (&str, Uuid),
+    actor: Option<Uuid>,
     channel: Channel,
     address: &str,
     code: &str,
@@ -236,11 +250,11 @@ fn send_code(
     outbox.record(
         conn,
         "auth.verification_code.issued",
-        None,
-        ("registration", registration_id.to_string()),
-        vec![],
+        actor,
+        (subject.0, subject.1.to_string()),
+        actor.into_iter().collect(),
         json!({
-            "purpose": "registration",
+            "purpose": purpose,
             "channel": channel.as_str(),
             "address": address,
             "code": code,
@@ -249,7 +263,7 @@ fn send_code(
     )
 }
 
-fn notify_owner(
+pub(crate) fn notify_owner(
     conn: &Connection,
     outbox: &mut Outbox,
     owner: Uuid,
@@ -394,7 +408,16 @@ pub fn resend(req: &Request, component: &str) -> Result<Response, Problem> {
         )?;
         // An address that already has an account never gets a code (its owner was told once).
         if row.existing_account_id.is_none() {
-            send_code(conn, &mut outbox, id, row.channel, &row.address, &code)?;
+            send_code(
+                conn,
+                &mut outbox,
+                "registration",
+                ("registration", id),
+                None,
+                row.channel,
+                &row.address,
+                &code,
+            )?;
         }
         Ok(row.channel)
     })?;

@@ -399,6 +399,35 @@ pub const CATALOGUE: &[EventType] = &[
         ],
         carries_secret: false,
     },
+    EventType {
+        name: "auth.contact.changed",
+        producer: "auth",
+        version: 1,
+        description: "An account's email address or phone number was added or replaced after the new one was verified. Tell the old address (when there was one) and the user. Audience: the account's user.",
+        data_fields: &[
+            DataField {
+                name: "channel",
+                description: "string: email or phone",
+                required: true,
+            },
+            DataField {
+                name: "old_address",
+                description: "string or null: the address replaced (send the notice here)",
+                required: false,
+            },
+            DataField {
+                name: "new_address",
+                description: "string: the verified new address",
+                required: true,
+            },
+            DataField {
+                name: "changed_at",
+                description: "string: RFC 3339 time",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
 ];
 
 /// Finds a type by name.

@@ -1,0 +1,286 @@
+//! Adding or changing the email address or phone number (docs/auth.md, "Contact points").
+//!
+//! - `POST /auth/contact/change` `{email | phone, current_password}` (logged in): the password is
+//!   checked (failures count like logins), then a code goes to the new address in
+//!   `auth.verification_code.issued` (purpose `contact_change`); answer 202 `{change_id, ...}`. An
+//!   address that belongs to another account gets no code and the answer is the same.
+//! - `POST /auth/contact/verify` `{change_id, code}`: the new address replaces the old (verified
+//!   now), and `auth.contact.changed` tells the old address (`old_address`), if there was one.
+
+use nexgate_authn::authenticate;
+use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
+use nexgate_platform::db::{constraint, open, query, sqlstate, transaction, UNIQUE_VIOLATION};
+use nexgate_platform::ids::new_id;
+use nexgate_platform::Problem;
+use serde::Deserialize;
+use serde_json::json;
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::ParameterValue as P;
+use uuid::Uuid;
+
+use crate::http::{content_type, json};
+use crate::identifier::{Channel, Email, Phone};
+use crate::password;
+use crate::rate_limit::{self, Attempt, Rule};
+use crate::registration::{account_with_address, send_code, CODE_ATTEMPTS_MAX, CODE_TTL_SECS};
+use crate::secrets::{code_hash, digests_equal, new_code};
+use crate::settings::Settings;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeBody {
+    email: Option<String>,
+    phone: Option<String>,
+    current_password: String,
+}
+
+/// `POST /auth/contact/change`.
+pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let body: ChangeBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
+    let (channel, address) = match (&body.email, &body.phone) {
+        (Some(e), None) => (
+            Channel::Email,
+            Email::parse(e)
+                .map_err(|m| Problem::invalid_field("email", m))?
+                .as_str()
+                .to_string(),
+        ),
+        (None, Some(p)) => (
+            Channel::Phone,
+            Phone::parse(p)
+                .map_err(|m| Problem::invalid_field("phone", m))?
+                .as_str()
+                .to_string(),
+        ),
+        _ => {
+            return Err(Problem::invalid_field(
+                "email",
+                "give exactly one of `email` and `phone`",
+            ))
+        }
+    };
+    if body.current_password.is_empty()
+        || body.current_password.chars().count() > password::PASSWORD_CHARS_MAX
+    {
+        return Err(Problem::invalid_field(
+            "current_password",
+            "must be 1 to 128 characters",
+        ));
+    }
+    let settings = Settings::from_variables()?;
+    let redis = settings.redis()?;
+    let key = settings.redis_key(&["password_check", "failures", &ctx.user_id.to_string()]);
+    let rule = Rule {
+        limit: settings.login_failures_per_identifier_max,
+        window_ms: settings.login_failure_window_secs * 1000,
+        lockout_base_ms: settings.login_lockout_base_secs * 1000,
+        lockout_max_ms: settings.login_lockout_max_secs * 1000,
+    };
+    match rate_limit::attempt(&redis, &key, rule) {
+        Ok(Attempt::Allowed) => {}
+        Ok(Attempt::Refused {
+            retry_after_secs, ..
+        }) => return Err(Problem::rate_limited(retry_after_secs)),
+        Err(e) => {
+            eprintln!("auth: password-check counter failed: {e:?}");
+            return Err(Problem::unavailable("the session store is unavailable"));
+        }
+    }
+    let conn = open(&settings.db_url)?;
+    let rows = query(
+        &conn,
+        "SELECT password_hash, email, phone FROM auth.accounts WHERE id = $1",
+        &[P::Uuid(ctx.user_id.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Err(Problem::not_found("no such account"));
+    }
+    let stored: Option<String> = rows.value(0, "password_hash")?;
+    if !password::verify(&body.current_password, stored.as_deref()) {
+        return Err(Problem::new(
+            403,
+            "current_password_wrong",
+            "The current password is wrong",
+        )
+        .with_field("current_password", "is wrong"));
+    }
+    let _ = rate_limit::reset(&redis, &key);
+    let current: Option<String> = rows.value(0, channel.as_str())?;
+    if current.as_deref() == Some(address.as_str()) {
+        return Err(Problem::invalid_field(channel.as_str(), "is already yours"));
+    }
+    let id = new_id();
+    let mut outbox = crate::events::outbox(component)?;
+    transaction(&conn, |conn| -> Result<(), Problem> {
+        let taken = account_with_address(conn, channel, &address)?.is_some();
+        let code = new_code().map_err(Problem::internal)?;
+        conn.execute(
+            "INSERT INTO auth.contact_changes (id, account_id, channel, address, taken, code_hash, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
+            &[
+                P::Uuid(id.to_string()),
+                P::Uuid(ctx.user_id.to_string()),
+                P::Str(channel.as_str().into()),
+                P::Str(address.clone()),
+                P::Boolean(taken),
+                P::Str(code_hash(id, &code)),
+                P::Floating64(CODE_TTL_SECS as f64),
+            ],
+        )?;
+        if taken {
+            return Ok(());
+        }
+        send_code(
+            conn,
+            &mut outbox,
+            "contact_change",
+            ("contact_change", id),
+            Some(ctx.user_id),
+            channel,
+            &address,
+            &code,
+        )
+    })?;
+    outbox.publish(&conn);
+    Ok(json(
+        202,
+        &json!({ "change_id": id, "channel": channel, "expires_in": CODE_TTL_SECS }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    change_id: Uuid,
+    code: String,
+}
+
+enum Outcome {
+    Wrong(i32),
+    Changed {
+        old: Option<String>,
+        channel: Channel,
+        address: String,
+    },
+}
+
+/// `POST /auth/contact/verify`.
+pub fn verify(req: &Request, component: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let body: VerifyBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
+    let code = body.code.trim().to_string();
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Problem::invalid_field(
+            "code",
+            "must be the 6 digits we sent",
+        ));
+    }
+    let settings = Settings::from_variables()?;
+    let conn = open(&settings.db_url)?;
+    let id = body.change_id;
+    let mut outbox = crate::events::outbox(component)?;
+    let outcome = transaction(&conn, |conn| -> Result<Outcome, Problem> {
+        let rows = query(
+            conn,
+            "SELECT channel, address, taken, code_hash, attempts, completed_at IS NOT NULL AS completed, \
+                    expires_at <= now() AS expired \
+             FROM auth.contact_changes WHERE id = $1 AND account_id = $2 FOR UPDATE",
+            &[P::Uuid(id.to_string()), P::Uuid(ctx.user_id.to_string())],
+        )?;
+        if rows.is_empty() {
+            return Err(Problem::not_found("no such contact change"));
+        }
+        if rows.value::<bool>(0, "completed")? {
+            return Err(Problem::conflict(
+                "contact_change_completed",
+                "this change is already done",
+            ));
+        }
+        let attempts: i32 = rows.value(0, "attempts")?;
+        if rows.value::<bool>(0, "expired")? || attempts >= CODE_ATTEMPTS_MAX {
+            return Err(Problem::new(
+                410,
+                "contact_change_expired",
+                "The code has expired or was tried too often",
+            )
+            .with_detail("start again with POST /auth/contact/change"));
+        }
+        let stored: String = rows.value(0, "code_hash")?;
+        let matches =
+            !rows.value::<bool>(0, "taken")? && digests_equal(&stored, &code_hash(id, &code));
+        if !matches {
+            conn.execute(
+                "UPDATE auth.contact_changes SET attempts = attempts + 1 WHERE id = $1",
+                &[P::Uuid(id.to_string())],
+            )?;
+            return Ok(Outcome::Wrong(CODE_ATTEMPTS_MAX - attempts - 1));
+        }
+        let channel = if rows.value::<String>(0, "channel")? == "email" {
+            Channel::Email
+        } else {
+            Channel::Phone
+        };
+        let address: String = rows.value(0, "address")?;
+        let old_rows = query(
+            conn,
+            &format!(
+                "SELECT {0} AS old FROM auth.accounts WHERE id = $1 FOR UPDATE",
+                channel.as_str()
+            ),
+            &[P::Uuid(ctx.user_id.to_string())],
+        )?;
+        let old: Option<String> = old_rows.value(0, "old")?;
+        conn.execute(
+            &format!(
+                "UPDATE auth.accounts SET {0} = $2, {0}_verified_at = now(), updated_at = now() WHERE id = $1",
+                channel.as_str()
+            ),
+            &[P::Uuid(ctx.user_id.to_string()), P::Str(address.clone())],
+        )
+        .map_err(|e| match (sqlstate(&e), constraint(&e)) {
+            (Some(UNIQUE_VIOLATION), Some("accounts_email_key" | "accounts_phone_key")) => {
+                Problem::conflict("address_taken", "another account took this address meanwhile")
+            }
+            _ => Problem::internal(format!("changing the contact point: {e:?}")),
+        })?;
+        conn.execute(
+            "UPDATE auth.contact_changes SET completed_at = now() WHERE id = $1",
+            &[P::Uuid(id.to_string())],
+        )?;
+        outbox.record(
+            conn,
+            "auth.contact.changed",
+            Some(ctx.user_id),
+            ("account", ctx.user_id.to_string()),
+            vec![ctx.user_id],
+            json!({
+                "channel": channel.as_str(),
+                "old_address": old,
+                "new_address": address,
+                "changed_at": crate::http::now_rfc3339(),
+            }),
+        )?;
+        Ok(Outcome::Changed {
+            old,
+            channel,
+            address,
+        })
+    })?;
+    match outcome {
+        Outcome::Wrong(left) => Err(Problem::new(422, "code_invalid", "The code is wrong")
+            .with_detail(format!("{} attempts left", left.max(0)))
+            .with_field("code", "is wrong")),
+        Outcome::Changed {
+            old,
+            channel,
+            address,
+        } => {
+            outbox.publish(&conn);
+            Ok(json(
+                200,
+                &json!({ "channel": channel, "address": address, "replaced": old.is_some() }),
+            ))
+        }
+    }
+}
