@@ -555,3 +555,105 @@ async fn followers_lists_are_cursor_paginated_newest_first() {
     assert_eq!(removed.status, 204);
     assert_eq!(counts(&app, &star).await.0, 2);
 }
+
+#[tokio::test]
+async fn only_operators_set_identity_or_business_and_every_change_is_audited() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let seller = sign_up(&app, &mut events).await;
+    let mut operator = sign_up(&app, &mut events).await;
+    let me = get(&app, &seller, "/users/me").await;
+    assert_eq!(
+        me.body["verification_level"], "contact",
+        "a verified email gives contact"
+    );
+
+    let path = format!("/users/{}/verification", seller.user_id);
+    let body = json!({ "level": "identity", "reason": "national id checked" });
+    let denied = call(
+        &app,
+        Method::PUT,
+        &path,
+        Some(body.clone()),
+        Some(&seller.access_token),
+    )
+    .await;
+    assert_eq!((denied.status, denied.code()), (403, "role_required"));
+
+    let out = std::process::Command::new(nexgate_tests::ops_bin())
+        .args([
+            "grant-role",
+            "--user",
+            &operator.user_id,
+            "--role",
+            "operator",
+        ])
+        .env("NEXGATE_ADMIN_DB_URL", app.db.url("nexgate_admin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let refreshed = nexgate_tests::auth::post(
+        &app,
+        "/auth/refresh",
+        json!({ "refresh_token": operator.refresh_token }),
+    )
+    .await;
+    operator.access_token = refreshed.body["access_token"].as_str().unwrap().to_string();
+
+    let bad = call(
+        &app,
+        Method::PUT,
+        &path,
+        Some(json!({ "level": "gold", "reason": "x" })),
+        Some(&operator.access_token),
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    let set = call(
+        &app,
+        Method::PUT,
+        &path,
+        Some(body),
+        Some(&operator.access_token),
+    )
+    .await;
+    assert_eq!(
+        (set.status, &set.body["level"]),
+        (200, &json!("identity")),
+        "{set}\n{}",
+        app.host.log()
+    );
+    assert_eq!(
+        get(&app, &seller, &format!("/users/{}", seller.user_id))
+            .await
+            .body["verification_level"],
+        "identity"
+    );
+    let (_, changed) = events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".profiles.verification.changed")
+        })
+        .await
+        .expect("verification event");
+    assert_eq!(changed["data"]["previous_level"], "contact");
+
+    let reset = call(
+        &app,
+        Method::PUT,
+        &path,
+        Some(json!({ "level": "none", "reason": "document expired" })),
+        Some(&operator.access_token),
+    )
+    .await;
+    assert_eq!(reset.body["level"], "contact");
+    let seen_by_operator = get(&app, &operator, &path).await;
+    let audit = seen_by_operator.body["audit"].as_array().unwrap();
+    assert_eq!(audit.len(), 2);
+    assert_eq!(audit[0]["reason"], "document expired");
+    assert_eq!(audit[1]["new_level"], "identity");
+    let seen_by_user = get(&app, &seller, &path).await;
+    assert!(
+        seen_by_user.body.get("audit").is_none(),
+        "the trail is for operators"
+    );
+}

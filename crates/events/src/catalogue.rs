@@ -428,6 +428,30 @@ pub const CATALOGUE: &[EventType] = &[
         ],
         carries_secret: false,
     },
+    EventType {
+        name: "profiles.verification.changed",
+        producer: "profiles",
+        version: 1,
+        description: "An operator changed a user's verification level (identity or business granted, or dropped back to what the contact points give). Audience: the user.",
+        data_fields: &[
+            DataField {
+                name: "user_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "previous_level",
+                description: "string: none, contact, identity or business",
+                required: true,
+            },
+            DataField {
+                name: "level",
+                description: "string: the new effective level",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
 ];
 
 /// Finds a type by name.

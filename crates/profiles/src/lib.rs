@@ -12,3 +12,4 @@ pub mod display_name;
 pub mod graph;
 pub mod profile;
 pub mod username;
+pub mod verification;

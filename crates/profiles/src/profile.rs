@@ -37,6 +37,8 @@ pub struct ProfileView {
     pub followers_count: i32,
     pub following_count: i32,
     pub created_at: String,
+    /// `none`, `contact`, `identity` or `business`.
+    pub verification_level: String,
     /// Only on `GET /users/me`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub privacy: Option<Privacy>,
@@ -48,14 +50,18 @@ pub struct Privacy {
     pub followers_visible: bool,
 }
 
-const PROFILE_COLUMNS: &str = "user_id, username, display_name, bio, avatar_file_id, cover_file_id, links, \
+const PROFILE_COLUMNS: &str = "p.user_id, username, display_name, bio, avatar_file_id, cover_file_id, links, \
      shop_id, organizer_id, is_private, followers_count, following_count, message_policy, followers_visible, \
-     to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at";
+     to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at, \
+     v.level AS verification_level";
 
 fn load(conn: &Connection, user_id: Uuid, with_privacy: bool) -> Result<ProfileView, Problem> {
     let rows = query(
         conn,
-        &format!("SELECT {PROFILE_COLUMNS} FROM profiles.profiles WHERE user_id = $1"),
+        &format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles.profiles p \
+             JOIN profiles.verification_levels v ON v.user_id = p.user_id WHERE p.user_id = $1"
+        ),
         &[P::Uuid(user_id.to_string())],
     )?;
     if rows.is_empty() {
@@ -75,6 +81,7 @@ fn load(conn: &Connection, user_id: Uuid, with_privacy: bool) -> Result<ProfileV
         followers_count: rows.value(0, "followers_count")?,
         following_count: rows.value(0, "following_count")?,
         created_at: rows.value(0, "created_at")?,
+        verification_level: rows.value(0, "verification_level")?,
         privacy: if with_privacy {
             Some(Privacy {
                 message_policy: rows.value(0, "message_policy")?,

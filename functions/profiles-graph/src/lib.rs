@@ -1,5 +1,6 @@
 //! The follow graph (nexgate_profiles::graph): follow and unfollow, followers and following,
-//! follow requests, removing a follower, blocks, mutes and `GET /users/relationships`.
+//! follow requests, removing a follower, blocks, mutes and `GET /users/relationships`; and the
+//! verification level (nexgate_profiles::verification).
 
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
@@ -33,6 +34,10 @@ fn handle(req: Request) -> Response {
         (Method::Delete, ["me", "followers", id]) => graph::remove_follower(&req, id),
         (Method::Post, [id, "block"]) => graph::block(&req, id, COMPONENT),
         (Method::Delete, [id, "block"]) => graph::unblock(&req, id),
+        (Method::Put, [id, "verification"]) => {
+            nexgate_profiles::verification::set(&req, id, COMPONENT)
+        }
+        (Method::Get, [id, "verification"]) => nexgate_profiles::verification::get(&req, id),
         (Method::Post, [id, "mute"]) => graph::mute(&req, id),
         (Method::Delete, [id, "mute"]) => graph::unmute(&req, id),
         _ => Err(Problem::not_found("no such route")),
