@@ -657,3 +657,60 @@ async fn only_operators_set_identity_or_business_and_every_change_is_audited() {
         "the trail is for operators"
     );
 }
+
+#[tokio::test]
+async fn a_renamed_user_keeps_the_old_name_for_a_while_and_waits_before_renaming_again() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let amina = sign_up(&app, &mut events).await;
+    let other = sign_up(&app, &mut events).await;
+    let rename = |user: &User, name: &str| {
+        let (app, token, body) = (&app, user.access_token.clone(), json!({ "username": name }));
+        async move {
+            call(
+                app,
+                Method::PUT,
+                "/users/me/username",
+                Some(body),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let new_name = nexgate_tests::auth::unique_name("amina_");
+    let done = rename(&amina, &new_name).await;
+    assert_eq!(done.status, 200, "{done}\n{}", app.host.log());
+    assert_eq!(done.body["previous_username"], amina.username);
+    // The old name still leads to Amina, and nobody else may take it meanwhile.
+    let old = get(&app, &other, &format!("/users/{}", amina.username)).await;
+    assert_eq!((old.status, &old.body["username"]), (200, &json!(new_name)));
+    let grab = rename(&other, &amina.username).await;
+    assert_eq!(
+        (grab.status, grab.code()),
+        (409, "username_taken"),
+        "{grab}"
+    );
+    let register = nexgate_tests::auth::post(
+        &app,
+        "/auth/register",
+        json!({ "email": "late@example.com", "password": nexgate_tests::auth::PASSWORD, "username": amina.username, "display_name": "L" }),
+    )
+    .await;
+    assert_eq!(
+        register.status, 409,
+        "held for its owner at registration too"
+    );
+    // A second change waits for the cooldown; case-only edits do not.
+    let again = rename(&amina, "another_name_1").await;
+    assert_eq!(
+        (again.status, again.code()),
+        (429, "username_change_too_soon"),
+        "{again}"
+    );
+    assert!(again.headers.contains_key("retry-after"));
+    let case_only = rename(&amina, &new_name.to_uppercase()).await;
+    assert_eq!(case_only.status, 200, "{case_only}");
+    for bad in ["support", "x", "bad name"] {
+        assert_eq!(rename(&other, bad).await.status, 422, "{bad}");
+    }
+}

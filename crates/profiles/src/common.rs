@@ -51,9 +51,14 @@ pub fn resolve(conn: &Connection, id_or_username: &str) -> Result<Uuid, Problem>
             if id_or_username.is_empty() || id_or_username.len() > 30 {
                 return Err(no_such_user());
             }
+            // The current owner first; else a recently released name still held for its old owner.
             query(
                 conn,
-                "SELECT user_id FROM profiles.profiles WHERE lower(username) = lower($1)",
+                "SELECT user_id FROM profiles.profiles WHERE lower(username) = lower($1) \
+                 UNION ALL \
+                 (SELECT user_id FROM profiles.username_history \
+                  WHERE username_key = lower($1) AND held_until > now() ORDER BY released_at DESC LIMIT 1) \
+                 LIMIT 1",
                 &[P::Str(id_or_username.to_string())],
             )?
         }

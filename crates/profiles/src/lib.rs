@@ -11,5 +11,6 @@ pub mod common;
 pub mod display_name;
 pub mod graph;
 pub mod profile;
+pub mod rename;
 pub mod username;
 pub mod verification;

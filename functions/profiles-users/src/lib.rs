@@ -19,6 +19,8 @@ fn handle(req: Request) -> Response {
         (Method::Get, "/users/me") => profile::get_me(&req),
         (Method::Patch, "/users/me") => profile::patch_me(&req, COMPONENT),
         (_, "/users/me") => Err(Problem::method_not_allowed()),
+        (Method::Put, "/users/me/username") => nexgate_profiles::rename::rename(&req, COMPONENT),
+        (_, "/users/me/username") => Err(Problem::method_not_allowed()),
         (Method::Get, p) => profile::get_user(&req, p.trim_start_matches("/users/")),
         _ => Err(Problem::method_not_allowed()),
     }
