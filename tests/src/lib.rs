@@ -433,6 +433,8 @@ pub struct TestApp {
     pub probe_token: String,
     /// The private JWK the app's auth components sign access tokens with (`jwt_private_key`).
     pub jwt_private_jwk: String,
+    /// What `/internal/auth/...` routes demand (`auth_internal_token`).
+    pub auth_internal_token: String,
 }
 
 impl TestApp {
@@ -453,6 +455,7 @@ impl TestApp {
         let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let probe_token = format!("probe-token-{}", uuid::Uuid::new_v4().simple());
         let (jwt_private_jwk, jwt_public_keys) = new_jwt_keys();
+        let auth_internal_token = format!("auth-token-{}", uuid::Uuid::new_v4().simple());
         let mut vars: Vec<(String, String)> = vec![
             (
                 "SPIN_VARIABLE_REDIS_KEY_PREFIX".into(),
@@ -478,6 +481,10 @@ impl TestApp {
                 vars.push((
                     "SPIN_VARIABLE_JWT_PUBLIC_KEYS".into(),
                     jwt_public_keys.clone(),
+                ));
+                vars.push((
+                    "SPIN_VARIABLE_AUTH_INTERNAL_TOKEN".into(),
+                    auth_internal_token.clone(),
                 ));
                 vars.push((
                     "SPIN_VARIABLE_MFA_ENCRYPTION_KEY".into(),
@@ -532,6 +539,7 @@ impl TestApp {
                 .unwrap(),
             probe_token,
             jwt_private_jwk,
+            auth_internal_token,
         }
     }
 

@@ -1367,3 +1367,58 @@ async fn a_new_email_replaces_the_old_only_after_its_code_and_the_old_one_is_tol
         (422, Some("phone"))
     );
 }
+
+#[tokio::test]
+async fn the_hourly_purge_deletes_only_what_auth_is_done_with_and_demands_its_token() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let other = log_in(&app, &user.email, PASSWORD, "old-phone").await;
+    let db = app.db.admin().await;
+    // Age one ended session past 30 days and one finished registration past a day.
+    db.execute(
+        "UPDATE auth.sessions SET revoked_at = now() - interval '31 days', revoke_reason = 'logout' WHERE id = $1::text::uuid",
+        &[&other.body["session_id"].as_str().unwrap()],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "UPDATE auth.registrations SET completed_at = now() - interval '2 days'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let purge = |token: Option<String>| {
+        let app = &app;
+        async move {
+            let mut req = app.http.post(app.url("/internal/auth/jobs/purge"));
+            if let Some(t) = token {
+                req = req.header("x-internal-token", t);
+            }
+            let resp = req.send().await.unwrap();
+            (
+                resp.status().as_u16(),
+                resp.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    assert_eq!(purge(None).await.0, 401);
+    assert_eq!(purge(Some("x".repeat(40))).await.0, 403);
+    let (status, body) = purge(Some(app.auth_internal_token.clone())).await;
+    assert_eq!(status, 200, "{body}\n{}", app.host.log());
+    assert_eq!(body["deleted"]["sessions"], 1);
+    assert_eq!(body["deleted"]["registrations"], 1);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM auth.sessions").await,
+        1,
+        "the live session stays"
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM auth.refresh_tokens").await,
+        1
+    );
+    assert_eq!(
+        get(&app, "/auth/sessions", &user.access_token).await.status,
+        200
+    );
+}

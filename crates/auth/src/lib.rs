@@ -6,13 +6,14 @@
 //! - stores: [`settings`] (variables), [`rate_limit`] (atomic Redis counters), [`session`]
 //!   (sessions, tokens, the Redis mirror), [`events`] (the outbox);
 //! - flows, one per endpoint family, each `fn(&Request) -> Result<Response, Problem>`:
-//!   [`registration`], [`login`], [`refresh`], [`sessions`], [`password_flows`], [`mfa`], [`contact`].
+//!   [`registration`], [`login`], [`refresh`], [`sessions`], [`password_flows`], [`mfa`], [`contact`]; and the hourly [`housekeeping`] job.
 //!
 //! The components in `functions/auth-*` only route to these.
 
 pub mod contact;
 pub mod device;
 pub mod events;
+pub mod housekeeping;
 pub mod http;
 pub mod identifier;
 pub mod login;

@@ -1,6 +1,7 @@
 //! Logout (`POST /auth/logout`, `POST /auth/logout/all`), sessions (`GET /auth/sessions`,
 //! `DELETE /auth/sessions/{id}`) and `GET /auth/.well-known/jwks.json` (nexgate_auth::sessions).
-//! Every route but the keys needs an access token; this component cannot sign one.
+//! Every route but the keys needs an access token; this component cannot sign one. It also runs the
+//! hourly `POST /internal/auth/jobs/purge` (nexgate_auth::housekeeping) for the scheduler.
 
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
@@ -17,6 +18,7 @@ fn handle(req: Request) -> Response {
         (Method::Post, "/auth/logout/all") => nexgate_auth::sessions::logout_all(&req),
         (Method::Get, "/auth/sessions") => nexgate_auth::sessions::list_sessions(&req),
         (Method::Get, "/auth/.well-known/jwks.json") => nexgate_auth::sessions::jwks(),
+        (Method::Post, "/internal/auth/jobs/purge") => nexgate_auth::housekeeping::purge(&req),
         (Method::Delete, p) if p.starts_with("/auth/sessions/") => {
             nexgate_auth::sessions::delete_session(&req, &p["/auth/sessions/".len()..])
         }
