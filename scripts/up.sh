@@ -42,14 +42,23 @@ export SPIN_VARIABLE_PUBLIC_BASE_URL="${SPIN_VARIABLE_PUBLIC_BASE_URL:-http://12
 export NEXGATE_BASE_URL="http://127.0.0.1:$PORT"
 export NEXGATE_RELAY_DB_URL="$(db_url nexgate_relay)"
 
-step "starting the relay, dispatcher and scheduler"
+step "starting the relay and the dispatcher"
 pids=()
 prefix_lines() { sed -u "s/^/[$1] /"; }
 "$OPS_BIN" relay 2>&1 | prefix_lines relay & pids+=($!)
 "$OPS_BIN" dispatcher --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines dispatcher & pids+=($!)
-"$OPS_BIN" scheduler --schedule infra/schedule.toml 2>&1 | prefix_lines scheduler & pids+=($!)
 trap 'kill "${pids[@]}" 2>/dev/null; pkill -P $$ 2>/dev/null || true' EXIT
 
 step "serving on http://127.0.0.1:$PORT (Ctrl-C stops)"
 "$HOST_BIN" up --from spin.toml --listen "127.0.0.1:$PORT" \
-    --key-value-redis-url "redis://127.0.0.1:$REDIS_PORT" --cache-dir "$NEXGATE_HOST_CACHE_DIR"
+    --key-value-redis-url "redis://127.0.0.1:$REDIS_PORT" --cache-dir "$NEXGATE_HOST_CACHE_DIR" &
+host_pid=$!
+pids+=($host_pid)
+# The scheduler's first round runs at once, so it starts when the app answers.
+for _ in $(seq 600); do
+    curl -sf -o /dev/null "http://127.0.0.1:$PORT/.well-known/spin/health" && break
+    kill -0 "$host_pid" 2>/dev/null || fail "nexgate-host stopped (see its log above)"
+    sleep 0.2
+done
+"$OPS_BIN" scheduler --schedule infra/schedule.toml 2>&1 | prefix_lines scheduler & pids+=($!)
+wait "$host_pid"
