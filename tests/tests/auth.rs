@@ -1422,3 +1422,65 @@ async fn the_hourly_purge_deletes_only_what_auth_is_done_with_and_demands_its_to
         200
     );
 }
+
+#[tokio::test]
+async fn a_verified_token_is_remembered_only_for_its_lifetime_and_its_key_set() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    assert_eq!(
+        get(&app, "/auth/sessions", &user.access_token).await.status,
+        200
+    );
+    use sha2::Digest;
+    let key = format!(
+        "{}:auth:verified:{}",
+        app.prefix,
+        hex::encode(sha2::Sha256::digest(user.access_token.as_bytes()))
+    );
+    let mut redis = redis::Client::open(format!("redis://127.0.0.1:{}", app.env.get("REDIS_PORT")))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 0 && ttl <= 900_000,
+        "remembered until the token expires: {ttl}"
+    );
+    // A verdict for another key set does not count: the token is verified again and re-tagged.
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("stale-tag")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&app, "/auth/sessions", &user.access_token).await.status,
+        200
+    );
+    let tag: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_ne!(tag, "stale-tag");
+    // A token with a bad signature is never remembered.
+    let forged = format!("{}x", &user.access_token[..user.access_token.len() - 1]);
+    assert_eq!(get(&app, "/auth/sessions", &forged).await.status, 401);
+    let forged_key = format!(
+        "{}:auth:verified:{}",
+        app.prefix,
+        hex::encode(sha2::Sha256::digest(forged.as_bytes()))
+    );
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&forged_key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0);
+}

@@ -1,9 +1,14 @@
 //! The auth extractor: `Authorization: Bearer <access token>` → [`AuthContext`].
 //!
-//! 1. verify the JWT with `jwt_public_keys` (signature, `iss` = `jwt_issuer`, `aud` =
-//!    `jwt_audience`, expiry);
-//! 2. check the session is live: the Redis mirror first ([`crate::session_mirror`]), then
-//!    `auth.live_sessions` in Postgres on a miss (or when Redis is down);
+//! 1. read the JWT's claims and refuse a malformed, foreign (`iss` ≠ `jwt_issuer`, `aud` ≠
+//!    `jwt_audience`) or expired one before any cryptography;
+//! 2. one Redis round trip (`MGET`) reads whether these exact token bytes were already verified
+//!    with the current key set (`auth:verified:<sha256>` = a tag of `jwt_public_keys`) and the
+//!    session's mirror entry ([`crate::session_mirror`]);
+//! 3. verify the Ed25519 signature with `jwt_public_keys` unless it was, and remember the verdict
+//!    until the token expires; a changed key set invalidates every remembered verdict;
+//! 4. check the session is live: the mirror's answer, else `auth.live_sessions` in Postgres (a
+//!    miss, or Redis down);
 //! 3. hand the handler who is calling, how they authenticated and their roles.
 //!
 //! Failures are 401 problems with stable codes: `token_missing`, `token_invalid`,
@@ -15,7 +20,7 @@ use spin_sdk::http::Request;
 use spin_sdk::pg4::ParameterValue;
 use uuid::Uuid;
 
-use crate::jwt::{AccessClaims, TokenError, TokenVerifier};
+use crate::jwt::{self, AccessClaims, TokenError, TokenVerifier};
 use crate::session_mirror::{self, Mirrored};
 
 /// How old a step-up may be for a sensitive action.
@@ -106,11 +111,59 @@ pub fn authenticate(req: &Request) -> Result<AuthContext, Problem> {
                 .with_detail("send `Authorization: Bearer <access token>`"),
         );
     };
-    let verifier = verifier_from_variables()?;
+    let issuer = var("jwt_issuer").map_err(Problem::internal)?;
+    let audience = var("jwt_audience").map_err(Problem::internal)?;
+    let jwks = var("jwt_public_keys").map_err(Problem::internal)?;
     let now = nexgate_platform::time::now_unix().0;
-    let claims = verifier.verify(token, now).map_err(|e| token_problem(&e))?;
-    let context = AuthContext::from_claims(claims);
-    if session_is_live(context.session_id, context.user_id)? {
+    // Structure, issuer, audience and expiry first: cheap, and no cryptography for a dead token.
+    let claims = jwt::read_claims_unverified(token, &issuer, &audience, now)
+        .map_err(|e| token_problem(&e))?;
+    let context = AuthContext::from_claims(claims.clone());
+    let prefix = var("redis_key_prefix").map_err(Problem::internal)?;
+    let session_key = session_mirror::key(&prefix, context.session_id);
+    let verified_key = session_mirror::verified_key(&prefix, token);
+    let tag = session_mirror::key_set_tag(&jwks);
+
+    // One Redis round trip answers both "was this exact token verified with these keys?" and
+    // "is its session live?".
+    let redis = var("redis_url")
+        .and_then(|url| Ok(spin_sdk::redis::Connection::open(&url)?))
+        .map_err(|e| eprintln!("auth extractor: Redis unavailable, asking Postgres: {e:#}"))
+        .ok();
+    let (verified, mirrored) = match &redis {
+        Some(conn) => session_mirror::lookup_both(conn, &verified_key, &session_key)
+            .unwrap_or_else(|e| {
+                eprintln!("auth extractor: Redis lookup failed, asking Postgres: {e:?}");
+                (None, Mirrored::Unknown)
+            }),
+        None => (None, Mirrored::Unknown),
+    };
+    if verified.as_deref() != Some(tag.as_bytes()) {
+        TokenVerifier::from_jwks_json(&jwks, &issuer, &audience)
+            .map_err(|e| Problem::internal(format!("jwt_public_keys: {e}")))?
+            .verify(token, now)
+            .map_err(|e| token_problem(&e))?;
+        if let Some(conn) = &redis {
+            let ttl_ms = (claims.exp - now) * 1000;
+            if let Err(e) = session_mirror::remember_verified(conn, &verified_key, &tag, ttl_ms) {
+                eprintln!("auth extractor: cannot remember a verified token: {e:?}");
+            }
+        }
+    }
+    let live = match mirrored {
+        Mirrored::Live => true,
+        Mirrored::Revoked => false,
+        Mirrored::Unknown => {
+            let live = live_in_postgres(context.session_id, context.user_id)?;
+            if let Some(conn) = &redis {
+                if let Err(e) = session_mirror::remember(conn, &session_key, live) {
+                    eprintln!("auth extractor: cannot remember the session state: {e:?}");
+                }
+            }
+            live
+        }
+    };
+    if live {
         Ok(context)
     } else {
         Err(
@@ -127,32 +180,6 @@ pub fn verifier_from_variables() -> Result<TokenVerifier, Problem> {
     let audience = var("jwt_audience").map_err(Problem::internal)?;
     TokenVerifier::from_jwks_json(&jwks, &issuer, &audience)
         .map_err(|e| Problem::internal(format!("jwt_public_keys: {e}")))
-}
-
-/// Redis first; Postgres on a miss or when Redis is unavailable.
-fn session_is_live(session_id: Uuid, user_id: Uuid) -> Result<bool, Problem> {
-    let redis = var("redis_url")
-        .and_then(|url| Ok(spin_sdk::redis::Connection::open(&url)?))
-        .map_err(|e| eprintln!("auth extractor: Redis unavailable, asking Postgres: {e:#}"))
-        .ok();
-    let key = var("redis_key_prefix")
-        .map(|p| session_mirror::key(&p, session_id))
-        .map_err(Problem::internal)?;
-    if let Some(conn) = &redis {
-        match session_mirror::lookup(conn, &key) {
-            Ok(Mirrored::Live) => return Ok(true),
-            Ok(Mirrored::Revoked) => return Ok(false),
-            Ok(Mirrored::Unknown) => {}
-            Err(e) => eprintln!("auth extractor: Redis lookup failed, asking Postgres: {e:?}"),
-        }
-    }
-    let live = live_in_postgres(session_id, user_id)?;
-    if let Some(conn) = &redis {
-        if let Err(e) = session_mirror::remember(conn, &key, live) {
-            eprintln!("auth extractor: cannot remember the session state: {e:?}");
-        }
-    }
-    Ok(live)
 }
 
 fn live_in_postgres(session_id: Uuid, user_id: Uuid) -> Result<bool, Problem> {

@@ -257,6 +257,46 @@ impl TokenVerifier {
     }
 }
 
+/// Reads and checks a token's claims (structure, `alg`, issuer, audience, expiry) *without* its
+/// signature: only for a token whose exact bytes were verified before (the extractor's cache), or
+/// to refuse a malformed or expired one before any cryptography.
+pub fn read_claims_unverified(
+    token: &str,
+    issuer: &str,
+    audience: &str,
+    now: i64,
+) -> Result<AccessClaims, TokenError> {
+    if token.len() > ACCESS_TOKEN_BYTES_MAX {
+        return Err(TokenError::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(c), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    let header: Header = B64
+        .decode(h)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(TokenError::Malformed)?;
+    if header.alg != "EdDSA" {
+        return Err(TokenError::Malformed);
+    }
+    let claims: AccessClaims = B64
+        .decode(c)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(TokenError::Malformed)?;
+    if claims.iss != issuer || claims.aud != audience {
+        return Err(TokenError::WrongAudience);
+    }
+    if claims.exp + CLOCK_SKEW_SECS <= now || claims.iat - CLOCK_SKEW_SECS > now {
+        return Err(TokenError::Expired);
+    }
+    Ok(claims)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +371,29 @@ mod tests {
         assert_eq!(
             wrong_aud.verify(&token, 1_000_000),
             Err(TokenError::WrongAudience)
+        );
+    }
+
+    #[test]
+    fn unverified_reading_checks_everything_but_the_signature() {
+        let s = signer("k1", 7);
+        let c = claims(1_000_000);
+        let token = s.sign(&c);
+        assert_eq!(
+            read_claims_unverified(&token, "nexgate", "nexgate", 1_000_000).unwrap(),
+            c
+        );
+        assert_eq!(
+            read_claims_unverified(&token, "nexgate", "other", 1_000_000),
+            Err(TokenError::WrongAudience)
+        );
+        assert_eq!(
+            read_claims_unverified(&token, "nexgate", "nexgate", 1_000_000 + 2000),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            read_claims_unverified("a.b", "nexgate", "nexgate", 0),
+            Err(TokenError::Malformed)
         );
     }
 

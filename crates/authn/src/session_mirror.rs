@@ -45,6 +45,61 @@ pub fn key(redis_key_prefix: &str, session_id: Uuid) -> String {
     )
 }
 
+/// The key remembering that a token's exact bytes were verified: `<prefix>auth:verified:<sha256>`.
+pub fn verified_key(redis_key_prefix: &str, token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(token.as_bytes()));
+    nexgate_platform::config::redis_key(redis_key_prefix, &["auth", "verified", &digest])
+}
+
+/// What a verified-token entry holds: a tag of the key set it was verified with, so publishing a
+/// different `jwt_public_keys` (a rotation or a withdrawn key) invalidates every cached verdict.
+pub fn key_set_tag(jwks: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(jwks.as_bytes())[..8])
+}
+
+/// One round trip: the verified-token entry and the session's entry.
+pub fn lookup_both(
+    conn: &Connection,
+    verified_key: &str,
+    session_key: &str,
+) -> Result<(Option<Vec<u8>>, Mirrored), spin_sdk::redis::Error> {
+    let reply = conn.execute(
+        "MGET",
+        &[
+            RedisParameter::Binary(verified_key.as_bytes().to_vec()),
+            RedisParameter::Binary(session_key.as_bytes().to_vec()),
+        ],
+    )?;
+    let value = |i: usize| match reply.get(i) {
+        Some(RedisResult::Binary(b)) => Some(b.clone()),
+        _ => None,
+    };
+    let state = match value(1).as_deref() {
+        Some(LIVE) => Mirrored::Live,
+        Some(REVOKED) => Mirrored::Revoked,
+        _ => Mirrored::Unknown,
+    };
+    Ok((value(0), state))
+}
+
+/// Remembers that a token verified, until it expires (at most an access token's lifetime).
+pub fn remember_verified(
+    conn: &Connection,
+    verified_key: &str,
+    tag: &str,
+    ttl_ms: i64,
+) -> Result<(), spin_sdk::redis::Error> {
+    set_with_ttl(
+        conn,
+        verified_key,
+        tag.as_bytes(),
+        ttl_ms.clamp(1, LIVE_TTL_MS),
+        false,
+    )
+}
+
 /// Reads a session's entry.
 pub fn lookup(conn: &Connection, key: &str) -> Result<Mirrored, spin_sdk::redis::Error> {
     Ok(match conn.get(key)?.as_deref() {
