@@ -45,6 +45,7 @@ export_app_variables() {
     export SPIN_VARIABLE_REDIS_KEY_PREFIX="bench-$db:" SPIN_VARIABLE_EVENT_TOPIC_PREFIX="bench" RUST_LOG=warn
     export SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat "$keys/jwt-private.jwk")" SPIN_VARIABLE_JWT_PUBLIC_KEYS="$(cat "$keys/jwt-public.jwks")"
     export SPIN_VARIABLE_AUTH_INTERNAL_TOKEN="$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
+    export SPIN_VARIABLE_PROFILES_INTERNAL_TOKEN="$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
     export SPIN_VARIABLE_MFA_ENCRYPTION_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
     local role
     for role in auth profiles health; do

@@ -435,6 +435,8 @@ pub struct TestApp {
     pub jwt_private_jwk: String,
     /// What `/internal/auth/...` routes demand (`auth_internal_token`).
     pub auth_internal_token: String,
+    /// What `/internal/profiles/...` routes demand (`profiles_internal_token`).
+    pub profiles_internal_token: String,
 }
 
 impl TestApp {
@@ -456,6 +458,7 @@ impl TestApp {
         let probe_token = format!("probe-token-{}", uuid::Uuid::new_v4().simple());
         let (jwt_private_jwk, jwt_public_keys) = new_jwt_keys();
         let auth_internal_token = format!("auth-token-{}", uuid::Uuid::new_v4().simple());
+        let profiles_internal_token = format!("profiles-token-{}", uuid::Uuid::new_v4().simple());
         let mut vars: Vec<(String, String)> = vec![
             (
                 "SPIN_VARIABLE_REDIS_KEY_PREFIX".into(),
@@ -485,6 +488,10 @@ impl TestApp {
                 vars.push((
                     "SPIN_VARIABLE_AUTH_INTERNAL_TOKEN".into(),
                     auth_internal_token.clone(),
+                ));
+                vars.push((
+                    "SPIN_VARIABLE_PROFILES_INTERNAL_TOKEN".into(),
+                    profiles_internal_token.clone(),
                 ));
                 vars.push((
                     "SPIN_VARIABLE_MFA_ENCRYPTION_KEY".into(),
@@ -540,6 +547,7 @@ impl TestApp {
             probe_token,
             jwt_private_jwk,
             auth_internal_token,
+            profiles_internal_token,
         }
     }
 
@@ -576,6 +584,14 @@ impl TestApp {
             (
                 "SPIN_VARIABLE_PROBE_INTERNAL_TOKEN".to_string(),
                 self.probe_token.clone(),
+            ),
+            (
+                "SPIN_VARIABLE_AUTH_INTERNAL_TOKEN".to_string(),
+                self.auth_internal_token.clone(),
+            ),
+            (
+                "SPIN_VARIABLE_PROFILES_INTERNAL_TOKEN".to_string(),
+                self.profiles_internal_token.clone(),
             ),
             ("NEXGATE_AMQP_URL".to_string(), self.env.amqp_url()),
             ("NEXGATE_BASE_URL".to_string(), self.host.base_url.clone()),

@@ -714,3 +714,173 @@ async fn a_renamed_user_keeps_the_old_name_for_a_while_and_waits_before_renaming
         assert_eq!(rename(&other, bad).await.status, 422, "{bad}");
     }
 }
+
+fn envelope(event_type: &str, data: serde_json::Value) -> serde_json::Value {
+    json!({
+        "id": uuid::Uuid::now_v7(),
+        "type": event_type,
+        "occurred_at": "2026-11-29T12:00:00.000Z",
+        "actor": null,
+        "subject": { "kind": "test", "id": "1" },
+        "audience": [],
+        "data": data,
+        "version": 1
+    })
+}
+
+async fn deliver(
+    app: &TestApp,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let mut req = app
+        .http
+        .post(app.url("/internal/profiles/events"))
+        .json(body);
+    if let Some(t) = token {
+        req = req.header("x-internal-token", t);
+    }
+    let resp = req.send().await.unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn the_trust_score_moves_on_synthetic_events_and_counts_each_event_once() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let seller = sign_up(&app, &mut events).await;
+    let buyer = sign_up(&app, &mut events).await;
+    let token = app.profiles_internal_token.clone();
+    let trust_path = format!("/users/{}/trust", seller.user_id);
+    let start = get(&app, &buyer, &trust_path).await;
+    assert_eq!(start.status, 200, "{start}\n{}", app.host.log());
+    assert_eq!(start.body["badge"], "new");
+    let start_score = start.body["score"].as_i64().unwrap();
+
+    for _ in 0..6 {
+        let e = envelope(
+            "commerce.order.completed",
+            json!({ "order_id": uuid::Uuid::now_v7(), "seller_id": seller.user_id, "buyer_id": buyer.user_id }),
+        );
+        assert_eq!(
+            deliver(&app, Some(&token), &e).await,
+            (200, json!({ "applied": true }))
+        );
+    }
+    let review = envelope(
+        "commerce.review.created",
+        json!({ "review_id": uuid::Uuid::now_v7(), "seller_id": seller.user_id, "author_id": buyer.user_id, "rating": 5 }),
+    );
+    assert_eq!(
+        deliver(&app, Some(&token), &review).await.1["applied"],
+        true
+    );
+    assert_eq!(
+        deliver(&app, Some(&token), &review).await.1["applied"],
+        false,
+        "a redelivery counts once"
+    );
+    let good = get(&app, &buyer, &trust_path).await;
+    assert_eq!(good.body["counts"]["completed"], 6);
+    assert_eq!(good.body["counts"]["ratings_count"], 1);
+    assert_eq!(good.body["average_rating"], 5.0);
+    assert_ne!(good.body["badge"], "new");
+    let good_score = good.body["score"].as_i64().unwrap();
+    assert!(good_score > start_score, "{start_score} -> {good_score}");
+
+    for _ in 0..3 {
+        let e = envelope(
+            "payments.dispute.opened",
+            json!({ "dispute_id": uuid::Uuid::now_v7(), "payee_id": seller.user_id, "payer_id": buyer.user_id }),
+        );
+        deliver(&app, Some(&token), &e).await;
+    }
+    let buyer_cancel = envelope(
+        "commerce.order.cancelled",
+        json!({ "order_id": uuid::Uuid::now_v7(), "seller_id": seller.user_id, "buyer_id": buyer.user_id, "cancelled_by": "buyer" }),
+    );
+    assert_eq!(
+        deliver(&app, Some(&token), &buyer_cancel).await.1["applied"],
+        false,
+        "a buyer's cancellation is not the seller's fault"
+    );
+    let worse = get(&app, &buyer, &trust_path).await;
+    assert_eq!(worse.body["counts"]["disputes"], 3);
+    assert!(worse.body["score"].as_i64().unwrap() < good_score);
+
+    assert_eq!(deliver(&app, None, &review).await.0, 401);
+    assert_eq!(deliver(&app, Some(&"x".repeat(40)), &review).await.0, 403);
+    let broken = envelope(
+        "commerce.review.created",
+        json!({ "review_id": uuid::Uuid::now_v7(), "seller_id": seller.user_id, "author_id": buyer.user_id, "rating": 9 }),
+    );
+    assert_eq!(
+        deliver(&app, Some(&token), &broken).await.0,
+        422,
+        "malformed events go to the dead-letter queue"
+    );
+    let other = envelope(
+        "profiles.follow.created",
+        json!({ "follower_id": buyer.user_id, "followee_id": seller.user_id }),
+    );
+    assert_eq!(
+        deliver(&app, Some(&token), &other).await,
+        (
+            200,
+            json!({ "applied": false, "reason": "not a trust input" })
+        )
+    );
+}
+
+#[tokio::test]
+async fn trust_events_arrive_through_the_dispatcher() {
+    use lapin::options::BasicPublishOptions;
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let organizer = sign_up(&app, &mut events).await;
+    app.declare_queues("infra/subscriptions.toml");
+    let _dispatcher = app.worker(
+        "dispatcher",
+        &[
+            "--subscriptions",
+            "infra/subscriptions.toml",
+            "--expires-ms",
+            "600000",
+        ],
+    );
+    let conn =
+        lapin::Connection::connect(&app.env.amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let e = envelope(
+        "events.ticket.purchased",
+        json!({ "ticket_id": uuid::Uuid::now_v7(), "event_id": uuid::Uuid::now_v7(), "organizer_id": organizer.user_id, "buyer_id": uuid::Uuid::now_v7() }),
+    );
+    channel
+        .basic_publish(
+            "amq.topic",
+            &format!("{}.events.ticket.purchased", app.prefix),
+            BasicPublishOptions::default(),
+            &serde_json::to_vec(&e).unwrap(),
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let path = format!("/users/{}/trust", organizer.user_id);
+    let counted = nexgate_tests::eventually(Duration::from_secs(45), || async {
+        let t = get(&app, &organizer, &path).await;
+        (t.body["counts"]["completed"] == 1).then_some(t)
+    })
+    .await;
+    assert!(
+        counted.is_some(),
+        "the dispatcher delivered the event\n{}",
+        app.host.log()
+    );
+}

@@ -452,6 +452,194 @@ pub const CATALOGUE: &[EventType] = &[
         ],
         carries_secret: false,
     },
+    EventType {
+        name: "commerce.order.completed",
+        producer: "commerce",
+        version: 1,
+        description: "An order was completed: the buyer confirmed receipt or the dispute window passed and escrow was released. Consumed by profiles (trust score). Audience: buyer and seller.",
+        data_fields: &[
+            DataField {
+                name: "order_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "seller_id",
+                description: "string (uuid): the selling user",
+                required: true,
+            },
+            DataField {
+                name: "buyer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "commerce.order.cancelled",
+        producer: "commerce",
+        version: 1,
+        description: "An order was cancelled. Consumed by profiles (trust score counts cancellations by the seller). Audience: buyer and seller.",
+        data_fields: &[
+            DataField {
+                name: "order_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "seller_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "buyer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "cancelled_by",
+                description: "string: seller, buyer or system",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "commerce.review.created",
+        producer: "commerce",
+        version: 1,
+        description: "A buyer reviewed a seller after an order. Consumed by profiles (trust score) and the notifier (review received). Audience: the seller.",
+        data_fields: &[
+            DataField {
+                name: "review_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "seller_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "author_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "rating",
+                description: "integer: 1 to 5",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "events.ticket.purchased",
+        producer: "events",
+        version: 1,
+        description: "A ticket was bought and paid for. Consumed by profiles (the organizer's completed transactions) and the notifier. Audience: the buyer.",
+        data_fields: &[
+            DataField {
+                name: "ticket_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "event_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "organizer_id",
+                description: "string (uuid): the organizing user",
+                required: true,
+            },
+            DataField {
+                name: "buyer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "events.event.cancelled",
+        producer: "events",
+        version: 1,
+        description: "An organizer cancelled an event. Consumed by profiles (the organizer's cancellations) and the notifier. Audience: ticket holders.",
+        data_fields: &[
+            DataField {
+                name: "event_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "organizer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "payments.refund.processed",
+        producer: "payments",
+        version: 1,
+        description: "A refund reached the payer. Consumed by profiles (the payee's refunds) and the notifier. Audience: payer and payee.",
+        data_fields: &[
+            DataField {
+                name: "refund_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payee_id",
+                description: "string (uuid): the seller or organizer refunded from",
+                required: true,
+            },
+            DataField {
+                name: "payer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "amount",
+                description: "integer: minor units",
+                required: true,
+            },
+            DataField {
+                name: "currency",
+                description: "string: ISO 4217",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "payments.dispute.opened",
+        producer: "payments",
+        version: 1,
+        description: "A payer opened a dispute on a payment held in escrow. Consumed by profiles (the payee's disputes). Audience: payer and payee.",
+        data_fields: &[
+            DataField {
+                name: "dispute_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payee_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
 ];
 
 /// Finds a type by name.

@@ -12,5 +12,6 @@ pub mod display_name;
 pub mod graph;
 pub mod profile;
 pub mod rename;
+pub mod trust;
 pub mod username;
 pub mod verification;

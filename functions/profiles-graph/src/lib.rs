@@ -38,6 +38,7 @@ fn handle(req: Request) -> Response {
             nexgate_profiles::verification::set(&req, id, COMPONENT)
         }
         (Method::Get, [id, "verification"]) => nexgate_profiles::verification::get(&req, id),
+        (Method::Get, [id, "trust"]) => nexgate_profiles::trust::get(&req, id),
         (Method::Post, [id, "mute"]) => graph::mute(&req, id),
         (Method::Delete, [id, "mute"]) => graph::unmute(&req, id),
         _ => Err(Problem::not_found("no such route")),
