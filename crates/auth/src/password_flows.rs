@@ -232,7 +232,7 @@ pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
     }
     let settings = Settings::from_variables()?;
     let redis = settings.redis()?;
-    let key = settings.redis_key(&["password_change", "failures", &ctx.user_id.to_string()]);
+    let key = settings.redis_key(&["password_check", "failures", &ctx.user_id.to_string()]);
     let rule = Rule {
         limit: settings.login_failures_per_identifier_max,
         window_ms: settings.login_failure_window_secs * 1000,

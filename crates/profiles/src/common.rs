@@ -54,11 +54,13 @@ pub fn resolve(conn: &Connection, id_or_username: &str) -> Result<Uuid, Problem>
             // The current owner first; else a recently released name still held for its old owner.
             query(
                 conn,
-                "SELECT user_id FROM profiles.profiles WHERE lower(username) = lower($1) \
-                 UNION ALL \
-                 (SELECT user_id FROM profiles.username_history \
-                  WHERE username_key = lower($1) AND held_until > now() ORDER BY released_at DESC LIMIT 1) \
-                 LIMIT 1",
+                "SELECT user_id FROM ( \
+                     SELECT user_id, 0 AS pri, now() AS released_at FROM profiles.profiles \
+                     WHERE lower(username) = lower($1) \
+                     UNION ALL \
+                     SELECT user_id, 1, released_at FROM profiles.username_history \
+                     WHERE username_key = lower($1) AND held_until > now() \
+                 ) named ORDER BY pri, released_at DESC LIMIT 1",
                 &[P::Str(id_or_username.to_string())],
             )?
         }
