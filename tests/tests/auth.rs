@@ -1484,3 +1484,30 @@ async fn a_verified_token_is_remembered_only_for_its_lifetime_and_its_key_set() 
         .unwrap();
     assert_eq!(exists, 0);
 }
+
+#[tokio::test]
+async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    for (trusted, expected) in [("", "127.0.0.1"), ("127.0.0.1", "203.0.113.9")] {
+        let app = with_vars(&[("SPIN_VARIABLE_TRUSTED_PROXIES", trusted)]).await;
+        let mut events = app.observe_events().await;
+        let user = sign_up(&app, &mut events).await;
+        let login = app
+            .http
+            .post(app.url("/auth/login"))
+            .header("x-forwarded-for", "198.51.100.7, 203.0.113.9")
+            .json(&json!({ "identifier": user.email, "password": PASSWORD, "device": device("proxied") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status().as_u16(), 200);
+        let sessions = get(&app, "/auth/sessions", &user.access_token).await;
+        let proxied = sessions.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["device"]["id"] == "proxied")
+            .unwrap()
+            .clone();
+        assert_eq!(proxied["ip"], expected, "trusted_proxies = {trusted:?}");
+    }
+}
