@@ -19,9 +19,8 @@ use spin_sdk::pg4::ParameterValue as P;
 use uuid::Uuid;
 
 use crate::http::{content_type, json};
-use crate::identifier::{Channel, Email, Phone};
-use crate::password;
-use crate::rate_limit::{self, Attempt, Rule};
+use crate::identifier::{contact_point, Channel};
+use crate::password_flows::{current_password_field, verify_current_password};
 use crate::registration::{account_with_address, send_code, CODE_ATTEMPTS_MAX, CODE_TTL_SECS};
 use crate::secrets::{code_hash, digests_equal, new_code};
 use crate::settings::Settings;
@@ -38,74 +37,16 @@ struct ChangeBody {
 pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let body: ChangeBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
-    let (channel, address) = match (&body.email, &body.phone) {
-        (Some(e), None) => (
-            Channel::Email,
-            Email::parse(e)
-                .map_err(|m| Problem::invalid_field("email", m))?
-                .as_str()
-                .to_string(),
-        ),
-        (None, Some(p)) => (
-            Channel::Phone,
-            Phone::parse(p)
-                .map_err(|m| Problem::invalid_field("phone", m))?
-                .as_str()
-                .to_string(),
-        ),
-        _ => {
-            return Err(Problem::invalid_field(
-                "email",
-                "give exactly one of `email` and `phone`",
-            ))
-        }
-    };
-    if body.current_password.is_empty()
-        || body.current_password.chars().count() > password::PASSWORD_CHARS_MAX
-    {
-        return Err(Problem::invalid_field(
-            "current_password",
-            "must be 1 to 128 characters",
-        ));
-    }
+    let (channel, address) = contact_point(body.email.as_deref(), body.phone.as_deref())?;
+    current_password_field(&body.current_password)?;
     let settings = Settings::from_variables()?;
-    let redis = settings.redis()?;
-    let key = settings.redis_key(&["password_check", "failures", &ctx.user_id.to_string()]);
-    let rule = Rule {
-        limit: settings.login_failures_per_identifier_max,
-        window_ms: settings.login_failure_window_secs * 1000,
-        lockout_base_ms: settings.login_lockout_base_secs * 1000,
-        lockout_max_ms: settings.login_lockout_max_secs * 1000,
-    };
-    match rate_limit::attempt(&redis, &key, rule) {
-        Ok(Attempt::Allowed) => {}
-        Ok(Attempt::Refused {
-            retry_after_secs, ..
-        }) => return Err(Problem::rate_limited(retry_after_secs)),
-        Err(e) => {
-            eprintln!("auth: password-check counter failed: {e:?}");
-            return Err(Problem::unavailable("the session store is unavailable"));
-        }
-    }
     let conn = open(&settings.db_url)?;
+    verify_current_password(&settings, &conn, ctx.user_id, &body.current_password)?;
     let rows = query(
         &conn,
-        "SELECT password_hash, email, phone FROM auth.accounts WHERE id = $1",
+        "SELECT email, phone FROM auth.accounts WHERE id = $1",
         &[P::Uuid(ctx.user_id.to_string())],
     )?;
-    if rows.is_empty() {
-        return Err(Problem::not_found("no such account"));
-    }
-    let stored: Option<String> = rows.value(0, "password_hash")?;
-    if !password::verify(&body.current_password, stored.as_deref()) {
-        return Err(Problem::new(
-            403,
-            "current_password_wrong",
-            "The current password is wrong",
-        )
-        .with_field("current_password", "is wrong"));
-    }
-    let _ = rate_limit::reset(&redis, &key);
     let current: Option<String> = rows.value(0, channel.as_str())?;
     if current.as_deref() == Some(address.as_str()) {
         return Err(Problem::invalid_field(channel.as_str(), "is already yours"));
@@ -258,7 +199,7 @@ pub fn verify(req: &Request, component: &str) -> Result<Response, Problem> {
                 "channel": channel.as_str(),
                 "old_address": old,
                 "new_address": address,
-                "changed_at": crate::http::now_rfc3339(),
+                "changed_at": nexgate_platform::time::now_rfc3339(),
             }),
         )?;
         Ok(Outcome::Changed {

@@ -67,12 +67,6 @@ pub fn content_type(req: &Request) -> Option<&str> {
     req.header("content-type").and_then(|v| v.as_str())
 }
 
-/// Now, RFC 3339.
-pub fn now_rfc3339() -> String {
-    let (secs, nanos) = nexgate_platform::time::now_unix();
-    nexgate_platform::time::rfc3339(secs, nanos)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

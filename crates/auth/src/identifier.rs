@@ -94,6 +94,26 @@ impl Channel {
     }
 }
 
+/// Exactly one of an email and a phone from a request body, normalised; a 422 names the field.
+pub fn contact_point(
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> Result<(Channel, String), nexgate_platform::Problem> {
+    use nexgate_platform::Problem;
+    match (email, phone) {
+        (Some(e), None) => Email::parse(e)
+            .map(|e| (Channel::Email, e.0))
+            .map_err(|m| Problem::invalid_field("email", m)),
+        (None, Some(p)) => Phone::parse(p)
+            .map(|p| (Channel::Phone, p.0))
+            .map_err(|m| Problem::invalid_field("phone", m)),
+        _ => Err(Problem::invalid_field(
+            "email",
+            "give exactly one of `email` and `phone`",
+        )),
+    }
+}
+
 /// What a user typed to log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginIdentifier {

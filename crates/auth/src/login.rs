@@ -18,7 +18,7 @@ use crate::device::{Device, DeviceInput};
 use crate::http::{client_ip, content_type, json};
 use crate::identifier::LoginIdentifier;
 use crate::password;
-use crate::rate_limit::{self, Attempt, Rule};
+use crate::rate_limit::{self, Attempt};
 use crate::secrets::sha256_hex;
 use crate::session;
 use crate::settings::Settings;
@@ -127,7 +127,6 @@ pub(crate) fn finish_login(
     let (started, roles) = transaction(conn, |conn| -> Result<_, Problem> {
         let started = session::start(conn, settings, account_id, device, ip, amr)?;
         if started.new_device {
-            let (secs, nanos) = nexgate_platform::time::now_unix();
             outbox.record(
                 conn,
                 "auth.login.new_device",
@@ -139,7 +138,7 @@ pub(crate) fn finish_login(
                     "device_name": device.name,
                     "platform": device.platform,
                     "ip": ip,
-                    "logged_in_at": nexgate_platform::time::rfc3339(secs, nanos),
+                    "logged_in_at": nexgate_platform::time::now_rfc3339(),
                 }),
             )?;
         }
@@ -180,12 +179,7 @@ fn count_attempt(
     ip_key: Option<&str>,
     ip: Option<&str>,
 ) -> Result<(), Problem> {
-    let rule = |limit: i64| Rule {
-        limit,
-        window_ms: settings.login_failure_window_secs * 1000,
-        lockout_base_ms: settings.login_lockout_base_secs * 1000,
-        lockout_max_ms: settings.login_lockout_max_secs * 1000,
-    };
+    let rule = |limit: i64| settings.login_rule(limit);
     let store_down = |e: spin_sdk::redis::Error| {
         eprintln!("auth: login counter failed: {e:?}");
         Problem::unavailable("the session store is unavailable")

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::device::Device;
 use crate::events::Outbox;
 use crate::http::{client_ip, content_type, json, no_content};
-use crate::rate_limit::{self, Attempt, Rule};
+use crate::rate_limit;
 use crate::secret_box::SecretBox;
 use crate::secrets::{new_refresh_token, random_bytes, sha256_hex};
 use crate::session;
@@ -105,24 +105,9 @@ fn code_invalid() -> Problem {
 
 /// Counts one second-factor check for the account; past the login limits it is a 429.
 fn count_check(settings: &Settings, account_id: Uuid) -> Result<(), Problem> {
-    let redis = settings.redis()?;
     let key = settings.redis_key(&["mfa", "failures", &account_id.to_string()]);
-    let rule = Rule {
-        limit: settings.login_failures_per_identifier_max,
-        window_ms: settings.login_failure_window_secs * 1000,
-        lockout_base_ms: settings.login_lockout_base_secs * 1000,
-        lockout_max_ms: settings.login_lockout_max_secs * 1000,
-    };
-    match rate_limit::attempt(&redis, &key, rule) {
-        Ok(Attempt::Allowed) => Ok(()),
-        Ok(Attempt::Refused {
-            retry_after_secs, ..
-        }) => Err(Problem::rate_limited(retry_after_secs)),
-        Err(e) => {
-            eprintln!("auth: MFA counter failed: {e:?}");
-            Err(Problem::unavailable("the session store is unavailable"))
-        }
-    }
+    let rule = settings.login_rule(settings.login_failures_per_identifier_max);
+    rate_limit::count_or_refuse(&settings.redis()?, &key, rule, "MFA")
 }
 
 fn forget_failures(settings: &Settings, account_id: Uuid) {
@@ -342,14 +327,13 @@ fn mfa_event(
     ctx: &AuthContext,
     event_type: &str,
 ) -> Result<(), Problem> {
-    let (secs, nanos) = nexgate_platform::time::now_unix();
     outbox.record(
         conn,
         event_type,
         Some(ctx.user_id),
         ("account", ctx.user_id.to_string()),
         vec![ctx.user_id],
-        json!({ "method": "totp", "session_id": ctx.session_id, "at": nexgate_platform::time::rfc3339(secs, nanos) }),
+        json!({ "method": "totp", "session_id": ctx.session_id, "at": nexgate_platform::time::now_rfc3339() }),
     )
 }
 

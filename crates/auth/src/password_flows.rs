@@ -214,14 +214,7 @@ struct ChangeBody {
 pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let body: ChangeBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
-    if body.current_password.is_empty()
-        || body.current_password.chars().count() > password::PASSWORD_CHARS_MAX
-    {
-        return Err(Problem::invalid_field(
-            "current_password",
-            "must be 1 to 128 characters",
-        ));
-    }
+    current_password_field(&body.current_password)?;
     password::check_policy(&body.new_password)
         .map_err(|m| Problem::invalid_field("new_password", m))?;
     if body.new_password == body.current_password {
@@ -231,44 +224,8 @@ pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
         ));
     }
     let settings = Settings::from_variables()?;
-    let redis = settings.redis()?;
-    let key = settings.redis_key(&["password_check", "failures", &ctx.user_id.to_string()]);
-    let rule = Rule {
-        limit: settings.login_failures_per_identifier_max,
-        window_ms: settings.login_failure_window_secs * 1000,
-        lockout_base_ms: settings.login_lockout_base_secs * 1000,
-        lockout_max_ms: settings.login_lockout_max_secs * 1000,
-    };
-    let counted = rate_limit::attempt(&redis, &key, rule).map_err(|e| {
-        eprintln!("auth: password-change counter failed: {e:?}");
-        Problem::unavailable("the session store is unavailable")
-    })?;
-    if let Attempt::Refused {
-        retry_after_secs, ..
-    } = counted
-    {
-        return Err(Problem::rate_limited(retry_after_secs));
-    }
     let conn = open(&settings.db_url)?;
-    let rows = query(
-        &conn,
-        "SELECT password_hash FROM auth.accounts WHERE id = $1",
-        &[P::Uuid(ctx.user_id.to_string())],
-    )?;
-    let stored: Option<String> = if rows.is_empty() {
-        None
-    } else {
-        rows.value(0, "password_hash")?
-    };
-    if !password::verify(&body.current_password, stored.as_deref()) {
-        return Err(Problem::new(
-            403,
-            "current_password_wrong",
-            "The current password is wrong",
-        )
-        .with_field("current_password", "is wrong"));
-    }
-    let _ = rate_limit::reset(&redis, &key);
+    verify_current_password(&settings, &conn, ctx.user_id, &body.current_password)?;
     let hash = password::hash(&body.new_password).map_err(Problem::internal)?;
     let mut outbox = crate::events::outbox(component)?;
     let ip = client_ip(req);
@@ -291,6 +248,52 @@ pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
     Ok(no_content())
 }
 
+/// 422 unless a typed current password has a plausible length (1 to 128 characters).
+pub(crate) fn current_password_field(password: &str) -> Result<(), Problem> {
+    if password.is_empty() || password.chars().count() > password::PASSWORD_CHARS_MAX {
+        return Err(Problem::invalid_field(
+            "current_password",
+            "must be 1 to 128 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a logged-in user's current password (password change, contact change). Every check
+/// counts against one per-user counter with the login limits: 429 past it, 403
+/// `current_password_wrong` for a wrong one; a right one clears the counter.
+pub(crate) fn verify_current_password(
+    settings: &Settings,
+    conn: &Connection,
+    user_id: Uuid,
+    password: &str,
+) -> Result<(), Problem> {
+    let redis = settings.redis()?;
+    let key = settings.redis_key(&["password_check", "failures", &user_id.to_string()]);
+    let rule = settings.login_rule(settings.login_failures_per_identifier_max);
+    rate_limit::count_or_refuse(&redis, &key, rule, "password-check")?;
+    let rows = query(
+        conn,
+        "SELECT password_hash FROM auth.accounts WHERE id = $1",
+        &[P::Uuid(user_id.to_string())],
+    )?;
+    let stored: Option<String> = if rows.is_empty() {
+        None
+    } else {
+        rows.value(0, "password_hash")?
+    };
+    if !password::verify(password, stored.as_deref()) {
+        return Err(Problem::new(
+            403,
+            "current_password_wrong",
+            "The current password is wrong",
+        )
+        .with_field("current_password", "is wrong"));
+    }
+    let _ = rate_limit::reset(&redis, &key);
+    Ok(())
+}
+
 fn set_password(conn: &Connection, account_id: Uuid, hash: &str) -> Result<(), Problem> {
     conn.execute(
         "UPDATE auth.accounts SET password_hash = $2, password_changed_at = now(), updated_at = now() \
@@ -307,13 +310,12 @@ fn changed_event(
     how: &str,
     ip: Option<&str>,
 ) -> Result<(), Problem> {
-    let (secs, nanos) = nexgate_platform::time::now_unix();
     outbox.record(
         conn,
         "auth.password.changed",
         Some(account_id),
         ("account", account_id.to_string()),
         vec![account_id],
-        json!({ "how": how, "ip": ip, "changed_at": nexgate_platform::time::rfc3339(secs, nanos) }),
+        json!({ "how": how, "ip": ip, "changed_at": nexgate_platform::time::now_rfc3339() }),
     )
 }

@@ -82,6 +82,28 @@ pub fn attempt(
     })
 }
 
+/// Counts one attempt against `key`; over the limit is a 429 `rate_limited` with `Retry-After`,
+/// and an unreachable Redis a 503 (`what` names the counter in the log).
+pub fn count_or_refuse(
+    conn: &Connection,
+    key: &str,
+    rule: Rule,
+    what: &str,
+) -> Result<(), nexgate_platform::Problem> {
+    match attempt(conn, key, rule) {
+        Ok(Attempt::Allowed) => Ok(()),
+        Ok(Attempt::Refused {
+            retry_after_secs, ..
+        }) => Err(nexgate_platform::Problem::rate_limited(retry_after_secs)),
+        Err(e) => {
+            eprintln!("auth: {what} counter failed: {e:?}");
+            Err(nexgate_platform::Problem::unavailable(
+                "the session store is unavailable",
+            ))
+        }
+    }
+}
+
 /// Forgets the failures of `key` (after a successful login with that identifier).
 pub fn reset(conn: &Connection, key: &str) -> Result<(), spin_sdk::redis::Error> {
     conn.del(&[key.to_string()])?;

@@ -21,9 +21,9 @@ use uuid::Uuid;
 use crate::device::{Device, DeviceInput};
 use crate::events::Outbox;
 use crate::http::{client_ip, content_type, json};
-use crate::identifier::{Channel, Email, Phone};
+use crate::identifier::{contact_point, Channel};
 use crate::password;
-use crate::rate_limit::{self, Attempt, Rule};
+use crate::rate_limit::{self, Rule};
 use crate::secrets::{code_hash, digests_equal, new_code};
 use crate::session;
 use crate::settings::Settings;
@@ -74,28 +74,7 @@ fn pending(id: Uuid, channel: Channel) -> Response {
 /// `POST /auth/register`.
 pub fn register(req: &Request, component: &str) -> Result<Response, Problem> {
     let body: RegisterBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
-    let (channel, address) = match (&body.email, &body.phone) {
-        (Some(e), None) => (
-            Channel::Email,
-            Email::parse(e)
-                .map_err(|m| Problem::invalid_field("email", m))?
-                .as_str()
-                .to_string(),
-        ),
-        (None, Some(p)) => (
-            Channel::Phone,
-            Phone::parse(p)
-                .map_err(|m| Problem::invalid_field("phone", m))?
-                .as_str()
-                .to_string(),
-        ),
-        _ => {
-            return Err(Problem::invalid_field(
-                "email",
-                "give exactly one of `email` and `phone`",
-            ))
-        }
-    };
+    let (channel, address) = contact_point(body.email.as_deref(), body.phone.as_deref())?;
     password::check_policy(&body.password).map_err(|m| Problem::invalid_field("password", m))?;
     let username =
         Username::parse(&body.username).map_err(|m| Problem::invalid_field("username", m))?;
@@ -176,16 +155,7 @@ fn limit_registrations(
         ));
     }
     for (key, limit) in keys {
-        let outcome = rate_limit::attempt(&redis, &key, Rule { limit, ..hour }).map_err(|e| {
-            eprintln!("auth: registration counter failed: {e:?}");
-            Problem::unavailable("the session store is unavailable")
-        })?;
-        if let Attempt::Refused {
-            retry_after_secs, ..
-        } = outcome
-        {
-            return Err(Problem::rate_limited(retry_after_secs));
-        }
+        rate_limit::count_or_refuse(&redis, &key, Rule { limit, ..hour }, "registration")?;
     }
     Ok(())
 }
@@ -270,7 +240,6 @@ pub(crate) fn notify_owner(
     channel: Channel,
     address: &str,
 ) -> Result<(), Problem> {
-    let (secs, nanos) = nexgate_platform::time::now_unix();
     outbox.record(
         conn,
         "auth.registration.address_in_use",
@@ -280,7 +249,7 @@ pub(crate) fn notify_owner(
         json!({
             "channel": channel.as_str(),
             "address": address,
-            "attempted_at": nexgate_platform::time::rfc3339(secs, nanos),
+            "attempted_at": nexgate_platform::time::now_rfc3339(),
         }),
     )
 }

@@ -63,6 +63,16 @@ impl Settings {
         })
     }
 
+    /// The failure rule of the login limits with `limit` attempts (window, progressive lockout).
+    pub fn login_rule(&self, limit: i64) -> crate::rate_limit::Rule {
+        crate::rate_limit::Rule {
+            limit,
+            window_ms: self.login_failure_window_secs * 1000,
+            lockout_base_ms: self.login_lockout_base_secs * 1000,
+            lockout_max_ms: self.login_lockout_max_secs * 1000,
+        }
+    }
+
     /// A Redis key under the run's prefix, in auth's namespace.
     pub fn redis_key(&self, parts: &[&str]) -> String {
         let mut all = vec!["auth"];

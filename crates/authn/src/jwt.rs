@@ -211,66 +211,42 @@ impl TokenVerifier {
 
     /// Verifies signature, issuer, audience and expiry at `now` (Unix seconds).
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
-        if token.len() > ACCESS_TOKEN_BYTES_MAX {
-            return Err(TokenError::Malformed);
-        }
-        let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Malformed);
-        };
-        let header: Header = B64
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TokenError::Malformed)?;
-        if header.alg != "EdDSA" {
-            return Err(TokenError::Malformed);
-        }
+        let parts = split(token)?;
         let key = self
             .keys
             .iter()
-            .find(|(kid, _)| *kid == header.kid)
+            .find(|(kid, _)| *kid == parts.header.kid)
             .map(|(_, k)| k)
             .ok_or(TokenError::UnknownKey)?;
         let signature: [u8; 64] = B64
-            .decode(s)
+            .decode(parts.signature)
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or(TokenError::Malformed)?;
-        let signing_input = &token[..h.len() + 1 + c.len()];
-        key.verify(signing_input.as_bytes(), &Signature::from_bytes(&signature))
-            .map_err(|_| TokenError::BadSignature)?;
-        let claims: AccessClaims = B64
-            .decode(c)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TokenError::Malformed)?;
-        if claims.iss != self.issuer || claims.aud != self.audience {
-            return Err(TokenError::WrongAudience);
-        }
-        if claims.exp + CLOCK_SKEW_SECS <= now || claims.iat - CLOCK_SKEW_SECS > now {
-            return Err(TokenError::Expired);
-        }
-        Ok(claims)
+        key.verify(
+            parts.signing_input.as_bytes(),
+            &Signature::from_bytes(&signature),
+        )
+        .map_err(|_| TokenError::BadSignature)?;
+        checked_claims(parts.claims, &self.issuer, &self.audience, now)
     }
 }
 
-/// Reads and checks a token's claims (structure, `alg`, issuer, audience, expiry) *without* its
-/// signature: only for a token whose exact bytes were verified before (the extractor's cache), or
-/// to refuse a malformed or expired one before any cryptography.
-pub fn read_claims_unverified(
-    token: &str,
-    issuer: &str,
-    audience: &str,
-    now: i64,
-) -> Result<AccessClaims, TokenError> {
+/// A compact JWS taken apart (header decoded, the rest still base64url).
+struct Parts<'a> {
+    header: Header,
+    /// `header.claims`, what the signature covers.
+    signing_input: &'a str,
+    claims: &'a str,
+    signature: &'a str,
+}
+
+fn split(token: &str) -> Result<Parts<'_>, TokenError> {
     if token.len() > ACCESS_TOKEN_BYTES_MAX {
         return Err(TokenError::Malformed);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(_), None) =
+    let (Some(h), Some(c), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(TokenError::Malformed);
@@ -283,8 +259,23 @@ pub fn read_claims_unverified(
     if header.alg != "EdDSA" {
         return Err(TokenError::Malformed);
     }
+    Ok(Parts {
+        header,
+        signing_input: &token[..h.len() + 1 + c.len()],
+        claims: c,
+        signature: s,
+    })
+}
+
+/// Decodes the claims and checks issuer, audience and the time window.
+fn checked_claims(
+    claims_b64: &str,
+    issuer: &str,
+    audience: &str,
+    now: i64,
+) -> Result<AccessClaims, TokenError> {
     let claims: AccessClaims = B64
-        .decode(c)
+        .decode(claims_b64)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or(TokenError::Malformed)?;
@@ -295,6 +286,18 @@ pub fn read_claims_unverified(
         return Err(TokenError::Expired);
     }
     Ok(claims)
+}
+
+/// Reads and checks a token's claims (structure, `alg`, issuer, audience, expiry) *without* its
+/// signature: only for a token whose exact bytes were verified before (the extractor's cache), or
+/// to refuse a malformed or expired one before any cryptography.
+pub fn read_claims_unverified(
+    token: &str,
+    issuer: &str,
+    audience: &str,
+    now: i64,
+) -> Result<AccessClaims, TokenError> {
+    checked_claims(split(token)?.claims, issuer, audience, now)
 }
 
 #[cfg(test)]

@@ -10,6 +10,12 @@ pub fn now_unix() -> (i64, u32) {
     (d.as_secs() as i64, d.subsec_nanos())
 }
 
+/// Now, RFC 3339 in UTC.
+pub fn now_rfc3339() -> String {
+    let (secs, nanos) = now_unix();
+    rfc3339(secs, nanos)
+}
+
 /// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's civil_from_days).
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;

@@ -107,9 +107,3 @@ pub fn visible_other(
     }
     Ok(target)
 }
-
-/// Now, RFC 3339.
-pub fn now_rfc3339() -> String {
-    let (secs, nanos) = nexgate_platform::time::now_unix();
-    nexgate_platform::time::rfc3339(secs, nanos)
-}

@@ -16,7 +16,7 @@ use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::common::{
-    blocked_either_way, db, json, no_such_user, now_rfc3339, outbox, resolve_as, visible_other,
+    blocked_either_way, db, json, no_such_user, outbox, resolve_as, visible_other,
 };
 
 /// A rejected follow request may be sent again after this long.
@@ -410,7 +410,7 @@ pub fn block(req: &Request, target: &str, component: &str) -> Result<Response, P
                 Some(me),
                 ("block", format!("{me}:{target}")),
                 vec![me],
-                json!({ "blocker_id": me, "blocked_id": target, "created_at": now_rfc3339() }),
+                json!({ "blocker_id": me, "blocked_id": target, "created_at": nexgate_platform::time::now_rfc3339() }),
             )?;
         }
         Ok(())
