@@ -14,11 +14,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use futures::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-
-use crate::bus::{self, Subscriptions, RETRY_DELAYS_MS};
+use nexgate_bus::consumer::{self, Outcome};
+use nexgate_bus::{self as bus, Subscriptions};
 
 /// How long a service has to answer one delivery.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -36,14 +33,6 @@ pub struct DispatcherSettings {
     pub tokens: BTreeMap<String, String>,
     /// Expiry of the queues it declares (test prefixes); `None` keeps them.
     pub expires_ms: Option<u32>,
-}
-
-/// The outcome of one delivery attempt.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Done,
-    Refused { status: u16, answer: String },
-    Retry { why: String },
 }
 
 /// Classifies an HTTP answer.
@@ -105,110 +94,22 @@ struct ServiceConsumer {
     http: reqwest::Client,
 }
 
-fn attempts_of(delivery: &lapin::message::Delivery) -> u32 {
-    delivery
-        .properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get("x-nexgate-attempts").cloned())
-        .and_then(|v| match v {
-            AMQPValue::LongUInt(n) => Some(n),
-            AMQPValue::LongInt(n) => Some(n.max(0) as u32),
-            AMQPValue::LongLongInt(n) => Some(n.max(0) as u32),
-            _ => None,
-        })
-        .unwrap_or(0)
-}
-
 impl ServiceConsumer {
     async fn consume(self, channel: lapin::Channel) -> Result<()> {
-        channel
-            .basic_qos(PREFETCH_PER_SERVICE, BasicQosOptions::default())
-            .await?;
-        let mut consumer = channel
-            .basic_consume(
-                &self.queues.main,
-                &format!("dispatcher-{}", self.service),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        while let Some(delivery) = consumer.next().await {
-            let delivery = delivery?;
-            let outcome = self.deliver(&delivery.data).await;
-            let attempts = attempts_of(&delivery);
-            let settled = match &outcome {
-                Outcome::Done => Ok(()),
-                Outcome::Refused { status, answer } => {
-                    tracing::warn!(
-                        "dispatcher: `{}` refused an event with {status}; dead-lettered",
-                        self.service
-                    );
-                    self.dead_letter(
-                        &channel,
-                        &delivery.data,
-                        attempts + 1,
-                        &format!("{status} {answer}"),
-                    )
-                    .await
-                }
-                Outcome::Retry { why } => {
-                    let next = attempts as usize;
-                    if next < RETRY_DELAYS_MS.len() {
-                        tracing::info!(
-                            "dispatcher: `{}` failed ({why}); retry {} in {} ms",
-                            self.service,
-                            next + 1,
-                            RETRY_DELAYS_MS[next]
-                        );
-                        let mut headers = FieldTable::default();
-                        headers.insert(
-                            ShortString::from("x-nexgate-attempts"),
-                            AMQPValue::LongUInt(attempts + 1),
-                        );
-                        bus::publish_confirmed(
-                            &channel,
-                            "",
-                            &self.queues.retries[next],
-                            &delivery.data,
-                            headers,
-                        )
-                        .await
-                    } else {
-                        tracing::warn!("dispatcher: `{}` kept failing ({why}); dead-lettered after {} attempts", self.service, attempts + 1);
-                        self.dead_letter(&channel, &delivery.data, attempts + 1, why)
-                            .await
-                    }
-                }
-            };
-            match settled {
-                Ok(()) => delivery.ack(BasicAckOptions::default()).await?,
-                // The outcome could not be recorded: leave the message with the broker.
-                Err(e) => {
-                    tracing::error!(
-                        "dispatcher: cannot record the outcome for `{}`: {e:#}",
-                        self.service
-                    );
-                    delivery
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..Default::default()
-                        })
-                        .await?;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-        Ok(())
+        let name = format!("dispatcher-{}", self.service);
+        consumer::consume(channel, &self.queues, &name, PREFETCH_PER_SERVICE, |body| {
+            self.deliver(body)
+        })
+        .await
     }
 
-    async fn deliver(&self, envelope: &[u8]) -> Outcome {
+    async fn deliver(&self, envelope: Vec<u8>) -> Outcome {
         let sent = self
             .http
             .post(&self.url)
             .header("content-type", "application/json")
             .header("x-internal-token", &self.token)
-            .body(envelope.to_vec())
+            .body(envelope)
             .send()
             .await;
         match sent {
@@ -220,25 +121,6 @@ impl ServiceConsumer {
             }
             Err(e) => Outcome::Retry { why: e.to_string() },
         }
-    }
-
-    async fn dead_letter(
-        &self,
-        channel: &lapin::Channel,
-        data: &[u8],
-        attempts: u32,
-        answer: &str,
-    ) -> Result<()> {
-        let mut headers = FieldTable::default();
-        headers.insert(
-            ShortString::from("x-nexgate-attempts"),
-            AMQPValue::LongUInt(attempts),
-        );
-        headers.insert(
-            ShortString::from("x-nexgate-answer"),
-            AMQPValue::LongString(LongString::from(answer.to_string())),
-        );
-        bus::publish_confirmed(channel, "", &self.queues.dead, data, headers).await
     }
 }
 

@@ -9,7 +9,6 @@
 //! - `jwt-keygen`, `grant-role`, `revoke-role`: access-token keys and roles (operators only).
 
 mod accounts;
-mod bus;
 mod dispatcher;
 mod migrate;
 mod relay;
@@ -21,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use nexgate_bus as bus;
 
 #[derive(Parser)]
 #[command(

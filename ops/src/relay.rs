@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use lapin::types::FieldTable;
 use tokio_postgres::NoTls;
 
-use crate::bus;
+use nexgate_bus as bus;
 
 /// Rows taken per schema per pass; bounds one transaction's lock set.
 pub const BATCH_ROWS_MAX: i64 = 200;

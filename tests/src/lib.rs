@@ -6,6 +6,7 @@
 //! binaries and components built (`scripts/test.sh` does that too). Tests never link wasmtime.
 
 pub mod auth;
+pub mod files;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -92,6 +93,12 @@ pub fn host_bin() -> PathBuf {
 /// The ops binary (`NEXGATE_OPS_BIN`, else the release build in the shared target folder).
 pub fn ops_bin() -> PathBuf {
     binary("nexgate-ops", "NEXGATE_OPS_BIN")
+}
+
+/// The media worker binary (`NEXGATE_MEDIA_WORKER_BIN`, else the release build in the shared
+/// target folder).
+pub fn media_worker_bin() -> PathBuf {
+    binary("nexgate-media-worker", "NEXGATE_MEDIA_WORKER_BIN")
 }
 
 /// A unique short id for names (databases, prefixes).
@@ -377,14 +384,24 @@ pub struct Worker {
 
 impl Worker {
     pub fn start(name: &str, args: &[String], env: &[(String, String)]) -> Result<Self> {
-        let child = Command::new(ops_bin())
+        Self::start_program(&ops_bin(), name, args, env)
+    }
+
+    /// Starts any native program of the project (the media worker).
+    pub fn start_program(
+        program: &Path,
+        name: &str,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Result<Self> {
+        let child = Command::new(program)
             .args(args)
             .envs(env.iter().cloned())
             .current_dir(repo_root())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("cannot start {}", ops_bin().display()))?;
+            .with_context(|| format!("cannot start {}", program.display()))?;
         Ok(Self {
             child,
             name: name.to_string(),
@@ -437,6 +454,8 @@ pub struct TestApp {
     pub auth_internal_token: String,
     /// What `/internal/profiles/...` routes demand (`profiles_internal_token`).
     pub profiles_internal_token: String,
+    /// What `/internal/files/...` routes demand (`files_internal_token`).
+    pub files_internal_token: String,
 }
 
 impl TestApp {
@@ -459,6 +478,7 @@ impl TestApp {
         let (jwt_private_jwk, jwt_public_keys) = new_jwt_keys();
         let auth_internal_token = format!("auth-token-{}", uuid::Uuid::new_v4().simple());
         let profiles_internal_token = format!("profiles-token-{}", uuid::Uuid::new_v4().simple());
+        let files_internal_token = format!("files-token-{}", uuid::Uuid::new_v4().simple());
         let mut vars: Vec<(String, String)> = vec![
             (
                 "SPIN_VARIABLE_REDIS_KEY_PREFIX".into(),
@@ -492,6 +512,11 @@ impl TestApp {
                 vars.push((
                     "SPIN_VARIABLE_PROFILES_INTERNAL_TOKEN".into(),
                     profiles_internal_token.clone(),
+                ));
+                vars.push(("SPIN_VARIABLE_FILES_DB_URL".into(), db.url("nexgate_files")));
+                vars.push((
+                    "SPIN_VARIABLE_FILES_INTERNAL_TOKEN".into(),
+                    files_internal_token.clone(),
                 ));
                 vars.push((
                     "SPIN_VARIABLE_MFA_ENCRYPTION_KEY".into(),
@@ -548,6 +573,7 @@ impl TestApp {
             jwt_private_jwk,
             auth_internal_token,
             profiles_internal_token,
+            files_internal_token,
         }
     }
 
@@ -593,6 +619,10 @@ impl TestApp {
                 "SPIN_VARIABLE_PROFILES_INTERNAL_TOKEN".to_string(),
                 self.profiles_internal_token.clone(),
             ),
+            (
+                "SPIN_VARIABLE_FILES_INTERNAL_TOKEN".to_string(),
+                self.files_internal_token.clone(),
+            ),
             ("NEXGATE_AMQP_URL".to_string(), self.env.amqp_url()),
             ("NEXGATE_BASE_URL".to_string(), self.host.base_url.clone()),
             (
@@ -601,6 +631,37 @@ impl TestApp {
             ),
         ];
         Worker::start(name, &full, &env).expect("worker start")
+    }
+
+    /// Starts the media worker against this app (its queues expire with the test prefix).
+    pub fn media_worker(&self) -> Worker {
+        let env = vec![
+            (
+                "SPIN_VARIABLE_EVENT_TOPIC_PREFIX".to_string(),
+                self.prefix.clone(),
+            ),
+            (
+                "SPIN_VARIABLE_FILES_INTERNAL_TOKEN".to_string(),
+                self.files_internal_token.clone(),
+            ),
+            (
+                "SPIN_VARIABLE_STORAGE_ACCESS_KEY".to_string(),
+                self.env.get("STORAGE_ACCESS_KEY").to_string(),
+            ),
+            (
+                "SPIN_VARIABLE_STORAGE_SECRET_KEY".to_string(),
+                self.env.get("STORAGE_SECRET_KEY").to_string(),
+            ),
+            ("NEXGATE_AMQP_URL".to_string(), self.env.amqp_url()),
+            ("NEXGATE_BASE_URL".to_string(), self.host.base_url.clone()),
+        ];
+        Worker::start_program(
+            &media_worker_bin(),
+            "media-worker",
+            &["--expires-ms".to_string(), "600000".to_string()],
+            &env,
+        )
+        .expect("media worker start")
     }
 
     /// Declares the consuming services' queues of `subscriptions` under this app's prefix (expiring

@@ -640,6 +640,113 @@ pub const CATALOGUE: &[EventType] = &[
         ],
         carries_secret: false,
     },
+    EventType {
+        name: "files.file.ready",
+        producer: "files",
+        version: 1,
+        description: "A file finished processing: its variants (and for a video its renditions and poster) are in storage. Also sent again when the media worker adds WebP variants to an image. Audience: the owner.",
+        data_fields: &[
+            DataField {
+                name: "file_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "owner_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "purpose",
+                description: "string: avatar, cover, post, product, event or message",
+                required: true,
+            },
+            DataField {
+                name: "kind",
+                description: "string: image or video",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "files.file.failed",
+        producer: "files",
+        version: 1,
+        description: "A file could not be processed (corrupt or hostile input, over a limit found only while processing, such as a video's duration). Audience: the owner.",
+        data_fields: &[
+            DataField {
+                name: "file_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "owner_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "purpose",
+                description: "string",
+                required: true,
+            },
+            DataField {
+                name: "reason",
+                description: "string: why, fit to show the user",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "files.media_job.requested",
+        producer: "files",
+        version: 1,
+        description: "Work for the native media worker (consumed from its own queue, not by the dispatcher): transcode an uploaded video, or add WebP variants to a processed image. The envelope id is the job id. Audience: none.",
+        data_fields: &[
+            DataField {
+                name: "job",
+                description: "string: transcode_video or webp_variants",
+                required: true,
+            },
+            DataField {
+                name: "file_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "owner_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "bucket",
+                description: "string: the storage bucket holding the sources and receiving the results",
+                required: true,
+            },
+            DataField {
+                name: "key_prefix",
+                description: "string: where results go (<purpose>/<owner>/<file>/)",
+                required: true,
+            },
+            DataField {
+                name: "source_bucket",
+                description: "string: the bucket of source_key (videos: the private uploads)",
+                required: false,
+            },
+            DataField {
+                name: "source_key",
+                description: "string: the uploaded original (transcode_video)",
+                required: false,
+            },
+            DataField {
+                name: "sources",
+                description: "array of {name, key}: the variants to convert (webp_variants)",
+                required: false,
+            },
+        ],
+        carries_secret: false,
+    },
 ];
 
 /// Finds a type by name.

@@ -22,6 +22,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod internal;
 pub mod money;
+pub mod multipart;
 pub mod pagination;
 pub mod problem;
 pub mod sigv4;

@@ -72,6 +72,7 @@ impl Storage {
         bucket: &str,
         key: &str,
         content_type: Option<&str>,
+        extra: &[(&str, String)],
     ) -> SigningContext {
         let (secs, _) = crate::time::now_unix();
         let (amz_date, date) = crate::time::amz_date(secs);
@@ -79,6 +80,8 @@ impl Storage {
         if let Some(ct) = content_type {
             headers.push(("content-type".to_string(), ct.to_string()));
         }
+        headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        headers.sort();
         SigningContext {
             path: Self::object_path(bucket, key),
             amz_date,
@@ -94,6 +97,7 @@ impl Storage {
         bucket: &str,
         key: &str,
         content_type: Option<&str>,
+        extra: &[(&str, String)],
         body: Vec<u8>,
     ) -> Request {
         let SigningContext {
@@ -101,7 +105,7 @@ impl Storage {
             amz_date,
             date,
             headers,
-        } = self.signing_context(bucket, key, content_type);
+        } = self.signing_context(bucket, key, content_type, extra);
         let payload_hash = sigv4::sha256_hex(&body);
         let signed = sigv4::sign_headers(
             &self.credentials,
@@ -137,7 +141,15 @@ impl Storage {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<()> {
-        let req = self.signed_request(Method::Put, "PUT", bucket, key, Some(content_type), body);
+        let req = self.signed_request(
+            Method::Put,
+            "PUT",
+            bucket,
+            key,
+            Some(content_type),
+            &[],
+            body,
+        );
         let resp: Response = spin_sdk::http::send(req).await.context("storage PUT")?;
         if !(200..300).contains(resp.status()) {
             bail!(
@@ -151,7 +163,7 @@ impl Storage {
 
     /// Reads an object; `None` when it does not exist.
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        let req = self.signed_request(Method::Get, "GET", bucket, key, None, Vec::new());
+        let req = self.signed_request(Method::Get, "GET", bucket, key, None, &[], Vec::new());
         let resp: Response = spin_sdk::http::send(req).await.context("storage GET")?;
         match *resp.status() {
             200 => Ok(Some(resp.into_body())),
@@ -162,12 +174,79 @@ impl Storage {
 
     /// Deletes an object (deleting a missing object succeeds, as in S3).
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        let req = self.signed_request(Method::Delete, "DELETE", bucket, key, None, Vec::new());
+        let req = self.signed_request(Method::Delete, "DELETE", bucket, key, None, &[], Vec::new());
         let resp: Response = spin_sdk::http::send(req).await.context("storage DELETE")?;
         if !(200..300).contains(resp.status()) {
             bail!("storage DELETE {bucket}/{key}: status {}", resp.status());
         }
         Ok(())
+    }
+
+    /// The first `len` bytes of an object (a `Range` read); `None` when it does not exist.
+    pub async fn get_object_head(
+        &self,
+        bucket: &str,
+        key: &str,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        let range = format!("bytes=0-{}", len.saturating_sub(1));
+        let req = self.signed_request(
+            Method::Get,
+            "GET",
+            bucket,
+            key,
+            None,
+            &[("range", range)],
+            Vec::new(),
+        );
+        let resp: Response = spin_sdk::http::send(req).await.context("storage GET")?;
+        match *resp.status() {
+            200 | 206 => {
+                let mut body = resp.into_body();
+                body.truncate(len);
+                Ok(Some(body))
+            }
+            404 | 416 => Ok(None),
+            s => bail!("storage GET {bucket}/{key} (range): status {s}"),
+        }
+    }
+
+    /// The size of an object in bytes; `None` when it does not exist.
+    pub async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>> {
+        let req = self.signed_request(Method::Head, "HEAD", bucket, key, None, &[], Vec::new());
+        let resp: Response = spin_sdk::http::send(req).await.context("storage HEAD")?;
+        match *resp.status() {
+            200 => {
+                let len = resp
+                    .header("content-length")
+                    .and_then(|v| v.as_str())
+                    .and_then(|v| v.parse().ok())
+                    .context("storage HEAD without content-length")?;
+                Ok(Some(len))
+            }
+            404 => Ok(None),
+            s => bail!("storage HEAD {bucket}/{key}: status {s}"),
+        }
+    }
+
+    /// A presigned PUT bound to one content type and one exact size: the client must send both
+    /// headers with those values, or the signature does not match.
+    pub fn presign_put(
+        &self,
+        bucket: &str,
+        key: &str,
+        expires_secs: u32,
+        content_type: &str,
+        content_length: u64,
+    ) -> Result<String> {
+        self.presign_with(
+            "PUT",
+            bucket,
+            key,
+            expires_secs,
+            Some(content_type),
+            &[("content-length", content_length.to_string())],
+        )
     }
 
     /// A presigned URL for `method` on one object, valid for `expires_secs`; a `content_type`
@@ -180,6 +259,18 @@ impl Storage {
         expires_secs: u32,
         content_type: Option<&str>,
     ) -> Result<String> {
+        self.presign_with(method, bucket, key, expires_secs, content_type, &[])
+    }
+
+    fn presign_with(
+        &self,
+        method: &str,
+        bucket: &str,
+        key: &str,
+        expires_secs: u32,
+        content_type: Option<&str>,
+        extra: &[(&str, String)],
+    ) -> Result<String> {
         if expires_secs == 0 || expires_secs > PRESIGN_EXPIRES_SECS_MAX {
             bail!("presigned URLs live 1 s to {PRESIGN_EXPIRES_SECS_MAX} s");
         }
@@ -188,7 +279,7 @@ impl Storage {
             amz_date,
             date,
             headers,
-        } = self.signing_context(bucket, key, content_type);
+        } = self.signing_context(bucket, key, content_type, extra);
         let query = sigv4::presign_query(
             &self.credentials,
             method,

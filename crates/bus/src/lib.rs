@@ -8,6 +8,10 @@
 //!   message waits there for its step's TTL and is dead-lettered back to the main queue;
 //! - `<prefix>.svc.<service>.dead`: deliveries the service refused (4xx) or that ran out of retries.
 //!
+//! Native workers that consume events themselves (the media worker) are listed under `[workers]`
+//! and get the same three kinds of queue as `<prefix>.worker.<name>...`; the dispatcher leaves
+//! them alone. [`consumer::consume`] is the loop both run: bounded retries, then dead-letter.
+//!
 //! Everything is declared before anything is served, because the broker acknowledges a publish that
 //! no queue takes (the message would be lost).
 
@@ -22,6 +26,8 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde::Deserialize;
 
+pub mod consumer;
+
 /// The exchange RabbitMQ's MQTT plugin publishes to.
 pub const TOPIC_EXCHANGE: &str = "amq.topic";
 
@@ -35,6 +41,9 @@ pub const RETRY_DELAYS_MS: [u32; 5] = [1_000, 5_000, 30_000, 120_000, 600_000];
 pub struct Subscriptions {
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSubscription>,
+    /// Native consumers (not dispatched over HTTP): name → the types they receive.
+    #[serde(default)]
+    pub workers: BTreeMap<String, ServiceSubscription>,
 }
 
 /// One consuming service's subscription.
@@ -52,7 +61,7 @@ impl Subscriptions {
             .with_context(|| format!("cannot read {}", path.display()))?;
         let subs: Self =
             toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
-        for (service, sub) in &subs.services {
+        for (service, sub) in subs.services.iter().chain(&subs.workers) {
             if service.is_empty() || !service.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
                 bail!(
                     "{}: service `{service}` must be a schema name",
@@ -87,7 +96,15 @@ pub struct ServiceQueues {
 
 /// The queue names for `service` under `prefix`.
 pub fn service_queues(prefix: &str, service: &str) -> ServiceQueues {
-    let main = format!("{prefix}.svc.{service}");
+    queues_named(format!("{prefix}.svc.{service}"))
+}
+
+/// The queue names for the native worker `worker` under `prefix`.
+pub fn worker_queues(prefix: &str, worker: &str) -> ServiceQueues {
+    queues_named(format!("{prefix}.worker.{worker}"))
+}
+
+fn queues_named(main: String) -> ServiceQueues {
     ServiceQueues {
         retries: (1..=RETRY_DELAYS_MS.len())
             .map(|n| format!("{main}.retry.{n}"))
@@ -139,8 +156,16 @@ pub async fn declare(
         }
         table(entries)
     };
-    for (service, sub) in &subs.services {
-        let q = service_queues(prefix, service);
+    let all = subs
+        .services
+        .iter()
+        .map(|(name, sub)| (service_queues(prefix, name), sub))
+        .chain(
+            subs.workers
+                .iter()
+                .map(|(name, sub)| (worker_queues(prefix, name), sub)),
+        );
+    for (q, sub) in all {
         channel
             .queue_declare(&q.main, durable, with_expiry(vec![]))
             .await
@@ -254,6 +279,7 @@ mod tests {
         assert_eq!(q.main, "nexgate.svc.notifications");
         assert_eq!(q.retries[0], "nexgate.svc.notifications.retry.1");
         assert_eq!(q.dead, "nexgate.svc.notifications.dead");
+        assert_eq!(worker_queues("t1", "media").main, "t1.worker.media");
         assert_eq!(
             routing_key_for_topic("nexgate/auth/user/registered"),
             "nexgate.auth.user.registered"

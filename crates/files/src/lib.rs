@@ -1,0 +1,15 @@
+//! The File Manager (docs/files.md): every media file of the platform goes through it.
+//!
+//! - [`direct`]: `POST /files` — images in the body (or several in a multipart body), processed
+//!   synchronously: variants, BlurHash, metadata stripped;
+//! - [`uploads`]: `POST /files/uploads` (a presigned PUT bound to type and size) and
+//!   `POST /files/{id}/complete` (checks what arrived, then processes an image or queues a video);
+//! - [`read`]: `GET /files/{id}`, `DELETE /files/{id}`, `GET /files/limits`;
+//! - [`internal`]: attach/detach for owning services, signed URLs for private media, the media
+//!   worker's results, the scheduled cleanup.
+
+pub mod common;
+pub mod direct;
+pub mod internal;
+pub mod read;
+pub mod uploads;

@@ -1,0 +1,30 @@
+//! The File Manager's internal routes (nexgate_files::internal), behind `files_internal_token`:
+//! `POST /internal/files/attach`, `/detach`, `/{id}/signed-url`, `/jobs/result`, `/jobs/cleanup`.
+
+// The #[http_component] export glue is generated unsafe code.
+#![allow(unsafe_code)]
+
+use nexgate_files::internal;
+use nexgate_platform::Problem;
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+async fn handle(req: Request) -> Response {
+    let path = req.path().trim_end_matches('/').to_string();
+    if *req.method() != Method::Post {
+        return Problem::method_not_allowed().into_response();
+    }
+    let rest = path.strip_prefix("/internal/files/").unwrap_or("");
+    match rest {
+        "attach" => internal::attach(&req),
+        "detach" => internal::detach(&req),
+        "jobs/result" => internal::job_result(&req),
+        "jobs/cleanup" => internal::cleanup(req).await,
+        other => match other.split_once('/') {
+            Some((id, "signed-url")) => internal::signed_url(&req, id),
+            _ => Err(Problem::not_found("no such route")),
+        },
+    }
+    .unwrap_or_else(Problem::into_response)
+}

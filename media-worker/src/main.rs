@@ -1,0 +1,255 @@
+//! `nexgate-media-worker`: the File Manager's native half (docs/files.md).
+//!
+//! It consumes `<prefix>.worker.media` (bound to `files.media_job.requested`, declared from the
+//! `[workers.media]` section of the subscriptions file), runs each job with FFmpeg, writes the
+//! results to object storage, and reports to `POST /internal/files/jobs/result`. A delivery is
+//! acked only once the File Manager has recorded the outcome; storage or File Manager trouble is
+//! retried with the bus's backoff and dead-lettered after the last attempt; a bad input is a
+//! recorded failure, never a crash.
+
+mod jobs;
+mod s3;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::Parser;
+use nexgate_bus::consumer::{self, Outcome};
+use nexgate_bus::{self as bus, Subscriptions};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use jobs::{Job, JobEnd, JobOutput, Worker};
+
+/// The worker's name in the subscriptions file (`[workers.media]`).
+const WORKER: &str = "media";
+/// The event type of a job.
+const JOB_TYPE: &str = "files.media_job.requested";
+
+#[derive(Parser)]
+#[command(
+    name = "nexgate-media-worker",
+    version,
+    about = "Nexgate's media worker (FFmpeg)"
+)]
+struct Args {
+    #[arg(
+        long,
+        env = "NEXGATE_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    amqp_url: String,
+    #[arg(
+        long,
+        env = "SPIN_VARIABLE_EVENT_TOPIC_PREFIX",
+        default_value = "nexgate"
+    )]
+    prefix: String,
+    #[arg(long, default_value = "infra/subscriptions.toml")]
+    subscriptions: PathBuf,
+    /// Let the queues expire after this long unused (test prefixes).
+    #[arg(long)]
+    expires_ms: Option<u32>,
+    /// Where the application serves (`http://127.0.0.1:3000`).
+    #[arg(long, env = "NEXGATE_BASE_URL")]
+    base_url: String,
+    #[arg(
+        long,
+        env = "SPIN_VARIABLE_FILES_INTERNAL_TOKEN",
+        hide_env_values = true
+    )]
+    files_internal_token: String,
+    #[arg(
+        long,
+        env = "SPIN_VARIABLE_STORAGE_ENDPOINT",
+        default_value = "http://127.0.0.1:3900"
+    )]
+    storage_endpoint: String,
+    #[arg(long, env = "SPIN_VARIABLE_STORAGE_REGION", default_value = "garage")]
+    storage_region: String,
+    #[arg(long, env = "SPIN_VARIABLE_STORAGE_ACCESS_KEY", hide_env_values = true)]
+    storage_access_key: String,
+    #[arg(long, env = "SPIN_VARIABLE_STORAGE_SECRET_KEY", hide_env_values = true)]
+    storage_secret_key: String,
+    /// Scratch space for inputs and outputs (one folder per job, removed after it).
+    #[arg(long, env = "NEXGATE_MEDIA_WORK_DIR", default_value_os_t = std::env::temp_dir().join("nexgate-media"))]
+    work_dir: PathBuf,
+    #[arg(long, env = "NEXGATE_FFMPEG", default_value = "ffmpeg")]
+    ffmpeg: String,
+    #[arg(long, env = "NEXGATE_FFPROBE", default_value = "ffprobe")]
+    ffprobe: String,
+}
+
+struct Ctx {
+    worker: Worker,
+    http: reqwest::Client,
+    result_url: String,
+    token: String,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    for tool in [&args.ffmpeg, &args.ffprobe] {
+        let ok = std::process::Command::new(tool)
+            .arg("-version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        anyhow::ensure!(
+            ok,
+            "`{tool} -version` failed: install FFmpeg (infra/setup-stores.sh does)"
+        );
+    }
+    let subs = Subscriptions::load(&args.subscriptions)?;
+    anyhow::ensure!(
+        subs.workers.contains_key(WORKER),
+        "{} has no [workers.{WORKER}] section",
+        args.subscriptions.display()
+    );
+    let (_conn, channel) = bus::connect(&args.amqp_url).await?;
+    bus::declare(&channel, &args.prefix, &subs, args.expires_ms).await?;
+    std::fs::create_dir_all(&args.work_dir)?;
+    let ctx = Arc::new(Ctx {
+        worker: Worker {
+            s3: s3::S3::new(
+                &args.storage_endpoint,
+                &args.storage_region,
+                &args.storage_access_key,
+                &args.storage_secret_key,
+            )?,
+            work_dir: args.work_dir.clone(),
+            ffmpeg: args.ffmpeg.clone(),
+            ffprobe: args.ffprobe.clone(),
+        },
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?,
+        result_url: format!(
+            "{}/internal/files/jobs/result",
+            args.base_url.trim_end_matches('/')
+        ),
+        token: args.files_internal_token.clone(),
+    });
+    let queues = bus::worker_queues(&args.prefix, WORKER);
+    tracing::info!("media worker: consuming {}", queues.main);
+    // One job at a time: FFmpeg already uses every core.
+    consumer::consume(channel, &queues, "media-worker", 1, |body| {
+        let ctx = ctx.clone();
+        async move { handle(&ctx, body).await }
+    })
+    .await
+}
+
+fn refused(why: impl Into<String>) -> Outcome {
+    Outcome::Refused {
+        status: 400,
+        answer: why.into(),
+    }
+}
+
+async fn handle(ctx: &Ctx, body: Vec<u8>) -> Outcome {
+    let Ok(envelope) = serde_json::from_slice::<Value>(&body) else {
+        return refused("the message is not JSON");
+    };
+    if envelope["type"] != JOB_TYPE {
+        return refused(format!("not a {JOB_TYPE} event"));
+    }
+    let Some(job_id) = envelope["id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+    else {
+        return refused("the envelope has no id");
+    };
+    let job: Job = match serde_json::from_value(envelope["data"].clone()) {
+        Ok(j) => j,
+        Err(e) => return refused(format!("malformed job: {e}")),
+    };
+    let started = std::time::Instant::now();
+    let (outcome, reason, output) = match ctx.worker.run(&job).await {
+        JobEnd::Ready(out) => ("ready", None, out),
+        JobEnd::Failed(reason) => ("failed", Some(reason), JobOutput::default()),
+        JobEnd::Transient(e) => {
+            return Outcome::Retry {
+                why: format!("{e:#}"),
+            }
+        }
+    };
+    tracing::info!(
+        "media worker: {} of {} {outcome} in {} ms{}",
+        job.job,
+        job.file_id,
+        started.elapsed().as_millis(),
+        reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    );
+    let written: Vec<String> = output
+        .variants
+        .iter()
+        .chain(output.poster.iter())
+        .map(|w| w.key.clone())
+        .collect();
+    let report = json!({
+        "job_id": job_id,
+        "file_id": job.file_id,
+        "job": job.job,
+        "outcome": outcome,
+        "reason": reason,
+        "width": output.width,
+        "height": output.height,
+        "duration_ms": output.duration_ms,
+        "blurhash": output.blurhash,
+        "variants": output.variants,
+        "poster": output.poster,
+    });
+    let sent = ctx
+        .http
+        .post(&ctx.result_url)
+        .header("x-internal-token", &ctx.token)
+        .json(&report)
+        .send()
+        .await;
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            return Outcome::Retry {
+                why: format!("reporting: {e}"),
+            }
+        }
+    };
+    let status = resp.status().as_u16();
+    match status {
+        200..=299 => {
+            // The result is recorded: the original upload has served its purpose.
+            if job.job == "transcode_video" && outcome == "ready" {
+                if let (Some(b), Some(k)) = (&job.source_bucket, &job.source_key) {
+                    let _ = ctx.worker.s3.delete(b, k).await;
+                }
+            }
+            Outcome::Done
+        }
+        410 => {
+            // The file was deleted meanwhile: take back what this job wrote.
+            for key in written {
+                let _ = ctx.worker.s3.delete(&job.bucket, &key).await;
+            }
+            Outcome::Done
+        }
+        400..=499 => Outcome::Refused {
+            status,
+            answer: resp.text().await.unwrap_or_default(),
+        },
+        _ => Outcome::Retry {
+            why: format!("reporting: status {status}"),
+        },
+    }
+}
