@@ -11,6 +11,7 @@ bash scripts/build.sh
 
 HOST_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-host"
 OPS_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-ops"
+MEDIA_WORKER_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-media-worker"
 PORT="${NEXGATE_PORT:-3000}"
 DB="${NEXGATE_DB:-nexgate}"
 SERVER_URL="postgres://nexgate_admin:$PG_PASSWORD@$PG_HOST:$PG_PORT"
@@ -47,7 +48,7 @@ export SPIN_VARIABLE_PUBLIC_BASE_URL="${SPIN_VARIABLE_PUBLIC_BASE_URL:-http://12
 export NEXGATE_BASE_URL="http://127.0.0.1:$PORT"
 export NEXGATE_RELAY_DB_URL="$(db_url nexgate_relay)"
 
-step "starting the relay and the dispatcher"
+step "starting the relay and the dispatcher (the scheduler and the media worker follow once the app answers)"
 pids=()
 prefix_lines() { sed -u "s/^/[$1] /"; }
 "$OPS_BIN" relay 2>&1 | prefix_lines relay & pids+=($!)
@@ -66,4 +67,5 @@ for _ in $(seq 600); do
     sleep 0.2
 done
 "$OPS_BIN" scheduler --schedule infra/schedule.toml 2>&1 | prefix_lines scheduler & pids+=($!)
+"$MEDIA_WORKER_BIN" --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines media-worker & pids+=($!)
 wait "$host_pid"

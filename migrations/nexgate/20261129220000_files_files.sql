@@ -83,3 +83,12 @@ CREATE TABLE files.job_results (
     CONSTRAINT job_results_pkey PRIMARY KEY (job_id),
     CONSTRAINT job_results_outcome CHECK (outcome IN ('ready', 'failed'))
 );
+
+-- Published for other services (docs/files.md): ready public media with their objects' keys; a
+-- reader builds URLs as `<cdn_base_url>/<key>`. Private media are never here.
+CREATE VIEW files.public_media AS
+    SELECT id AS file_id, owner_id, purpose, kind, width, height, duration_ms, blurhash, variants, poster
+    FROM files.files
+    WHERE bucket = 'public' AND status = 'ready' AND deleted_at IS NULL;
+GRANT USAGE ON SCHEMA files TO nexgate_services;
+GRANT SELECT ON files.public_media TO nexgate_services;

@@ -714,3 +714,81 @@ async fn a_video_goes_through_a_presigned_upload_and_the_media_worker() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn a_profile_avatar_and_cover_come_from_the_file_manager() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let amina = sign_up(&app, &mut events).await;
+    let baraka = sign_up(&app, &mut events).await;
+    let avatar = upload(&app, &amina, "avatar", jpeg(600, 600), "image/jpeg").await;
+    let cover = upload(&app, &amina, "cover", jpeg(1600, 500), "image/jpeg").await;
+    let post = upload(&app, &amina, "post", jpeg(300, 300), "image/jpeg").await;
+    let others = upload(&app, &baraka, "avatar", jpeg(200, 200), "image/jpeg").await;
+    let id = |a: &Answer| a.body["id"].as_str().unwrap().to_string();
+    let patch = |body: Value| {
+        call(
+            &app,
+            Method::PATCH,
+            "/users/me",
+            Some(body),
+            Some(&amina.access_token),
+        )
+    };
+
+    let theft = patch(json!({ "avatar_file_id": id(&others) })).await;
+    assert_eq!(theft.status, 422, "{theft}");
+    assert_eq!(theft.body["errors"][0]["field"], "avatar_file_id");
+    let wrong_purpose = patch(json!({ "avatar_file_id": id(&post) })).await;
+    assert_eq!(wrong_purpose.status, 422, "{wrong_purpose}");
+    let missing = patch(json!({ "cover_file_id": uuid::Uuid::now_v7() })).await;
+    assert_eq!(missing.status, 422, "{missing}");
+
+    let set = patch(json!({ "avatar_file_id": id(&avatar), "cover_file_id": id(&cover) })).await;
+    assert_eq!(set.status, 200, "{set}\n{}", app.host.log());
+    assert_eq!(set.body["avatar_file_id"], id(&avatar).as_str());
+    let seen = call(
+        &app,
+        Method::GET,
+        &format!("/users/{}", amina.user_id),
+        None,
+        Some(&baraka.access_token),
+    )
+    .await;
+    let pic = &seen.body["avatar"];
+    assert_eq!(pic["file_id"], id(&avatar).as_str(), "{seen}");
+    assert!(pic["blurhash"].is_string());
+    let (status, bytes) = fetch(&app, pic["variants"][0]["url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 160);
+    assert_eq!(seen.body["cover"]["variants"].as_array().unwrap().len(), 4);
+
+    // Attached files survive the cleanup; replacing the avatar detaches the old one.
+    let admin = app.db.admin().await;
+    admin
+        .execute(
+            "UPDATE files.files SET created_at = now() - interval '2 days'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let replacement = upload(&app, &amina, "avatar", jpeg(640, 640), "image/jpeg").await;
+    let replaced = patch(json!({ "avatar_file_id": id(&replacement) })).await;
+    assert_eq!(replaced.status, 200, "{replaced}");
+    let cleaned = internal(&app, "/internal/files/jobs/cleanup", json!({})).await;
+    assert_eq!(cleaned.status, 200, "{cleaned}");
+    assert_eq!(
+        get_file(&app, &amina, &id(&cover)).await.status,
+        200,
+        "the attached cover was removed"
+    );
+    assert_eq!(
+        get_file(&app, &amina, &id(&avatar)).await.status,
+        404,
+        "the replaced avatar stayed"
+    );
+    let cleared = patch(json!({ "cover_file_id": null })).await;
+    assert_eq!(cleared.status, 200, "{cleared}");
+    assert!(cleared.body["cover"].is_null() && cleared.body["cover_file_id"].is_null());
+    assert_eq!(cleared.body["avatar"]["file_id"], id(&replacement).as_str());
+}

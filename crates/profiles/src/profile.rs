@@ -30,6 +30,10 @@ pub struct ProfileView {
     pub bio: String,
     pub avatar_file_id: Option<Uuid>,
     pub cover_file_id: Option<Uuid>,
+    /// The avatar's variants with CDN URLs and its BlurHash (null when none is set, or the file
+    /// is gone).
+    pub avatar: Option<serde_json::Value>,
+    pub cover: Option<serde_json::Value>,
     pub links: serde_json::Value,
     pub shop_id: Option<Uuid>,
     pub organizer_id: Option<Uuid>,
@@ -53,14 +57,19 @@ pub struct Privacy {
 const PROFILE_COLUMNS: &str = "p.user_id, username, display_name, bio, avatar_file_id, cover_file_id, links, \
      shop_id, organizer_id, is_private, followers_count, following_count, message_policy, followers_visible, \
      to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at, \
-     v.level AS verification_level";
+     v.level AS verification_level, \
+     a.variants::text AS avatar_variants, a.blurhash AS avatar_blurhash, \
+     c.variants::text AS cover_variants, c.blurhash AS cover_blurhash";
 
 fn load(conn: &Connection, user_id: Uuid, with_privacy: bool) -> Result<ProfileView, Problem> {
     let rows = query(
         conn,
         &format!(
             "SELECT {PROFILE_COLUMNS} FROM profiles.profiles p \
-             JOIN profiles.verification_levels v ON v.user_id = p.user_id WHERE p.user_id = $1"
+             JOIN profiles.verification_levels v ON v.user_id = p.user_id \
+             LEFT JOIN files.public_media a ON a.file_id = p.avatar_file_id AND a.owner_id = p.user_id \
+             LEFT JOIN files.public_media c ON c.file_id = p.cover_file_id AND c.owner_id = p.user_id \
+             WHERE p.user_id = $1"
         ),
         &[P::Uuid(user_id.to_string())],
     )?;
@@ -74,6 +83,16 @@ fn load(conn: &Connection, user_id: Uuid, with_privacy: bool) -> Result<ProfileV
         bio: rows.value(0, "bio")?,
         avatar_file_id: rows.value(0, "avatar_file_id")?,
         cover_file_id: rows.value(0, "cover_file_id")?,
+        avatar: media(
+            rows.value(0, "avatar_file_id")?,
+            rows.value(0, "avatar_variants")?,
+            rows.value(0, "avatar_blurhash")?,
+        )?,
+        cover: media(
+            rows.value(0, "cover_file_id")?,
+            rows.value(0, "cover_variants")?,
+            rows.value(0, "cover_blurhash")?,
+        )?,
         links: rows.value(0, "links")?,
         shop_id: rows.value(0, "shop_id")?,
         organizer_id: rows.value(0, "organizer_id")?,
@@ -91,6 +110,37 @@ fn load(conn: &Connection, user_id: Uuid, with_privacy: bool) -> Result<ProfileV
             None
         },
     })
+}
+
+/// A picture as profiles show it: `{file_id, blurhash, variants: [{name, format, width, height,
+/// url}]}` from the File Manager's published `files.public_media`, URLs on `cdn_base_url`.
+fn media(
+    file_id: Option<Uuid>,
+    variants: Option<String>,
+    blurhash: Option<String>,
+) -> Result<Option<serde_json::Value>, Problem> {
+    let (Some(file_id), Some(variants)) = (file_id, variants) else {
+        return Ok(None);
+    };
+    let cdn = nexgate_platform::config::var("cdn_base_url").map_err(Problem::internal)?;
+    let cdn = cdn.trim_end_matches('/');
+    let variants: Vec<serde_json::Value> =
+        serde_json::from_str(&variants).map_err(Problem::internal)?;
+    let variants: Vec<serde_json::Value> = variants
+        .into_iter()
+        .map(|v| {
+            json!({
+                "name": v["name"],
+                "format": v["format"],
+                "width": v["width"],
+                "height": v["height"],
+                "url": format!("{cdn}/{}", v["key"].as_str().unwrap_or_default()),
+            })
+        })
+        .collect();
+    Ok(Some(
+        json!({ "file_id": file_id, "blurhash": blurhash, "variants": variants }),
+    ))
 }
 
 /// `GET /users/me`.
@@ -118,10 +168,25 @@ struct Link {
     url: String,
 }
 
+/// Tells a field set to `null` (`Some(None)`) from a field left out (`None`).
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
     display_name: Option<String>,
+    /// A file uploaded with purpose `avatar`; `null` removes the avatar.
+    #[serde(default, deserialize_with = "nullable")]
+    avatar_file_id: Option<Option<Uuid>>,
+    /// A file uploaded with purpose `cover`; `null` removes the cover.
+    #[serde(default, deserialize_with = "nullable")]
+    cover_file_id: Option<Option<Uuid>>,
     bio: Option<String>,
     links: Option<Vec<Link>>,
     is_private: Option<bool>,
@@ -129,8 +194,62 @@ struct PatchBody {
     followers_visible: Option<bool>,
 }
 
-/// `PATCH /users/me`: only the fields given change; avatar and cover wait for the File Manager.
-pub fn patch_me(req: &Request, component: &str) -> Result<Response, Problem> {
+/// Asks the File Manager to mark `file` as this profile's `kind` (`avatar` or `cover`); its answer
+/// becomes a 422 naming the field when the file is not the user's, not of that purpose, or failed.
+async fn attach_picture(user: Uuid, kind: &str, file: Uuid) -> Result<(), Problem> {
+    let field = format!("{kind}_file_id");
+    let answer = files_call(
+        "attach",
+        json!({ "file_id": file, "owner_id": user, "service": "profiles", "object_type": kind,
+                "object_id": user.to_string(), "purpose": kind }),
+    )
+    .await?;
+    match answer.0 {
+        200 => Ok(()),
+        404 => Err(Problem::invalid_field(field, "no such file")),
+        403 => Err(Problem::invalid_field(field, "the file is someone else's")),
+        409 | 422 => Err(Problem::invalid_field(
+            field,
+            answer.1["detail"]
+                .as_str()
+                .unwrap_or("the File Manager refused the file")
+                .to_string(),
+        )),
+        s => Err(Problem::internal(format!("files attach answered {s}"))),
+    }
+}
+
+/// `POST http://self/internal/files/<what>` with the File Manager's token: (status, JSON).
+async fn files_call(
+    what: &str,
+    body: serde_json::Value,
+) -> Result<(u16, serde_json::Value), Problem> {
+    let token = nexgate_platform::config::var("files_internal_token").map_err(Problem::internal)?;
+    let req = spin_sdk::http::Request::builder()
+        .method(spin_sdk::http::Method::Post)
+        .uri(format!("http://self/internal/files/{what}"))
+        .header("content-type", "application/json")
+        .header("x-internal-token", token)
+        .body(serde_json::to_vec(&body).unwrap_or_default())
+        .build();
+    let resp: Response = spin_sdk::http::send(req).await.map_err(|e| {
+        eprintln!("profiles: files {what}: {e}");
+        Problem::unavailable("the File Manager")
+    })?;
+    let status = *resp.status();
+    if status >= 500 {
+        return Err(Problem::unavailable("the File Manager"));
+    }
+    Ok((
+        status,
+        serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// `PATCH /users/me`: only the fields given change. Avatar and cover are files uploaded with
+/// that purpose; the File Manager checks they are the user's and records that the profile uses
+/// them (the replaced one is detached, so its cleanup can take it).
+pub async fn patch_me(req: &Request, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let content_type = req.header("content-type").and_then(|v| v.as_str());
     let body: PatchBody = parse_json(req.body(), content_type, JSON_BODY_BYTES_MAX)?;
@@ -203,7 +322,24 @@ pub fn patch_me(req: &Request, component: &str) -> Result<Response, Problem> {
     if let Some(v) = body.followers_visible {
         push("followers_visible", P::Boolean(v), &mut sets);
     }
+    let pictures = [
+        ("avatar", "avatar_file_id", body.avatar_file_id),
+        ("cover", "cover_file_id", body.cover_file_id),
+    ];
+    for (kind, column, value) in &pictures {
+        if let Some(value) = value {
+            if let Some(file) = value {
+                attach_picture(ctx.user_id, kind, *file).await?;
+            }
+            push(
+                column,
+                value.map(|f| P::Uuid(f.to_string())).unwrap_or(P::DbNull),
+                &mut sets,
+            );
+        }
+    }
     let conn = db()?;
+    let before = load(&conn, ctx.user_id, false)?;
     if sets.is_empty() {
         return Ok(json(200, &load(&conn, ctx.user_id, true)?));
     }
@@ -230,5 +366,22 @@ pub fn patch_me(req: &Request, component: &str) -> Result<Response, Problem> {
         )
     })?;
     outbox.publish(&conn);
+    // The pictures replaced are no longer used by the profile (best effort: a failure only
+    // keeps an old file a little longer).
+    for (kind, previous, now) in [
+        ("avatar", before.avatar_file_id, &body.avatar_file_id),
+        ("cover", before.cover_file_id, &body.cover_file_id),
+    ] {
+        if let (Some(previous), Some(now)) = (previous, now) {
+            if *now != Some(previous) {
+                let _ = files_call(
+                    "detach",
+                    json!({ "file_id": previous, "service": "profiles", "object_type": kind,
+                            "object_id": ctx.user_id.to_string() }),
+                )
+                .await;
+            }
+        }
+    }
     Ok(json(200, &load(&conn, ctx.user_id, true)?))
 }

@@ -12,12 +12,12 @@ use spin_sdk::http_component;
 const COMPONENT: &str = "profiles-users";
 
 #[http_component]
-fn handle(req: Request) -> Response {
+async fn handle(req: Request) -> Response {
     use nexgate_profiles::profile;
     let path = req.path().to_string();
     match (req.method(), path.as_str()) {
         (Method::Get, "/users/me") => profile::get_me(&req),
-        (Method::Patch, "/users/me") => profile::patch_me(&req, COMPONENT),
+        (Method::Patch, "/users/me") => profile::patch_me(&req, COMPONENT).await,
         (_, "/users/me") => Err(Problem::method_not_allowed()),
         (Method::Put, "/users/me/username") => nexgate_profiles::rename::rename(&req, COMPONENT),
         (_, "/users/me/username") => Err(Problem::method_not_allowed()),
