@@ -74,6 +74,24 @@ pub enum JobEnd {
     Transient(anyhow::Error),
 }
 
+/// What an output is: (file extension, content type, format name).
+#[derive(Clone, Copy)]
+enum OutputKind {
+    Mp4,
+    Jpeg,
+    Webp,
+}
+
+impl OutputKind {
+    fn describe(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::Mp4 => ("mp4", "video/mp4", "mp4"),
+            Self::Jpeg => ("jpg", "image/jpeg", "jpeg"),
+            Self::Webp => ("webp", "image/webp", "webp"),
+        }
+    }
+}
+
 pub struct Worker {
     pub s3: S3,
     pub work_dir: PathBuf,
@@ -215,17 +233,16 @@ impl Worker {
         }
     }
 
+    /// Uploads one output under the file's prefix as `<name>.<ext>`.
     async fn store(
         &self,
         job: &Job,
         path: &Path,
         name: &str,
-        ext: &str,
-        mime: &str,
-        width: u32,
-        height: u32,
-        format: &str,
+        kind: OutputKind,
+        (width, height): (u32, u32),
     ) -> Result<Written> {
+        let (ext, mime, format) = kind.describe();
         let bytes = std::fs::read(path)?;
         let key = format!("{}{name}.{ext}", job.key_prefix);
         let len = bytes.len() as u64;
@@ -323,16 +340,7 @@ impl Worker {
                 output.height = Some(hh);
             }
             match self
-                .store(
-                    job,
-                    &out,
-                    &format!("{h}p"),
-                    "mp4",
-                    "video/mp4",
-                    w,
-                    hh,
-                    "mp4",
-                )
+                .store(job, &out, &format!("{h}p"), OutputKind::Mp4, (w, hh))
                 .await
             {
                 Ok(written) => output.variants.push(written),
@@ -379,7 +387,7 @@ impl Worker {
         };
         output.blurhash = Some(hash);
         match self
-            .store(job, &poster, "poster", "jpg", "image/jpeg", pw, ph, "jpeg")
+            .store(job, &poster, "poster", OutputKind::Jpeg, (pw, ph))
             .await
         {
             Ok(w) => output.poster = Some(w),
@@ -432,7 +440,7 @@ impl Worker {
                 Err(e) => return JobEnd::Transient(e),
             }
             match self
-                .store(job, &out, &source.name, "webp", "image/webp", w, h, "webp")
+                .store(job, &out, &source.name, OutputKind::Webp, (w, h))
                 .await
             {
                 Ok(written) => output.variants.push(written),

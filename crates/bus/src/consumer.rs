@@ -1,8 +1,8 @@
 //! The consumer loop shared by the dispatcher and native workers: one delivery at a time through
 //! a handler, then ack only once its outcome is safely with the broker:
-//! - [`Outcome::Done`]: acked;
-//! - [`Outcome::Refused`]: published to the dead-letter queue with the answer, then acked;
-//! - [`Outcome::Retry`]: published to the next delay queue ([`RETRY_DELAYS_MS`]) with the attempt
+//! - [`Outcome::Done`] is acked;
+//! - [`Outcome::Refused`] is published to the dead-letter queue with the answer, then acked;
+//! - [`Outcome::Retry`] is published to the next delay queue ([`RETRY_DELAYS_MS`]) with the attempt
 //!   count in `x-nexgate-attempts`, then acked; after the last delay, dead-lettered.
 //!
 //! If the outcome cannot be published, the delivery is nacked back to the queue (at least once).

@@ -93,7 +93,6 @@ impl Storage {
     fn signed_request(
         &self,
         method: Method,
-        method_name: &str,
         bucket: &str,
         key: &str,
         content_type: Option<&str>,
@@ -106,6 +105,14 @@ impl Storage {
             date,
             headers,
         } = self.signing_context(bucket, key, content_type, extra);
+        let method_name = match method {
+            Method::Get => "GET",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            _ => "GET",
+        };
         let payload_hash = sigv4::sha256_hex(&body);
         let signed = sigv4::sign_headers(
             &self.credentials,
@@ -141,15 +148,7 @@ impl Storage {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<()> {
-        let req = self.signed_request(
-            Method::Put,
-            "PUT",
-            bucket,
-            key,
-            Some(content_type),
-            &[],
-            body,
-        );
+        let req = self.signed_request(Method::Put, bucket, key, Some(content_type), &[], body);
         let resp: Response = spin_sdk::http::send(req).await.context("storage PUT")?;
         if !(200..300).contains(resp.status()) {
             bail!(
@@ -163,7 +162,7 @@ impl Storage {
 
     /// Reads an object; `None` when it does not exist.
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        let req = self.signed_request(Method::Get, "GET", bucket, key, None, &[], Vec::new());
+        let req = self.signed_request(Method::Get, bucket, key, None, &[], Vec::new());
         let resp: Response = spin_sdk::http::send(req).await.context("storage GET")?;
         match *resp.status() {
             200 => Ok(Some(resp.into_body())),
@@ -174,7 +173,7 @@ impl Storage {
 
     /// Deletes an object (deleting a missing object succeeds, as in S3).
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        let req = self.signed_request(Method::Delete, "DELETE", bucket, key, None, &[], Vec::new());
+        let req = self.signed_request(Method::Delete, bucket, key, None, &[], Vec::new());
         let resp: Response = spin_sdk::http::send(req).await.context("storage DELETE")?;
         if !(200..300).contains(resp.status()) {
             bail!("storage DELETE {bucket}/{key}: status {}", resp.status());
@@ -192,7 +191,6 @@ impl Storage {
         let range = format!("bytes=0-{}", len.saturating_sub(1));
         let req = self.signed_request(
             Method::Get,
-            "GET",
             bucket,
             key,
             None,
@@ -213,7 +211,7 @@ impl Storage {
 
     /// The size of an object in bytes; `None` when it does not exist.
     pub async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>> {
-        let req = self.signed_request(Method::Head, "HEAD", bucket, key, None, &[], Vec::new());
+        let req = self.signed_request(Method::Head, bucket, key, None, &[], Vec::new());
         let resp: Response = spin_sdk::http::send(req).await.context("storage HEAD")?;
         match *resp.status() {
             200 => {
