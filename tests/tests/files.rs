@@ -642,6 +642,44 @@ async fn a_video_goes_through_a_presigned_upload_and_the_media_worker() {
         ids.push(id);
     }
 
+    // A malformed job is dead-lettered with the reason; the worker carries on.
+    let conn =
+        lapin::Connection::connect(&app.env.amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .basic_publish(
+            "amq.topic",
+            &format!("{}.files.media_job.requested", app.prefix),
+            lapin::options::BasicPublishOptions::default(),
+            br#"{"id":"01a2295b-0000-7000-8000-000000000000","type":"files.media_job.requested","data":{"job":"transcode_video"}}"#,
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let dead = nexgate_tests::eventually(Duration::from_secs(20), || async {
+        channel
+            .basic_get(
+                &format!("{}.worker.media.dead", app.prefix),
+                lapin::options::BasicGetOptions { no_ack: true },
+            )
+            .await
+            .unwrap()
+    })
+    .await
+    .expect("the malformed job was not dead-lettered");
+    let headers = dead.delivery.properties.headers().clone().unwrap();
+    let answer = match headers.inner().get("x-nexgate-answer") {
+        Some(lapin::types::AMQPValue::LongString(s)) => {
+            String::from_utf8_lossy(s.as_bytes()).to_string()
+        }
+        other => format!("{other:?}"),
+    };
+    assert!(answer.contains("malformed job"), "{answer}");
+
     let failed = wait_for_file(&app, &user, &ids[0], 60, |f| f["status"] != "processing").await;
     assert_eq!(failed["status"], "failed", "{failed}");
     assert!(
