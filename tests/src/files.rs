@@ -28,6 +28,30 @@ pub fn jpeg(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
+/// A PNG with a transparent gradient (alpha varies across the width).
+pub fn png_rgba(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(width, height, |x, y| {
+        image::Rgba([200, (y % 256) as u8, 40, (x * 255 / width.max(1)) as u8])
+    });
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(img.as_raw(), width, height, ExtendedColorType::Rgba8)
+        .unwrap();
+    out
+}
+
+/// A lossless WebP of an opaque gradient.
+pub fn webp(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(width, height, |x, y| {
+        image::Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255])
+    });
+    let mut out = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut out)
+        .write_image(img.as_raw(), width, height, ExtendedColorType::Rgba8)
+        .unwrap();
+    out
+}
+
 /// Marker bytes written into the GPS IFD, so a test can look for them in the outputs.
 pub const GPS_MARKER: &[u8] = b"NEXGATE-GPS-MARK";
 

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use nexgate_tests::auth::{call, sign_up, Answer, User};
-use nexgate_tests::files::{ffprobe, jpeg, png_bomb, video, with_exif, StorageProbe, GPS_MARKER};
+use nexgate_tests::files::{
+    ffprobe, jpeg, png_bomb, png_rgba, video, webp, with_exif, StorageProbe, GPS_MARKER,
+};
 use nexgate_tests::{Manifest, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -351,6 +353,14 @@ async fn several_files_in_one_request_each_get_their_own_result() {
         .part(
             "files",
             reqwest::multipart::Part::bytes(jpeg(300, 400)).file_name("c.jpg"),
+        )
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(png_rgba(500, 200)).file_name("d.png"),
+        )
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(webp(700, 700)).file_name("e.webp"),
         );
     let resp = app
         .http
@@ -367,10 +377,21 @@ async fn several_files_in_one_request_each_get_their_own_result() {
         .iter()
         .map(|r| r["status"].as_u64().unwrap())
         .collect();
-    assert_eq!(statuses, [201, 415, 201], "{a}");
+    assert_eq!(statuses, [201, 415, 201, 201, 201], "{a}");
     assert_eq!(results[1]["problem"]["code"], "unsupported_file_type");
     assert_eq!(results[0]["file"]["variants"].as_array().unwrap().len(), 4);
     assert_eq!(results[2]["file"]["width"], 300);
+    // A PNG with transparency stays PNG; a WebP source becomes JPEG variants.
+    let png = &results[3]["file"];
+    assert_eq!(png["content_type"], "image/png");
+    assert_eq!(png["variants"][0]["format"], "png");
+    let (status, bytes) = fetch(&app, png["variants"][1]["url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(image::load_from_memory(&bytes).unwrap().color().has_alpha());
+    let webp = &results[4]["file"];
+    assert_eq!(webp["content_type"], "image/webp");
+    assert_eq!(webp["variants"][2]["format"], "jpeg");
+    assert_eq!(webp["variants"][2]["width"], 700);
 }
 
 #[tokio::test]

@@ -884,3 +884,78 @@ async fn trust_events_arrive_through_the_dispatcher() {
         app.host.log()
     );
 }
+
+#[tokio::test]
+async fn the_shop_and_events_services_link_a_shop_and_an_organizer_page() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let seller = sign_up(&app, &mut events).await;
+    let viewer = sign_up(&app, &mut events).await;
+    let path = format!("/internal/profiles/users/{}/links", seller.user_id);
+    let put = |token: String, body: serde_json::Value| {
+        app.http
+            .put(app.url(&path))
+            .header("x-internal-token", token)
+            .json(&body)
+            .send()
+    };
+    let shop = uuid::Uuid::now_v7();
+    let organizer = uuid::Uuid::now_v7();
+    let forged = put(
+        "not-the-profiles-token-at-all".into(),
+        json!({ "shop_id": shop }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let bad = put(
+        app.profiles_internal_token.clone(),
+        json!({ "shop_id": "not-a-uuid" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status().as_u16(), 422);
+    let linked = put(
+        app.profiles_internal_token.clone(),
+        json!({ "shop_id": shop, "organizer_id": organizer }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(linked.status().as_u16(), 200);
+    let seen = get(&app, &viewer, &format!("/users/{}", seller.username)).await;
+    assert_eq!(seen.body["shop_id"], shop.to_string());
+    assert_eq!(seen.body["organizer_id"], organizer.to_string());
+    let updated = events
+        .wait_for(Duration::from_secs(10), |k, v| {
+            k.ends_with(".profiles.profile.updated")
+                && v["data"]["fields"] == json!(["shop_id", "organizer_id"])
+        })
+        .await;
+    assert!(
+        updated.is_some(),
+        "profiles.profile.updated was not published"
+    );
+    // Unlinking one leaves the other.
+    let unlinked = put(
+        app.profiles_internal_token.clone(),
+        json!({ "shop_id": null }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unlinked.status().as_u16(), 200);
+    let seen = get(&app, &viewer, &format!("/users/{}", seller.user_id)).await;
+    assert!(seen.body["shop_id"].is_null());
+    assert_eq!(seen.body["organizer_id"], organizer.to_string());
+    let unknown = app
+        .http
+        .put(app.url(&format!(
+            "/internal/profiles/users/{}/links",
+            uuid::Uuid::now_v7()
+        )))
+        .header("x-internal-token", &app.profiles_internal_token)
+        .json(&json!({ "shop_id": shop }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+}

@@ -385,3 +385,70 @@ pub async fn patch_me(req: &Request, component: &str) -> Result<Response, Proble
     }
     Ok(json(200, &load(&conn, ctx.user_id, true)?))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinksBody {
+    #[serde(default, deserialize_with = "nullable")]
+    shop_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "nullable")]
+    organizer_id: Option<Option<Uuid>>,
+}
+
+/// `PUT /internal/profiles/users/{id}/links` (`profiles_internal_token`): the shop and events
+/// services record the user's shop and organizer page (`null` unlinks); only the fields given
+/// change. Answers the profile.
+pub fn set_links(req: &Request, user: &str, component: &str) -> Result<Response, Problem> {
+    let expected = nexgate_platform::config::var("internal_token").map_err(Problem::internal)?;
+    nexgate_platform::internal::check_internal_token(
+        req.header("x-internal-token").and_then(|v| v.as_str()),
+        &expected,
+    )?;
+    let user = nexgate_platform::ids::parse_id("id", user)?;
+    let body: LinksBody = parse_json(
+        req.body(),
+        req.header("content-type").and_then(|v| v.as_str()),
+        JSON_BODY_BYTES_MAX,
+    )?;
+    let mut sets = Vec::new();
+    let mut params = vec![P::Uuid(user.to_string())];
+    let mut changed = Vec::new();
+    for (column, value) in [
+        ("shop_id", body.shop_id),
+        ("organizer_id", body.organizer_id),
+    ] {
+        if let Some(value) = value {
+            params.push(value.map(|v| P::Uuid(v.to_string())).unwrap_or(P::DbNull));
+            sets.push(format!("{column} = ${}", params.len()));
+            changed.push(column);
+        }
+    }
+    if sets.is_empty() {
+        return Err(Problem::bad_request("give shop_id and/or organizer_id"));
+    }
+    let conn = db()?;
+    let mut outbox = outbox(component)?;
+    transaction(&conn, |conn| -> Result<(), Problem> {
+        let updated = query(
+            conn,
+            &format!(
+                "UPDATE profiles.profiles SET {}, updated_at = now() WHERE user_id = $1 RETURNING user_id",
+                sets.join(", ")
+            ),
+            &params,
+        )?;
+        if updated.is_empty() {
+            return Err(no_such_user());
+        }
+        outbox.record(
+            conn,
+            "profiles.profile.updated",
+            None,
+            ("profile", user.to_string()),
+            vec![user],
+            json!({ "user_id": user, "fields": changed }),
+        )
+    })?;
+    outbox.publish(&conn);
+    Ok(json(200, &load(&conn, user, false)?))
+}
