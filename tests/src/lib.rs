@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod files;
+pub mod oauth;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

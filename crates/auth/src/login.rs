@@ -86,7 +86,7 @@ pub fn login(req: &Request, component: &str) -> Result<Response, Problem> {
     }
 
     if mfa_enabled(&conn, account.id)? {
-        return crate::mfa::challenge(&conn, account.id, &device, ip.as_deref());
+        return crate::mfa::challenge(&conn, account.id, &device, ip.as_deref(), "pwd");
     }
     let signer = session::signer_from_variables()?;
     finish_login(

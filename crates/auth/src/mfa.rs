@@ -337,18 +337,20 @@ fn mfa_event(
     )
 }
 
-/// After a correct password with MFA on: a challenge instead of a session.
+/// After a correct first factor (`pwd`, or `fed` for an identity provider) with MFA on: a
+/// challenge instead of a session.
 pub fn challenge(
     conn: &Connection,
     account_id: Uuid,
     device: &Device,
     ip: Option<&str>,
+    first_factor: &str,
 ) -> Result<Response, Problem> {
     let token = new_refresh_token().map_err(Problem::internal)?;
     conn.execute(
         "INSERT INTO auth.mfa_challenges (token_hash, account_id, device_id, device_name, device_platform, \
-             app_version, ip, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))",
+             app_version, ip, expires_at, first_factor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8), $9)",
         &[
             P::Str(sha256_hex(&token)),
             P::Uuid(account_id.to_string()),
@@ -358,6 +360,7 @@ pub fn challenge(
             P::Str(device.app_version.clone()),
             ip.map_or(P::DbNull, |i| P::Str(i.into())),
             P::Floating64(CHALLENGE_TTL_SECS as f64),
+            P::Str(first_factor.into()),
         ],
     )?;
     Ok(json(
@@ -404,7 +407,7 @@ pub fn verify(req: &Request, component: &str) -> Result<Response, Problem> {
         let rows = query(
             conn,
             "SELECT account_id, device_id, device_name, device_platform, app_version, ip, attempts, \
-                    used_at IS NULL AND expires_at > now() AS usable \
+                    first_factor, used_at IS NULL AND expires_at > now() AS usable \
              FROM auth.mfa_challenges WHERE token_hash = $1 FOR UPDATE",
             &[P::Str(hash.clone())],
         )?;
@@ -431,7 +434,8 @@ pub fn verify(req: &Request, component: &str) -> Result<Response, Problem> {
             app_version: rows.value(0, "app_version")?,
         };
         let ip: Option<String> = rows.value(0, "ip")?;
-        Ok(Ok((account_id, device, ip, method)))
+        let first: String = rows.value(0, "first_factor")?;
+        Ok(Ok((account_id, device, ip, format!("{first} {method}"))))
     })?;
     match outcome {
         Err(left) => Err(code_invalid().with_detail(format!("{} attempts left", left.max(0)))),
@@ -446,7 +450,7 @@ pub fn verify(req: &Request, component: &str) -> Result<Response, Problem> {
                 account_id,
                 &device,
                 ip.as_deref(),
-                &format!("pwd {method}"),
+                &method,
             )
         }
     }

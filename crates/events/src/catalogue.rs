@@ -61,7 +61,7 @@ pub const CATALOGUE: &[EventType] = &[
             },
             DataField {
                 name: "channel",
-                description: "string: email or phone, the verified contact point",
+                description: "string: email or phone (the verified contact point), or google, apple or facebook for an account made through that provider",
                 required: true,
             },
             DataField {
@@ -743,6 +743,30 @@ pub const CATALOGUE: &[EventType] = &[
                 name: "sources",
                 description: "array of {name, key}: the variants to convert (webp_variants)",
                 required: false,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "auth.identity.linked",
+        producer: "auth",
+        version: 1,
+        description: "An identity provider's sign-in (Google, Apple) was linked to an existing account because the provider vouched for the account's email. Security notice for the owner. Audience: the user.",
+        data_fields: &[
+            DataField {
+                name: "user_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "provider",
+                description: "string: google, apple or facebook",
+                required: true,
+            },
+            DataField {
+                name: "email",
+                description: "string: the email that matched",
+                required: true,
             },
         ],
         carries_secret: false,
