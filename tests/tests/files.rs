@@ -815,6 +815,31 @@ async fn a_profile_avatar_and_cover_come_from_the_file_manager() {
     assert_eq!(status, 200);
     assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 160);
     assert_eq!(seen.body["cover"]["variants"].as_array().unwrap().len(), 4);
+    // Lists show the avatar the same way.
+    let follow = call(
+        &app,
+        Method::POST,
+        &format!("/users/{}/follow", amina.user_id),
+        None,
+        Some(&baraka.access_token),
+    )
+    .await;
+    assert_eq!(follow.status, 200, "{follow}");
+    let following = call(
+        &app,
+        Method::GET,
+        &format!("/users/{}/following", baraka.user_id),
+        None,
+        Some(&baraka.access_token),
+    )
+    .await;
+    assert_eq!(following.status, 200, "{following}");
+    assert_eq!(
+        following.body["items"][0]["avatar"]["file_id"],
+        id(&avatar).as_str(),
+        "{following}"
+    );
+    assert!(following.body["items"][0]["avatar"]["variants"][0]["url"].is_string());
 
     // Attached files survive the cleanup; replacing the avatar detaches the old one.
     let admin = app.db.admin().await;

@@ -286,6 +286,29 @@ async fn facebook_tokens_are_checked_with_debug_token_and_me() {
         (again.status, &again.body["user_id"]),
         (200, &first.body["user_id"])
     );
+    // No email from Facebook and no password: a fresh sign-in stands in for the password when
+    // adding an email, which is verified with a code like any other.
+    let mut events = app.observe_events().await;
+    let address = format!("fb-{}@example.com", uuid::Uuid::new_v4().simple());
+    let change = call(
+        &app,
+        Method::POST,
+        "/auth/contact/change",
+        Some(json!({ "email": address })),
+        again.body["access_token"].as_str(),
+    )
+    .await;
+    assert_eq!(change.status, 202, "{change}");
+    let code = nexgate_tests::auth::code_for(&mut events, &address).await;
+    let verified = call(
+        &app,
+        Method::POST,
+        "/auth/contact/verify",
+        Some(json!({ "change_id": change.body["change_id"], "code": code })),
+        again.body["access_token"].as_str(),
+    )
+    .await;
+    assert_eq!(verified.status, 200, "{verified}");
 
     let before = accounts(&app).await;
     let other_app = sim.facebook_token("999", "fb-78", "X", None, 3600);

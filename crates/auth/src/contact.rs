@@ -1,7 +1,8 @@
 //! Adding or changing the email address or phone number (docs/auth.md, "Contact points").
 //!
 //! - `POST /auth/contact/change` `{email | phone, current_password}` (logged in): the password is
-//!   checked (failures count like logins), then a code goes to the new address in
+//!   checked (failures count like logins; an account without a password, made through an identity
+//!   provider, needs a sign-in within the last ten minutes instead), then a code goes to the new address in
 //!   `auth.verification_code.issued` (purpose `contact_change`); answer 202 `{change_id, ...}`. An
 //!   address that belongs to another account gets no code and the answer is the same.
 //! - `POST /auth/contact/verify` `{change_id, code}`: the new address replaces the old (verified
@@ -30,7 +31,8 @@ use crate::settings::Settings;
 struct ChangeBody {
     email: Option<String>,
     phone: Option<String>,
-    current_password: String,
+    /// Required when the account has a password.
+    current_password: Option<String>,
 }
 
 /// `POST /auth/contact/change`.
@@ -38,10 +40,34 @@ pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let body: ChangeBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
     let (channel, address) = contact_point(body.email.as_deref(), body.phone.as_deref())?;
-    current_password_field(&body.current_password)?;
     let settings = Settings::from_variables()?;
     let conn = open(&settings.db_url)?;
-    verify_current_password(&settings, &conn, ctx.user_id, &body.current_password)?;
+    let has_password = !query(
+        &conn,
+        "SELECT 1 AS yes FROM auth.accounts WHERE id = $1 AND password_hash IS NOT NULL",
+        &[P::Uuid(ctx.user_id.to_string())],
+    )?
+    .is_empty();
+    if has_password {
+        let password = body.current_password.as_deref().unwrap_or("");
+        current_password_field(password)?;
+        verify_current_password(&settings, &conn, ctx.user_id, password)?;
+    } else {
+        // An account made through an identity provider has no password: a sign-in within the
+        // step-up window stands in for it.
+        let now = nexgate_platform::time::now_unix().0;
+        if now - ctx.auth_time > nexgate_authn::extractor::STEP_UP_MAX_AGE_SECS {
+            return Err(Problem::new(
+                403,
+                "reauthentication_required",
+                "Sign in again to change a contact point",
+            )
+            .with_detail(format!(
+                "this account has no password: sign in with your provider again (within {} s)",
+                nexgate_authn::extractor::STEP_UP_MAX_AGE_SECS
+            )));
+        }
+    }
     let rows = query(
         &conn,
         "SELECT email, phone FROM auth.accounts WHERE id = $1",

@@ -282,6 +282,8 @@ struct Card {
     username: String,
     display_name: String,
     avatar_file_id: Option<Uuid>,
+    /// The avatar's variants with URLs and BlurHash, as on profiles.
+    avatar: Option<serde_json::Value>,
     since: String,
 }
 
@@ -353,8 +355,10 @@ pub fn list(req: &Request, owner: &str, which: List) -> Result<Response, Problem
         &conn,
         &format!(
             "SELECT p.user_id, p.username, p.display_name, p.avatar_file_id, \
+                    a.variants::text AS avatar_variants, a.blurhash AS avatar_blurhash, \
                     to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS since \
              FROM {table} e JOIN profiles.profiles p ON p.user_id = e.{other} \
+             LEFT JOIN files.public_media a ON a.file_id = p.avatar_file_id AND a.owner_id = p.user_id \
              WHERE e.{key} = $1 {after} \
              ORDER BY e.created_at DESC, e.{other} DESC LIMIT $2"
         ),
@@ -367,6 +371,11 @@ pub fn list(req: &Request, owner: &str, which: List) -> Result<Response, Problem
             username: rows.value(i, "username")?,
             display_name: rows.value(i, "display_name")?,
             avatar_file_id: rows.value(i, "avatar_file_id")?,
+            avatar: crate::profile::media(
+                rows.value(i, "avatar_file_id")?,
+                rows.value(i, "avatar_variants")?,
+                rows.value(i, "avatar_blurhash")?,
+            )?,
             since: rows.value(i, "since")?,
         });
     }

@@ -114,7 +114,7 @@ fn load(conn: &Connection, user_id: Uuid, with_privacy: bool) -> Result<ProfileV
 
 /// A picture as profiles show it: `{file_id, blurhash, variants: [{name, format, width, height,
 /// url}]}` from the File Manager's published `files.public_media`, URLs on `cdn_base_url`.
-fn media(
+pub(crate) fn media(
     file_id: Option<Uuid>,
     variants: Option<String>,
     blurhash: Option<String>,
