@@ -19,6 +19,8 @@ use serde_json::Value;
 use tokio::process::Command;
 use uuid::Uuid;
 
+pub use nexgate_media::stored::StoredObject;
+
 use crate::s3::{ReadError, S3};
 
 /// Longest FFmpeg or ffprobe run before the job fails.
@@ -43,17 +45,6 @@ pub struct Source {
     pub key: String,
 }
 
-/// One object written, as the File Manager records it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Written {
-    pub name: String,
-    pub format: String,
-    pub width: u32,
-    pub height: u32,
-    pub bytes: u64,
-    pub key: String,
-}
-
 /// What a job produced.
 #[derive(Debug, Default, Serialize)]
 pub struct JobOutput {
@@ -61,8 +52,8 @@ pub struct JobOutput {
     pub height: Option<u32>,
     pub duration_ms: Option<u32>,
     pub blurhash: Option<String>,
-    pub variants: Vec<Written>,
-    pub poster: Option<Written>,
+    pub variants: Vec<StoredObject>,
+    pub poster: Option<StoredObject>,
 }
 
 /// How a job ended.
@@ -241,13 +232,13 @@ impl Worker {
         name: &str,
         kind: OutputKind,
         (width, height): (u32, u32),
-    ) -> Result<Written> {
+    ) -> Result<StoredObject> {
         let (ext, mime, format) = kind.describe();
         let bytes = std::fs::read(path)?;
         let key = format!("{}{name}.{ext}", job.key_prefix);
         let len = bytes.len() as u64;
         self.s3.put(&job.bucket, &key, mime, bytes).await?;
-        Ok(Written {
+        Ok(StoredObject {
             name: name.into(),
             format: format.into(),
             width,

@@ -14,6 +14,18 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Reads a response: status, headers, and the body as JSON (or as a string).
+    pub async fn from_response(resp: reqwest::Response) -> Self {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        }
+    }
+
     /// The problem code of a 4xx/5xx.
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
@@ -41,15 +53,7 @@ pub async fn call(
     if let Some(t) = bearer {
         req = req.bearer_auth(t);
     }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap_or_default();
-    Answer {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        headers,
-    }
+    Answer::from_response(req.send().await.expect("request")).await
 }
 
 /// POST with a JSON body.

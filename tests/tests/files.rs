@@ -32,14 +32,7 @@ async fn upload(
 }
 
 async fn answer(resp: reqwest::Response) -> Answer {
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap_or_default();
-    Answer {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        headers,
-    }
+    Answer::from_response(resp).await
 }
 
 async fn internal(app: &TestApp, path: &str, body: Value) -> Answer {

@@ -4,9 +4,7 @@
 //! Kept: rotated refresh tokens until they expire (reuse detection needs them); ended sessions for
 //! 30 days (the sessions list and investigations); everything else a day past its expiry.
 
-use nexgate_platform::config::var;
-use nexgate_platform::db::{open, query};
-use nexgate_platform::internal::check_internal_token;
+use nexgate_platform::db::query;
 use nexgate_platform::Problem;
 use serde_json::{json, Map, Value};
 use spin_sdk::http::{Request, Response};
@@ -52,12 +50,8 @@ const PURGES: &[(&str, &str, &str)] = &[
 
 /// `POST /internal/auth/jobs/purge`.
 pub fn purge(req: &Request) -> Result<Response, Problem> {
-    let expected = var("internal_token").map_err(Problem::internal)?;
-    check_internal_token(
-        req.header("x-internal-token").and_then(|v| v.as_str()),
-        &expected,
-    )?;
-    let conn = open(&var("db_url").map_err(Problem::internal)?)?;
+    nexgate_platform::internal::check_request(req)?;
+    let conn = nexgate_platform::db::open_from_variables()?;
     let mut deleted = Map::new();
     for (name, table, done) in PURGES {
         // ctid batches: a bounded DELETE without a sortable key.

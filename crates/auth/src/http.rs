@@ -1,17 +1,8 @@
 //! Small HTTP helpers the auth handlers share.
 
-use serde::Serialize;
 use spin_sdk::http::{Request, Response};
 
-/// A JSON response.
-pub fn json(status: u16, body: &impl Serialize) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .body(serde_json::to_vec(body).unwrap_or_default())
-        .build()
-}
+pub use nexgate_platform::body::json_response as json;
 
 /// 204 No Content.
 pub fn no_content() -> Response {

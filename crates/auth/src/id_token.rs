@@ -95,7 +95,7 @@ struct RawClaims {
     name: Option<String>,
 }
 
-/// What an application needs from a verified ID token.
+/// What an identity provider vouched for (from a verified ID token, or Facebook's Graph API).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdClaims {
     pub subject: String,

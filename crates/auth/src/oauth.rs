@@ -98,14 +98,6 @@ struct OAuthBody {
     user: Option<AppleUser>,
 }
 
-/// What the provider vouched for.
-struct Identity {
-    subject: String,
-    email: Option<String>,
-    email_verified: bool,
-    name: Option<String>,
-}
-
 fn list(name: &str) -> Result<Vec<String>, Problem> {
     Ok(var(name)
         .map_err(Problem::internal)?
@@ -234,7 +226,7 @@ fn provider_disabled(provider: Provider) -> Problem {
     .with_detail(format!("{} sign-in is not configured", provider.as_str()))
 }
 
-async fn verify_facebook(token: &str) -> Result<Identity, Problem> {
+async fn verify_facebook(token: &str) -> Result<IdClaims, Problem> {
     let provider = Provider::Facebook;
     let app_id = var("oauth_facebook_app_id").map_err(Problem::internal)?;
     let app_secret = var("oauth_facebook_app_secret").map_err(Problem::internal)?;
@@ -297,7 +289,7 @@ async fn verify_facebook(token: &str) -> Result<Identity, Problem> {
     if status != 200 || me["id"].as_str() != Some(user_id.as_str()) {
         return Err(token_refused("Facebook did not confirm the user"));
     }
-    Ok(Identity {
+    Ok(IdClaims {
         subject: user_id,
         email: me["email"].as_str().map(|e| e.trim().to_lowercase()),
         // Facebook does not say whether an email is verified: never link by it.
@@ -384,13 +376,7 @@ pub async fn sign_in(req: Request, provider: &str, component: &str) -> Result<Re
                 .id_token
                 .as_deref()
                 .ok_or_else(|| Problem::invalid_field("id_token", "is required"))?;
-            let claims = verify_id_token(&settings, provider, token, body.nonce.as_deref()).await?;
-            Identity {
-                subject: claims.subject,
-                email: claims.email,
-                email_verified: claims.email_verified,
-                name: claims.name,
-            }
+            verify_id_token(&settings, provider, token, body.nonce.as_deref()).await?
         }
     };
     // Apple's name comes only once, from the app.
@@ -471,12 +457,11 @@ pub async fn sign_in(req: Request, provider: &str, component: &str) -> Result<Re
         .build())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn link_or_create(
     conn: &Connection,
     outbox: &mut nexgate_events::outbox::Outbox,
     provider: Provider,
-    identity: &Identity,
+    identity: &IdClaims,
     name: Option<&str>,
     username: Option<&str>,
     display_name: Option<&str>,
@@ -600,7 +585,7 @@ fn link_or_create(
 fn insert_identity(
     conn: &Connection,
     provider: Provider,
-    identity: &Identity,
+    identity: &IdClaims,
     account: Uuid,
     name: Option<&str>,
 ) -> Result<(), Problem> {

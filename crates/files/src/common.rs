@@ -5,33 +5,19 @@ use nexgate_platform::config::var;
 use nexgate_platform::db::{query, Rows};
 use nexgate_platform::storage::Storage;
 use nexgate_platform::Problem;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use spin_sdk::http::Response;
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 /// The schema whose outbox the File Manager writes.
 pub const SCHEMA: &str = "files";
 
-/// Opens the service's database (`db_url`).
-pub fn db() -> Result<Connection, Problem> {
-    nexgate_platform::db::open(&var("db_url").map_err(Problem::internal)?)
-}
+pub use nexgate_platform::body::json_response as json;
+pub use nexgate_platform::db::open_from_variables as db;
 
 /// An outbox on `files.outbox`.
 pub fn outbox(component: &str) -> Result<Outbox, Problem> {
     Outbox::new(SCHEMA, component)
-}
-
-/// A JSON response that no cache keeps.
-pub fn json(status: u16, body: &impl Serialize) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .body(serde_json::to_vec(body).unwrap_or_default())
-        .build()
 }
 
 /// Storage, buckets and the CDN base, from the variables.
@@ -63,18 +49,7 @@ impl Settings {
     }
 }
 
-/// One stored object of a file: a variant, a rendition or a poster.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StoredObject {
-    /// `160`, `480`, `1080`, `2048` for images; `720p`, `480p` for video; `poster`.
-    pub name: String,
-    /// `jpeg`, `png`, `webp`, `mp4`.
-    pub format: String,
-    pub width: u32,
-    pub height: u32,
-    pub bytes: u64,
-    pub key: String,
-}
+pub use nexgate_media::stored::StoredObject;
 
 /// A row of `files.files`.
 #[derive(Debug, Clone)]
@@ -251,12 +226,45 @@ pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// A file's event data.
-pub fn event_data(f: &FileRecord) -> Value {
-    json!({
-        "file_id": f.id,
-        "owner_id": f.owner_id,
-        "purpose": f.purpose,
-        "kind": f.kind,
-    })
+/// Records `files.file.ready` for `file` (audience: the owner).
+pub fn record_ready(
+    outbox: &mut Outbox,
+    conn: &Connection,
+    file: &FileRecord,
+) -> Result<(), Problem> {
+    outbox.record(
+        conn,
+        "files.file.ready",
+        Some(file.owner_id),
+        ("file", file.id.to_string()),
+        vec![file.owner_id],
+        json!({
+            "file_id": file.id,
+            "owner_id": file.owner_id,
+            "purpose": file.purpose,
+            "kind": file.kind,
+        }),
+    )
+}
+
+/// Records `files.file.failed` for `file` with the reason the user sees.
+pub fn record_failed(
+    outbox: &mut Outbox,
+    conn: &Connection,
+    file: &FileRecord,
+    reason: &str,
+) -> Result<(), Problem> {
+    outbox.record(
+        conn,
+        "files.file.failed",
+        Some(file.owner_id),
+        ("file", file.id.to_string()),
+        vec![file.owner_id],
+        json!({
+            "file_id": file.id,
+            "owner_id": file.owner_id,
+            "purpose": file.purpose,
+            "reason": reason,
+        }),
+    )
 }

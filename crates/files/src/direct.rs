@@ -20,7 +20,7 @@ use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::common::{
-    db, event_data, file_columns, json, load, outbox, query_param, FileRecord, Settings,
+    db, file_columns, json, load, outbox, query_param, record_ready, FileRecord, Settings,
     StoredObject,
 };
 
@@ -224,13 +224,12 @@ pub async fn finish_image(
     let bucket_name = settings.bucket(bucket).to_string();
     let ext = processed.format.extension();
     let mime = processed.format.mime();
-    let format = ext.replace("jpg", "jpeg");
     let variants: Vec<StoredObject> = processed
         .variants
         .iter()
         .map(|v| StoredObject {
             name: v.edge.to_string(),
-            format: format.clone(),
+            format: processed.format.name().to_string(),
             width: v.width,
             height: v.height,
             bytes: v.bytes.len() as u64,
@@ -276,14 +275,7 @@ pub async fn finish_image(
             ],
         )?;
         let file = load(conn, id)?.ok_or_else(|| Problem::internal("the new file vanished"))?;
-        outbox.record(
-            conn,
-            "files.file.ready",
-            Some(file.owner_id),
-            ("file", id.to_string()),
-            vec![file.owner_id],
-            event_data(&file),
-        )?;
+        record_ready(&mut outbox, conn, &file)?;
         outbox.record(
             conn,
             "files.media_job.requested",

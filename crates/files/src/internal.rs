@@ -11,7 +11,7 @@ use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
 use nexgate_platform::config::var;
 use nexgate_platform::db::{query, transaction};
 use nexgate_platform::ids::parse_id;
-use nexgate_platform::internal::check_internal_token;
+use nexgate_platform::internal::check_request;
 use nexgate_platform::Problem;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -21,8 +21,8 @@ use spin_sdk::pg4::ParameterValue as P;
 use uuid::Uuid;
 
 use crate::common::{
-    db, event_data, file_columns, json, load, load_for_update, no_such_file, outbox, FileRecord,
-    Settings, StoredObject,
+    db, file_columns, json, load, load_for_update, no_such_file, outbox, record_failed,
+    record_ready, FileRecord, Settings, StoredObject,
 };
 use crate::read::purge_objects;
 
@@ -36,15 +36,6 @@ pub const SIGNED_URL_TTL_SECS_MAX: u32 = 3600;
 pub const UNATTACHED_FILE_TTL_HOURS_DEFAULT: i64 = 24;
 /// Rows one cleanup run handles per step.
 pub const CLEANUP_BATCH_MAX: i64 = 200;
-
-/// Checks `x-internal-token` against `internal_token`.
-pub fn check_caller(req: &Request) -> Result<(), Problem> {
-    let expected = var("internal_token").map_err(Problem::internal)?;
-    check_internal_token(
-        req.header("x-internal-token").and_then(|v| v.as_str()),
-        &expected,
-    )
-}
 
 fn body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
     parse_json(
@@ -86,7 +77,7 @@ fn check_name(field: &str, value: &str) -> Result<(), Problem> {
 
 /// `POST /internal/files/attach`.
 pub fn attach(req: &Request) -> Result<Response, Problem> {
-    check_caller(req)?;
+    check_request(req)?;
     let b: AttachRequest = body(req)?;
     check_name("service", &b.service)?;
     check_name("object_type", &b.object_type)?;
@@ -152,7 +143,7 @@ struct DetachRequest {
 /// `POST /internal/files/detach`: the object no longer uses the file (idempotent). A file left
 /// with no attachment is cleaned up after the unattached TTL.
 pub fn detach(req: &Request) -> Result<Response, Problem> {
-    check_caller(req)?;
+    check_request(req)?;
     let b: DetachRequest = body(req)?;
     let conn = db()?;
     let removed = query(
@@ -181,7 +172,7 @@ struct SignedUrlRequest {
 
 /// `POST /internal/files/{id}/signed-url`.
 pub fn signed_url(req: &Request, id: &str) -> Result<Response, Problem> {
-    check_caller(req)?;
+    check_request(req)?;
     let id = parse_id("id", id)?;
     let b: SignedUrlRequest = if req.body().is_empty() {
         SignedUrlRequest::default()
@@ -207,20 +198,19 @@ pub fn signed_url(req: &Request, id: &str) -> Result<Response, Problem> {
             format!("the file is {}", file.status),
         ));
     }
-    let candidates: Vec<&StoredObject> = file
+    // The named variant (else any but the poster), in the preferred format when there is one,
+    // the largest first.
+    let chosen = file
         .variants
         .iter()
         .chain(file.poster.iter())
-        .filter(|o| b.variant.as_ref().is_none_or(|v| *v == o.name))
-        .collect();
-    let chosen = candidates
-        .iter()
-        .filter(|o| b.format.as_ref().is_none_or(|f| *f == o.format))
-        .chain(candidates.iter())
-        .filter(|o| b.variant.is_some() || o.name != "poster")
+        .filter(|o| match &b.variant {
+            Some(v) => *v == o.name,
+            None => o.name != "poster",
+        })
         .max_by_key(|o| {
             (
-                b.variant.is_some() as u8,
+                b.format.as_ref().is_some_and(|f| *f == o.format),
                 u64::from(o.width) * u64::from(o.height),
             )
         })
@@ -261,7 +251,7 @@ struct JobResult {
 /// for a redelivered job already recorded); 410 when the file was deleted meanwhile (the worker
 /// then removes what it wrote).
 pub fn job_result(req: &Request) -> Result<Response, Problem> {
-    check_caller(req)?;
+    check_request(req)?;
     let r: JobResult = parse_json(
         req.body(),
         req.header("content-type").and_then(|v| v.as_str()),
@@ -386,16 +376,7 @@ pub fn job_result(req: &Request) -> Result<Response, Problem> {
                      WHERE id = $1",
                     &[P::Uuid(file.id.to_string()), P::Str(reason.clone())],
                 )?;
-                let mut data = event_data(&file);
-                data["reason"] = json!(reason);
-                outbox.record(
-                    conn,
-                    "files.file.failed",
-                    Some(file.owner_id),
-                    ("file", file.id.to_string()),
-                    vec![file.owner_id],
-                    data,
-                )?;
+                record_failed(&mut outbox, conn, &file, &reason)?;
             }
         }
         Ok(true)
@@ -404,27 +385,12 @@ pub fn job_result(req: &Request) -> Result<Response, Problem> {
     Ok(json(200, &json!({ "recorded": recorded })))
 }
 
-fn record_ready(
-    outbox: &mut nexgate_events::outbox::Outbox,
-    conn: &spin_sdk::pg4::Connection,
-    file: &FileRecord,
-) -> Result<(), Problem> {
-    outbox.record(
-        conn,
-        "files.file.ready",
-        Some(file.owner_id),
-        ("file", file.id.to_string()),
-        vec![file.owner_id],
-        event_data(file),
-    )
-}
-
 /// `POST /internal/files/jobs/cleanup`: marks deleted (1) uploads never completed, an hour after
 /// their URL expired, (2) files with no attachment older than `unattached_file_ttl_hours`, (3)
 /// images stuck in `processing` for an hour (a component died mid-store); then removes the
 /// objects of every deleted file not yet purged. Answers what it did.
 pub async fn cleanup(req: Request) -> Result<Response, Problem> {
-    check_caller(&req)?;
+    check_request(&req)?;
     let ttl_hours: i64 = var("unattached_file_ttl_hours")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -21,7 +21,7 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 
 use crate::common::{
-    db, event_data, json, load, load_for_update, outbox, owned_file, FileRecord, Settings,
+    db, json, load, load_for_update, outbox, owned_file, record_failed, FileRecord, Settings,
 };
 use crate::direct::{finish_image, image_problem};
 
@@ -174,17 +174,7 @@ async fn fail_upload(
              WHERE id = $1 AND status = 'pending'",
             &[P::Uuid(file.id.to_string()), P::Str(reason.into())],
         )?;
-        let mut data = event_data(file);
-        data["reason"] = json!(reason);
-        outbox.record(
-            conn,
-            "files.file.failed",
-            Some(file.owner_id),
-            ("file", file.id.to_string()),
-            vec![file.owner_id],
-            data,
-        )?;
-        Ok::<_, Problem>(())
+        record_failed(&mut outbox, conn, file, reason)
     })?;
     outbox.publish(conn);
     if let Some(key) = &file.upload_key {

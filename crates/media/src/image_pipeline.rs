@@ -57,6 +57,14 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
+    /// The format's name in a variant record (`jpeg`, `png`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpeg",
+            Self::Png => "png",
+        }
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             Self::Jpeg => "jpg",

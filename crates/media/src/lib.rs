@@ -4,8 +4,10 @@
 //! - [`sniff`]: what a file is, from its magic bytes only;
 //! - [`limits`]: sizes, pixel counts, durations and types per purpose (served at `GET /files/limits`);
 //! - [`image_pipeline`]: header check, decode, EXIF orientation, resize to the variant ladder,
-//!   re-encode (which drops every piece of metadata) and BlurHash.
+//!   re-encode (which drops every piece of metadata) and BlurHash;
+//! - [`stored`]: the record of a stored variant, shared with the media worker.
 
 pub mod image_pipeline;
 pub mod limits;
 pub mod sniff;
+pub mod stored;

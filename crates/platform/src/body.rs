@@ -4,6 +4,16 @@ use serde::de::DeserializeOwned;
 
 use crate::problem::Problem;
 
+/// A JSON response that no cache keeps.
+pub fn json_response(status: u16, body: &impl serde::Serialize) -> spin_sdk::http::Response {
+    spin_sdk::http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(serde_json::to_vec(body).unwrap_or_default())
+        .build()
+}
+
 /// Default largest JSON body a route accepts.
 pub const JSON_BODY_BYTES_MAX: usize = 64 * 1024;
 

@@ -17,6 +17,11 @@ pub const CHECK_VIOLATION: &str = "23514";
 /// SQLSTATE of a serialization failure (retry the transaction).
 pub const SERIALIZATION_FAILURE: &str = "40001";
 
+/// Opens the component's own database (the `db_url` variable).
+pub fn open_from_variables() -> Result<Connection, Problem> {
+    open(&crate::config::var("db_url").map_err(Problem::internal)?)
+}
+
 /// Opens a connection; failure is a 503 naming the database, with the cause logged.
 pub fn open(url: &str) -> Result<Connection, Problem> {
     Connection::open(url).map_err(|e| {

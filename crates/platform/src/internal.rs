@@ -6,6 +6,15 @@ use crate::problem::Problem;
 /// Shortest token the platform accepts in configuration.
 pub const INTERNAL_TOKEN_BYTES_MIN: usize = 24;
 
+/// Checks a request's `x-internal-token` against the component's `internal_token` variable.
+pub fn check_request(req: &spin_sdk::http::Request) -> Result<(), Problem> {
+    let expected = crate::config::var("internal_token").map_err(Problem::internal)?;
+    check_internal_token(
+        req.header("x-internal-token").and_then(|v| v.as_str()),
+        &expected,
+    )
+}
+
 /// Checks the presented token against the expected one in constant time.
 pub fn check_internal_token(presented: Option<&str>, expected: &str) -> Result<(), Problem> {
     if expected.len() < INTERNAL_TOKEN_BYTES_MIN {

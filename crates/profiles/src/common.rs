@@ -2,35 +2,20 @@
 //! and the block check.
 
 use nexgate_events::outbox::Outbox;
-use nexgate_platform::config::var;
 use nexgate_platform::db::query;
 use nexgate_platform::Problem;
-use serde::Serialize;
-use spin_sdk::http::Response;
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 /// The schema whose outbox profiles write.
 pub const SCHEMA: &str = "profiles";
 
-/// Opens the service's database (`db_url`).
-pub fn db() -> Result<Connection, Problem> {
-    nexgate_platform::db::open(&var("db_url").map_err(Problem::internal)?)
-}
+pub use nexgate_platform::body::json_response as json;
+pub use nexgate_platform::db::open_from_variables as db;
 
 /// An outbox on `profiles.outbox`.
 pub fn outbox(component: &str) -> Result<Outbox, Problem> {
     Outbox::new(SCHEMA, component)
-}
-
-/// A JSON response.
-pub fn json(status: u16, body: &impl Serialize) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .body(serde_json::to_vec(body).unwrap_or_default())
-        .build()
 }
 
 /// 404 for a user that does not exist or is hidden from the viewer by a block (the same answer,

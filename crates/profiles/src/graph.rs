@@ -364,6 +364,7 @@ pub fn list(req: &Request, owner: &str, which: List) -> Result<Response, Problem
         ),
         &params,
     )?;
+    let cdn = crate::profile::cdn_base()?;
     let mut items = Vec::with_capacity(rows.len());
     for i in 0..rows.len().min(page.limit as usize) {
         items.push(Card {
@@ -372,6 +373,7 @@ pub fn list(req: &Request, owner: &str, which: List) -> Result<Response, Problem
             display_name: rows.value(i, "display_name")?,
             avatar_file_id: rows.value(i, "avatar_file_id")?,
             avatar: crate::profile::media(
+                &cdn,
                 rows.value(i, "avatar_file_id")?,
                 rows.value(i, "avatar_variants")?,
                 rows.value(i, "avatar_blurhash")?,

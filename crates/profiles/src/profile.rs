@@ -76,6 +76,7 @@ fn load(conn: &Connection, user_id: Uuid, with_privacy: bool) -> Result<ProfileV
     if rows.is_empty() {
         return Err(no_such_user());
     }
+    let cdn = cdn_base()?;
     Ok(ProfileView {
         id: rows.value(0, "user_id")?,
         username: rows.value(0, "username")?,
@@ -84,11 +85,13 @@ fn load(conn: &Connection, user_id: Uuid, with_privacy: bool) -> Result<ProfileV
         avatar_file_id: rows.value(0, "avatar_file_id")?,
         cover_file_id: rows.value(0, "cover_file_id")?,
         avatar: media(
+            &cdn,
             rows.value(0, "avatar_file_id")?,
             rows.value(0, "avatar_variants")?,
             rows.value(0, "avatar_blurhash")?,
         )?,
         cover: media(
+            &cdn,
             rows.value(0, "cover_file_id")?,
             rows.value(0, "cover_variants")?,
             rows.value(0, "cover_blurhash")?,
@@ -112,9 +115,55 @@ fn load(conn: &Connection, user_id: Uuid, with_privacy: bool) -> Result<ProfileV
     })
 }
 
+/// Applies `sets` (`column = $n`; `$1` is `user`) and records
+/// `profiles.profile.updated` naming the `changed` columns, in one transaction.
+fn update_profile(
+    conn: &Connection,
+    component: &str,
+    actor: Option<Uuid>,
+    user: Uuid,
+    sets: &[String],
+    params: &[P],
+    changed: &[&str],
+) -> Result<(), Problem> {
+    let mut outbox = outbox(component)?;
+    transaction(conn, |conn| -> Result<(), Problem> {
+        let updated = query(
+            conn,
+            &format!(
+                "UPDATE profiles.profiles SET {}, updated_at = now() WHERE user_id = $1 RETURNING user_id",
+                sets.join(", ")
+            ),
+            params,
+        )?;
+        if updated.is_empty() {
+            return Err(no_such_user());
+        }
+        outbox.record(
+            conn,
+            "profiles.profile.updated",
+            actor,
+            ("profile", user.to_string()),
+            vec![user],
+            json!({ "user_id": user, "fields": changed }),
+        )
+    })?;
+    outbox.publish(conn);
+    Ok(())
+}
+
+/// The CDN base the pictures' URLs start with (`cdn_base_url`), read once per request.
+pub(crate) fn cdn_base() -> Result<String, Problem> {
+    Ok(nexgate_platform::config::var("cdn_base_url")
+        .map_err(Problem::internal)?
+        .trim_end_matches('/')
+        .to_string())
+}
+
 /// A picture as profiles show it: `{file_id, blurhash, variants: [{name, format, width, height,
 /// url}]}` from the File Manager's published `files.public_media`, URLs on `cdn_base_url`.
 pub(crate) fn media(
+    cdn: &str,
     file_id: Option<Uuid>,
     variants: Option<String>,
     blurhash: Option<String>,
@@ -122,8 +171,6 @@ pub(crate) fn media(
     let (Some(file_id), Some(variants)) = (file_id, variants) else {
         return Ok(None);
     };
-    let cdn = nexgate_platform::config::var("cdn_base_url").map_err(Problem::internal)?;
-    let cdn = cdn.trim_end_matches('/');
     let variants: Vec<serde_json::Value> =
         serde_json::from_str(&variants).map_err(Problem::internal)?;
     let variants: Vec<serde_json::Value> = variants
@@ -339,38 +386,35 @@ pub async fn patch_me(req: &Request, component: &str) -> Result<Response, Proble
         }
     }
     let conn = db()?;
-    let before = load(&conn, ctx.user_id, false)?;
+    let before = query(
+        &conn,
+        "SELECT avatar_file_id, cover_file_id FROM profiles.profiles WHERE user_id = $1",
+        &[P::Uuid(ctx.user_id.to_string())],
+    )?;
+    if before.is_empty() {
+        return Err(no_such_user());
+    }
+    let (old_avatar, old_cover): (Option<Uuid>, Option<Uuid>) = (
+        before.value(0, "avatar_file_id")?,
+        before.value(0, "cover_file_id")?,
+    );
     if sets.is_empty() {
         return Ok(json(200, &load(&conn, ctx.user_id, true)?));
     }
-    let mut outbox = outbox(component)?;
-    transaction(&conn, |conn| -> Result<(), Problem> {
-        let updated = query(
-            conn,
-            &format!(
-                "UPDATE profiles.profiles SET {}, updated_at = now() WHERE user_id = $1 RETURNING user_id",
-                sets.join(", ")
-            ),
-            &params,
-        )?;
-        if updated.is_empty() {
-            return Err(no_such_user());
-        }
-        outbox.record(
-            conn,
-            "profiles.profile.updated",
-            Some(ctx.user_id),
-            ("profile", ctx.user_id.to_string()),
-            vec![ctx.user_id],
-            json!({ "user_id": ctx.user_id, "fields": changed }),
-        )
-    })?;
-    outbox.publish(&conn);
+    update_profile(
+        &conn,
+        component,
+        Some(ctx.user_id),
+        ctx.user_id,
+        &sets,
+        &params,
+        &changed,
+    )?;
     // The pictures replaced are no longer used by the profile (best effort: a failure only
     // keeps an old file a little longer).
     for (kind, previous, now) in [
-        ("avatar", before.avatar_file_id, &body.avatar_file_id),
-        ("cover", before.cover_file_id, &body.cover_file_id),
+        ("avatar", old_avatar, &body.avatar_file_id),
+        ("cover", old_cover, &body.cover_file_id),
     ] {
         if let (Some(previous), Some(now)) = (previous, now) {
             if *now != Some(previous) {
@@ -399,11 +443,7 @@ struct LinksBody {
 /// services record the user's shop and organizer page (`null` unlinks); only the fields given
 /// change. Answers the profile.
 pub fn set_links(req: &Request, user: &str, component: &str) -> Result<Response, Problem> {
-    let expected = nexgate_platform::config::var("internal_token").map_err(Problem::internal)?;
-    nexgate_platform::internal::check_internal_token(
-        req.header("x-internal-token").and_then(|v| v.as_str()),
-        &expected,
-    )?;
+    nexgate_platform::internal::check_request(req)?;
     let user = nexgate_platform::ids::parse_id("id", user)?;
     let body: LinksBody = parse_json(
         req.body(),
@@ -427,28 +467,6 @@ pub fn set_links(req: &Request, user: &str, component: &str) -> Result<Response,
         return Err(Problem::bad_request("give shop_id and/or organizer_id"));
     }
     let conn = db()?;
-    let mut outbox = outbox(component)?;
-    transaction(&conn, |conn| -> Result<(), Problem> {
-        let updated = query(
-            conn,
-            &format!(
-                "UPDATE profiles.profiles SET {}, updated_at = now() WHERE user_id = $1 RETURNING user_id",
-                sets.join(", ")
-            ),
-            &params,
-        )?;
-        if updated.is_empty() {
-            return Err(no_such_user());
-        }
-        outbox.record(
-            conn,
-            "profiles.profile.updated",
-            None,
-            ("profile", user.to_string()),
-            vec![user],
-            json!({ "user_id": user, "fields": changed }),
-        )
-    })?;
-    outbox.publish(&conn);
+    update_profile(&conn, component, None, user, &sets, &params, &changed)?;
     Ok(json(200, &load(&conn, user, false)?))
 }

@@ -9,9 +9,7 @@
 
 use nexgate_authn::authenticate;
 use nexgate_events::Envelope;
-use nexgate_platform::config::var;
 use nexgate_platform::db::{query, transaction};
-use nexgate_platform::internal::check_internal_token;
 use nexgate_platform::Problem;
 use serde::Serialize;
 use serde_json::json;
@@ -109,11 +107,7 @@ fn effect(e: &Envelope) -> Result<Option<(Uuid, &'static str, i64)>, Problem> {
 
 /// `POST /internal/profiles/events` (the dispatcher): applies one envelope once.
 pub fn consume(req: &Request) -> Result<Response, Problem> {
-    let expected = var("internal_token").map_err(Problem::internal)?;
-    check_internal_token(
-        req.header("x-internal-token").and_then(|v| v.as_str()),
-        &expected,
-    )?;
+    nexgate_platform::internal::check_request(req)?;
     let envelope: Envelope = nexgate_platform::body::parse_json(
         req.body(),
         req.header("content-type").and_then(|v| v.as_str()),
