@@ -26,7 +26,7 @@ export NEXGATE_AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"
 KEY_DIR="${NEXGATE_STATE_DIR:-$HOME/.local/share/nexgate}/keys"
 step "access-token keys in $KEY_DIR (made once, kept)"
 "$OPS_BIN" jwt-keygen --dir "$KEY_DIR"
-for service in auth profiles files; do
+for service in auth profiles files payments; do
     [ -s "$KEY_DIR/$service-internal.token" ] || (umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \n' > "$KEY_DIR/$service-internal.token")
 done
 [ -s "$KEY_DIR/mfa.key" ] || (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$KEY_DIR/mfa.key")
@@ -36,12 +36,14 @@ export SPIN_VARIABLE_HEALTH_DB_URL="$(db_url nexgate_health)"
 export SPIN_VARIABLE_AUTH_DB_URL="$(db_url nexgate_auth)"
 export SPIN_VARIABLE_PROFILES_DB_URL="$(db_url nexgate_profiles)"
 export SPIN_VARIABLE_FILES_DB_URL="$(db_url nexgate_files)"
+export SPIN_VARIABLE_PAYMENTS_DB_URL="$(db_url nexgate_payments)"
 export SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat "$KEY_DIR/jwt-private.jwk")"
 export SPIN_VARIABLE_JWT_PUBLIC_KEYS="$(cat "$KEY_DIR/jwt-public.jwks")"
 export SPIN_VARIABLE_MFA_ENCRYPTION_KEY="$(cat "$KEY_DIR/mfa.key")"
 export SPIN_VARIABLE_AUTH_INTERNAL_TOKEN="$(cat "$KEY_DIR/auth-internal.token")"
 export SPIN_VARIABLE_PROFILES_INTERNAL_TOKEN="$(cat "$KEY_DIR/profiles-internal.token")"
 export SPIN_VARIABLE_FILES_INTERNAL_TOKEN="$(cat "$KEY_DIR/files-internal.token")"
+export SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN="$(cat "$KEY_DIR/payments-internal.token")"
 export SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY"
 export SPIN_VARIABLE_STORAGE_SECRET_KEY="$STORAGE_SECRET_KEY"
 export SPIN_VARIABLE_PUBLIC_BASE_URL="${SPIN_VARIABLE_PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"

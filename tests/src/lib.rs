@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod files;
 pub mod oauth;
+pub mod payments;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -457,6 +458,8 @@ pub struct TestApp {
     pub profiles_internal_token: String,
     /// What `/internal/files/...` routes demand (`files_internal_token`).
     pub files_internal_token: String,
+    /// What `/internal/payments/...` routes demand (`payments_internal_token`).
+    pub payments_internal_token: String,
 }
 
 impl TestApp {
@@ -480,6 +483,7 @@ impl TestApp {
         let auth_internal_token = format!("auth-token-{}", uuid::Uuid::new_v4().simple());
         let profiles_internal_token = format!("profiles-token-{}", uuid::Uuid::new_v4().simple());
         let files_internal_token = format!("files-token-{}", uuid::Uuid::new_v4().simple());
+        let payments_internal_token = format!("payments-token-{}", uuid::Uuid::new_v4().simple());
         let mut vars: Vec<(String, String)> = vec![
             (
                 "SPIN_VARIABLE_REDIS_KEY_PREFIX".into(),
@@ -518,6 +522,14 @@ impl TestApp {
                 vars.push((
                     "SPIN_VARIABLE_FILES_INTERNAL_TOKEN".into(),
                     files_internal_token.clone(),
+                ));
+                vars.push((
+                    "SPIN_VARIABLE_PAYMENTS_DB_URL".into(),
+                    db.url("nexgate_payments"),
+                ));
+                vars.push((
+                    "SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN".into(),
+                    payments_internal_token.clone(),
                 ));
                 vars.push((
                     "SPIN_VARIABLE_MFA_ENCRYPTION_KEY".into(),
@@ -575,6 +587,7 @@ impl TestApp {
             auth_internal_token,
             profiles_internal_token,
             files_internal_token,
+            payments_internal_token,
         }
     }
 
@@ -623,6 +636,10 @@ impl TestApp {
             (
                 "SPIN_VARIABLE_FILES_INTERNAL_TOKEN".to_string(),
                 self.files_internal_token.clone(),
+            ),
+            (
+                "SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN".to_string(),
+                self.payments_internal_token.clone(),
             ),
             ("NEXGATE_AMQP_URL".to_string(), self.env.amqp_url()),
             ("NEXGATE_BASE_URL".to_string(), self.host.base_url.clone()),

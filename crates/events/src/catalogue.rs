@@ -771,6 +771,232 @@ pub const CATALOGUE: &[EventType] = &[
         ],
         carries_secret: false,
     },
+    EventType {
+        name: "payments.payment.succeeded",
+        producer: "payments",
+        version: 1,
+        description: "A payment for a payable succeeded and is held in escrow. Consumed by the owning service (by owner_service and reference) and the notifier. Audience: the payer.",
+        data_fields: &[
+            DataField {
+                name: "intent_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payable_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payee_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "owner_service",
+                description: "string: the service that owns the payable",
+                required: true,
+            },
+            DataField {
+                name: "reference",
+                description: "string: the owning service's reference",
+                required: true,
+            },
+            DataField {
+                name: "purpose",
+                description: "string: order, ticket, installment, group_buy_share, buy_together_share",
+                required: true,
+            },
+            DataField {
+                name: "amount",
+                description: "integer: minor units",
+                required: true,
+            },
+            DataField {
+                name: "currency",
+                description: "string: ISO 4217",
+                required: true,
+            },
+            DataField {
+                name: "receipt_number",
+                description: "string: our receipt number",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "payments.payment.failed",
+        producer: "payments",
+        version: 1,
+        description: "A payment attempt failed definitively (the provider's code and words). Consumed by the owning service and the notifier. Audience: the payer.",
+        data_fields: &[
+            DataField {
+                name: "intent_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payable_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "owner_service",
+                description: "string",
+                required: true,
+            },
+            DataField {
+                name: "reference",
+                description: "string",
+                required: true,
+            },
+            DataField {
+                name: "amount",
+                description: "integer: minor units",
+                required: true,
+            },
+            DataField {
+                name: "currency",
+                description: "string: ISO 4217",
+                required: true,
+            },
+            DataField {
+                name: "code",
+                description: "string: the provider's result code",
+                required: true,
+            },
+            DataField {
+                name: "reason",
+                description: "string: the provider's description",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "payments.payment.received",
+        producer: "payments",
+        version: 1,
+        description: "Money for the payee arrived and is held in escrow until released. Consumed by the notifier. Audience: the payee.",
+        data_fields: &[
+            DataField {
+                name: "intent_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payable_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payee_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "owner_service",
+                description: "string",
+                required: true,
+            },
+            DataField {
+                name: "reference",
+                description: "string",
+                required: true,
+            },
+            DataField {
+                name: "purpose",
+                description: "string",
+                required: true,
+            },
+            DataField {
+                name: "amount",
+                description: "integer: minor units",
+                required: true,
+            },
+            DataField {
+                name: "currency",
+                description: "string: ISO 4217",
+                required: true,
+            },
+            DataField {
+                name: "receipt_number",
+                description: "string",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "payments.escrow.released",
+        producer: "payments",
+        version: 1,
+        description: "A payable's escrow went to the payee's available balance, minus the platform fee. Consumed by the notifier. Audience: the payee.",
+        data_fields: &[
+            DataField {
+                name: "payable_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payee_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "payer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "owner_service",
+                description: "string",
+                required: true,
+            },
+            DataField {
+                name: "reference",
+                description: "string",
+                required: true,
+            },
+            DataField {
+                name: "amount",
+                description: "integer: minor units credited to the payee (after the fee)",
+                required: true,
+            },
+            DataField {
+                name: "fee",
+                description: "integer: minor units kept as the platform fee",
+                required: true,
+            },
+            DataField {
+                name: "currency",
+                description: "string: ISO 4217",
+                required: true,
+            },
+            DataField {
+                name: "reason",
+                description: "string: why (released by owner, dispute window passed)",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
 ];
 
 /// Finds a type by name.

@@ -1,0 +1,16 @@
+//! The payment service (docs/payments.md): payment methods, payables, intents over mobile money
+//! (Daraja, Selcom, Tembo Plus), provider callbacks, the sweeper, escrow and the ledger.
+//!
+//! Money moves only through the ledger (`payments.create_transfer`), with transfer ids derived
+//! from the business step, so retries never move it twice.
+
+pub mod callbacks;
+pub mod common;
+pub mod gateway;
+pub mod intents;
+pub mod methods;
+pub mod payables;
+pub mod phone;
+pub mod providers;
+pub mod settle;
+pub mod sweeper;

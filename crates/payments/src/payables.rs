@@ -1,0 +1,413 @@
+//! Payables and their escrow. The owning service (commerce, events) creates a payable through
+//! `POST /internal/payments/payables` — the amount always comes from it — and later releases,
+//! freezes or voids the escrow. `GET /payments/payables/{id}` shows one to its payer or payee.
+
+use nexgate_authn::authenticate;
+use nexgate_platform::db::{query, transaction};
+use nexgate_platform::ids::{new_id, parse_id};
+use nexgate_platform::money::Currency;
+use nexgate_platform::Problem;
+use serde::Deserialize;
+use serde_json::json;
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::{Connection, ParameterValue as P};
+use uuid::Uuid;
+
+use crate::common::{
+    account, db, derived_id, json, must_transfer, outbox, payable_columns, Account, Payable,
+    Settings, PAYABLE_TTL_SECS,
+};
+
+const COMPONENT: &str = "payments-internal";
+
+/// The largest payable per currency, in minor units (the mobile-money transaction ceilings:
+/// M-Pesa 250,000 KES, Tanzanian wallets 10,000,000 TZS).
+pub fn amount_max(currency: &str) -> Option<i64> {
+    match currency {
+        "KES" => Some(250_000 * 100),
+        "TZS" => Some(10_000_000 * 100),
+        _ => None,
+    }
+}
+
+/// Longest dispute window a payable may ask for: 60 days.
+pub const DISPUTE_WINDOW_SECS_MAX: i64 = 60 * 24 * 3600;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPayable {
+    owner_service: String,
+    reference: String,
+    purpose: String,
+    payer_id: String,
+    payee_id: String,
+    amount: i64,
+    currency: String,
+    description: String,
+    release_rule: String,
+    dispute_window_secs: Option<i64>,
+}
+
+/// `POST /internal/payments/payables`: 201 with the new payable, or 200 with the same one when
+/// the owner retries with the same reference and fields (409 when the fields differ).
+pub fn create(req: &Request) -> Result<Response, Problem> {
+    nexgate_platform::internal::check_request(req)?;
+    let b: NewPayable = crate::common::body(req)?;
+    let settings = Settings::from_variables()?;
+    let service_ok = |s: &str| {
+        !s.is_empty() && s.len() <= 40 && s.bytes().all(|c| c.is_ascii_lowercase() || c == b'_')
+    };
+    if !service_ok(&b.owner_service) {
+        return Err(Problem::invalid_field(
+            "owner_service",
+            "must be a service name (a-z, _)",
+        ));
+    }
+    if b.reference.trim().is_empty() || b.reference.len() > 120 {
+        return Err(Problem::invalid_field(
+            "reference",
+            "must be 1 to 120 characters",
+        ));
+    }
+    if !matches!(
+        b.purpose.as_str(),
+        "order" | "ticket" | "installment" | "group_buy_share" | "buy_together_share"
+    ) {
+        return Err(Problem::invalid_field(
+            "purpose",
+            "must be order, ticket, installment, group_buy_share or buy_together_share",
+        ));
+    }
+    let payer = parse_id("payer_id", &b.payer_id)?;
+    let payee = parse_id("payee_id", &b.payee_id)?;
+    if payer == payee {
+        return Err(Problem::invalid_field(
+            "payee_id",
+            "must differ from payer_id",
+        ));
+    }
+    let currency = Currency::parse(&b.currency)?;
+    let max = amount_max(currency.code()).ok_or_else(|| {
+        Problem::invalid_field(
+            "currency",
+            "no provider collects this currency (KES or TZS)",
+        )
+    })?;
+    if b.amount <= 0 || b.amount > max {
+        return Err(Problem::invalid_field(
+            "amount",
+            format!("must be 1 to {max} minor units of {}", currency.code()),
+        ));
+    }
+    crate::common::whole_major_units(b.amount, currency.code())?;
+    let description = b.description.trim();
+    if description.is_empty() || description.chars().count() > 140 {
+        return Err(Problem::invalid_field(
+            "description",
+            "must be 1 to 140 characters",
+        ));
+    }
+    if !matches!(
+        b.release_rule.as_str(),
+        "on_confirmation" | "after_dispute_window"
+    ) {
+        return Err(Problem::invalid_field(
+            "release_rule",
+            "must be on_confirmation or after_dispute_window",
+        ));
+    }
+    let window = b
+        .dispute_window_secs
+        .unwrap_or(settings.dispute_window_secs);
+    if !(0..=DISPUTE_WINDOW_SECS_MAX).contains(&window) {
+        return Err(Problem::invalid_field(
+            "dispute_window_secs",
+            format!("must be 0 to {DISPUTE_WINDOW_SECS_MAX}"),
+        ));
+    }
+    let conn = db()?;
+    let id = new_id();
+    let inserted = query(
+        &conn,
+        "INSERT INTO payments.payables (id, owner_service, reference, purpose, payer_id, payee_id, amount, currency,
+             description, release_rule, dispute_window_secs, fee_bps, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))
+         ON CONFLICT (owner_service, reference) DO NOTHING RETURNING id",
+        &[
+            P::Uuid(id.to_string()),
+            P::Str(b.owner_service.clone()),
+            P::Str(b.reference.clone()),
+            P::Str(b.purpose.clone()),
+            P::Uuid(payer.to_string()),
+            P::Uuid(payee.to_string()),
+            P::Int64(b.amount),
+            P::Str(currency.code().into()),
+            P::Str(description.into()),
+            P::Str(b.release_rule.clone()),
+            P::Int32(window as i32),
+            P::Int32(settings.fee_bps as i32),
+            P::Floating64(PAYABLE_TTL_SECS as f64),
+        ],
+    )?;
+    if !inserted.is_empty() {
+        let p = Payable::load(&conn, id, false)?
+            .ok_or_else(|| Problem::internal("new payable vanished"))?;
+        return Ok(json(201, &p.view()));
+    }
+    let rows = query(
+        &conn,
+        &format!(
+            "SELECT {} FROM payments.payables WHERE owner_service = $1 AND reference = $2",
+            payable_columns()
+        ),
+        &[P::Str(b.owner_service.clone()), P::Str(b.reference.clone())],
+    )?;
+    let existing = Payable::from_rows(&rows, 0)?;
+    let same = existing.payer_id == payer
+        && existing.payee_id == payee
+        && existing.amount == b.amount
+        && existing.currency == currency.code()
+        && existing.purpose == b.purpose
+        && existing.release_rule == b.release_rule;
+    if !same {
+        return Err(Problem::conflict(
+            "reference_reused",
+            "a payable with this reference exists with other fields",
+        ));
+    }
+    Ok(json(200, &existing.view()))
+}
+
+/// `GET /internal/payments/payables/{id}`.
+pub fn get_internal(req: &Request, id: &str) -> Result<Response, Problem> {
+    nexgate_platform::internal::check_request(req)?;
+    let id = parse_id("id", id)?;
+    let conn = db()?;
+    let p =
+        Payable::load(&conn, id, false)?.ok_or_else(|| Problem::not_found("no such payable"))?;
+    Ok(json(200, &p.view()))
+}
+
+/// `GET /payments/payables/{id}`: for its payer or payee.
+pub fn get(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let id = parse_id("id", id)?;
+    let conn = db()?;
+    let p = Payable::load(&conn, id, false)?
+        .filter(|p| p.payer_id == ctx.user_id || p.payee_id == ctx.user_id)
+        .ok_or_else(|| Problem::not_found("no such payable"))?;
+    Ok(json(200, &p.view()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EscrowAction {
+    reason: Option<String>,
+    /// Release or void a frozen payable (the dispute was settled).
+    #[serde(default)]
+    resolve_dispute: bool,
+}
+
+fn action_body(req: &Request) -> Result<EscrowAction, Problem> {
+    if req.body().is_empty() {
+        return Ok(EscrowAction::default());
+    }
+    crate::common::body(req)
+}
+
+/// Releases a paid payable's escrow to the payee (minus the fee) in the caller's transaction.
+/// Idempotent: the transfers' ids derive from the payable.
+fn release_locked(
+    conn: &Connection,
+    events: &mut nexgate_events::outbox::Outbox,
+    p: &Payable,
+    why: &str,
+) -> Result<(), Problem> {
+    let escrow = account(conn, Account::Escrow(p.id, &p.currency))?;
+    let available = account(conn, Account::Available(p.payee_id, &p.currency))?;
+    let fee = p.fee();
+    let net = p.amount - fee;
+    if net > 0 {
+        must_transfer(
+            conn,
+            derived_id(p.id, "release"),
+            escrow,
+            available,
+            Some(net),
+            &p.currency,
+            "single_phase",
+            None,
+            &format!("release {}: {why}", p.id),
+        )?;
+    }
+    if fee > 0 {
+        let fees = account(conn, Account::Fees(&p.currency))?;
+        must_transfer(
+            conn,
+            derived_id(p.id, "fee"),
+            escrow,
+            fees,
+            Some(fee),
+            &p.currency,
+            "single_phase",
+            None,
+            &format!("fee {}", p.id),
+        )?;
+    }
+    query(
+        conn,
+        "UPDATE payments.payables SET state = 'released', released_at = now(), frozen_reason = NULL, updated_at = now() WHERE id = $1",
+        &[P::Uuid(p.id.to_string())],
+    )?;
+    events.record(
+        conn,
+        "payments.escrow.released",
+        None,
+        ("payable", p.id.to_string()),
+        vec![p.payee_id],
+        json!({
+            "payable_id": p.id,
+            "payee_id": p.payee_id,
+            "payer_id": p.payer_id,
+            "owner_service": p.owner_service,
+            "reference": p.reference,
+            "amount": net,
+            "fee": fee,
+            "currency": p.currency,
+            "reason": why,
+        }),
+    )?;
+    Ok(())
+}
+
+/// `POST /internal/payments/payables/{id}/release|freeze|void`.
+pub fn escrow_action(req: &Request, id: &str, action: &str) -> Result<Response, Problem> {
+    nexgate_platform::internal::check_request(req)?;
+    let id = parse_id("id", id)?;
+    let body = action_body(req)?;
+    let reason = body
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect::<String>();
+    let conn = db()?;
+    let mut events = outbox(COMPONENT)?;
+    let view = transaction(&conn, |conn| {
+        let p =
+            Payable::load(conn, id, true)?.ok_or_else(|| Problem::not_found("no such payable"))?;
+        let idem = |state: &str| p.state == state;
+        match action {
+            "release" => {
+                if idem("released") {
+                    return Ok(p.view());
+                }
+                if p.state == "frozen" && !body.resolve_dispute {
+                    return Err(Problem::conflict(
+                        "escrow_frozen",
+                        "the payable is frozen by a dispute; release with resolve_dispute",
+                    ));
+                }
+                if p.state != "paid" && p.state != "frozen" {
+                    return Err(Problem::conflict(
+                        "not_in_escrow",
+                        format!("the payable is {}", p.state),
+                    ));
+                }
+                release_locked(
+                    conn,
+                    &mut events,
+                    &p,
+                    if reason.is_empty() {
+                        "released by owner"
+                    } else {
+                        &reason
+                    },
+                )?;
+            }
+            "freeze" => {
+                if idem("frozen") {
+                    return Ok(p.view());
+                }
+                if p.state != "paid" {
+                    return Err(Problem::conflict(
+                        "not_in_escrow",
+                        format!("the payable is {}", p.state),
+                    ));
+                }
+                if reason.is_empty() {
+                    return Err(Problem::invalid_field("reason", "is required to freeze"));
+                }
+                query(
+                    conn,
+                    "UPDATE payments.payables SET state = 'frozen', frozen_reason = $2, updated_at = now() WHERE id = $1",
+                    &[P::Uuid(p.id.to_string()), P::Str(reason.clone())],
+                )?;
+                events.record(
+                    conn,
+                    "payments.dispute.opened",
+                    None,
+                    ("payable", p.id.to_string()),
+                    vec![p.payer_id, p.payee_id],
+                    json!({"dispute_id": derived_id(p.id, "dispute"), "payable_id": p.id, "payee_id": p.payee_id, "payer_id": p.payer_id, "reason": reason}),
+                )?;
+            }
+            "void" => {
+                if idem("voided") {
+                    return Ok(p.view());
+                }
+                if p.state != "open" {
+                    return Err(Problem::conflict(
+                        "refund_required",
+                        format!("the payable is {}: money was collected, so it must be refunded (not built yet)", p.state),
+                    ));
+                }
+                query(
+                    conn,
+                    "UPDATE payments.payables SET state = 'voided', updated_at = now() WHERE id = $1",
+                    &[P::Uuid(p.id.to_string())],
+                )?;
+            }
+            _ => return Err(Problem::not_found("no such action")),
+        }
+        Ok::<_, Problem>(
+            Payable::load(conn, id, false)?
+                .map(|p| p.view())
+                .unwrap_or_default(),
+        )
+    })?;
+    events.publish(&conn);
+    Ok(json(200, &view))
+}
+
+/// `POST /internal/payments/jobs/release`: releases every paid payable whose dispute window has
+/// passed. Each in its own transaction; answers how many.
+pub fn release_due(req: &Request) -> Result<Response, Problem> {
+    nexgate_platform::internal::check_request(req)?;
+    let conn = db()?;
+    let rows = query(
+        &conn,
+        "SELECT id FROM payments.payables WHERE state = 'paid' AND release_after <= now() ORDER BY release_after LIMIT 200",
+        &[],
+    )?;
+    let mut released = 0;
+    for i in 0..rows.len() {
+        let id: Uuid = rows.value(i, "id")?;
+        let mut events = outbox(COMPONENT)?;
+        let done = transaction(&conn, |conn| {
+            let Some(p) = Payable::load(conn, id, true)? else {
+                return Ok(false);
+            };
+            if p.state != "paid" {
+                return Ok::<_, Problem>(false);
+            }
+            release_locked(conn, &mut events, &p, "dispute window passed")?;
+            Ok(true)
+        })?;
+        events.publish(&conn);
+        released += done as u32;
+    }
+    Ok(json(200, &json!({ "released": released })))
+}

@@ -1,0 +1,930 @@
+//! The payment service, black-box: real host and components, real Postgres and RabbitMQ, and the
+//! provider simulator (tests/src/payments.rs) speaking Daraja's, Selcom's and Tembo Plus's wire
+//! formats. The ledger invariants are checked after every scenario.
+
+use std::time::{Duration, Instant};
+
+use nexgate_tests::auth::{call, sign_up, Answer, User};
+use nexgate_tests::payments::{
+    selcom_webhook_headers, PaymentSimulator, Plan, SELCOM_WEBHOOK_SECRET,
+};
+use nexgate_tests::{EventObserver, HostOptions, Manifest, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+struct World {
+    app: TestApp,
+    sim: PaymentSimulator,
+    observer: EventObserver,
+    payer: User,
+    seller: User,
+}
+
+async fn world() -> World {
+    world_with(vec![]).await
+}
+
+async fn world_with(extra_env: Vec<(String, String)>) -> World {
+    let sim = PaymentSimulator::start().await;
+    let mut env = sim.app_env();
+    env.extend(extra_env);
+    let app = TestApp::start_with(
+        Manifest::App,
+        HostOptions {
+            env,
+            ..HostOptions::default()
+        },
+    )
+    .await;
+    sim.deliver_to(&app.host.base_url);
+    let mut observer = app.observe_events().await;
+    let payer = sign_up(&app, &mut observer).await;
+    let seller = sign_up(&app, &mut observer).await;
+    World {
+        app,
+        sim,
+        observer,
+        payer,
+        seller,
+    }
+}
+
+async fn internal(app: &TestApp, path: &str, body: Value) -> Answer {
+    let resp = app
+        .http
+        .post(app.url(path))
+        .header("x-internal-token", &app.payments_internal_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    Answer::from_response(resp).await
+}
+
+async fn as_user(
+    app: &TestApp,
+    user: &User,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Answer {
+    call(app, method, path, body, Some(&user.access_token)).await
+}
+
+async fn add_method(w: &World, phone: &str, provider: Option<&str>) -> String {
+    let mut body = json!({"kind": "mobile_money", "phone": phone});
+    if let Some(p) = provider {
+        body["provider"] = json!(p);
+    }
+    let a = as_user(
+        &w.app,
+        &w.payer,
+        Method::POST,
+        "/payments/methods",
+        Some(body),
+    )
+    .await;
+    assert_eq!(a.status, 201, "add method: {a}");
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+/// A payable from the "commerce" service (the tests act as the owning service).
+async fn payable(w: &World, amount: i64, currency: &str, rule: &str) -> Value {
+    let a = internal(
+        &w.app,
+        "/internal/payments/payables",
+        json!({
+            "owner_service": "commerce",
+            "reference": format!("order-{}", uuid::Uuid::new_v4()),
+            "purpose": "order",
+            "payer_id": w.payer.user_id,
+            "payee_id": w.seller.user_id,
+            "amount": amount,
+            "currency": currency,
+            "description": "Kitenge dress, size M",
+            "release_rule": rule,
+        }),
+    )
+    .await;
+    assert_eq!(a.status, 201, "payable: {a}");
+    a.body
+}
+
+async fn pay(w: &World, payable_id: &str, method_id: &str, key: &str) -> Answer {
+    let resp = w
+        .app
+        .http
+        .post(w.app.url("/payments/intents"))
+        .bearer_auth(&w.payer.access_token)
+        .header("idempotency-key", key)
+        .json(&json!({"payable_id": payable_id, "method_id": method_id}))
+        .send()
+        .await
+        .unwrap();
+    Answer::from_response(resp).await
+}
+
+async fn intent(w: &World, id: &str) -> Value {
+    let a = as_user(
+        &w.app,
+        &w.payer,
+        Method::GET,
+        &format!("/payments/intents/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a}");
+    a.body
+}
+
+/// Polls the intent until `state` (or panics after 15 s).
+async fn wait_state(w: &World, id: &str, state: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let i = intent(w, id).await;
+        if i["state"] == state {
+            return i;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "intent stayed {} (wanted {state}): {i}\n{}",
+            i["state"],
+            w.app.host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// (debits_posted, credits_posted) of a named ledger account, 0s when absent.
+async fn balance(w: &World, name: &str) -> (i64, i64) {
+    let db = w.app.db.admin().await;
+    let rows = db
+        .query(
+            "SELECT debits_posted, credits_posted FROM payments.ledger_accounts WHERE name = $1",
+            &[&name],
+        )
+        .await
+        .unwrap();
+    rows.first().map(|r| (r.get(0), r.get(1))).unwrap_or((0, 0))
+}
+
+async fn assert_ledger_invariants(w: &World) {
+    let db = w.app.db.admin().await;
+    let violations = db
+        .query(
+            "SELECT violation, account_id::text FROM payments.ledger_violations",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        violations.is_empty(),
+        "ledger violations: {:?}",
+        violations
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+    );
+    // Each provider payment credited at most once, and only for succeeded intents.
+    let doubles: i64 = db
+        .query_one(
+            "SELECT count(*) FROM (SELECT credit_account_id FROM payments.ledger_transfers t
+                 JOIN payments.ledger_accounts a ON a.id = t.credit_account_id AND a.code = 'escrow'
+                 WHERE t.debit_account_id IN (SELECT id FROM payments.ledger_accounts WHERE code = 'provider_clearing')
+                 GROUP BY credit_account_id HAVING count(*) > 1) d",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(doubles, 0, "an escrow was credited twice");
+    let credited_not_succeeded: i64 = db
+        .query_one(
+            "SELECT count(*) FROM payments.ledger_transfers t JOIN payments.intents i ON i.id = t.id
+             WHERE i.state NOT IN ('succeeded', 'refunded', 'partially_refunded')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        credited_not_succeeded, 0,
+        "a collection was posted for an intent that did not succeed"
+    );
+    assert!(
+        w.sim.refusals().is_empty(),
+        "the simulator refused our requests: {:?}",
+        w.sim.refusals()
+    );
+}
+
+async fn sweep(w: &World) -> Value {
+    let a = internal(&w.app, "/internal/payments/jobs/sweep", json!({})).await;
+    assert_eq!(a.status, 200, "sweep: {a}");
+    a.body
+}
+
+/// Makes every live intent due for the sweeper now.
+async fn make_due(w: &World) {
+    w.app
+        .db
+        .admin()
+        .await
+        .execute(
+            "UPDATE payments.intents SET next_check_at = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn methods_detect_networks_and_the_provider_fixes_the_currency() {
+    let w = world().await;
+    let add = |body: Value| {
+        as_user(
+            &w.app,
+            &w.payer,
+            Method::POST,
+            "/payments/methods",
+            Some(body),
+        )
+    };
+    let mpesa = add(json!({"kind": "mobile_money", "phone": "+254 712 345 678"})).await;
+    assert_eq!(mpesa.status, 201, "{mpesa}");
+    assert_eq!(mpesa.body["network"], "safaricom_ke");
+    assert_eq!(mpesa.body["provider"], "daraja");
+    assert_eq!(mpesa.body["currency"], "KES");
+    assert_eq!(
+        mpesa.body["is_default"], true,
+        "the first method becomes the default"
+    );
+    assert!(
+        !mpesa.body["phone"].as_str().unwrap().contains("2345"),
+        "numbers are masked: {}",
+        mpesa.body["phone"]
+    );
+
+    let airtel = add(json!({"kind": "mobile_money", "phone": "+255684345678", "provider": "tembo", "make_default": true})).await;
+    assert_eq!(airtel.status, 201, "{airtel}");
+    assert_eq!(
+        (
+            airtel.body["network"].as_str(),
+            airtel.body["currency"].as_str()
+        ),
+        (Some("airtel_tz"), Some("TZS"))
+    );
+    let ported =
+        add(json!({"kind": "mobile_money", "phone": "+255754000111", "network": "tigo_tz"})).await;
+    assert_eq!(
+        ported.body["network"], "tigo_tz",
+        "the network can be overridden: {ported}"
+    );
+
+    for (body, status, code) in [
+        (
+            json!({"kind": "mobile_money", "phone": "0712345678"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"kind": "mobile_money", "phone": "+254733345678"}),
+            422,
+            "network_not_supported",
+        ),
+        (
+            json!({"kind": "mobile_money", "phone": "+255754345678", "provider": "tembo"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"kind": "mobile_money", "phone": "+254712345678"}),
+            409,
+            "method_exists",
+        ),
+        (
+            json!({"kind": "mobile_money", "phone": "+255684000000", "use": "payout"}),
+            403,
+            "step_up_required",
+        ),
+        (json!({"kind": "bitcoin"}), 422, "validation_failed"),
+    ] {
+        let a = add(body.clone()).await;
+        assert_eq!((a.status, a.code()), (status, code), "{body} → {a}");
+    }
+    let card = add(json!({"kind": "card"})).await;
+    assert_eq!(
+        (card.status, card.body["provider"].as_str()),
+        (201, Some("selcom")),
+        "{card}"
+    );
+
+    let list = as_user(&w.app, &w.payer, Method::GET, "/payments/methods", None).await;
+    let items = list.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    let defaults: Vec<_> = items.iter().filter(|m| m["is_default"] == true).collect();
+    assert_eq!(defaults.len(), 1);
+    assert_eq!(defaults[0]["id"], airtel.body["id"]);
+    // Removing the default promotes the oldest remaining.
+    let gone = as_user(
+        &w.app,
+        &w.payer,
+        Method::DELETE,
+        &format!("/payments/methods/{}", airtel.body["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, 204);
+    let list = as_user(&w.app, &w.payer, Method::GET, "/payments/methods", None).await;
+    let default = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["is_default"] == true)
+        .cloned()
+        .unwrap();
+    assert_eq!(default["id"], mpesa.body["id"]);
+    // Someone else's method is not yours to pay with.
+    let p = payable(&w, 100_000, "KES", "on_confirmation").await;
+    let other = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        "/payments/intents",
+        Some(json!({"payable_id": p["id"], "method_id": mpesa.body["id"]})),
+    )
+    .await;
+    assert_eq!(other.code(), "idempotency_key_required");
+}
+
+#[tokio::test]
+async fn mpesa_stk_push_is_paid_into_escrow_once_even_with_duplicate_and_racing_callbacks() {
+    let mut w = world().await;
+    let method = add_method(&w, "+254712345678", None).await;
+    let p = payable(&w, 150_000, "KES", "on_confirmation").await; // 1,500 KES
+                                                                  // Twice, plus a contradicting failure callback racing the first one.
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![300, 600],
+        contradicting_callback: true,
+        ..Plan::default()
+    });
+    let a = pay(&w, p["id"].as_str().unwrap(), &method, "k-mpesa-1").await;
+    assert_eq!(a.status, 201, "{a}\n{}", w.app.host.log());
+    assert_eq!(a.body["state"], "awaiting_customer");
+    let id = a.body["id"].as_str().unwrap().to_string();
+    let push = w
+        .sim
+        .payments()
+        .into_iter()
+        .find(|x| x.provider == "daraja")
+        .unwrap();
+    assert_eq!(push.amount, 1500, "Daraja gets whole shillings");
+    assert_eq!(push.request["AccountReference"].as_str().unwrap().len(), 12);
+    assert!(
+        push.callback_url
+            .starts_with("https://pay.nexgate.test/payments/callbacks/daraja/"),
+        "{}",
+        push.callback_url
+    );
+
+    wait_state(&w, &id, "succeeded").await;
+    tokio::time::sleep(Duration::from_millis(800)).await; // every callback has arrived
+    let done = intent(&w, &id).await;
+    assert_eq!(
+        done["provider_reference"],
+        push.transaction_id.as_str(),
+        "the M-Pesa receipt from the callback"
+    );
+    assert!(done["receipt_number"].as_str().unwrap().starts_with("NXR-"));
+    assert_eq!(
+        balance(&w, &format!("escrow:{}", p["id"].as_str().unwrap())).await,
+        (0, 150_000)
+    );
+    assert_eq!(balance(&w, "clearing:daraja:KES").await, (150_000, 0));
+    let db = w.app.db.admin().await;
+    let outcomes: Vec<String> = db
+        .query("SELECT outcome FROM payments.callbacks WHERE intent_id = $1::text::uuid ORDER BY received_at", &[&id])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(outcomes.len(), 3, "three callbacks recorded: {outcomes:?}");
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "applied").count(),
+        1,
+        "{outcomes:?}"
+    );
+    let payable_now = as_user(
+        &w.app,
+        &w.payer,
+        Method::GET,
+        &format!("/payments/payables/{}", p["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(payable_now.body["state"], "paid");
+    // The events: succeeded for the payer, received for the payee, each once.
+    let (_, ev) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".payments.payment.received")
+        })
+        .await
+        .expect("payment.received");
+    assert_eq!(ev["data"]["payee_id"], w.seller.user_id.as_str());
+    assert_eq!(ev["data"]["amount"], 150_000);
+    // The receipt, for payer and payee.
+    let r = as_user(
+        &w.app,
+        &w.seller,
+        Method::GET,
+        &format!(
+            "/payments/receipts/{}",
+            done["receipt_number"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["provider_reference"].as_str()),
+        (200, Some(push.transaction_id.as_str())),
+        "{r}"
+    );
+    let tx = as_user(
+        &w.app,
+        &w.payer,
+        Method::GET,
+        "/payments/transactions",
+        None,
+    )
+    .await;
+    assert_eq!(tx.body["items"][0]["id"], id.as_str());
+    assert_ledger_invariants(&w).await;
+}
+
+#[tokio::test]
+async fn selcom_wallet_push_and_tembo_collection_settle_by_callback() {
+    let w = world().await;
+    let selcom = add_method(&w, "+255754345678", None).await; // Vodacom → Selcom
+    let tembo = add_method(&w, "+255684345678", Some("tembo")).await; // Airtel via Tembo
+    let p1 = payable(&w, 2_500_000, "TZS", "after_dispute_window").await; // 25,000 TZS
+    let p2 = payable(&w, 1_000_000, "TZS", "after_dispute_window").await;
+    let a = pay(&w, p1["id"].as_str().unwrap(), &selcom, "k-selcom").await;
+    assert_eq!(
+        (a.status, a.body["state"].as_str()),
+        (201, Some("awaiting_customer")),
+        "{a}\n{}",
+        w.app.host.log()
+    );
+    let b = pay(&w, p2["id"].as_str().unwrap(), &tembo, "k-tembo").await;
+    assert_eq!(
+        (b.status, b.body["state"].as_str()),
+        (201, Some("awaiting_customer")),
+        "{b}\n{}",
+        w.app.host.log()
+    );
+    let s = wait_state(&w, a.body["id"].as_str().unwrap(), "succeeded").await;
+    let t = wait_state(&w, b.body["id"].as_str().unwrap(), "succeeded").await;
+    assert!(s["provider_reference"].as_str().unwrap().starts_with("SEL"));
+    assert!(
+        t["provider_reference"].as_str().unwrap().starts_with("TMB"),
+        "{t}"
+    );
+    let sims = w.sim.payments();
+    let tembo_req = &sims.iter().find(|x| x.provider == "tembo").unwrap().request;
+    assert_eq!(tembo_req["channel"], "TZ-AIRTEL-C2B");
+    assert_eq!(tembo_req["amount"], 10_000);
+    assert_eq!(balance(&w, "clearing:selcom:TZS").await, (2_500_000, 0));
+    assert_eq!(balance(&w, "clearing:tembo:TZS").await, (1_000_000, 0));
+    // After the dispute window the escrow is released to the seller, minus the 2.5% fee.
+    let p = as_user(
+        &w.app,
+        &w.payer,
+        Method::GET,
+        &format!("/payments/payables/{}", p1["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert!(p.body["release_after"].is_string(), "{p}");
+    w.app
+        .db
+        .admin()
+        .await
+        .execute(
+            "UPDATE payments.payables SET release_after = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let released = internal(&w.app, "/internal/payments/jobs/release", json!({})).await;
+    assert_eq!(released.body["released"], 2, "{released}");
+    let again = internal(&w.app, "/internal/payments/jobs/release", json!({})).await;
+    assert_eq!(again.body["released"], 0);
+    assert_eq!(
+        balance(&w, &format!("available:{}:TZS", w.seller.user_id)).await,
+        (0, 2_437_500 + 975_000)
+    );
+    assert_eq!(balance(&w, "fees:TZS").await, (0, 62_500 + 25_000));
+    assert_ledger_invariants(&w).await;
+}
+
+#[tokio::test]
+async fn a_card_pays_on_selcoms_hosted_page() {
+    let w = world().await;
+    let card = as_user(
+        &w.app,
+        &w.payer,
+        Method::POST,
+        "/payments/methods",
+        Some(json!({"kind": "card"})),
+    )
+    .await;
+    let p = payable(&w, 5_000_000, "TZS", "on_confirmation").await;
+    let a = pay(
+        &w,
+        p["id"].as_str().unwrap(),
+        card.body["id"].as_str().unwrap(),
+        "k-card",
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["state"].as_str()),
+        (201, Some("awaiting_customer")),
+        "{a}"
+    );
+    let url = a.body["checkout_url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&w.sim.origin) && url.contains("/checkout/"),
+        "{url}"
+    );
+    let id = a.body["id"].as_str().unwrap();
+    w.sim.complete_checkout(id);
+    wait_state(&w, id, "succeeded").await;
+    assert_ledger_invariants(&w).await;
+}
+
+#[tokio::test]
+async fn the_sweeper_settles_missing_callbacks_and_never_fails_a_pending_payment() {
+    let w = world().await;
+    let method = add_method(&w, "+254712345678", None).await;
+    let p = payable(&w, 100_000, "KES", "on_confirmation").await;
+    // No callback, and the status query says "still processing" three times.
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![],
+        pending_queries: 3,
+        ..Plan::default()
+    });
+    let a = pay(&w, p["id"].as_str().unwrap(), &method, "k-sweep").await;
+    let id = a.body["id"].as_str().unwrap().to_string();
+    for round in 0..3 {
+        make_due(&w).await;
+        let s = sweep(&w).await;
+        assert_eq!(s["pending"], 1, "round {round}: {s}");
+        assert_eq!(
+            intent(&w, &id).await["state"],
+            "processing",
+            "500.001.1001 is pending, never failed"
+        );
+    }
+    make_due(&w).await;
+    let s = sweep(&w).await;
+    assert_eq!(s["settled"], 1, "{s}");
+    let done = intent(&w, &id).await;
+    assert_eq!(done["state"], "succeeded");
+    // A failure the customer caused (1032 cancelled) is final, from the query alone.
+    let p2 = payable(&w, 100_000, "KES", "on_confirmation").await;
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![],
+        fail_with: Some("1032".into()),
+        ..Plan::default()
+    });
+    let b = pay(&w, p2["id"].as_str().unwrap(), &method, "k-sweep-2").await;
+    make_due(&w).await;
+    sweep(&w).await;
+    let failed = intent(&w, b.body["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (failed["state"].as_str(), failed["failure"]["code"].as_str()),
+        (Some("failed"), Some("1032")),
+        "{failed}"
+    );
+    // A payable whose payment failed can be paid again, with a new key.
+    w.sim.plan_next(Plan::default());
+    let c = pay(&w, p2["id"].as_str().unwrap(), &method, "k-sweep-3").await;
+    assert_eq!(c.status, 201, "{c}");
+    wait_state(&w, c.body["id"].as_str().unwrap(), "succeeded").await;
+    // Pending forever goes to review, still not failed.
+    let p3 = payable(&w, 100_000, "KES", "on_confirmation").await;
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![],
+        pending_queries: 1000,
+        ..Plan::default()
+    });
+    let d = pay(&w, p3["id"].as_str().unwrap(), &method, "k-sweep-4").await;
+    let mut reviewed = 0;
+    for _ in 0..12 {
+        make_due(&w).await;
+        reviewed += sweep(&w).await["sent_to_review"].as_i64().unwrap();
+    }
+    assert_eq!(reviewed, 1);
+    assert_eq!(
+        intent(&w, d.body["id"].as_str().unwrap()).await["state"],
+        "processing"
+    );
+    assert_ledger_invariants(&w).await;
+}
+
+#[tokio::test]
+async fn fifty_parallel_requests_with_one_idempotency_key_make_one_intent() {
+    let w = world().await;
+    let method = add_method(&w, "+255754345678", None).await;
+    let p = payable(&w, 2_000_000, "TZS", "on_confirmation").await;
+    let pid = p["id"].as_str().unwrap().to_string();
+    // The customer has not answered the push yet.
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![],
+        pending_queries: 1000,
+        ..Plan::default()
+    });
+    let tasks: Vec<_> = (0..50).map(|_| pay(&w, &pid, &method, "one-key")).collect();
+    let answers = futures::future::join_all(tasks).await;
+    let ids: std::collections::HashSet<String> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, 201, "{a}");
+            a.body["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one intent for one key");
+    let count: i64 = w
+        .app
+        .db
+        .admin()
+        .await
+        .query_one("SELECT count(*) FROM payments.intents", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1);
+    assert_eq!(
+        w.sim.hits("/v1/checkout/wallet-payment"),
+        1,
+        "one push to the customer"
+    );
+    // The same key with another payable is refused; another key on the same payable is a conflict.
+    let p2 = payable(&w, 2_000_000, "TZS", "on_confirmation").await;
+    let other = pay(&w, p2["id"].as_str().unwrap(), &method, "one-key").await;
+    assert_eq!(
+        (other.status, other.code()),
+        (422, "idempotency_key_reused"),
+        "{other}"
+    );
+    let second = pay(&w, &pid, &method, "another-key").await;
+    assert_eq!(
+        (second.status, second.code()),
+        (409, "payment_in_progress"),
+        "{second}"
+    );
+    // A KES method cannot pay a TZS payable; a payable of someone else is not yours.
+    let kes = add_method(&w, "+254712345678", None).await;
+    let wrong = pay(&w, p2["id"].as_str().unwrap(), &kes, "k-cur").await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (422, "currency_mismatch"),
+        "{wrong}"
+    );
+    assert_ledger_invariants(&w).await;
+}
+
+#[tokio::test]
+async fn escrow_release_freeze_and_void_move_exactly_the_right_amounts() {
+    let w = world().await;
+    let method = add_method(&w, "+255754345678", None).await;
+    let p = payable(&w, 1_000_000, "TZS", "on_confirmation").await;
+    let pid = p["id"].as_str().unwrap().to_string();
+    // Not paid yet: nothing to release.
+    let early = internal(
+        &w.app,
+        &format!("/internal/payments/payables/{pid}/release"),
+        json!({}),
+    )
+    .await;
+    assert_eq!((early.status, early.code()), (409, "not_in_escrow"));
+    let a = pay(&w, &pid, &method, "k-escrow").await;
+    wait_state(&w, a.body["id"].as_str().unwrap(), "succeeded").await;
+    assert_eq!(balance(&w, &format!("escrow:{pid}")).await, (0, 1_000_000));
+    // A dispute freezes it: release is refused until the dispute is resolved.
+    let frozen = internal(
+        &w.app,
+        &format!("/internal/payments/payables/{pid}/freeze"),
+        json!({"reason": "item not as described"}),
+    )
+    .await;
+    assert_eq!(frozen.body["state"], "frozen", "{frozen}");
+    let refused = internal(
+        &w.app,
+        &format!("/internal/payments/payables/{pid}/release"),
+        json!({}),
+    )
+    .await;
+    assert_eq!((refused.status, refused.code()), (409, "escrow_frozen"));
+    w.app
+        .db
+        .admin()
+        .await
+        .execute(
+            "UPDATE payments.payables SET release_after = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        internal(&w.app, "/internal/payments/jobs/release", json!({}))
+            .await
+            .body["released"],
+        0,
+        "frozen escrow is not auto-released"
+    );
+    // Resolved: released, minus 2.5%; a retried release moves nothing more.
+    for _ in 0..2 {
+        let r = internal(
+            &w.app,
+            &format!("/internal/payments/payables/{pid}/release"),
+            json!({"resolve_dispute": true}),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.body["state"].as_str()),
+            (200, Some("released")),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        balance(&w, &format!("escrow:{pid}")).await,
+        (1_000_000, 1_000_000)
+    );
+    assert_eq!(
+        balance(&w, &format!("available:{}:TZS", w.seller.user_id)).await,
+        (0, 975_000)
+    );
+    assert_eq!(balance(&w, "fees:TZS").await, (0, 25_000));
+    // An unpaid payable is voided with no money moved; a paid one needs a refund.
+    let q = payable(&w, 500_000, "TZS", "on_confirmation").await;
+    let v = internal(
+        &w.app,
+        &format!(
+            "/internal/payments/payables/{}/void",
+            q["id"].as_str().unwrap()
+        ),
+        json!({"reason": "order cancelled"}),
+    )
+    .await;
+    assert_eq!(v.body["state"], "voided", "{v}");
+    let late = pay(&w, q["id"].as_str().unwrap(), &method, "k-void").await;
+    assert_eq!((late.status, late.code()), (409, "payable_not_open"));
+    // Bad payables change nothing.
+    for (body, field) in [
+        (json!({"amount": -5}), "amount"),
+        (json!({"currency": "UGX"}), "currency"),
+        (json!({"amount": 150}), "amount_not_payable"),
+        (json!({"release_rule": "whenever"}), "release_rule"),
+    ] {
+        let mut full = json!({"owner_service": "commerce", "reference": uuid::Uuid::new_v4().to_string(), "purpose": "order",
+            "payer_id": w.payer.user_id, "payee_id": w.seller.user_id, "amount": 100_000, "currency": "TZS",
+            "description": "x", "release_rule": "on_confirmation"});
+        for (k, v) in body.as_object().unwrap() {
+            full[k] = v.clone();
+        }
+        let a = internal(&w.app, "/internal/payments/payables", full).await;
+        assert!(a.status == 400 || a.status == 422, "{body} → {a}");
+        assert!(a.to_string().contains(field), "{body} → {a}");
+    }
+    let no_token = w
+        .app
+        .http
+        .post(w.app.url("/internal/payments/payables"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status().as_u16(), 401);
+    assert_ledger_invariants(&w).await;
+}
+
+#[tokio::test]
+async fn forged_callbacks_change_nothing() {
+    let w = world().await;
+    let mpesa = add_method(&w, "+254712345678", None).await;
+    let selcom = add_method(&w, "+255754345678", None).await;
+    let p1 = payable(&w, 100_000, "KES", "on_confirmation").await;
+    let p2 = payable(&w, 1_000_000, "TZS", "on_confirmation").await;
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![],
+        pending_queries: 1000,
+        ..Plan::default()
+    });
+    let a = pay(&w, p1["id"].as_str().unwrap(), &mpesa, "k-f1").await;
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![],
+        pending_queries: 1000,
+        ..Plan::default()
+    });
+    let b = pay(&w, p2["id"].as_str().unwrap(), &selcom, "k-f2").await;
+    let (ida, idb) = (
+        a.body["id"].as_str().unwrap(),
+        b.body["id"].as_str().unwrap(),
+    );
+    let sims = w.sim.payments();
+    let daraja_payment = sims
+        .iter()
+        .find(|x| x.provider == "daraja")
+        .unwrap()
+        .clone();
+    let selcom_payment = sims
+        .iter()
+        .find(|x| x.provider == "selcom")
+        .unwrap()
+        .clone();
+    let path_of = |url: &str| format!("/{}", url.splitn(4, '/').nth(3).unwrap());
+
+    // M-Pesa: a wrong secret in the URL.
+    let good_path = path_of(&daraja_payment.callback_url);
+    let forged_path = format!("{}0", &good_path[..good_path.len() - 1]);
+    let body = PaymentSimulator::callback_body(&daraja_payment, false);
+    let r = w
+        .app
+        .http
+        .post(w.app.url(&forged_path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // M-Pesa with the right secret but the provider's query says still processing: not credited.
+    let r = w
+        .app
+        .http
+        .post(w.app.url(&good_path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(intent(&w, ida).await["state"], "processing");
+
+    // Selcom: a bad digest, then a valid digest over a body that was changed after signing.
+    let sbody = PaymentSimulator::callback_body(&selcom_payment, false);
+    let spath = path_of(&selcom_payment.callback_url);
+    let mut req = w.app.http.post(w.app.url(&spath)).json(&sbody);
+    for (k, v) in selcom_webhook_headers("not-the-secret", &sbody) {
+        req = req.header(k, v);
+    }
+    assert_eq!(req.send().await.unwrap().status().as_u16(), 403);
+    let headers = selcom_webhook_headers(SELCOM_WEBHOOK_SECRET, &sbody);
+    let mut tampered = sbody.clone();
+    tampered["order_id"] = json!(ida);
+    let mut req = w.app.http.post(w.app.url(&spath)).json(&tampered);
+    for (k, v) in &headers {
+        req = req.header(k, v);
+    }
+    assert_eq!(req.send().await.unwrap().status().as_u16(), 403);
+    // Signed correctly, but the amount is not the intent's: recorded, rejected.
+    let mut wrong_amount = sbody.clone();
+    wrong_amount["amount"] = json!("1");
+    let mut req = w.app.http.post(w.app.url(&spath)).json(&wrong_amount);
+    for (k, v) in selcom_webhook_headers(SELCOM_WEBHOOK_SECRET, &wrong_amount) {
+        req = req.header(k, v);
+    }
+    let r = Answer::from_response(req.send().await.unwrap()).await;
+    assert_eq!(r.body["resultcode"], "400", "{r}");
+    assert_ne!(intent(&w, idb).await["state"], "succeeded");
+    assert_eq!(
+        balance(&w, &format!("escrow:{}", p2["id"].as_str().unwrap())).await,
+        (0, 0)
+    );
+    assert_eq!(
+        balance(&w, &format!("escrow:{}", p1["id"].as_str().unwrap())).await,
+        (0, 0)
+    );
+    // The genuine webhook then settles it.
+    let mut req = w.app.http.post(w.app.url(&spath)).json(&sbody);
+    for (k, v) in selcom_webhook_headers(SELCOM_WEBHOOK_SECRET, &sbody) {
+        req = req.header(k, v);
+    }
+    assert_eq!(req.send().await.unwrap().status().as_u16(), 200);
+    assert_eq!(intent(&w, idb).await["state"], "succeeded");
+    let rejected: i64 = w
+        .app
+        .db
+        .admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM payments.callbacks WHERE outcome = 'rejected'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rejected, 4, "every forgery is recorded");
+    assert_ledger_invariants(&w).await;
+}
