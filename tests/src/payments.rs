@@ -83,6 +83,7 @@ pub struct Payment {
 #[derive(Default)]
 struct State {
     next_plan: Option<Plan>,
+    default_plan: Option<Plan>,
     payments: Vec<Payment>,
     tokens: Vec<String>,
     hits: HashMap<String, usize>,
@@ -240,6 +241,11 @@ impl PaymentSimulator {
     /// The plan of the next payment started (then back to the default).
     pub fn plan_next(&self, plan: Plan) {
         self.state.lock().unwrap().next_plan = Some(plan);
+    }
+
+    /// The plan of every payment without a `plan_next` (the benchmark's silent providers).
+    pub fn plan_all(&self, plan: Plan) {
+        self.state.lock().unwrap().default_plan = Some(plan);
     }
 
     pub fn payments(&self) -> Vec<Payment> {
