@@ -14,6 +14,9 @@ use nexgate_tests::payments::{
 use nexgate_tests::{HostOptions, Manifest, TestApp};
 use serde_json::{json, Value};
 
+/// A signed webhook ready to send: path, body, headers.
+type Webhook = (String, Value, Vec<(String, String)>);
+
 fn count() -> usize {
     std::env::var("BENCH_PAYMENTS")
         .ok()
@@ -174,7 +177,7 @@ async fn payments_benchmark() {
 
     // Callbacks: one signed Selcom webhook per intent, then the same ones again.
     let payments = sim.payments();
-    let webhooks: Vec<(String, Value, Vec<(String, String)>)> = payments
+    let webhooks: Vec<Webhook> = payments
         .iter()
         .map(|p| {
             let body = PaymentSimulator::callback_body(p, false);
@@ -188,7 +191,7 @@ async fn payments_benchmark() {
         ("first", &webhooks[..half], 1usize),
         ("first", &webhooks[half..], 8),
     ] {
-        let send = |i: usize, list: &[(String, Value, Vec<(String, String)>)]| {
+        let send = |i: usize, list: &[Webhook]| {
             let (path, body, headers) = &list[i];
             let mut req = app.http.post(app.url(path)).json(body);
             for (k, v) in headers {
