@@ -30,6 +30,10 @@ pub const DARAJA_KEY: &str = "daraja-consumer-key";
 pub const DARAJA_SECRET: &str = "daraja-consumer-secret";
 pub const DARAJA_SHORTCODE: &str = "174379";
 pub const DARAJA_PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+pub const DARAJA_INITIATOR: &str = "nexgate-api";
+pub const DARAJA_CREDENTIAL: &str = "c2VjdXJpdHktY3JlZGVudGlhbA==";
+pub const DARAJA_B2C_SHORTCODE: &str = "600996";
+pub const SELCOM_PIN: &str = "4321";
 pub const SELCOM_KEY: &str = "selcom-api-key";
 pub const SELCOM_SECRET: &str = "selcom-api-secret";
 pub const SELCOM_VENDOR: &str = "TILL60917564";
@@ -51,6 +55,9 @@ pub struct Plan {
     pub contradicting_callback: bool,
     /// The amount the callback reports, when not the real one (a provider bug or forgery).
     pub callback_amount: Option<i64>,
+    /// The request is taken but its synchronous answer is lost (HTTP 503): the caller cannot
+    /// know whether it happened.
+    pub unclear_answer: bool,
 }
 
 impl Default for Plan {
@@ -61,6 +68,7 @@ impl Default for Plan {
             callbacks_after_ms: vec![200],
             contradicting_callback: false,
             callback_amount: None,
+            unclear_answer: false,
         }
     }
 }
@@ -218,6 +226,10 @@ impl PaymentSimulator {
             ("DARAJA_CONSUMER_SECRET", DARAJA_SECRET),
             ("DARAJA_SHORTCODE", DARAJA_SHORTCODE),
             ("DARAJA_PASSKEY", DARAJA_PASSKEY),
+            ("DARAJA_INITIATOR_NAME", DARAJA_INITIATOR),
+            ("DARAJA_SECURITY_CREDENTIAL", DARAJA_CREDENTIAL),
+            ("DARAJA_B2C_SHORTCODE", DARAJA_B2C_SHORTCODE),
+            ("SELCOM_PIN", SELCOM_PIN),
             ("SELCOM_ORIGIN", self.origin.as_str()),
             ("SELCOM_API_KEY", SELCOM_KEY),
             ("SELCOM_API_SECRET", SELCOM_SECRET),
@@ -309,6 +321,8 @@ impl PaymentSimulator {
             "/oauth/v1/generate" => self.daraja_token(&headers, &query),
             "/mpesa/stkpush/v1/processrequest" => self.daraja_push(&headers, body),
             "/mpesa/stkpushquery/v1/query" => self.daraja_query(&headers, &body),
+            "/mpesa/b2c/v1/paymentrequest" => self.daraja_b2c(&headers, body),
+            "/mpesa/transactionstatus/v1/query" => self.daraja_transaction_status(&headers, &body),
             p if p.starts_with("/v1/") => {
                 if let Err(why) = self.check_selcom(&headers, &body, &query) {
                     self.refuse(format!("selcom {p}: {why}"));
@@ -321,6 +335,8 @@ impl PaymentSimulator {
                     "/v1/checkout/create-order-minimal" => self.selcom_order(body),
                     "/v1/checkout/wallet-payment" => self.selcom_push(&body),
                     "/v1/checkout/order-status" => self.selcom_status(&query),
+                    "/v1/walletcashin/process" => self.selcom_cashin(body),
+                    "/v1/walletcashin/query" => self.selcom_cashin_query(&query),
                     _ => reply(404, json!({"resultcode": "404"})),
                 }
             }
@@ -335,6 +351,8 @@ impl PaymentSimulator {
                 match p {
                     "/tembo/v1/collection" => self.tembo_collect(body),
                     "/tembo/v1/collection/status" => self.tembo_status(&body),
+                    "/tembo/v1/payment/wallet-to-mobile" => self.tembo_payout(body),
+                    "/tembo/v1/payment/status" => self.tembo_status(&body),
                     _ => reply(404, json!({"statusCode": "NOT_FOUND"})),
                 }
             }
@@ -742,6 +760,239 @@ impl PaymentSimulator {
         }
     }
 
+    fn daraja_b2c(&self, headers: &HashMap<String, String>, body: Value) -> Response<Full<Bytes>> {
+        if !self.bearer_ok(headers) {
+            self.refuse("daraja b2c: bad token".into());
+            return reply(
+                401,
+                json!({"requestId": "r", "errorCode": "404.001.03", "errorMessage": "Invalid Access Token"}),
+            );
+        }
+        if body["InitiatorName"] != DARAJA_INITIATOR
+            || body["SecurityCredential"] != DARAJA_CREDENTIAL
+        {
+            return self.daraja_error("Initiator or SecurityCredential");
+        }
+        if body["CommandID"] != "BusinessPayment" || body["PartyA"] != DARAJA_B2C_SHORTCODE {
+            return self.daraja_error("CommandID or PartyA");
+        }
+        let phone = body["PartyB"].as_str().unwrap_or("").to_string();
+        let result_url = body["ResultURL"].as_str().unwrap_or("").to_string();
+        let originator = body["OriginatorConversationID"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let Some(amount) = body["Amount"].as_i64().filter(|a| *a >= 10) else {
+            return self.daraja_error("Amount (at least 10)");
+        };
+        if !phone.starts_with("254")
+            || phone.len() != 12
+            || !result_url.starts_with("https://")
+            || originator.is_empty()
+        {
+            return self.daraja_error("PartyB, ResultURL or OriginatorConversationID");
+        }
+        let n = self.next_number();
+        let payment = Payment {
+            provider: "daraja_b2c",
+            request_id: originator.clone(),
+            transaction_id: format!("B2C{n:07}"),
+            amount,
+            msisdn: phone,
+            callback_url: result_url,
+            plan: self.take_plan(),
+            queries: 0,
+            request: body,
+        };
+        self.schedule_callbacks(&payment);
+        let unclear = payment.plan.unclear_answer;
+        self.state.lock().unwrap().payments.push(payment);
+        if unclear {
+            return reply(
+                503,
+                json!({"requestId": "r", "errorCode": "503.001.01", "errorMessage": "Service Unavailable"}),
+            );
+        }
+        reply(
+            200,
+            json!({
+                "ConversationID": format!("AG_{}_{n:08}", eat_compact(now())),
+                "OriginatorConversationID": originator,
+                "ResponseCode": "0",
+                "ResponseDescription": "Accept the service request successfully."
+            }),
+        )
+    }
+
+    /// The transaction-status query: answered by posting a result to its ResultURL.
+    fn daraja_transaction_status(
+        &self,
+        headers: &HashMap<String, String>,
+        body: &Value,
+    ) -> Response<Full<Bytes>> {
+        if !self.bearer_ok(headers)
+            || body["Initiator"] != DARAJA_INITIATOR
+            || body["SecurityCredential"] != DARAJA_CREDENTIAL
+        {
+            return self.daraja_error("Initiator or SecurityCredential");
+        }
+        let originator = body["OriginatorConversationID"].as_str().unwrap_or("");
+        let result_url = body["ResultURL"].as_str().unwrap_or("").to_string();
+        if let Some(Some(p)) = self.query_payment(originator) {
+            let (status, code) = match &p.plan.fail_with {
+                None => ("Completed", 0),
+                Some(_) => ("Failed", 0),
+            };
+            let result = json!({"Result": {"ResultType": 0, "ResultCode": code, "ResultDesc": "The service request is processed successfully.",
+                "OriginatorConversationID": format!("ts-{}", self.next_number()), "ConversationID": "AG_ts", "TransactionID": "TSQ1",
+                "ResultParameters": {"ResultParameter": [
+                    {"Key": "ReceiptNo", "Value": p.transaction_id}, {"Key": "TransactionStatus", "Value": status},
+                    {"Key": "Amount", "Value": p.amount}]}}});
+            let sim = self.clone();
+            tokio::spawn(async move { sim.post_to_app(&result_url, &result, "daraja_b2c").await });
+        }
+        reply(
+            200,
+            json!({"OriginatorConversationID": "ts", "ConversationID": "AG_ts", "ResponseCode": "0", "ResponseDescription": "Accept the service request successfully."}),
+        )
+    }
+
+    fn selcom_cashin(&self, body: Value) -> Response<Full<Bytes>> {
+        let network_ok = matches!(
+            body["utilitycode"].as_str(),
+            Some("VMCASHIN" | "AMCASHIN" | "TPCASHIN" | "HPCASHIN" | "ZPCASHIN")
+        );
+        let transid = body["transid"].as_str().unwrap_or("").to_string();
+        if body["pin"] != SELCOM_PIN
+            || body["vendor"] != SELCOM_VENDOR
+            || !network_ok
+            || transid.is_empty()
+            || body["utilityref"] != body["msisdn"]
+        {
+            self.refuse(format!("selcom cashin: bad fields {body}"));
+            return reply(
+                200,
+                json!({"reference": "", "resultcode": "403", "result": "FAIL", "message": "Invalid request"}),
+            );
+        }
+        let Some(amount) = body["amount"].as_i64().filter(|a| *a > 0) else {
+            return reply(
+                200,
+                json!({"resultcode": "400", "result": "FAIL", "message": "Invalid amount"}),
+            );
+        };
+        let n = self.next_number();
+        let payment = Payment {
+            provider: "selcom_cashin",
+            request_id: transid,
+            transaction_id: format!("CI{n:08}"),
+            amount,
+            msisdn: body["msisdn"].as_str().unwrap_or("").to_string(),
+            callback_url: String::new(),
+            plan: self.take_plan(),
+            queries: 0,
+            request: body,
+        };
+        let answer = if payment.plan.unclear_answer {
+            reply(
+                503,
+                json!({"resultcode": "999", "result": "FAIL", "message": "Service Unavailable"}),
+            )
+        } else if payment.plan.pending_queries > 0 {
+            reply(
+                200,
+                json!({"reference": "", "resultcode": "111", "result": "PENDING", "message": "In progress"}),
+            )
+        } else {
+            Self::cashin_final(&payment)
+        };
+        self.state.lock().unwrap().payments.push(payment);
+        answer
+    }
+
+    fn cashin_final(p: &Payment) -> Response<Full<Bytes>> {
+        match &p.plan.fail_with {
+            None => reply(
+                200,
+                json!({"reference": p.transaction_id, "resultcode": "000", "result": "SUCCESS", "message": "Cashin successful", "data": []}),
+            ),
+            Some(code) => reply(
+                200,
+                json!({"reference": "", "resultcode": code, "result": "FAIL", "message": "Recipient wallet not registered"}),
+            ),
+        }
+    }
+
+    fn selcom_cashin_query(&self, query: &str) -> Response<Full<Bytes>> {
+        let transid = query.strip_prefix("transid=").unwrap_or("");
+        match self.query_payment(transid) {
+            None => reply(
+                200,
+                json!({"resultcode": "404", "result": "FAIL", "message": "Transaction not found"}),
+            ),
+            Some(None) => reply(
+                200,
+                json!({"resultcode": "111", "result": "PENDING", "message": "In progress"}),
+            ),
+            Some(Some(p)) => Self::cashin_final(&p),
+        }
+    }
+
+    fn tembo_payout(&self, body: Value) -> Response<Full<Bytes>> {
+        let reference = body["transactionRef"].as_str().unwrap_or("").to_string();
+        let service = body["serviceCode"].as_str().unwrap_or("");
+        let callback_url = body["callbackUrl"].as_str().unwrap_or("").to_string();
+        if !service.starts_with("TZ-")
+            || !service.ends_with("-B2C")
+            || body["accountNo"] != TEMBO_ACCOUNT
+            || body["currencyCode"] != "TZS"
+            || reference.is_empty()
+            || !callback_url.starts_with("https://")
+        {
+            self.refuse(format!("tembo payout: bad fields {body}"));
+            return reply(400, json!({"statusCode": "INVALID_REQUEST"}));
+        }
+        let n = self.next_number();
+        let payment = Payment {
+            provider: "tembo_payout",
+            request_id: reference.clone(),
+            transaction_id: format!("TPO{n:09}"),
+            amount: body["amount"].as_i64().unwrap_or(0),
+            msisdn: body["msisdn"].as_str().unwrap_or("").to_string(),
+            callback_url,
+            plan: self.take_plan(),
+            queries: 0,
+            request: body,
+        };
+        self.schedule_callbacks(&payment);
+        let id = payment.transaction_id.clone();
+        self.state.lock().unwrap().payments.push(payment);
+        reply(
+            202,
+            json!({"statusCode": "PENDING_ACK", "transactionRef": reference, "transactionId": id}),
+        )
+    }
+
+    async fn post_to_app(&self, url: &str, body: &Value, provider: &str) {
+        let path = url
+            .splitn(4, '/')
+            .nth(3)
+            .map(|r| format!("/{r}"))
+            .unwrap_or_default();
+        let Some(origin) = self.state.lock().unwrap().app_origin.clone() else {
+            return;
+        };
+        let mut req = reqwest::Client::new()
+            .post(format!("{origin}{path}"))
+            .json(body);
+        if provider == "selcom" {
+            for (k, v) in selcom_webhook_headers(SELCOM_WEBHOOK_SECRET, body) {
+                req = req.header(k, v);
+            }
+        }
+        let _ = req.send().await;
+    }
+
     fn schedule_callbacks(&self, p: &Payment) {
         for (i, delay) in p.plan.callbacks_after_ms.iter().copied().enumerate() {
             let sim = self.clone();
@@ -764,6 +1015,21 @@ impl PaymentSimulator {
         let code = p.plan.fail_with.clone().unwrap_or_else(|| "1032".into());
         let amount = p.plan.callback_amount.unwrap_or(p.amount);
         match p.provider {
+            "daraja_b2c" => {
+                if fails {
+                    json!({"Result": {"ResultType": 0, "ResultCode": code.parse::<i64>().unwrap_or(2001), "ResultDesc": "The initiator information is invalid.",
+                        "OriginatorConversationID": p.request_id, "ConversationID": "AG_1", "TransactionID": p.transaction_id}})
+                } else {
+                    json!({"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
+                        "OriginatorConversationID": p.request_id, "ConversationID": "AG_1", "TransactionID": p.transaction_id,
+                        "ResultParameters": {"ResultParameter": [
+                            {"Key": "TransactionAmount", "Value": amount},
+                            {"Key": "TransactionReceipt", "Value": p.transaction_id},
+                            {"Key": "B2CRecipientIsRegisteredCustomer", "Value": "Y"},
+                            {"Key": "ReceiverPartyPublicName", "Value": format!("{} - Jane Doe", p.msisdn)}]},
+                        "ReferenceData": {"ReferenceItem": {"Key": "QueueTimeoutURL", "Value": "https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit"}}}})
+                }
+            }
             "daraja" => {
                 if fails {
                     json!({"Body": {"stkCallback": {"MerchantRequestID": "29115-1", "CheckoutRequestID": p.request_id,
@@ -798,23 +1064,6 @@ impl PaymentSimulator {
 
     async fn send_callback(&self, p: &Payment, contradict: bool) {
         let body = Self::callback_body(p, contradict);
-        let path = p
-            .callback_url
-            .splitn(4, '/')
-            .nth(3)
-            .map(|r| format!("/{r}"))
-            .unwrap_or_default();
-        let Some(origin) = self.state.lock().unwrap().app_origin.clone() else {
-            return;
-        };
-        let mut req = reqwest::Client::new()
-            .post(format!("{origin}{path}"))
-            .json(&body);
-        if p.provider == "selcom" {
-            for (k, v) in selcom_webhook_headers(SELCOM_WEBHOOK_SECRET, &body) {
-                req = req.header(k, v);
-            }
-        }
-        let _ = req.send().await;
+        self.post_to_app(&p.callback_url, &body, p.provider).await;
     }
 }

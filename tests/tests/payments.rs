@@ -928,3 +928,398 @@ async fn forged_callbacks_change_nothing() {
     assert_eq!(rejected, 4, "every forgery is recorded");
     assert_ledger_invariants(&w).await;
 }
+
+/// The user's token re-signed as if they had just confirmed a TOTP step-up (auth's own step-up is
+/// tested in tests/tests/auth.rs; here only the payment side's demand for it matters).
+fn stepped_up(app: &TestApp, user: &User) -> String {
+    let mut claims = nexgate_tests::auth::claims(&user.access_token);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    claims["amr"] = json!(["pwd", "otp"]);
+    claims["auth_time"] = json!(now);
+    claims["jti"] = json!(uuid::Uuid::new_v4());
+    let claims: nexgate_authn::jwt::AccessClaims = serde_json::from_value(claims).unwrap();
+    app.jwt_signer().sign(&claims)
+}
+
+async fn make_disbursements_due(w: &World) {
+    w.app
+        .db
+        .admin()
+        .await
+        .execute(
+            "UPDATE payments.disbursements SET next_check_at = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+}
+
+async fn refund(w: &World, payable_id: &str, key: &str, body: Value) -> Answer {
+    let resp = w
+        .app
+        .http
+        .post(
+            w.app
+                .url(&format!("/internal/payments/payables/{payable_id}/refund")),
+        )
+        .header("x-internal-token", &w.app.payments_internal_token)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    Answer::from_response(resp).await
+}
+
+async fn payable_state(w: &World, id: &str) -> Value {
+    as_user(
+        &w.app,
+        &w.payer,
+        Method::GET,
+        &format!("/payments/payables/{id}"),
+        None,
+    )
+    .await
+    .body
+}
+
+#[tokio::test]
+async fn refunds_go_back_to_the_payers_number_once_and_never_exceed_the_payment() {
+    let mut w = world().await;
+    let selcom = add_method(&w, "+255754345678", None).await;
+    let p = payable(&w, 1_000_000, "TZS", "on_confirmation").await;
+    let pid = p["id"].as_str().unwrap().to_string();
+    let a = pay(&w, &pid, &selcom, "k-r1").await;
+    let iid = a.body["id"].as_str().unwrap().to_string();
+    wait_state(&w, &iid, "succeeded").await;
+
+    // A partial refund, retried with the same key: one cash-in, one refund.
+    let r1 = refund(
+        &w,
+        &pid,
+        "refund-1",
+        json!({"amount": 300_000, "reason": "one item missing"}),
+    )
+    .await;
+    assert_eq!(
+        (r1.status, r1.body["state"].as_str()),
+        (202, Some("succeeded")),
+        "{r1}\n{}",
+        w.app.host.log()
+    );
+    let again = refund(
+        &w,
+        &pid,
+        "refund-1",
+        json!({"amount": 300_000, "reason": "one item missing"}),
+    )
+    .await;
+    assert_eq!(again.body["id"], r1.body["id"]);
+    assert_eq!(
+        w.sim.hits("/v1/walletcashin/process"),
+        1,
+        "a retried refund is not sent twice"
+    );
+    let cashin = w
+        .sim
+        .payments()
+        .into_iter()
+        .find(|x| x.provider == "selcom_cashin")
+        .unwrap();
+    assert_eq!(
+        (cashin.amount, cashin.msisdn.as_str()),
+        (3_000, "255754345678"),
+        "whole shillings to the number that paid"
+    );
+    assert_eq!(intent(&w, &iid).await["state"], "partially_refunded");
+    assert_eq!(
+        balance(&w, &format!("escrow:{pid}")).await,
+        (300_000, 1_000_000)
+    );
+    assert_eq!(
+        balance(&w, "clearing:selcom:TZS").await,
+        (1_000_000, 300_000)
+    );
+    let (_, ev) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".payments.refund.processed")
+        })
+        .await
+        .expect("refund event");
+    assert_eq!(
+        (
+            ev["data"]["amount"].as_i64(),
+            ev["data"]["payer_id"].as_str()
+        ),
+        (Some(300_000), Some(w.payer.user_id.as_str()))
+    );
+
+    // More than what is left is refused; a refund the provider refuses puts the money back.
+    let too_much = refund(
+        &w,
+        &pid,
+        "refund-2",
+        json!({"amount": 700_001, "reason": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (too_much.status, too_much.code()),
+        (422, "validation_failed"),
+        "{too_much}"
+    );
+    w.sim.plan_next(Plan {
+        fail_with: Some("WNR".into()),
+        ..Plan::default()
+    });
+    let refused = refund(
+        &w,
+        &pid,
+        "refund-3",
+        json!({"amount": 100_000, "reason": "late delivery"}),
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.body["state"].as_str()),
+        (202, Some("failed")),
+        "{refused}"
+    );
+    assert_eq!(
+        payable_state(&w, &pid).await["refunded_amount"],
+        300_000,
+        "the failed refund is released"
+    );
+    assert_eq!(
+        balance(&w, &format!("escrow:{pid}")).await,
+        (300_000, 1_000_000)
+    );
+
+    // The rest is released to the seller, fee on what they actually get.
+    let released = internal(
+        &w.app,
+        &format!("/internal/payments/payables/{pid}/release"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(released.body["state"], "released", "{released}");
+    assert_eq!(
+        balance(&w, &format!("available:{}:TZS", w.seller.user_id)).await,
+        (0, 682_500)
+    );
+    assert_eq!(balance(&w, "fees:TZS").await, (0, 17_500));
+    let late = refund(&w, &pid, "refund-4", json!({"reason": "too late"})).await;
+    assert_eq!((late.status, late.code()), (409, "not_in_escrow"));
+
+    // Voiding a paid M-Pesa payable refunds all of it through B2C; the result comes by callback.
+    let mpesa = add_method(&w, "+254712345678", None).await;
+    let q = payable(&w, 100_000, "KES", "on_confirmation").await;
+    let qid = q["id"].as_str().unwrap().to_string();
+    let b = pay(&w, &qid, &mpesa, "k-r2").await;
+    let bid = b.body["id"].as_str().unwrap().to_string();
+    wait_state(&w, &bid, "succeeded").await;
+    let v = internal(
+        &w.app,
+        &format!("/internal/payments/payables/{qid}/void"),
+        json!({"reason": "order cancelled"}),
+    )
+    .await;
+    assert_eq!(
+        (v.status, v.body["refund"]["state"].as_str()),
+        (202, Some("sent")),
+        "{v}"
+    );
+    let b2c = w
+        .sim
+        .payments()
+        .into_iter()
+        .find(|x| x.provider == "daraja_b2c")
+        .unwrap();
+    assert_eq!((b2c.amount, b2c.msisdn.as_str()), (1_000, "254712345678"));
+    wait_state(&w, &bid, "refunded").await;
+    assert_eq!(payable_state(&w, &qid).await["state"], "refunded");
+    assert_eq!(
+        balance(&w, &format!("escrow:{qid}")).await,
+        (100_000, 100_000)
+    );
+    let again = internal(
+        &w.app,
+        &format!("/internal/payments/payables/{qid}/void"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (again.status, w.sim.hits("/mpesa/b2c/v1/paymentrequest")),
+        (200, 1)
+    );
+    assert_ledger_invariants(&w).await;
+}
+
+#[tokio::test]
+async fn payouts_need_a_step_up_identity_and_balance_and_an_unclear_one_is_queried_never_resent() {
+    let mut w = world().await;
+    // The seller earns 1,950 KES: a 2,000 KES order paid by M-Pesa and released.
+    let mpesa = add_method(&w, "+254712345678", None).await;
+    let p = payable(&w, 200_000, "KES", "on_confirmation").await;
+    let pid = p["id"].as_str().unwrap().to_string();
+    let a = pay(&w, &pid, &mpesa, "k-p1").await;
+    wait_state(&w, a.body["id"].as_str().unwrap(), "succeeded").await;
+    internal(
+        &w.app,
+        &format!("/internal/payments/payables/{pid}/release"),
+        json!({}),
+    )
+    .await;
+
+    let plain = w.seller.access_token.clone();
+    let fresh = stepped_up(&w.app, &w.seller);
+    let add = |token: String| {
+        let app = &w.app;
+        async move {
+            call(
+                app,
+                Method::POST,
+                "/payments/methods",
+                Some(json!({"kind": "mobile_money", "phone": "+254722000111", "use": "payout"})),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    assert_eq!(add(plain.clone()).await.code(), "step_up_required");
+    let method = add(fresh.clone()).await;
+    assert_eq!(method.status, 201, "{method}");
+    let method_id = method.body["id"].as_str().unwrap().to_string();
+    let payout = |token: String, amount: i64, key: &'static str| {
+        let app = &w.app;
+        let method_id = method_id.clone();
+        async move {
+            let resp = app
+                .http
+                .post(app.url("/payments/payouts"))
+                .bearer_auth(token)
+                .header("idempotency-key", key)
+                .json(&json!({"amount": amount, "method_id": method_id}))
+                .send()
+                .await
+                .unwrap();
+            Answer::from_response(resp).await
+        }
+    };
+    assert_eq!(
+        payout(plain.clone(), 100_000, "po-0").await.code(),
+        "step_up_required"
+    );
+    assert_eq!(
+        payout(fresh.clone(), 100_000, "po-0").await.code(),
+        "verification_required",
+        "contact level is not enough"
+    );
+    w.app
+        .db
+        .admin()
+        .await
+        .execute(
+            "INSERT INTO profiles.verification_grants (user_id, level, granted_by, reason) VALUES ($1::text::uuid, 'identity', gen_random_uuid(), 'documents checked')",
+            &[&w.seller.user_id],
+        )
+        .await
+        .unwrap();
+    let over = payout(fresh.clone(), 195_100, "po-1").await;
+    assert_eq!(
+        (over.status, over.code()),
+        (409, "insufficient_balance"),
+        "{over}"
+    );
+
+    // The B2C request is taken but its answer is lost: the payout is `unknown`, the money stays
+    // reserved, and the sweeper asks (transaction status) instead of sending it again.
+    w.sim.plan_next(Plan {
+        unclear_answer: true,
+        callbacks_after_ms: vec![],
+        ..Plan::default()
+    });
+    let sent = payout(fresh.clone(), 100_000, "po-2").await;
+    assert_eq!(
+        (sent.status, sent.body["state"].as_str()),
+        (202, Some("unknown")),
+        "{sent}\n{}",
+        w.app.host.log()
+    );
+    let balances = as_user(&w.app, &w.seller, Method::GET, "/payments/balances", None).await;
+    assert_eq!(
+        balances.body["balances"][0]["available"], 95_000,
+        "{balances}"
+    );
+    assert_eq!(balances.body["balances"][0]["payout_pending"], 100_000);
+    make_disbursements_due(&w).await;
+    sweep(&w).await;
+    let id = sent.body["id"].as_str().unwrap();
+    let start = Instant::now();
+    loop {
+        let d = as_user(
+            &w.app,
+            &w.seller,
+            Method::GET,
+            &format!("/payments/payouts/{id}"),
+            None,
+        )
+        .await;
+        if d.body["state"] == "succeeded" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "payout stayed {d}\n{}",
+            w.app.host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        w.sim.hits("/mpesa/b2c/v1/paymentrequest"),
+        1,
+        "never re-sent"
+    );
+    assert_eq!(w.sim.hits("/mpesa/transactionstatus/v1/query"), 1);
+    let (_, ev) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".payments.payout.sent")
+        })
+        .await
+        .expect("payout event");
+    assert_eq!(ev["data"]["amount"], 100_000);
+    // A retry with the same key is the same payout.
+    let retry = payout(fresh.clone(), 100_000, "po-2").await;
+    assert_eq!(retry.body["id"].as_str(), Some(id));
+
+    // A payout the provider fails gives the money back to the available balance.
+    w.sim.plan_next(Plan {
+        fail_with: Some("2001".into()),
+        ..Plan::default()
+    });
+    let failing = payout(fresh.clone(), 50_000, "po-3").await;
+    assert_eq!(failing.status, 202, "{failing}");
+    let (_, ev) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".payments.payout.failed")
+        })
+        .await
+        .expect("payout failed event");
+    assert_eq!(ev["data"]["code"], "2001");
+    let balances = as_user(&w.app, &w.seller, Method::GET, "/payments/balances", None).await;
+    let kes = &balances.body["balances"][0];
+    assert_eq!(
+        (
+            kes["available"].as_i64(),
+            kes["payout_pending"].as_i64(),
+            kes["paid_out"].as_i64()
+        ),
+        (Some(95_000), Some(0), Some(100_000)),
+        "{balances}"
+    );
+    assert_ledger_invariants(&w).await;
+}

@@ -997,6 +997,84 @@ pub const CATALOGUE: &[EventType] = &[
         ],
         carries_secret: false,
     },
+    EventType {
+        name: "payments.payout.sent",
+        producer: "payments",
+        version: 1,
+        description: "A payout reached the seller's or organizer's number. Consumed by the notifier. Audience: the payee.",
+        data_fields: &[
+            DataField {
+                name: "payout_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "user_id",
+                description: "string (uuid): who was paid",
+                required: true,
+            },
+            DataField {
+                name: "amount",
+                description: "integer: minor units",
+                required: true,
+            },
+            DataField {
+                name: "currency",
+                description: "string: ISO 4217",
+                required: true,
+            },
+            DataField {
+                name: "provider",
+                description: "string: daraja, selcom or tembo",
+                required: true,
+            },
+            DataField {
+                name: "provider_reference",
+                description: "string: the provider's transaction id",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "payments.payout.failed",
+        producer: "payments",
+        version: 1,
+        description: "A payout failed definitively; the amount is back in the available balance. Consumed by the notifier. Audience: the payee.",
+        data_fields: &[
+            DataField {
+                name: "payout_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "user_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "amount",
+                description: "integer: minor units",
+                required: true,
+            },
+            DataField {
+                name: "currency",
+                description: "string: ISO 4217",
+                required: true,
+            },
+            DataField {
+                name: "code",
+                description: "string: the provider's result code",
+                required: true,
+            },
+            DataField {
+                name: "reason",
+                description: "string: the provider's description",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
 ];
 
 /// Finds a type by name.

@@ -20,6 +20,7 @@ use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::common::{db, json, sha256, Intent, Settings};
+use crate::disburse::{self, Disbursement};
 use crate::gateway;
 use crate::phone::Provider;
 use crate::providers::{daraja, selcom, tembo, Status};
@@ -84,6 +85,83 @@ fn intent_with_secret(
     Intent::load(conn, id, false)
 }
 
+/// The disbursement named by the URL, if the secret is its callback secret or its latest
+/// status-query secret.
+fn disbursement_with_secret(
+    conn: &Connection,
+    id: &str,
+    secret: &str,
+) -> Result<Option<Disbursement>, Problem> {
+    let Ok(id) = Uuid::parse_str(id) else {
+        return Ok(None);
+    };
+    let rows = query(
+        conn,
+        "SELECT callback_secret_sha256, query_secret_sha256 FROM payments.disbursements WHERE id = $1",
+        &[P::Uuid(id.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let presented = sha256(secret);
+    let main: Vec<u8> = rows.value(0, "callback_secret_sha256")?;
+    let query_secret: Option<Vec<u8>> = rows.value(0, "query_secret_sha256")?;
+    let ok = constant_time_eq(&main, &presented)
+        || query_secret.is_some_and(|q| constant_time_eq(&q, &presented));
+    if !ok {
+        return Ok(None);
+    }
+    Disbursement::load(conn, id, false)
+}
+
+/// A refund's or payout's result: Daraja posts its B2C (or transaction-status) result; Tembo
+/// calls back and the status query confirms; Selcom answers cash-ins synchronously, so a Selcom
+/// callback for one is refused.
+async fn disbursement_callback(
+    settings: &Settings,
+    conn: &Connection,
+    provider: Provider,
+    d: &Disbursement,
+    body: &Value,
+) -> Result<Response, Problem> {
+    let name = provider.as_str();
+    let applied = if d.provider != name {
+        Applied::Rejected("disbursement belongs to another provider".into())
+    } else {
+        match provider {
+            Provider::Daraja => match daraja::b2c_result(body) {
+                Some(status) => disburse::apply(conn, COMPONENT, d.id, &status, "daraja result")?,
+                None => Applied::Rejected("not a Daraja result".into()),
+            },
+            Provider::Tembo => match tembo::callback(body) {
+                Some((reference, _)) if reference == d.id.to_string() => {
+                    match disburse::status(settings, d, None).await? {
+                        Some(status) => {
+                            disburse::apply(conn, COMPONENT, d.id, &status, "tembo callback")?
+                        }
+                        None => Applied::Duplicate,
+                    }
+                }
+                _ => Applied::Rejected("transactionRef does not match".into()),
+            },
+            Provider::Selcom => Applied::Rejected("Selcom cash-ins have no callbacks".into()),
+        }
+    };
+    record(conn, name, Some(d.id), body, &applied);
+    if matches!(applied, Applied::Rejected(_)) && provider == Provider::Selcom {
+        return Ok(Problem::new(
+            403,
+            "callback_rejected",
+            "The callback could not be authenticated",
+        )
+        .into_response());
+    }
+    Ok(match provider {
+        Provider::Daraja => json(200, &json!({"ResultCode": 0, "ResultDesc": "Accepted"})),
+        _ => json(200, &json!({"statusCode": "RECEIVED"})),
+    })
+}
+
 fn forged(conn: &Connection, provider: &str, body: &Value, why: &str) -> Response {
     record(conn, provider, None, body, &Applied::Rejected(why.into()));
     Problem::new(
@@ -114,6 +192,9 @@ pub async fn handle(req: Request) -> Result<Response, Problem> {
     let conn = db()?;
     let name = provider.as_str();
     let Some(intent) = intent_with_secret(&conn, intent, secret)? else {
+        if let Some(d) = disbursement_with_secret(&conn, intent, secret)? {
+            return disbursement_callback(&settings, &conn, provider, &d, &body).await;
+        }
         return Ok(forged(&conn, name, &body, "unknown intent or secret"));
     };
     if intent.provider != name {

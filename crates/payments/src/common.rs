@@ -45,6 +45,8 @@ pub struct Settings {
     pub tembo: Option<tembo::Config>,
     pub redis_url: String,
     pub redis_key_prefix: String,
+    /// Selcom's vendor PIN for cash-ins (payouts and refunds).
+    pub selcom_pin: String,
 }
 
 impl Settings {
@@ -71,6 +73,9 @@ impl Settings {
             consumer_secret: opt("daraja_consumer_secret"),
             shortcode: opt("daraja_shortcode"),
             passkey: opt("daraja_passkey"),
+            initiator_name: opt("daraja_initiator_name"),
+            security_credential: opt("daraja_security_credential"),
+            b2c_shortcode: opt("daraja_b2c_shortcode"),
         });
         let selcom = (!opt("selcom_api_key").is_empty()).then(|| selcom::Config {
             origin: origin("selcom_origin"),
@@ -95,6 +100,7 @@ impl Settings {
             tembo,
             redis_url: opt("redis_url"),
             redis_key_prefix: opt("redis_key_prefix"),
+            selcom_pin: opt("selcom_pin"),
         })
     }
 
@@ -402,6 +408,7 @@ pub struct Payable {
     pub dispute_window_secs: i32,
     pub fee_bps: i32,
     pub state: String,
+    pub refunded_amount: i64,
     pub frozen_reason: Option<String>,
     pub expired: bool,
     pub created_at: String,
@@ -414,7 +421,7 @@ pub struct Payable {
 pub fn payable_columns() -> String {
     format!(
         "id, owner_service, reference, purpose, payer_id, payee_id, amount, currency, description, \
-         release_rule, dispute_window_secs, fee_bps, state, frozen_reason, expires_at <= now() AS expired, \
+         release_rule, dispute_window_secs, fee_bps, state, refunded_amount, frozen_reason, expires_at <= now() AS expired, \
          {}, {}, {}, {}, {}",
         ts("created_at"),
         ts("paid_at"),
@@ -440,6 +447,7 @@ impl Payable {
             dispute_window_secs: r.value(i, "dispute_window_secs")?,
             fee_bps: r.value(i, "fee_bps")?,
             state: r.value(i, "state")?,
+            refunded_amount: r.value(i, "refunded_amount")?,
             frozen_reason: r.value(i, "frozen_reason")?,
             expired: r.value(i, "expired")?,
             created_at: r.value(i, "created_at")?,
@@ -466,9 +474,14 @@ impl Payable {
         Ok(Some(Self::from_rows(&rows, 0)?))
     }
 
-    /// The platform fee of this payable, rounded down.
+    /// What is still in escrow for the payee: the amount less refunds (done or in flight).
+    pub fn remaining(&self) -> i64 {
+        self.amount - self.refunded_amount
+    }
+
+    /// The platform fee on what the payee gets, rounded down.
     pub fn fee(&self) -> i64 {
-        self.amount * self.fee_bps as i64 / 10_000
+        self.remaining() * self.fee_bps as i64 / 10_000
     }
 
     pub fn view(&self) -> Value {
@@ -485,6 +498,7 @@ impl Payable {
             "release_rule": self.release_rule,
             "dispute_window_secs": self.dispute_window_secs,
             "fee": self.fee(),
+            "refunded_amount": self.refunded_amount,
             "state": self.state,
             "frozen_reason": self.frozen_reason,
             "created_at": self.created_at,

@@ -40,7 +40,7 @@ pub struct Collection<'a> {
 }
 
 /// A Daraja access token, from Redis or fetched.
-async fn daraja_token(settings: &Settings, c: &daraja::Config) -> Result<String, Problem> {
+pub async fn daraja_token(settings: &Settings, c: &daraja::Config) -> Result<String, Problem> {
     let key = redis_key(
         &settings.redis_key_prefix,
         &["payments", "daraja", "token", &c.consumer_key],

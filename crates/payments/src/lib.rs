@@ -6,10 +6,12 @@
 
 pub mod callbacks;
 pub mod common;
+pub mod disburse;
 pub mod gateway;
 pub mod intents;
 pub mod methods;
 pub mod payables;
+pub mod payouts;
 pub mod phone;
 pub mod providers;
 pub mod settle;

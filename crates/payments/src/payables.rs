@@ -4,19 +4,22 @@
 
 use nexgate_authn::authenticate;
 use nexgate_platform::db::{query, transaction};
+use nexgate_platform::idempotency::{self, Begin, StoredResponse};
 use nexgate_platform::ids::{new_id, parse_id};
 use nexgate_platform::money::Currency;
 use nexgate_platform::Problem;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::common::{
     account, db, derived_id, json, must_transfer, outbox, payable_columns, Account, Payable,
-    Settings, PAYABLE_TTL_SECS,
+    Settings, PAYABLE_TTL_SECS, SCHEMA,
 };
+use crate::disburse;
+use crate::phone::Provider;
 
 const COMPONENT: &str = "payments-internal";
 
@@ -226,7 +229,7 @@ fn release_locked(
     let escrow = account(conn, Account::Escrow(p.id, &p.currency))?;
     let available = account(conn, Account::Available(p.payee_id, &p.currency))?;
     let fee = p.fee();
-    let net = p.amount - fee;
+    let net = p.remaining() - fee;
     if net > 0 {
         must_transfer(
             conn,
@@ -281,7 +284,7 @@ fn release_locked(
 }
 
 /// `POST /internal/payments/payables/{id}/release|freeze|void`.
-pub fn escrow_action(req: &Request, id: &str, action: &str) -> Result<Response, Problem> {
+pub async fn escrow_action(req: &Request, id: &str, action: &str) -> Result<Response, Problem> {
     nexgate_platform::internal::check_request(req)?;
     let id = parse_id("id", id)?;
     let body = action_body(req)?;
@@ -295,6 +298,7 @@ pub fn escrow_action(req: &Request, id: &str, action: &str) -> Result<Response, 
         .collect::<String>();
     let conn = db()?;
     let mut events = outbox(COMPONENT)?;
+    let mut to_send: Option<(Uuid, String)> = None;
     let view = transaction(&conn, |conn| {
         let p =
             Payable::load(conn, id, true)?.ok_or_else(|| Problem::not_found("no such payable"))?;
@@ -314,6 +318,12 @@ pub fn escrow_action(req: &Request, id: &str, action: &str) -> Result<Response, 
                     return Err(Problem::conflict(
                         "not_in_escrow",
                         format!("the payable is {}", p.state),
+                    ));
+                }
+                if refund_in_flight(conn, p.id)? {
+                    return Err(Problem::conflict(
+                        "refund_in_progress",
+                        "a refund of this payable is still in flight",
                     ));
                 }
                 release_locked(
@@ -355,20 +365,31 @@ pub fn escrow_action(req: &Request, id: &str, action: &str) -> Result<Response, 
                 )?;
             }
             "void" => {
-                if idem("voided") {
+                if idem("voided") || idem("refunded") {
                     return Ok(p.view());
                 }
-                if p.state != "open" {
+                if p.state == "open" {
+                    query(
+                        conn,
+                        "UPDATE payments.payables SET state = 'voided', updated_at = now() WHERE id = $1",
+                        &[P::Uuid(p.id.to_string())],
+                    )?;
+                } else if p.state == "paid" || p.state == "frozen" {
+                    // Money was collected: voiding refunds whatever is still in escrow.
+                    if !refund_in_flight(conn, p.id)? && p.remaining() > 0 {
+                        let why = if reason.is_empty() {
+                            "voided by owner"
+                        } else {
+                            reason.as_str()
+                        };
+                        to_send = Some(start_refund(conn, &p, p.remaining(), why)?);
+                    }
+                } else {
                     return Err(Problem::conflict(
-                        "refund_required",
-                        format!("the payable is {}: money was collected, so it must be refunded (not built yet)", p.state),
+                        "not_voidable",
+                        format!("the payable is {}", p.state),
                     ));
                 }
-                query(
-                    conn,
-                    "UPDATE payments.payables SET state = 'voided', updated_at = now() WHERE id = $1",
-                    &[P::Uuid(p.id.to_string())],
-                )?;
             }
             _ => return Err(Problem::not_found("no such action")),
         }
@@ -379,7 +400,173 @@ pub fn escrow_action(req: &Request, id: &str, action: &str) -> Result<Response, 
         )
     })?;
     events.publish(&conn);
+    if let Some((refund, secret)) = to_send {
+        let settings = Settings::from_variables()?;
+        disburse::send_once(&settings, &conn, COMPONENT, refund, &secret).await?;
+        let p = Payable::load(&conn, id, false)?
+            .ok_or_else(|| Problem::internal("payable vanished"))?;
+        let d = disburse::Disbursement::load(&conn, refund, false)?.map(|d| d.view());
+        let mut v = p.view();
+        v["refund"] = d.unwrap_or_default();
+        return Ok(json(202, &v));
+    }
     Ok(json(200, &view))
+}
+
+fn refund_in_flight(conn: &Connection, payable: Uuid) -> Result<bool, Problem> {
+    query(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM payments.disbursements WHERE payable_id = $1 AND state IN ('created', 'sent', 'unknown')) AS busy",
+        &[P::Uuid(payable.to_string())],
+    )?
+    .value(0, "busy")
+}
+
+/// Reserves a refund of `amount` of a paid payable back to the number that paid it (inside the
+/// caller's transaction, with the payable locked).
+fn start_refund(
+    conn: &Connection,
+    p: &Payable,
+    amount: i64,
+    reason: &str,
+) -> Result<(Uuid, String), Problem> {
+    let rows = query(
+        conn,
+        "SELECT i.id, i.provider, m.kind, m.msisdn, m.network FROM payments.intents i
+         JOIN payments.methods m ON m.id = i.method_id
+         WHERE i.payable_id = $1 AND i.state IN ('succeeded', 'partially_refunded') FOR UPDATE OF i",
+        &[P::Uuid(p.id.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Err(Problem::internal("a paid payable without its payment"));
+    }
+    let kind: String = rows.value(0, "kind")?;
+    if kind != "mobile_money" {
+        return Err(Problem::new(
+            422,
+            "refund_not_supported",
+            "Card payments are refunded by the card provider",
+        )
+        .with_detail("refund card payments from Selcom's merchant dashboard"));
+    }
+    let intent: Uuid = rows.value(0, "id")?;
+    let provider: String = rows.value(0, "provider")?;
+    let msisdn: String = rows.value(0, "msisdn")?;
+    let network: String = rows.value(0, "network")?;
+    let reserved = disburse::reserve(
+        conn,
+        &disburse::NewDisbursement {
+            kind: "refund",
+            intent_id: Some(intent),
+            payable_id: Some(p.id),
+            method_id: None,
+            user_id: p.payer_id,
+            provider: Provider::parse(&provider)
+                .ok_or_else(|| Problem::internal("unknown provider"))?,
+            msisdn: &msisdn,
+            network: &network,
+            amount,
+            currency: &p.currency,
+            reason,
+            requested_by: &p.owner_service,
+        },
+    )?;
+    query(
+        conn,
+        "UPDATE payments.intents SET refunded_amount = refunded_amount + $2, updated_at = now() WHERE id = $1",
+        &[P::Uuid(intent.to_string()), P::Int64(amount)],
+    )?;
+    query(
+        conn,
+        "UPDATE payments.payables SET refunded_amount = refunded_amount + $2, updated_at = now() WHERE id = $1",
+        &[P::Uuid(p.id.to_string()), P::Int64(amount)],
+    )?;
+    Ok(reserved)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundRequest {
+    /// Minor units; the whole remaining escrow when absent.
+    amount: Option<i64>,
+    reason: String,
+}
+
+/// `POST /internal/payments/payables/{id}/refund {amount?, reason}` with an `Idempotency-Key`:
+/// money back to the payer's number, out of what is still in escrow (paid or frozen). 202 with the
+/// refund; a retry with the same key answers the same refund.
+pub async fn refund(req: &Request, id: &str) -> Result<Response, Problem> {
+    nexgate_platform::internal::check_request(req)?;
+    let id = parse_id("id", id)?;
+    let key =
+        idempotency::parse_key(req.header("idempotency-key").and_then(|h| h.as_str()))?.to_string();
+    let body: RefundRequest = crate::common::body(req)?;
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(Problem::invalid_field(
+            "reason",
+            "must be 1 to 200 characters",
+        ));
+    }
+    let scope = format!("refund:{id}");
+    let fingerprint = idempotency::fingerprint(
+        "POST",
+        "refund",
+        format!("{:?}:{reason}", body.amount).as_bytes(),
+    );
+    let conn = db()?;
+    let (refund, secret) = transaction(&conn, |conn| {
+        if let Begin::Replay(stored) = idempotency::begin(conn, SCHEMA, &scope, &key, &fingerprint)?
+        {
+            let v: Value = serde_json::from_slice(&stored.body).map_err(Problem::internal)?;
+            let id = v
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|s| Uuid::parse_str(s).ok());
+            return Ok((
+                id.ok_or_else(|| Problem::internal("stored refund without id"))?,
+                None,
+            ));
+        }
+        let p =
+            Payable::load(conn, id, true)?.ok_or_else(|| Problem::not_found("no such payable"))?;
+        if p.state != "paid" && p.state != "frozen" {
+            return Err(Problem::conflict(
+                "not_in_escrow",
+                format!(
+                    "the payable is {}: only money in escrow is refunded",
+                    p.state
+                ),
+            ));
+        }
+        let amount = body.amount.unwrap_or(p.remaining());
+        if amount <= 0 || amount > p.remaining() {
+            return Err(Problem::invalid_field(
+                "amount",
+                format!("must be 1 to {} (what is still in escrow)", p.remaining()),
+            ));
+        }
+        let (refund, secret) = start_refund(conn, &p, amount, &reason)?;
+        idempotency::complete(
+            conn,
+            SCHEMA,
+            &scope,
+            &key,
+            &StoredResponse {
+                status: 202,
+                content_type: "application/json".into(),
+                body: serde_json::to_vec(&json!({ "id": refund })).map_err(Problem::internal)?,
+            },
+        )?;
+        Ok::<_, Problem>((refund, Some(secret)))
+    })?;
+    if let Some(secret) = secret {
+        let settings = Settings::from_variables()?;
+        disburse::send_once(&settings, &conn, COMPONENT, refund, &secret).await?;
+    }
+    let d = disburse::Disbursement::load(&conn, refund, false)?
+        .ok_or_else(|| Problem::internal("refund vanished"))?;
+    Ok(json(202, &d.view()))
 }
 
 /// `POST /internal/payments/jobs/release`: releases every paid payable whose dispute window has
@@ -400,7 +587,7 @@ pub fn release_due(req: &Request) -> Result<Response, Problem> {
             let Some(p) = Payable::load(conn, id, true)? else {
                 return Ok(false);
             };
-            if p.state != "paid" {
+            if p.state != "paid" || refund_in_flight(conn, p.id)? {
                 return Ok::<_, Problem>(false);
             }
             release_locked(conn, &mut events, &p, "dispute window passed")?;

@@ -11,6 +11,7 @@ use spin_sdk::pg4::ParameterValue as P;
 use uuid::Uuid;
 
 use crate::common::{db, intent_columns, json, Intent, Settings};
+use crate::disburse::{self, Disbursement};
 use crate::gateway;
 use crate::providers::Status;
 use crate::settle::{self, Applied};
@@ -85,10 +86,62 @@ pub async fn sweep(req: Request) -> Result<Response, Problem> {
             _ => {}
         }
     }
+    let (d_checked, d_settled, d_review) = sweep_disbursements(&settings, &conn).await?;
     Ok(json(
         200,
-        &json!({"checked": rows.len(), "settled": settled, "pending": pending, "sent_to_review": review, "expired": expired}),
+        &json!({"checked": rows.len(), "settled": settled, "pending": pending, "sent_to_review": review, "expired": expired,
+                "disbursements": {"checked": d_checked, "settled": d_settled, "sent_to_review": d_review}}),
     ))
+}
+
+/// Refunds and payouts without a final answer: asked about, never re-sent.
+async fn sweep_disbursements(
+    settings: &Settings,
+    conn: &spin_sdk::pg4::Connection,
+) -> Result<(usize, u32, u32), Problem> {
+    let rows = query(
+        conn,
+        &format!(
+            "WITH due AS (
+                 SELECT id FROM payments.disbursements
+                 WHERE state IN ('created', 'sent', 'unknown') AND NOT needs_review AND next_check_at <= now()
+                 ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+             UPDATE payments.disbursements d SET status_checks = status_checks + 1,
+                 next_check_at = now() + make_interval(secs => least(3600, 30 * power(2, least(status_checks, 7))))
+             WHERE d.id IN (SELECT id FROM due)
+             RETURNING {}, created_at < now() - make_interval(hours => $2) AS too_old",
+            disburse::columns()
+        ),
+        &[P::Int64(BATCH), P::Int32(PENDING_HOURS_MAX as i32)],
+    )?;
+    let (mut settled, mut review) = (0, 0);
+    for i in 0..rows.len() {
+        let d = Disbursement::from_rows(&rows, i)?;
+        let too_old: bool = rows.value(i, "too_old")?;
+        let answer = disburse::status(settings, &d, Some(conn))
+            .await
+            .unwrap_or(Some(Status::Pending));
+        let decided = match answer {
+            Some(status @ (Status::Succeeded { .. } | Status::Failed { .. })) => {
+                matches!(
+                    disburse::apply(conn, COMPONENT, d.id, &status, "sweeper")?,
+                    Applied::Applied(_)
+                )
+            }
+            _ => false,
+        };
+        if decided {
+            settled += 1;
+        } else if too_old || d.status_checks + 1 >= STATUS_CHECKS_MAX {
+            query(
+                conn,
+                "UPDATE payments.disbursements SET needs_review = true, updated_at = now() WHERE id = $1 AND state IN ('created', 'sent', 'unknown')",
+                &[P::Uuid(d.id.to_string())],
+            )?;
+            review += 1;
+        }
+    }
+    Ok((rows.len(), settled, review))
 }
 
 fn expire(conn: &spin_sdk::pg4::Connection, id: Uuid) -> Result<bool, Problem> {

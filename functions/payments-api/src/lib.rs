@@ -1,11 +1,11 @@
 //! The payment service's public routes (nexgate_payments): `/payments/methods[/{id}[/default]]`,
 //! `/payments/intents[/{id}]`, `/payments/transactions`, `/payments/receipts/{id}`,
-//! `/payments/payables/{id}`.
+//! `/payments/payables/{id}`, `/payments/payouts[/{id}]`, `/payments/balances`.
 
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
 
-use nexgate_payments::{intents, methods, payables};
+use nexgate_payments::{intents, methods, payables, payouts};
 use nexgate_platform::Problem;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
@@ -26,6 +26,9 @@ async fn handle(req: Request) -> Response {
         (Method::Get, ["transactions"]) => intents::transactions(&req),
         (Method::Get, ["receipts", id]) => intents::receipt(&req, id),
         (Method::Get, ["payables", id]) => payables::get(&req, id),
+        (Method::Post, ["payouts"]) => payouts::create(req).await,
+        (Method::Get, ["payouts", id]) => payouts::get(&req, id),
+        (Method::Get, ["balances"]) => payouts::balances(&req),
         (
             _,
             ["methods"] | ["methods", _] | ["methods", _, "default"] | ["intents"] | ["intents", _],

@@ -1,5 +1,5 @@
 //! The payment service's internal routes (`payments_internal_token`): payables, escrow
-//! release/freeze/void, and the scheduler's jobs (sweep pending intents, release due escrow).
+//! release/freeze/void/refund, and the scheduler's jobs (sweep pending intents, release due escrow).
 
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
@@ -19,8 +19,9 @@ async fn handle(req: Request) -> Response {
         (Method::Post, ["payables"]) => payables::create(&req),
         (Method::Get, ["payables", id]) => payables::get_internal(&req, id),
         (Method::Post, ["payables", id, action @ ("release" | "freeze" | "void")]) => {
-            payables::escrow_action(&req, id, action)
+            payables::escrow_action(&req, id, action).await
         }
+        (Method::Post, ["payables", id, "refund"]) => payables::refund(&req, id).await,
         (Method::Post, ["jobs", "sweep"]) => sweeper::sweep(req).await,
         (Method::Post, ["jobs", "release"]) => payables::release_due(&req),
         (_, ["payables"] | ["payables", _] | ["jobs", _]) => Err(Problem::method_not_allowed()),

@@ -18,6 +18,12 @@ pub struct Config {
     pub consumer_secret: String,
     pub shortcode: String,
     pub passkey: String,
+    /// B2C (payouts and refunds): the initiator, its security credential (the initiator password
+    /// encrypted with Safaricom's certificate, as the Daraja portal produces it) and the B2C
+    /// shortcode.
+    pub initiator_name: String,
+    pub security_credential: String,
+    pub b2c_shortcode: String,
 }
 
 /// `GET /oauth/v1/generate?grant_type=client_credentials` with Basic auth.
@@ -192,6 +198,143 @@ pub fn stk_query_answer(status: u16, body: &Value) -> Status {
     }
 }
 
+/// `POST /mpesa/b2c/v1/paymentrequest`: money to a customer's M-Pesa. `amount` in whole shillings.
+#[allow(clippy::too_many_arguments)]
+pub fn b2c(
+    c: &Config,
+    token: &str,
+    originator_id: &str,
+    amount: i64,
+    msisdn: &str,
+    result_url: &str,
+    remarks: &str,
+) -> Outbound {
+    let body = json!({
+        "OriginatorConversationID": originator_id,
+        "InitiatorName": c.initiator_name,
+        "SecurityCredential": c.security_credential,
+        "CommandID": "BusinessPayment",
+        "Amount": amount,
+        "PartyA": c.b2c_shortcode,
+        "PartyB": msisdn,
+        "Remarks": remarks.chars().take(100).collect::<String>(),
+        "QueueTimeOutURL": result_url,
+        "ResultURL": result_url,
+        "Occasion": "",
+    });
+    Outbound::json(
+        "POST",
+        format!("{}/mpesa/b2c/v1/paymentrequest", c.origin),
+        vec![("authorization".into(), format!("Bearer {token}"))],
+        &body,
+    )
+}
+
+/// The B2C request's synchronous answer: `Ok(ConversationID)` when accepted, `Err(Some(..))` for a
+/// definite refusal (4xx with an error code), `Err(None)` when unclear.
+pub fn b2c_answer(status: u16, body: &Value) -> Result<String, Option<(String, String)>> {
+    if status == 200 && body.get("ResponseCode").and_then(text).as_deref() == Some("0") {
+        return Ok(body
+            .get("ConversationID")
+            .and_then(text)
+            .unwrap_or_default());
+    }
+    if (400..500).contains(&status) {
+        if let Some(code) = body.get("errorCode").and_then(text) {
+            let message = body
+                .get("errorMessage")
+                .and_then(text)
+                .unwrap_or_else(|| "refused".into());
+            return Err(Some((code, message)));
+        }
+    }
+    Err(None)
+}
+
+/// `POST /mpesa/transactionstatus/v1/query` for a B2C payment we are unsure about, by its
+/// OriginatorConversationID; the answer comes to `result_url` like a B2C result.
+pub fn transaction_status(
+    c: &Config,
+    token: &str,
+    originator_id: &str,
+    result_url: &str,
+) -> Outbound {
+    let body = json!({
+        "Initiator": c.initiator_name,
+        "SecurityCredential": c.security_credential,
+        "CommandID": "TransactionStatusQuery",
+        "OriginatorConversationID": originator_id,
+        "PartyA": c.b2c_shortcode,
+        "IdentifierType": "4",
+        "ResultURL": result_url,
+        "QueueTimeOutURL": result_url,
+        "Remarks": "status",
+        "Occasion": "",
+    });
+    Outbound::json(
+        "POST",
+        format!("{}/mpesa/transactionstatus/v1/query", c.origin),
+        vec![("authorization".into(), format!("Bearer {token}"))],
+        &body,
+    )
+}
+
+/// A result posted to a `ResultURL`: `{"Result":{ResultType, ResultCode, ResultDesc,
+/// OriginatorConversationID, ConversationID, TransactionID, ResultParameters}}`, from a B2C
+/// payment or a transaction-status query (which reports `TransactionStatus`).
+pub fn b2c_result(body: &Value) -> Option<Status> {
+    let r = body.get("Result")?;
+    let code = r.get("ResultCode").and_then(text)?;
+    let params: Vec<(String, Value)> = r
+        .get("ResultParameters")
+        .and_then(|p| p.get("ResultParameter"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| {
+                    Some((
+                        p.get("Key")?.as_str()?.to_string(),
+                        p.get("Value").cloned().unwrap_or(Value::Null),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if code != "0" {
+        return Some(Status::Failed {
+            reason: r
+                .get("ResultDesc")
+                .and_then(text)
+                .unwrap_or_else(|| "failed".into()),
+            code,
+        });
+    }
+    if let Some(status) = param("TransactionStatus").and_then(|v| text(&v)) {
+        return Some(match status.as_str() {
+            "Completed" => Status::Succeeded {
+                transaction_id: param("ReceiptNo")
+                    .and_then(|v| text(&v))
+                    .unwrap_or_default(),
+                amount_major: param("Amount").and_then(|v| integer(&v)),
+            },
+            "Failed" | "Cancelled" | "Expired" => Status::Failed {
+                code: status.clone(),
+                reason: status,
+            },
+            _ => Status::Pending,
+        });
+    }
+    Some(Status::Succeeded {
+        transaction_id: r
+            .get("TransactionID")
+            .and_then(text)
+            .or_else(|| param("TransactionReceipt").and_then(|v| text(&v)))
+            .unwrap_or_default(),
+        amount_major: param("TransactionAmount").and_then(|v| integer(&v)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +346,9 @@ mod tests {
             consumer_secret: "secret".into(),
             shortcode: "174379".into(),
             passkey: "passkey".into(),
+            initiator_name: "api".into(),
+            security_credential: "cred".into(),
+            b2c_shortcode: "600000".into(),
         }
     }
 
@@ -245,6 +391,28 @@ mod tests {
             matches!(callback(&cancelled).unwrap().status, Status::Failed { code, .. } if code == "1032")
         );
         assert!(callback(&json!({"Body":{}})).is_none());
+    }
+
+    #[test]
+    fn b2c_results_parse() {
+        let ok = json!({"Result":{"ResultType":0,"ResultCode":0,"ResultDesc":"The service request is processed successfully.","OriginatorConversationID":"o","ConversationID":"c","TransactionID":"NLJ41HAY6Q","ResultParameters":{"ResultParameter":[{"Key":"TransactionAmount","Value":10},{"Key":"TransactionReceipt","Value":"NLJ41HAY6Q"}]}}});
+        assert_eq!(
+            b2c_result(&ok),
+            Some(Status::Succeeded {
+                transaction_id: "NLJ41HAY6Q".into(),
+                amount_major: Some(10)
+            })
+        );
+        let failed = json!({"Result":{"ResultType":0,"ResultCode":2001,"ResultDesc":"The initiator information is invalid.","OriginatorConversationID":"o","ConversationID":"c","TransactionID":"x"}});
+        assert!(matches!(b2c_result(&failed), Some(Status::Failed { code, .. }) if code == "2001"));
+        let status = json!({"Result":{"ResultCode":0,"ResultParameters":{"ResultParameter":[{"Key":"ReceiptNo","Value":"R1"},{"Key":"TransactionStatus","Value":"Completed"},{"Key":"Amount","Value":10}]}}});
+        assert_eq!(
+            b2c_result(&status),
+            Some(Status::Succeeded {
+                transaction_id: "R1".into(),
+                amount_major: Some(10)
+            })
+        );
     }
 
     #[test]

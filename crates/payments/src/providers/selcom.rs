@@ -155,6 +155,85 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Selcom's utility code for cash-in to a network's wallet.
+pub fn cashin_utility_code(network: &str) -> Option<&'static str> {
+    Some(match network {
+        "vodacom_tz" => "VMCASHIN",
+        "airtel_tz" => "AMCASHIN",
+        "tigo_tz" => "TPCASHIN",
+        "halotel_tz" => "HPCASHIN",
+        "zantel_tz" => "ZPCASHIN",
+        _ => return None,
+    })
+}
+
+/// `POST /v1/walletcashin/process`: money to a wallet (`utilityref` = the number). `amount` in
+/// whole shillings; `pin` is the vendor's PIN.
+pub fn wallet_cashin(
+    c: &Config,
+    timestamp: &str,
+    transid: &str,
+    utility_code: &str,
+    msisdn: &str,
+    amount: i64,
+    pin: &str,
+) -> Outbound {
+    let body = json!({
+        "transid": transid,
+        "utilitycode": utility_code,
+        "utilityref": msisdn,
+        "amount": amount,
+        "vendor": c.vendor,
+        "pin": pin,
+        "msisdn": msisdn,
+    });
+    post(c, "/v1/walletcashin/process", timestamp, body)
+}
+
+/// `GET /v1/walletcashin/query?transid=...`: where a cash-in stands.
+pub fn cashin_query(c: &Config, timestamp: &str, transid: &str) -> Outbound {
+    let fields = vec![("transid".to_string(), transid.to_string())];
+    Outbound {
+        method: "GET",
+        url: format!(
+            "{}/v1/walletcashin/query?transid={}",
+            c.origin,
+            urlencode(transid)
+        ),
+        headers: signed_headers(c, timestamp, &fields),
+        body: None,
+    }
+}
+
+/// A cash-in answer (process or query): `000` done (Selcom's `reference` is the transaction id),
+/// `111`/`999`/5xx pending, anything else failed.
+pub fn cashin_status(status: u16, body: &Value) -> Status {
+    match result_code(body).as_str() {
+        "000" if status == 200 => Status::Succeeded {
+            transaction_id: body
+                .get("reference")
+                .and_then(text)
+                .or_else(|| {
+                    body.get("data")
+                        .and_then(|d| d.get(0))
+                        .and_then(|d| d.get("reference"))
+                        .and_then(text)
+                })
+                .unwrap_or_default(),
+            amount_major: None,
+        },
+        "111" | "999" | "" => Status::Pending,
+        _ if status >= 500 => Status::Pending,
+        code => Status::Failed {
+            code: code.to_string(),
+            reason: body
+                .get("message")
+                .and_then(text)
+                .unwrap_or_else(|| "refused by Selcom".into()),
+        },
+    }
+}
+
 /// An answer's `resultcode`: "000" success, "111" pending, "999" ambiguous, others failed.
 pub fn result_code(body: &Value) -> String {
     body.get("resultcode").and_then(text).unwrap_or_default()

@@ -79,6 +79,51 @@ pub fn collection_status(
     )
 }
 
+/// `POST /tembo/v1/payment/wallet-to-mobile`: money to a wallet. `amount` in whole shillings.
+#[allow(clippy::too_many_arguments)]
+pub fn wallet_to_mobile(
+    c: &Config,
+    request_id: &str,
+    service_code: &str,
+    msisdn: &str,
+    amount: i64,
+    narration: &str,
+    transaction_ref: &str,
+    transaction_date: &str,
+    callback_url: &str,
+) -> Outbound {
+    let body = json!({
+        "countryCode": "TZ",
+        "accountNo": c.account_id,
+        "serviceCode": service_code,
+        "amount": amount,
+        "msisdn": msisdn,
+        "narration": narration,
+        "currencyCode": "TZS",
+        "recipientNames": "",
+        "transactionRef": transaction_ref,
+        "transactionDate": transaction_date,
+        "callbackUrl": callback_url,
+    });
+    Outbound::json(
+        "POST",
+        format!("{}/tembo/v1/payment/wallet-to-mobile", c.origin),
+        headers(c, request_id),
+        &body,
+    )
+}
+
+/// `POST /tembo/v1/payment/status`.
+pub fn payment_status(c: &Config, request_id: &str, transaction_ref: &str) -> Outbound {
+    let body = json!({"transactionRef": transaction_ref});
+    Outbound::json(
+        "POST",
+        format!("{}/tembo/v1/payment/status", c.origin),
+        headers(c, request_id),
+        &body,
+    )
+}
+
 /// What a `statusCode` means. Only the final codes decide; everything else is pending.
 pub fn status_of(body: &Value) -> Status {
     let code = body.get("statusCode").and_then(text).unwrap_or_default();
