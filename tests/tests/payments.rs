@@ -1154,6 +1154,41 @@ async fn refunds_go_back_to_the_payers_number_once_and_never_exceed_the_payment(
         (again.status, w.sim.hits("/mpesa/b2c/v1/paymentrequest")),
         (200, 1)
     );
+
+    // Tembo: a refund goes out wallet-to-mobile; its callback is confirmed by the status query.
+    let tembo = add_method(&w, "+255684345678", Some("tembo")).await;
+    let t = payable(&w, 500_000, "TZS", "on_confirmation").await;
+    let tid = t["id"].as_str().unwrap().to_string();
+    let c = pay(&w, &tid, &tembo, "k-r3").await;
+    let cid = c.body["id"].as_str().unwrap().to_string();
+    wait_state(&w, &cid, "succeeded").await;
+    let r = refund(
+        &w,
+        &tid,
+        "refund-t",
+        json!({"amount": 200_000, "reason": "size exchange"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["state"].as_str()),
+        (202, Some("sent")),
+        "{r}"
+    );
+    let out = w
+        .sim
+        .payments()
+        .into_iter()
+        .find(|x| x.provider == "tembo_payout")
+        .unwrap();
+    assert_eq!(
+        (out.request["serviceCode"].as_str(), out.amount),
+        (Some("TZ-AIRTEL-B2C"), 2_000)
+    );
+    wait_state(&w, &cid, "partially_refunded").await;
+    assert_eq!(
+        balance(&w, &format!("escrow:{tid}")).await,
+        (200_000, 500_000)
+    );
     assert_ledger_invariants(&w).await;
 }
 
