@@ -1356,5 +1356,62 @@ async fn payouts_need_a_step_up_identity_and_balance_and_an_unclear_one_is_queri
         (Some(95_000), Some(0), Some(100_000)),
         "{balances}"
     );
+
+    // M-Pesa does not sign: a fabricated "success" result posted to a payout's result URL is only
+    // a hint; the transaction-status query says the payout failed, and that is what counts.
+    w.sim.plan_next(Plan {
+        fail_with: Some("2001".into()),
+        callbacks_after_ms: vec![],
+        ..Plan::default()
+    });
+    let doubted = payout(fresh.clone(), 20_000, "po-4").await;
+    let did = doubted.body["id"].as_str().unwrap().to_string();
+    let b2c = w
+        .sim
+        .payments()
+        .into_iter()
+        .find(|x| x.provider == "daraja_b2c" && x.request_id == did)
+        .unwrap();
+    let mut fake = b2c.clone();
+    fake.plan.fail_with = None;
+    let forged = PaymentSimulator::callback_body(&fake, false);
+    let path = format!("/{}", b2c.callback_url.splitn(4, '/').nth(3).unwrap());
+    let r = w
+        .app
+        .http
+        .post(w.app.url(&path))
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let start = Instant::now();
+    loop {
+        let d = as_user(
+            &w.app,
+            &w.seller,
+            Method::GET,
+            &format!("/payments/payouts/{did}"),
+            None,
+        )
+        .await;
+        if d.body["state"] == "failed" {
+            break;
+        }
+        assert_ne!(
+            d.body["state"], "succeeded",
+            "a fabricated result was believed"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "payout stayed {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let balances = as_user(&w.app, &w.seller, Method::GET, "/payments/balances", None).await;
+    assert_eq!(
+        balances.body["balances"][0]["available"], 95_000,
+        "{balances}"
+    );
     assert_ledger_invariants(&w).await;
 }

@@ -86,12 +86,12 @@ fn intent_with_secret(
 }
 
 /// The disbursement named by the URL, if the secret is its callback secret or its latest
-/// status-query secret.
+/// status-query secret (then `true`).
 fn disbursement_with_secret(
     conn: &Connection,
     id: &str,
     secret: &str,
-) -> Result<Option<Disbursement>, Problem> {
+) -> Result<Option<(Disbursement, bool)>, Problem> {
     let Ok(id) = Uuid::parse_str(id) else {
         return Ok(None);
     };
@@ -106,12 +106,11 @@ fn disbursement_with_secret(
     let presented = sha256(secret);
     let main: Vec<u8> = rows.value(0, "callback_secret_sha256")?;
     let query_secret: Option<Vec<u8>> = rows.value(0, "query_secret_sha256")?;
-    let ok = constant_time_eq(&main, &presented)
-        || query_secret.is_some_and(|q| constant_time_eq(&q, &presented));
-    if !ok {
+    let via_query = query_secret.is_some_and(|q| constant_time_eq(&q, &presented));
+    if !via_query && !constant_time_eq(&main, &presented) {
         return Ok(None);
     }
-    Disbursement::load(conn, id, false)
+    Ok(Disbursement::load(conn, id, false)?.map(|d| (d, via_query)))
 }
 
 /// A refund's or payout's result: Daraja posts its B2C (or transaction-status) result; Tembo
@@ -122,6 +121,7 @@ async fn disbursement_callback(
     conn: &Connection,
     provider: Provider,
     d: &Disbursement,
+    via_query: bool,
     body: &Value,
 ) -> Result<Response, Problem> {
     let name = provider.as_str();
@@ -130,7 +130,17 @@ async fn disbursement_callback(
     } else {
         match provider {
             Provider::Daraja => match daraja::b2c_result(body) {
-                Some(status) => disburse::apply(conn, COMPONENT, d.id, &status, "daraja result")?,
+                // The answer to our own transaction-status query (its fresh secret): it decides.
+                Some(status) if via_query => {
+                    disburse::apply(conn, COMPONENT, d.id, &status, "daraja status query")?
+                }
+                // M-Pesa does not sign: a B2C result is only a hint; the status query confirms.
+                Some(status) if !d.is_final() => {
+                    disburse::note_hint(conn, d.id, &status)?;
+                    disburse::status(settings, d, Some(conn)).await?;
+                    Applied::Deferred("confirming with a transaction-status query")
+                }
+                Some(_) => Applied::Duplicate,
                 None => Applied::Rejected("not a Daraja result".into()),
             },
             Provider::Tembo => match tembo::callback(body) {
@@ -192,8 +202,8 @@ pub async fn handle(req: Request) -> Result<Response, Problem> {
     let conn = db()?;
     let name = provider.as_str();
     let Some(intent) = intent_with_secret(&conn, intent, secret)? else {
-        if let Some(d) = disbursement_with_secret(&conn, intent, secret)? {
-            return disbursement_callback(&settings, &conn, provider, &d, &body).await;
+        if let Some((d, via_query)) = disbursement_with_secret(&conn, intent, secret)? {
+            return disbursement_callback(&settings, &conn, provider, &d, via_query, &body).await;
         }
         return Ok(forged(&conn, name, &body, "unknown intent or secret"));
     };

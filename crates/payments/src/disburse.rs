@@ -398,7 +398,7 @@ fn apply_locked(
             };
             if let Err(e) = query(
                 conn,
-                "UPDATE payments.disbursements SET state = 'succeeded', provider_transaction_id = $2,
+                "UPDATE payments.disbursements SET state = 'succeeded', provider_transaction_id = $2, failure_code = NULL, failure_reason = NULL,
                      completed_at = now(), updated_at = now() WHERE id = $1",
                 &[id, P::Str(transaction_id.clone())],
             ) {
@@ -434,6 +434,15 @@ fn apply_locked(
             Ok(Applied::Applied("succeeded"))
         }
         Status::Failed { code, reason } => {
+            // A transaction-status query says only "Failed": keep the code of the result it confirms.
+            let (code, reason) = match (code.as_str(), &d.failure_code) {
+                ("Failed", Some(hinted)) => (
+                    hinted.clone(),
+                    d.failure_reason.clone().unwrap_or_else(|| reason.clone()),
+                ),
+                _ => (code.clone(), reason.clone()),
+            };
+            let (code, reason) = (&code, &reason);
             let (debit, credit) = d.accounts(conn)?;
             query(
                 conn,
@@ -522,6 +531,19 @@ fn refund_succeeded(
                "owner_service": rows.value::<String>(0, "owner_service")?, "reference": rows.value::<String>(0, "reference")?,
                "amount": d.amount, "currency": d.currency, "fully_refunded": fully}),
     )?;
+    Ok(())
+}
+
+/// Remembers what an unconfirmed result said (its failure code and words), for the confirmation.
+pub fn note_hint(conn: &Connection, id: Uuid, status: &Status) -> Result<(), Problem> {
+    if let Status::Failed { code, reason } = status {
+        query(
+            conn,
+            "UPDATE payments.disbursements SET failure_code = $2, failure_reason = $3, updated_at = now()
+             WHERE id = $1 AND state IN ('created', 'sent', 'unknown')",
+            &[P::Uuid(id.to_string()), P::Str(code.chars().take(40).collect()), P::Str(reason.chars().take(200).collect())],
+        )?;
+    }
     Ok(())
 }
 

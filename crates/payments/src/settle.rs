@@ -22,6 +22,8 @@ pub enum Applied {
     Duplicate,
     /// Refused: nothing changed (the reason is recorded with the callback).
     Rejected(String),
+    /// Taken as a hint only: the provider is asked to confirm (M-Pesa B2C results).
+    Deferred(&'static str),
 }
 
 impl Applied {
@@ -30,6 +32,7 @@ impl Applied {
             Applied::Applied(state) => ("applied", Some((*state).to_string())),
             Applied::Duplicate => ("duplicate", None),
             Applied::Rejected(why) => ("rejected", Some(why.clone())),
+            Applied::Deferred(why) => ("deferred", Some((*why).to_string())),
         }
     }
 }
