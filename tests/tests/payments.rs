@@ -344,17 +344,35 @@ async fn methods_detect_networks_and_the_provider_fixes_the_currency() {
         .cloned()
         .unwrap();
     assert_eq!(default["id"], mpesa.body["id"]);
-    // Someone else's method is not yours to pay with.
+    // Neither someone else's payable nor someone else's method is yours to pay with.
     let p = payable(&w, 100_000, "KES", "on_confirmation").await;
-    let other = as_user(
+    let body = json!({"payable_id": p["id"], "method_id": mpesa.body["id"]});
+    let no_key = as_user(
         &w.app,
         &w.seller,
         Method::POST,
         "/payments/intents",
-        Some(json!({"payable_id": p["id"], "method_id": mpesa.body["id"]})),
+        Some(body.clone()),
     )
     .await;
-    assert_eq!(other.code(), "idempotency_key_required");
+    assert_eq!(no_key.code(), "idempotency_key_required");
+    let resp = w
+        .app
+        .http
+        .post(w.app.url("/payments/intents"))
+        .bearer_auth(&w.seller.access_token)
+        .header("idempotency-key", "not-mine")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let not_mine = Answer::from_response(resp).await;
+    assert_eq!(
+        (not_mine.status, not_mine.code()),
+        (422, "validation_failed"),
+        "{not_mine}"
+    );
+    assert!(not_mine.to_string().contains("payable_id"), "{not_mine}");
 }
 
 #[tokio::test]

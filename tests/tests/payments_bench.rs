@@ -71,12 +71,22 @@ fn row(what: &str, c: usize, s: &Stats) {
 }
 
 async fn payable(app: &TestApp, payer: &User, seller: &User) -> String {
+    payable_in(app, payer, seller, 1_000_000, "TZS").await
+}
+
+async fn payable_in(
+    app: &TestApp,
+    payer: &User,
+    seller: &User,
+    amount: i64,
+    currency: &str,
+) -> String {
     let a = app
         .http
         .post(app.url("/internal/payments/payables"))
         .header("x-internal-token", &app.payments_internal_token)
         .json(&json!({"owner_service": "commerce", "reference": uuid::Uuid::new_v4().to_string(), "purpose": "order",
-            "payer_id": payer.user_id, "payee_id": seller.user_id, "amount": 1_000_000, "currency": "TZS",
+            "payer_id": payer.user_id, "payee_id": seller.user_id, "amount": amount, "currency": currency,
             "description": "bench", "release_rule": "on_confirmation"}))
         .send()
         .await
@@ -225,6 +235,70 @@ async fn payments_benchmark() {
             &replayed,
         );
     }
+    // M-Pesa: each STK callback is confirmed by a status query to the (simulated) provider.
+    sim.plan_all(Plan {
+        callbacks_after_ms: vec![],
+        ..Plan::default()
+    });
+    let mpesa = app
+        .http
+        .post(app.url("/payments/methods"))
+        .bearer_auth(&payer.access_token)
+        .json(&json!({"kind": "mobile_money", "phone": "+254712345678"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = sim.payments().len();
+    for i in 0..n {
+        let pid = payable_in(&app, &payer, &seller, 100_000, "KES").await;
+        let r = app
+            .http
+            .post(app.url("/payments/intents"))
+            .bearer_auth(&payer.access_token)
+            .header("idempotency-key", format!("bench-mpesa-{i}"))
+            .json(&json!({"payable_id": pid, "method_id": mpesa}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
+    let stk: Vec<Webhook> = sim.payments()[before..]
+        .iter()
+        .map(|p| {
+            let body = PaymentSimulator::callback_body(p, false);
+            let path = format!("/{}", p.callback_url.splitn(4, '/').nth(3).unwrap());
+            (path, body, vec![])
+        })
+        .collect();
+    let send = |i: usize| {
+        let (path, body, _) = &stk[i];
+        let req = app.http.post(app.url(path)).json(body);
+        async move {
+            req.send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false)
+        }
+    };
+    let posted = measure(stk.len(), 8, send).await;
+    row(
+        "M-Pesa STK callback, first (secret + STK status query + settle + posting)",
+        8,
+        &posted,
+    );
+    let replayed = measure(stk.len(), 8, send).await;
+    row(
+        "same STK callback again (baseline: secret + record, no query, no posting)",
+        8,
+        &replayed,
+    );
+
     let db = app.db.admin().await;
     let succeeded: i64 = db
         .query_one(
