@@ -560,6 +560,11 @@ pub const CATALOGUE: &[EventType] = &[
                 description: "string (uuid)",
                 required: true,
             },
+            DataField {
+                name: "starts_at",
+                description: "string: RFC 3339, when the event starts (the notifier schedules reminders at T-24h and T-1h)",
+                required: false,
+            },
         ],
         carries_secret: false,
     },
@@ -1070,6 +1075,485 @@ pub const CATALOGUE: &[EventType] = &[
             DataField {
                 name: "reason",
                 description: "string: the provider's description",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "dm.message.created",
+        producer: "dm",
+        version: 1,
+        description: "A direct message was sent. Consumed by the notifier. Audience: the conversation's other members.",
+        data_fields: &[
+            DataField {
+                name: "message_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "conversation_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "sender_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "preview",
+                description: "string: the first 80 characters of text (empty for media); never for end-to-end encrypted bodies",
+                required: false,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "dm.reaction.created",
+        producer: "dm",
+        version: 1,
+        description: "Someone reacted to a direct message. Consumed by the notifier. Audience: the message's author.",
+        data_fields: &[
+            DataField {
+                name: "message_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "conversation_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "reactor_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "author_id",
+                description: "string (uuid): the message's author",
+                required: true,
+            },
+            DataField {
+                name: "emoji",
+                description: "string",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "commerce.order.placed",
+        producer: "commerce",
+        version: 1,
+        description: "A buyer placed an order. Consumed by the notifier. Audience: buyer and seller.",
+        data_fields: &[
+            DataField {
+                name: "order_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "buyer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "seller_id",
+                description: "string (uuid): the shop's owner",
+                required: true,
+            },
+            DataField {
+                name: "shop_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "total",
+                description: "integer: minor units",
+                required: true,
+            },
+            DataField {
+                name: "currency",
+                description: "string: ISO 4217",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "commerce.order.shipped",
+        producer: "commerce",
+        version: 1,
+        description: "The seller shipped an order. Consumed by the notifier. Audience: the buyer.",
+        data_fields: &[
+            DataField {
+                name: "order_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "buyer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "shop_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "tracking_number",
+                description: "string",
+                required: false,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "commerce.order.delivered",
+        producer: "commerce",
+        version: 1,
+        description: "An order was delivered. Consumed by the notifier. Audience: buyer and seller.",
+        data_fields: &[
+            DataField {
+                name: "order_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "buyer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "seller_id",
+                description: "string (uuid)",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "commerce.group_buy.progressed",
+        producer: "commerce",
+        version: 1,
+        description: "A group buy gained participants. Consumed by the notifier (grouped). Audience: its participants.",
+        data_fields: &[
+            DataField {
+                name: "group_buy_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "product_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "participants",
+                description: "integer: joined so far",
+                required: true,
+            },
+            DataField {
+                name: "target",
+                description: "integer: participants needed",
+                required: true,
+            },
+            DataField {
+                name: "ends_at",
+                description: "string: RFC 3339",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "commerce.installment.scheduled",
+        producer: "commerce",
+        version: 1,
+        description: "An installment plan set a due date. The notifier schedules its reminder from it. Audience: the buyer.",
+        data_fields: &[
+            DataField {
+                name: "installment_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "order_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "buyer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "due_at",
+                description: "string: RFC 3339",
+                required: true,
+            },
+            DataField {
+                name: "amount",
+                description: "integer: minor units",
+                required: true,
+            },
+            DataField {
+                name: "currency",
+                description: "string: ISO 4217",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "events.ticket.checked_in",
+        producer: "events",
+        version: 1,
+        description: "A ticket was checked in (app, scanner, manual code or kiosk). Consumed by the notifier. Audience: the holder.",
+        data_fields: &[
+            DataField {
+                name: "ticket_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "event_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "holder_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "method",
+                description: "string: app, scanner, manual, kiosk",
+                required: true,
+            },
+            DataField {
+                name: "day",
+                description: "string: the event day (YYYY-MM-DD) for multi-day events",
+                required: false,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "events.event.starting_soon",
+        producer: "events",
+        version: 1,
+        description: "An event starts within the hour. Consumed by the notifier. Audience: ticket holders.",
+        data_fields: &[
+            DataField {
+                name: "event_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "organizer_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "starts_at",
+                description: "string: RFC 3339",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "social.post.liked",
+        producer: "social",
+        version: 1,
+        description: "Someone liked a post. Consumed by the notifier (grouped per post). Audience: the post's author.",
+        data_fields: &[
+            DataField {
+                name: "post_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "author_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "liker_id",
+                description: "string (uuid)",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "social.comment.created",
+        producer: "social",
+        version: 1,
+        description: "Someone commented on a post. Consumed by the notifier (grouped per post). Audience: the post's author.",
+        data_fields: &[
+            DataField {
+                name: "comment_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "post_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "author_id",
+                description: "string (uuid): the post's author",
+                required: true,
+            },
+            DataField {
+                name: "commenter_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "preview",
+                description: "string: the first 80 characters",
+                required: false,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "social.post.reposted",
+        producer: "social",
+        version: 1,
+        description: "Someone reposted a post. Consumed by the notifier (grouped per post). Audience: the post's author.",
+        data_fields: &[
+            DataField {
+                name: "post_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "author_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "reposter_id",
+                description: "string (uuid)",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "social.mention.created",
+        producer: "social",
+        version: 1,
+        description: "Someone @mentioned a user in a post, comment or bio (the one mention type for profiles and social). Consumed by the notifier. Audience: the mentioned user.",
+        data_fields: &[
+            DataField {
+                name: "mentioned_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "mentioner_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "context",
+                description: "string: post, comment or bio",
+                required: true,
+            },
+            DataField {
+                name: "post_id",
+                description: "string (uuid)",
+                required: false,
+            },
+            DataField {
+                name: "comment_id",
+                description: "string (uuid)",
+                required: false,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "social.shop.mentioned",
+        producer: "social",
+        version: 1,
+        description: "Someone $mentioned a shop in a post. Consumed by the notifier. Audience: the shop's owner.",
+        data_fields: &[
+            DataField {
+                name: "shop_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "shop_owner_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "mentioner_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "post_id",
+                description: "string (uuid)",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "social.poll.ended",
+        producer: "social",
+        version: 1,
+        description: "A poll closed. Consumed by the notifier. Audience: the author and the voters.",
+        data_fields: &[
+            DataField {
+                name: "poll_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "post_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "author_id",
+                description: "string (uuid)",
+                required: true,
+            },
+        ],
+        carries_secret: false,
+    },
+    EventType {
+        name: "social.collaboration.invited",
+        producer: "social",
+        version: 1,
+        description: "A user was invited to co-author a post. Consumed by the notifier. Audience: the invitee.",
+        data_fields: &[
+            DataField {
+                name: "post_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "inviter_id",
+                description: "string (uuid)",
+                required: true,
+            },
+            DataField {
+                name: "invitee_id",
+                description: "string (uuid)",
                 required: true,
             },
         ],
