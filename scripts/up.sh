@@ -12,6 +12,7 @@ bash scripts/build.sh
 HOST_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-host"
 OPS_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-ops"
 MEDIA_WORKER_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-media-worker"
+NOTIFIER_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-notifier"
 PORT="${NEXGATE_PORT:-3000}"
 DB="${NEXGATE_DB:-nexgate}"
 SERVER_URL="postgres://nexgate_admin:$PG_PASSWORD@$PG_HOST:$PG_PORT"
@@ -70,4 +71,6 @@ for _ in $(seq 600); do
 done
 "$OPS_BIN" scheduler --schedule infra/schedule.toml 2>&1 | prefix_lines scheduler & pids+=($!)
 "$MEDIA_WORKER_BIN" --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines media-worker & pids+=($!)
+NEXGATE_NOTIFICATIONS_DB_URL="postgres://nexgate_notifications:$PG_PASSWORD@$PG_HOST:$PG_PORT/notifications?sslmode=disable" \
+    "$NOTIFIER_BIN" --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines notifier & pids+=($!)
 wait "$host_pid"

@@ -103,6 +103,10 @@ pub fn media_worker_bin() -> PathBuf {
     binary("nexgate-media-worker", "NEXGATE_MEDIA_WORKER_BIN")
 }
 
+pub fn notifier_bin() -> PathBuf {
+    binary("nexgate-notifier", "NEXGATE_NOTIFIER_BIN")
+}
+
 /// A unique short id for names (databases, prefixes).
 pub fn unique_id() -> String {
     let secs = std::time::SystemTime::now()
@@ -680,6 +684,29 @@ impl TestApp {
             &env,
         )
         .expect("media worker start")
+    }
+
+    /// Starts the notifier against this app's prefix and notifications database.
+    pub fn notifier(&self) -> Worker {
+        let env = vec![
+            (
+                "SPIN_VARIABLE_EVENT_TOPIC_PREFIX".to_string(),
+                self.prefix.clone(),
+            ),
+            ("NEXGATE_AMQP_URL".to_string(), self.env.amqp_url()),
+            (
+                "NEXGATE_NOTIFICATIONS_DB_URL".to_string(),
+                self.env
+                    .db_url("nexgate_notifications", &self.db.notifications_name),
+            ),
+        ];
+        Worker::start_program(
+            &notifier_bin(),
+            "notifier",
+            &["--expires-ms".to_string(), "600000".to_string()],
+            &env,
+        )
+        .expect("notifier start")
     }
 
     /// Declares the consuming services' queues of `subscriptions` under this app's prefix (expiring

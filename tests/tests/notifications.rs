@@ -1,0 +1,315 @@
+//! The notifier, black-box: synthetic events of catalogued types published on the real RabbitMQ
+//! (as producers' MQTT publishes arrive: `amq.topic`, routing key `<prefix>.<type>`), the real
+//! `nexgate-notifier` binary, the real `notifications` database.
+
+use std::time::{Duration, Instant};
+
+use lapin::options::{BasicGetOptions, BasicPublishOptions};
+use lapin::BasicProperties;
+use nexgate_tests::{Manifest, TestApp};
+use serde_json::{json, Value};
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+fn envelope(event_type: &str, actor: Option<Uuid>, audience: &[Uuid], data: Value) -> Value {
+    json!({
+        "id": Uuid::now_v7(),
+        "type": event_type,
+        "occurred_at": "2026-11-30T10:00:00.000Z",
+        "actor": actor,
+        "subject": {"kind": "test", "id": "1"},
+        "audience": audience,
+        "data": data,
+        "version": 1,
+    })
+}
+
+struct Bus {
+    _conn: lapin::Connection,
+    channel: lapin::Channel,
+    prefix: String,
+}
+
+impl Bus {
+    async fn open(app: &TestApp) -> Self {
+        let conn =
+            lapin::Connection::connect(&app.env.amqp_url(), lapin::ConnectionProperties::default())
+                .await
+                .unwrap();
+        let channel = conn.create_channel().await.unwrap();
+        Self {
+            _conn: conn,
+            channel,
+            prefix: app.prefix.clone(),
+        }
+    }
+
+    async fn publish_raw(&self, event_type: &str, body: &[u8]) {
+        self.channel
+            .basic_publish(
+                "amq.topic",
+                &format!("{}.{event_type}", self.prefix),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    async fn publish(&self, e: &Value) {
+        self.publish_raw(e["type"].as_str().unwrap(), &serde_json::to_vec(e).unwrap())
+            .await;
+    }
+
+    /// Everything in the notifier's dead-letter queue: (body, answer header).
+    async fn dead_letters(&self) -> Vec<(Vec<u8>, String)> {
+        let queue = format!("{}.worker.notifier.dead", self.prefix);
+        let mut out = Vec::new();
+        while let Some(m) = self
+            .channel
+            .basic_get(&queue, BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+        {
+            let answer = m
+                .delivery
+                .properties
+                .headers()
+                .as_ref()
+                .and_then(|h| h.inner().get("x-nexgate-answer").cloned())
+                .map(|v| match v {
+                    lapin::types::AMQPValue::LongString(s) => {
+                        String::from_utf8_lossy(s.as_bytes()).into_owned()
+                    }
+                    other => format!("{other:?}"),
+                })
+                .unwrap_or_default();
+            out.push((m.delivery.data.clone(), answer));
+        }
+        out
+    }
+}
+
+async fn notifications_db(app: &TestApp) -> Client {
+    let (client, conn) = tokio_postgres::connect(
+        &app.env.db_url("nexgate_admin", &app.db.notifications_name),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+async fn count(db: &Client, sql: &str) -> i64 {
+    db.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// Waits until `sql` counts `want`.
+async fn wait_count(db: &Client, sql: &str, want: i64) {
+    let start = Instant::now();
+    loop {
+        let n = count(db, sql).await;
+        if n == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{sql}: {n}, wanted {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn start(app: &TestApp) -> (Bus, Client, nexgate_tests::Worker) {
+    app.declare_queues("infra/subscriptions.toml");
+    let notifier = app.notifier();
+    (Bus::open(app).await, notifications_db(app).await, notifier)
+}
+
+#[tokio::test]
+async fn events_become_grouped_in_app_notifications_once_each() {
+    let app = TestApp::start(Manifest::App).await;
+    let (bus, db, _notifier) = start(&app).await;
+    let author = Uuid::now_v7();
+    let post = Uuid::now_v7();
+    let likers: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    let mut first = None;
+    for liker in &likers {
+        let e = envelope(
+            "social.post.liked",
+            Some(*liker),
+            &[author],
+            json!({"post_id": post, "author_id": author, "liker_id": liker}),
+        );
+        bus.publish(&e).await;
+        first.get_or_insert(e);
+    }
+    // The same event delivered again (at least once in): notified once.
+    bus.publish(first.as_ref().unwrap()).await;
+    // A second like from the first liker does not count them twice.
+    bus.publish(&envelope(
+        "social.post.liked",
+        Some(likers[0]),
+        &[author],
+        json!({"post_id": post, "author_id": author, "liker_id": likers[0]}),
+    ))
+    .await;
+    // A follow is its own notification; a payment failure is critical.
+    bus.publish(&envelope(
+        "profiles.follow.created",
+        Some(likers[1]),
+        &[author],
+        json!({"follower_id": likers[1], "followee_id": author}),
+    ))
+    .await;
+    bus.publish(&envelope(
+        "payments.payment.failed",
+        None,
+        &[author],
+        json!({"intent_id": Uuid::now_v7(), "payable_id": Uuid::now_v7(), "payer_id": author, "owner_service": "commerce",
+               "reference": "o-1", "amount": 100_000, "currency": "TZS", "code": "1032", "reason": "Request cancelled by user"}),
+    ))
+    .await;
+    // A type without a template is acked and recorded as skipped.
+    bus.publish(&envelope(
+        "profiles.profile.updated",
+        Some(author),
+        &[author],
+        json!({"user_id": author, "fields": ["bio"]}),
+    ))
+    .await;
+
+    wait_count(
+        &db,
+        "SELECT count(*) FROM notifications.processed_events",
+        7,
+    )
+    .await;
+    let rows = db
+        .query(
+            "SELECT event_type, category, cardinality(actors)::int8, title, body FROM notifications.items WHERE user_id = $1 ORDER BY created_at",
+            &[&author],
+        )
+        .await
+        .unwrap();
+    let items: Vec<(String, String, i64, String, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert_eq!(
+        (items[0].0.as_str(), items[0].2),
+        ("social.post.liked", 3),
+        "three likers, one row: {items:?}"
+    );
+    assert_eq!(items[1].0, "profiles.follow.created");
+    assert_eq!(
+        (items[2].1.as_str(), items[2].4.as_str()),
+        ("critical", "Request cancelled by user")
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM notifications.processed_events WHERE outcome = 'skipped'"
+        )
+        .await,
+        1
+    );
+    // One in-app delivery per event that notified (4 likes, the follow, the payment; the
+    // duplicate made none).
+    assert_eq!(count(&db, "SELECT count(*) FROM notifications.deliveries WHERE channel = 'in_app' AND status = 'delivered'").await, 6);
+}
+
+#[tokio::test]
+async fn malformed_events_are_dead_lettered_with_the_reason_and_the_notifier_goes_on() {
+    let app = TestApp::start(Manifest::App).await;
+    let (bus, db, _notifier) = start(&app).await;
+    let user = Uuid::now_v7();
+    bus.publish_raw("social.post.liked", b"{ not json").await;
+    let mut missing = envelope(
+        "social.post.liked",
+        None,
+        &[user],
+        json!({"post_id": Uuid::now_v7()}),
+    );
+    missing["data"].as_object_mut().unwrap().remove("liker_id");
+    bus.publish(&missing).await;
+    bus.publish(&envelope(
+        "profiles.follow.created",
+        None,
+        &[user],
+        json!({"follower_id": Uuid::now_v7(), "followee_id": user}),
+    ))
+    .await;
+    wait_count(&db, "SELECT count(*) FROM notifications.items", 1).await;
+    let start = Instant::now();
+    let mut dead = Vec::new();
+    while dead.len() < 2 && start.elapsed() < Duration::from_secs(10) {
+        dead.extend(bus.dead_letters().await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(
+        dead.iter()
+            .any(|(_, a)| a.contains("not an event envelope")),
+        "{dead:?}"
+    );
+    assert!(
+        dead.iter()
+            .any(|(_, a)| a.contains("author_id") || a.contains("liker_id")),
+        "{dead:?}"
+    );
+}
+
+#[tokio::test]
+async fn killing_the_notifier_mid_stream_loses_and_repeats_nothing() {
+    let app = TestApp::start(Manifest::App).await;
+    let (bus, db, notifier) = start(&app).await;
+    let followee = Uuid::now_v7();
+    // 300 followers of 300 different users (no grouping), published at once.
+    for _ in 0..300 {
+        let who = Uuid::now_v7();
+        bus.publish(&envelope(
+            "profiles.follow.created",
+            Some(Uuid::now_v7()),
+            &[who],
+            json!({"follower_id": followee, "followee_id": who}),
+        ))
+        .await;
+    }
+    // Kill it while it works through them, then start a new one.
+    let start = Instant::now();
+    while count(&db, "SELECT count(*) FROM notifications.processed_events").await < 20 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the notifier did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(notifier);
+    let done_before = count(&db, "SELECT count(*) FROM notifications.processed_events").await;
+    assert!(
+        done_before < 300,
+        "killed too late to prove anything ({done_before})"
+    );
+    let _again = app.notifier();
+    wait_count(
+        &db,
+        "SELECT count(*) FROM notifications.processed_events",
+        300,
+    )
+    .await;
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM notifications.items").await,
+        300,
+        "none lost, none twice"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM notifications.deliveries").await,
+        300
+    );
+}
