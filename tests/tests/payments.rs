@@ -1242,6 +1242,21 @@ async fn payouts_need_a_step_up_identity_and_balance_and_an_unclear_one_is_queri
         }
     };
     assert_eq!(add(plain.clone()).await.code(), "step_up_required");
+    assert_eq!(
+        add(fresh.clone()).await.code(),
+        "verification_required",
+        "a payout number needs the identity level too"
+    );
+    w.app
+        .db
+        .admin()
+        .await
+        .execute(
+            "INSERT INTO profiles.verification_grants (user_id, level, granted_by, reason) VALUES ($1::text::uuid, 'identity', gen_random_uuid(), 'documents checked')",
+            &[&w.seller.user_id],
+        )
+        .await
+        .unwrap();
     let method = add(fresh.clone()).await;
     assert_eq!(method.status, 201, "{method}");
     let method_id = method.body["id"].as_str().unwrap().to_string();
@@ -1265,21 +1280,14 @@ async fn payouts_need_a_step_up_identity_and_balance_and_an_unclear_one_is_queri
         payout(plain.clone(), 100_000, "po-0").await.code(),
         "step_up_required"
     );
+    // The payer has a fresh step-up but only the contact level.
     assert_eq!(
-        payout(fresh.clone(), 100_000, "po-0").await.code(),
+        payout(stepped_up(&w.app, &w.payer), 100_000, "po-0")
+            .await
+            .code(),
         "verification_required",
         "contact level is not enough"
     );
-    w.app
-        .db
-        .admin()
-        .await
-        .execute(
-            "INSERT INTO profiles.verification_grants (user_id, level, granted_by, reason) VALUES ($1::text::uuid, 'identity', gen_random_uuid(), 'documents checked')",
-            &[&w.seller.user_id],
-        )
-        .await
-        .unwrap();
     let over = payout(fresh.clone(), 195_100, "po-1").await;
     assert_eq!(
         (over.status, over.code()),

@@ -56,9 +56,12 @@ fn view(r: &Rows, i: usize) -> Result<Value, Problem> {
     }))
 }
 
+/// Payout numbers are where money leaves: adding, changing or removing one needs what a payout
+/// needs, a fresh step-up and a verification level of at least `identity`.
 fn require_step_up_for(ctx: &AuthContext, use_for: &str) -> Result<(), Problem> {
     if use_for == "payout" {
         ctx.require_step_up(nexgate_platform::time::now_unix().0)?;
+        crate::payouts::require_identity(&db()?, ctx.user_id)?;
     }
     Ok(())
 }

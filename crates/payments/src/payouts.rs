@@ -43,26 +43,7 @@ pub async fn create(req: Request) -> Result<Response, Problem> {
         ));
     }
     let conn = db()?;
-    let rank: Option<i32> = {
-        let rows = query(
-            &conn,
-            "SELECT level_rank::int4 AS rank FROM profiles.verification_levels WHERE user_id = $1",
-            &[P::Uuid(ctx.user_id.to_string())],
-        )?;
-        if rows.is_empty() {
-            None
-        } else {
-            Some(rows.value(0, "rank")?)
-        }
-    };
-    if rank.unwrap_or(0) < IDENTITY_RANK {
-        return Err(Problem::new(
-            403,
-            "verification_required",
-            "Payouts need a verified identity",
-        )
-        .with_detail("your verification level must be at least `identity`"));
-    }
+    require_identity(&conn, ctx.user_id)?;
     let scope = format!("payouts:{}", ctx.user_id);
     let fingerprint = idempotency::fingerprint(
         "POST",
@@ -145,6 +126,30 @@ pub async fn create(req: Request) -> Result<Response, Problem> {
     let d = Disbursement::load(&conn, id, false)?
         .ok_or_else(|| Problem::internal("payout vanished"))?;
     Ok(json(202, &d.view()))
+}
+
+/// 403 `verification_required` unless `user`'s published verification level is at least
+/// `identity`.
+pub fn require_identity(conn: &spin_sdk::pg4::Connection, user: Uuid) -> Result<(), Problem> {
+    let rows = query(
+        conn,
+        "SELECT level_rank::int4 AS rank FROM profiles.verification_levels WHERE user_id = $1",
+        &[P::Uuid(user.to_string())],
+    )?;
+    let rank: i32 = if rows.is_empty() {
+        0
+    } else {
+        rows.value(0, "rank")?
+    };
+    if rank < IDENTITY_RANK {
+        return Err(Problem::new(
+            403,
+            "verification_required",
+            "Payouts need a verified identity",
+        )
+        .with_detail("your verification level must be at least `identity`"));
+    }
+    Ok(())
 }
 
 /// `GET /payments/payouts/{id}` (your own).
