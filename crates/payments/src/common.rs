@@ -29,6 +29,19 @@ pub fn outbox(component: &str) -> Result<Outbox, Problem> {
     Outbox::new(SCHEMA, component)
 }
 
+/// Runs `work` in one transaction with an outbox of `component`; what it records is published
+/// after the commit.
+pub fn with_events<T>(
+    conn: &Connection,
+    component: &str,
+    work: impl FnOnce(&Connection, &mut Outbox) -> Result<T, Problem>,
+) -> Result<T, Problem> {
+    let mut events = outbox(component)?;
+    let done = nexgate_platform::db::transaction(conn, |conn| work(conn, &mut events))?;
+    events.publish(conn);
+    Ok(done)
+}
+
 /// Reads an optional variable (absent in components that do not declare it → empty).
 fn opt(name: &str) -> String {
     var(name).unwrap_or_default().trim().to_string()

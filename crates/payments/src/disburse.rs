@@ -5,7 +5,7 @@
 //! An unclear answer is never re-sent: the sweeper asks the provider.
 
 use nexgate_events::outbox::Outbox;
-use nexgate_platform::db::{constraint, query, transaction, Rows};
+use nexgate_platform::db::{constraint, query, Rows};
 use nexgate_platform::ids::new_id;
 use nexgate_platform::time::now_unix;
 use nexgate_platform::Problem;
@@ -14,8 +14,8 @@ use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::common::{
-    account, derived_id, minor_per_major, must_transfer, new_secret, not_configured, outbox,
-    transfer, ts, whole_major_units, Account, Settings,
+    account, derived_id, minor_per_major, must_transfer, new_secret, not_configured, transfer, ts,
+    whole_major_units, with_events, Account, Settings,
 };
 use crate::gateway;
 use crate::phone::{Network, Provider};
@@ -350,15 +350,12 @@ pub fn apply(
     status: &Status,
     source: &str,
 ) -> Result<Applied, Problem> {
-    let mut events = outbox(component)?;
-    let applied = transaction(conn, |conn| {
+    with_events(conn, component, |conn, events| {
         let Some(d) = Disbursement::load(conn, id, true)? else {
             return Ok(Applied::Rejected("no such disbursement".into()));
         };
-        apply_locked(conn, &mut events, &d, status, source)
-    })?;
-    events.publish(conn);
-    Ok(applied)
+        apply_locked(conn, events, &d, status, source)
+    })
 }
 
 fn apply_locked(

@@ -4,13 +4,15 @@
 //! twice.
 
 use nexgate_events::outbox::Outbox;
-use nexgate_platform::db::{constraint, query, transaction};
+use nexgate_platform::db::{constraint, query};
 use nexgate_platform::Problem;
 use serde_json::json;
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{account, minor_per_major, must_transfer, outbox, Account, Intent, Payable};
+use crate::common::{
+    account, minor_per_major, must_transfer, with_events, Account, Intent, Payable,
+};
 use crate::providers::Status;
 
 /// What happened to a report.
@@ -45,15 +47,12 @@ pub fn apply(
     status: &Status,
     source: &str,
 ) -> Result<Applied, Problem> {
-    let mut events = outbox(component)?;
-    let applied = transaction(conn, |conn| {
+    with_events(conn, component, |conn, events| {
         let Some(intent) = Intent::load(conn, id, true)? else {
             return Ok(Applied::Rejected("no such intent".into()));
         };
-        apply_locked(conn, &mut events, &intent, status, source)
-    })?;
-    events.publish(conn);
-    Ok(applied)
+        apply_locked(conn, events, &intent, status, source)
+    })
 }
 
 fn apply_locked(
