@@ -168,4 +168,8 @@ grep -q " $web_host\$" /etc/hosts || echo "127.0.0.1 $web_host" >> /etc/hosts
 step "FFmpeg"
 apt_install ffmpeg
 
+# The tests' SMTP server (the notifier's email channel is checked against a real one).
+step "aiosmtpd (local SMTP server for the tests)"
+apt_install python3-aiosmtpd
+
 note "stores are up: PostgreSQL :5432, Redis :$REDIS_PORT, RabbitMQ :$AMQP_PORT (MQTT :$MQTT_PORT), Garage :$GARAGE_S3_PORT (web :$GARAGE_WEB_PORT)"

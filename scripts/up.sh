@@ -38,6 +38,8 @@ export SPIN_VARIABLE_AUTH_DB_URL="$(db_url nexgate_auth)"
 export SPIN_VARIABLE_PROFILES_DB_URL="$(db_url nexgate_profiles)"
 export SPIN_VARIABLE_FILES_DB_URL="$(db_url nexgate_files)"
 export SPIN_VARIABLE_PAYMENTS_DB_URL="$(db_url nexgate_payments)"
+export SPIN_VARIABLE_NOTIFICATIONS_DB_URL="postgres://nexgate_notifications:$PG_PASSWORD@$PG_HOST:$PG_PORT/notifications?sslmode=disable"
+export SPIN_VARIABLE_NOTIFICATIONS_SESSIONS_DB_URL="$(db_url nexgate_notifications)"
 export SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat "$KEY_DIR/jwt-private.jwk")"
 export SPIN_VARIABLE_JWT_PUBLIC_KEYS="$(cat "$KEY_DIR/jwt-public.jwks")"
 export SPIN_VARIABLE_MFA_ENCRYPTION_KEY="$(cat "$KEY_DIR/mfa.key")"
@@ -72,5 +74,6 @@ done
 "$OPS_BIN" scheduler --schedule infra/schedule.toml 2>&1 | prefix_lines scheduler & pids+=($!)
 "$MEDIA_WORKER_BIN" --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines media-worker & pids+=($!)
 NEXGATE_NOTIFICATIONS_DB_URL="postgres://nexgate_notifications:$PG_PASSWORD@$PG_HOST:$PG_PORT/notifications?sslmode=disable" \
+NEXGATE_DIRECTORY_DB_URL="$(db_url nexgate_notifier)" \
     "$NOTIFIER_BIN" --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines notifier & pids+=($!)
 wait "$host_pid"

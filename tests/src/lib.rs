@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod files;
+pub mod notify;
 pub mod oauth;
 pub mod payments;
 
@@ -532,6 +533,14 @@ impl TestApp {
                     db.url("nexgate_payments"),
                 ));
                 vars.push((
+                    "SPIN_VARIABLE_NOTIFICATIONS_DB_URL".into(),
+                    env.db_url("nexgate_notifications", &db.notifications_name),
+                ));
+                vars.push((
+                    "SPIN_VARIABLE_NOTIFICATIONS_SESSIONS_DB_URL".into(),
+                    db.url("nexgate_notifications"),
+                ));
+                vars.push((
                     "SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN".into(),
                     payments_internal_token.clone(),
                 ));
@@ -686,9 +695,19 @@ impl TestApp {
         .expect("media worker start")
     }
 
-    /// Starts the notifier against this app's prefix and notifications database.
+    /// Starts the notifier against this app's prefix and notifications database (no gateways).
     pub fn notifier(&self) -> Worker {
-        let env = vec![
+        self.notifier_with(&[])
+    }
+
+    /// Starts the notifier with extra environment (gateways, retry settings).
+    pub fn notifier_with(&self, extra: &[(String, String)]) -> Worker {
+        let mut env = vec![
+            (
+                "NEXGATE_DIRECTORY_DB_URL".to_string(),
+                self.env.db_url("nexgate_notifier", &self.db.name),
+            ),
+            ("NEXGATE_NOTIFIER_TICK_MS".to_string(), "100".to_string()),
             (
                 "SPIN_VARIABLE_EVENT_TOPIC_PREFIX".to_string(),
                 self.prefix.clone(),
@@ -700,6 +719,7 @@ impl TestApp {
                     .db_url("nexgate_notifications", &self.db.notifications_name),
             ),
         ];
+        env.extend(extra.iter().cloned());
         Worker::start_program(
             &notifier_bin(),
             "notifier",

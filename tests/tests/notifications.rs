@@ -4,125 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use lapin::options::{BasicGetOptions, BasicPublishOptions};
-use lapin::BasicProperties;
+use nexgate_tests::notify::{count, envelope, notifications_db, wait_count, Bus};
 use nexgate_tests::{Manifest, TestApp};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_postgres::Client;
 use uuid::Uuid;
-
-fn envelope(event_type: &str, actor: Option<Uuid>, audience: &[Uuid], data: Value) -> Value {
-    json!({
-        "id": Uuid::now_v7(),
-        "type": event_type,
-        "occurred_at": "2026-11-30T10:00:00.000Z",
-        "actor": actor,
-        "subject": {"kind": "test", "id": "1"},
-        "audience": audience,
-        "data": data,
-        "version": 1,
-    })
-}
-
-struct Bus {
-    _conn: lapin::Connection,
-    channel: lapin::Channel,
-    prefix: String,
-}
-
-impl Bus {
-    async fn open(app: &TestApp) -> Self {
-        let conn =
-            lapin::Connection::connect(&app.env.amqp_url(), lapin::ConnectionProperties::default())
-                .await
-                .unwrap();
-        let channel = conn.create_channel().await.unwrap();
-        Self {
-            _conn: conn,
-            channel,
-            prefix: app.prefix.clone(),
-        }
-    }
-
-    async fn publish_raw(&self, event_type: &str, body: &[u8]) {
-        self.channel
-            .basic_publish(
-                "amq.topic",
-                &format!("{}.{event_type}", self.prefix),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
-
-    async fn publish(&self, e: &Value) {
-        self.publish_raw(e["type"].as_str().unwrap(), &serde_json::to_vec(e).unwrap())
-            .await;
-    }
-
-    /// Everything in the notifier's dead-letter queue: (body, answer header).
-    async fn dead_letters(&self) -> Vec<(Vec<u8>, String)> {
-        let queue = format!("{}.worker.notifier.dead", self.prefix);
-        let mut out = Vec::new();
-        while let Some(m) = self
-            .channel
-            .basic_get(&queue, BasicGetOptions { no_ack: true })
-            .await
-            .unwrap()
-        {
-            let answer = m
-                .delivery
-                .properties
-                .headers()
-                .as_ref()
-                .and_then(|h| h.inner().get("x-nexgate-answer").cloned())
-                .map(|v| match v {
-                    lapin::types::AMQPValue::LongString(s) => {
-                        String::from_utf8_lossy(s.as_bytes()).into_owned()
-                    }
-                    other => format!("{other:?}"),
-                })
-                .unwrap_or_default();
-            out.push((m.delivery.data.clone(), answer));
-        }
-        out
-    }
-}
-
-async fn notifications_db(app: &TestApp) -> Client {
-    let (client, conn) = tokio_postgres::connect(
-        &app.env.db_url("nexgate_admin", &app.db.notifications_name),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
-    client
-}
-
-async fn count(db: &Client, sql: &str) -> i64 {
-    db.query_one(sql, &[]).await.unwrap().get(0)
-}
-
-/// Waits until `sql` counts `want`.
-async fn wait_count(db: &Client, sql: &str, want: i64) {
-    let start = Instant::now();
-    loop {
-        let n = count(db, sql).await;
-        if n == want {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{sql}: {n}, wanted {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn start(app: &TestApp) -> (Bus, Client, nexgate_tests::Worker) {
     app.declare_queues("infra/subscriptions.toml");
@@ -309,7 +195,11 @@ async fn killing_the_notifier_mid_stream_loses_and_repeats_nothing() {
         "none lost, none twice"
     );
     assert_eq!(
-        count(&db, "SELECT count(*) FROM notifications.deliveries").await,
+        count(
+            &db,
+            "SELECT count(*) FROM notifications.deliveries WHERE channel = 'in_app'"
+        )
+        .await,
         300
     );
 }

@@ -182,8 +182,13 @@ pub fn verifier_from_variables() -> Result<TokenVerifier, Problem> {
         .map_err(|e| Problem::internal(format!("jwt_public_keys: {e}")))
 }
 
+/// Asks `auth.live_sessions` in the core database: through `sessions_db_url` in components whose
+/// own database is elsewhere (the Notification Service's), else through `db_url`.
 fn live_in_postgres(session_id: Uuid, user_id: Uuid) -> Result<bool, Problem> {
-    let conn = nexgate_platform::db::open(&var("db_url").map_err(Problem::internal)?)?;
+    let url = var("sessions_db_url")
+        .or_else(|_| var("db_url"))
+        .map_err(Problem::internal)?;
+    let conn = nexgate_platform::db::open(&url)?;
     let rows = conn.query(
         "SELECT 1 AS live FROM auth.live_sessions WHERE session_id = $1 AND user_id = $2",
         &[

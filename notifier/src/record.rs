@@ -1,0 +1,661 @@
+//! The consumer's work: one event in, its effects committed in one transaction (docs/notifications.md,
+//! "Rules the notifier applies").
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use nexgate_bus::consumer::Outcome;
+use nexgate_events::envelope::Envelope;
+use nexgate_notifications::preferences::{decide, Decision, Preferences};
+use nexgate_notifications::templates::{self, Recipient, Template};
+use nexgate_notifications::{Category, Channel};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+use tokio_postgres::{GenericClient, Transaction};
+use uuid::Uuid;
+
+use crate::directory::{Contact, Directory, Relation};
+use crate::gateways::Gateways;
+use crate::Db;
+
+/// Distinct actors kept on a grouped notification.
+const GROUP_ACTORS_MAX: i32 = 100;
+
+pub struct Recorder {
+    pub db: Mutex<Db>,
+    pub directory: Arc<Directory>,
+    pub gateways: Arc<Gateways>,
+}
+
+impl Recorder {
+    pub async fn handle(&self, body: &[u8]) -> Outcome {
+        let envelope: Envelope = match serde_json::from_slice(body) {
+            Ok(e) => e,
+            Err(e) => {
+                return Outcome::Refused {
+                    status: 422,
+                    answer: format!("not an event envelope: {e}"),
+                };
+            }
+        };
+        let Some(t) = nexgate_events::catalogue::find(&envelope.event_type) else {
+            return Outcome::Refused {
+                status: 422,
+                answer: format!("`{}` is not in the events catalogue", envelope.event_type),
+            };
+        };
+        if let Some(missing) = t
+            .data_fields
+            .iter()
+            .find(|f| f.required && envelope.data.get(f.name).is_none())
+        {
+            return Outcome::Refused {
+                status: 422,
+                answer: format!(
+                    "{} is missing required data field `{}`",
+                    envelope.event_type, missing.name
+                ),
+            };
+        }
+        // The events that change what the directory says drop the cached copy first.
+        if matches!(
+            envelope.event_type.as_str(),
+            "auth.contact.changed" | "profiles.block.created" | "profiles.profile.updated"
+        ) {
+            for user in envelope.audience.iter().chain(envelope.actor.iter()) {
+                self.directory.forget(*user).await;
+            }
+        }
+        // Who the recipients are, from the core database (before the transaction).
+        let facts = match self.facts(&envelope).await {
+            Ok(f) => f,
+            Err(e) => {
+                return Outcome::Retry {
+                    why: format!("directory: {e}"),
+                }
+            }
+        };
+        let mut db = self.db.lock().await;
+        let client = match db.client().await {
+            Ok(c) => c,
+            Err(e) => {
+                return Outcome::Retry {
+                    why: format!("notifications database: {e}"),
+                }
+            }
+        };
+        match record(client, &self.gateways, &envelope, &facts).await {
+            Ok(()) => Outcome::Done,
+            Err(e) => {
+                db.reset();
+                Outcome::Retry {
+                    why: format!("notifications database: {e}"),
+                }
+            }
+        }
+    }
+
+    async fn facts(&self, e: &Envelope) -> Result<EventFacts> {
+        let Some(t) = templates::template(&e.event_type) else {
+            return Ok(EventFacts::default());
+        };
+        let mut out = EventFacts::default();
+        if t.recipient == Recipient::EventAddress {
+            return Ok(out);
+        }
+        for user in recipients(e, t) {
+            out.recipients
+                .push((user, self.directory.facts(user, e.actor, t.category).await?));
+        }
+        if let Some(actor) = e.actor {
+            out.actor_card = self.directory.card(actor).await?;
+        }
+        Ok(out)
+    }
+}
+
+/// The audience, each once; without the actor for what someone does to others ("liked your
+/// post": liking your own post tells you nothing), with them for what concerns them (a welcome,
+/// a new sign-in).
+fn recipients(e: &Envelope, t: &Template) -> Vec<Uuid> {
+    let mut r: Vec<Uuid> = e
+        .audience
+        .iter()
+        .copied()
+        .filter(|u| t.action.is_none() || Some(*u) != e.actor)
+        .collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
+/// What the directory says about one recipient.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub contact: Contact,
+    pub relation: Relation,
+}
+
+#[derive(Default)]
+struct EventFacts {
+    recipients: Vec<(Uuid, Facts)>,
+    actor_card: Option<crate::directory::Card>,
+}
+
+impl Directory {
+    /// The recipient's addresses, and how they stand towards the actor (not asked for critical
+    /// notifications, which mutes and blocks do not silence).
+    pub async fn facts(
+        &self,
+        user: Uuid,
+        actor: Option<Uuid>,
+        category: Category,
+    ) -> Result<Facts> {
+        let relation = match actor {
+            Some(a) if category != Category::Critical => self.relation(user, a).await?,
+            _ => Relation::Normal,
+        };
+        Ok(Facts {
+            contact: self.contact(user).await?,
+            relation,
+        })
+    }
+}
+
+/// Everything one event causes, in one transaction.
+async fn record(
+    client: &mut tokio_postgres::Client,
+    gateways: &Gateways,
+    e: &Envelope,
+    facts: &EventFacts,
+) -> Result<()> {
+    let tx = client.transaction().await?;
+    let template = templates::template(&e.event_type);
+    let (outcome, detail) = match template {
+        Some(t) if t.recipient != Recipient::EventAddress && e.audience.is_empty() => {
+            ("skipped", Some("empty audience"))
+        }
+        Some(_) => ("notified", None),
+        None => ("skipped", Some("no template")),
+    };
+    let first = tx
+        .execute(
+            "INSERT INTO notifications.processed_events (event_id, event_type, outcome, detail) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (event_id) DO NOTHING",
+            &[&e.id, &e.event_type, &outcome, &detail],
+        )
+        .await?;
+    if first == 0 {
+        // Seen before: its effects are already committed.
+        tx.commit().await?;
+        return Ok(());
+    }
+    let Some(t) = template.filter(|_| outcome == "notified") else {
+        tx.commit().await?;
+        return Ok(());
+    };
+    let now = Utc::now();
+    if let (Some(actor), Some(card)) = (e.actor, &facts.actor_card) {
+        tx.execute(
+            "INSERT INTO notifications.people (user_id, username, display_name) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET username = EXCLUDED.username, display_name = EXCLUDED.display_name, refreshed_at = now()
+             WHERE people.username IS DISTINCT FROM EXCLUDED.username OR people.display_name IS DISTINCT FROM EXCLUDED.display_name",
+            &[&actor, &card.username, &card.display_name],
+        )
+        .await?;
+    }
+    let notice = Notice {
+        template: t,
+        event_id: e.id,
+        data: &e.data,
+        actor: e.actor,
+    };
+    match t.recipient {
+        Recipient::EventAddress => {
+            let user = e.audience.first().copied().unwrap_or(Uuid::nil());
+            to_event_address(&tx, gateways, &notice, user, "address", e.carries_secret()).await?;
+        }
+        Recipient::Audience | Recipient::AudienceAndOldAddress => {
+            for (user, f) in &facts.recipients {
+                notify(&tx, gateways, &notice, *user, f, now).await?;
+            }
+            if t.recipient == Recipient::AudienceAndOldAddress {
+                let user = e.audience.first().copied().unwrap_or(Uuid::nil());
+                to_event_address(&tx, gateways, &notice, user, "old_address", false).await?;
+            }
+        }
+    }
+    schedule_reminders(&tx, e, &facts.recipients, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One notification for one recipient, from an event or a fired reminder.
+pub struct Notice<'a> {
+    pub template: &'static Template,
+    pub event_id: Uuid,
+    pub data: &'a Value,
+    pub actor: Option<Uuid>,
+}
+
+/// A delivery row to write.
+#[derive(Default)]
+pub struct NewDelivery<'a> {
+    pub item: Option<Uuid>,
+    pub user: Uuid,
+    pub event_id: Uuid,
+    pub channel: &'a str,
+    pub status: &'a str,
+    pub address: Option<&'a str>,
+    pub message: Option<Value>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub hold_reason: Option<&'a str>,
+    pub note: Option<&'a str>,
+    pub category: &'a str,
+}
+
+pub async fn insert_delivery(tx: &impl GenericClient, d: NewDelivery<'_>) -> Result<Uuid> {
+    let id = Uuid::now_v7();
+    let attempts: i32 = if d.status == "delivered" { 1 } else { 0 };
+    tx.execute(
+        "INSERT INTO notifications.deliveries
+             (id, item_id, user_id, event_id, channel, status, attempts, address, message, next_attempt_at, hold_reason, last_error, category)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        &[
+            &id, &d.item, &d.user, &d.event_id, &d.channel, &d.status, &attempts, &d.address,
+            &d.message, &d.next_attempt_at, &d.hold_reason, &d.note, &d.category,
+        ],
+    )
+    .await?;
+    Ok(id)
+}
+
+/// A notice to the address the event names (`data.<field>` over `data.channel`), regardless of
+/// preferences and quiet hours. A secret in it is erased from the row once it was sent.
+async fn to_event_address(
+    tx: &Transaction<'_>,
+    gateways: &Gateways,
+    n: &Notice<'_>,
+    user: Uuid,
+    field: &str,
+    secret: bool,
+) -> Result<()> {
+    let Some(address) = n
+        .data
+        .get(field)
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    else {
+        return Ok(());
+    };
+    let channel = match n.data.get("channel").and_then(Value::as_str) {
+        Some("phone") => Channel::Sms,
+        _ => Channel::Email,
+    };
+    let t = n.template;
+    let configured = gateways.configured(channel);
+    insert_delivery(
+        tx,
+        NewDelivery {
+            user,
+            event_id: n.event_id,
+            channel: channel.as_str(),
+            status: if configured { "queued" } else { "skipped" },
+            address: Some(address),
+            message: Some(json!({
+                "title": t.title,
+                "body": templates::render(t.body, n.data),
+                "data": { "type": t.event_type },
+                "secret": secret,
+            })),
+            next_attempt_at: configured.then(Utc::now),
+            note: (!configured).then_some("channel not configured"),
+            category: t.category.as_str(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A user's preferences as stored (the defaults when none are).
+pub async fn preferences(tx: &impl GenericClient, user: Uuid) -> Result<Preferences> {
+    let row = tx
+        .query_opt(
+            "SELECT push, email, sms, quiet_start_minute::int, quiet_end_minute::int, time_zone, types
+             FROM notifications.preferences WHERE user_id = $1",
+            &[&user],
+        )
+        .await?;
+    Ok(match row {
+        None => Preferences::default(),
+        Some(r) => Preferences::from_columns(
+            r.get(0),
+            r.get(1),
+            r.get(2),
+            r.get(3),
+            r.get(4),
+            r.get(5),
+            &r.get::<_, Value>(6),
+        ),
+    })
+}
+
+/// Applies the recipient's preferences to one notice: the in-app row at once, and a delivery row
+/// per channel (queued, held, or skipped with the reason).
+pub async fn notify(
+    tx: &Transaction<'_>,
+    gateways: &Gateways,
+    n: &Notice<'_>,
+    user: Uuid,
+    facts: &Facts,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let t = n.template;
+    let category = t.category.as_str();
+    let base = || NewDelivery {
+        user,
+        event_id: n.event_id,
+        category,
+        ..Default::default()
+    };
+    if facts.relation != Relation::Normal && t.category != Category::Critical {
+        let note = if facts.relation == Relation::Muted {
+            "the recipient muted the actor"
+        } else {
+            "blocked"
+        };
+        insert_delivery(
+            tx,
+            NewDelivery {
+                channel: "in_app",
+                status: "skipped",
+                note: Some(note),
+                ..base()
+            },
+        )
+        .await?;
+        return Ok(());
+    }
+    let prefs = preferences(tx, user).await?;
+    let title = templates::render(t.title, n.data);
+    let body = templates::render(t.body, n.data);
+    let mut item = None;
+    if t.channels.contains(&Channel::InApp) {
+        match decide(&prefs, t.event_type, t.category, Channel::InApp, now) {
+            Decision::SkipByPreference(why) => {
+                insert_delivery(
+                    tx,
+                    NewDelivery {
+                        channel: "in_app",
+                        status: "skipped_by_preference",
+                        note: Some(why),
+                        ..base()
+                    },
+                )
+                .await?;
+            }
+            _ => {
+                let id = upsert_item(tx, n, user, &title, &body).await?;
+                insert_delivery(
+                    tx,
+                    NewDelivery {
+                        item: Some(id),
+                        channel: "in_app",
+                        status: "delivered",
+                        ..base()
+                    },
+                )
+                .await?;
+                item = Some(id);
+            }
+        }
+    }
+    let message = json!({
+        "title": title,
+        "body": body,
+        "data": {
+            "type": t.event_type,
+            "notification_id": item,
+            "event_id": n.event_id,
+        },
+    });
+    for &channel in t.channels.iter().filter(|c| **c != Channel::InApp) {
+        let ch = channel.as_str();
+        if !gateways.configured(channel) {
+            insert_delivery(
+                tx,
+                NewDelivery {
+                    item,
+                    channel: ch,
+                    status: "skipped",
+                    note: Some("channel not configured"),
+                    ..base()
+                },
+            )
+            .await?;
+            continue;
+        }
+        let decision = decide(&prefs, t.event_type, t.category, channel, now);
+        if let Decision::SkipByPreference(why) = decision {
+            insert_delivery(
+                tx,
+                NewDelivery {
+                    item,
+                    channel: ch,
+                    status: "skipped_by_preference",
+                    note: Some(why),
+                    ..base()
+                },
+            )
+            .await?;
+            continue;
+        }
+        let addresses: Vec<String> = match channel {
+            Channel::Email => facts.contact.email.iter().cloned().collect(),
+            Channel::Sms => facts.contact.phone.iter().cloned().collect(),
+            Channel::Push => tx
+                .query(
+                    "SELECT device_id FROM notifications.push_devices WHERE user_id = $1 ORDER BY device_id",
+                    &[&user],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+            Channel::InApp => Vec::new(),
+        };
+        if addresses.is_empty() {
+            let note = match channel {
+                Channel::Email => "no verified email",
+                Channel::Sms => "no verified phone",
+                _ => "no push device",
+            };
+            insert_delivery(
+                tx,
+                NewDelivery {
+                    item,
+                    channel: ch,
+                    status: "skipped",
+                    note: Some(note),
+                    ..base()
+                },
+            )
+            .await?;
+            continue;
+        }
+        let (status, at, hold) = match decision {
+            Decision::Hold { until, reason } => ("held", until, Some(reason.as_str())),
+            _ => ("queued", now, None),
+        };
+        for address in &addresses {
+            insert_delivery(
+                tx,
+                NewDelivery {
+                    item,
+                    channel: ch,
+                    status,
+                    address: Some(address),
+                    message: Some(message.clone()),
+                    next_attempt_at: Some(at),
+                    hold_reason: hold,
+                    ..base()
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Folds the notice into the recipient's unread group of the same key (within a day), or writes
+/// a new notification.
+async fn upsert_item(
+    tx: &Transaction<'_>,
+    n: &Notice<'_>,
+    user: Uuid,
+    title: &str,
+    body: &str,
+) -> Result<Uuid> {
+    let t = n.template;
+    let actors: Vec<Uuid> = n.actor.into_iter().collect();
+    let group_key = t.group_by.and_then(|f| n.data.get(f)).map(|v| {
+        format!(
+            "{}:{}",
+            t.event_type,
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        )
+    });
+    if let Some(key) = &group_key {
+        let folded = tx
+            .query_opt(
+                "UPDATE notifications.items SET
+                     actors = CASE WHEN $3::uuid[] <@ actors OR cardinality(actors) >= $8 THEN actors ELSE actors || $3::uuid[] END,
+                     title = $4, body = $5, data = $6, event_id = $7, updated_at = now(), seen_at = NULL
+                 WHERE user_id = $1 AND group_key = $2 AND read_at IS NULL AND created_at > now() - interval '1 day'
+                 RETURNING id",
+                &[&user, key, &actors, &title, &body, n.data, &n.event_id, &GROUP_ACTORS_MAX],
+            )
+            .await?;
+        if let Some(row) = folded {
+            return Ok(row.get(0));
+        }
+        // An unread group older than a day stays as it is; a new one starts.
+        tx.execute(
+            "UPDATE notifications.items SET group_key = NULL WHERE user_id = $1 AND group_key = $2 AND read_at IS NULL",
+            &[&user, key],
+        )
+        .await?;
+    }
+    let id = Uuid::now_v7();
+    tx.execute(
+        "INSERT INTO notifications.items (id, user_id, event_type, category, group_key, actors, title, body, data, event_id, action)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            &id, &user, &t.event_type, &t.category.as_str(), &group_key, &actors, &title, &body,
+            n.data, &n.event_id, &t.action,
+        ],
+    )
+    .await?;
+    Ok(id)
+}
+
+fn rfc3339(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    v.and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Amounts in minor units as people read them.
+fn major(amount: i64, currency: &str) -> String {
+    let exponent = match currency {
+        "UGX" | "RWF" | "BIF" | "JPY" | "KRW" => 0,
+        _ => 2,
+    };
+    if exponent == 0 {
+        return amount.to_string();
+    }
+    let sign = if amount < 0 { "-" } else { "" };
+    let a = amount.unsigned_abs();
+    format!("{sign}{}.{:02}", a / 100, a % 100)
+}
+
+/// Reminders the event asks for: tickets (T-24h, T-1h before `starts_at`), installments (a day
+/// before `due_at`); a cancelled event cancels its pending reminders.
+async fn schedule_reminders(
+    tx: &Transaction<'_>,
+    e: &Envelope,
+    recipients: &[(Uuid, Facts)],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut plans: Vec<(&str, &str, DateTime<Utc>, Value)> = Vec::new();
+    match e.event_type.as_str() {
+        "events.ticket.purchased" => {
+            if let Some(starts) = rfc3339(e.data.get("starts_at")) {
+                let subject = e.data["event_id"].as_str().unwrap_or_default();
+                for (kind, before) in [
+                    ("event_reminder_24h", Duration::hours(24)),
+                    ("event_reminder_1h", Duration::hours(1)),
+                ] {
+                    if starts - before > now {
+                        plans.push((kind, subject, starts - before, e.data.clone()));
+                    }
+                }
+            }
+        }
+        "commerce.installment.scheduled" => {
+            if let Some(due) = rfc3339(e.data.get("due_at")).filter(|d| *d > now) {
+                let mut data = e.data.clone();
+                data["amount_major"] = Value::String(major(
+                    e.data["amount"].as_i64().unwrap_or(0),
+                    e.data["currency"].as_str().unwrap_or(""),
+                ));
+                let subject = e.data["installment_id"].as_str().unwrap_or_default();
+                plans.push((
+                    "installment_reminder",
+                    subject,
+                    (due - Duration::hours(24)).max(now),
+                    data,
+                ));
+            }
+        }
+        "events.event.cancelled" => {
+            tx.execute(
+                "UPDATE notifications.scheduled SET cancelled_at = now()
+                 WHERE subject = $1 AND kind IN ('event_reminder_24h', 'event_reminder_1h')
+                   AND fired_at IS NULL AND cancelled_at IS NULL",
+                &[&e.data["event_id"].as_str().unwrap_or_default()],
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    for (user, _) in recipients {
+        for (kind, subject, at, data) in &plans {
+            tx.execute(
+                "INSERT INTO notifications.scheduled (id, user_id, kind, subject, source_event_id, fire_at, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (user_id, kind, subject) DO UPDATE SET fire_at = EXCLUDED.fire_at, data = EXCLUDED.data
+                 WHERE scheduled.fired_at IS NULL",
+                &[&Uuid::now_v7(), user, kind, subject, &e.id, at, data],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_in_major_units() {
+        assert_eq!(major(150_050, "KES"), "1500.50");
+        assert_eq!(major(5, "TZS"), "0.05");
+        assert_eq!(major(20_000, "UGX"), "20000");
+    }
+}
