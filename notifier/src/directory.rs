@@ -10,7 +10,7 @@ use anyhow::Result;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::Db;
+use crate::Pool;
 
 const CONTACT_TTL: Duration = Duration::from_secs(60);
 const RELATION_TTL: Duration = Duration::from_secs(30);
@@ -69,16 +69,16 @@ impl<K: std::hash::Hash + Eq, V: Clone> Cache<K, V> {
 }
 
 pub struct Directory {
-    db: Mutex<Db>,
+    db: Pool,
     contacts: Mutex<Cache<Uuid, Contact>>,
     relations: Mutex<Cache<(Uuid, Uuid), Relation>>,
     cards: Mutex<Cache<Uuid, Option<Card>>>,
 }
 
 impl Directory {
-    pub fn new(url: &str) -> Self {
+    pub fn new(url: &str, connections: usize) -> Self {
         Directory {
-            db: Mutex::new(Db::new(url)),
+            db: Pool::new(url, connections),
             contacts: Mutex::new(Cache::new(CONTACT_TTL)),
             relations: Mutex::new(Cache::new(RELATION_TTL)),
             cards: Mutex::new(Cache::new(CARD_TTL)),
@@ -90,7 +90,7 @@ impl Directory {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>> {
-        let mut db = self.db.lock().await;
+        let mut db = self.db.get().await;
         let result = db.client().await?.query(sql, params).await;
         if result.is_err() {
             db.reset();

@@ -76,6 +76,9 @@ pub struct Args {
     /// Gateway sends in flight at once.
     #[arg(long, env = "NEXGATE_DELIVERY_CONCURRENCY", default_value_t = 16)]
     send_concurrency: usize,
+    /// Events handled at once (each with its own database connection).
+    #[arg(long, env = "NEXGATE_NOTIFIER_WORKERS", default_value_t = 4)]
+    workers: usize,
     /// How often the sender and the clock look for due work when idle.
     #[arg(long, env = "NEXGATE_NOTIFIER_TICK_MS", default_value_t = 500)]
     tick_ms: u64,
@@ -114,6 +117,71 @@ impl Db {
     }
 }
 
+/// A few database connections, each lent to one task at a time.
+pub struct Pool {
+    url: String,
+    idle: std::sync::Mutex<Vec<Db>>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl Pool {
+    pub fn new(url: &str, size: usize) -> Self {
+        Pool {
+            url: url.to_string(),
+            idle: std::sync::Mutex::new(Vec::new()),
+            permits: tokio::sync::Semaphore::new(size.max(1)),
+        }
+    }
+
+    /// A connection of the pool (opened on first use, reopened after a reset).
+    pub async fn get(&self) -> Lent<'_> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the pool is never closed");
+        let db = self
+            .idle
+            .lock()
+            .expect("pool lock")
+            .pop()
+            .unwrap_or_else(|| Db::new(&self.url));
+        Lent {
+            pool: self,
+            db: Some(db),
+            _permit: permit,
+        }
+    }
+}
+
+/// A connection lent by a [`Pool`], returned on drop.
+pub struct Lent<'a> {
+    pool: &'a Pool,
+    db: Option<Db>,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl std::ops::Deref for Lent<'_> {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        self.db.as_ref().expect("lent until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Lent<'_> {
+    fn deref_mut(&mut self) -> &mut Db {
+        self.db.as_mut().expect("lent until dropped")
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            self.pool.idle.lock().expect("pool lock").push(db);
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -131,7 +199,8 @@ async fn main() -> Result<()> {
     );
     let gateways = Arc::new(gateways::Gateways::from_args(&args.gateways)?);
     tracing::info!("channels configured: {}", gateways.describe());
-    let directory = Arc::new(directory::Directory::new(&args.directory_db_url));
+    let workers = args.workers.max(1);
+    let directory = Arc::new(directory::Directory::new(&args.directory_db_url, workers));
 
     let sender = sender::Sender {
         db: Mutex::new(Db::new(&args.db_url)),
@@ -154,13 +223,14 @@ async fn main() -> Result<()> {
     let (_conn, channel) = bus::connect(&args.amqp_url).await?;
     bus::declare(&channel, &args.prefix, &subs, args.expires_ms).await?;
     let recorder = Arc::new(record::Recorder {
-        db: Mutex::new(Db::new(&args.db_url)),
+        db: Pool::new(&args.db_url, workers),
         directory,
         gateways,
     });
     let queues = bus::worker_queues(&args.prefix, WORKER);
     tracing::info!("consuming {}", queues.main);
-    consumer::consume(channel, &queues, "notifier", 16, |body| {
+    let prefetch = u16::try_from(workers * 4).unwrap_or(u16::MAX);
+    consumer::consume_concurrently(channel, &queues, "notifier", prefetch, workers, |body| {
         let recorder = recorder.clone();
         async move { recorder.handle(&body).await }
     })

@@ -11,19 +11,18 @@ use nexgate_notifications::preferences::{decide, Decision, Preferences};
 use nexgate_notifications::templates::{self, Recipient, Template};
 use nexgate_notifications::{Category, Channel};
 use serde_json::{json, Value};
-use tokio::sync::Mutex;
 use tokio_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
 
 use crate::directory::{Contact, Directory, Relation};
 use crate::gateways::Gateways;
-use crate::Db;
+use crate::Pool;
 
 /// Distinct actors kept on a grouped notification.
 const GROUP_ACTORS_MAX: i32 = 100;
 
 pub struct Recorder {
-    pub db: Mutex<Db>,
+    pub db: Pool,
     pub directory: Arc<Directory>,
     pub gateways: Arc<Gateways>,
 }
@@ -76,21 +75,28 @@ impl Recorder {
                 }
             }
         };
-        let mut db = self.db.lock().await;
-        let client = match db.client().await {
-            Ok(c) => c,
-            Err(e) => {
-                return Outcome::Retry {
-                    why: format!("notifications database: {e}"),
+        let mut db = self.db.get().await;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let client = match db.client().await {
+                Ok(c) => c,
+                Err(e) => {
+                    return Outcome::Retry {
+                        why: format!("notifications database: {e}"),
+                    }
                 }
-            }
-        };
-        match record(client, &self.gateways, &envelope, &facts).await {
-            Ok(()) => Outcome::Done,
-            Err(e) => {
-                db.reset();
-                Outcome::Retry {
-                    why: format!("notifications database: {e}"),
+            };
+            match record(client, &self.gateways, &envelope, &facts).await {
+                Ok(()) => return Outcome::Done,
+                // Two events of one group racing to open it, or a deadlock: the transaction
+                // rolled back; run it again (the other one's row is now there to fold into).
+                Err(e) if tries < 5 && is_conflict(&e) => continue,
+                Err(e) => {
+                    db.reset();
+                    return Outcome::Retry {
+                        why: format!("notifications database: {e}"),
+                    };
                 }
             }
         }
@@ -113,6 +119,18 @@ impl Recorder {
         }
         Ok(out)
     }
+}
+
+/// A unique violation, serialization failure or deadlock: worth running the transaction again.
+fn is_conflict(e: &anyhow::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.downcast_ref::<tokio_postgres::Error>()
+        .and_then(|e| e.code())
+        .is_some_and(|c| {
+            *c == SqlState::UNIQUE_VIOLATION
+                || *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+        })
 }
 
 /// The audience, each once; without the actor for what someone does to others ("liked your

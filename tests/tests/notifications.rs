@@ -203,3 +203,43 @@ async fn killing_the_notifier_mid_stream_loses_and_repeats_nothing() {
         300
     );
 }
+
+#[tokio::test]
+async fn likes_handled_at_once_fold_into_one_group_without_losing_an_actor() {
+    let app = TestApp::start(Manifest::App).await;
+    let (bus, db, _notifier) = start(&app).await;
+    let author = Uuid::now_v7();
+    let post = Uuid::now_v7();
+    // Published in one burst: the notifier's workers race to open and fold the same group.
+    for _ in 0..60 {
+        let liker = Uuid::now_v7();
+        bus.publish(&envelope(
+            "social.post.liked",
+            Some(liker),
+            &[author],
+            json!({"post_id": post, "author_id": author, "liker_id": liker}),
+        ))
+        .await;
+    }
+    wait_count(
+        &db,
+        "SELECT count(*) FROM notifications.processed_events",
+        60,
+    )
+    .await;
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM notifications.items").await,
+        1,
+        "one group"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT cardinality(actors)::bigint FROM notifications.items"
+        )
+        .await,
+        60,
+        "every liker counted once"
+    );
+    assert!(bus.dead_letters().await.is_empty());
+}

@@ -1,5 +1,5 @@
-//! The consumer loop shared by the dispatcher and native workers: one delivery at a time through
-//! a handler, then ack only once its outcome is safely with the broker:
+//! The consumer loop shared by the dispatcher and native workers: each delivery through a handler
+//! (one at a time, or several at once), then ack only once its outcome is safely with the broker:
 //! - [`Outcome::Done`] is acked;
 //! - [`Outcome::Refused`] is published to the dead-letter queue with the answer, then acked;
 //! - [`Outcome::Retry`] is published to the next delay queue ([`RETRY_DELAYS_MS`]) with the attempt
@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Result;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 
@@ -53,8 +53,8 @@ pub fn attempts_of(delivery: &lapin::message::Delivery) -> u32 {
         .unwrap_or(0)
 }
 
-/// Consumes `queues.main` with `prefetch` deliveries in flight, handing each body to `handle`,
-/// until the channel closes. `name` appears in logs and the consumer tag.
+/// Consumes `queues.main` with `prefetch` deliveries in flight, handing each body to `handle`
+/// one at a time, until the channel closes. `name` appears in logs and the consumer tag.
 pub async fn consume<F, Fut>(
     channel: lapin::Channel,
     queues: &ServiceQueues,
@@ -66,10 +66,27 @@ where
     F: Fn(Vec<u8>) -> Fut,
     Fut: Future<Output = Outcome>,
 {
+    consume_concurrently(channel, queues, name, prefetch, 1, handle).await
+}
+
+/// Like [`consume`], with up to `concurrency` deliveries handled at once (each still acked only
+/// after its own outcome is recorded; order between them is not kept).
+pub async fn consume_concurrently<F, Fut>(
+    channel: lapin::Channel,
+    queues: &ServiceQueues,
+    name: &str,
+    prefetch: u16,
+    concurrency: usize,
+    handle: F,
+) -> Result<()>
+where
+    F: Fn(Vec<u8>) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
     channel
         .basic_qos(prefetch, BasicQosOptions::default())
         .await?;
-    let mut consumer = channel
+    let consumer = channel
         .basic_consume(
             &queues.main,
             name,
@@ -77,60 +94,77 @@ where
             FieldTable::default(),
         )
         .await?;
-    while let Some(delivery) = consumer.next().await {
-        let delivery = delivery?;
-        let attempts = attempts_of(&delivery);
-        let outcome = handle(delivery.data.clone()).await;
-        let settled = match &outcome {
-            Outcome::Done => Ok(()),
-            Outcome::Refused { status, answer } => {
-                tracing::warn!("{name}: refused with {status}; dead-lettered");
-                dead_letter(
-                    &channel,
-                    queues,
-                    &delivery.data,
-                    attempts + 1,
-                    &format!("{status} {answer}"),
-                )
-                .await
+    let (channel, handle) = (&channel, &handle);
+    consumer
+        .map(|d| d.map_err(anyhow::Error::from))
+        .try_for_each_concurrent(concurrency.max(1), |delivery| async move {
+            settle(channel, queues, name, delivery, handle).await
+        })
+        .await
+}
+
+/// Handles one delivery and acks it once its outcome is recorded (nacks it back otherwise).
+async fn settle<F, Fut>(
+    channel: &lapin::Channel,
+    queues: &ServiceQueues,
+    name: &str,
+    delivery: lapin::message::Delivery,
+    handle: &F,
+) -> Result<()>
+where
+    F: Fn(Vec<u8>) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let attempts = attempts_of(&delivery);
+    let outcome = handle(delivery.data.clone()).await;
+    let settled = match &outcome {
+        Outcome::Done => Ok(()),
+        Outcome::Refused { status, answer } => {
+            tracing::warn!("{name}: refused with {status}; dead-lettered");
+            dead_letter(
+                channel,
+                queues,
+                &delivery.data,
+                attempts + 1,
+                &format!("{status} {answer}"),
+            )
+            .await
+        }
+        Outcome::Retry { why } => {
+            let next = attempts as usize;
+            if next < RETRY_DELAYS_MS.len() {
+                tracing::info!(
+                    "{name}: failed ({why}); retry {} in {} ms",
+                    next + 1,
+                    RETRY_DELAYS_MS[next]
+                );
+                let mut headers = FieldTable::default();
+                headers.insert(
+                    ShortString::from(ATTEMPTS_HEADER),
+                    AMQPValue::LongUInt(attempts + 1),
+                );
+                publish_confirmed(channel, "", &queues.retries[next], &delivery.data, headers).await
+            } else {
+                tracing::warn!(
+                    "{name}: kept failing ({why}); dead-lettered after {} attempts",
+                    attempts + 1
+                );
+                dead_letter(channel, queues, &delivery.data, attempts + 1, why).await
             }
-            Outcome::Retry { why } => {
-                let next = attempts as usize;
-                if next < RETRY_DELAYS_MS.len() {
-                    tracing::info!(
-                        "{name}: failed ({why}); retry {} in {} ms",
-                        next + 1,
-                        RETRY_DELAYS_MS[next]
-                    );
-                    let mut headers = FieldTable::default();
-                    headers.insert(
-                        ShortString::from(ATTEMPTS_HEADER),
-                        AMQPValue::LongUInt(attempts + 1),
-                    );
-                    publish_confirmed(&channel, "", &queues.retries[next], &delivery.data, headers)
-                        .await
-                } else {
-                    tracing::warn!(
-                        "{name}: kept failing ({why}); dead-lettered after {} attempts",
-                        attempts + 1
-                    );
-                    dead_letter(&channel, queues, &delivery.data, attempts + 1, why).await
-                }
-            }
-        };
-        match settled {
-            Ok(()) => delivery.ack(BasicAckOptions::default()).await?,
-            // The outcome could not be recorded: leave the message with the broker.
-            Err(e) => {
-                tracing::error!("{name}: cannot record an outcome: {e:#}");
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await?;
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+        }
+    };
+    match settled {
+        Ok(()) => delivery.ack(BasicAckOptions::default()).await?,
+        // The outcome could not be recorded: leave the message with the broker.
+        Err(e) => {
+            tracing::error!("{name}: cannot record an outcome: {e:#}");
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
     Ok(())

@@ -270,7 +270,7 @@ pub const TEMPLATES: &[Template] = &[
     Template {
         event_type: "events.event.cancelled",
         category: Category::Important,
-        channels: &[Channel::InApp, Channel::Push, Channel::Email, Channel::Sms],
+        channels: &[Channel::InApp, Channel::Push, Channel::Email],
         group_by: None,
         action: None,
         title: "Event cancelled",
@@ -450,7 +450,7 @@ pub const TEMPLATES: &[Template] = &[
     Template {
         event_type: "reminders.installment",
         category: Category::Important,
-        channels: &[Channel::InApp, Channel::Push, Channel::Sms],
+        channels: &[Channel::InApp, Channel::Push],
         group_by: None,
         action: None,
         title: "Installment due",
@@ -542,6 +542,39 @@ mod tests {
             }
         }
         assert!(template("profiles.profile.updated").is_none());
+    }
+
+    /// docs/notifications.md's trigger table says what the templates do.
+    #[test]
+    fn the_documented_table_matches_the_templates() {
+        let doc = include_str!("../../../docs/notifications.md");
+        for t in TEMPLATES {
+            let row = doc
+                .lines()
+                .find(|l| l.contains(&format!("| `{}` |", t.event_type)))
+                .unwrap_or_else(|| panic!("{} is not in the table", t.event_type));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells[3], t.category.as_str(), "{}", t.event_type);
+            if t.recipient != Recipient::EventAddress {
+                let letters: Vec<&str> = t
+                    .channels
+                    .iter()
+                    .map(|c| match c {
+                        Channel::InApp => "I",
+                        Channel::Push => "P",
+                        Channel::Email => "E",
+                        Channel::Sms => "S",
+                    })
+                    .collect();
+                assert!(
+                    cells[4].starts_with(&letters.join(", ")),
+                    "{}: {}",
+                    t.event_type,
+                    cells[4]
+                );
+            }
+            assert_eq!(cells[5], t.group_by.unwrap_or(""), "{}", t.event_type);
+        }
     }
 
     #[test]
