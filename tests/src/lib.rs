@@ -108,6 +108,34 @@ pub fn notifier_bin() -> PathBuf {
     binary("nexgate-notifier", "NEXGATE_NOTIFIER_BIN")
 }
 
+/// Serves HTTP/1.1 on `listener` in the background, each request answered by `answer` (the
+/// provider simulators' server loop).
+pub fn serve_http<A, Fut>(listener: tokio::net::TcpListener, answer: A)
+where
+    A: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::Response<http_body_util::Full<bytes::Bytes>>>
+        + Send
+        + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let fut = answer(req);
+                    async move { Ok::<_, std::convert::Infallible>(fut.await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
 /// A unique short id for names (databases, prefixes).
 pub fn unique_id() -> String {
     let secs = std::time::SystemTime::now()

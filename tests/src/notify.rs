@@ -7,7 +7,6 @@
 //! Plus [`SmtpServer`]: aiosmtpd (Debian's `python3-aiosmtpd`) writing a Maildir.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -137,22 +136,9 @@ impl GatewaySimulator {
             _dir: Arc::new(TempDir(dir)),
         };
         let served = sim.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let sim = served.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let sim = sim.clone();
-                        async move { Ok::<_, Infallible>(sim.answer(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        crate::serve_http(listener, move |req| {
+            let sim = served.clone();
+            async move { sim.answer(req).await }
         });
         sim
     }

@@ -4,7 +4,6 @@
 //! `appsecret_proof`) for user access tokens it issues.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -70,22 +69,9 @@ impl ProviderSimulator {
             state: Arc::new(Mutex::new(state)),
         };
         let served = sim.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let sim = served.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let sim = sim.clone();
-                        async move { Ok::<_, Infallible>(sim.answer(req)) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        crate::serve_http(listener, move |req| {
+            let answer = served.answer(req);
+            async move { answer }
         });
         sim
     }

@@ -13,7 +13,6 @@
 //! as a tunnel in front of a deployment would.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -198,22 +197,9 @@ impl PaymentSimulator {
             state: Arc::new(Mutex::new(State::default())),
         };
         let served = sim.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let sim = served.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let sim = sim.clone();
-                        async move { Ok::<_, Infallible>(sim.answer(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        crate::serve_http(listener, move |req| {
+            let sim = served.clone();
+            async move { sim.answer(req).await }
         });
         sim
     }
