@@ -10,7 +10,7 @@ use anyhow::Result;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::Pool;
+use crate::db::Pool;
 
 const CONTACT_TTL: Duration = Duration::from_secs(60);
 const RELATION_TTL: Duration = Duration::from_secs(30);
@@ -87,15 +87,15 @@ impl Directory {
 
     async fn query(
         &self,
-        sql: &str,
+        sql: &'static str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>> {
         let mut db = self.db.get().await;
-        let result = db.client().await?.query(sql, params).await;
+        let result = db.query(sql, params).await;
         if result.is_err() {
             db.reset();
         }
-        Ok(result?)
+        result
     }
 
     /// The user's verified email and phone (none when unverified or unknown).

@@ -15,6 +15,7 @@
 //! Who users are (verified email and phone, names, mutes, blocks) comes from the views auth and
 //! profiles publish, read through the read-only `nexgate_notifier` role and cached (`directory`).
 
+mod db;
 mod directory;
 mod gateways;
 mod record;
@@ -30,7 +31,8 @@ use clap::Parser;
 use nexgate_bus::consumer;
 use nexgate_bus::{self as bus, Subscriptions};
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls};
+
+use crate::db::{Db, Pool};
 
 const WORKER: &str = "notifier";
 
@@ -84,104 +86,6 @@ pub struct Args {
     tick_ms: u64,
 }
 
-/// A database connection, reopened when it breaks.
-pub struct Db {
-    url: String,
-    client: Option<Client>,
-}
-
-impl Db {
-    pub fn new(url: &str) -> Self {
-        Db {
-            url: url.to_string(),
-            client: None,
-        }
-    }
-
-    pub async fn client(&mut self) -> Result<&mut Client> {
-        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
-            let (client, conn) = tokio_postgres::connect(&self.url, NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::warn!("database connection ended: {e}");
-                }
-            });
-            self.client = Some(client);
-        }
-        Ok(self.client.as_mut().expect("just opened"))
-    }
-
-    /// Forgets the connection after an error (the next use reconnects).
-    pub fn reset(&mut self) {
-        self.client = None;
-    }
-}
-
-/// A few database connections, each lent to one task at a time.
-pub struct Pool {
-    url: String,
-    idle: std::sync::Mutex<Vec<Db>>,
-    permits: tokio::sync::Semaphore,
-}
-
-impl Pool {
-    pub fn new(url: &str, size: usize) -> Self {
-        Pool {
-            url: url.to_string(),
-            idle: std::sync::Mutex::new(Vec::new()),
-            permits: tokio::sync::Semaphore::new(size.max(1)),
-        }
-    }
-
-    /// A connection of the pool (opened on first use, reopened after a reset).
-    pub async fn get(&self) -> Lent<'_> {
-        let permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the pool is never closed");
-        let db = self
-            .idle
-            .lock()
-            .expect("pool lock")
-            .pop()
-            .unwrap_or_else(|| Db::new(&self.url));
-        Lent {
-            pool: self,
-            db: Some(db),
-            _permit: permit,
-        }
-    }
-}
-
-/// A connection lent by a [`Pool`], returned on drop.
-pub struct Lent<'a> {
-    pool: &'a Pool,
-    db: Option<Db>,
-    _permit: tokio::sync::SemaphorePermit<'a>,
-}
-
-impl std::ops::Deref for Lent<'_> {
-    type Target = Db;
-    fn deref(&self) -> &Db {
-        self.db.as_ref().expect("lent until dropped")
-    }
-}
-
-impl std::ops::DerefMut for Lent<'_> {
-    fn deref_mut(&mut self) -> &mut Db {
-        self.db.as_mut().expect("lent until dropped")
-    }
-}
-
-impl Drop for Lent<'_> {
-    fn drop(&mut self) {
-        if let Some(db) = self.db.take() {
-            self.pool.idle.lock().expect("pool lock").push(db);
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -210,6 +114,8 @@ async fn main() -> Result<()> {
         backoff_max: Duration::from_millis(args.backoff_max_ms.max(args.backoff_ms)),
         concurrency: args.send_concurrency.max(1),
         tick: Duration::from_millis(args.tick_ms.max(10)),
+        deadline: Duration::from_millis(args.gateways.gateway_timeout_ms.saturating_mul(2))
+            + Duration::from_secs(5),
     };
     tokio::spawn(async move { sender.run().await });
     let clock = schedule::Clock {

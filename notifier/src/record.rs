@@ -11,12 +11,11 @@ use nexgate_notifications::preferences::{decide, Decision, Preferences};
 use nexgate_notifications::templates::{self, Recipient, Template};
 use nexgate_notifications::{Category, Channel};
 use serde_json::{json, Value};
-use tokio_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
 
+use crate::db::{Db, Pool, Tx};
 use crate::directory::{Contact, Directory, Relation};
 use crate::gateways::Gateways;
-use crate::Pool;
 
 /// Distinct actors kept on a grouped notification.
 const GROUP_ACTORS_MAX: i32 = 100;
@@ -79,15 +78,7 @@ impl Recorder {
         let mut tries = 0;
         loop {
             tries += 1;
-            let client = match db.client().await {
-                Ok(c) => c,
-                Err(e) => {
-                    return Outcome::Retry {
-                        why: format!("notifications database: {e}"),
-                    }
-                }
-            };
-            match record(client, &self.gateways, &envelope, &facts).await {
+            match record(&mut db, &self.gateways, &envelope, &facts).await {
                 Ok(()) => return Outcome::Done,
                 // Two events of one group racing to open it, or a deadlock: the transaction
                 // rolled back; run it again (the other one's row is now there to fold into).
@@ -182,13 +173,8 @@ impl Directory {
 }
 
 /// Everything one event causes, in one transaction.
-async fn record(
-    client: &mut tokio_postgres::Client,
-    gateways: &Gateways,
-    e: &Envelope,
-    facts: &EventFacts,
-) -> Result<()> {
-    let tx = client.transaction().await?;
+async fn record(db: &mut Db, gateways: &Gateways, e: &Envelope, facts: &EventFacts) -> Result<()> {
+    let mut tx = db.transaction().await?;
     let template = templates::template(&e.event_type);
     let (outcome, detail) = match template {
         Some(t) if t.recipient != Recipient::EventAddress && e.audience.is_empty() => {
@@ -232,19 +218,27 @@ async fn record(
     match t.recipient {
         Recipient::EventAddress => {
             let user = e.audience.first().copied().unwrap_or(Uuid::nil());
-            to_event_address(&tx, gateways, &notice, user, "address", e.carries_secret()).await?;
+            to_event_address(
+                &mut tx,
+                gateways,
+                &notice,
+                user,
+                "address",
+                e.carries_secret(),
+            )
+            .await?;
         }
         Recipient::Audience | Recipient::AudienceAndOldAddress => {
             for (user, f) in &facts.recipients {
-                notify(&tx, gateways, &notice, *user, f, now).await?;
+                notify(&mut tx, gateways, &notice, *user, f, now).await?;
             }
             if t.recipient == Recipient::AudienceAndOldAddress {
                 let user = e.audience.first().copied().unwrap_or(Uuid::nil());
-                to_event_address(&tx, gateways, &notice, user, "old_address", false).await?;
+                to_event_address(&mut tx, gateways, &notice, user, "old_address", false).await?;
             }
         }
     }
-    schedule_reminders(&tx, e, &facts.recipients, now).await?;
+    schedule_reminders(&mut tx, e, &facts.recipients, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -273,7 +267,7 @@ pub struct NewDelivery<'a> {
     pub category: &'a str,
 }
 
-pub async fn insert_delivery(tx: &impl GenericClient, d: NewDelivery<'_>) -> Result<Uuid> {
+pub async fn insert_delivery(tx: &mut Tx<'_>, d: NewDelivery<'_>) -> Result<Uuid> {
     let id = Uuid::now_v7();
     let attempts: i32 = if d.status == "delivered" { 1 } else { 0 };
     tx.execute(
@@ -292,7 +286,7 @@ pub async fn insert_delivery(tx: &impl GenericClient, d: NewDelivery<'_>) -> Res
 /// A notice to the address the event names (`data.<field>` over `data.channel`), regardless of
 /// preferences and quiet hours. A secret in it is erased from the row once it was sent.
 async fn to_event_address(
-    tx: &Transaction<'_>,
+    tx: &mut Tx<'_>,
     gateways: &Gateways,
     n: &Notice<'_>,
     user: Uuid,
@@ -338,7 +332,7 @@ async fn to_event_address(
 }
 
 /// A user's preferences as stored (the defaults when none are).
-pub async fn preferences(tx: &impl GenericClient, user: Uuid) -> Result<Preferences> {
+pub async fn preferences(tx: &mut Tx<'_>, user: Uuid) -> Result<Preferences> {
     let row = tx
         .query_opt(
             "SELECT push, email, sms, quiet_start_minute::int, quiet_end_minute::int, time_zone, types
@@ -363,7 +357,7 @@ pub async fn preferences(tx: &impl GenericClient, user: Uuid) -> Result<Preferen
 /// Applies the recipient's preferences to one notice: the in-app row at once, and a delivery row
 /// per channel (queued, held, or skipped with the reason).
 pub async fn notify(
-    tx: &Transaction<'_>,
+    tx: &mut Tx<'_>,
     gateways: &Gateways,
     n: &Notice<'_>,
     user: Uuid,
@@ -530,7 +524,7 @@ pub async fn notify(
 /// Folds the notice into the recipient's unread group of the same key (within a day), or writes
 /// a new notification.
 async fn upsert_item(
-    tx: &Transaction<'_>,
+    tx: &mut Tx<'_>,
     n: &Notice<'_>,
     user: Uuid,
     title: &str,
@@ -561,9 +555,12 @@ async fn upsert_item(
         if let Some(row) = folded {
             return Ok(row.get(0));
         }
-        // An unread group older than a day stays as it is; a new one starts.
+        // An unread group older than a day stays as it is; a new one starts. Only such an old
+        // group is let go: a fresh one another worker committed meanwhile makes the insert
+        // below conflict, and the retry folds into it.
         tx.execute(
-            "UPDATE notifications.items SET group_key = NULL WHERE user_id = $1 AND group_key = $2 AND read_at IS NULL",
+            "UPDATE notifications.items SET group_key = NULL
+             WHERE user_id = $1 AND group_key = $2 AND read_at IS NULL AND created_at <= now() - interval '1 day'",
             &[&user, key],
         )
         .await?;
@@ -604,7 +601,7 @@ fn major(amount: i64, currency: &str) -> String {
 /// Reminders the event asks for: tickets (T-24h, T-1h before `starts_at`), installments (a day
 /// before `due_at`); a cancelled event cancels its pending reminders.
 async fn schedule_reminders(
-    tx: &Transaction<'_>,
+    tx: &mut Tx<'_>,
     e: &Envelope,
     recipients: &[(Uuid, Facts)],
     now: DateTime<Utc>,

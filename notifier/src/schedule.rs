@@ -12,10 +12,10 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use crate::db::Db;
 use crate::directory::{Directory, Relation};
 use crate::gateways::Gateways;
 use crate::record::{insert_delivery, notify, Facts, NewDelivery, Notice};
-use crate::Db;
 
 /// Reminders fired, or digests assembled, per round.
 const BATCH: i64 = 50;
@@ -49,8 +49,7 @@ impl Clock {
     /// Fires due reminders; each is marked fired in the transaction that writes its effects.
     async fn reminders(&self) -> Result<usize> {
         let mut db = self.db.lock().await;
-        let client = db.client().await?;
-        let tx = client.transaction().await?;
+        let mut tx = db.transaction().await?;
         let rows = tx
             .query(
                 "SELECT id, user_id, kind, data FROM notifications.scheduled
@@ -79,7 +78,7 @@ impl Clock {
                     data: &data,
                     actor: None,
                 };
-                notify(&tx, &self.gateways, &notice, user, &facts, now).await?;
+                notify(&mut tx, &self.gateways, &notice, user, &facts, now).await?;
             }
             tx.execute(
                 "UPDATE notifications.scheduled SET fired_at = now() WHERE id = $1",
@@ -118,8 +117,7 @@ impl Clock {
     async fn digest(&self, user: Uuid, reason: &str) -> Result<bool> {
         let contact = self.directory.contact(user).await?;
         let mut db = self.db.lock().await;
-        let client = db.client().await?;
-        let tx = client.transaction().await?;
+        let mut tx = db.transaction().await?;
         let rows = tx
             .query(
                 "SELECT id, address, message FROM notifications.deliveries
@@ -179,7 +177,7 @@ impl Clock {
             (_, false) => ("skipped", Some("channel not configured")),
         };
         insert_delivery(
-            &tx,
+            &mut tx,
             NewDelivery {
                 user,
                 event_id: digest_id,

@@ -19,8 +19,8 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use crate::db::Db;
 use crate::gateways::{Gateways, Outcome, Outgoing};
-use crate::Db;
 
 /// How long a claimed delivery is ours before another sender may take it.
 const LEASE_SECS: f64 = 120.0;
@@ -35,8 +35,11 @@ pub struct Sender {
     pub backoff_max: Duration,
     pub concurrency: usize,
     pub tick: Duration,
+    /// Longest one delivery may take (gateway timeout plus the database work).
+    pub deadline: Duration,
 }
 
+#[derive(Clone)]
 struct Claimed {
     id: Uuid,
     user: Uuid,
@@ -66,7 +69,20 @@ impl Sender {
         let claimed = self.claim().await?;
         let n = claimed.len();
         let results: Vec<Result<()>> = stream::iter(claimed)
-            .map(|c| self.deliver(c))
+            .map(|c| async move {
+                // A send that outlives its deadline does not hold up the others: it counts as a
+                // transient failure (the gateway may still deliver it: at least once).
+                let claimed = c.clone();
+                match tokio::time::timeout(self.deadline, self.deliver(c)).await {
+                    Ok(done) => done,
+                    Err(_) => {
+                        let why = format!("no answer within {:?}", self.deadline);
+                        tracing::warn!("delivery {}: {why}; retried", claimed.id);
+                        let outcome = Outcome::Transient { status: None, why };
+                        self.record(&claimed, "", outcome).await
+                    }
+                }
+            })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
@@ -79,8 +95,6 @@ impl Sender {
     async fn claim(&self) -> Result<Vec<Claimed>> {
         let mut db = self.db.lock().await;
         let rows = db
-            .client()
-            .await?
             .query(
                 "UPDATE notifications.deliveries d
                  SET next_attempt_at = now() + make_interval(secs => $1), attempts = d.attempts + 1, updated_at = now()
@@ -110,20 +124,20 @@ impl Sender {
     }
 
     async fn deliver(&self, c: Claimed) -> Result<()> {
+        tracing::debug!("delivering {} over {}", c.id, c.channel.as_str());
         // Push goes to the device's current token (read now: a re-registered token is used, a
         // removed device is skipped).
         let to = match (c.channel, &c.address) {
             (Channel::Push, Some(device)) => {
                 let mut db = self.db.lock().await;
-                let row = db
-                    .client()
-                    .await?
-                    .query_opt(
+                let rows = db
+                    .query(
                         "SELECT token FROM notifications.push_devices WHERE user_id = $1 AND device_id = $2",
                         &[&c.user, device],
                     )
                     .await?;
-                match row {
+                drop(db);
+                match rows.first() {
                     Some(r) => r.get::<_, String>(0),
                     None => {
                         return self
@@ -145,7 +159,9 @@ impl Sender {
             body: c.message["body"].as_str().unwrap_or(""),
             data: &c.message["data"],
         };
+        tracing::debug!("sending {}", c.id);
         let outcome = self.gateways.send(c.channel, &outgoing).await;
+        tracing::debug!("{} answered {outcome:?}", c.id);
         self.record(&c, &to, outcome).await
     }
 
@@ -190,13 +206,11 @@ impl Sender {
                 tracing::info!("delivery {}: push token dead, dropping it: {why}", c.id);
                 {
                     let mut db = self.db.lock().await;
-                    db.client()
-                        .await?
-                        .execute(
-                            "DELETE FROM notifications.push_devices WHERE user_id = $1 AND token = $2",
-                            &[&c.user, &to],
-                        )
-                        .await?;
+                    db.execute(
+                        "DELETE FROM notifications.push_devices WHERE user_id = $1 AND token = $2",
+                        &[&c.user, &to],
+                    )
+                    .await?;
                 }
                 self.finish(
                     c,
@@ -249,8 +263,7 @@ impl Sender {
         attempt: Option<(&str, Option<u16>, Option<&str>)>,
     ) -> Result<()> {
         let mut db = self.db.lock().await;
-        let client = db.client().await?;
-        let tx = client.transaction().await?;
+        let mut tx = db.transaction().await?;
         let final_state = status != "queued";
         let retry_secs = retry_in.map(|d| d.as_secs_f64());
         let reference = match attempt {

@@ -38,6 +38,7 @@ async fn rig() -> Rig {
     env.extend(smtp.notifier_env());
     env.push(("NEXGATE_DELIVERY_BACKOFF_MS".into(), "200".into()));
     env.push(("NEXGATE_DELIVERY_MAX_ATTEMPTS".into(), "4".into()));
+    env.push(("NEXGATE_GATEWAY_TIMEOUT_MS".into(), "3000".into()));
     let notifier = app.notifier_with(&env);
     let events = app.observe_events().await;
     Rig {
@@ -71,7 +72,8 @@ where
             let rows = db
                 .query(
                     "SELECT p.event_type, p.outcome, coalesce(p.detail, ''), coalesce(d.channel, ''), coalesce(d.status, ''),
-                            coalesce(d.last_error, ''), coalesce(d.address, '')
+                            coalesce(d.last_error, ''), coalesce(d.address, ''),
+                            coalesce(d.attempts::text || ' attempts, due in ' || (d.next_attempt_at - now())::text, '')
                      FROM notifications.processed_events p
                      LEFT JOIN notifications.deliveries d ON d.event_id = p.event_id ORDER BY p.processed_at",
                     &[],
@@ -81,7 +83,7 @@ where
             let lines: Vec<String> = rows
                 .iter()
                 .map(|r| {
-                    (0..7)
+                    (0..8)
                         .map(|i| r.get::<_, String>(i))
                         .collect::<Vec<_>>()
                         .join(" | ")
@@ -674,10 +676,11 @@ async fn each_channel_goes_out_as_the_preferences_say() {
             .any(|m| m.subject == "Order placed" && m.to == user.email)
     })
     .await;
-    assert_eq!(
-        channel_statuses(&r.db, &order).await,
-        ["email:sent", "in_app:delivered", "push:sent"]
-    );
+    // The gateway answered before the notifier recorded it: wait for the record.
+    until(&r.db, "the order's deliveries recorded as sent", || async {
+        channel_statuses(&r.db, &order).await == ["email:sent", "in_app:delivered", "push:sent"]
+    })
+    .await;
     let mail = r
         .smtp
         .messages()
@@ -765,6 +768,7 @@ async fn quiet_hours_hold_a_like_but_let_a_payment_failure_through() {
     let user = sign_up(&r.app, &mut r.events).await;
     add_phone(&mut r, &user, "+255754000222").await;
     register_device(&r, &user, "tab", "fcm-token-tab").await;
+    register_device(&r, &user, "old-phone", "fcm-token-old").await;
     let me = uid(&user);
     // A quiet window around now, in Dar es Salaam's time (UTC+3).
     let now = chrono_now_minutes() + 180;
@@ -801,14 +805,15 @@ async fn quiet_hours_hold_a_like_but_let_a_payment_failure_through() {
         held,
         [
             ("in_app".into(), "delivered".into(), None),
+            ("push".into(), "held".into(), None),
             ("push".into(), "held".into(), None)
         ],
-        "the in-app copy at once, the push held"
+        "the in-app copy at once, the pushes held"
     );
     let (reason, wait_secs): (String, f64) = r
         .db
         .query_one(
-            "SELECT hold_reason, extract(epoch FROM next_attempt_at - now())::float8 FROM notifications.deliveries WHERE channel = 'push' AND status = 'held'",
+            "SELECT hold_reason, extract(epoch FROM next_attempt_at - now())::float8 FROM notifications.deliveries WHERE channel = 'push' AND status = 'held' LIMIT 1",
             &[],
         )
         .await
@@ -824,7 +829,17 @@ async fn quiet_hours_hold_a_like_but_let_a_payment_failure_through() {
         !r.sim.pushes().iter().any(|p| p.title == "New like"),
         "nothing during quiet hours"
     );
-    // The window ends (moved to now): the like goes out.
+    // One device is removed meanwhile; then the window ends (moved to now): the like goes out to
+    // the other.
+    let removed = api(
+        &r.app,
+        Method::DELETE,
+        "/notifications/devices/old-phone",
+        None,
+        &user,
+    )
+    .await;
+    assert_eq!(removed.status, 204);
     r.db.execute(
         "UPDATE notifications.deliveries SET next_attempt_at = now() WHERE status = 'held'",
         &[],
@@ -835,6 +850,22 @@ async fn quiet_hours_hold_a_like_but_let_a_payment_failure_through() {
         r.sim.pushes().iter().any(|p| p.title == "New like")
     })
     .await;
+    until(&r.db, "the removed device's push to be skipped", || async {
+        deliveries(&r.db, &like).await.contains(&(
+            "push".into(),
+            "skipped".into(),
+            Some("the device was removed".into()),
+        ))
+    })
+    .await;
+    let likes: Vec<_> = r
+        .sim
+        .pushes()
+        .into_iter()
+        .filter(|p| p.title == "New like")
+        .collect();
+    assert_eq!(likes.len(), 1);
+    assert_eq!(likes[0].token, "fcm-token-tab");
 }
 
 fn chrono_now_minutes() -> i64 {
