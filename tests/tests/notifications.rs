@@ -75,9 +75,10 @@ async fn events_become_grouped_in_app_notifications_once_each() {
         7,
     )
     .await;
+    // Events are handled by several workers at once, so the order is fixed here, not by arrival.
     let rows = db
         .query(
-            "SELECT event_type, category, cardinality(actors)::int8, title, body FROM notifications.items WHERE user_id = $1 ORDER BY created_at",
+            "SELECT event_type, category, cardinality(actors)::int8, title, body FROM notifications.items WHERE user_id = $1 ORDER BY category = 'critical', event_type DESC",
             &[&author],
         )
         .await
