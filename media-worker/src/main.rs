@@ -16,7 +16,6 @@ use std::sync::Arc;
 use anyhow::Result;
 use clap::Parser;
 use nexgate_bus::consumer::{self, Outcome};
-use nexgate_bus::{self as bus, Subscriptions};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -34,23 +33,8 @@ const JOB_TYPE: &str = "files.media_job.requested";
     about = "Nexgate's media worker (FFmpeg)"
 )]
 struct Args {
-    #[arg(
-        long,
-        env = "NEXGATE_AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
-    amqp_url: String,
-    #[arg(
-        long,
-        env = "SPIN_VARIABLE_EVENT_TOPIC_PREFIX",
-        default_value = "nexgate"
-    )]
-    prefix: String,
-    #[arg(long, default_value = "infra/subscriptions.toml")]
-    subscriptions: PathBuf,
-    /// Let the queues expire after this long unused (test prefixes).
-    #[arg(long)]
-    expires_ms: Option<u32>,
+    #[command(flatten)]
+    queues: nexgate_bus::QueueArgs,
     /// Where the application serves (`http://127.0.0.1:3000`).
     #[arg(long, env = "NEXGATE_BASE_URL")]
     base_url: String,
@@ -108,14 +92,7 @@ async fn main() -> Result<()> {
             "`{tool} -version` failed: install FFmpeg (infra/setup-stores.sh does)"
         );
     }
-    let subs = Subscriptions::load(&args.subscriptions)?;
-    anyhow::ensure!(
-        subs.workers.contains_key(WORKER),
-        "{} has no [workers.{WORKER}] section",
-        args.subscriptions.display()
-    );
-    let (_conn, channel) = bus::connect(&args.amqp_url).await?;
-    bus::declare(&channel, &args.prefix, &subs, args.expires_ms).await?;
+    let (_conn, channel, queues) = args.queues.open_worker(WORKER).await?;
     std::fs::create_dir_all(&args.work_dir)?;
     let ctx = Arc::new(Ctx {
         worker: Worker {
@@ -138,7 +115,6 @@ async fn main() -> Result<()> {
         ),
         token: args.files_internal_token.clone(),
     });
-    let queues = bus::worker_queues(&args.prefix, WORKER);
     tracing::info!("media worker: consuming {}", queues.main);
     // One job at a time: FFmpeg already uses every core.
     consumer::consume(channel, &queues, "media-worker", 1, |body| {

@@ -10,6 +10,8 @@ use anyhow::Result;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use nexgate_notifications::Category;
+
 use crate::db::Pool;
 
 const CONTACT_TTL: Duration = Duration::from_secs(60);
@@ -40,6 +42,13 @@ pub enum Relation {
 pub struct Card {
     pub username: Option<String>,
     pub display_name: Option<String>,
+}
+
+/// What the directory says about one recipient.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub contact: Contact,
+    pub relation: Relation,
 }
 
 struct Cache<K, V> {
@@ -172,5 +181,25 @@ impl Directory {
         });
         self.cards.lock().await.put(user, c.clone());
         Ok(c)
+    }
+}
+
+impl Directory {
+    /// The recipient's addresses, and how they stand towards the actor (not asked for critical
+    /// notifications, which mutes and blocks do not silence).
+    pub async fn facts(
+        &self,
+        user: Uuid,
+        actor: Option<Uuid>,
+        category: Category,
+    ) -> Result<Facts> {
+        let relation = match actor {
+            Some(a) if category != Category::Critical => self.relation(user, a).await?,
+            _ => Relation::Normal,
+        };
+        Ok(Facts {
+            contact: self.contact(user).await?,
+            relation,
+        })
     }
 }

@@ -22,14 +22,12 @@ mod record;
 mod schedule;
 mod sender;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
 use nexgate_bus::consumer;
-use nexgate_bus::{self as bus, Subscriptions};
 use tokio::sync::Mutex;
 
 use crate::db::{Db, Pool};
@@ -39,22 +37,8 @@ const WORKER: &str = "notifier";
 #[derive(Parser, Clone)]
 #[command(name = "nexgate-notifier", version, about = "Nexgate's notifier")]
 pub struct Args {
-    #[arg(
-        long,
-        env = "NEXGATE_AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
-    amqp_url: String,
-    #[arg(
-        long,
-        env = "SPIN_VARIABLE_EVENT_TOPIC_PREFIX",
-        default_value = "nexgate"
-    )]
-    prefix: String,
-    #[arg(long, default_value = "infra/subscriptions.toml")]
-    subscriptions: PathBuf,
-    #[arg(long)]
-    expires_ms: Option<u32>,
+    #[command(flatten)]
+    queues: nexgate_bus::QueueArgs,
     /// The `notifications` database as `nexgate_notifications`.
     #[arg(long, env = "NEXGATE_NOTIFICATIONS_DB_URL", hide_env_values = true)]
     db_url: String,
@@ -95,12 +79,8 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let subs = Subscriptions::load(&args.subscriptions)?;
-    anyhow::ensure!(
-        subs.workers.contains_key(WORKER),
-        "{} has no [workers.{WORKER}] section",
-        args.subscriptions.display()
-    );
+    // The queues first: a missing [workers.notifier] section stops it before anything runs.
+    let (_conn, channel, queues) = args.queues.open_worker(WORKER).await?;
     let gateways = Arc::new(gateways::Gateways::from_args(&args.gateways)?);
     tracing::info!("channels configured: {}", gateways.describe());
     let workers = args.workers.max(1);
@@ -126,14 +106,11 @@ async fn main() -> Result<()> {
     };
     tokio::spawn(async move { clock.run().await });
 
-    let (_conn, channel) = bus::connect(&args.amqp_url).await?;
-    bus::declare(&channel, &args.prefix, &subs, args.expires_ms).await?;
     let recorder = Arc::new(record::Recorder {
         db: Pool::new(&args.db_url, workers),
         directory,
         gateways,
     });
-    let queues = bus::worker_queues(&args.prefix, WORKER);
     tracing::info!("consuming {}", queues.main);
     let prefetch = u16::try_from(workers * 4).unwrap_or(u16::MAX);
     consumer::consume_concurrently(channel, &queues, "notifier", prefetch, workers, |body| {

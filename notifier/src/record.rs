@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::db::{Db, Pool, Tx};
-use crate::directory::{Contact, Directory, Relation};
+use crate::directory::{Directory, Facts, Relation};
 use crate::gateways::Gateways;
 
 /// Distinct actors kept on a grouped notification.
@@ -139,37 +139,10 @@ fn recipients(e: &Envelope, t: &Template) -> Vec<Uuid> {
     r
 }
 
-/// What the directory says about one recipient.
-#[derive(Debug, Clone)]
-pub struct Facts {
-    pub contact: Contact,
-    pub relation: Relation,
-}
-
 #[derive(Default)]
 struct EventFacts {
     recipients: Vec<(Uuid, Facts)>,
     actor_card: Option<crate::directory::Card>,
-}
-
-impl Directory {
-    /// The recipient's addresses, and how they stand towards the actor (not asked for critical
-    /// notifications, which mutes and blocks do not silence).
-    pub async fn facts(
-        &self,
-        user: Uuid,
-        actor: Option<Uuid>,
-        category: Category,
-    ) -> Result<Facts> {
-        let relation = match actor {
-            Some(a) if category != Category::Critical => self.relation(user, a).await?,
-            _ => Relation::Normal,
-        };
-        Ok(Facts {
-            contact: self.contact(user).await?,
-            relation,
-        })
-    }
 }
 
 /// Everything one event causes, in one transaction.

@@ -13,9 +13,9 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::directory::{Directory, Relation};
+use crate::directory::{Directory, Facts, Relation};
 use crate::gateways::Gateways;
-use crate::record::{insert_delivery, notify, Facts, NewDelivery, Notice};
+use crate::record::{insert_delivery, notify, NewDelivery, Notice};
 
 /// Reminders fired, or digests assembled, per round.
 const BATCH: i64 = 50;

@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use nexgate_bus as bus;
+use nexgate_bus::{QueueArgs, DEFAULT_AMQP_URL};
 
 #[derive(Parser)]
 #[command(
@@ -31,27 +32,6 @@ use nexgate_bus as bus;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// RabbitMQ of a local machine (`infra/setup-stores.sh`).
-const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-/// Where the consuming services' queues live and which they are.
-#[derive(clap::Args)]
-struct QueueArgs {
-    #[arg(long, env = "NEXGATE_AMQP_URL", default_value = DEFAULT_AMQP_URL)]
-    amqp_url: String,
-    #[arg(
-        long,
-        env = "SPIN_VARIABLE_EVENT_TOPIC_PREFIX",
-        default_value = "nexgate"
-    )]
-    prefix: String,
-    #[arg(long, default_value = "infra/subscriptions.toml")]
-    subscriptions: PathBuf,
-    /// Let the queues expire after this long unused (test prefixes).
-    #[arg(long)]
-    expires_ms: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -185,9 +165,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Declare(q) => {
-            let subs = bus::Subscriptions::load(&q.subscriptions)?;
-            let (_conn, channel) = bus::connect(&q.amqp_url).await?;
-            bus::declare(&channel, &q.prefix, &subs, q.expires_ms).await?;
+            let (subs, _conn, _channel) = q.declare().await?;
             tracing::info!(
                 "declared queues of {} consuming services under prefix `{}`",
                 subs.services.len(),

@@ -114,6 +114,52 @@ fn queues_named(main: String) -> ServiceQueues {
     }
 }
 
+/// RabbitMQ of a local machine (`infra/setup-stores.sh`).
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// Where the consuming services' queues live and which they are: the flags every user of the bus
+/// takes (`nexgate-ops declare|dispatcher`, the media worker, the notifier).
+#[derive(clap::Args, Clone, Debug)]
+pub struct QueueArgs {
+    #[arg(long, env = "NEXGATE_AMQP_URL", default_value = DEFAULT_AMQP_URL)]
+    pub amqp_url: String,
+    #[arg(
+        long,
+        env = "SPIN_VARIABLE_EVENT_TOPIC_PREFIX",
+        default_value = "nexgate"
+    )]
+    pub prefix: String,
+    #[arg(long, default_value = "infra/subscriptions.toml")]
+    pub subscriptions: std::path::PathBuf,
+    /// Let the queues expire after this long unused (test prefixes).
+    #[arg(long)]
+    pub expires_ms: Option<u32>,
+}
+
+impl QueueArgs {
+    /// Loads the subscriptions, connects, and declares every queue and binding (idempotent).
+    pub async fn declare(&self) -> Result<(Subscriptions, Connection, Channel)> {
+        let subs = Subscriptions::load(&self.subscriptions)?;
+        let (conn, channel) = connect(&self.amqp_url).await?;
+        declare(&channel, &self.prefix, &subs, self.expires_ms).await?;
+        Ok((subs, conn, channel))
+    }
+
+    /// [`QueueArgs::declare`] for the native worker `worker`, whose `[workers.<worker>]` section
+    /// must exist; answers its queues.
+    pub async fn open_worker(&self, worker: &str) -> Result<(Connection, Channel, ServiceQueues)> {
+        let subs = Subscriptions::load(&self.subscriptions)?;
+        anyhow::ensure!(
+            subs.workers.contains_key(worker),
+            "{} has no [workers.{worker}] section",
+            self.subscriptions.display()
+        );
+        let (conn, channel) = connect(&self.amqp_url).await?;
+        declare(&channel, &self.prefix, &subs, self.expires_ms).await?;
+        Ok((conn, channel, worker_queues(&self.prefix, worker)))
+    }
+}
+
 /// Opens a connection and a channel with publisher confirms on.
 pub async fn connect(amqp_url: &str) -> Result<(Connection, Channel)> {
     let conn = Connection::connect(amqp_url, ConnectionProperties::default())

@@ -105,10 +105,10 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
                AND ($2::text IS NULL OR (i.updated_at, i.id) < ($2::text::timestamptz, $3::uuid))
              ORDER BY i.updated_at DESC, i.id DESC
              LIMIT $5",
-            ts("i.created_at").replace("AS i.created_at", "AS created_at"),
-            ts("i.updated_at").replace("AS i.updated_at", "AS updated_at"),
-            ts("i.seen_at").replace("AS i.seen_at", "AS seen_at"),
-            ts("i.read_at").replace("AS i.read_at", "AS read_at"),
+            ts("i.created_at"),
+            ts("i.updated_at"),
+            ts("i.seen_at"),
+            ts("i.read_at"),
         ),
         &[
             P::Uuid(ctx.user_id.to_string()),

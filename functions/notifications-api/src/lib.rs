@@ -39,9 +39,10 @@ fn handle(req: Request) -> Response {
     .unwrap_or_else(Problem::into_response)
 }
 
-/// RFC 3339 text of a timestamptz column, as `AS <col>`.
+/// RFC 3339 text of a timestamptz column, named after the column (`i.created_at` → `created_at`).
 pub(crate) fn ts(col: &str) -> String {
-    format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS {col}")
+    let name = col.rsplit('.').next().unwrap_or(col);
+    format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS {name}")
 }
 
 /// The JSON body of a request (64 KiB at most).
