@@ -15,7 +15,8 @@ apt_install wrk
 
 BIN="$NEXGATE_NATIVE_TARGET_DIR/release"
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+tmp="$(mktemp -d)"
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 # Starts a server that prints "listening on <url>" and puts its URL in $started_url. (Not called
 # in a $(...) subshell, so its pid reaches the trap that stops it.)
@@ -30,9 +31,12 @@ start() {
     fail "$1 did not start"
 }
 
-step "starting the native baseline and the host"
-start "$BIN/nexgate-bench-hello" 127.0.0.1:0; native_url="$started_url"
-start "$BIN/nexgate-host" up --from bench/spin.toml --listen 127.0.0.1:0 --instances-max 256; host_url="$started_url"
+# The baseline and the host run on CPU 0 and wrk on CPU 1, so the two do not trade places on the
+# two cores between rows (the main source of noise here); both servers get the same single core.
+step "starting the native baseline and the host (CPU 0; wrk on CPU 1)"
+start taskset -c 0 "$BIN/nexgate-bench-hello" 127.0.0.1:0; native_url="$started_url"; native_pid="${pids[-1]}"
+start taskset -c 0 "$BIN/nexgate-host" up --from bench/spin.toml --listen 127.0.0.1:0 --instances-max 256
+host_url="$started_url"; host_pid="${pids[-1]}"
 
 step "preparing a database for GET /health"
 "$BIN/nexgate-ops" migrate --server-url "postgres://nexgate_admin:$PG_PASSWORD@$PG_HOST:$PG_PORT" \
@@ -41,34 +45,43 @@ SPIN_VARIABLE_HEALTH_DB_URL="postgres://nexgate_health:$PG_PASSWORD@$PG_HOST:$PG
     SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY" SPIN_VARIABLE_STORAGE_SECRET_KEY="$STORAGE_SECRET_KEY" \
     SPIN_VARIABLE_REDIS_KEY_PREFIX="bench:" SPIN_VARIABLE_EVENT_TOPIC_PREFIX="bench" RUST_LOG=warn \
     start "$BIN/nexgate-host" up --from spin.toml --listen 127.0.0.1:0
-app_url="$started_url"
+app_url="$started_url"; app_pid="${pids[-1]}"
 
-# wrk's summary → "rps p50 p99" (latencies in microseconds).
+# wrk's summary → "rps p50 p99 non2xx cpu" (latencies in microseconds; cpu = the server's CPU
+# time per request in microseconds, user + system, from /proc/<pid>/stat). `measure URL CONNS PID
+# [pinned]`.
 measure() {
-    local url="$1" conns="$2" threads=1
+    local url="$1" conns="$2" pid="$3" pin="${4:-}" threads=1 before after
     [ "$conns" -gt 1 ] && threads=2
-    wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "$url" | awk '
+    local wrk=(wrk); [ -n "$pin" ] && wrk=(taskset -c 1 wrk)
+    before="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
+    "${wrk[@]}" -t"$threads" -c"$conns" -d"$DURATION" --latency "$url" >"$tmp/wrk.out"
+    after="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
+    awk -v ticks="$((after - before))" -v hz="$(getconf CLK_TCK)" '
         function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
+        /requests in/ { n = $1 }
         /Requests\/sec/ { rps = $2 }
         $1 == "50%" { p50 = us($2) }
         $1 == "99%" { p99 = us($2) }
         / Non-2xx/ { bad = $NF }
-        END { printf "%.0f %.0f %.0f %s\n", rps, p50, p99, (bad == "" ? 0 : bad) }'
+        END { printf "%.0f %.0f %.0f %s %.0f\n", rps, p50, p99, (bad == "" ? 0 : bad), (n > 0 ? ticks * 1000000 / hz / n : 0) }' "$tmp/wrk.out"
 }
-
-step "measuring ($DURATION per row)"
 # Warm-up (first instantiations, connection pools).
-wrk -t1 -c4 -d2s "$host_url/hello" >/dev/null; wrk -t1 -c4 -d2s "$app_url/health" >/dev/null
-printf '| target | concurrency | req/s | p50 µs | p99 µs | non-2xx |\n|---|---|---|---|---|---|\n'
+wrk -t1 -c4 -d2s "$host_url/hello" >/dev/null; wrk -t1 -c4 -d2s "$host_url/wasi-hello" >/dev/null; wrk -t1 -c4 -d2s "$app_url/health" >/dev/null
+printf '| target | concurrency | req/s | p50 µs | p99 µs | server CPU µs/req | non-2xx |\n|---|---|---|---|---|---|---|\n'
 for c in 1 64; do
-    read -r nr n50 n99 nbad < <(measure "$native_url/" "$c")
-    read -r hr h50 h99 hbad < <(measure "$host_url/hello" "$c")
-    printf '| native hyper hello | %s | %s | %s | %s | %s |\n' "$c" "$nr" "$n50" "$n99" "$nbad"
-    printf '| host + hello component | %s | %s | %s | %s | %s |\n' "$c" "$hr" "$h50" "$h99" "$hbad"
-    printf '| host overhead | %s | %s× throughput | +%s µs | +%s µs | |\n' "$c" \
-        "$(awk -v a="$hr" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')" "$((h50 - n50))" "$((h99 - n99))"
+    read -r nr n50 n99 nbad ncpu < <(measure "$native_url/" "$c" "$native_pid" pin)
+    read -r hr h50 h99 hbad hcpu < <(measure "$host_url/hello" "$c" "$host_pid" pin)
+    read -r wr w50 w99 wbad wcpu < <(measure "$host_url/wasi-hello" "$c" "$host_pid" pin)
+    printf '| native hyper hello | %s | %s | %s | %s | %s | %s |\n' "$c" "$nr" "$n50" "$n99" "$ncpu" "$nbad"
+    printf '| host + hello component (spin-sdk Request/Response) | %s | %s | %s | %s | %s | %s |\n' "$c" "$hr" "$h50" "$h99" "$hcpu" "$hbad"
+    printf '| host overhead, hello | %s | %s× throughput | +%s µs | +%s µs | +%s µs | |\n' "$c" \
+        "$(awk -v a="$hr" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')" "$((h50 - n50))" "$((h99 - n99))" "$((hcpu - ncpu))"
+    printf '| host + wasi-hello component (wasi:http types) | %s | %s | %s | %s | %s | %s |\n' "$c" "$wr" "$w50" "$w99" "$wcpu" "$wbad"
+    printf '| host overhead, wasi-hello | %s | %s× throughput | +%s µs | +%s µs | +%s µs | |\n' "$c" \
+        "$(awk -v a="$wr" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')" "$((w50 - n50))" "$((w99 - n99))" "$((wcpu - ncpu))"
 done
 for c in 1 16; do
-    read -r r p50 p99 bad < <(measure "$app_url/health" "$c")
-    printf '| GET /health (Postgres, Redis, MQTT, S3) | %s | %s | %s | %s | %s |\n' "$c" "$r" "$p50" "$p99" "$bad"
+    read -r r p50 p99 bad cpu < <(measure "$app_url/health" "$c" "$app_pid")
+    printf '| GET /health (Postgres, Redis, MQTT, S3) | %s | %s | %s | %s | %s | %s |\n' "$c" "$r" "$p50" "$p99" "$cpu" "$bad"
 done

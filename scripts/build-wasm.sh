@@ -18,7 +18,12 @@ packages=()
 for c in "${crates[@]}"; do packages+=(-p "$c"); done
 
 step "building ${#crates[@]} components for wasm32-wasip1 (first build from cold takes several minutes)"
-flags="-C target-feature=+simd128"
+# Initial linear memory 8 MiB (Rust's default is the 1 MiB stack plus static data): wasi-libc's
+# malloc serves from the initial memory first, so a typical request never executes `memory.grow`,
+# and the host's pooling allocator never has to change page protections for it (two `mprotect`
+# calls and a TLB shoot-down per request otherwise; see bench/README.md). Untouched pages cost
+# nothing: they are never faulted in, and the host resets only the pages an instance wrote.
+flags="-C target-feature=+simd128 -C link-arg=--initial-memory=8388608"
 claim_target_dir "$NEXGATE_WASM_TARGET_DIR"
 if rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
     note "using rustup's wasm32-wasip1 standard library"

@@ -144,6 +144,13 @@ fn load(args: &UpArgs) -> Result<std::sync::Arc<runtime::Runtime>> {
 }
 
 fn main() -> std::process::ExitCode {
+    // wasmtime builds an error value inside its request path (e.g. when a store drops a finished
+    // guest's fiber); with `RUST_BACKTRACE=1` in the environment each of those would capture a
+    // backtrace, tens of microseconds per request. Library backtraces are off unless asked for
+    // explicitly; panics still print theirs under `RUST_BACKTRACE`. Done before any thread starts.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {

@@ -16,6 +16,8 @@ pub struct RoutePattern {
     raw: String,
     segments: Vec<Segment>,
     trailing_wildcard: bool,
+    /// `raw` without its trailing wildcard, computed once (a header of every request).
+    component_route: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,10 +57,18 @@ impl RoutePattern {
                 segments.push(Segment::Literal(seg.to_string()));
             }
         }
+        let component_route = segments
+            .iter()
+            .map(|seg| match seg {
+                Segment::Literal(s) => format!("/{s}"),
+                Segment::Param(n) => format!("/:{n}"),
+            })
+            .collect();
         Ok(Self {
             raw: raw.to_string(),
             segments,
             trailing_wildcard,
+            component_route,
         })
     }
 
@@ -68,19 +78,8 @@ impl RoutePattern {
     }
 
     /// The route without its trailing wildcard (`spin-component-route`).
-    pub fn component_route(&self) -> String {
-        let mut out = String::new();
-        for seg in &self.segments {
-            out.push('/');
-            match seg {
-                Segment::Literal(s) => out.push_str(s),
-                Segment::Param(n) => {
-                    out.push(':');
-                    out.push_str(n)
-                }
-            }
-        }
-        out
+    pub fn component_route(&self) -> &str {
+        &self.component_route
     }
 
     fn category(&self) -> u8 {

@@ -23,6 +23,9 @@ pub struct ComponentInfo {
     pub variables: BTreeMap<String, Result<String, VariableError>>,
     pub key_value_stores: Vec<String>,
     pub environment: Vec<(String, String)>,
+    /// The guest's stdout, stderr: `[id] ` in front of each line (made once, used per request).
+    pub stdout: PrefixedOutput,
+    pub stderr: PrefixedOutput,
 }
 
 /// The `T` of `Store<T>` for one request.
@@ -40,8 +43,8 @@ impl HostState {
     pub fn new(shared: Arc<Runtime>, component: Arc<ComponentInfo>) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.envs(&component.environment)
-            .stdout(PrefixedOutput::new(&component.id, false))
-            .stderr(PrefixedOutput::new(&component.id, true))
+            .stdout(component.stdout.clone())
+            .stderr(component.stderr.clone())
             // Spin gives components no sockets: outbound traffic goes through the Spin interfaces
             // and wasi:http, which check allowed_outbound_hosts.
             .allow_tcp(false)
@@ -93,7 +96,7 @@ pub struct PrefixedOutput {
 }
 
 impl PrefixedOutput {
-    fn new(component: &str, to_stderr: bool) -> Self {
+    pub fn new(component: &str, to_stderr: bool) -> Self {
         Self {
             prefix: Arc::from(format!("[{component}] ")),
             to_stderr,
