@@ -48,10 +48,13 @@ export_app_variables() {
     export SPIN_VARIABLE_PROFILES_INTERNAL_TOKEN="$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
     export SPIN_VARIABLE_FILES_INTERNAL_TOKEN="$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
     export SPIN_VARIABLE_MFA_ENCRYPTION_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+    export SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN="$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
     local role
-    for role in auth profiles files health; do
+    for role in auth profiles files health payments; do
         export "SPIN_VARIABLE_${role^^}_DB_URL=postgres://nexgate_$role:$PG_PASSWORD@$PG_HOST:$PG_PORT/$db?sslmode=disable"
     done
+    export SPIN_VARIABLE_NOTIFICATIONS_DB_URL="postgres://nexgate_notifications:$PG_PASSWORD@$PG_HOST:$PG_PORT/notifications_$db?sslmode=disable"
+    export SPIN_VARIABLE_NOTIFICATIONS_SESSIONS_DB_URL="postgres://nexgate_notifications:$PG_PASSWORD@$PG_HOST:$PG_PORT/$db?sslmode=disable"
     export SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY" SPIN_VARIABLE_STORAGE_SECRET_KEY="$STORAGE_SECRET_KEY"
 }
 

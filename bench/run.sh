@@ -14,22 +14,10 @@ bash scripts/build.sh
 apt_install wrk
 
 BIN="$NEXGATE_NATIVE_TARGET_DIR/release"
-pids=()
+ADMIN="postgres://nexgate_admin:$PG_PASSWORD@$PG_HOST:$PG_PORT"
+source bench/lib.sh
 tmp="$(mktemp -d)"
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
-
-# Starts a server that prints "listening on <url>" and puts its URL in $started_url. (Not called
-# in a $(...) subshell, so its pid reaches the trap that stops it.)
-start() {
-    local log; log="$(mktemp)"
-    "$@" >"$log" 2>/dev/null &
-    pids+=($!)
-    for _ in $(seq 600); do
-        if grep -q '^listening on ' "$log"; then started_url="$(sed -n 's/^listening on //p' "$log" | head -1)"; return; fi
-        sleep 0.1
-    done
-    fail "$1 did not start"
-}
 
 # The baseline and the host run on CPU 0 and wrk on CPU 1, so the two do not trade places on the
 # two cores between rows (the main source of noise here); both servers get the same single core.
@@ -39,18 +27,15 @@ start taskset -c 0 "$BIN/nexgate-host" up --from bench/spin.toml --listen 127.0.
 host_url="$started_url"; host_pid="${pids[-1]}"
 
 step "preparing a database for GET /health"
-"$BIN/nexgate-ops" migrate --server-url "postgres://nexgate_admin:$PG_PASSWORD@$PG_HOST:$PG_PORT" \
-    --database nexgate_bench --notifications-database notifications_bench --migrations-dir migrations 2>/dev/null
-SPIN_VARIABLE_HEALTH_DB_URL="postgres://nexgate_health:$PG_PASSWORD@$PG_HOST:$PG_PORT/nexgate_bench?sslmode=disable" \
-    SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY" SPIN_VARIABLE_STORAGE_SECRET_KEY="$STORAGE_SECRET_KEY" \
-    SPIN_VARIABLE_REDIS_KEY_PREFIX="bench:" SPIN_VARIABLE_EVENT_TOPIC_PREFIX="bench" RUST_LOG=warn \
-    start "$BIN/nexgate-host" up --from spin.toml --listen 127.0.0.1:0
+bench_db nexgate_bench
+export_app_variables nexgate_bench
+start "$BIN/nexgate-host" up --from spin.toml --listen 127.0.0.1:0
 app_url="$started_url"; app_pid="${pids[-1]}"
 
 # wrk's summary → "rps p50 p99 non2xx cpu" (latencies in microseconds; cpu = the server's CPU
-# time per request in microseconds, user + system, from /proc/<pid>/stat). `measure URL CONNS PID
-# [pinned]`.
-measure() {
+# time per request in microseconds, user + system, from /proc/<pid>/stat). `measure_server URL
+# CONNS PID [pinned]`.
+measure_server() {
     local url="$1" conns="$2" pid="$3" pin="${4:-}" threads=1 before after
     [ "$conns" -gt 1 ] && threads=2
     local wrk=(wrk); [ -n "$pin" ] && wrk=(taskset -c 1 wrk)
@@ -70,9 +55,9 @@ measure() {
 wrk -t1 -c4 -d2s "$host_url/hello" >/dev/null; wrk -t1 -c4 -d2s "$host_url/wasi-hello" >/dev/null; wrk -t1 -c4 -d2s "$app_url/health" >/dev/null
 printf '| target | concurrency | req/s | p50 µs | p99 µs | server CPU µs/req | non-2xx |\n|---|---|---|---|---|---|---|\n'
 for c in 1 64; do
-    read -r nr n50 n99 nbad ncpu < <(measure "$native_url/" "$c" "$native_pid" pin)
-    read -r hr h50 h99 hbad hcpu < <(measure "$host_url/hello" "$c" "$host_pid" pin)
-    read -r wr w50 w99 wbad wcpu < <(measure "$host_url/wasi-hello" "$c" "$host_pid" pin)
+    read -r nr n50 n99 nbad ncpu < <(measure_server "$native_url/" "$c" "$native_pid" pin)
+    read -r hr h50 h99 hbad hcpu < <(measure_server "$host_url/hello" "$c" "$host_pid" pin)
+    read -r wr w50 w99 wbad wcpu < <(measure_server "$host_url/wasi-hello" "$c" "$host_pid" pin)
     printf '| native hyper hello | %s | %s | %s | %s | %s | %s |\n' "$c" "$nr" "$n50" "$n99" "$ncpu" "$nbad"
     printf '| host + hello component (spin-sdk Request/Response) | %s | %s | %s | %s | %s | %s |\n' "$c" "$hr" "$h50" "$h99" "$hcpu" "$hbad"
     printf '| host overhead, hello | %s | %s× throughput | +%s µs | +%s µs | +%s µs | |\n' "$c" \
@@ -82,6 +67,6 @@ for c in 1 64; do
         "$(awk -v a="$wr" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')" "$((w50 - n50))" "$((w99 - n99))" "$((wcpu - ncpu))"
 done
 for c in 1 16; do
-    read -r r p50 p99 bad cpu < <(measure "$app_url/health" "$c" "$app_pid")
+    read -r r p50 p99 bad cpu < <(measure_server "$app_url/health" "$c" "$app_pid")
     printf '| GET /health (Postgres, Redis, MQTT, S3) | %s | %s | %s | %s | %s | %s |\n' "$c" "$r" "$p50" "$p99" "$cpu" "$bad"
 done

@@ -10,6 +10,7 @@
 
 mod bindings;
 mod key_value;
+mod log_writer;
 mod manifest;
 mod mqtt;
 mod outbound;
@@ -151,6 +152,13 @@ fn main() -> std::process::ExitCode {
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
+    let (log_output, _flush_logs) = match log_writer::buffered_stderr() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: cannot start the log writer thread: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -159,7 +167,7 @@ fn main() -> std::process::ExitCode {
                 )
             }),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(log_output)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
