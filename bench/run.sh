@@ -60,10 +60,10 @@ for c in 1 64; do
     read -r wr w50 w99 wbad wcpu < <(measure_server "$host_url/wasi-hello" "$c" "$host_pid" pin)
     printf '| native hyper hello | %s | %s | %s | %s | %s | %s |\n' "$c" "$nr" "$n50" "$n99" "$ncpu" "$nbad"
     printf '| host + hello component (spin-sdk Request/Response) | %s | %s | %s | %s | %s | %s |\n' "$c" "$hr" "$h50" "$h99" "$hcpu" "$hbad"
-    printf '| host overhead, hello | %s | %s× throughput | +%s µs | +%s µs | +%s µs | |\n' "$c" \
+    printf '| host overhead, hello | %s | %s× throughput | %+d µs | %+d µs | %+d µs | |\n' "$c" \
         "$(awk -v a="$hr" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')" "$((h50 - n50))" "$((h99 - n99))" "$((hcpu - ncpu))"
     printf '| host + wasi-hello component (wasi:http types) | %s | %s | %s | %s | %s | %s |\n' "$c" "$wr" "$w50" "$w99" "$wcpu" "$wbad"
-    printf '| host overhead, wasi-hello | %s | %s× throughput | +%s µs | +%s µs | +%s µs | |\n' "$c" \
+    printf '| host overhead, wasi-hello | %s | %s× throughput | %+d µs | %+d µs | %+d µs | |\n' "$c" \
         "$(awk -v a="$wr" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')" "$((w50 - n50))" "$((w99 - n99))" "$((wcpu - ncpu))"
 done
 for c in 1 16; do
