@@ -41,10 +41,13 @@ pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_
 /// How often the epoch ticker advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Bytes of a reused linear-memory slot kept resident (reset in place, not decommitted). With
-/// `PAGEMAP_SCAN` (Linux 6.7+) only the pages the last instance wrote are reset, so this can be
-/// generous; without it the first this-many bytes are `memset` on every reuse.
+/// Bytes of a reused linear-memory slot kept resident (reset in place, not decommitted) where the
+/// kernel has `PAGEMAP_SCAN` (Linux 6.7+): only the pages the last instance wrote are reset, so
+/// this can be generous.
 const LINEAR_MEMORY_KEEP_RESIDENT_BYTES: usize = 16 << 20;
+/// The same without `PAGEMAP_SCAN`, where the first this-many bytes are `memset` on every reuse
+/// (and the rest given back with `madvise`).
+const LINEAR_MEMORY_KEEP_RESIDENT_BYTES_WITHOUT_PAGEMAP: usize = 2 << 20;
 /// Bytes of a reused table slot kept resident.
 const TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
 /// Bytes of a reused async stack kept resident.
@@ -109,9 +112,18 @@ pub fn engine(limits: &Limits) -> Result<Engine> {
     pool.max_tables_per_component(16);
     pool.max_core_instances_per_component(32);
     pool.max_component_instance_size(1 << 20);
-    // Reusing a slot memsets what stays resident instead of madvise + page faults on next use.
-    pool.linear_memory_keep_resident(LINEAR_MEMORY_KEEP_RESIDENT_BYTES);
-    pool.pagemap_scan(wasmtime::Enabled::Auto);
+    // Reusing a slot resets what stays resident in place instead of madvise + page faults on the
+    // next use.
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        pool.pagemap_scan(wasmtime::Enabled::Yes);
+        pool.linear_memory_keep_resident(LINEAR_MEMORY_KEEP_RESIDENT_BYTES);
+    } else {
+        tracing::warn!(
+            "this kernel has no PAGEMAP_SCAN (Linux 6.7+): reused instance memory is reset by \
+             memset, which makes every request slower"
+        );
+        pool.linear_memory_keep_resident(LINEAR_MEMORY_KEEP_RESIDENT_BYTES_WITHOUT_PAGEMAP);
+    }
     pool.table_keep_resident(TABLE_KEEP_RESIDENT_BYTES);
     pool.async_stack_keep_resident(ASYNC_STACK_KEEP_RESIDENT_BYTES);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
