@@ -32,7 +32,7 @@ fn main() {
     // WASI 0.3 release candidates (`*-0.3.0-rc-*`) use streams and futures, which bindgen only
     // accepts with wasmtime's async component model; the host does not enable it (see Cargo.toml)
     // and no world of ours imports them, so they are left out.
-    copy_dir_filtered(&sdk_wit.join("deps"), &wit_dir.join("deps"), |name| {
+    copy_dir(&sdk_wit.join("deps"), &wit_dir.join("deps"), &|name| {
         !name.contains("-0.3.0-")
     });
 
@@ -89,7 +89,8 @@ fn find_spin_sdk_wit(version: &str) -> Option<PathBuf> {
     None
 }
 
-fn copy_dir_filtered(from: &Path, to: &Path, keep: impl Fn(&str) -> bool) {
+/// Copies `from` into `to`, recursively, leaving out entries whose name `keep` refuses.
+fn copy_dir(from: &Path, to: &Path, keep: &dyn Fn(&str) -> bool) {
     fs::create_dir_all(to).unwrap();
     for entry in fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -98,20 +99,7 @@ fn copy_dir_filtered(from: &Path, to: &Path, keep: impl Fn(&str) -> bool) {
         }
         let target = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
+            copy_dir(&entry.path(), &target, keep);
         } else {
             fs::copy(entry.path(), target).unwrap();
         }

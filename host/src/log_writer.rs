@@ -77,7 +77,7 @@ fn write_out(shared: &Shared) {
             let Ok(mut state) = shared.state.lock() else {
                 return;
             };
-            if state.buf.is_empty() && !state.stopping {
+            if !state.stopping && state.buf.len() < WAKE_BYTES {
                 state = match shared.wake.wait_timeout(state, FLUSH_INTERVAL) {
                     Ok((s, _)) => s,
                     Err(_) => return,
@@ -93,7 +93,6 @@ fn write_out(shared: &Shared) {
         if stopping {
             return;
         }
-        std::thread::sleep(FLUSH_INTERVAL);
     }
 }
 

@@ -481,11 +481,13 @@ fn set_spin_headers(
     matched: &crate::routing::RouteMatch,
     client_addr: Option<std::net::SocketAddr>,
 ) {
-    let host = match req.headers().get(http::header::HOST) {
-        Some(h) => h.to_str().ok().map(str::to_string),
-        None => req.uri().authority().map(|a| a.to_string()),
-    }
-    .unwrap_or_else(|| "localhost".to_string());
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".to_string());
     let path_and_query = req
         .uri()
         .path_and_query()
@@ -503,15 +505,13 @@ fn set_spin_headers(
     }
     let headers = req.headers_mut();
     // A client may not forge what the platform tells the component.
-    if headers.keys().any(|k| k.as_str().starts_with("spin-")) {
-        let forged: Vec<_> = headers
-            .keys()
-            .filter(|k| k.as_str().starts_with("spin-"))
-            .cloned()
-            .collect();
-        for k in forged {
-            headers.remove(k);
-        }
+    let forged: Vec<_> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("spin-"))
+        .cloned()
+        .collect();
+    for k in forged {
+        headers.remove(k);
     }
     let mut set = |name: http::HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {

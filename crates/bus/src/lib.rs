@@ -140,8 +140,7 @@ impl QueueArgs {
     /// Loads the subscriptions, connects, and declares every queue and binding (idempotent).
     pub async fn declare(&self) -> Result<(Subscriptions, Connection, Channel)> {
         let subs = Subscriptions::load(&self.subscriptions)?;
-        let (conn, channel) = connect(&self.amqp_url).await?;
-        declare(&channel, &self.prefix, &subs, self.expires_ms).await?;
+        let (conn, channel) = self.connect_and_declare(&subs).await?;
         Ok((subs, conn, channel))
     }
 
@@ -154,9 +153,14 @@ impl QueueArgs {
             "{} has no [workers.{worker}] section",
             self.subscriptions.display()
         );
-        let (conn, channel) = connect(&self.amqp_url).await?;
-        declare(&channel, &self.prefix, &subs, self.expires_ms).await?;
+        let (conn, channel) = self.connect_and_declare(&subs).await?;
         Ok((conn, channel, worker_queues(&self.prefix, worker)))
+    }
+
+    async fn connect_and_declare(&self, subs: &Subscriptions) -> Result<(Connection, Channel)> {
+        let (conn, channel) = connect(&self.amqp_url).await?;
+        declare(&channel, &self.prefix, subs, self.expires_ms).await?;
+        Ok((conn, channel))
     }
 }
 
