@@ -26,6 +26,9 @@ struct Shared {
 struct State {
     buf: Vec<u8>,
     stopping: bool,
+    /// The writer found the buffer empty and sleeps until a line arrives (no wake-ups while the
+    /// host is idle).
+    writer_idle: bool,
 }
 
 /// A `MakeWriter` for `tracing_subscriber::fmt` that buffers each event for the writer thread.
@@ -77,7 +80,15 @@ fn write_out(shared: &Shared) {
             let Ok(mut state) = shared.state.lock() else {
                 return;
             };
+            while !state.stopping && state.buf.is_empty() {
+                state.writer_idle = true;
+                state = match shared.wake.wait(state) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+            }
             if !state.stopping && state.buf.len() < WAKE_BYTES {
+                // Let more lines gather; a full buffer or `stopping` cuts the wait short.
                 state = match shared.wake.wait_timeout(state, FLUSH_INTERVAL) {
                     Ok((s, _)) => s,
                     Err(_) => return,
@@ -134,7 +145,10 @@ impl Drop for BufferedLine {
             // lines stay in order.
             let _ = std::io::stderr().lock().write_all(&state.buf);
             state.buf.clear();
-        } else if state.buf.len() >= WAKE_BYTES {
+        } else if state.buf.len() >= WAKE_BYTES || state.writer_idle {
+            // The first line after a quiet spell starts the writer's interval; the rest of the
+            // interval's lines cost no wake-up.
+            state.writer_idle = false;
             self.shared.wake.notify_one();
         }
     }

@@ -9,15 +9,18 @@
 use std::cmp::Ordering;
 
 use anyhow::{bail, Result};
+use http::HeaderValue;
 
 /// A parsed route pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutePattern {
-    raw: String,
     segments: Vec<Segment>,
     trailing_wildcard: bool,
-    /// `raw` without its trailing wildcard, computed once (a header of every request).
-    component_route: String,
+    /// The route as written (`spin-raw-component-route`, `spin-matched-route`) and without its
+    /// trailing wildcard (`spin-component-route`), as header values made once; `None` where the
+    /// route cannot be a header value.
+    raw_header: Option<HeaderValue>,
+    component_route_header: Option<HeaderValue>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,23 +66,23 @@ impl RoutePattern {
                 Segment::Literal(s) => format!("/{s}"),
                 Segment::Param(n) => format!("/:{n}"),
             })
-            .collect();
+            .collect::<String>();
         Ok(Self {
-            raw: raw.to_string(),
             segments,
             trailing_wildcard,
-            component_route,
+            raw_header: HeaderValue::from_str(raw).ok(),
+            component_route_header: HeaderValue::from_str(&component_route).ok(),
         })
     }
 
-    /// The route as written in the manifest (`spin-raw-component-route`).
-    pub fn raw(&self) -> &str {
-        &self.raw
+    /// The route as written in the manifest, as a header value (cheap to clone).
+    pub fn raw_header(&self) -> Option<&HeaderValue> {
+        self.raw_header.as_ref()
     }
 
-    /// The route without its trailing wildcard (`spin-component-route`).
-    pub fn component_route(&self) -> &str {
-        &self.component_route
+    /// The route without its trailing wildcard, as a header value (cheap to clone).
+    pub fn component_route_header(&self) -> Option<&HeaderValue> {
+        self.component_route_header.as_ref()
     }
 
     fn category(&self) -> u8 {
@@ -106,34 +109,29 @@ impl RoutePattern {
 
     /// Matches a request path; returns the captured parameters and the path info.
     pub fn matches(&self, path: &str) -> Option<RouteMatch> {
-        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        if parts.len() < self.segments.len()
-            || (!self.trailing_wildcard && parts.len() != self.segments.len())
-        {
-            return None;
-        }
+        // Walks the path's segments without collecting them: every route is tried per request.
+        let mut parts = path.split('/').filter(|s| !s.is_empty());
         let mut params = Vec::new();
-        for (seg, part) in self.segments.iter().zip(&parts) {
+        for seg in &self.segments {
+            let part = parts.next()?;
             match seg {
                 Segment::Literal(lit) if lit == part => {}
                 Segment::Literal(_) => return None,
-                Segment::Param(name) => params.push((name.clone(), (*part).to_string())),
+                Segment::Param(name) => params.push((name.clone(), part.to_string())),
             }
         }
-        let path_info = if self.trailing_wildcard {
-            let rest = &parts[self.segments.len()..];
-            if rest.is_empty() {
-                String::new()
-            } else {
-                let mut info = format!("/{}", rest.join("/"));
-                if path.ends_with('/') && path.len() > 1 {
-                    info.push('/');
-                }
-                info
+        let mut path_info = String::new();
+        if self.trailing_wildcard {
+            for part in parts {
+                path_info.push('/');
+                path_info.push_str(part);
             }
-        } else {
-            String::new()
-        };
+            if !path_info.is_empty() && path.ends_with('/') && path.len() > 1 {
+                path_info.push('/');
+            }
+        } else if parts.next().is_some() {
+            return None;
+        }
         Some(RouteMatch { params, path_info })
     }
 }
@@ -268,8 +266,8 @@ mod tests {
         let r = router(&[("/test/...", "t")]);
         let routed = r.route("/test/wildcard/abc").unwrap();
         assert_eq!(routed.matched.path_info, "/wildcard/abc");
-        assert_eq!(routed.pattern.component_route(), "/test");
-        assert_eq!(routed.pattern.raw(), "/test/...");
+        assert_eq!(routed.pattern.component_route_header().unwrap(), "/test");
+        assert_eq!(routed.pattern.raw_header().unwrap(), "/test/...");
         assert_eq!(r.route("/test").unwrap().matched.path_info, "");
     }
 

@@ -8,7 +8,9 @@
 //! 4. Each request gets a fresh instance from the pooling allocator, bounded by an epoch deadline,
 //!    a memory limit and a bounded number of concurrent instances.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,6 +81,8 @@ pub struct Runtime {
     pub engine: Engine,
     pub components: HashMap<String, LoadedComponent>,
     pub router: Router,
+    /// `/...`: the route a chained request to a component without an HTTP route is given.
+    pub catch_all_route: RoutePattern,
     pub limits: Limits,
     pub instance_permits: Arc<Semaphore>,
     pub pg: PgPools,
@@ -210,6 +214,7 @@ impl Runtime {
             engine: engine.clone(),
             components,
             router,
+            catch_all_route: RoutePattern::parse("/...")?,
             limits: options.limits,
             instance_permits: Arc::new(Semaphore::new(options.limits.instances_max)),
             pg: PgPools::new(options.pg_limits),
@@ -229,7 +234,7 @@ impl Runtime {
     pub async fn handle(
         self: &Arc<Self>,
         req: Request<Body>,
-        client_addr: std::net::SocketAddr,
+        client_addr: &ClientAddr,
     ) -> Response<Body> {
         self.handle_logged(req, Some(client_addr), None).await
     }
@@ -247,7 +252,7 @@ impl Runtime {
     async fn handle_logged(
         self: &Arc<Self>,
         req: Request<Body>,
-        client_addr: Option<std::net::SocketAddr>,
+        client_addr: Option<&ClientAddr>,
         chained_to: Option<String>,
     ) -> Response<Body> {
         let started = Instant::now();
@@ -258,7 +263,7 @@ impl Runtime {
         tracing::info!(
             target: "request",
             "{method} {path} {} {} {:.3}ms{}",
-            component.as_deref().unwrap_or("-"),
+            component.unwrap_or("-"),
             resp.status().as_u16(),
             started.elapsed().as_secs_f64() * 1000.0,
             if chained { " (chained)" } else { "" }
@@ -266,42 +271,39 @@ impl Runtime {
         resp
     }
 
-    async fn dispatch(
-        self: &Arc<Self>,
+    async fn dispatch<'a>(
+        self: &'a Arc<Self>,
         mut req: Request<Body>,
-        client_addr: Option<std::net::SocketAddr>,
+        client_addr: Option<&ClientAddr>,
         chained_to: Option<String>,
-    ) -> (Option<String>, Response<Body>) {
-        let path = req.uri().path().to_string();
+    ) -> (Option<&'a str>, Response<Body>) {
+        let path = req.uri().path();
         if chained_to.is_none() && path == "/.well-known/spin/health" {
             return (None, text_response(StatusCode::OK, "OK"));
         }
         let (component_id, pattern, matched) = match chained_to {
             Some(id) => {
-                let Some(loaded) = self.components.get(&id) else {
+                let Some((id, loaded)) = self.components.get_key_value(&id) else {
                     return (
                         None,
                         text_response(StatusCode::NOT_FOUND, "no such component"),
                     );
                 };
-                let route = loaded
-                    .route
-                    .clone()
-                    .unwrap_or_else(|| RoutePattern::parse("/...").unwrap());
-                let matched = route.matches(&path).unwrap_or(crate::routing::RouteMatch {
+                let route = loaded.route.as_ref().unwrap_or(&self.catch_all_route);
+                let matched = route.matches(path).unwrap_or(crate::routing::RouteMatch {
                     params: Vec::new(),
-                    path_info: path.clone(),
+                    path_info: path.to_string(),
                 });
-                (id, route, matched)
+                (id.as_str(), route, matched)
             }
-            None => match self.router.route(&path) {
-                Some(r) => (r.component.to_string(), r.pattern.clone(), r.matched),
+            None => match self.router.route(path) {
+                Some(r) => (r.component, r.pattern, r.matched),
                 None => return (None, text_response(StatusCode::NOT_FOUND, "")),
             },
         };
-        set_spin_headers(&mut req, &pattern, &matched, client_addr);
+        set_spin_headers(&mut req, pattern, &matched, client_addr);
         let chained = client_addr.is_none();
-        let resp = self.run(&component_id, req, chained).await;
+        let resp = self.run(component_id, req, chained).await;
         (Some(component_id), resp)
     }
 
@@ -367,34 +369,58 @@ impl Runtime {
         let pre = loaded.pre.clone();
         let id = component_id.to_string();
         let t0 = Instant::now();
+        // Bounded in wall-clock time as a whole: the epoch deadline stops a guest that computes
+        // too long, this one a guest stuck waiting on the host (an outbound call that hangs).
+        let budget_end = tokio::time::Instant::now() + self.limits.request_timeout + WAIT_GRACE;
         let task = tokio::spawn(async move {
             let _permit = permit;
-            let proxy = pre
-                .instantiate_async(&mut store)
+            let guest = async {
+                let proxy = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(GuestFailure::Instantiate)?;
+                tracing::debug!("instantiated after {:?}", t0.elapsed());
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, out)
+                    .await
+                    .map_err(GuestFailure::Trap)
+            };
+            let result = until_deadline(guest, budget_end)
                 .await
-                .map_err(GuestFailure::Instantiate)?;
-            tracing::debug!("instantiated after {:?}", t0.elapsed());
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, out)
-                .await
-                .map_err(GuestFailure::Trap)
+                .unwrap_or(Err(GuestFailure::WaitedTooLong));
+            // The response is usually complete now and its connection task already woken: let
+            // it write the response before this instance is torn down (returning its memory to
+            // the pool is a tenth of a trivial request's work), not after.
+            tokio::task::yield_now().await;
+            drop(store);
+            result
         });
-        let budget = self.limits.request_timeout + Duration::from_secs(1);
-        match tokio::time::timeout(budget, receiver).await {
-            Ok(Ok(Ok(resp))) => {
+        // Ends when the guest sets its response, or when the task ends without one (the store,
+        // and with it the response's sender, is dropped at the end of the task).
+        match receiver.await {
+            Ok(Ok(resp)) => {
                 tracing::debug!("response head after {:?}", t0.elapsed());
                 resp
             }
-            Ok(Ok(Err(code))) => {
+            Ok(Err(code)) => {
                 tracing::warn!("component `{id}` answered with an error code: {code:?}");
                 text_response(StatusCode::INTERNAL_SERVER_ERROR, "")
             }
-            Ok(Err(_)) => match task.await {
+            Err(_) => match task.await {
                 Ok(Err(GuestFailure::Trap(e))) if is_deadline(&e) => {
                     tracing::warn!(
                         "component `{id}` exceeded its time limit of {:?}",
                         self.limits.request_timeout
+                    );
+                    text_response(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "the component exceeded its time limit",
+                    )
+                }
+                Ok(Err(GuestFailure::WaitedTooLong)) => {
+                    tracing::warn!(
+                        "component `{id}` exceeded its time limit while waiting on the host"
                     );
                     text_response(
                         StatusCode::GATEWAY_TIMEOUT,
@@ -421,16 +447,6 @@ impl Runtime {
                     text_response(StatusCode::INTERNAL_SERVER_ERROR, "")
                 }
             },
-            Err(_) => {
-                task.abort();
-                tracing::warn!(
-                    "component `{id}` exceeded its time limit while waiting on the host"
-                );
-                text_response(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "the component exceeded its time limit",
-                )
-            }
         }
     }
 }
@@ -438,6 +454,28 @@ impl Runtime {
 enum GuestFailure {
     Instantiate(wasmtime::Error),
     Trap(wasmtime::Error),
+    /// Still waiting on the host when the request's time was up.
+    WaitedTooLong,
+}
+
+/// What a guest stuck waiting on the host gets beyond the request timeout before it is cut off
+/// (a guest computing is cut off by the epoch deadline at the timeout itself).
+const WAIT_GRACE: Duration = Duration::from_secs(1);
+
+/// Runs `fut` until `deadline`; `None` if the deadline came first. The timer is armed only once
+/// `fut` has to wait, so a request that completes in its first poll (most of them) never touches
+/// the runtime's timer wheel.
+async fn until_deadline<F: Future>(fut: F, deadline: tokio::time::Instant) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(out));
+        }
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }
 
 fn is_deadline(e: &wasmtime::Error) -> bool {
@@ -479,31 +517,35 @@ fn set_spin_headers(
     req: &mut Request<Body>,
     pattern: &RoutePattern,
     matched: &crate::routing::RouteMatch,
-    client_addr: Option<std::net::SocketAddr>,
+    client_addr: Option<&ClientAddr>,
 ) {
-    let host = req
-        .headers()
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| "localhost".to_string());
     let path_and_query = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(Cow::Borrowed)
+        .or_else(|| req.uri().authority().map(|a| Cow::Owned(a.to_string())))
+        .unwrap_or(Cow::Borrowed("localhost"));
     let mut full_url = String::with_capacity(7 + host.len() + path_and_query.len());
     full_url.push_str("http://");
     full_url.push_str(&host);
     full_url.push_str(path_and_query);
+    // One buffer for both the absolute URI and the `spin-full-url` header.
+    let full_url = Bytes::from(full_url);
     // Make the URI absolute for the guest's `authority`.
     if req.uri().authority().is_none() {
-        if let Ok(uri) = http::Uri::try_from(full_url.as_str()) {
+        if let Ok(uri) = http::Uri::from_maybe_shared(full_url.clone()) {
             *req.uri_mut() = uri;
         }
     }
     let headers = req.headers_mut();
+    // Room for the headers below at once, rather than the map growing (and rehashing) twice.
+    headers.reserve(8 + matched.params.len());
     // A client may not forge what the platform tells the component.
     let forged: Vec<_> = headers
         .keys()
@@ -513,25 +555,44 @@ fn set_spin_headers(
     for k in forged {
         headers.remove(k);
     }
-    let mut set = |name: http::HeaderName, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(name, v);
-        }
-    };
-    set(spin_header::FULL_URL, &full_url);
-    set(spin_header::PATH_INFO, &matched.path_info);
-    set(spin_header::MATCHED_ROUTE, pattern.raw());
-    set(spin_header::RAW_COMPONENT_ROUTE, pattern.raw());
-    set(spin_header::COMPONENT_ROUTE, pattern.component_route());
-    set(spin_header::BASE_PATH, "/");
-    if let Some(addr) = client_addr {
-        set(spin_header::CLIENT_ADDR, &addr.to_string());
+    if let Ok(v) = HeaderValue::from_maybe_shared(full_url) {
+        headers.insert(spin_header::FULL_URL, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&matched.path_info) {
+        headers.insert(spin_header::PATH_INFO, v);
+    }
+    if let Some(raw) = pattern.raw_header() {
+        headers.insert(spin_header::MATCHED_ROUTE, raw.clone());
+        headers.insert(spin_header::RAW_COMPONENT_ROUTE, raw.clone());
+    }
+    if let Some(route) = pattern.component_route_header() {
+        headers.insert(spin_header::COMPONENT_ROUTE, route.clone());
+    }
+    headers.insert(spin_header::BASE_PATH, HeaderValue::from_static("/"));
+    if let Some(client) = client_addr {
+        headers.insert(spin_header::CLIENT_ADDR, client.header.clone());
     }
     for (name, value) in &matched.params {
-        if let Ok(n) =
-            http::HeaderName::try_from(format!("spin-path-match-{}", name.to_ascii_lowercase()))
-        {
-            set(n, value);
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::try_from(format!("spin-path-match-{}", name.to_ascii_lowercase())),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(n, v);
+        }
+    }
+}
+
+/// The peer of a request that came over the network, with its `spin-client-addr` value made once
+/// per connection rather than per request.
+pub struct ClientAddr {
+    header: HeaderValue,
+}
+
+impl ClientAddr {
+    pub fn new(addr: std::net::SocketAddr) -> Self {
+        Self {
+            header: HeaderValue::from_str(&addr.to_string())
+                .expect("a socket address is a valid header value"),
         }
     }
 }

@@ -8,7 +8,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::runtime::Runtime;
+use crate::runtime::{ClientAddr, Runtime};
 
 /// Serves until `shutdown` resolves.
 pub async fn serve(
@@ -32,14 +32,16 @@ pub async fn serve(
         };
         stream.set_nodelay(true).ok();
         let runtime = runtime.clone();
+        let client_addr = Arc::new(ClientAddr::new(client));
         tokio::spawn(async move {
             let service =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let runtime = runtime.clone();
+                    let client_addr = client_addr.clone();
                     async move {
                         let req =
                             req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
-                        Ok::<_, std::convert::Infallible>(runtime.handle(req, client).await)
+                        Ok::<_, std::convert::Infallible>(runtime.handle(req, &client_addr).await)
                     }
                 });
             if let Err(e) = http1::Builder::new()

@@ -46,6 +46,43 @@ async fn a_runaway_guest_is_cut_off_while_others_are_served() {
 }
 
 #[tokio::test]
+async fn a_guest_stuck_waiting_on_the_host_is_cut_off_after_its_budget() {
+    // The epoch deadline only fires while guest code runs; a guest blocked in a host call (here a
+    // 20 s sleep on a WASI clock) is ended by the host's wall-clock bound: the request timeout
+    // plus one second of grace.
+    let app = TestApp::start_with(
+        Manifest::Fixture,
+        HostOptions {
+            args: vec!["--request-timeout-ms".into(), "1000".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let resp = app
+        .http
+        .get(app.url("/probe/sleep?ms=20000"))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(resp.status().as_u16(), 504);
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(10),
+        "cut off after {took:?}"
+    );
+    assert_eq!(
+        app.http
+            .get(app.url("/probe/headers"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
 async fn requests_beyond_the_instance_limit_get_503_and_the_host_survives() {
     let app = TestApp::start_with(
         Manifest::Fixture,
