@@ -12,8 +12,13 @@ DURATION="${DURATION:-10s}"
 bash infra/setup-stores.sh
 bash scripts/build.sh
 apt_install wrk
+# The host as it should be served: the `dist` profile (whole-program LTO). Tests and CI use the
+# `release` build, which is measured beside it.
+step "building nexgate-host and the native baseline with the dist profile (fat LTO: ~18 min the first time, ~8 min after a host change)"
+native_cargo build --locked --profile dist -p nexgate-host -p nexgate-bench-hello
 
 BIN="$NEXGATE_NATIVE_TARGET_DIR/release"
+DIST_BIN="$NEXGATE_NATIVE_TARGET_DIR/dist"
 ADMIN="postgres://nexgate_admin:$PG_PASSWORD@$PG_HOST:$PG_PORT"
 source bench/lib.sh
 tmp="$(mktemp -d)"
@@ -21,10 +26,12 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 # The baseline and the host run on CPU 0 and wrk on CPU 1, so the two do not trade places on the
 # two cores between rows (the main source of noise here); both servers get the same single core.
-step "starting the native baseline and the host (CPU 0; wrk on CPU 1)"
-start taskset -c 0 "$BIN/nexgate-bench-hello" 127.0.0.1:0; native_url="$started_url"; native_pid="${pids[-1]}"
+step "starting the native baseline and the two builds of the host (CPU 0; wrk on CPU 1)"
+start taskset -c 0 "$DIST_BIN/nexgate-bench-hello" 127.0.0.1:0; native_url="$started_url"; native_pid="${pids[-1]}"
+start taskset -c 0 "$DIST_BIN/nexgate-host" up --from bench/spin.toml --listen 127.0.0.1:0 --instances-max 256
+dist_url="$started_url"; dist_pid="${pids[-1]}"
 start taskset -c 0 "$BIN/nexgate-host" up --from bench/spin.toml --listen 127.0.0.1:0 --instances-max 256
-host_url="$started_url"; host_pid="${pids[-1]}"
+release_url="$started_url"; release_pid="${pids[-1]}"
 
 step "preparing a database for GET /health"
 bench_db nexgate_bench
@@ -52,19 +59,27 @@ measure_server() {
         END { printf "%.0f %.0f %.0f %s %.0f\n", rps, p50, p99, (bad == "" ? 0 : bad), (n > 0 ? ticks * 1000000 / hz / n : 0) }' "$tmp/wrk.out"
 }
 # Warm-up (first instantiations, connection pools).
-wrk -t1 -c4 -d2s "$host_url/hello" >/dev/null; wrk -t1 -c4 -d2s "$host_url/wasi-hello" >/dev/null; wrk -t1 -c4 -d2s "$app_url/health" >/dev/null
+for url in "$dist_url" "$release_url"; do
+    wrk -t1 -c4 -d2s "$url/hello" >/dev/null; wrk -t1 -c4 -d2s "$url/wasi-hello" >/dev/null
+done
+wrk -t1 -c4 -d2s "$app_url/health" >/dev/null
+# `host_rows LABEL URL PID CONNS`: the row of one host target and its overhead over the baseline
+# measured just before it (nr n50 n99 ncpu).
+host_rows() {
+    local r p50 p99 bad cpu
+    read -r r p50 p99 bad cpu < <(measure_server "$2" "$4" "$3" pin)
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$4" "$r" "$p50" "$p99" "$cpu" "$bad"
+    printf '| overhead | %s | %s× throughput | **%+d µs** | %+d µs | %+d µs | |\n' "$4" \
+        "$(awk -v a="$r" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')" "$((p50 - n50))" "$((p99 - n99))" "$((cpu - ncpu))"
+}
 printf '| target | concurrency | req/s | p50 µs | p99 µs | server CPU µs/req | non-2xx |\n|---|---|---|---|---|---|---|\n'
 for c in 1 64; do
     read -r nr n50 n99 nbad ncpu < <(measure_server "$native_url/" "$c" "$native_pid" pin)
-    read -r hr h50 h99 hbad hcpu < <(measure_server "$host_url/hello" "$c" "$host_pid" pin)
-    read -r wr w50 w99 wbad wcpu < <(measure_server "$host_url/wasi-hello" "$c" "$host_pid" pin)
     printf '| native hyper hello | %s | %s | %s | %s | %s | %s |\n' "$c" "$nr" "$n50" "$n99" "$ncpu" "$nbad"
-    printf '| host + hello component (spin-sdk Request/Response) | %s | %s | %s | %s | %s | %s |\n' "$c" "$hr" "$h50" "$h99" "$hcpu" "$hbad"
-    printf '| host overhead, hello | %s | %s× throughput | %+d µs | %+d µs | %+d µs | |\n' "$c" \
-        "$(awk -v a="$hr" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')" "$((h50 - n50))" "$((h99 - n99))" "$((hcpu - ncpu))"
-    printf '| host + wasi-hello component (wasi:http types) | %s | %s | %s | %s | %s | %s |\n' "$c" "$wr" "$w50" "$w99" "$wcpu" "$wbad"
-    printf '| host overhead, wasi-hello | %s | %s× throughput | %+d µs | %+d µs | %+d µs | |\n' "$c" \
-        "$(awk -v a="$wr" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')" "$((w50 - n50))" "$((w99 - n99))" "$((wcpu - ncpu))"
+    host_rows "host (dist) + wasi-hello (wasi:http types)" "$dist_url/wasi-hello" "$dist_pid" "$c"
+    host_rows "host (dist) + hello (spin-sdk Request/Response)" "$dist_url/hello" "$dist_pid" "$c"
+    host_rows "host (release, as tested) + wasi-hello" "$release_url/wasi-hello" "$release_pid" "$c"
+    host_rows "host (release, as tested) + hello" "$release_url/hello" "$release_pid" "$c"
 done
 for c in 1 16; do
     read -r r p50 p99 bad cpu < <(measure_server "$app_url/health" "$c" "$app_pid")

@@ -9,7 +9,17 @@ cd "$NEXGATE_ROOT"
 bash infra/setup-stores.sh
 bash scripts/build.sh
 
-HOST_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-host"
+# NEXGATE_HOST_PROFILE=dist serves with the whole-program-optimised host (~20 % less CPU per
+# request; its first build takes ~18 minutes). The default is the release build the tests use.
+HOST_PROFILE="${NEXGATE_HOST_PROFILE:-release}"
+case "$HOST_PROFILE" in
+    release) ;;
+    dist)
+        step "building nexgate-host with the dist profile (fat LTO: ~18 min the first time, ~8 min after a host change)"
+        native_cargo build --locked --profile dist -p nexgate-host ;;
+    *) fail "NEXGATE_HOST_PROFILE must be release or dist, not '$HOST_PROFILE'" ;;
+esac
+HOST_BIN="$NEXGATE_NATIVE_TARGET_DIR/$HOST_PROFILE/nexgate-host"
 OPS_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-ops"
 MEDIA_WORKER_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-media-worker"
 NOTIFIER_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-notifier"
