@@ -4,16 +4,33 @@ use std::time::Duration;
 
 use nexgate_tests::{HostOptions, Manifest, TestApp};
 
-#[tokio::test]
-async fn a_runaway_guest_is_cut_off_while_others_are_served() {
-    let app = TestApp::start_with(
+/// The fixture app on a host started with these extra flags.
+async fn start_with_flags(flags: &[&str]) -> TestApp {
+    TestApp::start_with(
         Manifest::Fixture,
         HostOptions {
-            args: vec!["--request-timeout-ms".into(), "1500".into()],
+            args: flags.iter().map(|f| f.to_string()).collect(),
             ..Default::default()
         },
     )
-    .await;
+    .await
+}
+
+/// The host still answers a normal request (after a guest was cut off or requests were refused).
+async fn assert_still_serving(app: &TestApp) {
+    let status = app
+        .http
+        .get(app.url("/probe/headers"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "the host stopped serving");
+}
+
+#[tokio::test]
+async fn a_runaway_guest_is_cut_off_while_others_are_served() {
+    let app = start_with_flags(&["--request-timeout-ms", "1500"]).await;
     let started = std::time::Instant::now();
     let spin = app.http.get(app.url("/probe/spin")).send();
     let other = async {
@@ -33,16 +50,7 @@ async fn a_runaway_guest_is_cut_off_while_others_are_served() {
     );
     assert_eq!(spin.unwrap().status().as_u16(), 504);
     assert!(started.elapsed() < Duration::from_secs(10));
-    // The host keeps serving afterwards.
-    assert_eq!(
-        app.http
-            .get(app.url("/probe/headers"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_still_serving(&app).await;
 }
 
 #[tokio::test]
@@ -50,14 +58,7 @@ async fn a_guest_stuck_waiting_on_the_host_is_cut_off_after_its_budget() {
     // The epoch deadline only fires while guest code runs; a guest blocked in a host call (here a
     // 20 s sleep on a WASI clock) is ended by the host's wall-clock bound: the request timeout
     // plus one second of grace.
-    let app = TestApp::start_with(
-        Manifest::Fixture,
-        HostOptions {
-            args: vec!["--request-timeout-ms".into(), "1000".into()],
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = start_with_flags(&["--request-timeout-ms", "1000"]).await;
     let started = std::time::Instant::now();
     let resp = app
         .http
@@ -71,32 +72,12 @@ async fn a_guest_stuck_waiting_on_the_host_is_cut_off_after_its_budget() {
         took >= Duration::from_millis(1900) && took < Duration::from_secs(10),
         "cut off after {took:?}"
     );
-    assert_eq!(
-        app.http
-            .get(app.url("/probe/headers"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_still_serving(&app).await;
 }
 
 #[tokio::test]
 async fn requests_beyond_the_instance_limit_get_503_and_the_host_survives() {
-    let app = TestApp::start_with(
-        Manifest::Fixture,
-        HostOptions {
-            args: vec![
-                "--instances-max".into(),
-                "2".into(),
-                "--instance-wait-ms".into(),
-                "200".into(),
-            ],
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = start_with_flags(&["--instances-max", "2", "--instance-wait-ms", "200"]).await;
     let requests = (0..8).map(|_| app.http.get(app.url("/probe/sleep?ms=1500")).send());
     let statuses: Vec<u16> = futures::future::join_all(requests)
         .await
@@ -107,27 +88,12 @@ async fn requests_beyond_the_instance_limit_get_503_and_the_host_survives() {
     let busy = statuses.iter().filter(|s| **s == 503).count();
     assert_eq!(ok + busy, 8, "{statuses:?}");
     assert!(ok >= 2 && busy >= 1, "{statuses:?}");
-    assert_eq!(
-        app.http
-            .get(app.url("/probe/headers"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_still_serving(&app).await;
 }
 
 #[tokio::test]
 async fn an_instance_cannot_grow_past_its_memory_limit() {
-    let app = TestApp::start_with(
-        Manifest::Fixture,
-        HostOptions {
-            args: vec!["--instance-memory-mib".into(), "64".into()],
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = start_with_flags(&["--instance-memory-mib", "64"]).await;
     let (status, body) = app.get_json("/probe/memory?mib=8").await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = app.get_json("/probe/memory?mib=128").await;
