@@ -313,7 +313,11 @@ async fn confirm_and_apply(
     reported: Option<Status>,
     source: &str,
 ) -> Result<Applied, Problem> {
-    if intent.is_final() {
+    // A settled intent needs no second look, except for a reported success: it may carry M-Pesa's
+    // receipt number (a status query settles without it, so a callback racing the query arrives
+    // after), or come after the intent failed or expired (the money must reach an operator).
+    // Both are `settle::apply`'s to decide, after the query like any other report.
+    if intent.is_final() && !matches!(reported, Some(Status::Succeeded { .. })) {
         return Ok(Applied::Duplicate);
     }
     let confirmed = gateway::status(settings, intent)
