@@ -367,11 +367,12 @@ impl Runtime {
             }
         };
         let pre = loaded.pre.clone();
-        let id = component_id.to_string();
+        let id = component_id;
         let t0 = Instant::now();
         // Bounded in wall-clock time as a whole: the epoch deadline stops a guest that computes
         // too long, this one a guest stuck waiting on the host (an outbound call that hangs).
-        let budget_end = tokio::time::Instant::now() + self.limits.request_timeout + WAIT_GRACE;
+        let budget_end =
+            tokio::time::Instant::from_std(t0) + self.limits.request_timeout + WAIT_GRACE;
         let task = tokio::spawn(async move {
             let _permit = permit;
             let guest = async {
@@ -413,19 +414,13 @@ impl Runtime {
                         "component `{id}` exceeded its time limit of {:?}",
                         self.limits.request_timeout
                     );
-                    text_response(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "the component exceeded its time limit",
-                    )
+                    time_limit_response()
                 }
                 Ok(Err(GuestFailure::WaitedTooLong)) => {
                     tracing::warn!(
                         "component `{id}` exceeded its time limit while waiting on the host"
                     );
-                    text_response(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "the component exceeded its time limit",
-                    )
+                    time_limit_response()
                 }
                 Ok(Err(GuestFailure::Instantiate(e))) => {
                     tracing::error!("component `{id}` could not be instantiated: {e:#}");
@@ -482,6 +477,14 @@ fn is_deadline(e: &wasmtime::Error) -> bool {
     matches!(
         e.downcast_ref::<wasmtime::Trap>(),
         Some(wasmtime::Trap::Interrupt)
+    )
+}
+
+/// The 504 of a request whose guest ran out of time (computing or waiting on the host).
+fn time_limit_response() -> Response<Body> {
+    text_response(
+        StatusCode::GATEWAY_TIMEOUT,
+        "the component exceeded its time limit",
     )
 }
 

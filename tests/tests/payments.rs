@@ -168,6 +168,25 @@ async fn balance(w: &World, name: &str) -> (i64, i64) {
     rows.first().map(|r| (r.get(0), r.get(1))).unwrap_or((0, 0))
 }
 
+/// What was done about each callback recorded for intent `id`, oldest first.
+async fn callback_outcomes(w: &World, id: &str) -> Vec<String> {
+    let db = w.app.db.admin().await;
+    db.query(
+        "SELECT outcome FROM payments.callbacks WHERE intent_id = $1::text::uuid ORDER BY received_at",
+        &[&id],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// The path of a callback URL we gave a provider, to post to the test app.
+fn callback_path(url: &str) -> String {
+    format!("/{}", url.splitn(4, '/').nth(3).unwrap())
+}
+
 async fn assert_ledger_invariants(w: &World) {
     let db = w.app.db.admin().await;
     let violations = db
@@ -419,14 +438,7 @@ async fn mpesa_stk_push_is_paid_into_escrow_once_even_with_duplicate_and_racing_
         (0, 150_000)
     );
     assert_eq!(balance(&w, "clearing:daraja:KES").await, (150_000, 0));
-    let db = w.app.db.admin().await;
-    let outcomes: Vec<String> = db
-        .query("SELECT outcome FROM payments.callbacks WHERE intent_id = $1::text::uuid ORDER BY received_at", &[&id])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let outcomes = callback_outcomes(&w, &id).await;
     assert_eq!(outcomes.len(), 3, "three callbacks recorded: {outcomes:?}");
     assert_eq!(
         outcomes.iter().filter(|o| *o == "applied").count(),
@@ -850,7 +862,7 @@ async fn a_success_callback_after_a_query_settled_the_intent_records_the_mpesa_r
         .into_iter()
         .find(|x| x.provider == "daraja")
         .unwrap();
-    let path = format!("/{}", push.callback_url.splitn(4, '/').nth(3).unwrap());
+    let path = callback_path(&push.callback_url);
     let post = |body: Value| w.app.http.post(w.app.url(&path)).json(&body).send();
 
     let r = post(PaymentSimulator::callback_body(&push, true))
@@ -877,18 +889,7 @@ async fn a_success_callback_after_a_query_settled_the_intent_records_the_mpesa_r
         (0, 100_000),
         "credited once"
     );
-    let db = w.app.db.admin().await;
-    let outcomes: Vec<String> = db
-        .query(
-            "SELECT outcome FROM payments.callbacks WHERE intent_id = $1::text::uuid ORDER BY received_at",
-            &[&id],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(outcomes, ["applied", "duplicate"]);
+    assert_eq!(callback_outcomes(&w, &id).await, ["applied", "duplicate"]);
 }
 
 #[tokio::test]
@@ -925,10 +926,9 @@ async fn forged_callbacks_change_nothing() {
         .find(|x| x.provider == "selcom")
         .unwrap()
         .clone();
-    let path_of = |url: &str| format!("/{}", url.splitn(4, '/').nth(3).unwrap());
 
     // M-Pesa: a wrong secret in the URL.
-    let good_path = path_of(&daraja_payment.callback_url);
+    let good_path = callback_path(&daraja_payment.callback_url);
     // The secret with its last character changed (to something it is not).
     let last = if good_path.ends_with('0') { '1' } else { '0' };
     let forged_path = format!("{}{last}", &good_path[..good_path.len() - 1]);
@@ -956,7 +956,7 @@ async fn forged_callbacks_change_nothing() {
 
     // Selcom: a bad digest, then a valid digest over a body that was changed after signing.
     let sbody = PaymentSimulator::callback_body(&selcom_payment, false);
-    let spath = path_of(&selcom_payment.callback_url);
+    let spath = callback_path(&selcom_payment.callback_url);
     let mut req = w.app.http.post(w.app.url(&spath)).json(&sbody);
     for (k, v) in selcom_webhook_headers("not-the-secret", &sbody) {
         req = req.header(k, v);
@@ -1465,7 +1465,7 @@ async fn payouts_need_a_step_up_identity_and_balance_and_an_unclear_one_is_queri
     let mut fake = b2c.clone();
     fake.plan.fail_with = None;
     let forged = PaymentSimulator::callback_body(&fake, false);
-    let path = format!("/{}", b2c.callback_url.splitn(4, '/').nth(3).unwrap());
+    let path = callback_path(&b2c.callback_url);
     let r = w
         .app
         .http
