@@ -85,3 +85,14 @@ for c in 1 16; do
     read -r r p50 p99 bad cpu < <(measure_server "$app_url/health" "$c" "$app_pid")
     printf '| GET /health (Postgres, Redis, MQTT, S3) | %s | %s | %s | %s | %s | %s |\n' "$c" "$r" "$p50" "$p99" "$cpu" "$bad"
 done
+
+# Where the host's share goes, step by step, without the network: the same requests made
+# in-process one at a time (`nexgate-host lifecycle`), dist build, CPU 0.
+for path in /wasi-hello /hello; do
+    echo
+    taskset -c 0 "$DIST_BIN/nexgate-host" lifecycle --from bench/spin.toml --path "$path" 2>/dev/null |
+        awk 'NR == 1 { print $0 "\n"; next }
+             NR == 2 { print "| step | mean µs | p50 µs | p99 µs |\n|---|---|---|---|"; next }
+             { n = NF; name = $1; for (i = 2; i <= n - 3; i++) name = name " " $i
+               printf "| %s | %s | %s | %s |\n", name, $(n-2), $(n-1), $n }'
+done

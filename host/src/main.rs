@@ -10,6 +10,7 @@
 
 mod bindings;
 mod key_value;
+mod lifecycle;
 mod log_writer;
 mod manifest;
 mod mqtt;
@@ -51,6 +52,21 @@ enum Command {
     Up(UpArgs),
     /// Validate the manifest and load every component without serving.
     Check(UpArgs),
+    /// Time each step of a request inside the host (store, instantiation, the guest's handler,
+    /// the response body, teardown) for the component a path routes to, without the network.
+    Lifecycle(LifecycleArgs),
+}
+
+#[derive(clap::Args)]
+struct LifecycleArgs {
+    #[command(flatten)]
+    app: UpArgs,
+    /// The request path; the component it routes to is measured.
+    #[arg(long)]
+    path: String,
+    /// Requests measured, one at a time.
+    #[arg(long, default_value_t = 5_000)]
+    requests: usize,
 }
 
 #[derive(clap::Args)]
@@ -189,6 +205,12 @@ fn main() -> std::process::ExitCode {
                     "manifest {} is valid and every component loads",
                     args.manifest.display()
                 );
+                Ok(())
+            }
+            Command::Lifecycle(args) => {
+                let runtime = load(&args.app)?;
+                let report = lifecycle::measure(&runtime, &args.path, args.requests).await?;
+                print!("{}", report.table());
                 Ok(())
             }
             Command::Up(args) => {

@@ -307,6 +307,20 @@ impl Runtime {
         (Some(component_id), resp)
     }
 
+    /// A fresh store for one request to `loaded`: its host state, memory limit and time limit.
+    pub(crate) fn new_store(self: &Arc<Self>, loaded: &LoadedComponent) -> Store<HostState> {
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(self.clone(), loaded.info.clone()),
+        );
+        store.limiter(|s| &mut s.limits);
+        let ticks =
+            (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+
     async fn run(
         self: &Arc<Self>,
         component_id: &str,
@@ -338,16 +352,7 @@ impl Runtime {
                 }
             }
         };
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(self.clone(), loaded.info.clone()),
-        );
-        store.limiter(|s| &mut s.limits);
-        let ticks =
-            (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-
+        let mut store = self.new_store(loaded);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = match store
             .data_mut()
@@ -516,7 +521,7 @@ mod spin_header {
     pub const CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
 }
 
-fn set_spin_headers(
+pub(crate) fn set_spin_headers(
     req: &mut Request<Body>,
     pattern: &RoutePattern,
     matched: &crate::routing::RouteMatch,
