@@ -41,11 +41,12 @@ app_url="$started_url"; app_pid="${pids[-1]}"
 
 # wrk's summary → "rps p50 p99 non2xx cpu" (latencies in microseconds; cpu = the server's CPU
 # time per request in microseconds, user + system, from /proc/<pid>/stat). `measure_server URL
-# CONNS PID [pinned]`.
+# CONNS PID [pinned] [wrk script]`.
 measure_server() {
-    local url="$1" conns="$2" pid="$3" pin="${4:-}" threads=1 before after
+    local url="$1" conns="$2" pid="$3" pin="${4:-}" script="${5:-}" threads=1 before after
     [ "$conns" -gt 1 ] && threads=2
     local wrk=(wrk); [ -n "$pin" ] && wrk=(taskset -c 1 wrk)
+    [ -n "$script" ] && wrk+=(-s "$script")
     before="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
     "${wrk[@]}" -t"$threads" -c"$conns" -d"$DURATION" --latency "$url" >"$tmp/wrk.out"
     after="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
@@ -67,7 +68,7 @@ wrk -t1 -c4 -d2s "$app_url/health" >/dev/null
 # measured just before it (nr n50 n99 ncpu).
 host_rows() {
     local r p50 p99 bad cpu
-    read -r r p50 p99 bad cpu < <(measure_server "$2" "$4" "$3" pin)
+    read -r r p50 p99 bad cpu < <(measure_server "$2" "$4" "$3" pin "${5:-}")
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$4" "$r" "$p50" "$p99" "$cpu" "$bad"
     printf '| overhead | %s | %s× throughput | **%+d µs** | %+d µs | %+d µs | |\n' "$4" \
         "$(awk -v a="$r" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')" "$((p50 - n50))" "$((p99 - n99))" "$((cpu - ncpu))"
@@ -81,6 +82,14 @@ for c in 1 64; do
     host_rows "host (release, as tested) + wasi-hello" "$release_url/wasi-hello" "$release_pid" "$c"
     host_rows "host (release, as tested) + hello" "$release_url/hello" "$release_pid" "$c"
 done
+# One connection with 1 ms between a response and the next request (bench/think-time.lua): the
+# server idles between requests as under real traffic, and each request finds the instance the
+# host made for it after the previous one.
+think=bench/think-time.lua
+read -r nr n50 n99 nbad ncpu < <(measure_server "$native_url/" 1 "$native_pid" pin "$think")
+printf '| native hyper hello, 1 ms think time | 1 | %s | %s | %s | %s | %s |\n' "$nr" "$n50" "$n99" "$ncpu" "$nbad"
+host_rows "host (dist) + wasi-hello, 1 ms think time" "$dist_url/wasi-hello" "$dist_pid" 1 "$think"
+host_rows "host (dist) + hello, 1 ms think time" "$dist_url/hello" "$dist_pid" 1 "$think"
 for c in 1 16; do
     read -r r p50 p99 bad cpu < <(measure_server "$app_url/health" "$c" "$app_pid")
     printf '| GET /health (Postgres, Redis, MQTT, S3) | %s | %s | %s | %s | %s | %s |\n' "$c" "$r" "$p50" "$p99" "$cpu" "$bad"

@@ -226,7 +226,9 @@ fn main() -> std::process::ExitCode {
                 let shutdown = async {
                     let _ = tokio::signal::ctrl_c().await;
                 };
-                server::serve(listener, runtime, shutdown).await
+                let served = server::serve(listener, runtime.clone(), shutdown).await;
+                runtime.release_ready_instances();
+                served
             }
         }
     });

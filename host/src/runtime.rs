@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::WasiHttpView;
 
 use crate::key_value::KvConfig;
@@ -74,12 +74,45 @@ pub struct LoadedComponent {
     pub pre: ProxyPre<HostState>,
     /// Its first HTTP route, used for the `spin-*` headers of chained requests.
     pub route: Option<RoutePattern>,
+    /// An instance made ahead of the component's next request.
+    pub ready: ReadyInstance,
+}
+
+/// One instance of a component, made after a request to it has been answered, for its next
+/// request: that request then starts in the guest's handler instead of waiting for instantiation.
+/// The instance has run no guest code; every request still gets an instance of its own.
+#[derive(Default)]
+pub struct ReadyInstance {
+    slot: std::sync::Mutex<Option<(Store<HostState>, Proxy)>>,
+    /// A request's task is making the instance (at most one at a time per component).
+    making: std::sync::atomic::AtomicBool,
+}
+
+impl ReadyInstance {
+    fn take(&self) -> Option<(Store<HostState>, Proxy)> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.slot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+
+    /// Stores `made` unless another instance got there first (then `made` is dropped).
+    fn put(&self, made: (Store<HostState>, Proxy)) {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(made);
+        }
+    }
 }
 
 /// The running application.
 pub struct Runtime {
     pub engine: Engine,
-    pub components: HashMap<String, LoadedComponent>,
+    pub components: HashMap<String, Arc<LoadedComponent>>,
     pub router: Router,
     /// `/...`: the route a chained request to a component without an HTTP route is given.
     pub catch_all_route: RoutePattern,
@@ -99,12 +132,14 @@ pub struct LoadOptions {
     pub variables: AppVariables,
 }
 
-/// Builds the engine with the pooling allocator sized for `limits`.
-pub fn engine(limits: &Limits) -> Result<Engine> {
+/// Builds the engine with the pooling allocator sized for `limits` and `components` (each may
+/// hold one instance made ahead of its next request).
+pub fn engine(limits: &Limits, components: usize) -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
-    let slots = (limits.instances_max * 2 + 16) as u32; // chained requests bypass the admission bound
+    // Chained requests bypass the admission bound, hence twice the bound.
+    let slots = (limits.instances_max * 2 + 16 + components) as u32;
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(slots);
     pool.total_core_instances(slots * 8);
@@ -137,7 +172,7 @@ pub fn engine(limits: &Limits) -> Result<Engine> {
 impl Runtime {
     /// Loads every component of `app`; any component that cannot run stops start-up with its name.
     pub fn load(app: &App, options: LoadOptions) -> Result<Arc<Self>> {
-        let engine = engine(&options.limits)?;
+        let engine = engine(&options.limits, app.components.len())?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -202,11 +237,12 @@ impl Runtime {
             );
             components.insert(
                 id.clone(),
-                LoadedComponent {
+                Arc::new(LoadedComponent {
                     info: Arc::new(info),
                     pre,
                     route,
-                },
+                    ready: ReadyInstance::default(),
+                }),
             );
         }
 
@@ -314,11 +350,41 @@ impl Runtime {
             HostState::new(self.clone(), loaded.info.clone()),
         );
         store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        self.arm_time_limit(&mut store);
+        store
+    }
+
+    /// Gives `store` the request timeout from now (epoch deadline).
+    fn arm_time_limit(&self, store: &mut Store<HostState>) {
         let ticks =
             (self.limits.request_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-        store
+    }
+
+    /// Makes the instance `loaded`'s next request will use, unless one is there or being made.
+    async fn make_ready_instance(self: &Arc<Self>, loaded: &LoadedComponent) {
+        use std::sync::atomic::Ordering;
+        if !loaded.ready.is_empty() || loaded.ready.making.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let mut store = self.new_store(loaded);
+        match loaded.pre.instantiate_async(&mut store).await {
+            Ok(proxy) => loaded.ready.put((store, proxy)),
+            // The request path instantiates (and reports a failure) itself.
+            Err(e) => tracing::debug!(
+                "component `{}`: no instance made ahead: {e:#}",
+                loaded.info.id
+            ),
+        }
+        loaded.ready.making.store(false, Ordering::Release);
+    }
+
+    /// Drops the instances made ahead (each holds the runtime): call when the host stops serving.
+    pub fn release_ready_instances(&self) {
+        for loaded in self.components.values() {
+            drop(loaded.ready.take());
+        }
     }
 
     async fn run(
@@ -352,7 +418,15 @@ impl Runtime {
                 }
             }
         };
-        let mut store = self.new_store(loaded);
+        // The instance made ahead for this request if there is one (its time limit counted from
+        // now), else a store to instantiate into.
+        let (mut store, made_ahead) = match loaded.ready.take() {
+            Some((mut store, proxy)) => {
+                self.arm_time_limit(&mut store);
+                (store, Some(proxy))
+            }
+            None => (self.new_store(loaded), None),
+        };
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = match store
             .data_mut()
@@ -371,7 +445,8 @@ impl Runtime {
                 return text_response(StatusCode::INTERNAL_SERVER_ERROR, "");
             }
         };
-        let pre = loaded.pre.clone();
+        let loaded = loaded.clone();
+        let runtime = self.clone();
         let id = component_id;
         let t0 = Instant::now();
         // Bounded in wall-clock time as a whole: the epoch deadline stops a guest that computes
@@ -379,12 +454,15 @@ impl Runtime {
         let budget_end =
             tokio::time::Instant::from_std(t0) + self.limits.request_timeout + WAIT_GRACE;
         let task = tokio::spawn(async move {
-            let _permit = permit;
             let guest = async {
-                let proxy = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(GuestFailure::Instantiate)?;
+                let proxy = match made_ahead {
+                    Some(proxy) => proxy,
+                    None => loaded
+                        .pre
+                        .instantiate_async(&mut store)
+                        .await
+                        .map_err(GuestFailure::Instantiate)?,
+                };
                 tracing::debug!("instantiated after {:?}", t0.elapsed());
                 proxy
                     .wasi_http_incoming_handler()
@@ -400,6 +478,10 @@ impl Runtime {
             // the pool is a tenth of a trivial request's work), not after.
             tokio::task::yield_now().await;
             drop(store);
+            drop(permit);
+            // Likewise the instance for the component's next request is made now, after this
+            // response, rather than on that request's path.
+            runtime.make_ready_instance(&loaded).await;
             result
         });
         // Ends when the guest sets its response, or when the task ends without one (the store,

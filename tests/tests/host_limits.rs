@@ -115,3 +115,40 @@ async fn request_bodies_reach_the_guest_intact() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().await.unwrap().to_vec(), payload);
 }
+
+#[tokio::test]
+async fn every_request_gets_an_instance_of_its_own() {
+    // The host makes each component's next instance after answering a request (docs/host.md);
+    // that instance must still be unused when its request arrives, one after another and at once.
+    let app = start_with_flags(&[]).await;
+    for _ in 0..20 {
+        let (status, body) = app.get_json("/probe/instance").await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["requests_seen"], 1,
+            "an instance served a second request"
+        );
+    }
+    let at_once = futures::future::join_all((0..32).map(|_| app.get_json("/probe/instance"))).await;
+    for (status, body) in at_once {
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["requests_seen"], 1,
+            "an instance served a second request"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_instance_made_ahead_gets_its_time_limit_from_its_request() {
+    // After this request the host makes the next instance; it then waits longer than the time
+    // limit before its request comes. Its budget must start with the request, not when it was
+    // made: the request is answered, not cut off with 504.
+    let app = start_with_flags(&["--request-timeout-ms", "1000"]).await;
+    let (status, _) = app.get_json("/probe/instance").await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let (status, body) = app.get_json("/probe/instance").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["requests_seen"], 1);
+}
