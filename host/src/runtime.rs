@@ -6,7 +6,8 @@
 //!    name derived from the wasm bytes and the engine's settings, and reused on the next start.
 //! 3. It is linked and pre-instantiated; an import the host does not provide stops start-up here.
 //! 4. Each request gets a fresh instance from the pooling allocator, bounded by an epoch deadline,
-//!    a memory limit and a bounded number of concurrent instances.
+//!    a memory limit and a bounded number of concurrent instances. The instance is usually made
+//!    ahead, after the component's previous request was answered ([`ReadyInstance`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -368,6 +369,14 @@ impl Runtime {
         if !loaded.ready.is_empty() || loaded.ready.making.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Cleared however this ends, also if the task is dropped half-way (at shutdown).
+        struct Making<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Making<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _making = Making(&loaded.ready.making);
         let mut store = self.new_store(loaded);
         match loaded.pre.instantiate_async(&mut store).await {
             Ok(proxy) => loaded.ready.put((store, proxy)),
@@ -377,7 +386,6 @@ impl Runtime {
                 loaded.info.id
             ),
         }
-        loaded.ready.making.store(false, Ordering::Release);
     }
 
     /// Drops the instances made ahead (each holds the runtime): call when the host stops serving.
