@@ -42,13 +42,13 @@ pub async fn measure(runtime: &Arc<Runtime>, path: &str, requests: usize) -> Res
         .router
         .route(path)
         .with_context(|| format!("no route of the manifest matches `{path}`"))?;
-    let component = routed.component.to_string();
+    let component = routed.component;
     let loaded = runtime
         .components
-        .get(&component)
+        .get(component)
         .with_context(|| format!("component `{component}` is not loaded"))?;
     let mut report = Report {
-        component: component.clone(),
+        component: component.to_string(),
         requests,
         steps: Default::default(),
         totals: Vec::with_capacity(requests),
