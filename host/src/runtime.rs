@@ -45,8 +45,9 @@ pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Bytes of a reused linear-memory slot kept resident (reset in place, not decommitted) where the
-/// kernel has `PAGEMAP_SCAN` (Linux 6.7+): only the pages the last instance wrote are reset, so
-/// this can be generous.
+/// kernel has `PAGEMAP_SCAN` (Linux 6.7+): only the pages instances in the slot have written are
+/// reset (a written page stays private to the slot, so it is found and reset on every reuse, not
+/// only after the instance that wrote it), so this can be generous.
 const LINEAR_MEMORY_KEEP_RESIDENT_BYTES: usize = 16 << 20;
 /// The same without `PAGEMAP_SCAN`, where the first this-many bytes are `memset` on every reuse
 /// (and the rest given back with `madvise`).
