@@ -69,11 +69,36 @@ if ! grep -q '^\[rabbitmq_mqtt' /etc/rabbitmq/enabled_plugins 2>/dev/null && \
    ! grep -q 'rabbitmq_mqtt' /etc/rabbitmq/enabled_plugins 2>/dev/null; then
     rabbitmq-plugins enable --offline rabbitmq_mqtt >/dev/null || fail "cannot enable rabbitmq_mqtt"
 fi
-desired_conf="listeners.tcp.default = $AMQP_PORT
-mqtt.listeners.tcp.default = $MQTT_PORT
-mqtt.allow_anonymous = true
-mqtt.default_user = guest
-mqtt.default_pass = guest
+# MQTT over TLS on $MQTT_TLS_PORT (`mqtts://localhost:8883`), with a certificate from a local CA
+# made once; components reach it when the CA is in their trust store (docs/host.md). Plain MQTT on
+# loopback stays the default for local runs.
+TLS_DIR="$NEXGATE_STATE_DIR/tls"
+if [ ! -s "$TLS_DIR/broker.pem" ]; then
+    note "making a local CA and the broker's TLS certificate in $TLS_DIR"
+    apt_install openssl
+    mkdir -p "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Nexgate local CA" \
+        -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" >/dev/null 2>&1 || fail "cannot make the local CA"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$TLS_DIR/broker.key" -out "$TLS_DIR/broker.csr" >/dev/null 2>&1 || fail "cannot make the broker key"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$TLS_DIR/broker.ext"
+    openssl x509 -req -in "$TLS_DIR/broker.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+        -CAcreateserial -days 3650 -extfile "$TLS_DIR/broker.ext" -out "$TLS_DIR/broker.pem" >/dev/null 2>&1 \
+        || fail "cannot sign the broker certificate"
+    chmod 600 "$TLS_DIR/ca.key"
+    chmod 644 "$TLS_DIR/ca.pem" "$TLS_DIR/broker.pem"
+    chgrp rabbitmq "$TLS_DIR/broker.key" 2>/dev/null || true
+    chmod 640 "$TLS_DIR/broker.key"
+fi
+desired_conf="listeners.tcp.default = 127.0.0.1:$AMQP_PORT
+mqtt.listeners.tcp.default = 127.0.0.1:$MQTT_PORT
+mqtt.listeners.ssl.default = 127.0.0.1:$MQTT_TLS_PORT
+ssl_options.cacertfile = $TLS_DIR/ca.pem
+ssl_options.certfile = $TLS_DIR/broker.pem
+ssl_options.keyfile = $TLS_DIR/broker.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+mqtt.allow_anonymous = false
 mqtt.exchange = amq.topic
 management.tcp.port = 15672
 "
@@ -99,6 +124,29 @@ if ! rabbit_running; then
 fi
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$MQTT_PORT") 2>/dev/null && break; sleep 0.2; done
 (exec 3<>/dev/tcp/127.0.0.1/"$MQTT_PORT") 2>/dev/null || fail "the MQTT listener on $MQTT_PORT is not up"
+
+note "broker identities (infra/rabbitmq/identities.toml; passwords in $BROKER_PASSWORD_DIR)"
+apt_install python3
+definitions="$(mktemp)"
+python3 "$NEXGATE_ROOT/infra/rabbitmq/definitions.py" "$NEXGATE_ROOT/infra/rabbitmq/identities.toml" "$BROKER_PASSWORD_DIR" > "$definitions" \
+    || fail "cannot make the broker definitions"
+# Importing takes a few seconds, so it runs only when the identities, a password or the broker's
+# users changed (a wiped node has none of ours). Hashes are salted afresh each run, so the stamp is
+# taken over the inputs, not the output.
+stamp="$(cat "$NEXGATE_ROOT/infra/rabbitmq/identities.toml" "$BROKER_PASSWORD_DIR"/*.password | sha256sum | cut -d' ' -f1)"
+broker_users="$(timeout 30 rabbitmqctl -q list_users 2>/dev/null | awk '{print $1}' | sort | tr '\n' ' ')"
+if [ "$(cat "$BROKER_PASSWORD_DIR/.applied" 2>/dev/null)" != "$stamp" ] \
+    || ! grep -q "nexgate-admin" <<<"$broker_users" || grep -qw guest <<<"$broker_users"; then
+    chmod 644 "$definitions"
+    timeout 60 rabbitmqctl -q import_definitions "$definitions" >/dev/null \
+        || fail "rabbitmqctl import_definitions failed"
+    if grep -qw guest <<<"$broker_users"; then
+        note "deleting RabbitMQ's guest user (no anonymous or default access)"
+        timeout 30 rabbitmqctl -q delete_user guest >/dev/null || fail "cannot delete the guest user"
+    fi
+    echo "$stamp" > "$BROKER_PASSWORD_DIR/.applied"
+fi
+rm -f "$definitions"
 
 # ---------------------------------------------------------------------------------------------
 step "Garage (S3 object storage)"

@@ -30,13 +30,18 @@ SERVER_URL="postgres://nexgate_admin:$PG_PASSWORD@$PG_HOST:$PG_PORT"
 step "migrating databases $DB and notifications"
 "$OPS_BIN" migrate --server-url "$SERVER_URL" --database "$DB" --migrations-dir migrations
 
+# Every program talks to the broker as its own user (infra/rabbitmq/identities.toml); the
+# passwords are the files infra/setup-stores.sh made. Only this script holds the admin's.
+broker_password() { cat "$BROKER_PASSWORD_DIR/$1.password"; }
+amqp_url() { echo "amqp://$1:$(broker_password "$1")@127.0.0.1:$AMQP_PORT/%2f"; }
+
 step "declaring event queues (infra/subscriptions.toml)"
-export NEXGATE_AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"
-"$OPS_BIN" declare --subscriptions infra/subscriptions.toml
+NEXGATE_AMQP_URL="$(amqp_url nexgate-admin)" "$OPS_BIN" declare --subscriptions infra/subscriptions.toml
 
 KEY_DIR="${NEXGATE_STATE_DIR:-$HOME/.local/share/nexgate}/keys"
 step "access-token keys in $KEY_DIR (made once, kept)"
 "$OPS_BIN" jwt-keygen --dir "$KEY_DIR"
+"$OPS_BIN" seal-keygen --dir "$KEY_DIR"
 for service in auth profiles files payments; do
     [ -s "$KEY_DIR/$service-internal.token" ] || (umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \n' > "$KEY_DIR/$service-internal.token")
 done
@@ -53,10 +58,14 @@ export SPIN_VARIABLE_NOTIFICATIONS_SESSIONS_DB_URL="$(db_url nexgate_notificatio
 export SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat "$KEY_DIR/jwt-private.jwk")"
 export SPIN_VARIABLE_JWT_PUBLIC_KEYS="$(cat "$KEY_DIR/jwt-public.jwks")"
 export SPIN_VARIABLE_MFA_ENCRYPTION_KEY="$(cat "$KEY_DIR/mfa.key")"
+export SPIN_VARIABLE_NOTIFIER_PUBLIC_KEY="$(cat "$KEY_DIR/notifier-seal.pub")"
 export SPIN_VARIABLE_AUTH_INTERNAL_TOKEN="$(cat "$KEY_DIR/auth-internal.token")"
 export SPIN_VARIABLE_PROFILES_INTERNAL_TOKEN="$(cat "$KEY_DIR/profiles-internal.token")"
 export SPIN_VARIABLE_FILES_INTERNAL_TOKEN="$(cat "$KEY_DIR/files-internal.token")"
 export SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN="$(cat "$KEY_DIR/payments-internal.token")"
+for service in health auth profiles files payments; do
+    export "SPIN_VARIABLE_${service^^}_MQTT_PASSWORD=$(broker_password "nexgate-$service")"
+done
 export SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY"
 export SPIN_VARIABLE_STORAGE_SECRET_KEY="$STORAGE_SECRET_KEY"
 export SPIN_VARIABLE_PUBLIC_BASE_URL="${SPIN_VARIABLE_PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
@@ -66,13 +75,14 @@ export NEXGATE_RELAY_DB_URL="$(db_url nexgate_relay)"
 step "starting the relay and the dispatcher (the scheduler and the media worker follow once the app answers)"
 pids=()
 prefix_lines() { sed -u "s/^/[$1] /"; }
-"$OPS_BIN" relay 2>&1 | prefix_lines relay & pids+=($!)
-"$OPS_BIN" dispatcher --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines dispatcher & pids+=($!)
+NEXGATE_AMQP_URL="$(amqp_url nexgate-relay)" "$OPS_BIN" relay 2>&1 | prefix_lines relay & pids+=($!)
+NEXGATE_AMQP_URL="$(amqp_url nexgate-dispatcher)" \
+    "$OPS_BIN" dispatcher --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines dispatcher & pids+=($!)
 trap 'kill "${pids[@]}" 2>/dev/null; pkill -P $$ 2>/dev/null || true' EXIT
 
 step "serving on http://127.0.0.1:$PORT (Ctrl-C stops)"
 "$HOST_BIN" up --from spin.toml --listen "127.0.0.1:$PORT" \
-    --key-value-redis-url "redis://127.0.0.1:$REDIS_PORT" --cache-dir "$NEXGATE_HOST_CACHE_DIR" &
+    --runtime-config-file infra/runtime-config.toml --cache-dir "$NEXGATE_HOST_CACHE_DIR" &
 host_pid=$!
 pids+=($host_pid)
 # The scheduler's first round runs at once, so it starts when the app answers.
@@ -82,7 +92,15 @@ for _ in $(seq 600); do
     sleep 0.2
 done
 "$OPS_BIN" scheduler --schedule infra/schedule.toml 2>&1 | prefix_lines scheduler & pids+=($!)
-"$MEDIA_WORKER_BIN" --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines media-worker & pids+=($!)
+NEXGATE_AMQP_URL="$(amqp_url nexgate-media)" \
+    "$MEDIA_WORKER_BIN" --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines media-worker & pids+=($!)
+INBOX_DIR="$NEXGATE_STATE_DIR/inbox"
+/usr/bin/python3 scripts/local-inbox.py --dir "$INBOX_DIR" --smtp-port "$INBOX_SMTP_PORT" --sms-port "$INBOX_SMS_PORT" \
+    2>&1 | prefix_lines inbox & pids+=($!)
+NEXGATE_SMTP_URL="smtp://127.0.0.1:$INBOX_SMTP_PORT" NEXGATE_EMAIL_FROM="Nexgate <no-reply@nexgate.local>" \
+NEXGATE_SMS_ORIGIN="http://127.0.0.1:$INBOX_SMS_PORT" NEXGATE_SMS_USERNAME=local NEXGATE_SMS_API_KEY=local \
+NEXGATE_AMQP_URL="$(amqp_url nexgate-notifier)" \
+NEXGATE_NOTIFIER_SEAL_KEYS="$(cat "$KEY_DIR/notifier-seal.key")" \
 NEXGATE_NOTIFICATIONS_DB_URL="postgres://nexgate_notifications:$PG_PASSWORD@$PG_HOST:$PG_PORT/notifications?sslmode=disable" \
 NEXGATE_DIRECTORY_DB_URL="$(db_url nexgate_notifier)" \
     "$NOTIFIER_BIN" --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines notifier & pids+=($!)

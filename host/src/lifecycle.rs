@@ -53,6 +53,7 @@ pub async fn measure(runtime: &Arc<Runtime>, path: &str, requests: usize) -> Res
         steps: Default::default(),
         totals: Vec::with_capacity(requests),
     };
+    let client = crate::runtime::ClientAddr::new(([127, 0, 0, 1], 0).into());
     for i in 0..WARM_UP + requests {
         let mut req = Request::get(format!("http://localhost{path}"))
             .header(http::header::HOST, "localhost")
@@ -61,7 +62,7 @@ pub async fn measure(runtime: &Arc<Runtime>, path: &str, requests: usize) -> Res
                     .map_err(|never| match never {})
                     .boxed_unsync(),
             )?;
-        crate::runtime::set_spin_headers(&mut req, routed.pattern, &routed.matched, None);
+        crate::runtime::set_spin_headers(&mut req, routed.headers, &routed.matched, &client);
 
         let started = Instant::now();
         let mut store = runtime.new_store(loaded);

@@ -5,7 +5,8 @@
 //! - `routing`: Spin's route syntax and precedence;
 //! - `runtime`: engine, component loading and caching, one request through one instance;
 //! - `server`: the HTTP listener;
-//! - `outbound`, `outbound_http`: `allowed_outbound_hosts` and service chaining;
+//! - `runtime_config`: the runtime config file (`state_dir`, key-value stores);
+//! - `outbound`, `outbound_http`: `allowed_outbound_hosts`, self requests and service chaining;
 //! - `postgres`, `pg_types`, `redis_host`, `mqtt`, `key_value`, `variables_host`: the Spin interfaces.
 
 mod bindings;
@@ -21,6 +22,7 @@ mod postgres;
 mod redis_host;
 mod routing;
 mod runtime;
+mod runtime_config;
 mod server;
 mod state;
 mod template;
@@ -102,12 +104,14 @@ struct UpArgs {
         default_value_t = 16
     )]
     pg_connections_per_address_max: usize,
-    /// Redis backing the key-value stores (`key_value_stores` labels).
-    #[arg(long, env = "NEXGATE_KEY_VALUE_REDIS_URL")]
-    key_value_redis_url: Option<String>,
-    /// Prefix of every key-value key this host writes.
-    #[arg(long, env = "NEXGATE_KEY_VALUE_PREFIX", default_value = "spin:kv:")]
-    key_value_prefix: String,
+    /// Spin's runtime configuration file: `state_dir` and `[key_value_store.<label>]` (see
+    /// docs/host.md). Without it, only the `default` key-value store exists (SQLite in the
+    /// state folder), as with `spin up`.
+    #[arg(long = "runtime-config-file")]
+    runtime_config_file: Option<PathBuf>,
+    /// Where local state lives (default: `.spin` beside the manifest), as `spin up --state-dir`.
+    #[arg(long = "state-dir")]
+    state_dir: Option<PathBuf>,
     /// Where compiled components are cached between starts.
     #[arg(long, env = "NEXGATE_HOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -129,6 +133,16 @@ fn default_cache_dir() -> PathBuf {
 
 fn load(args: &UpArgs) -> Result<std::sync::Arc<runtime::Runtime>> {
     let app = manifest::load(&args.manifest)?;
+    let app_dir = args
+        .manifest
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let runtime_config = runtime_config::RuntimeConfig::load(
+        args.runtime_config_file.as_deref(),
+        app_dir,
+        args.state_dir.as_deref(),
+    )?;
     let flags: HashMap<String, String> = args.variables.iter().cloned().collect();
     let env: HashMap<String, String> = std::env::vars().collect();
     let variables = variables::AppVariables::resolve(&app, &flags, &env)
@@ -150,10 +164,7 @@ fn load(args: &UpArgs) -> Result<std::sync::Arc<runtime::Runtime>> {
         runtime::LoadOptions {
             limits,
             pg_limits,
-            kv: key_value::KvConfig {
-                redis_url: args.key_value_redis_url.clone(),
-                prefix: args.key_value_prefix.clone(),
-            },
+            runtime_config,
             cache_dir: args.cache_dir.clone().unwrap_or_else(default_cache_dir),
             variables,
         },

@@ -247,7 +247,7 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<App> {
         }
         let route = match t.route {
             RawRoute::Path(p) => {
-                crate::routing::RoutePattern::parse(&p)
+                crate::routing::check_route(&p)
                     .with_context(|| format!("component `{}`: route `{p}`", t.component))?;
                 Some(p)
             }

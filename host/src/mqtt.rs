@@ -3,10 +3,16 @@
 //! The client id comes from the address (`mqtt://host:1883?client_id=...`). A QoS 1 publish
 //! returns only once the broker's PUBACK arrived, QoS 2 once PUBCOMP arrived, so a component that
 //! marks an outbox row after `publish` returns knows the broker has the message.
+//!
+//! `mqtts://host:8883` speaks TLS and verifies the broker's certificate against the machine's
+//! trust store, as Spin's MQTT client does (rustls with the native roots). To trust a local CA,
+//! add it to the system store (`/usr/local/share/ca-certificates` + `update-ca-certificates`) or
+//! point `SSL_CERT_FILE` at a PEM bundle that holds it (docs/host.md).
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wasmtime::component::Resource;
 
@@ -18,10 +24,42 @@ const BROKER_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest payload a guest may publish (the MQTT variable-length limit is 256 MiB; brokers are lower).
 const PUBLISH_PAYLOAD_BYTES_MAX: usize = 16 * 1024 * 1024;
 
+/// The port of `mqtts://` without one.
+const MQTTS_DEFAULT_PORT: u16 = 8883;
+
+/// A byte stream to the broker: plain TCP or TLS over it.
+trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+
 /// The host side of a guest's MQTT `connection`.
 pub struct MqttConnection {
-    stream: TcpStream,
+    stream: Box<dyn Transport>,
     next_packet_id: u16,
+}
+
+/// The TLS client settings for `mqtts://`: the machine's trust store, loaded once.
+fn tls_config() -> Result<Arc<tokio_rustls::rustls::ClientConfig>, Error> {
+    static CONFIG: OnceLock<Result<Arc<tokio_rustls::rustls::ClientConfig>, String>> =
+        OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+            let certs = rustls_native_certs::load_native_certs()
+                .map_err(|e| format!("cannot load the trust store: {e}"))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err("the trust store has no usable certificate".to_string());
+            }
+            let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+            let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Ok(Arc::new(config))
+        })
+        .clone()
+        .map_err(Error::ConnectionFailed)
 }
 
 fn encode_remaining_length(mut len: usize, out: &mut Vec<u8>) {
@@ -51,7 +89,7 @@ fn packet(first: u8, body: &[u8]) -> Vec<u8> {
 }
 
 /// Reads one packet: (first byte, body).
-async fn read_packet(stream: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
+async fn read_packet<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<(u8, Vec<u8>)> {
     let first = stream.read_u8().await?;
     let mut len = 0usize;
     let mut shift = 0;
@@ -80,24 +118,41 @@ impl MqttConnection {
         keep_alive_secs: u64,
     ) -> Result<Self, Error> {
         let url = url::Url::parse(address).map_err(|_| Error::InvalidAddress)?;
-        if url.scheme() != "mqtt" {
-            return Err(Error::InvalidAddress);
-        }
+        let tls = match url.scheme() {
+            "mqtt" => false,
+            "mqtts" => true,
+            _ => return Err(Error::InvalidAddress),
+        };
         let host = url.host_str().ok_or(Error::InvalidAddress)?.to_string();
-        let port = url.port().unwrap_or(1883);
+        let port = url
+            .port()
+            .unwrap_or(if tls { MQTTS_DEFAULT_PORT } else { 1883 });
         let client_id = url
             .query_pairs()
             .find(|(k, _)| k == "client_id")
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
-        let mut stream = tokio::time::timeout(
+        let tcp = tokio::time::timeout(
             BROKER_ANSWER_TIMEOUT,
             TcpStream::connect((host.as_str(), port)),
         )
         .await
         .map_err(|_| Error::ConnectionFailed("timed out connecting".into()))?
         .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
-        stream.set_nodelay(true).ok();
+        tcp.set_nodelay(true).ok();
+        let mut stream: Box<dyn Transport> = if tls {
+            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|_| Error::InvalidAddress)?;
+            let connector = tokio_rustls::TlsConnector::from(tls_config()?);
+            let tls_stream =
+                tokio::time::timeout(BROKER_ANSWER_TIMEOUT, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| Error::ConnectionFailed("timed out in the TLS handshake".into()))?
+                    .map_err(|e| Error::ConnectionFailed(format!("TLS: {e}")))?;
+            Box::new(tls_stream)
+        } else {
+            Box::new(tcp)
+        };
         let mut body = Vec::new();
         put_str(b"MQTT", &mut body);
         body.push(4); // protocol level 3.1.1
@@ -222,9 +277,13 @@ impl m::HostConnection for HostState {
         keep_alive_interval_in_secs: u64,
     ) -> wasmtime::Result<Result<Resource<MqttConnection>, Error>> {
         if !self.component.grants.allows_url(&address) {
-            return Ok(Err(Error::ConnectionFailed(format!(
-                "address {address} is not permitted by allowed_outbound_hosts of component `{}`",
+            tracing::warn!(
+                "component `{}`: MQTT address {address} denied by allowed_outbound_hosts",
                 self.component.id
+            );
+            // Spin's wording.
+            return Ok(Err(Error::ConnectionFailed(format!(
+                "address {address} is not permitted"
             ))));
         }
         match MqttConnection::connect(&address, &username, &password, keep_alive_interval_in_secs)

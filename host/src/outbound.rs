@@ -2,10 +2,13 @@
 //!
 //! An entry is `scheme://host[:port]` after its `{{ variable }}` templates are filled:
 //! - scheme: a name (`https`, `postgres`, `redis`, `mqtt`, ...) or `*` for any;
-//! - host: a name or IP, `*` for any, `*.example.com` for any subdomain, `self` (the app itself over
-//!   HTTP) or `<component>.spin.internal` / `*.spin.internal` (local service chaining);
-//! - port: a number, a range `8000..8010` (end exclusive, as in Rust), `*` for any, or omitted for the
-//!   scheme's default port (`http` 80, `https` 443, `postgres` 5432, `redis` 6379, `mqtt` 1883, ...).
+//! - host: a name or IP, `*` for any, `*.example.com` for any subdomain, `self` or `self.alt` (self
+//!   requests: a relative URL or one whose host is `self.alt`; never a URL whose host is `self`), or
+//!   `<component>.spin.internal` / `*.spin.internal` (local service chaining);
+//! - port: a number, a range `8000..8010` (end exclusive, as in Rust), `*` for any, or omitted for
+//!   the scheme's well-known port, which Spin 3.6 knows only for `http` 80, `https` 443,
+//!   `postgres` 5432, `mysql` 3306, `redis` 6379 and `mqtt` 1883 (so `mqtts://` and `rediss://`
+//!   entries need an explicit port, as on Spin).
 //!
 //! A path, query or user part in an entry is an error, as in Spin.
 
@@ -24,27 +27,26 @@ enum HostPattern {
     Any,
     Suffix(String),
     Exact(String),
+    /// `self` / `self.alt`: allows self requests only.
+    ToSelf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PortPattern {
     Any,
-    Default,
     Exact(u16),
     Range(u16, u16),
 }
 
-/// The default port of a scheme, where it has one.
+/// The well-known port of a scheme, as Spin 3.6 knows them (no `mqtts`, `rediss`, `postgresql`).
 pub fn default_port(scheme: &str) -> Option<u16> {
     Some(match scheme {
         "http" => 80,
         "https" => 443,
-        "postgres" | "postgresql" => 5432,
-        "redis" => 6379,
-        "rediss" => 6380,
-        "mqtt" => 1883,
-        "mqtts" => 8883,
+        "postgres" => 5432,
         "mysql" => 3306,
+        "redis" => 6379,
+        "mqtt" => 1883,
         _ => return None,
     })
 }
@@ -69,6 +71,8 @@ impl AllowedHost {
         }
         let host = if host == "*" {
             HostPattern::Any
+        } else if host == "self" || host == "self.alt" {
+            HostPattern::ToSelf
         } else if let Some(suffix) = host.strip_prefix("*.") {
             HostPattern::Suffix(format!(".{}", suffix.to_ascii_lowercase()))
         } else if host.contains('*') {
@@ -76,8 +80,19 @@ impl AllowedHost {
         } else {
             HostPattern::Exact(host.to_ascii_lowercase())
         };
+        let scheme = if scheme == "*" {
+            None
+        } else {
+            Some(scheme.to_ascii_lowercase())
+        };
         let port = match port {
-            None => PortPattern::Default,
+            None => match scheme.as_deref().and_then(default_port) {
+                Some(p) => PortPattern::Exact(p),
+                None => bail!(
+                    "`{entry}`: no port was given and the scheme `{}` has no well-known port; give one",
+                    scheme.as_deref().unwrap_or("*")
+                ),
+            },
             Some("*") => PortPattern::Any,
             Some(p) => {
                 if let Some((a, b)) = p.split_once("..") {
@@ -96,34 +111,16 @@ impl AllowedHost {
                 }
             }
         };
-        let scheme = if scheme == "*" {
-            None
-        } else {
-            Some(scheme.to_ascii_lowercase())
-        };
-        if port == PortPattern::Default {
-            if let Some(s) = &scheme {
-                let chaining = matches!(&host, HostPattern::Exact(h) if h == "self" || h.ends_with(".spin.internal"))
-                    || matches!(&host, HostPattern::Suffix(s) if s == ".spin.internal");
-                if default_port(s).is_none() && !chaining {
-                    bail!("`{entry}`: scheme `{s}` has no default port; give one");
-                }
-            } else {
-                bail!("`{entry}`: a `*` scheme needs an explicit port (or `:*`)");
-            }
-        }
         Ok(Self { scheme, host, port })
     }
 
-    /// Whether this entry allows `scheme://host:port`.
+    /// Whether this entry allows `scheme://host:port` (a URL with a host; never a self request).
     pub fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
         let scheme = scheme.to_ascii_lowercase();
         let host = host.to_ascii_lowercase();
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        if let Some(s) = &self.scheme {
-            if *s != scheme {
-                return false;
-            }
+        if !self.allows_scheme(&scheme) {
+            return false;
         }
         let host_ok = match &self.host {
             HostPattern::Any => true,
@@ -131,20 +128,26 @@ impl AllowedHost {
                 host.ends_with(suffix.as_str()) && host.len() > suffix.len()
             }
             HostPattern::Exact(h) => h == host,
+            HostPattern::ToSelf => false,
         };
         if !host_ok {
             return false;
         }
-        let port = port.or_else(|| default_port(&scheme));
-        match (&self.port, port) {
+        match (&self.port, port.or_else(|| default_port(&scheme))) {
             (PortPattern::Any, _) => true,
-            (PortPattern::Default, p) => {
-                p == self.scheme.as_deref().and_then(default_port) || p.is_none()
-            }
             (PortPattern::Exact(e), Some(p)) => *e == p,
             (PortPattern::Range(a, b), Some(p)) => *a <= p && p < *b,
             (_, None) => false,
         }
+    }
+
+    /// Whether this entry allows a self request (`self`, `self.alt` or `*` host) over `scheme`.
+    pub fn allows_self_request(&self, scheme: &str) -> bool {
+        self.allows_scheme(scheme) && matches!(self.host, HostPattern::Any | HostPattern::ToSelf)
+    }
+
+    fn allows_scheme(&self, scheme: &str) -> bool {
+        self.scheme.as_deref().is_none_or(|s| s == scheme)
     }
 }
 
@@ -182,7 +185,47 @@ impl OutboundGrants {
         self.entries.iter().any(|e| e.allows(scheme, host, port))
     }
 
-    /// Checks a database or broker URL such as `postgres://user:pw@host:5432/db`.
+    /// Whether a self request (a relative URL, or the host `self.alt`) is allowed: Spin asks for
+    /// an `http` or `https` entry whose host is `self`, `self.alt` or `*`.
+    pub fn allows_self_request(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.allows_self_request("http") || e.allows_self_request("https"))
+    }
+
+    /// Checks a Postgres connection string, in URL or keyword/value form, as Spin does: every
+    /// TCP host with its port must be granted. The error is Spin's wording (for
+    /// `ConnectionFailed`), without the password.
+    pub fn check_postgres(&self, address: &str) -> Result<(), String> {
+        let config: tokio_postgres::Config = address
+            .parse()
+            .map_err(|e: tokio_postgres::Error| e.to_string())?;
+        let ports = config.get_ports();
+        for (i, host) in config.get_hosts().iter().enumerate() {
+            match host {
+                tokio_postgres::config::Host::Tcp(name) => {
+                    let port = ports
+                        .get(i)
+                        .or(if ports.len() == 1 {
+                            ports.first()
+                        } else {
+                            None
+                        })
+                        .copied();
+                    if !self.allows("postgres", name, port) {
+                        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+                        return Err(format!("address postgres://{name}{port} is not permitted"));
+                    }
+                }
+                tokio_postgres::config::Host::Unix(_) => {
+                    return Err("Unix sockets are not supported on WebAssembly".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a database or broker URL such as `redis://host:6379`.
     pub fn allows_url(&self, address: &str) -> bool {
         match url::Url::parse(address) {
             Ok(u) => match u.host_str() {
@@ -225,10 +268,43 @@ mod tests {
 
     #[test]
     fn chaining_hosts_need_no_port() {
-        let g = grants(&["http://health.spin.internal", "http://self"]);
+        let g = grants(&["http://health.spin.internal"]);
         assert!(g.allows("http", "health.spin.internal", None));
-        assert!(g.allows("http", "self", None));
         assert!(!g.allows("http", "other.spin.internal", None));
+    }
+
+    #[test]
+    fn a_self_grant_allows_relative_and_self_alt_requests_but_not_the_host_self() {
+        let g = grants(&["http://self"]);
+        assert!(g.allows_self_request());
+        assert!(!g.allows("http", "self", None));
+        assert!(grants(&["https://self.alt"]).allows_self_request());
+        assert!(grants(&["*://*:*"]).allows_self_request());
+        assert!(!grants(&["http://example.com"]).allows_self_request());
+        assert!(!grants(&["redis://self"]).allows_self_request());
+    }
+
+    #[test]
+    fn schemes_without_a_well_known_port_need_one_as_on_spin() {
+        assert!(AllowedHost::parse("mqtts://broker").is_err());
+        assert!(AllowedHost::parse("rediss://cache").is_err());
+        assert!(AllowedHost::parse("mqtts://broker:8883").is_ok());
+    }
+
+    #[test]
+    fn postgres_keyword_value_strings_are_checked_per_host_and_port() {
+        let g = grants(&["postgres://127.0.0.1:5432"]);
+        assert!(g
+            .check_postgres("host=127.0.0.1 port=5432 user=u password=secret dbname=d")
+            .is_ok());
+        assert!(g.check_postgres("postgres://u:p@127.0.0.1/db").is_ok());
+        let err = g
+            .check_postgres("host=10.0.0.9 port=5433 user=u password=secret dbname=d")
+            .unwrap_err();
+        assert_eq!(err, "address postgres://10.0.0.9:5433 is not permitted");
+        assert!(g
+            .check_postgres("host=127.0.0.1,10.0.0.9 port=5432 user=u")
+            .is_err());
     }
 
     #[test]

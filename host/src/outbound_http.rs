@@ -1,20 +1,31 @@
 //! Outgoing HTTP from guests: `allowed_outbound_hosts` checks and local service chaining.
 //!
-//! `http://<component>.spin.internal/...` runs that component and `http://self/...` routes through
-//! the application's own routes, both in-process without a network hop. Every other request goes
-//! out over the network if the component's grants allow it, and is refused with
-//! `HttpRequestDenied` otherwise.
+//! As Spin 3.6 decides, in this order:
+//! 1. a self request (a relative URL such as `/users/me`, or a URL whose host is `self.alt`) needs
+//!    an `http(s)://self`, `self.alt` or `*` grant and goes through the app's own routes (Spin
+//!    sends it to its own listener; here it runs in-process);
+//! 2. `http://<component>.spin.internal/...` needs its grant and runs that component in-process;
+//! 3. every other URL goes out over the network if a grant allows it. The host `self` is such a
+//!    URL, and no grant allows it: Spin refuses it with `HttpRequestDenied`, and so does this host.
 
 use std::sync::Arc;
 
 use http_body_util::BodyExt;
-use wasmtime_wasi_http::{Error, WasiHttpHooks};
+use wasmtime::component::{Linker, Resource};
+use wasmtime::StoreContextMut;
+use wasmtime_wasi_http::p2::bindings::http::outgoing_handler;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, RequestOptions, Scheme};
+use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, HostOutgoingRequest};
+use wasmtime_wasi_http::{Error, WasiHttpHooks, WasiHttpView};
 
 use crate::runtime::{Body, Runtime};
-use crate::state::ComponentInfo;
+use crate::state::{ComponentInfo, HostState};
 
 /// Suffix of the host names that address components directly.
 const CHAINING_SUFFIX: &str = ".spin.internal";
+
+/// The host name Spin takes for a self request from SDKs that need an authority.
+const SELF_REQUEST_HOST: &str = "self.alt";
 
 /// The wasi:http hooks of one request's store.
 pub struct OutboundHttp {
@@ -39,25 +50,33 @@ impl WasiHttpHooks for OutboundHttp {
         let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
         let host = uri.host().unwrap_or_default().to_ascii_lowercase();
         let port = uri.port_u16();
-        let allowed = self.component.grants.allows(&scheme, &host, port);
+        // wasmtime-wasi-http gives a relative URL an empty authority.
+        let self_request = host.is_empty() || host == SELF_REQUEST_HOST;
+        let grants = &self.component.grants;
+        let allowed = if self_request {
+            grants.allows_self_request()
+        } else {
+            grants.allows(&scheme, &host, port)
+        };
         let runtime = self.runtime.clone();
         let component = self.component.id.clone();
         Box::new(async move {
             if !allowed {
-                tracing::warn!("component `{component}`: outbound request to {scheme}://{host} denied by allowed_outbound_hosts");
+                let target = if self_request { "self" } else { &host };
+                tracing::warn!("component `{component}`: outbound request to {scheme}://{target} denied by allowed_outbound_hosts");
                 return Err(Error::HttpRequestDenied);
             }
-            let chained_target = if host == "self" {
+            let chained_target = if self_request {
                 Some(None)
             } else {
                 host.strip_suffix(CHAINING_SUFFIX)
                     .map(|c| Some(c.to_string()))
             };
             if let Some(target) = chained_target {
-                if scheme != "http" {
-                    return Err(Error::HttpRequestDenied);
-                }
                 if let Some(t) = &target {
+                    if scheme != "http" {
+                        return Err(Error::HttpRequestDenied);
+                    }
                     if !runtime.components.contains_key(t) {
                         return Err(Error::DestinationNotFound);
                     }
@@ -74,4 +93,42 @@ impl WasiHttpHooks for OutboundHttp {
             Ok((resp.map(|b| b.boxed_unsync()), done))
         })
     }
+}
+
+/// The `wasi:http/outgoing-handler` instance this host links (wasmtime-wasi-http 48's WIT).
+const OUTGOING_HANDLER: &str = "wasi:http/outgoing-handler@0.2.12";
+
+/// Replaces wasmtime's `wasi:http/outgoing-handler#handle` with one that takes relative URLs as
+/// Spin does.
+///
+/// wasmtime-wasi-http 48 cannot build a URI without an authority, so a guest's relative URL
+/// (`/users/me`; spin-sdk's own request type sends it with the authority `:80`, the `http`
+/// crate's with none) would fail as `HttpRequestUriInvalid` before any hook saw it. Spin takes
+/// such a URL as a self request, the same as the host `self.alt`; this handler gives it that host
+/// and hands the request to wasmtime's handler, which calls [`OutboundHttp::send_request`].
+pub fn link_self_aware_outgoing_handler(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    linker.allow_shadowing(true);
+    linker.instance(OUTGOING_HANDLER)?.func_wrap(
+        "handle",
+        |mut store: StoreContextMut<'_, HostState>,
+         (request, options): (
+            Resource<HostOutgoingRequest>,
+            Option<Resource<RequestOptions>>,
+        )| {
+            let mut view = store.data_mut().http();
+            let outgoing = view.table.get_mut(&request)?;
+            if outgoing.authority.as_deref().is_none_or(str::is_empty) {
+                outgoing.authority = Some(SELF_REQUEST_HOST.to_string());
+                outgoing.scheme = Some(Scheme::Http);
+            }
+            let answer: Result<Resource<HostFutureIncomingResponse>, ErrorCode> =
+                match outgoing_handler::Host::handle(&mut view, request, options) {
+                    Ok(future) => Ok(future),
+                    Err(e) => Err(e.downcast()?),
+                };
+            Ok((answer,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }

@@ -231,12 +231,13 @@ impl pg::HostConnection for HostState {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<PgConnection>, Error>> {
-        if !self.component.grants.allows_url(&address) {
-            return Ok(Err(Error::ConnectionFailed(format!(
-                "address {} is not permitted by allowed_outbound_hosts of component `{}`",
-                redact_url(&address),
+        // Spin's check and wording (URL or keyword/value form; the message holds no password).
+        if let Err(denied) = self.component.grants.check_postgres(&address) {
+            tracing::warn!(
+                "component `{}`: {denied} (allowed_outbound_hosts)",
                 self.component.id
-            ))));
+            );
+            return Ok(Err(Error::ConnectionFailed(denied)));
         }
         match self.shared.pg.acquire(&address).await {
             Ok(client) => Ok(Ok(self.table.push(PgConnection { client })?)),
@@ -276,11 +277,13 @@ impl pg::HostConnection for HostState {
             for (i, col) in stmt.columns().iter().enumerate() {
                 match column_value(row, i, col.type_()) {
                     Ok(v) => values.push(v),
+                    // As Spin 3.6: a column that does not convert fails the query, with the
+                    // driver's error in full (a `timestamptz` read as a datetime: WrongType).
                     Err(e) => {
-                        return Ok(Err(Error::ValueConversionFailed(format!(
-                            "column `{}`: {e}",
+                        return Ok(Err(Error::QueryFailed(QueryError::Text(format!(
+                            "column `{}`: {e:?}",
                             col.name()
-                        ))))
+                        )))))
                     }
                 }
             }
@@ -317,19 +320,6 @@ impl pg::HostConnection for HostState {
 
 fn sql_params(params: &[PgParam]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
-}
-
-/// Hides the password of a connection string in messages.
-fn redact_url(address: &str) -> String {
-    match url::Url::parse(address) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "(unparsable address)".to_string(),
-    }
 }
 
 fn query_error(e: tokio_postgres::Error) -> Error {
@@ -419,8 +409,11 @@ fn column_value(row: &Row, i: usize, ty: &Type) -> ConvResult {
         Type::TIMESTAMP => {
             get::<NaiveDateTime>(row, i)?.map(|dt| DbValue::Datetime(datetime_tuple(dt)))
         }
-        Type::TIMESTAMPTZ => get::<DateTime<Utc>>(row, i)?
-            .map(|dt| DbValue::Datetime(datetime_tuple(dt.naive_utc()))),
+        // As Spin 3.6: a datetime is read as a `timestamp` only, so a `timestamptz` column fails
+        // with WrongType (select it as text, or cast it to `timestamp`).
+        Type::TIMESTAMPTZ => {
+            get::<NaiveDateTime>(row, i)?.map(|dt| DbValue::Datetime(datetime_tuple(dt)))
+        }
         Type::UUID => get::<uuid::Uuid>(row, i)?.map(|u| DbValue::Uuid(u.to_string())),
         Type::JSONB | Type::JSON => get::<serde_json::Value>(row, i)?
             .map(|v| serde_json::to_vec(&v).map(DbValue::Jsonb))
@@ -518,7 +511,7 @@ fn encode<T: ToSql>(
 ) -> Result<IsNull, BoxError> {
     if !T::accepts(ty) {
         return Err(format!(
-            "error serializing parameter: a {what} value cannot be sent as {}",
+            "error serializing parameter: WrongType: a {what} value cannot be sent as {}",
             ty.name()
         )
         .into());
@@ -559,13 +552,14 @@ impl ToSql for PgParam {
                 let dt = NaiveDate::from_ymd_opt(*y, *mo as u32, *d as u32)
                     .and_then(|date| date.and_hms_nano_opt(*h as u32, *mi as u32, *s as u32, *ns))
                     .ok_or("error serializing parameter: invalid datetime")?;
-                encode_datetime(dt, ty, out)
+                // As Spin 3.6: a datetime binds to `timestamp` only (WrongType for timestamptz).
+                encode(dt, ty, out, "datetime")
             }
             P::Timestamp(secs) => {
+                // As Spin 3.6: a timestamp (epoch seconds) binds to `timestamptz` only.
                 let dt = DateTime::<Utc>::from_timestamp(*secs, 0)
-                    .ok_or("error serializing parameter: timestamp out of range")?
-                    .naive_utc();
-                encode_datetime(dt, ty, out)
+                    .ok_or("error serializing parameter: timestamp out of range")?;
+                encode(dt, ty, out, "timestamp")
             }
             P::Uuid(v) => {
                 let u = uuid::Uuid::parse_str(v)
@@ -624,18 +618,6 @@ impl ToSql for PgParam {
 
     fn to_sql_checked(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
         self.to_sql(ty, out)
-    }
-}
-
-fn encode_datetime(
-    dt: NaiveDateTime,
-    ty: &Type,
-    out: &mut bytes::BytesMut,
-) -> Result<IsNull, BoxError> {
-    if *ty == Type::TIMESTAMPTZ {
-        dt.and_utc().to_sql(ty, out)
-    } else {
-        encode(dt, ty, out, "datetime")
     }
 }
 

@@ -9,7 +9,6 @@
 //!    a memory limit and a bounded number of concurrent instances. The instance is usually made
 //!    ahead, after the component's previous request was answered ([`ReadyInstance`]).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -29,12 +28,13 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::WasiHttpView;
 
-use crate::key_value::KvConfig;
+use crate::key_value::KeyValueStores;
 use crate::manifest::App;
 use crate::outbound::OutboundGrants;
 use crate::postgres::{PgLimits, PgPools};
 use crate::redis_host::RedisClients;
-use crate::routing::{RoutePattern, Router};
+use crate::routing::{RouteHeaders, RouteMatch, Router};
+use crate::runtime_config::RuntimeConfig;
 use crate::state::{ComponentInfo, HostState};
 use crate::variables::AppVariables;
 
@@ -74,8 +74,6 @@ pub struct Limits {
 pub struct LoadedComponent {
     pub info: Arc<ComponentInfo>,
     pub pre: ProxyPre<HostState>,
-    /// Its first HTTP route, used for the `spin-*` headers of chained requests.
-    pub route: Option<RoutePattern>,
     /// An instance made ahead of the component's next request.
     pub ready: ReadyInstance,
 }
@@ -116,20 +114,20 @@ pub struct Runtime {
     pub engine: Engine,
     pub components: HashMap<String, Arc<LoadedComponent>>,
     pub router: Router,
-    /// `/...`: the route a chained request to a component without an HTTP route is given.
-    pub catch_all_route: RoutePattern,
+    /// The `spin-*` route headers of a chained request (Spin's synthetic `/...` match).
+    pub chained_headers: RouteHeaders,
     pub limits: Limits,
     pub instance_permits: Arc<Semaphore>,
     pub pg: PgPools,
     pub redis: RedisClients,
-    pub kv: KvConfig,
+    pub kv: KeyValueStores,
 }
 
 /// Start-up options that are not part of the manifest.
 pub struct LoadOptions {
     pub limits: Limits,
     pub pg_limits: PgLimits,
-    pub kv: KvConfig,
+    pub runtime_config: RuntimeConfig,
     pub cache_dir: PathBuf,
     pub variables: AppVariables,
 }
@@ -178,6 +176,7 @@ impl Runtime {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        crate::outbound_http::link_self_aware_outgoing_handler(&mut linker)?;
         crate::bindings::SpinImports::add_to_linker::<HostState, HasSelf<HostState>>(
             &mut linker,
             |s| s,
@@ -223,6 +222,9 @@ impl Runtime {
                 .with_context(|| format!("component `{id}`"))?;
             let grants =
                 OutboundGrants::parse(&hosts).with_context(|| format!("component `{id}`"))?;
+            options
+                .runtime_config
+                .check_component(id, &decl.key_value_stores)?;
             let info = ComponentInfo {
                 id: id.clone(),
                 grants,
@@ -232,7 +234,6 @@ impl Runtime {
                 stdout: crate::state::PrefixedOutput::new(id, false),
                 stderr: crate::state::PrefixedOutput::new(id, true),
             };
-            let route = router.route_of(id).cloned();
             tracing::info!(
                 "component `{id}` ready in {} ms",
                 started.elapsed().as_millis()
@@ -242,7 +243,6 @@ impl Runtime {
                 Arc::new(LoadedComponent {
                     info: Arc::new(info),
                     pre,
-                    route,
                     ready: ReadyInstance::default(),
                 }),
             );
@@ -252,12 +252,15 @@ impl Runtime {
             engine: engine.clone(),
             components,
             router,
-            catch_all_route: RoutePattern::parse("/...")?,
+            chained_headers: RouteHeaders::chained(),
             limits: options.limits,
             instance_permits: Arc::new(Semaphore::new(options.limits.instances_max)),
             pg: PgPools::new(options.pg_limits),
             redis: RedisClients::default(),
-            kv: options.kv,
+            kv: KeyValueStores::open(
+                &options.runtime_config.key_value_stores,
+                app.components.values().flat_map(|c| &c.key_value_stores),
+            )?,
         });
         std::thread::Builder::new()
             .name("epoch-ticker".into())
@@ -274,30 +277,44 @@ impl Runtime {
         req: Request<Body>,
         client_addr: &ClientAddr,
     ) -> Response<Body> {
-        self.handle_logged(req, Some(client_addr), None).await
+        self.handle_logged(req, Origin::Network(client_addr)).await
     }
 
-    /// Serves a chained request (`http://<component>.spin.internal` or `http://self`), in-process.
+    /// Serves a request a component made to the app, in-process: to one component by name
+    /// (`http://<component>.spin.internal`), or through the routes (a self request: a relative
+    /// URL or the host `self.alt`).
     pub async fn handle_chained(
         self: &Arc<Self>,
-        req: Request<Body>,
+        mut req: Request<Body>,
         target: Option<String>,
     ) -> Response<Body> {
-        self.handle_logged(req, None, target).await
+        // Spin drops the outgoing request's Host before it reaches the app.
+        req.headers_mut().remove(http::header::HOST);
+        let origin = match target {
+            Some(component) => Origin::Chained(component),
+            None => {
+                // A self request's URL carries no usable authority (``, `:80` or `self.alt`);
+                // the guest sees it as Spin's listener would, from the path alone.
+                if let Some(path) = req.uri().path_and_query().cloned() {
+                    *req.uri_mut() = http::Uri::from(path);
+                }
+                Origin::SelfRequest
+            }
+        };
+        self.handle_logged(req, origin).await
     }
 
     /// Dispatches and writes the one log line per request.
     async fn handle_logged(
         self: &Arc<Self>,
         req: Request<Body>,
-        client_addr: Option<&ClientAddr>,
-        chained_to: Option<String>,
+        origin: Origin<'_>,
     ) -> Response<Body> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let chained = client_addr.is_none();
-        let (component, resp) = self.dispatch(req, client_addr, chained_to).await;
+        let chained = !matches!(origin, Origin::Network(_));
+        let (component, resp) = self.dispatch(req, origin).await;
         tracing::info!(
             target: "request",
             "{method} {path} {} {} {:.3}ms{}",
@@ -312,35 +329,41 @@ impl Runtime {
     async fn dispatch<'a>(
         self: &'a Arc<Self>,
         mut req: Request<Body>,
-        client_addr: Option<&ClientAddr>,
-        chained_to: Option<String>,
+        origin: Origin<'_>,
     ) -> (Option<&'a str>, Response<Body>) {
         let path = req.uri().path();
-        if chained_to.is_none() && path == "/.well-known/spin/health" {
-            return (None, text_response(StatusCode::OK, "OK"));
-        }
-        let (component_id, pattern, matched) = match chained_to {
-            Some(id) => {
-                let Some((id, loaded)) = self.components.get_key_value(&id) else {
+        let (component_id, headers, matched, client_addr) = match &origin {
+            Origin::Chained(id) => {
+                let Some((id, _)) = self.components.get_key_value(id) else {
                     return (
                         None,
                         text_response(StatusCode::NOT_FOUND, "no such component"),
                     );
                 };
-                let route = loaded.route.as_ref().unwrap_or(&self.catch_all_route);
-                let matched = route.matches(path).unwrap_or(crate::routing::RouteMatch {
-                    params: Vec::new(),
-                    path_info: path.to_string(),
-                });
-                (id.as_str(), route, matched)
+                let matched = RouteMatch::chained(path);
+                (
+                    id.as_str(),
+                    &self.chained_headers,
+                    matched,
+                    &*CHAINED_CLIENT_ADDR,
+                )
             }
-            None => match self.router.route(path) {
-                Some(r) => (r.component, r.pattern, r.matched),
-                None => return (None, text_response(StatusCode::NOT_FOUND, "")),
-            },
+            Origin::Network(_) | Origin::SelfRequest => {
+                if let Some(well_known) = path.strip_prefix(WELL_KNOWN_PREFIX) {
+                    return (None, well_known_response(well_known));
+                }
+                let Some(routed) = self.router.route(path) else {
+                    return (None, text_response(StatusCode::NOT_FOUND, ""));
+                };
+                let client = match &origin {
+                    Origin::Network(client) => *client,
+                    _ => &*SELF_CLIENT_ADDR,
+                };
+                (routed.component, routed.headers, routed.matched, client)
+            }
         };
-        set_spin_headers(&mut req, pattern, &matched, client_addr);
-        let chained = client_addr.is_none();
+        set_spin_headers(&mut req, headers, &matched, client_addr);
+        let chained = !matches!(origin, Origin::Network(_));
         let resp = self.run(component_id, req, chained).await;
         (Some(component_id), resp)
     }
@@ -614,25 +637,24 @@ mod spin_header {
 
 pub(crate) fn set_spin_headers(
     req: &mut Request<Body>,
-    pattern: &RoutePattern,
-    matched: &crate::routing::RouteMatch,
-    client_addr: Option<&ClientAddr>,
+    route: &RouteHeaders,
+    matched: &RouteMatch,
+    client_addr: &ClientAddr,
 ) {
     let path_and_query = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
+    // As Spin: the Host header, or `localhost` without one (a chained request has none).
     let host = req
         .headers()
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(Cow::Borrowed)
-        .or_else(|| req.uri().authority().map(|a| Cow::Owned(a.to_string())))
-        .unwrap_or(Cow::Borrowed("localhost"));
+        .unwrap_or("localhost");
     let mut full_url = String::with_capacity(7 + host.len() + path_and_query.len());
     full_url.push_str("http://");
-    full_url.push_str(&host);
+    full_url.push_str(host);
     full_url.push_str(path_and_query);
     // One buffer for both the absolute URI and the `spin-full-url` header.
     let full_url = Bytes::from(full_url);
@@ -660,24 +682,55 @@ pub(crate) fn set_spin_headers(
     if let Ok(v) = HeaderValue::from_str(&matched.path_info) {
         headers.insert(spin_header::PATH_INFO, v);
     }
-    if let Some(raw) = pattern.raw_header() {
-        headers.insert(spin_header::MATCHED_ROUTE, raw.clone());
-        headers.insert(spin_header::RAW_COMPONENT_ROUTE, raw.clone());
-    }
-    if let Some(route) = pattern.component_route_header() {
-        headers.insert(spin_header::COMPONENT_ROUTE, route.clone());
-    }
+    headers.insert(spin_header::MATCHED_ROUTE, route.matched_route.clone());
+    headers.insert(
+        spin_header::RAW_COMPONENT_ROUTE,
+        route.raw_component_route.clone(),
+    );
+    headers.insert(spin_header::COMPONENT_ROUTE, route.component_route.clone());
     headers.insert(spin_header::BASE_PATH, HeaderValue::from_static("/"));
-    if let Some(client) = client_addr {
-        headers.insert(spin_header::CLIENT_ADDR, client.header.clone());
-    }
+    headers.insert(spin_header::CLIENT_ADDR, client_addr.header.clone());
     for (name, value) in &matched.params {
+        // Spin names the header `SPIN_PATH_MATCH_<NAME>`, then writes `_` as `-` in lower case.
+        let name = format!(
+            "spin-path-match-{}",
+            name.to_ascii_lowercase().replace('_', "-")
+        );
         if let (Ok(n), Ok(v)) = (
-            http::HeaderName::try_from(format!("spin-path-match-{}", name.to_ascii_lowercase())),
+            http::HeaderName::try_from(name),
             HeaderValue::from_str(value),
         ) {
             headers.insert(n, v);
         }
+    }
+}
+
+/// Where a request came from: its `spin-client-addr` and whether it is routed.
+enum Origin<'a> {
+    /// Over the network, from this peer.
+    Network(&'a ClientAddr),
+    /// `http://<component>.spin.internal`: that component, with Spin's synthetic `/...` match.
+    Chained(String),
+    /// A relative URL or `http://self.alt/...`: through the app's routes, as Spin sends it to
+    /// its own listener (over loopback; here in-process).
+    SelfRequest,
+}
+
+/// Spin's `spin-client-addr` of a chained request.
+static CHAINED_CLIENT_ADDR: std::sync::LazyLock<ClientAddr> =
+    std::sync::LazyLock::new(|| ClientAddr::new(([0, 0, 0, 0], 0).into()));
+
+/// The `spin-client-addr` of a self request (Spin's comes from loopback).
+static SELF_CLIENT_ADDR: std::sync::LazyLock<ClientAddr> =
+    std::sync::LazyLock::new(|| ClientAddr::new(([127, 0, 0, 1], 0).into()));
+
+/// Paths Spin reserves for itself; only `health` answers, as on Spin without app info.
+const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
+
+fn well_known_response(name: &str) -> Response<Body> {
+    match name {
+        "health" => text_response(StatusCode::OK, "OK"),
+        _ => text_response(StatusCode::NOT_FOUND, ""),
     }
 }
 

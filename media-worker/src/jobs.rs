@@ -26,7 +26,7 @@ use crate::s3::{ReadError, S3};
 /// Longest FFmpeg or ffprobe run before the job fails.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The job, from the envelope's `data`.
+/// The job, as the File Manager describes it (`GET /internal/files/jobs/{id}`).
 #[derive(Debug, Deserialize)]
 pub struct Job {
     pub job: String,
@@ -406,6 +406,10 @@ impl Worker {
     async fn webp(&self, job: &Job, dir: &Path) -> JobEnd {
         let mut output = JobOutput::default();
         for (i, source) in job.sources.iter().enumerate() {
+            // The File Manager names only the file's own variants; never read past its prefix.
+            if !source.key.starts_with(&job.key_prefix) {
+                return JobEnd::Failed(format!("variant {} is outside the file", source.name));
+            }
             let input = dir.join(format!("{i}.src"));
             if let Err(end) = self.fetch(&job.bucket, &source.key, &input).await {
                 return end;

@@ -1,8 +1,11 @@
 //! `nexgate-media-worker`: the File Manager's native half (docs/files.md).
 //!
 //! It consumes `<prefix>.worker.media` (bound to `files.media_job.requested`, declared from the
-//! `[workers.media]` section of the subscriptions file), runs each job with FFmpeg, writes the
-//! results to object storage, and reports to `POST /internal/files/jobs/result`. A delivery is
+//! `[workers.media]` section of the subscriptions file). The event names only a job and its file:
+//! the job itself (sources, destination bucket and prefix) is read from the File Manager
+//! (`GET /internal/files/jobs/{id}`), so a forged event cannot point the worker at other objects.
+//! It runs the job with FFmpeg, writes the results under the file's prefix, and reports to
+//! `POST /internal/files/jobs/result`. A delivery is
 //! acked only once the File Manager has recorded the outcome; storage or File Manager trouble is
 //! retried with the bus's backoff and dead-lettered after the last attempt; a bad input is a
 //! recorded failure, never a crash.
@@ -68,7 +71,8 @@ struct Args {
 struct Ctx {
     worker: Worker,
     http: reqwest::Client,
-    result_url: String,
+    /// `<base>/internal/files/jobs`: `/{id}` describes a job, `/result` records its outcome.
+    jobs_url: String,
     token: String,
 }
 
@@ -109,8 +113,8 @@ async fn main() -> Result<()> {
         http: reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()?,
-        result_url: format!(
-            "{}/internal/files/jobs/result",
+        jobs_url: format!(
+            "{}/internal/files/jobs",
             args.base_url.trim_end_matches('/')
         ),
         token: args.files_internal_token.clone(),
@@ -122,6 +126,55 @@ async fn main() -> Result<()> {
         async move { handle(&ctx, body).await }
     })
     .await
+}
+
+/// What the event says: which job of which file (nothing else is taken from the bus).
+#[derive(serde::Deserialize)]
+struct NamedJob {
+    job_id: Uuid,
+    file_id: Uuid,
+}
+
+/// Reads the job from the File Manager and checks it is the named file's.
+async fn fetch_job(ctx: &Ctx, named: &NamedJob) -> Result<Job, Outcome> {
+    let retry = |why: String| Outcome::Retry { why };
+    let resp = ctx
+        .http
+        .get(format!("{}/{}", ctx.jobs_url, named.job_id))
+        .header("x-internal-token", &ctx.token)
+        .send()
+        .await
+        .map_err(|e| retry(format!("reading the job: {e}")))?;
+    let status = resp.status().as_u16();
+    match status {
+        200 => {}
+        // The file was deleted meanwhile: nothing to do.
+        410 => return Err(Outcome::Done),
+        404 => {
+            return Err(refused(format!(
+                "unknown job {}: the File Manager has no such job",
+                named.job_id
+            )))
+        }
+        400..=499 => {
+            return Err(Outcome::Refused {
+                status,
+                answer: resp.text().await.unwrap_or_default(),
+            })
+        }
+        _ => return Err(retry(format!("reading the job: status {status}"))),
+    }
+    let job: Job = resp
+        .json()
+        .await
+        .map_err(|e| retry(format!("reading the job: {e}")))?;
+    if job.file_id != named.file_id {
+        return Err(refused(format!(
+            "job {} is not a job of file {}",
+            named.job_id, named.file_id
+        )));
+    }
+    Ok(job)
 }
 
 fn refused(why: impl Into<String>) -> Outcome {
@@ -138,16 +191,15 @@ async fn handle(ctx: &Ctx, body: Vec<u8>) -> Outcome {
     if envelope["type"] != JOB_TYPE {
         return refused(format!("not a {JOB_TYPE} event"));
     }
-    let Some(job_id) = envelope["id"]
-        .as_str()
-        .and_then(|s| Uuid::parse_str(s).ok())
-    else {
-        return refused("the envelope has no id");
-    };
-    let job: Job = match serde_json::from_value(envelope["data"].clone()) {
+    let named: NamedJob = match serde_json::from_value(envelope["data"].clone()) {
         Ok(j) => j,
         Err(e) => return refused(format!("malformed job: {e}")),
     };
+    let job = match fetch_job(ctx, &named).await {
+        Ok(job) => job,
+        Err(outcome) => return outcome,
+    };
+    let job_id = named.job_id;
     let started = std::time::Instant::now();
     let (outcome, reason, output) = match ctx.worker.run(&job).await {
         JobEnd::Ready(out) => ("ready", None, out),
@@ -189,7 +241,7 @@ async fn handle(ctx: &Ctx, body: Vec<u8>) -> Outcome {
     });
     let sent = ctx
         .http
-        .post(&ctx.result_url)
+        .post(format!("{}/result", ctx.jobs_url))
         .header("x-internal-token", &ctx.token)
         .json(&report)
         .send()

@@ -65,6 +65,10 @@ pub struct Args {
     /// Events handled at once (each with its own database connection).
     #[arg(long, env = "NEXGATE_NOTIFIER_WORKERS", default_value_t = 4)]
     workers: usize,
+    /// The private keys (base64url, comma-separated, current first) that open one-time secrets
+    /// sealed to the notifier (`nexgate-ops seal-keygen`; docs/events.md, "Sealed secrets").
+    #[arg(long, env = "NEXGATE_NOTIFIER_SEAL_KEYS", hide_env_values = true)]
+    seal_keys: String,
     /// How often the sender and the clock look for due work when idle.
     #[arg(long, env = "NEXGATE_NOTIFIER_TICK_MS", default_value_t = 500)]
     tick_ms: u64,
@@ -79,6 +83,10 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let opening_keys = Arc::new(
+        nexgate_events::sealed::OpeningKeys::parse(&args.seal_keys)
+            .map_err(|e| anyhow::anyhow!("NEXGATE_NOTIFIER_SEAL_KEYS: {e}"))?,
+    );
     // The queues first: a missing [workers.notifier] section stops it before anything runs.
     let (_conn, channel, queues) = args.queues.open_worker(WORKER).await?;
     let gateways = Arc::new(gateways::Gateways::from_args(&args.gateways)?);
@@ -110,6 +118,7 @@ async fn main() -> Result<()> {
         db: Pool::new(&args.db_url, workers),
         directory,
         gateways,
+        opening_keys,
     });
     tracing::info!("consuming {}", queues.main);
     let prefetch = u16::try_from(workers * 4).unwrap_or(u16::MAX);

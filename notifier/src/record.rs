@@ -7,6 +7,7 @@ use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use nexgate_bus::consumer::Outcome;
 use nexgate_events::envelope::Envelope;
+use nexgate_events::sealed::{OpeningKeys, SEALED_FIELD};
 use nexgate_notifications::preferences::{decide, Decision, Preferences};
 use nexgate_notifications::templates::{self, Recipient, Template};
 use nexgate_notifications::{Category, Channel};
@@ -24,11 +25,13 @@ pub struct Recorder {
     pub db: Pool,
     pub directory: Arc<Directory>,
     pub gateways: Arc<Gateways>,
+    /// The private keys that open one-time secrets sealed to the notifier.
+    pub opening_keys: Arc<OpeningKeys>,
 }
 
 impl Recorder {
     pub async fn handle(&self, body: &[u8]) -> Outcome {
-        let envelope: Envelope = match serde_json::from_slice(body) {
+        let mut envelope: Envelope = match serde_json::from_slice(body) {
             Ok(e) => e,
             Err(e) => {
                 return Outcome::Refused {
@@ -43,6 +46,28 @@ impl Recorder {
                 answer: format!("`{}` is not in the events catalogue", envelope.event_type),
             };
         };
+        // A one-time secret arrives sealed to our key (nexgate_events::sealed), never in clear;
+        // it is opened here, in memory, for the message to render.
+        if envelope.carries_secret() {
+            if envelope.data.get(SEALED_FIELD).is_none() {
+                return Outcome::Refused {
+                    status: 422,
+                    answer: format!(
+                        "{} carries a one-time secret in clear; it must arrive sealed",
+                        envelope.event_type
+                    ),
+                };
+            }
+            match self.opening_keys.open(&envelope.data) {
+                Ok(opened) => envelope.data = opened,
+                Err(e) => {
+                    return Outcome::Refused {
+                        status: 422,
+                        answer: format!("{}: {e}", envelope.event_type),
+                    }
+                }
+            }
+        }
         if let Some(missing) = t
             .data_fields
             .iter()

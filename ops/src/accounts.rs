@@ -3,6 +3,9 @@
 //! - `jwt-keygen` makes the Ed25519 key pair of access tokens once (kept when present): a private
 //!   JWK for auth's issuing components (`jwt_private_key`) and the public JWKS everyone verifies
 //!   with (`jwt_public_keys`);
+//! - `seal-keygen` makes the notifier's sealing key pair once (kept when present): the private key
+//!   for the notifier only, the public key (`notifier_public_key`) for the producers of one-time
+//!   secrets (nexgate_events::sealed);
 //! - `grant-role` / `revoke-role` are the only way to give or take a role (`operator`): the
 //!   public API has none. The change shows in the user's next token (login or refresh).
 
@@ -42,6 +45,26 @@ pub fn jwt_keygen(dir: &Path) -> Result<bool> {
     };
     write_private(&private, &serde_json::to_string(&signer.private_jwk())?)?;
     std::fs::write(&public, serde_json::to_string(&jwks)?)?;
+    Ok(true)
+}
+
+/// File names of the notifier's sealing key pair inside the key folder.
+pub const SEAL_PRIVATE_KEY_FILE: &str = "notifier-seal.key";
+pub const SEAL_PUBLIC_KEY_FILE: &str = "notifier-seal.pub";
+
+/// Creates the notifier's sealing key pair in `dir` unless it is there; returns whether it was.
+pub fn seal_keygen(dir: &Path) -> Result<bool> {
+    let private = dir.join(SEAL_PRIVATE_KEY_FILE);
+    let public = dir.join(SEAL_PUBLIC_KEY_FILE);
+    if private.exists() && public.exists() {
+        nexgate_events::sealed::OpeningKeys::parse(&std::fs::read_to_string(&private)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", private.display()))?;
+        return Ok(false);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (private_key, public_key) = nexgate_events::sealed::generate_key_pair();
+    write_private(&private, &private_key)?;
+    std::fs::write(&public, public_key)?;
     Ok(true)
 }
 

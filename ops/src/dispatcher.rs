@@ -49,7 +49,14 @@ pub fn classify(status: u16, answer: String) -> Outcome {
 /// Runs one consumer per service until an error stops one of them.
 pub async fn run(settings: DispatcherSettings, subs: Subscriptions) -> Result<()> {
     let (_conn, channel) = bus::connect(&settings.amqp_url).await?;
-    bus::declare(&channel, &settings.prefix, &subs, settings.expires_ms).await?;
+    bus::declare(
+        &channel,
+        &settings.prefix,
+        &subs,
+        bus::DeclareScope::Services,
+        settings.expires_ms,
+    )
+    .await?;
     let http = reqwest::Client::builder()
         .timeout(DELIVERY_TIMEOUT)
         .build()?;

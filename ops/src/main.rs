@@ -6,7 +6,8 @@
 //! - `relay`: republishes outbox rows a component did not mark published;
 //! - `dispatcher`: delivers each consuming service's queue to `POST /internal/<service>/events`;
 //! - `scheduler`: calls `POST /internal/<service>/jobs/<job>` on the schedule in one file;
-//! - `jwt-keygen`, `grant-role`, `revoke-role`: access-token keys and roles (operators only).
+//! - `jwt-keygen`, `seal-keygen`, `grant-role`, `revoke-role`: access-token keys, the notifier's
+//!   sealing keys and roles (operators only).
 
 mod accounts;
 mod dispatcher;
@@ -77,6 +78,12 @@ enum Command {
     },
     /// Create the access-token key pair in a folder, unless it is there already.
     JwtKeygen {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Create the notifier's sealing key pair (one-time secrets in events) in a folder, unless
+    /// it is there already.
+    SealKeygen {
         #[arg(long)]
         dir: PathBuf,
     },
@@ -205,6 +212,15 @@ async fn run(cli: Cli) -> Result<()> {
             let created = accounts::jwt_keygen(&dir)?;
             tracing::info!(
                 "access-token keys {} in {}",
+                if created { "created" } else { "kept" },
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::SealKeygen { dir } => {
+            let created = accounts::seal_keygen(&dir)?;
+            tracing::info!(
+                "notifier sealing keys {} in {}",
                 if created { "created" } else { "kept" },
                 dir.display()
             );

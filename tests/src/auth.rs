@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use reqwest::Method;
+
 use serde_json::{json, Value};
 
 use crate::{EventObserver, TestApp};
@@ -96,7 +98,15 @@ pub async fn code_for(observer: &mut EventObserver, address: &str) -> String {
         })
         .await
         .unwrap_or_else(|| panic!("no verification code for {address}"));
-    event["data"]["code"].as_str().unwrap().to_string()
+    // The code travels sealed to the notifier's key; the harness holds that key for its app.
+    assert!(
+        event["data"].get("code").is_none(),
+        "a code on the bus in clear"
+    );
+    observer.open_sealed(&event["data"])["code"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Registers with an email and verifies the code; the user is logged in on `device_id`.
@@ -158,4 +168,71 @@ pub fn claims(token: &str) -> Value {
         .decode(payload)
         .expect("base64url");
     serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// The current TOTP code of a base32 secret, `offset` steps from now.
+pub fn totp_now(secret_b32: &str, offset: i64) -> String {
+    let secret = nexgate_auth::totp::base32_decode(secret_b32).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let step = (nexgate_auth::totp::step_of(now) as i64 + offset) as u64;
+    nexgate_auth::totp::code_at(&secret, step)
+}
+
+/// Turns MFA on for a user; returns (secret, recovery codes, the code that enabled it).
+pub async fn enable_mfa(app: &TestApp, token: &str) -> (String, Vec<String>, String) {
+    let setup = call(
+        app,
+        Method::POST,
+        "/auth/mfa/totp/setup",
+        Some(json!({})),
+        Some(token),
+    )
+    .await;
+    assert_eq!(setup.status, 200, "{setup}\n{}", app.host.log());
+    let secret = setup.body["secret"].as_str().unwrap().to_string();
+    assert!(setup.body["otpauth_uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("otpauth://totp/Nexgate:"));
+    let first_code = totp_now(&secret, 0);
+    let enabled = call(
+        app,
+        Method::POST,
+        "/auth/mfa/totp/enable",
+        Some(json!({ "code": first_code })),
+        Some(token),
+    )
+    .await;
+    assert_eq!(enabled.status, 200, "{enabled}");
+    let codes: Vec<String> = enabled.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    (secret, codes, first_code)
+}
+
+/// A token of `user`'s session stepped up the way a user does it: MFA turned on with an
+/// authenticator (the TOTP secret from setup), then `POST /auth/mfa/step-up` with its next code.
+/// Answers (the stepped-up access token, the TOTP secret).
+pub async fn step_up(app: &TestApp, user: &User) -> (String, String) {
+    let (secret, _, _) = enable_mfa(app, &user.access_token).await;
+    let stepped = call(
+        app,
+        Method::POST,
+        "/auth/mfa/step-up",
+        Some(json!({ "code": totp_now(&secret, 1) })),
+        Some(&user.access_token),
+    )
+    .await;
+    assert_eq!(stepped.status, 200, "step-up: {stepped}");
+    (
+        stepped.body["access_token"].as_str().unwrap().to_string(),
+        secret,
+    )
 }

@@ -63,8 +63,24 @@ impl LocalEnv {
         format!("{}/{db}?sslmode=disable", self.server_url(role))
     }
 
-    pub fn amqp_url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.get("AMQP_PORT"))
+    /// The AMQP URL of the broker user `user` (`infra/rabbitmq/identities.toml`), with the
+    /// password `infra/setup-stores.sh` made for it.
+    pub fn amqp_url(&self, user: &str) -> String {
+        format!(
+            "amqp://{user}:{}@127.0.0.1:{}/%2f",
+            self.broker_password(user),
+            self.get("AMQP_PORT")
+        )
+    }
+
+    /// The password of a broker user, as `infra/setup-stores.sh` keeps it.
+    pub fn broker_password(&self, user: &str) -> String {
+        let path =
+            std::path::Path::new(self.get("BROKER_PASSWORD_DIR")).join(format!("{user}.password"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run infra/setup-stores.sh)", path.display()))
+            .trim()
+            .to_string()
     }
 }
 
@@ -493,6 +509,9 @@ pub struct TestApp {
     pub files_internal_token: String,
     /// What `/internal/payments/...` routes demand (`payments_internal_token`).
     pub payments_internal_token: String,
+    /// The notifier's sealing key pair for this app (private, public; base64url): producers seal
+    /// one-time secrets to the public key, the app's notifier opens them with the private one.
+    pub seal_keys: (String, String),
 }
 
 impl TestApp {
@@ -517,6 +536,7 @@ impl TestApp {
         let profiles_internal_token = format!("profiles-token-{}", uuid::Uuid::new_v4().simple());
         let files_internal_token = format!("files-token-{}", uuid::Uuid::new_v4().simple());
         let payments_internal_token = format!("payments-token-{}", uuid::Uuid::new_v4().simple());
+        let seal_keys = nexgate_events::sealed::generate_key_pair();
         let mut vars: Vec<(String, String)> = vec![
             (
                 "SPIN_VARIABLE_REDIS_KEY_PREFIX".into(),
@@ -524,6 +544,17 @@ impl TestApp {
             ),
             ("SPIN_VARIABLE_EVENT_TOPIC_PREFIX".into(), prefix.clone()),
         ];
+        // Each publishing service's broker user (the app), or the probe's (the fixture).
+        let publishers: &[&str] = match manifest {
+            Manifest::App => &["health", "auth", "profiles", "files", "payments"],
+            Manifest::Fixture => &["probe"],
+        };
+        for service in publishers {
+            vars.push((
+                format!("SPIN_VARIABLE_{}_MQTT_PASSWORD", service.to_uppercase()),
+                env.broker_password(&format!("nexgate-{service}")),
+            ));
+        }
         let (manifest_path, kv_args) = match manifest {
             Manifest::App => {
                 vars.push((
@@ -531,6 +562,10 @@ impl TestApp {
                     db.url("nexgate_health"),
                 ));
                 vars.push(("SPIN_VARIABLE_AUTH_DB_URL".into(), db.url("nexgate_auth")));
+                vars.push((
+                    "SPIN_VARIABLE_NOTIFIER_PUBLIC_KEY".into(),
+                    seal_keys.1.clone(),
+                ));
                 vars.push((
                     "SPIN_VARIABLE_PROFILES_DB_URL".into(),
                     db.url("nexgate_profiles"),
@@ -592,13 +627,26 @@ impl TestApp {
                     "SPIN_VARIABLE_PROBE_INTERNAL_TOKEN".into(),
                     probe_token.clone(),
                 ));
+                // As `spin up` would get them: the `default` store in a state folder of this
+                // app's own, and a Redis store `cache` from a runtime config file.
+                let state_dir = std::env::temp_dir().join(format!("nexgate-state-{prefix}"));
+                std::fs::create_dir_all(&state_dir).expect("state folder");
+                let runtime_config = state_dir.join("runtime-config.toml");
+                std::fs::write(
+                    &runtime_config,
+                    format!(
+                        "[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{}\"\n",
+                        env.get("REDIS_PORT")
+                    ),
+                )
+                .expect("runtime config file");
                 (
                     repo_root().join("tests/fixtures/spin.toml"),
                     vec![
-                        "--key-value-redis-url".to_string(),
-                        format!("redis://127.0.0.1:{}", env.get("REDIS_PORT")),
-                        "--key-value-prefix".to_string(),
-                        format!("{prefix}:kv:"),
+                        "--runtime-config-file".to_string(),
+                        runtime_config.display().to_string(),
+                        "--state-dir".to_string(),
+                        state_dir.display().to_string(),
                     ],
                 )
             }
@@ -629,6 +677,7 @@ impl TestApp {
             profiles_internal_token,
             files_internal_token,
             payments_internal_token,
+            seal_keys,
         }
     }
 
@@ -657,7 +706,7 @@ impl TestApp {
     pub fn worker(&self, name: &str, args: &[&str]) -> Worker {
         let mut full: Vec<String> = vec![name.to_string()];
         full.extend(args.iter().map(|s| s.to_string()));
-        let env = vec![
+        let mut env = vec![
             (
                 "SPIN_VARIABLE_EVENT_TOPIC_PREFIX".to_string(),
                 self.prefix.clone(),
@@ -682,13 +731,19 @@ impl TestApp {
                 "SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN".to_string(),
                 self.payments_internal_token.clone(),
             ),
-            ("NEXGATE_AMQP_URL".to_string(), self.env.amqp_url()),
             ("NEXGATE_BASE_URL".to_string(), self.host.base_url.clone()),
             (
                 "NEXGATE_RELAY_DB_URL".to_string(),
                 self.db.url("nexgate_relay"),
             ),
         ];
+        // Each program on the bus connects as its own broker user; the scheduler is not on it.
+        if matches!(name, "relay" | "dispatcher") {
+            env.push((
+                "NEXGATE_AMQP_URL".to_string(),
+                self.env.amqp_url(&format!("nexgate-{name}")),
+            ));
+        }
         Worker::start(name, &full, &env).expect("worker start")
     }
 
@@ -711,7 +766,10 @@ impl TestApp {
                 "SPIN_VARIABLE_STORAGE_SECRET_KEY".to_string(),
                 self.env.get("STORAGE_SECRET_KEY").to_string(),
             ),
-            ("NEXGATE_AMQP_URL".to_string(), self.env.amqp_url()),
+            (
+                "NEXGATE_AMQP_URL".to_string(),
+                self.env.amqp_url("nexgate-media"),
+            ),
             ("NEXGATE_BASE_URL".to_string(), self.host.base_url.clone()),
         ];
         Worker::start_program(
@@ -737,10 +795,17 @@ impl TestApp {
             ),
             ("NEXGATE_NOTIFIER_TICK_MS".to_string(), "100".to_string()),
             (
+                "NEXGATE_NOTIFIER_SEAL_KEYS".to_string(),
+                self.seal_keys.0.clone(),
+            ),
+            (
                 "SPIN_VARIABLE_EVENT_TOPIC_PREFIX".to_string(),
                 self.prefix.clone(),
             ),
-            ("NEXGATE_AMQP_URL".to_string(), self.env.amqp_url()),
+            (
+                "NEXGATE_AMQP_URL".to_string(),
+                self.env.amqp_url("nexgate-notifier"),
+            ),
             (
                 "NEXGATE_NOTIFICATIONS_DB_URL".to_string(),
                 self.env
@@ -769,7 +834,7 @@ impl TestApp {
                 "600000",
             ])
             .env("SPIN_VARIABLE_EVENT_TOPIC_PREFIX", &self.prefix)
-            .env("NEXGATE_AMQP_URL", self.env.amqp_url())
+            .env("NEXGATE_AMQP_URL", self.env.amqp_url("nexgate-admin"))
             .current_dir(repo_root())
             .output()
             .expect("run nexgate-ops declare");
@@ -782,13 +847,25 @@ impl TestApp {
 
     /// An observer of every event under this app's prefix.
     pub async fn observe_events(&self) -> EventObserver {
-        EventObserver::bind(&self.env.amqp_url(), &format!("{}.#", self.prefix)).await
+        let mut observer = EventObserver::bind(
+            &self.env.amqp_url("nexgate-observer"),
+            &format!("{}.#", self.prefix),
+        )
+        .await;
+        observer.opening_keys = Some(std::sync::Arc::new(
+            nexgate_events::sealed::OpeningKeys::parse(&self.seal_keys.0).expect("test seal key"),
+        ));
+        observer
     }
 }
 
 impl Drop for TestApp {
-    /// Removes this app's Redis keys (best effort); the database goes with `TestDatabase`.
+    /// Removes this app's Redis keys and state folder (best effort); the database goes with
+    /// `TestDatabase`.
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("nexgate-state-{}", self.prefix)),
+        );
         let Ok(client) =
             redis::Client::open(format!("redis://127.0.0.1:{}", self.env.get("REDIS_PORT")))
         else {
@@ -811,6 +888,8 @@ impl Drop for TestApp {
 pub struct EventObserver {
     _conn: lapin::Connection,
     consumer: lapin::Consumer,
+    /// The app's notifier keys, for tests that open sealed secrets as the notifier would.
+    opening_keys: Option<std::sync::Arc<nexgate_events::sealed::OpeningKeys>>,
 }
 
 impl EventObserver {
@@ -854,7 +933,29 @@ impl EventObserver {
         Self {
             _conn: conn,
             consumer,
+            opening_keys: None,
         }
+    }
+
+    /// Every message that arrives until none has for `quiet`: (routing key, raw body).
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Ok(Some(Ok(delivery))) = tokio::time::timeout(quiet, self.consumer.next()).await {
+            let _ = delivery.ack(BasicAckOptions::default()).await;
+            out.push((delivery.routing_key.to_string(), delivery.data.clone()));
+        }
+        out
+    }
+
+    /// `data` with its sealed one-time secrets opened with the app's notifier key (what the
+    /// notifier does; the bus itself only ever carries the ciphertext).
+    pub fn open_sealed(&self, data: &serde_json::Value) -> serde_json::Value {
+        let keys = self
+            .opening_keys
+            .as_ref()
+            .expect("an observer from TestApp::observe_events");
+        keys.open(data)
+            .expect("sealed secrets open with the app's key")
     }
 
     /// Waits for the next event whose routing key and body satisfy `pred`.

@@ -626,29 +626,53 @@ pub fn envelope(event_type: &str, actor: Option<Uuid>, audience: &[Uuid], data: 
     })
 }
 
-/// Publishes like producers do (`amq.topic`, `<prefix>.<type>`) and reads the notifier's dead letters.
+/// Publishes like producers do (`amq.topic`, `<prefix>.<type>`, each type as its producer's broker
+/// user `nexgate-<schema>`) and reads the notifier's dead letters (as `nexgate-admin`).
 pub struct Bus {
     _conn: lapin::Connection,
     channel: lapin::Channel,
     prefix: String,
+    env: crate::LocalEnv,
+    /// The app's notifier public key: secret-carrying events are sealed to it, as auth does.
+    sealing: nexgate_events::sealed::SealingKey,
+    /// One connection per producing schema, opened on its first publish.
+    producers: tokio::sync::Mutex<HashMap<String, (lapin::Connection, lapin::Channel)>>,
 }
 
 impl Bus {
     pub async fn open(app: &TestApp) -> Self {
-        let conn =
-            lapin::Connection::connect(&app.env.amqp_url(), lapin::ConnectionProperties::default())
-                .await
-                .unwrap();
+        let conn = lapin::Connection::connect(
+            &app.env.amqp_url("nexgate-admin"),
+            lapin::ConnectionProperties::default(),
+        )
+        .await
+        .unwrap();
         let channel = conn.create_channel().await.unwrap();
         Self {
             _conn: conn,
             channel,
             prefix: app.prefix.clone(),
+            env: app.env.clone(),
+            sealing: nexgate_events::sealed::SealingKey::parse(&app.seal_keys.1).unwrap(),
+            producers: Default::default(),
         }
     }
 
     pub async fn publish_raw(&self, event_type: &str, body: &[u8]) {
-        self.channel
+        let schema = event_type.split('.').next().unwrap_or_default().to_string();
+        let mut producers = self.producers.lock().await;
+        if !producers.contains_key(&schema) {
+            let conn = lapin::Connection::connect(
+                &self.env.amqp_url(&format!("nexgate-{schema}")),
+                lapin::ConnectionProperties::default(),
+            )
+            .await
+            .unwrap();
+            let channel = conn.create_channel().await.unwrap();
+            producers.insert(schema.clone(), (conn, channel));
+        }
+        let (_, channel) = &producers[&schema];
+        channel
             .basic_publish(
                 "amq.topic",
                 &format!("{}.{event_type}", self.prefix),
@@ -662,7 +686,19 @@ impl Bus {
             .unwrap();
     }
 
+    /// Publishes an envelope; a type's one-time secrets are sealed first, as producers do.
     pub async fn publish(&self, e: &Value) {
+        let event_type = e["type"].as_str().unwrap();
+        let mut e = e.clone();
+        self.sealing
+            .seal_secrets(event_type, &mut e["data"])
+            .unwrap();
+        self.publish_raw(event_type, &serde_json::to_vec(&e).unwrap())
+            .await;
+    }
+
+    /// Publishes an envelope exactly as given (a secret stays in clear: the notifier refuses it).
+    pub async fn publish_unsealed(&self, e: &Value) {
         self.publish_raw(e["type"].as_str().unwrap(), &serde_json::to_vec(e).unwrap())
             .await;
     }

@@ -148,10 +148,12 @@ async fn a_5xx_is_retried_with_backoff_and_a_4xx_is_dead_lettered() {
     assert_eq!(delivery_attempts(&db, &retry_id).await, 2);
 
     // The refused one sits in the dead-letter queue with the answer.
-    let conn =
-        lapin::Connection::connect(&app.env.amqp_url(), lapin::ConnectionProperties::default())
-            .await
-            .unwrap();
+    let conn = lapin::Connection::connect(
+        &app.env.amqp_url("nexgate-admin"),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
     let channel = conn.create_channel().await.unwrap();
     let dead_queue = format!("{}.svc.probe.dead", app.prefix);
     let message = eventually(Duration::from_secs(10), || async {

@@ -656,43 +656,79 @@ async fn a_video_goes_through_a_presigned_upload_and_the_media_worker() {
         ids.push(id);
     }
 
-    // A malformed job is dead-lettered with the reason; the worker carries on.
-    let conn =
-        lapin::Connection::connect(&app.env.amqp_url(), lapin::ConnectionProperties::default())
+    // A malformed job, and a forged one (a job id the File Manager never made, naming a real
+    // file, and the bucket and key a version-1 event carried), are dead-lettered with the reason
+    // and change no object; the worker carries on.
+    let conn = lapin::Connection::connect(
+        &app.env.amqp_url("nexgate-files"),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let forged = json!({
+        "id": uuid::Uuid::now_v7(), "type": "files.media_job.requested",
+        "data": { "job": "transcode_video", "job_id": uuid::Uuid::now_v7(), "file_id": ids[1],
+                  "owner_id": user.user_id, "bucket": app.env.get("STORAGE_PUBLIC_BUCKET"),
+                  "key_prefix": "post/", "source_bucket": app.env.get("STORAGE_PRIVATE_BUCKET"),
+                  "source_key": format!("uploads/{}", ids[1]) }
+    });
+    for body in [
+        br#"{"id":"01a2295b-0000-7000-8000-000000000000","type":"files.media_job.requested","data":{"job":"transcode_video"}}"#.to_vec(),
+        serde_json::to_vec(&forged).unwrap(),
+    ] {
+        channel
+            .basic_publish(
+                "amq.topic",
+                &format!("{}.files.media_job.requested", app.prefix),
+                lapin::options::BasicPublishOptions::default(),
+                &body,
+                lapin::BasicProperties::default(),
+            )
+            .await
+            .unwrap()
             .await
             .unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    channel
-        .basic_publish(
-            "amq.topic",
-            &format!("{}.files.media_job.requested", app.prefix),
-            lapin::options::BasicPublishOptions::default(),
-            br#"{"id":"01a2295b-0000-7000-8000-000000000000","type":"files.media_job.requested","data":{"job":"transcode_video"}}"#,
-            lapin::BasicProperties::default(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    let dead = nexgate_tests::eventually(Duration::from_secs(20), || async {
-        channel
+    }
+    // Only the media worker (and an operator) may read its queues.
+    let admin = lapin::Connection::connect(
+        &app.env.amqp_url("nexgate-admin"),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let admin_channel = admin.create_channel().await.unwrap();
+    let mut answers = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while answers.len() < 2 && std::time::Instant::now() < deadline {
+        match admin_channel
             .basic_get(
                 &format!("{}.worker.media.dead", app.prefix),
                 lapin::options::BasicGetOptions { no_ack: true },
             )
             .await
             .unwrap()
-    })
-    .await
-    .expect("the malformed job was not dead-lettered");
-    let headers = dead.delivery.properties.headers().clone().unwrap();
-    let answer = match headers.inner().get("x-nexgate-answer") {
-        Some(lapin::types::AMQPValue::LongString(s)) => {
-            String::from_utf8_lossy(s.as_bytes()).to_string()
+        {
+            Some(dead) => {
+                let headers = dead.delivery.properties.headers().clone().unwrap();
+                answers.push(match headers.inner().get("x-nexgate-answer") {
+                    Some(lapin::types::AMQPValue::LongString(s)) => {
+                        String::from_utf8_lossy(s.as_bytes()).to_string()
+                    }
+                    other => format!("{other:?}"),
+                });
+            }
+            None => tokio::time::sleep(Duration::from_millis(200)).await,
         }
-        other => format!("{other:?}"),
-    };
-    assert!(answer.contains("malformed job"), "{answer}");
+    }
+    assert!(
+        answers.iter().any(|a| a.contains("malformed job")),
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().any(|a| a.contains("unknown job")),
+        "{answers:?}"
+    );
 
     let failed = wait_for_file(&app, &user, &ids[0], 60, |f| f["status"] != "processing").await;
     assert_eq!(failed["status"], "failed", "{failed}");

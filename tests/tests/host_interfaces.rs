@@ -264,11 +264,33 @@ async fn redis_commands_work_under_the_key_prefix() {
 #[tokio::test]
 async fn key_value_stores_are_granted_per_label() {
     let app = TestApp::start(Manifest::Fixture).await;
+    // `default` needs no configuration: SQLite in the state folder, as on Spin.
     let (status, body) = app.get_json("/probe/kv").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["get"], "one");
     assert_eq!(body["exists_k2"], false);
     assert_eq!(body["keys"], serde_json::json!(["k1"]));
+    let state_dir = std::env::temp_dir().join(format!("nexgate-state-{}", app.prefix));
+    assert!(state_dir.join("sqlite_key_value.db").exists());
+    // `cache` is a Redis store defined in the runtime config file.
+    let ns = format!("{}:", app.prefix);
+    let (status, body) = app
+        .get_json(&format!("/probe/kv?label=cache&ns={ns}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["get"], "one");
+    assert_eq!(body["keys"], serde_json::json!([format!("{ns}k1")]));
+    let mut redis = redis::Client::open(format!("redis://127.0.0.1:{}", app.env.get("REDIS_PORT")))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let stored: Option<String> = redis::cmd("GET")
+        .arg(format!("{ns}k1"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some("one"));
     let (_, body) = app.get_json("/probe/kv?label=other").await;
     assert!(
         body["open_error"]
@@ -277,6 +299,117 @@ async fn key_value_stores_are_granted_per_label() {
             .contains("AccessDenied"),
         "{body}"
     );
+}
+
+#[test]
+fn a_component_naming_an_undefined_key_value_store_stops_start_up() {
+    // The fixture's probe names `cache`, which only the runtime config file defines.
+    let (ok, stderr) = HostProcess::expect_refusal(
+        &repo_root().join("tests/fixtures/spin.toml"),
+        &[
+            (
+                "SPIN_VARIABLE_DB_URL".into(),
+                "postgres://x@127.0.0.1/x".into(),
+            ),
+            ("SPIN_VARIABLE_REDIS_KEY_PREFIX".into(), "x:".into()),
+            ("SPIN_VARIABLE_EVENT_TOPIC_PREFIX".into(), "x".into()),
+            ("SPIN_VARIABLE_PROBE_INTERNAL_TOKEN".into(), "x".into()),
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("key-value store `cache`, which is not defined"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn date_times_bind_and_read_as_on_spin() {
+    let app = TestApp::start(Manifest::Fixture).await;
+    let (status, body) = app.get_json("/probe/pg/times").await;
+    assert_eq!(status, 200, "{body}");
+    let ok = |k: &str| body[k]["ok"].as_str().map(str::to_string);
+    let error = |k: &str| body[k]["error"].as_str().unwrap_or("").to_string();
+    assert_eq!(
+        ok("datetime_as_timestamp").as_deref(),
+        Some("DbValue::Datetime((2026, 11, 29, 13, 45, 30, 0))"),
+        "{body}"
+    );
+    assert_eq!(
+        ok("epoch_as_timestamptz").as_deref(),
+        Some("DbValue::Boolean(true)"),
+        "{body}"
+    );
+    assert!(ok("timestamptz_as_text").is_some(), "{body}");
+    // What Spin 3.6.3 refuses: a datetime as timestamptz, epoch seconds as timestamp, and reading
+    // a timestamptz column.
+    for refused in [
+        "datetime_as_timestamptz",
+        "epoch_as_timestamp",
+        "timestamptz_column",
+    ] {
+        assert!(error(refused).contains("WrongType"), "{refused}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn postgres_connection_strings_in_both_forms_are_checked_against_the_grants() {
+    let app = TestApp::start(Manifest::Fixture).await;
+    let open = |address: &str| {
+        let path = format!("/probe/open?kind=pg&address={}", url_encode(address));
+        let app = &app;
+        async move { app.get_json(&path).await.1 }
+    };
+    let port = app.env.get("PG_PORT");
+    let body = open(&format!(
+        "host=127.0.0.1 port={port} user=nexgate_admin password={} dbname={} sslmode=disable",
+        app.env.get("PG_PASSWORD"),
+        app.db.name
+    ))
+    .await;
+    assert_eq!(body["opened"], true, "{body}");
+    let body = open("host=10.9.9.9 port=5433 user=u password=hunter2 dbname=d").await;
+    let error = body["error"].as_str().unwrap_or("");
+    assert!(error.contains("ConnectionFailed"), "{body}");
+    assert!(
+        error.contains("address postgres://10.9.9.9:5433 is not permitted"),
+        "{body}"
+    );
+    assert!(!error.contains("hunter2"), "{body}");
+}
+
+#[tokio::test]
+async fn denied_redis_and_mqtt_addresses_fail_as_on_spin() {
+    let app = TestApp::start(Manifest::Fixture).await;
+    let (_, body) = app
+        .get_json("/probe/open?kind=redis&address=redis%3A%2F%2F10.9.9.9%3A6379")
+        .await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("InvalidAddress"),
+        "{body}"
+    );
+    let (_, body) = app
+        .get_json("/probe/open?kind=mqtt&address=mqtt%3A%2F%2F10.9.9.9%3A1883")
+        .await;
+    let error = body["error"].as_str().unwrap_or("");
+    assert!(error.contains("ConnectionFailed"), "{body}");
+    assert!(
+        error.contains("address mqtt://10.9.9.9:1883 is not permitted"),
+        "{body}"
+    );
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -290,4 +423,60 @@ async fn an_mqtt_publish_arrives_in_rabbitmq_under_the_prefix() {
         .wait_for(Duration::from_secs(10), |k, _| k == key)
         .await;
     assert!(got.is_some(), "no message on {key}");
+}
+
+#[tokio::test]
+async fn mqtts_verifies_the_brokers_certificate_against_the_trust_store() {
+    let publish = |app: &TestApp| {
+        let request = app
+            .http
+            .post(app.url("/probe/mqtt?payload=over-tls"))
+            .json(&serde_json::json!({ "url": "mqtts://localhost:8883", "topic": "probe/tls" }))
+            .send();
+        async move {
+            request
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    // With the local CA in the trust store (`SSL_CERT_FILE`, as Spin's client reads it).
+    let env = nexgate_tests::LocalEnv::load();
+    let trusting = TestApp::start_with(
+        Manifest::Fixture,
+        HostOptions {
+            env: vec![("SSL_CERT_FILE".into(), env.get("MQTT_TLS_CA_FILE").into())],
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut observer = trusting.observe_events().await;
+    let answer = publish(&trusting).await;
+    assert!(answer["published"].is_string(), "{answer}");
+    let key = format!("{}.probe.tls", trusting.prefix);
+    assert!(
+        observer
+            .wait_for(Duration::from_secs(10), |k, _| k == key)
+            .await
+            .is_some(),
+        "no message on {key}"
+    );
+    drop(trusting);
+    // With only the public roots, the local broker's certificate is refused.
+    let strict = TestApp::start_with(
+        Manifest::Fixture,
+        HostOptions {
+            env: vec![(
+                "SSL_CERT_FILE".into(),
+                "/etc/ssl/certs/ca-certificates.crt".into(),
+            )],
+            ..Default::default()
+        },
+    )
+    .await;
+    let answer = publish(&strict).await;
+    let error = answer["error"].as_str().unwrap_or("");
+    assert!(error.contains("TLS"), "{answer}");
 }

@@ -11,6 +11,8 @@ fn lifecycle(path: &str, requests: &str) -> std::process::Output {
         .arg("lifecycle")
         .arg("--from")
         .arg(repo_root().join("tests/fixtures/spin.toml"))
+        .arg("--runtime-config-file")
+        .arg(repo_root().join("tests/fixtures/runtime-config.toml"))
         .args(["--path", path, "--requests", requests])
         .envs([
             (

@@ -153,6 +153,48 @@ async fn malformed_events_are_dead_lettered_with_the_reason_and_the_notifier_goe
 }
 
 #[tokio::test]
+async fn a_secret_in_clear_or_sealed_to_another_key_is_dead_lettered_and_never_sent() {
+    let app = TestApp::start(Manifest::App).await;
+    let (bus, db, _notifier) = start(&app).await;
+    let code = |address: &str| {
+        envelope(
+            "auth.verification_code.issued",
+            None,
+            &[],
+            json!({"purpose": "registration", "channel": "email", "address": address,
+                   "code": "771204", "expires_at": "2026-12-31T00:00:00Z"}),
+        )
+    };
+    // In clear (as a forged or outdated producer would send it).
+    bus.publish_unsealed(&code("clear@example.com")).await;
+    // Sealed, but to a key that is not the notifier's.
+    let (_, stranger) = nexgate_events::sealed::generate_key_pair();
+    let mut foreign = code("foreign@example.com");
+    nexgate_events::sealed::SealingKey::parse(&stranger)
+        .unwrap()
+        .seal_secrets("auth.verification_code.issued", &mut foreign["data"])
+        .unwrap();
+    bus.publish_unsealed(&foreign).await;
+    let start = Instant::now();
+    let mut dead = Vec::new();
+    while dead.len() < 2 && start.elapsed() < Duration::from_secs(10) {
+        dead.extend(bus.dead_letters().await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(
+        dead.iter().any(|(_, a)| a.contains("must arrive sealed")),
+        "{dead:?}"
+    );
+    assert!(dead.iter().any(|(_, a)| a.contains("no key")), "{dead:?}");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM notifications.deliveries").await,
+        0,
+        "nothing was sent"
+    );
+}
+
+#[tokio::test]
 async fn killing_the_notifier_mid_stream_loses_and_repeats_nothing() {
     let app = TestApp::start(Manifest::App).await;
     let (bus, db, notifier) = start(&app).await;

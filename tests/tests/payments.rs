@@ -1011,21 +1011,6 @@ async fn forged_callbacks_change_nothing() {
     assert_ledger_invariants(&w).await;
 }
 
-/// The user's token re-signed as if they had just confirmed a TOTP step-up (auth's own step-up is
-/// tested in tests/tests/auth.rs; here only the payment side's demand for it matters).
-fn stepped_up(app: &TestApp, user: &User) -> String {
-    let mut claims = nexgate_tests::auth::claims(&user.access_token);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    claims["amr"] = json!(["pwd", "otp"]);
-    claims["auth_time"] = json!(now);
-    claims["jti"] = json!(uuid::Uuid::new_v4());
-    let claims: nexgate_authn::jwt::AccessClaims = serde_json::from_value(claims).unwrap();
-    app.jwt_signer().sign(&claims)
-}
-
 async fn make_disbursements_due(w: &World) {
     w.app
         .db
@@ -1291,7 +1276,7 @@ async fn payouts_need_a_step_up_identity_and_balance_and_an_unclear_one_is_queri
     .await;
 
     let plain = w.seller.access_token.clone();
-    let fresh = stepped_up(&w.app, &w.seller);
+    let (fresh, _) = nexgate_tests::auth::step_up(&w.app, &w.seller).await;
     let add = |token: String| {
         let app = &w.app;
         async move {
@@ -1346,9 +1331,13 @@ async fn payouts_need_a_step_up_identity_and_balance_and_an_unclear_one_is_queri
     );
     // The payer has a fresh step-up but only the contact level.
     assert_eq!(
-        payout(stepped_up(&w.app, &w.payer), 100_000, "po-0")
-            .await
-            .code(),
+        payout(
+            nexgate_tests::auth::step_up(&w.app, &w.payer).await.0,
+            100_000,
+            "po-0"
+        )
+        .await
+        .code(),
         "verification_required",
         "contact level is not enough"
     );

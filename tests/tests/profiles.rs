@@ -599,6 +599,20 @@ async fn only_operators_set_identity_or_business_and_every_change_is_audited() {
     )
     .await;
     operator.access_token = refreshed.body["access_token"].as_str().unwrap().to_string();
+    // The role alone is not enough: changing a level is sensitive, so it needs a fresh step-up.
+    let without_step_up = call(
+        &app,
+        Method::PUT,
+        &path,
+        Some(body.clone()),
+        Some(&operator.access_token),
+    )
+    .await;
+    assert_eq!(
+        (without_step_up.status, without_step_up.code()),
+        (403, "step_up_required")
+    );
+    operator.access_token = nexgate_tests::auth::step_up(&app, &operator).await.0;
 
     let bad = call(
         &app,
@@ -835,9 +849,34 @@ async fn the_trust_score_moves_on_synthetic_events_and_counts_each_event_once() 
     );
 }
 
-#[tokio::test]
-async fn trust_events_arrive_through_the_dispatcher() {
+/// Publishes `e` on `amq.topic` as the broker user `user`; a refused publish is not an error here
+/// (the broker closes the channel), the test looks at the effect.
+async fn publish_as(app: &TestApp, user: &str, e: &serde_json::Value) {
     use lapin::options::BasicPublishOptions;
+    let conn = lapin::Connection::connect(
+        &app.env.amqp_url(user),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    if let Ok(confirm) = channel
+        .basic_publish(
+            "amq.topic",
+            &format!("{}.{}", app.prefix, e["type"].as_str().unwrap()),
+            BasicPublishOptions::default(),
+            &serde_json::to_vec(e).unwrap(),
+            lapin::BasicProperties::default(),
+        )
+        .await
+    {
+        let _ = confirm.await;
+    }
+    let _ = conn.close(200, "done").await;
+}
+
+#[tokio::test]
+async fn trust_events_arrive_through_the_dispatcher_only_from_their_producer() {
     let app = TestApp::start(Manifest::App).await;
     let mut events = app.observe_events().await;
     let organizer = sign_up(&app, &mut events).await;
@@ -851,27 +890,16 @@ async fn trust_events_arrive_through_the_dispatcher() {
             "600000",
         ],
     );
-    let conn =
-        lapin::Connection::connect(&app.env.amqp_url(), lapin::ConnectionProperties::default())
-            .await
-            .unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    let e = envelope(
-        "events.ticket.purchased",
-        json!({ "ticket_id": uuid::Uuid::now_v7(), "event_id": uuid::Uuid::now_v7(), "organizer_id": organizer.user_id, "buyer_id": uuid::Uuid::now_v7() }),
-    );
-    channel
-        .basic_publish(
-            "amq.topic",
-            &format!("{}.events.ticket.purchased", app.prefix),
-            BasicPublishOptions::default(),
-            &serde_json::to_vec(&e).unwrap(),
-            lapin::BasicProperties::default(),
+    let purchase = || {
+        envelope(
+            "events.ticket.purchased",
+            json!({ "ticket_id": uuid::Uuid::now_v7(), "event_id": uuid::Uuid::now_v7(), "organizer_id": organizer.user_id, "buyer_id": uuid::Uuid::now_v7() }),
         )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    };
+    // Forged: the profiles service's own broker user may not publish an events.* type.
+    publish_as(&app, "nexgate-profiles", &purchase()).await;
+    // Genuine: from the events service's user.
+    publish_as(&app, "nexgate-events", &purchase()).await;
     let path = format!("/users/{}/trust", organizer.user_id);
     let counted = nexgate_tests::eventually(Duration::from_secs(45), || async {
         let t = get(&app, &organizer, &path).await;
@@ -882,6 +910,12 @@ async fn trust_events_arrive_through_the_dispatcher() {
         counted.is_some(),
         "the dispatcher delivered the event\n{}",
         app.host.log()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t = get(&app, &organizer, &path).await;
+    assert_eq!(
+        t.body["counts"]["completed"], 1,
+        "the forged event counted: {t}"
     );
 }
 

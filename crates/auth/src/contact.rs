@@ -51,7 +51,7 @@ pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
     if has_password {
         let password = body.current_password.as_deref().unwrap_or("");
         current_password_field(password)?;
-        verify_current_password(&settings, &conn, ctx.user_id, password)?;
+        verify_current_password(&settings, &conn, ctx.user_id, "current_password", password)?;
     } else {
         // An account made through an identity provider has no password: a sign-in within the
         // step-up window stands in for it.

@@ -23,6 +23,7 @@ pub mod oauth;
 pub mod password;
 pub mod password_flows;
 pub mod rate_limit;
+pub mod reauthentication;
 pub mod refresh;
 pub mod registration;
 pub mod secret_box;

@@ -187,6 +187,7 @@ struct Setup {
 /// `POST /auth/mfa/totp/setup`.
 pub fn setup(req: &Request) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
+    ctx.require_recent_auth(nexgate_platform::time::now_unix().0)?;
     let settings = Settings::from_variables()?;
     let sealer = SecretBox::from_variables()?;
     let conn = open(&settings.db_url)?;
@@ -229,6 +230,7 @@ pub fn setup(req: &Request) -> Result<Response, Problem> {
 /// `POST /auth/mfa/totp/enable`.
 pub fn enable(req: &Request, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
+    ctx.require_recent_auth(nexgate_platform::time::now_unix().0)?;
     let body: FactorBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
     let factor = body.factor(false)?;
     let settings = Settings::from_variables()?;
@@ -258,22 +260,7 @@ pub fn enable(req: &Request, component: &str) -> Result<Response, Problem> {
             "UPDATE auth.mfa_totp SET enabled_at = now() WHERE account_id = $1",
             &[P::Uuid(ctx.user_id.to_string())],
         )?;
-        conn.execute(
-            "DELETE FROM auth.mfa_recovery_codes WHERE account_id = $1",
-            &[P::Uuid(ctx.user_id.to_string())],
-        )?;
-        let mut codes = Vec::with_capacity(RECOVERY_CODES);
-        for _ in 0..RECOVERY_CODES {
-            let raw = totp::base32(&random_bytes::<5>().map_err(Problem::internal)?).to_lowercase();
-            conn.execute(
-                "INSERT INTO auth.mfa_recovery_codes (account_id, code_hash) VALUES ($1, $2)",
-                &[
-                    P::Uuid(ctx.user_id.to_string()),
-                    P::Str(recovery_hash(ctx.user_id, &raw)),
-                ],
-            )?;
-            codes.push(format!("{}-{}", &raw[..4], &raw[4..]));
-        }
+        let codes = replace_recovery_codes(conn, ctx.user_id)?;
         mfa_event(conn, &mut outbox, &ctx, "auth.mfa.enabled")?;
         Ok(Some(codes))
     })?;
@@ -288,9 +275,57 @@ pub fn enable(req: &Request, component: &str) -> Result<Response, Problem> {
     ))
 }
 
+/// Replaces the account's recovery codes with [`RECOVERY_CODES`] new ones (inside the caller's
+/// transaction); answers them as the user sees them (`abcd-efgh`), the only time they are shown.
+fn replace_recovery_codes(conn: &Connection, user_id: Uuid) -> Result<Vec<String>, Problem> {
+    conn.execute(
+        "DELETE FROM auth.mfa_recovery_codes WHERE account_id = $1",
+        &[P::Uuid(user_id.to_string())],
+    )?;
+    let mut codes = Vec::with_capacity(RECOVERY_CODES);
+    for _ in 0..RECOVERY_CODES {
+        let raw = totp::base32(&random_bytes::<5>().map_err(Problem::internal)?).to_lowercase();
+        conn.execute(
+            "INSERT INTO auth.mfa_recovery_codes (account_id, code_hash) VALUES ($1, $2)",
+            &[
+                P::Uuid(user_id.to_string()),
+                P::Str(recovery_hash(user_id, &raw)),
+            ],
+        )?;
+        codes.push(format!("{}-{}", &raw[..4], &raw[4..]));
+    }
+    Ok(codes)
+}
+
+/// `POST /auth/mfa/recovery-codes`: new recovery codes for an account with MFA on; the old ones
+/// stop working. Needs a recent re-authentication (docs/auth.md, "Re-authentication").
+pub fn regenerate_recovery_codes(req: &Request) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    ctx.require_recent_auth(nexgate_platform::time::now_unix().0)?;
+    let settings = Settings::from_variables()?;
+    let conn = open(&settings.db_url)?;
+    let codes = transaction(&conn, |conn| -> Result<Vec<String>, Problem> {
+        let state = query(
+            conn,
+            "SELECT enabled_at IS NOT NULL AS enabled FROM auth.mfa_totp WHERE account_id = $1 \
+             FOR UPDATE",
+            &[P::Uuid(ctx.user_id.to_string())],
+        )?;
+        if state.is_empty() || !state.value::<bool>(0, "enabled")? {
+            return Err(Problem::conflict(
+                "mfa_not_enabled",
+                "recovery codes exist only while MFA is on",
+            ));
+        }
+        replace_recovery_codes(conn, ctx.user_id)
+    })?;
+    Ok(json(200, &json!({ "recovery_codes": codes })))
+}
+
 /// `POST /auth/mfa/totp/disable`.
 pub fn disable(req: &Request, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
+    ctx.require_recent_auth(nexgate_platform::time::now_unix().0)?;
     let body: FactorBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
     let factor = body.factor(true)?;
     let settings = Settings::from_variables()?;

@@ -225,7 +225,13 @@ pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
     }
     let settings = Settings::from_variables()?;
     let conn = open(&settings.db_url)?;
-    verify_current_password(&settings, &conn, ctx.user_id, &body.current_password)?;
+    verify_current_password(
+        &settings,
+        &conn,
+        ctx.user_id,
+        "current_password",
+        &body.current_password,
+    )?;
     let hash = password::hash(&body.new_password).map_err(Problem::internal)?;
     let mut outbox = crate::events::outbox(component)?;
     let ip = client_ip(req);
@@ -259,13 +265,15 @@ pub(crate) fn current_password_field(password: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Checks a logged-in user's current password (password change, contact change). Every check
-/// counts against one per-user counter with the login limits: 429 past it, 403
-/// `current_password_wrong` for a wrong one; a right one clears the counter.
+/// Checks a logged-in user's current password (password change, contact change,
+/// re-authentication), given in the body's `field`. Every check counts against one per-user
+/// counter with the login limits: 429 past it, 403 `current_password_wrong` for a wrong one; a
+/// right one clears the counter.
 pub(crate) fn verify_current_password(
     settings: &Settings,
     conn: &Connection,
     user_id: Uuid,
+    field: &str,
     password: &str,
 ) -> Result<(), Problem> {
     let redis = settings.redis()?;
@@ -288,7 +296,7 @@ pub(crate) fn verify_current_password(
             "current_password_wrong",
             "The current password is wrong",
         )
-        .with_field("current_password", "is wrong"));
+        .with_field(field, "is wrong"));
     }
     let _ = rate_limit::reset(&redis, &key);
     Ok(())

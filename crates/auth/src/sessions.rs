@@ -135,7 +135,7 @@ pub fn list_sessions(req: &Request) -> Result<Response, Problem> {
     Ok(json(200, &SessionList { items }))
 }
 
-/// `GET /auth/.well-known/jwks.json`: the public keys (variable `jwt_public_keys`), checked.
+/// `GET /.well-known/jwks.json`: the public keys (variable `jwt_public_keys`), checked.
 pub fn jwks() -> Result<Response, Problem> {
     nexgate_authn::extractor::verifier_from_variables()?;
     let keys = nexgate_platform::config::var("jwt_public_keys").map_err(Problem::internal)?;

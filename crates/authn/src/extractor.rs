@@ -26,6 +26,10 @@ use crate::session_mirror::{self, Mirrored};
 /// How old a step-up may be for a sensitive action.
 pub const STEP_UP_MAX_AGE_SECS: i64 = 10 * 60;
 
+/// How long ago the user may have last proved who they are for a sensitive change (MFA, recovery
+/// codes, contact points): the same ten minutes.
+pub const REAUTHENTICATION_MAX_AGE_SECS: i64 = 10 * 60;
+
 /// Who is calling, after the token and the session were checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthContext {
@@ -66,6 +70,24 @@ impl AuthContext {
                 Problem::new(403, "step_up_required", "A fresh second factor is required")
                     .with_detail(
                         "confirm with POST /auth/mfa/step-up (needs MFA enabled), then retry",
+                    ),
+            )
+        }
+    }
+
+    /// 403 `reauthentication_required` unless the user proved who they are (a password, a TOTP
+    /// code, or a sign-in) at most [`REAUTHENTICATION_MAX_AGE_SECS`] ago: what enrolling or
+    /// removing MFA and regenerating recovery codes demand, so a stolen bearer token alone cannot
+    /// take the account over. Get one from `POST /auth/reauthenticate` or `/auth/mfa/step-up`.
+    pub fn require_recent_auth(&self, now_secs: i64) -> Result<(), Problem> {
+        if now_secs - self.auth_time <= REAUTHENTICATION_MAX_AGE_SECS {
+            Ok(())
+        } else {
+            Err(
+                Problem::new(403, "reauthentication_required", "Confirm it is you first")
+                    .with_detail(
+                        "re-authenticate with POST /auth/reauthenticate {password} (or \
+                         /auth/mfa/step-up {code} where MFA is on, or sign in again), then retry",
                     ),
             )
         }
@@ -211,6 +233,14 @@ mod tests {
             auth_time,
             roles: vec![],
         }
+    }
+
+    #[test]
+    fn a_sensitive_change_needs_any_proof_no_older_than_ten_minutes() {
+        assert!(ctx(&["pwd"], 1000).require_recent_auth(1000 + 600).is_ok());
+        assert!(ctx(&["fed"], 1000).require_recent_auth(1000 + 10).is_ok());
+        let stale = ctx(&["pwd", "otp"], 1000).require_recent_auth(1000 + 601);
+        assert_eq!(stale.unwrap_err().code, "reauthentication_required");
     }
 
     #[test]

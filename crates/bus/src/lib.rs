@@ -13,7 +13,9 @@
 //! them alone. [`consumer::consume`] is the loop both run: bounded retries, then dead-letter.
 //!
 //! Everything is declared before anything is served, because the broker acknowledges a publish that
-//! no queue takes (the message would be lost).
+//! no queue takes (the message would be lost): by `nexgate-ops declare` as `nexgate-admin`. Each
+//! consumer also re-declares only what it consumes ([`DeclareScope`]), which is all its broker user
+//! may configure (`infra/rabbitmq/identities.toml`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -114,8 +116,20 @@ fn queues_named(main: String) -> ServiceQueues {
     }
 }
 
-/// RabbitMQ of a local machine (`infra/setup-stores.sh`).
-pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// RabbitMQ of a local machine (`infra/setup-stores.sh`), without credentials: every program is
+/// given its own broker user in `NEXGATE_AMQP_URL` (anonymous and `guest` access are off).
+pub const DEFAULT_AMQP_URL: &str = "amqp://127.0.0.1:5672/%2f";
+
+/// Which queues a program declares: its broker user may configure no others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclareScope<'a> {
+    /// Every service's and worker's queues (`nexgate-ops declare`, as `nexgate-admin`).
+    All,
+    /// The consuming services' queues (the dispatcher).
+    Services,
+    /// One native worker's queues.
+    Worker(&'a str),
+}
 
 /// Where the consuming services' queues live and which they are: the flags every user of the bus
 /// takes (`nexgate-ops declare|dispatcher`, the media worker, the notifier).
@@ -140,7 +154,7 @@ impl QueueArgs {
     /// Loads the subscriptions, connects, and declares every queue and binding (idempotent).
     pub async fn declare(&self) -> Result<(Subscriptions, Connection, Channel)> {
         let subs = Subscriptions::load(&self.subscriptions)?;
-        let (conn, channel) = self.connect_and_declare(&subs).await?;
+        let (conn, channel) = self.connect_and_declare(&subs, DeclareScope::All).await?;
         Ok((subs, conn, channel))
     }
 
@@ -153,13 +167,19 @@ impl QueueArgs {
             "{} has no [workers.{worker}] section",
             self.subscriptions.display()
         );
-        let (conn, channel) = self.connect_and_declare(&subs).await?;
+        let (conn, channel) = self
+            .connect_and_declare(&subs, DeclareScope::Worker(worker))
+            .await?;
         Ok((conn, channel, worker_queues(&self.prefix, worker)))
     }
 
-    async fn connect_and_declare(&self, subs: &Subscriptions) -> Result<(Connection, Channel)> {
+    async fn connect_and_declare(
+        &self,
+        subs: &Subscriptions,
+        scope: DeclareScope<'_>,
+    ) -> Result<(Connection, Channel)> {
         let (conn, channel) = connect(&self.amqp_url).await?;
-        declare(&channel, &self.prefix, subs, self.expires_ms).await?;
+        declare(&channel, &self.prefix, subs, scope, self.expires_ms).await?;
         Ok((conn, channel))
     }
 }
@@ -188,12 +208,13 @@ fn table(entries: Vec<(&str, AMQPValue)>) -> FieldTable {
     t
 }
 
-/// Declares every consuming service's queues and bindings. `expires_ms` makes them vanish after
-/// that long unused (test prefixes); `None` keeps them (the default prefix).
+/// Declares the queues and bindings of `scope`. `expires_ms` makes them vanish after that long
+/// unused (test prefixes); `None` keeps them (the default prefix).
 pub async fn declare(
     channel: &Channel,
     prefix: &str,
     subs: &Subscriptions,
+    scope: DeclareScope<'_>,
     expires_ms: Option<u32>,
 ) -> Result<()> {
     let durable = QueueDeclareOptions {
@@ -206,15 +227,21 @@ pub async fn declare(
         }
         table(entries)
     };
-    let all = subs
+    let services = subs
         .services
         .iter()
-        .map(|(name, sub)| (service_queues(prefix, name), sub))
-        .chain(
-            subs.workers
-                .iter()
-                .map(|(name, sub)| (worker_queues(prefix, name), sub)),
-        );
+        .filter(|_| matches!(scope, DeclareScope::All | DeclareScope::Services))
+        .map(|(name, sub)| (service_queues(prefix, name), sub));
+    let workers = subs
+        .workers
+        .iter()
+        .filter(|(name, _)| match scope {
+            DeclareScope::All => true,
+            DeclareScope::Services => false,
+            DeclareScope::Worker(w) => w == name.as_str(),
+        })
+        .map(|(name, sub)| (worker_queues(prefix, name), sub));
+    let all = services.chain(workers);
     for (q, sub) in all {
         channel
             .queue_declare(&q.main, durable, with_expiry(vec![]))

@@ -76,7 +76,7 @@ pub const CATALOGUE: &[EventType] = &[
         name: "auth.verification_code.issued",
         producer: "auth",
         version: 1,
-        description: "A one-time code must reach an email address or phone. Carries the secret: purged from the outbox once published; delivered regardless of preferences and quiet hours.",
+        description: "A one-time code must reach an email address or phone. Carries a secret, sealed to the notifier (see Sealed secrets); purged from the outbox once published; delivered regardless of preferences and quiet hours.",
         data_fields: &[
             DataField {
                 name: "purpose",
@@ -95,7 +95,7 @@ pub const CATALOGUE: &[EventType] = &[
             },
             DataField {
                 name: "code",
-                description: "string: the 6-digit code",
+                description: "string, sealed: the 6-digit code",
                 required: true,
             },
             DataField {
@@ -197,7 +197,7 @@ pub const CATALOGUE: &[EventType] = &[
         name: "auth.password_reset.requested",
         producer: "auth",
         version: 1,
-        description: "Someone asked to reset the password of an account; the link goes to its verified email (else phone). Carries the secret: purged from the outbox once published; delivered regardless of preferences. Audience: the account's user.",
+        description: "Someone asked to reset the password of an account; the link goes to its verified email (else phone). Carries a secret, sealed to the notifier (see Sealed secrets); purged from the outbox once published; delivered regardless of preferences. Audience: the account's user.",
         data_fields: &[
             DataField {
                 name: "channel",
@@ -706,8 +706,8 @@ pub const CATALOGUE: &[EventType] = &[
     EventType {
         name: "files.media_job.requested",
         producer: "files",
-        version: 1,
-        description: "Work for the native media worker (consumed from its own queue, not by the dispatcher): transcode an uploaded video, or add WebP variants to a processed image. The envelope id is the job id. Audience: none.",
+        version: 2,
+        description: "Work for the native media worker (consumed from its own queue, not by the dispatcher): transcode an uploaded video, or add WebP variants to a processed image. Names the job only: the worker reads what to do from GET /internal/files/jobs/{job_id}, never buckets or keys from the bus. Audience: none.",
         data_fields: &[
             DataField {
                 name: "job",
@@ -715,39 +715,19 @@ pub const CATALOGUE: &[EventType] = &[
                 required: true,
             },
             DataField {
+                name: "job_id",
+                description: "string (uuid): the job, as the File Manager keeps it",
+                required: true,
+            },
+            DataField {
                 name: "file_id",
-                description: "string (uuid)",
+                description: "string (uuid): the job's file",
                 required: true,
             },
             DataField {
                 name: "owner_id",
                 description: "string (uuid)",
                 required: true,
-            },
-            DataField {
-                name: "bucket",
-                description: "string: the storage bucket holding the sources and receiving the results",
-                required: true,
-            },
-            DataField {
-                name: "key_prefix",
-                description: "string: where results go (<purpose>/<owner>/<file>/)",
-                required: true,
-            },
-            DataField {
-                name: "source_bucket",
-                description: "string: the bucket of source_key (videos: the private uploads)",
-                required: false,
-            },
-            DataField {
-                name: "source_key",
-                description: "string: the uploaded original (transcode_video)",
-                required: false,
-            },
-            DataField {
-                name: "sources",
-                description: "array of {name, key}: the variants to convert (webp_variants)",
-                required: false,
             },
         ],
         carries_secret: false,

@@ -19,15 +19,22 @@ pub struct Publisher {
     pub topic_prefix: String,
     /// The component's id, for the MQTT client id.
     pub component: String,
+    /// `mqtt_username` variable: the service's broker user (`nexgate-<service>`), which may
+    /// publish only that service's types.
+    pub username: String,
+    /// `mqtt_password` variable (secret).
+    pub password: String,
 }
 
 impl Publisher {
-    /// From the `mqtt_url` and `event_topic_prefix` variables.
+    /// From the `mqtt_url`, `event_topic_prefix`, `mqtt_username` and `mqtt_password` variables.
     pub fn from_variables(component: &str) -> anyhow::Result<Self> {
         Ok(Self {
             mqtt_url: nexgate_platform::config::var("mqtt_url")?,
             topic_prefix: nexgate_platform::config::var("event_topic_prefix")?,
             component: component.to_string(),
+            username: nexgate_platform::config::var("mqtt_username")?,
+            password: nexgate_platform::config::var("mqtt_password")?,
         })
     }
 
@@ -40,7 +47,12 @@ impl Publisher {
     /// (in order: publishing stops at the first failure).
     pub fn publish(&self, envelopes: &[Envelope]) -> usize {
         let address = mqtt_address_with_client_id(&self.mqtt_url, &self.component);
-        let conn = match spin_sdk::mqtt::Connection::open(&address, "", "", MQTT_KEEP_ALIVE_SECS) {
+        let conn = match spin_sdk::mqtt::Connection::open(
+            &address,
+            &self.username,
+            &self.password,
+            MQTT_KEEP_ALIVE_SECS,
+        ) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("events: cannot connect to MQTT: {e:?}");
@@ -140,7 +152,8 @@ impl Outbox {
     }
 
     /// Records an event inside the open transaction; `data` must carry the type's required
-    /// fields (a broken promise is a 500, logged).
+    /// fields (a broken promise is a 500, logged). A type's one-time secrets are sealed to the
+    /// notifier's key (variable `notifier_public_key`) before anything is written.
     pub fn record(
         &mut self,
         conn: &Connection,
@@ -150,7 +163,7 @@ impl Outbox {
         audience: Vec<uuid::Uuid>,
         data: serde_json::Value,
     ) -> Result<(), Problem> {
-        let envelope = Envelope::new(
+        let mut envelope = Envelope::new(
             event_type,
             actor,
             crate::Subject {
@@ -161,6 +174,14 @@ impl Outbox {
             data,
         )
         .map_err(Problem::internal)?;
+        if envelope.carries_secret() {
+            // The secret never reaches the outbox, the broker or a log in clear.
+            let key =
+                nexgate_platform::config::var("notifier_public_key").map_err(Problem::internal)?;
+            crate::sealed::SealingKey::parse(&key)
+                .and_then(|k| k.seal_secrets(event_type, &mut envelope.data))
+                .map_err(|e| Problem::internal(format!("sealing {event_type}: {e}")))?;
+        }
         record(conn, self.schema, &self.publisher, &envelope)?;
         self.recorded.push(envelope);
         Ok(())

@@ -276,20 +276,16 @@ pub async fn finish_image(
         )?;
         let file = load(conn, id)?.ok_or_else(|| Problem::internal("the new file vanished"))?;
         record_ready(&mut outbox, conn, &file)?;
-        outbox.record(
+        crate::media_jobs::request(
             conn,
-            "files.media_job.requested",
-            Some(file.owner_id),
-            ("file", id.to_string()),
-            vec![],
-            json!({
-                "job": "webp_variants",
-                "file_id": id,
-                "owner_id": file.owner_id,
-                "bucket": bucket_name,
-                "key_prefix": key_prefix,
-                "sources": variants.iter().map(|v| json!({"name": v.name, "key": v.key})).collect::<Vec<_>>(),
-            }),
+            &mut outbox,
+            &file,
+            "webp_variants",
+            None,
+            json!(variants
+                .iter()
+                .map(|v| json!({"name": v.name, "key": v.key}))
+                .collect::<Vec<_>>()),
         )?;
         Ok::<_, Problem>(file)
     })?;

@@ -3,6 +3,7 @@
 //!   its objects (the file must be the given user's);
 //! - `POST /internal/files/{id}/signed-url`: a short-lived presigned GET, for the service that has
 //!   checked the viewer may see a private file;
+//! - `GET /internal/files/jobs/{id}`: a media job as the worker runs it (crate::media_jobs);
 //! - `POST /internal/files/jobs/result`: the media worker's outcome of one job;
 //! - `POST /internal/files/jobs/cleanup`: the scheduler's cleanup of abandoned uploads, files
 //!   never attached, and objects of deleted files.
@@ -281,6 +282,16 @@ pub fn job_result(req: &Request) -> Result<Response, Problem> {
         };
         if file.deleted {
             return Err(Problem::new(410, "file_deleted", "The file was deleted"));
+        }
+        // Only a job this service asked for, of this file and this kind.
+        match crate::media_jobs::kind_of(conn, r.job_id, r.file_id)? {
+            Some(kind) if kind == r.job => {}
+            _ => {
+                return Err(Problem::invalid_field(
+                    "job_id",
+                    "is not a media job of this file",
+                ))
+            }
         }
         for o in r.variants.iter().chain(r.poster.iter()) {
             if !o.key.starts_with(&file.key_prefix) {

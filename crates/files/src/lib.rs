@@ -6,10 +6,12 @@
 //!   `POST /files/{id}/complete` (checks what arrived, then processes an image or queues a video);
 //! - [`read`]: `GET /files/{id}`, `DELETE /files/{id}`, `GET /files/limits`;
 //! - [`internal`]: attach/detach for owning services, signed URLs for private media, the media
-//!   worker's results, the scheduled cleanup.
+//!   worker's results, the scheduled cleanup;
+//! - [`media_jobs`]: the media worker's jobs, recorded here and read back by the worker.
 
 pub mod common;
 pub mod direct;
 pub mod internal;
+pub mod media_jobs;
 pub mod read;
 pub mod uploads;

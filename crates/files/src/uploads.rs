@@ -347,21 +347,13 @@ fn complete_video(
                 P::Str(found.mime().into()),
             ],
         )?;
-        outbox.record(
+        crate::media_jobs::request(
             conn,
-            "files.media_job.requested",
-            Some(file.owner_id),
-            ("file", file.id.to_string()),
-            vec![],
-            json!({
-                "job": "transcode_video",
-                "file_id": file.id,
-                "owner_id": file.owner_id,
-                "bucket": settings.bucket(&file.bucket),
-                "key_prefix": file.key_prefix,
-                "source_bucket": settings.private_bucket,
-                "source_key": upload_key,
-            }),
+            &mut outbox,
+            &current,
+            "transcode_video",
+            Some(upload_key),
+            json!([]),
         )?;
         load(conn, file.id)?.ok_or_else(crate::common::no_such_file)
     })?;

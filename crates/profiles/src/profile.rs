@@ -266,7 +266,11 @@ async fn attach_picture(user: Uuid, kind: &str, file: Uuid) -> Result<(), Proble
     }
 }
 
-/// `POST http://self/internal/files/<what>` with the File Manager's token: (status, JSON).
+/// The File Manager's internal component (granted in `spin.toml` as `http://files-internal.spin.internal`).
+const FILES_INTERNAL_ORIGIN: &str = "http://files-internal.spin.internal";
+
+/// `POST /internal/files/<what>` on the File Manager's internal component, by Spin's local service
+/// chaining (in-process on Spin and on our host), with its token: (status, JSON).
 async fn files_call(
     what: &str,
     body: serde_json::Value,
@@ -274,7 +278,7 @@ async fn files_call(
     let token = nexgate_platform::config::var("files_internal_token").map_err(Problem::internal)?;
     let req = spin_sdk::http::Request::builder()
         .method(spin_sdk::http::Method::Post)
-        .uri(format!("http://self/internal/files/{what}"))
+        .uri(format!("{FILES_INTERNAL_ORIGIN}/internal/files/{what}"))
         .header("content-type", "application/json")
         .header("x-internal-token", token)
         .body(serde_json::to_vec(&body).unwrap_or_default())

@@ -55,6 +55,8 @@ struct AuditEntry {
 pub fn set(req: &Request, target: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     ctx.require_role("operator")?;
+    // A stolen operator token alone cannot raise anyone's level: it takes a fresh second factor.
+    ctx.require_step_up(nexgate_platform::time::now_unix().0)?;
     let body: SetBody = parse_json(
         req.body(),
         req.header("content-type").and_then(|v| v.as_str()),

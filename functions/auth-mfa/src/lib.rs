@@ -1,5 +1,6 @@
 //! MFA (nexgate_auth::mfa): `POST /auth/mfa/totp/setup`, `/auth/mfa/totp/enable`,
-//! `/auth/mfa/totp/disable`, `/auth/mfa/verify` (finishes a login) and `/auth/mfa/step-up`.
+//! `/auth/mfa/totp/disable`, `/auth/mfa/verify` (finishes a login), `/auth/mfa/step-up` and
+//! `/auth/mfa/recovery-codes` (new recovery codes).
 //! Issues tokens, so it holds the JWT private key, and it alone holds `mfa_encryption_key`.
 
 // The #[http_component] export glue is generated unsafe code.
@@ -21,13 +22,15 @@ fn handle(req: Request) -> Response {
         (Method::Post, "/auth/mfa/totp/disable") => mfa::disable(&req, COMPONENT),
         (Method::Post, "/auth/mfa/verify") => mfa::verify(&req, COMPONENT),
         (Method::Post, "/auth/mfa/step-up") => mfa::step_up(&req),
+        (Method::Post, "/auth/mfa/recovery-codes") => mfa::regenerate_recovery_codes(&req),
         (
             _,
             "/auth/mfa/totp/setup"
             | "/auth/mfa/totp/enable"
             | "/auth/mfa/totp/disable"
             | "/auth/mfa/verify"
-            | "/auth/mfa/step-up",
+            | "/auth/mfa/step-up"
+            | "/auth/mfa/recovery-codes",
         ) => Err(Problem::method_not_allowed()),
         _ => Err(Problem::not_found("no such route")),
     }

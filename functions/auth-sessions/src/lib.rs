@@ -1,5 +1,5 @@
 //! Logout (`POST /auth/logout`, `POST /auth/logout/all`), sessions (`GET /auth/sessions`,
-//! `DELETE /auth/sessions/{id}`) and `GET /auth/.well-known/jwks.json` (nexgate_auth::sessions).
+//! `DELETE /auth/sessions/{id}`) and `GET /.well-known/jwks.json` (at the root: Spin never routes a dot segment below it) (nexgate_auth::sessions).
 //! Every route but the keys needs an access token; this component cannot sign one. It also runs the
 //! hourly `POST /internal/auth/jobs/purge` (nexgate_auth::housekeeping) for the scheduler.
 
@@ -17,16 +17,15 @@ fn handle(req: Request) -> Response {
         (Method::Post, "/auth/logout") => nexgate_auth::sessions::logout(&req),
         (Method::Post, "/auth/logout/all") => nexgate_auth::sessions::logout_all(&req),
         (Method::Get, "/auth/sessions") => nexgate_auth::sessions::list_sessions(&req),
-        (Method::Get, "/auth/.well-known/jwks.json") => nexgate_auth::sessions::jwks(),
+        (Method::Get, "/.well-known/jwks.json") => nexgate_auth::sessions::jwks(),
         (Method::Post, "/internal/auth/jobs/purge") => nexgate_auth::housekeeping::purge(&req),
         (Method::Delete, p) if p.starts_with("/auth/sessions/") => {
             nexgate_auth::sessions::delete_session(&req, &p["/auth/sessions/".len()..])
         }
         (_, p) if p.starts_with("/auth/sessions/") => Err(Problem::method_not_allowed()),
-        (
-            _,
-            "/auth/logout" | "/auth/logout/all" | "/auth/sessions" | "/auth/.well-known/jwks.json",
-        ) => Err(Problem::method_not_allowed()),
+        (_, "/auth/logout" | "/auth/logout/all" | "/auth/sessions" | "/.well-known/jwks.json") => {
+            Err(Problem::method_not_allowed())
+        }
         _ => Err(Problem::not_found("no such route")),
     }
     .unwrap_or_else(Problem::into_response)

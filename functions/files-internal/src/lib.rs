@@ -1,5 +1,6 @@
 //! The File Manager's internal routes (nexgate_files::internal), behind `files_internal_token`:
-//! `POST /internal/files/attach`, `/detach`, `/{id}/signed-url`, `/jobs/result`, `/jobs/cleanup`.
+//! `POST /internal/files/attach`, `/detach`, `/{id}/signed-url`, `/jobs/result`, `/jobs/cleanup`,
+//! and `GET /internal/files/jobs/{id}` (the media worker reads its job).
 
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
@@ -12,10 +13,16 @@ use spin_sdk::http_component;
 #[http_component]
 async fn handle(req: Request) -> Response {
     let path = req.path().trim_end_matches('/').to_string();
+    let rest = path.strip_prefix("/internal/files/").unwrap_or("");
+    if let Some(job_id) = rest.strip_prefix("jobs/").filter(|id| !id.contains('/')) {
+        if *req.method() == Method::Get {
+            return nexgate_files::media_jobs::describe(&req, job_id)
+                .unwrap_or_else(Problem::into_response);
+        }
+    }
     if *req.method() != Method::Post {
         return Problem::method_not_allowed().into_response();
     }
-    let rest = path.strip_prefix("/internal/files/").unwrap_or("");
     match rest {
         "attach" => internal::attach(&req),
         "detach" => internal::detach(&req),
