@@ -112,6 +112,15 @@ struct UpArgs {
     /// Where local state lives (default: `.spin` beside the manifest), as `spin up --state-dir`.
     #[arg(long = "state-dir")]
     state_dir: Option<PathBuf>,
+    /// Time a client has to send a request's line and headers, in milliseconds.
+    #[arg(long, env = "NEXGATE_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    header_read_timeout_ms: u64,
+    /// Connections open at once; more wait in the listen backlog.
+    #[arg(long, env = "NEXGATE_CONNECTIONS_MAX", default_value_t = 4_096)]
+    connections_max: usize,
+    /// Largest request body, in MiB (413 beyond it; the File Manager's direct uploads take 40).
+    #[arg(long, env = "NEXGATE_REQUEST_BODY_MIB_MAX", default_value_t = 64)]
+    request_body_mib_max: u64,
     /// Where compiled components are cached between starts.
     #[arg(long, env = "NEXGATE_HOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -237,7 +246,14 @@ fn main() -> std::process::ExitCode {
                 let shutdown = async {
                     let _ = tokio::signal::ctrl_c().await;
                 };
-                let served = server::serve(listener, runtime.clone(), shutdown).await;
+                let limits = server::ServeLimits {
+                    header_read_timeout: Duration::from_millis(
+                        args.header_read_timeout_ms.max(100),
+                    ),
+                    connections_max: args.connections_max.max(1),
+                    request_body_bytes_max: args.request_body_mib_max.max(1) * 1024 * 1024,
+                };
+                let served = server::serve(listener, runtime.clone(), limits, shutdown).await;
                 runtime.release_ready_instances();
                 served
             }

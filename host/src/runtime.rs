@@ -311,13 +311,15 @@ impl Runtime {
         origin: Origin<'_>,
     ) -> Response<Body> {
         let started = Instant::now();
+        let id = NEXT_REQUEST_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let method = req.method().clone();
-        let path = req.uri().path().to_string();
         let chained = !matches!(origin, Origin::Network(_));
-        let (component, resp) = self.dispatch(req, origin).await;
+        let (component, route, resp) = self.dispatch(req, origin).await;
+        // The matched route, never the raw path: a path can carry a secret (a provider
+        // callback's per-payment token), and logs are read by more people than the database.
         tracing::info!(
             target: "request",
-            "{method} {path} {} {} {:.3}ms{}",
+            "{method} {route} {} {} {:.3}ms id={id:x}{}",
             component.unwrap_or("-"),
             resp.status().as_u16(),
             started.elapsed().as_secs_f64() * 1000.0,
@@ -330,13 +332,14 @@ impl Runtime {
         self: &'a Arc<Self>,
         mut req: Request<Body>,
         origin: Origin<'_>,
-    ) -> (Option<&'a str>, Response<Body>) {
+    ) -> (Option<&'a str>, &'a str, Response<Body>) {
         let path = req.uri().path();
         let (component_id, headers, matched, client_addr) = match &origin {
             Origin::Chained(id) => {
                 let Some((id, _)) = self.components.get_key_value(id) else {
                     return (
                         None,
+                        "(no such component)",
                         text_response(StatusCode::NOT_FOUND, "no such component"),
                     );
                 };
@@ -350,10 +353,10 @@ impl Runtime {
             }
             Origin::Network(_) | Origin::SelfRequest => {
                 if let Some(well_known) = path.strip_prefix(WELL_KNOWN_PREFIX) {
-                    return (None, well_known_response(well_known));
+                    return (None, WELL_KNOWN_PREFIX, well_known_response(well_known));
                 }
                 let Some(routed) = self.router.route(path) else {
-                    return (None, text_response(StatusCode::NOT_FOUND, ""));
+                    return (None, "(no route)", text_response(StatusCode::NOT_FOUND, ""));
                 };
                 let client = match &origin {
                     Origin::Network(client) => *client,
@@ -365,7 +368,8 @@ impl Runtime {
         set_spin_headers(&mut req, headers, &matched, client_addr);
         let chained = !matches!(origin, Origin::Network(_));
         let resp = self.run(component_id, req, chained).await;
-        (Some(component_id), resp)
+        let route = headers.raw_component_route.to_str().unwrap_or("(route)");
+        (Some(component_id), route, resp)
     }
 
     /// A fresh store for one request to `loaded`: its host state, memory limit and time limit.
@@ -715,6 +719,9 @@ enum Origin<'a> {
     /// its own listener (over loopback; here in-process).
     SelfRequest,
 }
+
+/// Numbers requests in the log (`id=`), so a request's line can be told from its neighbours.
+static NEXT_REQUEST_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Spin's `spin-client-addr` of a chained request.
 static CHAINED_CLIENT_ADDR: std::sync::LazyLock<ClientAddr> =

@@ -152,3 +152,79 @@ async fn an_instance_made_ahead_gets_its_time_limit_from_its_request() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["requests_seen"], 1);
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_before_it_is_read_and_one_under_it_arrives() {
+    let app = start_with_flags(&["--request-body-mib-max", "1"]).await;
+    // Declared too large: 413 at once (the body is never sent in full, so this cannot take long).
+    let started = std::time::Instant::now();
+    let big = vec![7u8; 2 * 1024 * 1024];
+    let resp = app.http.post(app.url("/probe/echo")).body(big).send().await;
+    match resp {
+        Ok(r) => assert_eq!(r.status(), 413),
+        // The host may answer and close before the client finished sending.
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Streamed without a length (chunked) and over the limit: the guest's read of it fails, so
+    // no 200 comes back.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = app.host.base_url.trim_start_matches("http://").to_string();
+        let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        conn.write_all(
+            b"POST /probe/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let chunk = vec![b'a'; 128 * 1024];
+        for _ in 0..20 {
+            let head = format!("{:x}\r\n", chunk.len());
+            if conn.write_all(head.as_bytes()).await.is_err()
+                || conn.write_all(&chunk).await.is_err()
+                || conn.write_all(b"\r\n").await.is_err()
+            {
+                break;
+            }
+        }
+        let _ = conn.write_all(b"0\r\n\r\n").await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            !answer.starts_with("HTTP/1.1 200"),
+            "a 2.5 MiB stream passed a 1 MiB limit: {}",
+            answer.lines().next().unwrap_or("")
+        );
+    }
+    // Under the limit: intact.
+    let small: Vec<u8> = (0..500_000u32).map(|i| (i % 253) as u8).collect();
+    let resp = app
+        .http
+        .post(app.url("/probe/echo"))
+        .body(small.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), small);
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = start_with_flags(&["--header-read-timeout-ms", "500"]).await;
+    let addr = app.host.base_url.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /probe/headers HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The host closes the connection (or answers 408) once the header timeout passes.
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buf)).await;
+    assert!(
+        closed.is_ok(),
+        "the half-sent request still held its connection"
+    );
+    assert_still_serving(&app).await;
+}

@@ -177,3 +177,29 @@ async fn self_requests_are_relative_urls_or_self_alt_and_the_host_self_is_denied
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn the_request_log_names_the_route_never_the_raw_path() {
+    let app = TestApp::start(Manifest::Fixture).await;
+    // A path that carries a secret, as a provider callback's per-payment token does.
+    let (status, _) = app.get_json("/probe/cb-secret-7f3a9c2e").await;
+    assert_eq!(status, 404);
+    let missing = app
+        .http
+        .get(app.url("/nowhere/cb-secret-0b1d"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(app
+        .host
+        .wait_for_log("GET /probe/... probe 404", Duration::from_secs(5)));
+    assert!(app
+        .host
+        .wait_for_log("GET (no route) - 404", Duration::from_secs(5)));
+    let log = app.host.log();
+    assert!(
+        !log.contains("cb-secret"),
+        "a raw path reached the log:\n{log}"
+    );
+}

@@ -223,6 +223,16 @@ pub async fn handle(req: Request) -> Result<Response, Problem> {
                 .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or("").to_string()))
                 .collect();
             let secret = var("selcom_callback_secret").map_err(Problem::internal)?;
+            // An empty or placeholder key would let anyone sign: refuse rather than verify.
+            if nexgate_platform::config::is_placeholder_secret(&secret) {
+                eprintln!("payments: selcom_callback_secret is empty or a placeholder; refusing Selcom webhooks");
+                return Ok(forged(
+                    &conn,
+                    name,
+                    &body,
+                    "selcom_callback_secret is not configured",
+                ));
+            }
             if let Err(why) =
                 selcom::verify_webhook(&secret, &headers, &body, now_unix().0, SELCOM_SKEW_SECS)
             {

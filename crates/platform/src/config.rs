@@ -8,6 +8,14 @@ pub fn var(name: &str) -> anyhow::Result<String> {
     spin_sdk::variables::get(name).map_err(|e| anyhow::anyhow!("variable `{name}`: {e:?}"))
 }
 
+/// Whether a secret's value is unusable: empty, or a documented placeholder (`CHANGE-ME...`, as in
+/// `infra/spinkube/secrets.example.yaml`). A component never checks anything with such a key: a
+/// signature under an empty or published key proves nothing.
+pub fn is_placeholder_secret(value: &str) -> bool {
+    let v = value.trim();
+    v.is_empty() || v.to_ascii_uppercase().starts_with("CHANGE-ME")
+}
+
 /// A Redis key under the run's prefix: `redis_key("nexgate:", &["session", id])` → `nexgate:session:<id>`.
 pub fn redis_key(prefix: &str, parts: &[&str]) -> String {
     let mut key = String::from(prefix);
@@ -40,6 +48,20 @@ pub fn mqtt_address_with_client_id(mqtt_url: &str, component: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn empty_and_documented_placeholder_secrets_are_unusable() {
+        for bad in [
+            "",
+            "  ",
+            "CHANGE-ME",
+            "CHANGE-ME-at-least-24-bytes",
+            "change-me-now",
+        ] {
+            assert!(super::is_placeholder_secret(bad), "{bad:?}");
+        }
+        assert!(!super::is_placeholder_secret("f3a1c9e07b2d4c58a1e6"));
+    }
+
     use super::*;
 
     #[test]

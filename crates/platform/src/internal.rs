@@ -17,6 +17,11 @@ pub fn check_request(req: &spin_sdk::http::Request) -> Result<(), Problem> {
 
 /// Checks the presented token against the expected one in constant time.
 pub fn check_internal_token(presented: Option<&str>, expected: &str) -> Result<(), Problem> {
+    if crate::config::is_placeholder_secret(expected) {
+        return Err(Problem::internal(
+            "the internal token is empty or the documented placeholder; refusing every caller",
+        ));
+    }
     if expected.len() < INTERNAL_TOKEN_BYTES_MIN {
         return Err(Problem::internal(format!(
             "the internal token is shorter than {INTERNAL_TOKEN_BYTES_MIN} bytes; refusing every caller"
@@ -43,6 +48,17 @@ mod tests {
     use super::*;
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn the_documented_placeholder_token_refuses_every_caller_even_itself() {
+        let placeholder = "CHANGE-ME-at-least-24-bytes";
+        assert_eq!(
+            check_internal_token(Some(placeholder), placeholder)
+                .unwrap_err()
+                .status,
+            500
+        );
+    }
 
     #[test]
     fn only_the_exact_token_passes() {
