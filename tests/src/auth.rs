@@ -214,6 +214,13 @@ pub async fn enable_mfa(app: &TestApp, token: &str) -> (String, Vec<String>, Str
         .map(|c| c.as_str().unwrap().to_string())
         .collect();
     assert_eq!(codes.len(), 10);
+    // 80 bits each: 16 base32 characters in groups of four.
+    assert!(
+        codes
+            .iter()
+            .all(|c| c.len() == 19 && c.split('-').all(|g| g.len() == 4)),
+        "{codes:?}"
+    );
     (secret, codes, first_code)
 }
 

@@ -67,10 +67,11 @@ impl FactorBody {
             }
             (None, Some(r)) if recovery_allowed => {
                 let r = normalise_recovery(r);
-                if r.len() != 8 {
+                // 16 characters (80 bits); 8 for codes handed out before they grew.
+                if r.len() != RECOVERY_CODE_CHARS && r.len() != LEGACY_RECOVERY_CODE_CHARS {
                     return Err(Problem::invalid_field(
                         "recovery_code",
-                        "must be a recovery code (xxxx-xxxx)",
+                        "must be a recovery code (xxxx-xxxx-xxxx-xxxx)",
                     ));
                 }
                 Ok(Factor::Recovery(r))
@@ -87,6 +88,14 @@ impl FactorBody {
         }
     }
 }
+
+/// Random bytes of one recovery code: 80 bits, so a guess has no chance even at the login
+/// limits (each code is also stored salted with its account, SHA-256).
+const RECOVERY_CODE_BYTES: usize = 10;
+/// Its base32 length (`xxxx-xxxx-xxxx-xxxx` without the dashes).
+const RECOVERY_CODE_CHARS: usize = 16;
+/// The length of the 40-bit codes handed out before; still accepted until used or replaced.
+const LEGACY_RECOVERY_CODE_CHARS: usize = 8;
 
 fn normalise_recovery(raw: &str) -> String {
     raw.chars()
@@ -284,7 +293,8 @@ fn replace_recovery_codes(conn: &Connection, user_id: Uuid) -> Result<Vec<String
     )?;
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     for _ in 0..RECOVERY_CODES {
-        let raw = totp::base32(&random_bytes::<5>().map_err(Problem::internal)?).to_lowercase();
+        let raw = totp::base32(&random_bytes::<RECOVERY_CODE_BYTES>().map_err(Problem::internal)?)
+            .to_lowercase();
         conn.execute(
             "INSERT INTO auth.mfa_recovery_codes (account_id, code_hash) VALUES ($1, $2)",
             &[
@@ -292,7 +302,8 @@ fn replace_recovery_codes(conn: &Connection, user_id: Uuid) -> Result<Vec<String
                 P::Str(recovery_hash(user_id, &raw)),
             ],
         )?;
-        codes.push(format!("{}-{}", &raw[..4], &raw[4..]));
+        let groups: Vec<&str> = (0..raw.len()).step_by(4).map(|i| &raw[i..i + 4]).collect();
+        codes.push(groups.join("-"));
     }
     Ok(codes)
 }
