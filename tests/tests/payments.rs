@@ -1306,6 +1306,25 @@ async fn payouts_need_a_step_up_identity_and_balance_and_an_unclear_one_is_queri
         )
         .await
         .unwrap();
+    // MFA was enrolled a moment ago: payout numbers (and payouts) wait 24 hours, so a stolen
+    // session that enrolled its own authenticator gets nothing out.
+    let held = add(fresh.clone()).await;
+    assert_eq!(
+        (held.status, held.code()),
+        (403, "security_change_cooldown"),
+        "{held}"
+    );
+    // A day later (the enrolment moved back in the database, as time passing would).
+    w.app
+        .db
+        .admin()
+        .await
+        .execute(
+            "UPDATE auth.mfa_totp SET enabled_at = now() - interval '25 hours' WHERE account_id = $1::text::uuid",
+            &[&w.seller.user_id],
+        )
+        .await
+        .unwrap();
     let method = add(fresh.clone()).await;
     assert_eq!(method.status, 201, "{method}");
     let method_id = method.body["id"].as_str().unwrap().to_string();

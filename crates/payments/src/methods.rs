@@ -57,11 +57,14 @@ fn view(r: &Rows, i: usize) -> Result<Value, Problem> {
 }
 
 /// Payout numbers are where money leaves: adding, changing or removing one needs what a payout
-/// needs, a fresh step-up and a verification level of at least `identity`.
+/// needs, a fresh step-up, a verification level of at least `identity`, and no security change
+/// in the last 24 hours.
 fn require_step_up_for(ctx: &AuthContext, use_for: &str) -> Result<(), Problem> {
     if use_for == "payout" {
         ctx.require_step_up(nexgate_platform::time::now_unix().0)?;
-        crate::payouts::require_identity(&db()?, ctx.user_id)?;
+        let conn = db()?;
+        crate::payouts::require_identity(&conn, ctx.user_id)?;
+        crate::payouts::require_no_recent_security_change(&conn, ctx.user_id)?;
     }
     Ok(())
 }

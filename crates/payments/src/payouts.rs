@@ -44,6 +44,7 @@ pub async fn create(req: Request) -> Result<Response, Problem> {
     }
     let conn = db()?;
     require_identity(&conn, ctx.user_id)?;
+    require_no_recent_security_change(&conn, ctx.user_id)?;
     let scope = format!("payouts:{}", ctx.user_id);
     let fingerprint = idempotency::fingerprint(
         "POST",
@@ -148,6 +149,39 @@ pub fn require_identity(conn: &spin_sdk::pg4::Connection, user: Uuid) -> Result<
             "Payouts need a verified identity",
         )
         .with_detail("your verification level must be at least `identity`"));
+    }
+    Ok(())
+}
+
+/// How long payouts and payout numbers wait after MFA was turned on or a contact point changed.
+pub const SECURITY_CHANGE_HOLD_HOURS: i32 = 24;
+
+/// 403 `security_change_cooldown` while the account's last security change (auth's published
+/// `auth.security_changes`: MFA enrolled, email or phone changed) is under
+/// [`SECURITY_CHANGE_HOLD_HOURS`] old: a stolen session that enrolled its own authenticator gets
+/// no money out.
+pub fn require_no_recent_security_change(
+    conn: &spin_sdk::pg4::Connection,
+    user: Uuid,
+) -> Result<(), Problem> {
+    let rows = query(
+        conn,
+        "SELECT coalesce(changed_at > now() - make_interval(hours => $2), false) AS recent \
+         FROM auth.security_changes WHERE account_id = $1",
+        &[
+            P::Uuid(user.to_string()),
+            P::Int32(SECURITY_CHANGE_HOLD_HOURS),
+        ],
+    )?;
+    if !rows.is_empty() && rows.value::<bool>(0, "recent")? {
+        return Err(Problem::new(
+            403,
+            "security_change_cooldown",
+            "Payouts wait after a security change",
+        )
+        .with_detail(format!(
+            "MFA was turned on or an email or phone changed less than {SECURITY_CHANGE_HOLD_HOURS} hours ago"
+        )));
     }
     Ok(())
 }
