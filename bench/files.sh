@@ -42,8 +42,10 @@ export SPIN_VARIABLE_LOGIN_FAILURES_PER_IP_MAX=1000000
 export SPIN_VARIABLE_EVENT_TOPIC_PREFIX="bench$$"
 RUST_LOG=warn start "$BIN/nexgate-host" up --from spin.toml --listen 127.0.0.1:0; app_url="$started_url"
 start "$BIN/nexgate-host" up --from bench/spin.toml --listen 127.0.0.1:0; probe_url="$started_url"
-"$BIN/nexgate-ops" declare --subscriptions infra/subscriptions.toml --expires-ms 600000 >/dev/null 2>&1
-NEXGATE_BASE_URL="$app_url" "$BIN/nexgate-media-worker" --expires-ms 600000 >"$WORK/worker.log" 2>&1 &
+NEXGATE_AMQP_URL="$(amqp_url nexgate-admin)" \
+    "$BIN/nexgate-ops" declare --subscriptions infra/subscriptions.toml --expires-ms 600000 >/dev/null 2>&1
+NEXGATE_AMQP_URL="$(amqp_url nexgate-media)" NEXGATE_BASE_URL="$app_url" \
+    "$BIN/nexgate-media-worker" --expires-ms 600000 >"$WORK/worker.log" 2>&1 &
 pids+=($!)
 TOKEN="$(curl -sf -X POST -H 'content-type: application/json' \
     --data '{"identifier":"bench@example.com","password":"'"$PASSWORD"'","device":{"id":"bench","name":"bench","platform":"other","app_version":"1"}}' \

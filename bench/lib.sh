@@ -56,6 +56,15 @@ export_app_variables() {
     export SPIN_VARIABLE_NOTIFICATIONS_DB_URL="postgres://nexgate_notifications:$PG_PASSWORD@$PG_HOST:$PG_PORT/notifications_$db?sslmode=disable"
     export SPIN_VARIABLE_NOTIFICATIONS_SESSIONS_DB_URL="postgres://nexgate_notifications:$PG_PASSWORD@$PG_HOST:$PG_PORT/$db?sslmode=disable"
     export SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY" SPIN_VARIABLE_STORAGE_SECRET_KEY="$STORAGE_SECRET_KEY"
+    # The bus: each publishing service's broker user, and the notifier's sealing key (public half).
+    "$BIN/nexgate-ops" seal-keygen --dir "$keys" 2>/dev/null
+    export SPIN_VARIABLE_NOTIFIER_PUBLIC_KEY="$(cat "$keys/notifier-seal.pub")"
+    for role in auth profiles files health payments; do
+        export "SPIN_VARIABLE_${role^^}_MQTT_PASSWORD=$(cat "$BROKER_PASSWORD_DIR/nexgate-$role.password")"
+    done
 }
+
+# The AMQP URL of broker user $1 (infra/rabbitmq/identities.toml).
+amqp_url() { echo "amqp://$1:$(cat "$BROKER_PASSWORD_DIR/$1.password")@127.0.0.1:$AMQP_PORT/%2f"; }
 
 ms() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1000 }'; }
