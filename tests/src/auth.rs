@@ -243,3 +243,13 @@ pub async fn step_up(app: &TestApp, user: &User) -> (String, String) {
         secret,
     )
 }
+
+/// The first run of `len` ASCII digits in a message (a code in an email or SMS, read as a user
+/// reads it).
+pub fn digits_in(text: &str, len: usize) -> String {
+    text.as_bytes()
+        .windows(len)
+        .find(|w| w.iter().all(u8::is_ascii_digit))
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .unwrap_or_else(|| panic!("no {len}-digit code in {text}"))
+}

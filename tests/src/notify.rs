@@ -703,6 +703,18 @@ impl Bus {
             .await;
     }
 
+    /// Waits (10 s at most) until `count` deliveries are in the notifier's dead-letter queue;
+    /// answers what arrived by then: (body, answer header).
+    pub async fn wait_dead_letters(&self, count: usize) -> Vec<(Vec<u8>, String)> {
+        let start = Instant::now();
+        let mut dead = Vec::new();
+        while dead.len() < count && start.elapsed() < Duration::from_secs(10) {
+            dead.extend(self.dead_letters().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        dead
+    }
+
     /// Everything in the notifier's dead-letter queue: (body, answer header).
     pub async fn dead_letters(&self) -> Vec<(Vec<u8>, String)> {
         let queue = format!("{}.worker.notifier.dead", self.prefix);

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use nexgate_tests::auth::{device, post, unique_name, PASSWORD};
+use nexgate_tests::auth::{device, digits_in, post, unique_name, PASSWORD};
 use nexgate_tests::notify::SmtpServer;
 use nexgate_tests::{Manifest, TestApp};
 use serde_json::json;
@@ -126,15 +126,6 @@ async fn mail_to(smtp: &SmtpServer, to: &str, subject: &str) -> String {
     panic!("no email `{subject}` to {to}");
 }
 
-/// The first run of `len` ASCII digits in `text`.
-fn digits(text: &str, len: usize) -> String {
-    text.as_bytes()
-        .windows(len)
-        .find(|w| w.iter().all(u8::is_ascii_digit))
-        .map(|w| String::from_utf8_lossy(w).into_owned())
-        .unwrap_or_else(|| panic!("no {len}-digit code in {text}"))
-}
-
 #[tokio::test]
 async fn a_listener_with_broad_read_rights_never_sees_a_code_or_reset_token_in_clear() {
     let app = TestApp::start(Manifest::App).await;
@@ -153,7 +144,7 @@ async fn a_listener_with_broad_read_rights_never_sees_a_code_or_reset_token_in_c
     )
     .await;
     assert_eq!(started.status, 202, "{started}");
-    let code = digits(&mail_to(&smtp, &email, "Your Nexgate code").await, 6);
+    let code = digits_in(&mail_to(&smtp, &email, "Your Nexgate code").await, 6);
     let verified = post(
         &app,
         "/auth/register/verify",

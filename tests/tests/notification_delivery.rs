@@ -157,13 +157,7 @@ async fn add_phone(r: &mut Rig, user: &User, phone: &str) {
     })
     .await;
     let sms = r.sim.sms().into_iter().find(|s| s.to == phone).unwrap();
-    let code: String = sms
-        .message
-        .as_bytes()
-        .windows(6)
-        .find(|w| w.iter().all(u8::is_ascii_digit))
-        .map(|w| String::from_utf8_lossy(w).into_owned())
-        .expect("a 6-digit code in the SMS");
+    let code = nexgate_tests::auth::digits_in(&sms.message, 6);
     let done = api(
         &r.app,
         Method::POST,

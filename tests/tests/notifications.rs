@@ -133,12 +133,7 @@ async fn malformed_events_are_dead_lettered_with_the_reason_and_the_notifier_goe
     ))
     .await;
     wait_count(&db, "SELECT count(*) FROM notifications.items", 1).await;
-    let start = Instant::now();
-    let mut dead = Vec::new();
-    while dead.len() < 2 && start.elapsed() < Duration::from_secs(10) {
-        dead.extend(bus.dead_letters().await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let dead = bus.wait_dead_letters(2).await;
     assert_eq!(dead.len(), 2, "{dead:?}");
     assert!(
         dead.iter()
@@ -175,12 +170,7 @@ async fn a_secret_in_clear_or_sealed_to_another_key_is_dead_lettered_and_never_s
         .seal_secrets("auth.verification_code.issued", &mut foreign["data"])
         .unwrap();
     bus.publish_unsealed(&foreign).await;
-    let start = Instant::now();
-    let mut dead = Vec::new();
-    while dead.len() < 2 && start.elapsed() < Duration::from_secs(10) {
-        dead.extend(bus.dead_letters().await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let dead = bus.wait_dead_letters(2).await;
     assert_eq!(dead.len(), 2, "{dead:?}");
     assert!(
         dead.iter().any(|(_, a)| a.contains("must arrive sealed")),

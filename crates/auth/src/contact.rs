@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::http::{content_type, json};
 use crate::identifier::{contact_point, Channel};
-use crate::password_flows::{current_password_field, verify_current_password};
+use crate::password_flows::{current_password_field, has_password, verify_current_password};
 use crate::registration::{account_with_address, send_code, CODE_ATTEMPTS_MAX, CODE_TTL_SECS};
 use crate::secrets::{code_hash, digests_equal, new_code};
 use crate::settings::Settings;
@@ -42,15 +42,9 @@ pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
     let (channel, address) = contact_point(body.email.as_deref(), body.phone.as_deref())?;
     let settings = Settings::from_variables()?;
     let conn = open(&settings.db_url)?;
-    let has_password = !query(
-        &conn,
-        "SELECT 1 AS yes FROM auth.accounts WHERE id = $1 AND password_hash IS NOT NULL",
-        &[P::Uuid(ctx.user_id.to_string())],
-    )?
-    .is_empty();
-    if has_password {
+    if has_password(&conn, ctx.user_id)? {
         let password = body.current_password.as_deref().unwrap_or("");
-        current_password_field(password)?;
+        current_password_field("current_password", password)?;
         verify_current_password(&settings, &conn, ctx.user_id, "current_password", password)?;
     } else {
         // An account made through an identity provider has no password: a sign-in within the

@@ -523,22 +523,8 @@ pub fn step_up(req: &Request) -> Result<Response, Problem> {
         return Err(code_invalid());
     };
     forget_failures(&settings, ctx.user_id);
-    let mut amr: Vec<String> = ctx.amr.clone();
-    if !amr.iter().any(|m| m == "otp") {
-        amr.push("otp".into());
-    }
-    let now = nexgate_platform::time::now_unix().0;
-    let token = session::access_token(
-        &signer,
-        &settings,
-        ctx.user_id,
-        ctx.session_id,
-        &amr.join(" "),
-        now,
-        roles,
-    );
     Ok(json(
         200,
-        &json!({ "access_token": token, "token_type": "Bearer", "expires_in": settings.access_token_ttl_secs }),
+        &session::renewed_for_fresh_proof(&signer, &settings, &ctx, "otp", roles),
     ))
 }

@@ -229,7 +229,7 @@ struct ChangeBody {
 pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let body: ChangeBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
-    current_password_field(&body.current_password)?;
+    current_password_field("current_password", &body.current_password)?;
     password::check_policy(&body.new_password)
         .map_err(|m| Problem::invalid_field("new_password", m))?;
     if body.new_password == body.current_password {
@@ -269,15 +269,23 @@ pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
     Ok(no_content())
 }
 
-/// 422 unless a typed current password has a plausible length (1 to 128 characters).
-pub(crate) fn current_password_field(password: &str) -> Result<(), Problem> {
+/// 422 naming `field` unless a typed current password has a plausible length (1 to 128
+/// characters).
+pub(crate) fn current_password_field(field: &str, password: &str) -> Result<(), Problem> {
     if password.is_empty() || password.chars().count() > password::PASSWORD_CHARS_MAX {
-        return Err(Problem::invalid_field(
-            "current_password",
-            "must be 1 to 128 characters",
-        ));
+        return Err(Problem::invalid_field(field, "must be 1 to 128 characters"));
     }
     Ok(())
+}
+
+/// Whether the account has a password (accounts made through an identity provider have none).
+pub(crate) fn has_password(conn: &Connection, user_id: Uuid) -> Result<bool, Problem> {
+    Ok(!query(
+        conn,
+        "SELECT 1 AS yes FROM auth.accounts WHERE id = $1 AND password_hash IS NOT NULL",
+        &[P::Uuid(user_id.to_string())],
+    )?
+    .is_empty())
 }
 
 /// Checks a logged-in user's current password (password change, contact change,

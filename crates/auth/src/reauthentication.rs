@@ -13,15 +13,13 @@
 
 use nexgate_authn::authenticate;
 use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
-use nexgate_platform::db::{open, query};
+use nexgate_platform::db::open;
 use nexgate_platform::Problem;
 use serde::Deserialize;
-use serde_json::json;
 use spin_sdk::http::{Request, Response};
-use spin_sdk::pg4::ParameterValue as P;
 
 use crate::http::{content_type, json};
-use crate::password_flows::verify_current_password;
+use crate::password_flows::{current_password_field, has_password, verify_current_password};
 use crate::session;
 use crate::settings::Settings;
 
@@ -38,46 +36,20 @@ struct ReauthenticateBody {
 pub fn reauthenticate(req: &Request) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let body: ReauthenticateBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
-    if body.password.is_empty()
-        || body.password.chars().count() > crate::password::PASSWORD_CHARS_MAX
-    {
-        return Err(Problem::invalid_field(
-            "password",
-            "must be 1 to 128 characters",
-        ));
-    }
+    current_password_field("password", &body.password)?;
     let settings = Settings::from_variables()?;
     let signer = session::signer_from_variables()?;
     let conn = open(&settings.db_url)?;
-    let has_password = !query(
-        &conn,
-        "SELECT 1 AS yes FROM auth.accounts WHERE id = $1 AND password_hash IS NOT NULL",
-        &[P::Uuid(ctx.user_id.to_string())],
-    )?
-    .is_empty();
-    if !has_password {
+    if !has_password(&conn, ctx.user_id)? {
         return Err(
             Problem::conflict("password_not_set", "This account has no password")
                 .with_detail("sign in again with your identity provider to re-authenticate"),
         );
     }
     verify_current_password(&settings, &conn, ctx.user_id, "password", &body.password)?;
-    let mut amr = ctx.amr.clone();
-    if !amr.iter().any(|m| m == "pwd") {
-        amr.push("pwd".into());
-    }
-    let now = nexgate_platform::time::now_unix().0;
-    let token = session::access_token(
-        &signer,
-        &settings,
-        ctx.user_id,
-        ctx.session_id,
-        &amr.join(" "),
-        now,
-        session::roles(&conn, ctx.user_id)?,
-    );
+    let roles = session::roles(&conn, ctx.user_id)?;
     Ok(json(
         200,
-        &json!({ "access_token": token, "token_type": "Bearer", "expires_in": settings.access_token_ttl_secs }),
+        &session::renewed_for_fresh_proof(&signer, &settings, &ctx, "pwd", roles),
     ))
 }

@@ -136,6 +136,32 @@ pub fn roles(conn: &Connection, account_id: Uuid) -> Result<Vec<String>, Problem
     rows.column::<String>("role")
 }
 
+/// The answer to a fresh proof of identity inside a live session (re-authentication, step-up):
+/// an access token for the same session with `method` added to `amr` and `auth_time` now.
+pub fn renewed_for_fresh_proof(
+    signer: &TokenSigner,
+    settings: &Settings,
+    ctx: &nexgate_authn::AuthContext,
+    method: &str,
+    roles: Vec<String>,
+) -> serde_json::Value {
+    let mut amr = ctx.amr.clone();
+    if !amr.iter().any(|m| m == method) {
+        amr.push(method.to_string());
+    }
+    let now = nexgate_platform::time::now_unix().0;
+    let token = access_token(
+        signer,
+        settings,
+        ctx.user_id,
+        ctx.session_id,
+        &amr.join(" "),
+        now,
+        roles,
+    );
+    serde_json::json!({ "access_token": token, "token_type": "Bearer", "expires_in": settings.access_token_ttl_secs })
+}
+
 /// Signs an access token for a session.
 pub fn access_token(
     signer: &TokenSigner,
