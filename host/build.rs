@@ -42,10 +42,10 @@ fn main() {
     world: "nexgate:host/spin-imports",
     imports: {{ default: async | trappable }},
     with: {{
-        "spin:postgres/postgres.connection": crate::postgres::PgConnection,
-        "fermyon:spin/redis.connection": crate::redis_host::RedisConnection,
-        "fermyon:spin/mqtt.connection": crate::mqtt::MqttConnection,
-        "fermyon:spin/key-value.store": crate::key_value::KvStore,
+        "spin:postgres/postgres.connection": crate::capabilities::postgres::PgConnection,
+        "fermyon:spin/redis.connection": crate::capabilities::redis::RedisConnection,
+        "fermyon:spin/mqtt.connection": crate::capabilities::mqtt::MqttConnection,
+        "fermyon:spin/key-value.store": crate::capabilities::key_value::KvStore,
     }},
 }});
 "#,

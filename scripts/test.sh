@@ -13,4 +13,4 @@ export NEXGATE_HOST_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-host"
 export NEXGATE_OPS_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-ops"
 # --release reuses the dependencies the binaries were built with (no second wasmtime build).
 # The black-box tests mostly wait on processes and stores, so more threads than cores pays off.
-native_cargo test --locked --release --workspace $(native_excludes) -- --test-threads "${NEXGATE_TEST_THREADS:-4}"
+native_cargo test --locked --release --workspace --no-fail-fast $(native_excludes) -- --test-threads "${NEXGATE_TEST_THREADS:-4}"

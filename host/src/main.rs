@@ -6,28 +6,17 @@
 //! - `runtime`: engine, component loading and caching, one request through one instance;
 //! - `server`: the HTTP listener;
 //! - `runtime_config`: the runtime config file (`state_dir`, key-value stores);
-//! - `outbound`, `outbound_http`: `allowed_outbound_hosts`, self requests and service chaining;
+//! - `outbound_grants`, `outbound_http`: `allowed_outbound_hosts`, self requests and service chaining;
 //! - `postgres`, `pg_types`, `redis_host`, `mqtt`, `key_value`, `variables_host`: the Spin interfaces.
 
+mod app;
 mod bindings;
-mod key_value;
+mod body;
+mod capabilities;
 mod lifecycle;
 mod log_writer;
-mod manifest;
-mod mqtt;
-mod outbound;
-mod outbound_http;
-mod pg_types;
-mod postgres;
-mod redis_host;
-mod routing;
 mod runtime;
-mod runtime_config;
 mod server;
-mod state;
-mod template;
-mod variables;
-mod variables_host;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,6 +24,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+
+use app::{manifest, runtime_config, variables};
+use capabilities::postgres;
 
 /// Command line of the host.
 #[derive(Parser)]

@@ -249,117 +249,93 @@ impl Worker {
     }
 
     async fn transcode(&self, job: &Job, dir: &Path) -> JobEnd {
+        match self.transcode_steps(job, dir).await {
+            Ok(output) => JobEnd::Ready(output),
+            Err(end) => end,
+        }
+    }
+
+    /// Fetch, probe, every rendition in one FFmpeg run, then the poster.
+    async fn transcode_steps(&self, job: &Job, dir: &Path) -> Result<JobOutput, JobEnd> {
         let (Some(bucket), Some(key)) = (&job.source_bucket, &job.source_key) else {
-            return JobEnd::Failed("the job names no source".into());
+            return Err(JobEnd::Failed("the job names no source".into()));
         };
         let input = dir.join("original");
-        if let Err(end) = self.fetch(bucket, key, &input).await {
-            return end;
-        }
+        self.fetch(bucket, key, &input).await?;
         let probe = match self.probe(&input).await {
             Ok(Ok(p)) => p,
-            Ok(Err(reason)) => return JobEnd::Failed(reason),
-            Err(e) => return JobEnd::Transient(e),
+            Ok(Err(reason)) => return Err(JobEnd::Failed(reason)),
+            Err(e) => return Err(JobEnd::Transient(e)),
         };
-        let mut heights: Vec<u32> = VIDEO_RENDITION_HEIGHTS
-            .iter()
-            .copied()
-            .filter(|h| *h <= probe.height)
+        let outputs: Vec<(u32, PathBuf)> = rendition_heights(probe.height)
+            .into_iter()
+            .map(|h| (h, dir.join(format!("{h}p.mp4"))))
             .collect();
-        if heights.is_empty() {
-            // Smaller than every rung: one rendition at its own (even) height.
-            heights.push((probe.height / 2 * 2).max(2));
-        }
         let input_s = input.to_string_lossy().to_string();
-        let mut output = JobOutput {
-            duration_ms: Some(probe.duration_ms),
-            ..Default::default()
-        };
-        // One FFmpeg run decodes the source once and splits it to every rendition: decoding a
-        // 1080p source is a large share of the work, so this is much faster than a run per height.
-        let outputs: Vec<(u32, PathBuf)> = heights
-            .iter()
-            .map(|h| (*h, dir.join(format!("{h}p.mp4"))))
-            .collect();
-        let labels: Vec<String> = (0..outputs.len()).map(|i| format!("[s{i}]")).collect();
-        let mut graph = format!("[0:v:0]split={}{}", outputs.len(), labels.concat());
-        for (i, (h, _)) in outputs.iter().enumerate() {
-            graph.push_str(&format!(";[s{i}]scale=-2:{h}[v{i}]"));
-        }
-        let mut args: Vec<String> = [
-            "-hide_banner",
-            "-nostdin",
-            "-y",
-            "-i",
-            &input_s,
-            "-filter_complex",
-            &graph,
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-        for (i, (_, path)) in outputs.iter().enumerate() {
-            args.extend(["-map".to_string(), format!("[v{i}]")]);
-            if probe.has_audio {
-                args.extend(
-                    ["-map", "0:a:0", "-c:a", "aac", "-b:a", "128k", "-ac", "2"].map(String::from),
-                );
-            }
-            args.extend(
-                [
-                    "-c:v",
-                    "libx264",
-                    "-preset",
-                    "veryfast",
-                    "-crf",
-                    "23",
-                    "-profile:v",
-                    "high",
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-map_metadata",
-                    "-1",
-                    "-movflags",
-                    "+faststart",
-                ]
-                .map(String::from),
-            );
-            args.push(path.to_string_lossy().to_string());
-        }
+        let args = renditions_args(&input_s, &outputs, probe.has_audio);
         let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
         match run(&self.ffmpeg, &arg_refs).await {
             Ok((true, _, _)) => {}
             Ok((false, _, err)) => {
-                return JobEnd::Failed(format!("the video cannot be transcoded ({err})"))
+                return Err(JobEnd::Failed(format!(
+                    "the video cannot be transcoded ({err})"
+                )))
             }
-            Err(e) => return JobEnd::Failed(format!("the video cannot be transcoded ({e})")),
+            Err(e) => {
+                return Err(JobEnd::Failed(format!(
+                    "the video cannot be transcoded ({e})"
+                )))
+            }
         }
+        let mut output = JobOutput {
+            duration_ms: Some(probe.duration_ms),
+            ..Default::default()
+        };
         for (h, out) in &outputs {
             let (w, hh) = match self.probe(out).await {
                 Ok(Ok(p)) => (p.width, p.height),
                 Ok(Err(reason)) => {
-                    return JobEnd::Failed(format!("the transcoded video is unreadable: {reason}"))
+                    return Err(JobEnd::Failed(format!(
+                        "the transcoded video is unreadable: {reason}"
+                    )))
                 }
-                Err(e) => return JobEnd::Transient(e),
+                Err(e) => return Err(JobEnd::Transient(e)),
             };
             if output.width.is_none() {
                 output.width = Some(w);
                 output.height = Some(hh);
             }
-            match self
+            let written = self
                 .store(job, out, &format!("{h}p"), OutputKind::Mp4, (w, hh))
                 .await
-            {
-                Ok(written) => output.variants.push(written),
-                Err(e) => return JobEnd::Transient(e),
-            }
+                .map_err(JobEnd::Transient)?;
+            output.variants.push(written);
         }
-        // The poster: a frame a second in (or mid-way through a shorter clip), as tall as the
-        // largest rendition.
-        let poster = dir.join("poster.jpg");
-        let at = format!("{:.3}", (f64::from(probe.duration_ms) / 2000.0).min(1.0));
         let poster_h = output.height.unwrap_or(probe.height);
-        let scale = format!("scale=-2:{poster_h}");
+        self.poster(
+            job,
+            dir,
+            &input_s,
+            (probe.duration_ms, poster_h),
+            &mut output,
+        )
+        .await?;
+        Ok(output)
+    }
+
+    /// The poster: a frame a second in (or mid-way through a shorter clip), `height` tall
+    /// (the largest rendition's), with its blurhash.
+    async fn poster(
+        &self,
+        job: &Job,
+        dir: &Path,
+        input: &str,
+        (duration_ms, height): (u32, u32),
+        output: &mut JobOutput,
+    ) -> Result<(), JobEnd> {
+        let poster = dir.join("poster.jpg");
+        let at = format!("{:.3}", (f64::from(duration_ms) / 2000.0).min(1.0));
+        let scale = format!("scale=-2:{height}");
         let poster_s = poster.to_string_lossy().to_string();
         let args = [
             "-hide_banner",
@@ -368,7 +344,7 @@ impl Worker {
             "-ss",
             &at,
             "-i",
-            &input_s,
+            input,
             "-frames:v",
             "1",
             "-vf",
@@ -381,26 +357,19 @@ impl Worker {
         ];
         match run(&self.ffmpeg, &args).await {
             Ok((true, _, _)) => {}
-            Ok((false, _, err)) => return JobEnd::Failed(format!("no poster frame ({err})")),
-            Err(e) => return JobEnd::Failed(format!("no poster frame ({e})")),
+            Ok((false, _, err)) => return Err(JobEnd::Failed(format!("no poster frame ({err})"))),
+            Err(e) => return Err(JobEnd::Failed(format!("no poster frame ({e})"))),
         }
-        let poster_bytes = match std::fs::read(&poster) {
-            Ok(b) => b,
-            Err(e) => return JobEnd::Transient(e.into()),
-        };
-        let (pw, ph, hash) = match image_pipeline::blurhash_of(&poster_bytes) {
-            Ok(v) => v,
-            Err(e) => return JobEnd::Failed(format!("the poster frame is unreadable: {e}")),
-        };
+        let poster_bytes = std::fs::read(&poster).map_err(|e| JobEnd::Transient(e.into()))?;
+        let (pw, ph, hash) = image_pipeline::blurhash_of(&poster_bytes)
+            .map_err(|e| JobEnd::Failed(format!("the poster frame is unreadable: {e}")))?;
         output.blurhash = Some(hash);
-        match self
+        let written = self
             .store(job, &poster, "poster", OutputKind::Jpeg, (pw, ph))
             .await
-        {
-            Ok(w) => output.poster = Some(w),
-            Err(e) => return JobEnd::Transient(e),
-        }
-        JobEnd::Ready(output)
+            .map_err(JobEnd::Transient)?;
+        output.poster = Some(written);
+        Ok(())
     }
 
     async fn webp(&self, job: &Job, dir: &Path) -> JobEnd {
@@ -460,4 +429,70 @@ impl Worker {
         }
         JobEnd::Ready(output)
     }
+}
+
+/// The rendition ladder for a source `height` tall: every rung not above it, or one rendition
+/// at its own (even) height when it is smaller than every rung.
+fn rendition_heights(height: u32) -> Vec<u32> {
+    let heights: Vec<u32> = VIDEO_RENDITION_HEIGHTS
+        .iter()
+        .copied()
+        .filter(|h| *h <= height)
+        .collect();
+    if heights.is_empty() {
+        vec![(height / 2 * 2).max(2)]
+    } else {
+        heights
+    }
+}
+
+/// One FFmpeg run that decodes the source once and splits it to every rendition (decoding a
+/// 1080p source is a large share of the work, so this is much faster than a run per height):
+/// H.264 high profile, AAC stereo when there is sound, metadata stripped, fast start.
+fn renditions_args(input: &str, outputs: &[(u32, PathBuf)], has_audio: bool) -> Vec<String> {
+    let labels: Vec<String> = (0..outputs.len()).map(|i| format!("[s{i}]")).collect();
+    let mut graph = format!("[0:v:0]split={}{}", outputs.len(), labels.concat());
+    for (i, (h, _)) in outputs.iter().enumerate() {
+        graph.push_str(&format!(";[s{i}]scale=-2:{h}[v{i}]"));
+    }
+    let mut args: Vec<String> = [
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-i",
+        input,
+        "-filter_complex",
+        &graph,
+    ]
+    .map(String::from)
+    .to_vec();
+    for (i, (_, path)) in outputs.iter().enumerate() {
+        args.extend(["-map".to_string(), format!("[v{i}]")]);
+        if has_audio {
+            args.extend(
+                ["-map", "0:a:0", "-c:a", "aac", "-b:a", "128k", "-ac", "2"].map(String::from),
+            );
+        }
+        args.extend(
+            [
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "23",
+                "-profile:v",
+                "high",
+                "-pix_fmt",
+                "yuv420p",
+                "-map_metadata",
+                "-1",
+                "-movflags",
+                "+faststart",
+            ]
+            .map(String::from),
+        );
+        args.push(path.to_string_lossy().to_string());
+    }
+    args
 }

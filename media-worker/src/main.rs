@@ -96,7 +96,7 @@ async fn main() -> Result<()> {
             "`{tool} -version` failed: install FFmpeg (infra/setup-stores.sh does)"
         );
     }
-    let (_conn, channel, queues) = args.queues.open_worker(WORKER).await?;
+    args.queues.check_worker(WORKER)?;
     std::fs::create_dir_all(&args.work_dir)?;
     let ctx = Arc::new(Ctx {
         worker: Worker {
@@ -119,13 +119,22 @@ async fn main() -> Result<()> {
         ),
         token: args.files_internal_token.clone(),
     });
-    tracing::info!("media worker: consuming {}", queues.main);
-    // One job at a time: FFmpeg already uses every core.
-    consumer::consume(channel, &queues, "media-worker", 1, |body| {
-        let ctx = ctx.clone();
-        async move { handle(&ctx, body).await }
+    // One job at a time: FFmpeg already uses every core. Reconnects after the broker drops it (a
+    // restart), with backoff; a job interrupted by the drop is delivered again. Never returns.
+    nexgate_bus::supervise::run_forever("media-worker", || {
+        let (ctx, queues) = (ctx.clone(), &args.queues);
+        async move {
+            let (_conn, channel, queues) = queues.open_worker(WORKER).await?;
+            tracing::info!("media-worker: ready, consuming {}", queues.main);
+            consumer::consume(channel, &queues, "media-worker", 1, |body| {
+                let ctx = ctx.clone();
+                async move { handle(&ctx, body).await }
+            })
+            .await
+        }
     })
-    .await
+    .await;
+    Ok(())
 }
 
 /// What the event says: which job of which file (nothing else is taken from the bus).

@@ -87,8 +87,8 @@ async fn main() -> Result<()> {
         nexgate_events::sealed::OpeningKeys::parse(&args.seal_keys)
             .map_err(|e| anyhow::anyhow!("NEXGATE_NOTIFIER_SEAL_KEYS: {e}"))?,
     );
-    // The queues first: a missing [workers.notifier] section stops it before anything runs.
-    let (_conn, channel, queues) = args.queues.open_worker(WORKER).await?;
+    // The subscriptions first: a missing [workers.notifier] section stops it before anything runs.
+    args.queues.check_worker(WORKER)?;
     let gateways = Arc::new(gateways::Gateways::from_args(&args.gateways)?);
     tracing::info!("channels configured: {}", gateways.describe());
     let workers = args.workers.max(1);
@@ -120,11 +120,27 @@ async fn main() -> Result<()> {
         gateways,
         opening_keys,
     });
-    tracing::info!("consuming {}", queues.main);
     let prefetch = u16::try_from(workers * 4).unwrap_or(u16::MAX);
-    consumer::consume_concurrently(channel, &queues, "notifier", prefetch, workers, |body| {
-        let recorder = recorder.clone();
-        async move { recorder.handle(&body).await }
+    // Reconnects after the broker drops it (a restart), with backoff; never returns.
+    nexgate_bus::supervise::run_forever("notifier", || {
+        let (recorder, queues) = (recorder.clone(), &args.queues);
+        async move {
+            let (_conn, channel, queues) = queues.open_worker(WORKER).await?;
+            tracing::info!("notifier: ready, consuming {}", queues.main);
+            consumer::consume_concurrently(
+                channel,
+                &queues,
+                "notifier",
+                prefetch,
+                workers,
+                |body| {
+                    let recorder = recorder.clone();
+                    async move { recorder.handle(&body).await }
+                },
+            )
+            .await
+        }
     })
-    .await
+    .await;
+    Ok(())
 }

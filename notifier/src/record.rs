@@ -363,160 +363,179 @@ pub async fn notify(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let t = n.template;
-    let category = t.category.as_str();
-    let base = || NewDelivery {
-        user,
-        event_id: n.event_id,
-        category,
-        ..Default::default()
-    };
     if facts.relation != Relation::Normal && t.category != Category::Critical {
         let note = if facts.relation == Relation::Muted {
             "the recipient muted the actor"
         } else {
             "blocked"
         };
-        insert_delivery(
-            tx,
-            NewDelivery {
-                channel: "in_app",
-                status: "skipped",
-                note: Some(note),
-                ..base()
-            },
-        )
-        .await?;
+        let skipped = NewDelivery {
+            channel: "in_app",
+            status: "skipped",
+            note: Some(note),
+            ..NewDelivery::of(n, user)
+        };
+        insert_delivery(tx, skipped).await?;
         return Ok(());
     }
     let prefs = preferences(tx, user).await?;
     let title = templates::render(t.title, n.data);
     let body = templates::render(t.body, n.data);
-    let mut item = None;
-    if t.channels.contains(&Channel::InApp) {
-        match decide(&prefs, t.event_type, t.category, Channel::InApp, now) {
-            Decision::SkipByPreference(why) => {
-                insert_delivery(
-                    tx,
-                    NewDelivery {
-                        channel: "in_app",
-                        status: "skipped_by_preference",
-                        note: Some(why),
-                        ..base()
-                    },
-                )
-                .await?;
-            }
-            _ => {
-                let id = upsert_item(tx, n, user, &title, &body).await?;
-                insert_delivery(
-                    tx,
-                    NewDelivery {
-                        item: Some(id),
-                        channel: "in_app",
-                        status: "delivered",
-                        ..base()
-                    },
-                )
-                .await?;
-                item = Some(id);
-            }
+    let item = if t.channels.contains(&Channel::InApp) {
+        in_app(tx, n, user, &prefs, (&title, &body), now).await?
+    } else {
+        None
+    };
+    let fanout = Fanout {
+        gateways,
+        n,
+        user,
+        facts,
+        prefs: &prefs,
+        item,
+        message: json!({
+            "title": title,
+            "body": body,
+            "data": {
+                "type": t.event_type,
+                "notification_id": item,
+                "event_id": n.event_id,
+            },
+        }),
+        now,
+    };
+    for &channel in t.channels.iter().filter(|c| **c != Channel::InApp) {
+        fanout.queue(tx, channel).await?;
+    }
+    Ok(())
+}
+
+impl<'a> NewDelivery<'a> {
+    /// A delivery of notice `n` to `user`; the caller fills channel and status.
+    fn of(n: &Notice<'_>, user: Uuid) -> Self {
+        NewDelivery {
+            user,
+            event_id: n.event_id,
+            category: n.template.category.as_str(),
+            ..Default::default()
         }
     }
-    let message = json!({
-        "title": title,
-        "body": body,
-        "data": {
-            "type": t.event_type,
-            "notification_id": item,
-            "event_id": n.event_id,
-        },
-    });
-    for &channel in t.channels.iter().filter(|c| **c != Channel::InApp) {
-        let ch = channel.as_str();
-        if !gateways.configured(channel) {
-            insert_delivery(
-                tx,
-                NewDelivery {
-                    item,
-                    channel: ch,
-                    status: "skipped",
-                    note: Some("channel not configured"),
-                    ..base()
-                },
-            )
-            .await?;
-            continue;
-        }
-        let decision = decide(&prefs, t.event_type, t.category, channel, now);
-        if let Decision::SkipByPreference(why) = decision {
-            insert_delivery(
-                tx,
-                NewDelivery {
-                    item,
-                    channel: ch,
-                    status: "skipped_by_preference",
-                    note: Some(why),
-                    ..base()
-                },
-            )
-            .await?;
-            continue;
-        }
-        let addresses: Vec<String> = match channel {
-            Channel::Email => facts.contact.email.iter().cloned().collect(),
-            Channel::Sms => facts.contact.phone.iter().cloned().collect(),
-            Channel::Push => tx
-                .query(
-                    "SELECT device_id FROM notifications.push_devices WHERE user_id = $1 ORDER BY device_id",
-                    &[&user],
-                )
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect(),
-            Channel::InApp => Vec::new(),
+}
+
+/// The in-app notification, unless the recipient's preferences skip it; its id.
+async fn in_app(
+    tx: &mut Tx<'_>,
+    n: &Notice<'_>,
+    user: Uuid,
+    prefs: &Preferences,
+    (title, body): (&str, &str),
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>> {
+    let t = n.template;
+    if let Decision::SkipByPreference(why) =
+        decide(prefs, t.event_type, t.category, Channel::InApp, now)
+    {
+        let skipped = NewDelivery {
+            channel: "in_app",
+            status: "skipped_by_preference",
+            note: Some(why),
+            ..NewDelivery::of(n, user)
         };
+        insert_delivery(tx, skipped).await?;
+        return Ok(None);
+    }
+    let id = upsert_item(tx, n, user, title, body).await?;
+    let delivered = NewDelivery {
+        item: Some(id),
+        channel: "in_app",
+        status: "delivered",
+        ..NewDelivery::of(n, user)
+    };
+    insert_delivery(tx, delivered).await?;
+    Ok(Some(id))
+}
+
+/// One notice to one recipient, queued on the outside channels (push, email, SMS).
+struct Fanout<'a> {
+    gateways: &'a Gateways,
+    n: &'a Notice<'a>,
+    user: Uuid,
+    facts: &'a Facts,
+    prefs: &'a Preferences,
+    item: Option<Uuid>,
+    message: Value,
+    now: DateTime<Utc>,
+}
+
+impl Fanout<'_> {
+    /// Queues (or holds, for quiet hours) one delivery per address on `channel`, or records why
+    /// nothing is sent.
+    async fn queue(&self, tx: &mut Tx<'_>, channel: Channel) -> Result<()> {
+        let t = self.n.template;
+        let skipped = |status, note| NewDelivery {
+            item: self.item,
+            channel: channel.as_str(),
+            status,
+            note: Some(note),
+            ..NewDelivery::of(self.n, self.user)
+        };
+        if !self.gateways.configured(channel) {
+            insert_delivery(tx, skipped("skipped", "channel not configured")).await?;
+            return Ok(());
+        }
+        let decision = decide(self.prefs, t.event_type, t.category, channel, self.now);
+        if let Decision::SkipByPreference(why) = decision {
+            insert_delivery(tx, skipped("skipped_by_preference", why)).await?;
+            return Ok(());
+        }
+        let addresses = self.addresses(tx, channel).await?;
         if addresses.is_empty() {
             let note = match channel {
                 Channel::Email => "no verified email",
                 Channel::Sms => "no verified phone",
                 _ => "no push device",
             };
-            insert_delivery(
-                tx,
-                NewDelivery {
-                    item,
-                    channel: ch,
-                    status: "skipped",
-                    note: Some(note),
-                    ..base()
-                },
-            )
-            .await?;
-            continue;
+            insert_delivery(tx, skipped("skipped", note)).await?;
+            return Ok(());
         }
         let (status, at, hold) = match decision {
             Decision::Hold { until, reason } => ("held", until, Some(reason.as_str())),
-            _ => ("queued", now, None),
+            _ => ("queued", self.now, None),
         };
         for address in &addresses {
-            insert_delivery(
-                tx,
-                NewDelivery {
-                    item,
-                    channel: ch,
-                    status,
-                    address: Some(address),
-                    message: Some(message.clone()),
-                    next_attempt_at: Some(at),
-                    hold_reason: hold,
-                    ..base()
-                },
-            )
-            .await?;
+            let queued = NewDelivery {
+                item: self.item,
+                channel: channel.as_str(),
+                status,
+                address: Some(address),
+                message: Some(self.message.clone()),
+                next_attempt_at: Some(at),
+                hold_reason: hold,
+                ..NewDelivery::of(self.n, self.user)
+            };
+            insert_delivery(tx, queued).await?;
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Where `channel` reaches the recipient: verified email or phone, or push devices.
+    async fn addresses(&self, tx: &mut Tx<'_>, channel: Channel) -> Result<Vec<String>> {
+        let contact = &self.facts.contact;
+        Ok(match channel {
+            Channel::Email => contact.email.iter().cloned().collect(),
+            Channel::Sms => contact.phone.iter().cloned().collect(),
+            Channel::Push => tx
+                .query(
+                    "SELECT device_id FROM notifications.push_devices WHERE user_id = $1 ORDER BY device_id",
+                    &[&self.user],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+            Channel::InApp => Vec::new(),
+        })
+    }
 }
 
 /// Folds the notice into the recipient's unread group of the same key (within a day), or writes

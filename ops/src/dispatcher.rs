@@ -4,13 +4,17 @@
 //! `<prefix>.svc.<service>` and calls `POST <base>/internal/<service>/events` with one envelope per
 //! call and the service's internal token (`x-internal-token`):
 //! - 2xx: done (the service dedupes, so a duplicate also answers 2xx);
-//! - 4xx: the service refused the envelope; it goes to the dead-letter queue with the answer;
+//! - 4xx: the service refused the envelope; it goes to the dead-letter queue with the answer —
+//!   except 401, 403, 408, 409, 425 and 429 ("not now": a token rotation, a locked row, slow
+//!   down), which are retried like a 5xx;
 //! - 5xx, a timeout or a connection error: retried after 1 s, 5 s, 30 s, 2 min, 10 min (delay
 //!   queues), then dead-lettered.
 //!
-//! A delivery is acked only after its outcome is safely with the broker.
+//! A delivery is acked only after its outcome is safely with the broker. Each service's consumer
+//! reconnects on its own after the broker drops it (a restart), with backoff.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -35,10 +39,16 @@ pub struct DispatcherSettings {
     pub expires_ms: Option<u32>,
 }
 
-/// Classifies an HTTP answer.
+/// Classifies an HTTP answer. A 4xx is the service refusing the envelope for good, except the
+/// answers that say "not now": 401/403 (a token being rotated between the dispatcher and the
+/// service), 408, 409 (a row locked or a state not reached yet), 425 and 429 (slow down): those are
+/// retried like a 5xx, and dead-lettered only when the retries run out.
 pub fn classify(status: u16, answer: String) -> Outcome {
     match status {
         200..=299 => Outcome::Done,
+        401 | 403 | 408 | 409 | 425 | 429 => Outcome::Retry {
+            why: format!("status {status} (not now)"),
+        },
         400..=499 => Outcome::Refused { status, answer },
         _ => Outcome::Retry {
             why: format!("status {status}"),
@@ -46,28 +56,21 @@ pub fn classify(status: u16, answer: String) -> Outcome {
     }
 }
 
-/// Runs one consumer per service until an error stops one of them.
+/// Runs one consumer per service, each on its own connection and each reconnecting on its own
+/// after a broker restart ([`bus::supervise::run_forever`]); never returns.
 pub async fn run(settings: DispatcherSettings, subs: Subscriptions) -> Result<()> {
-    let (_conn, channel) = bus::connect(&settings.amqp_url).await?;
-    bus::declare(
-        &channel,
-        &settings.prefix,
-        &subs,
-        bus::DeclareScope::Services,
-        settings.expires_ms,
-    )
-    .await?;
     let http = reqwest::Client::builder()
         .timeout(DELIVERY_TIMEOUT)
         .build()?;
+    let settings = Arc::new(settings);
+    let subs = Arc::new(subs);
     let mut tasks = Vec::new();
     for service in subs.services.keys() {
         let token = settings.tokens.get(service).cloned().unwrap_or_default();
         if token.is_empty() {
             tracing::warn!("dispatcher: no internal token for `{service}`; its endpoint will refuse deliveries");
         }
-        let (conn, channel) = bus::connect(&settings.amqp_url).await?;
-        let ctx = ServiceConsumer {
+        let consumer = Arc::new(ServiceConsumer {
             service: service.clone(),
             queues: bus::service_queues(&settings.prefix, service),
             url: format!(
@@ -76,10 +79,15 @@ pub async fn run(settings: DispatcherSettings, subs: Subscriptions) -> Result<()
             ),
             token,
             http: http.clone(),
-        };
+        });
+        let (settings, subs) = (settings.clone(), subs.clone());
         tasks.push(tokio::spawn(async move {
-            let _conn = conn;
-            ctx.consume(channel).await
+            let what = format!("dispatcher-{}", consumer.service);
+            bus::supervise::run_forever(&what, || {
+                let (consumer, settings, subs) = (consumer.clone(), settings.clone(), subs.clone());
+                async move { consumer.session(&settings, &subs).await }
+            })
+            .await
         }));
     }
     tracing::info!(
@@ -88,7 +96,7 @@ pub async fn run(settings: DispatcherSettings, subs: Subscriptions) -> Result<()
         settings.base_url
     );
     for t in tasks {
-        t.await.context("consumer task")??;
+        t.await.context("consumer task")?;
     }
     Ok(())
 }
@@ -102,8 +110,20 @@ struct ServiceConsumer {
 }
 
 impl ServiceConsumer {
-    async fn consume(self, channel: lapin::Channel) -> Result<()> {
+    /// Connects, (re)declares the services' queues and consumes this service's until the
+    /// connection drops.
+    async fn session(&self, settings: &DispatcherSettings, subs: &Subscriptions) -> Result<()> {
+        let (_conn, channel) = bus::connect(&settings.amqp_url).await?;
+        bus::declare(
+            &channel,
+            &settings.prefix,
+            subs,
+            bus::DeclareScope::Services,
+            settings.expires_ms,
+        )
+        .await?;
         let name = format!("dispatcher-{}", self.service);
+        tracing::info!("{name}: ready, consuming {}", self.queues.main);
         consumer::consume(channel, &self.queues, &name, PREFETCH_PER_SERVICE, |body| {
             self.deliver(body)
         })
@@ -150,5 +170,17 @@ mod tests {
             classify(302, String::new()),
             Outcome::Retry { .. }
         ));
+        for not_now in [401, 403, 408, 409, 425, 429] {
+            assert!(
+                matches!(classify(not_now, String::new()), Outcome::Retry { .. }),
+                "{not_now}"
+            );
+        }
+        for never in [400, 404, 410, 413, 422] {
+            assert!(
+                matches!(classify(never, String::new()), Outcome::Refused { .. }),
+                "{never}"
+            );
+        }
     }
 }

@@ -14,6 +14,7 @@ mod dispatcher;
 mod migrate;
 mod relay;
 mod scheduler;
+mod seed;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -91,6 +92,9 @@ enum Command {
     GrantRole(RoleArgs),
     /// Take a role from an account.
     RevokeRole(RoleArgs),
+    /// Make many ready accounts (verified email, profile, one shared password) for tests and
+    /// benchmarks; prints `id username email` per account.
+    SeedUsers(seed::SeedArgs),
     /// Call the scheduled `/internal/<service>/jobs/<job>` endpoints.
     Scheduler {
         #[arg(long, default_value = "infra/schedule.toml")]
@@ -135,6 +139,24 @@ fn database_url(server_url: &str, database: &str) -> String {
     )
 }
 
+/// Creates `db` on the server if it is missing, then applies the migrations of each folder.
+async fn migrate_database(server_url: &str, db: &str, dirs: &[std::path::PathBuf]) -> Result<()> {
+    migrate::ensure_database(&database_url(server_url, "postgres"), db).await?;
+    for dir in dirs {
+        let report = migrate::apply(&database_url(server_url, db), dir).await?;
+        for name in &report.applied {
+            tracing::info!("{db}: applied {name}");
+        }
+        tracing::info!(
+            "{db}: {} applied, {} already there ({})",
+            report.applied.len(),
+            report.already,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Migrate {
@@ -144,32 +166,11 @@ async fn run(cli: Cli) -> Result<()> {
             migrations_dir,
             extra_dir,
         } => {
-            for (db, dirs) in [
-                (&database, {
-                    let mut d = vec![migrations_dir.join("nexgate")];
-                    d.extend(extra_dir);
-                    d
-                }),
-                (
-                    &notifications_database,
-                    vec![migrations_dir.join("notifications")],
-                ),
-            ] {
-                migrate::ensure_database(&database_url(&server_url, "postgres"), db).await?;
-                for dir in dirs {
-                    let report = migrate::apply(&database_url(&server_url, db), &dir).await?;
-                    for name in &report.applied {
-                        tracing::info!("{db}: applied {name}");
-                    }
-                    tracing::info!(
-                        "{db}: {} applied, {} already there ({})",
-                        report.applied.len(),
-                        report.already,
-                        dir.display()
-                    );
-                }
-            }
-            Ok(())
+            let mut nexgate_dirs = vec![migrations_dir.join("nexgate")];
+            nexgate_dirs.extend(extra_dir);
+            migrate_database(&server_url, &database, &nexgate_dirs).await?;
+            let notifications_dirs = [migrations_dir.join("notifications")];
+            migrate_database(&server_url, &notifications_database, &notifications_dirs).await
         }
         Command::Declare(q) => {
             let (subs, _conn, _channel) = q.declare().await?;
@@ -236,6 +237,7 @@ async fn run(cli: Cli) -> Result<()> {
             tracing::info!("revoked `{}` from {}", r.role, r.user);
             Ok(())
         }
+        Command::SeedUsers(args) => seed::run(args).await,
         Command::Scheduler { schedule, base_url } => {
             let schedule = scheduler::Schedule::load(&schedule)?;
             scheduler::run(schedule, base_url, internal_tokens()).await

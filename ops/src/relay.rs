@@ -5,7 +5,8 @@
 //! schema's outbox (`FOR UPDATE SKIP LOCKED`, so several relays can run), publishes each to
 //! `amq.topic` with the routing key RabbitMQ's MQTT plugin would use, waits for the broker's confirm,
 //! then marks the row (or deletes it when it carries a one-time secret). At least once: a crash
-//! between confirm and mark republishes, and consumers dedupe on the event id.
+//! between confirm and mark republishes, and consumers dedupe on the event id. A broker or
+//! database restart ends the session; the relay reconnects with backoff and carries on.
 
 use std::time::Duration;
 
@@ -32,29 +33,51 @@ pub struct PassReport {
     pub republished: usize,
 }
 
-/// Runs passes forever.
+/// Consecutive failed passes after which the relay reconnects even though both connections
+/// still look open.
+const FAILED_PASSES_BEFORE_RECONNECT: u32 = 3;
+
+/// Runs passes forever, reconnecting to RabbitMQ and Postgres after either drops (a restart).
 pub async fn run(settings: RelaySettings) -> Result<()> {
-    let (_conn, channel) = bus::connect(&settings.amqp_url).await?;
-    let (client, conn) = tokio_postgres::connect(&settings.database_url, NoTls)
-        .await
-        .context("relay: cannot connect to PostgreSQL")?;
-    tokio::spawn(conn);
-    let mut client = client;
     tracing::info!(
         "relay: republishing outbox rows older than {:?}, every {:?}",
         settings.stale_after,
         settings.interval
     );
-    loop {
+    bus::supervise::run_forever("relay", || session(&settings)).await;
+    Ok(())
+}
+
+/// Connects to both stores and runs passes until one of them is lost.
+async fn session(settings: &RelaySettings) -> Result<()> {
+    let (_conn, channel) = bus::connect(&settings.amqp_url).await?;
+    let (mut client, conn) = tokio_postgres::connect(&settings.database_url, NoTls)
+        .await
+        .context("relay: cannot connect to PostgreSQL")?;
+    let db_task = tokio::spawn(conn);
+    tracing::info!("relay: ready");
+    let mut failed = 0;
+    let lost = loop {
         match pass(&mut client, &channel, settings.stale_after).await {
-            Ok(r) if r.republished > 0 => {
-                tracing::info!("relay: republished {} events", r.republished)
+            Ok(r) => {
+                failed = 0;
+                if r.republished > 0 {
+                    tracing::info!("relay: republished {} events", r.republished)
+                }
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!("relay pass failed: {e:#}"),
+            Err(e) => {
+                failed += 1;
+                let gone = client.is_closed() || !channel.status().connected();
+                if gone || failed >= FAILED_PASSES_BEFORE_RECONNECT {
+                    break e;
+                }
+                tracing::warn!("relay pass failed: {e:#}");
+            }
         }
         tokio::time::sleep(settings.interval).await;
-    }
+    };
+    db_task.abort();
+    Err(lost.context("relay pass"))
 }
 
 /// One pass over every outbox the relay's role can see.

@@ -253,3 +253,40 @@ pub fn digits_in(text: &str, len: usize) -> String {
         .map(|w| String::from_utf8_lossy(w).into_owned())
         .unwrap_or_else(|| panic!("no {len}-digit code in {text}"))
 }
+
+/// An account made by [`seed_users`]: it logs in with [`PASSWORD`] like any other.
+#[derive(Debug, Clone)]
+pub struct SeededUser {
+    pub user_id: String,
+    pub username: String,
+    pub email: String,
+}
+
+/// Many ready accounts at once (`nexgate-ops seed-users`: verified email, profile, the shared
+/// [`PASSWORD`]), for tests that need hundreds of users without registering each (and without
+/// loosening the registration limits). Usernames are `<prefix><n>`, n from 1.
+pub fn seed_users(app: &TestApp, count: u32, prefix: &str) -> Vec<SeededUser> {
+    let out = std::process::Command::new(crate::ops_bin())
+        .args(["seed-users", "--database-url", &app.db.url("nexgate_admin")])
+        .args(["--count", &count.to_string(), "--prefix", prefix])
+        .args(["--password", PASSWORD])
+        .output()
+        .expect("nexgate-ops seed-users");
+    assert!(
+        out.status.success(),
+        "seed-users failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut parts = line.split(' ');
+            SeededUser {
+                user_id: parts.next().unwrap().to_string(),
+                username: parts.next().unwrap().to_string(),
+                email: parts.next().unwrap().to_string(),
+            }
+        })
+        .collect()
+}

@@ -40,6 +40,21 @@ pub fn png_rgba(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
+/// A PNG of `width`x`height` half-transparent pixels of one colour: tiny on the wire, as large as
+/// the pixel limit allows once decoded.
+pub fn png_flat_rgba(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbaImage::from_pixel(width, height, image::Rgba([30, 120, 200, 128]));
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new_with_quality(
+        &mut out,
+        image::codecs::png::CompressionType::Best,
+        image::codecs::png::FilterType::Up,
+    )
+    .write_image(img.as_raw(), width, height, ExtendedColorType::Rgba8)
+    .unwrap();
+    out
+}
+
 /// A lossless WebP of an opaque gradient.
 pub fn webp(width: u32, height: u32) -> Vec<u8> {
     let img = image::RgbaImage::from_fn(width, height, |x, y| {
@@ -123,10 +138,16 @@ fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 /// A valid PNG header announcing `width`×`height` RGB pixels, with a tiny compressed stream of
 /// zeros: the classic decompression bomb (a few hundred bytes that would decode to gigabytes).
 pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+    png_header_only(width, height, 8, 2)
+}
+
+/// A PNG header claiming `width`x`height` at `bit_depth` and `color_type` (2 RGB, 6 RGBA), with
+/// a few bytes of pixel data: only the header is honest.
+pub fn png_header_only(width: u32, height: u32, bit_depth: u8, color_type: u8) -> Vec<u8> {
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     let mut ihdr = width.to_be_bytes().to_vec();
     ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    ihdr.extend_from_slice(&[bit_depth, color_type, 0, 0, 0]);
     png_chunk(&mut out, b"IHDR", &ihdr);
     // zlib stream of a few KiB of zeros (stored as a tiny deflate block of repeated zeros).
     let idat = [
@@ -291,4 +312,27 @@ impl StorageProbe {
             None
         }
     }
+}
+
+/// A long, tiny video (`secs` seconds of one 64×64 colour at 1 frame a second, no sound): cheap
+/// to make and to upload, for the duration limit.
+pub fn long_video(dir: &Path, name: &str, secs: u32) -> Vec<u8> {
+    let path = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("color=c=teal:size=64x64:rate=1:duration={secs}"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success(), "ffmpeg could not make the long video");
+    std::fs::read(&path).unwrap()
 }

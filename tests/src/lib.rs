@@ -6,6 +6,7 @@
 //! binaries and components built (`scripts/test.sh` does that too). Tests never link wasmtime.
 
 pub mod auth;
+pub mod faults;
 pub mod files;
 pub mod notify;
 pub mod oauth;
@@ -460,6 +461,24 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Whether the program is still running (a worker must survive a store restart).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Stops it and returns what it wrote to stderr (its log).
+    pub fn stop_and_read_log(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut s = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -704,6 +723,12 @@ impl TestApp {
 
     /// Starts a native worker with this app's prefix and database.
     pub fn worker(&self, name: &str, args: &[&str]) -> Worker {
+        self.worker_with(name, args, &[])
+    }
+
+    /// [`TestApp::worker`] with extra environment, which wins over the defaults (a store's URL
+    /// through a [`faults::TcpProxy`]).
+    pub fn worker_with(&self, name: &str, args: &[&str], extra: &[(String, String)]) -> Worker {
         let mut full: Vec<String> = vec![name.to_string()];
         full.extend(args.iter().map(|s| s.to_string()));
         let mut env = vec![
@@ -744,6 +769,7 @@ impl TestApp {
                 self.env.amqp_url(&format!("nexgate-{name}")),
             ));
         }
+        env.extend(extra.iter().cloned());
         Worker::start(name, &full, &env).expect("worker start")
     }
 

@@ -57,6 +57,8 @@ pub struct Plan {
     /// The request is taken but its synchronous answer is lost (HTTP 503): the caller cannot
     /// know whether it happened.
     pub unclear_answer: bool,
+    /// How long M-Pesa takes to post a transaction-status answer (ms).
+    pub status_answer_after_ms: u64,
 }
 
 impl Default for Plan {
@@ -68,6 +70,7 @@ impl Default for Plan {
             contradicting_callback: false,
             callback_amount: None,
             unclear_answer: false,
+            status_answer_after_ms: 0,
         }
     }
 }
@@ -98,6 +101,8 @@ struct State {
     refusals: Vec<String>,
     app_origin: Option<String>,
     counter: u64,
+    /// The ResultURL of every Daraja transaction-status query, with the payment it asked about.
+    status_queries: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -252,6 +257,16 @@ impl PaymentSimulator {
 
     pub fn hits(&self, path: &str) -> usize {
         *self.state.lock().unwrap().hits.get(path).unwrap_or(&0)
+    }
+
+    /// The ResultURLs the app gave M-Pesa's transaction-status queries about `request_id`.
+    pub fn status_query_urls(&self, request_id: &str) -> Vec<String> {
+        let st = self.state.lock().unwrap();
+        st.status_queries
+            .iter()
+            .filter(|(id, _)| id == request_id)
+            .map(|(_, url)| url.clone())
+            .collect()
     }
 
     pub fn refusals(&self) -> Vec<String> {
@@ -824,18 +839,18 @@ impl PaymentSimulator {
         }
         let originator = body["OriginatorConversationID"].as_str().unwrap_or("");
         let result_url = body["ResultURL"].as_str().unwrap_or("").to_string();
+        self.state
+            .lock()
+            .unwrap()
+            .status_queries
+            .push((originator.to_string(), result_url.clone()));
         if let Some(Some(p)) = self.query_payment(originator) {
-            let (status, code) = match &p.plan.fail_with {
-                None => ("Completed", 0),
-                Some(_) => ("Failed", 0),
-            };
-            let result = json!({"Result": {"ResultType": 0, "ResultCode": code, "ResultDesc": "The service request is processed successfully.",
-                "OriginatorConversationID": format!("ts-{}", self.next_number()), "ConversationID": "AG_ts", "TransactionID": "TSQ1",
-                "ResultParameters": {"ResultParameter": [
-                    {"Key": "ReceiptNo", "Value": p.transaction_id}, {"Key": "TransactionStatus", "Value": status},
-                    {"Key": "Amount", "Value": p.amount}]}}});
+            let result = Self::status_result_body(&p, p.plan.fail_with.is_some());
             let sim = self.clone();
-            tokio::spawn(async move { sim.post_to_app(&result_url, &result, "daraja_b2c").await });
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(p.plan.status_answer_after_ms)).await;
+                sim.post_to_app(&result_url, &result, "daraja_b2c").await
+            });
         }
         reply(
             200,
@@ -993,6 +1008,16 @@ impl PaymentSimulator {
                 sim.send_callback(&p, false).await;
             });
         }
+    }
+
+    /// M-Pesa's transaction-status result for B2C payment `p`: `Completed` or `Failed`.
+    pub fn status_result_body(p: &Payment, failed: bool) -> Value {
+        let status = if failed { "Failed" } else { "Completed" };
+        json!({"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
+            "OriginatorConversationID": format!("ts-{}", p.request_id), "ConversationID": "AG_ts", "TransactionID": "TSQ1",
+            "ResultParameters": {"ResultParameter": [
+                {"Key": "ReceiptNo", "Value": p.transaction_id}, {"Key": "TransactionStatus", "Value": status},
+                {"Key": "Amount", "Value": p.amount}]}}})
     }
 
     /// The callback body of `p` as its provider sends it (`contradict`: the opposite outcome).

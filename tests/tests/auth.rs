@@ -9,7 +9,7 @@ use nexgate_tests::auth::{
     call, claims, code_for, device, enable_mfa, log_in, post, sign_up, totp_now, unique_name,
     Answer, PASSWORD,
 };
-use nexgate_tests::{HostOptions, Manifest, TestApp};
+use nexgate_tests::{eventually, HostOptions, Manifest, TestApp};
 use reqwest::Method;
 use serde_json::json;
 
@@ -974,12 +974,81 @@ async fn forgot_password_answers_the_same_for_unknown_accounts_and_sends_nothing
         .await;
         assert_eq!(a.status, 202);
     }
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM auth.password_resets").await,
-        3
-    );
+    // The reset is stored after the answer leaves: wait for the third, then make sure the
+    // fourth request (past the limit) added nothing once its work is done too.
+    let resets = "SELECT count(*) FROM auth.password_resets";
+    eventually(Duration::from_secs(10), || async {
+        (count(&app, resets).await >= 3).then_some(())
+    })
+    .await
+    .expect("three resets stored");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count(&app, resets).await, 3);
     let bad = post(&app, "/auth/password/forgot", json!({ "identifier": "" })).await;
     assert_eq!(bad.status, 422);
+}
+
+/// The answer to a reset request leaves before the account is looked up (the link is sent after
+/// it), so its time says nothing about whether the account exists: 50 interleaved samples per
+/// branch, medians within 5 ms.
+#[tokio::test]
+async fn forgot_password_takes_the_same_time_for_known_and_unknown_accounts() {
+    let app = with_vars(&[(
+        "SPIN_VARIABLE_PASSWORD_RESETS_PER_IDENTIFIER_PER_HOUR_MAX",
+        "1000",
+    )])
+    .await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let unknown = format!("{}@example.com", unique_name("nobody"));
+    let ask = |identifier: String| {
+        let app = &app;
+        async move {
+            let t = Instant::now();
+            let a = post(
+                app,
+                "/auth/password/forgot",
+                json!({ "identifier": identifier }),
+            )
+            .await;
+            assert_eq!(a.status, 202, "{a}");
+            t.elapsed()
+        }
+    };
+    for _ in 0..3 {
+        ask(user.email.clone()).await;
+        ask(unknown.clone()).await;
+    }
+    let (mut known_times, mut unknown_times) = (Vec::new(), Vec::new());
+    for i in 0..50 {
+        // Alternate which branch goes first; let the known branch's link go out in between.
+        let (k, u) = if i % 2 == 0 {
+            let k = ask(user.email.clone()).await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            (k, ask(unknown.clone()).await)
+        } else {
+            let u = ask(unknown.clone()).await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            (ask(user.email.clone()).await, u)
+        };
+        known_times.push(k);
+        unknown_times.push(u);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    known_times.sort();
+    unknown_times.sort();
+    let (known, unknown) = (known_times[25], unknown_times[25]);
+    let gap = known.abs_diff(unknown);
+    eprintln!("forgot-password medians: known {known:?}, unknown {unknown:?}");
+    assert!(
+        gap <= Duration::from_millis(5),
+        "medians: known {known:?}, unknown {unknown:?}"
+    );
+    // And the links really went out (the work happens after the answer).
+    assert!(
+        count(&app, "SELECT count(*) FROM auth.password_resets").await >= 50,
+        "every known request made a token"
+    );
 }
 
 #[tokio::test]
@@ -1335,6 +1404,82 @@ async fn a_new_email_replaces_the_old_only_after_its_code_and_the_old_one_is_tol
     );
 }
 
+/// Codes to new contact points are limited per account (5 an hour) and per address (3 an hour,
+/// whoever asks), and code checks per account (10 an hour across all its changes): a 429 with
+/// `Retry-After` past each.
+#[tokio::test]
+async fn contact_change_codes_and_guesses_are_limited_per_account_and_per_address() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let other = sign_up(&app, &mut events).await;
+    let change = |token: String, email: String| {
+        let app = &app;
+        async move {
+            call(
+                app,
+                Method::POST,
+                "/auth/contact/change",
+                Some(json!({ "email": email, "current_password": PASSWORD })),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let email = format!("{}@example.org", unique_name(&format!("mine{i}")));
+        let a = change(user.access_token.clone(), email).await;
+        assert_eq!(a.status, 202, "{a}");
+        ids.push(a.body["change_id"].clone());
+    }
+    let sixth = change(user.access_token.clone(), "sixth@example.org".into()).await;
+    assert_eq!(
+        (sixth.status, sixth.code()),
+        (429, "rate_limited"),
+        "{sixth}"
+    );
+    assert!(sixth.headers.contains_key("retry-after"));
+    // One address, whoever targets it: three codes an hour.
+    let target = format!("{}@example.org", unique_name("target"));
+    for _ in 0..3 {
+        assert_eq!(
+            change(other.access_token.clone(), target.clone())
+                .await
+                .status,
+            202
+        );
+    }
+    let fourth = change(other.access_token.clone(), target.clone()).await;
+    assert_eq!(fourth.status, 429, "{fourth}");
+    // Ten wrong codes an hour per account, across its changes (each change allows five).
+    let verify = |id: serde_json::Value| {
+        let (app, token) = (&app, user.access_token.clone());
+        async move {
+            call(
+                app,
+                Method::POST,
+                "/auth/contact/verify",
+                Some(json!({ "change_id": id, "code": "000000" })),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    for id in &ids[..2] {
+        for _ in 0..5 {
+            let wrong = verify(id.clone()).await;
+            assert!(matches!(wrong.status, 422 | 410), "{wrong}");
+        }
+    }
+    let eleventh = verify(ids[2].clone()).await;
+    assert_eq!(
+        (eleventh.status, eleventh.code()),
+        (429, "rate_limited"),
+        "{eleventh}"
+    );
+}
+
 #[tokio::test]
 async fn the_hourly_purge_deletes_only_what_auth_is_done_with_and_demands_its_token() {
     let app = TestApp::start(Manifest::App).await;
@@ -1452,6 +1597,92 @@ async fn a_verified_token_is_remembered_only_for_its_lifetime_and_its_key_set() 
     assert_eq!(exists, 0);
 }
 
+/// A login through the local proxy (trusted) for the client at the end of `forwarded_for`.
+async fn log_in_from(app: &TestApp, forwarded_for: &str, identifier: &str, password: &str) -> u16 {
+    app.http
+        .post(app.url("/auth/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({ "identifier": identifier, "password": password, "device": device("d") }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Failed logins count per account (every spelling of it) and source: a guesser locks out only
+/// themselves; guessers everywhere lock the account only for places its owner never signed in from.
+#[tokio::test]
+async fn login_limits_count_the_account_and_lock_out_only_the_guessing_source() {
+    let app = with_vars(&[
+        ("SPIN_VARIABLE_LOGIN_FAILURES_PER_IDENTIFIER_MAX", "3"),
+        ("SPIN_VARIABLE_TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let (email, name) = (user.email.as_str(), user.username.as_str());
+    let home = "198.51.100.10";
+    assert_eq!(log_in_from(&app, home, email, PASSWORD).await, 200);
+    // Three wrong guesses under three spellings are one account's: the fourth is refused, even
+    // with the right password, from that source.
+    let guesser = "203.0.113.66";
+    for identifier in [email, name, &name.to_uppercase()] {
+        assert_eq!(
+            log_in_from(&app, guesser, identifier, "wrong-guess").await,
+            401
+        );
+    }
+    assert_eq!(log_in_from(&app, guesser, email, "wrong-guess").await, 429);
+    assert_eq!(log_in_from(&app, guesser, name, PASSWORD).await, 429);
+    // The owner, from a place they never used, is not locked out by it.
+    assert_eq!(log_in_from(&app, "192.0.2.44", email, PASSWORD).await, 200);
+    // Guessers at four more places reach the account-wide limit (4 x 3): a fifth new place is
+    // refused, but the owner's known places still get in.
+    for n in 1..=4 {
+        for _ in 0..3 {
+            let from = format!("203.0.113.{n}");
+            assert_eq!(log_in_from(&app, &from, email, "wrong-guess").await, 401);
+        }
+    }
+    assert_eq!(log_in_from(&app, "203.0.113.5", email, PASSWORD).await, 429);
+    assert_eq!(log_in_from(&app, home, email, PASSWORD).await, 200);
+}
+
+/// Behind a trusted proxy, per-address limits count each client (the nearest untrusted hop of
+/// `X-Forwarded-For`, whatever the client wrote before it), and an IPv6 client per /64.
+#[tokio::test]
+async fn per_address_login_limits_count_each_client_behind_the_proxy_and_ipv6_per_64() {
+    let app = with_vars(&[
+        ("SPIN_VARIABLE_LOGIN_FAILURES_PER_IP_MAX", "4"),
+        ("SPIN_VARIABLE_TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let nobody = |i: usize| format!("{}@example.com", unique_name(&format!("nobody{i}")));
+    for i in 0..4 {
+        // The client claims another address first; the proxy appended the real one.
+        let chain = format!("10.9.9.{i}, 2001:db8:5:5::{i}");
+        assert_eq!(
+            log_in_from(&app, &chain, &nobody(i), "wrong-guess").await,
+            401
+        );
+    }
+    // Another address of the same /64 is the same client.
+    assert_eq!(
+        log_in_from(&app, "2001:db8:5:5:ffff::9", &nobody(9), "wrong-guess").await,
+        429
+    );
+    // Other clients behind the same proxy have their own buckets.
+    assert_eq!(
+        log_in_from(&app, "2001:db8:5:6::1", &nobody(10), "wrong-guess").await,
+        401
+    );
+    assert_eq!(
+        log_in_from(&app, "10.9.9.0, 198.51.100.99", &nobody(11), "wrong-guess").await,
+        401
+    );
+}
+
 #[tokio::test]
 async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
     for (trusted, expected) in [("", "127.0.0.1"), ("127.0.0.1", "203.0.113.9")] {
@@ -1538,6 +1769,18 @@ async fn mfa_changes_need_a_recent_reauthentication_and_recovery_codes_can_be_re
         "{wrong}"
     );
     assert_eq!(wrong.body["errors"][0]["field"], "password");
+    let empty = authed_post(
+        &app,
+        "/auth/reauthenticate",
+        &stale,
+        json!({ "password": "" }),
+    )
+    .await;
+    assert_eq!(
+        (empty.status, empty.body["errors"][0]["field"].as_str()),
+        (422, Some("password")),
+        "{empty}"
+    );
     let again = authed_post(
         &app,
         "/auth/reauthenticate",
@@ -1583,6 +1826,13 @@ async fn mfa_changes_need_a_recent_reauthentication_and_recovery_codes_can_be_re
         .collect();
     assert_eq!(new_codes.len(), 10);
     assert!(new_codes.iter().all(|c| !old_codes.contains(c)));
+    let (_, notice) = events
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".auth.mfa.recovery_codes_regenerated")
+        })
+        .await
+        .expect("the owner is told of new recovery codes");
+    assert_eq!(notice["audience"], json!([user.user_id]));
     let login = log_in(&app, &user.email, PASSWORD, "d2").await;
     let mfa_token = login.body["mfa_token"].as_str().unwrap().to_string();
     let old = post(
@@ -1614,4 +1864,161 @@ async fn mfa_changes_need_a_recent_reauthentication_and_recovery_codes_can_be_re
         (403, "reauthentication_required"),
         "{off}"
     );
+}
+
+/// MFA codes cannot be guessed across challenges: every check counts against the account (the
+/// login limits, 5 in the window), so after five wrong codes even a fresh challenge with the
+/// right code is 429 until the window ends.
+#[tokio::test]
+async fn mfa_code_guesses_are_limited_per_account_across_challenges() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let (secret, _, first_code) = enable_mfa(&app, &user.access_token).await;
+    let wrong = |code: &str| {
+        let c: u32 = code.parse().unwrap();
+        format!("{:06}", (c + 500_000) % 1_000_000)
+    };
+    let mut statuses = Vec::new();
+    for round in 0..2 {
+        let login = log_in(&app, &user.email, PASSWORD, &format!("d{round}")).await;
+        let token = login.body["mfa_token"].as_str().unwrap().to_string();
+        for _ in 0..3 {
+            let a = post(
+                &app,
+                "/auth/mfa/verify",
+                json!({ "mfa_token": token, "code": wrong(&first_code) }),
+            )
+            .await;
+            statuses.push(a.status);
+        }
+    }
+    assert_eq!(statuses, [422, 422, 422, 422, 422, 429], "the sixth check");
+    let login = log_in(&app, &user.email, PASSWORD, "d2").await;
+    let right = post(
+        &app,
+        "/auth/mfa/verify",
+        json!({ "mfa_token": login.body["mfa_token"], "code": totp_now(&secret, 1) }),
+    )
+    .await;
+    assert_eq!(
+        (right.status, right.code()),
+        (429, "rate_limited"),
+        "{right}"
+    );
+    assert!(right.headers.get("retry-after").is_some(), "{right}");
+}
+
+/// Registrations are limited per address (5 an hour) and per client address (30 an hour): past
+/// them a 429 with Retry-After, and nothing more is stored.
+#[tokio::test]
+async fn registrations_are_limited_per_address_and_per_client() {
+    let app = TestApp::start(Manifest::App).await;
+    let email = format!("{}@example.com", unique_name("lim"));
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let a = post(
+            &app,
+            "/auth/register",
+            json!({ "email": email, "password": PASSWORD, "username": unique_name("u"), "display_name": "X" }),
+        )
+        .await;
+        statuses.push(a.status);
+    }
+    assert_eq!(statuses, [202, 202, 202, 202, 202, 429]);
+    let stored = count(&app, "SELECT count(*) FROM auth.registrations").await;
+    let mut per_client = Vec::new();
+    for _ in 0..26 {
+        let name = unique_name("u");
+        let a = post(
+            &app,
+            "/auth/register",
+            json!({ "email": format!("{name}@example.com"), "password": PASSWORD, "username": name, "display_name": "X" }),
+        )
+        .await;
+        per_client.push(a.status);
+    }
+    // 5 counted above (the refused sixth was stopped by its address first) + 25 = 30 from this
+    // client; the 31st is refused.
+    assert_eq!(per_client.iter().filter(|s| **s == 202).count(), 25);
+    assert_eq!(per_client.last(), Some(&429));
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM auth.registrations").await,
+        stored + 25,
+        "a refused registration stores nothing"
+    );
+}
+
+/// An account keeps at most 100 sessions: the 101st login ends the oldest one (its refresh
+/// token stops working), and the session list shows 100.
+#[tokio::test]
+async fn the_hundred_and_first_session_ends_the_oldest() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let oldest = user.refresh_token.clone();
+    for i in 0..100 {
+        let a = log_in(&app, &user.email, PASSWORD, &format!("device-{i}")).await;
+        assert_eq!(a.status, 200, "{a}");
+    }
+    let refreshed = post(&app, "/auth/refresh", json!({ "refresh_token": oldest })).await;
+    assert_eq!(
+        (refreshed.status, refreshed.code()),
+        (401, "refresh_token_invalid")
+    );
+    let last = log_in(&app, &user.email, PASSWORD, "device-last").await;
+    let sessions = get(
+        &app,
+        "/auth/sessions",
+        last.body["access_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(
+        sessions.body["items"].as_array().unwrap().len(),
+        100,
+        "{sessions}"
+    );
+}
+
+/// Tests and benchmarks make many users with `nexgate-ops seed-users` (no registration limits
+/// loosened): 300 ready accounts in one call, each with a profile, each able to log in through
+/// the API; the command refuses a database that is not a test or benchmark one.
+#[tokio::test]
+async fn many_users_are_seeded_for_tests_and_log_in_like_any_other() {
+    let app = TestApp::start(Manifest::App).await;
+    let started = Instant::now();
+    let users = nexgate_tests::auth::seed_users(&app, 300, "seedu");
+    assert_eq!(users.len(), 300);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM profiles.profiles WHERE username LIKE 'seedu%'"
+        )
+        .await,
+        300
+    );
+    for u in [&users[0], &users[299]] {
+        let a = log_in(&app, &u.email, PASSWORD, "seed").await;
+        assert_eq!(a.status, 200, "{a}");
+        assert_eq!(a.body["user_id"], u.user_id.as_str());
+        let by_name = log_in(&app, &u.username, PASSWORD, "seed").await;
+        assert_eq!(by_name.status, 200, "{by_name}");
+    }
+    let refused = std::process::Command::new(nexgate_tests::ops_bin())
+        .args(["seed-users", "--database-url"])
+        .arg(
+            app.db
+                .url("nexgate_admin")
+                .replace("nexgate_test_", "nexgate_prod_"),
+        )
+        .args(["--count", "1", "--prefix", "x", "--password", PASSWORD])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("nexgate_test_"));
 }

@@ -99,3 +99,71 @@ fn docker_compose_defines_the_four_stores() {
         );
     }
 }
+
+/// A variable whose default points at this machine (a store on 127.0.0.1, a public URL of
+/// `localhost`) would silently point a cluster at nothing: the SpinApp must set every one. Public
+/// URLs that go out in links and provider callbacks (`public_base_url`, `cdn_base_url`) above all.
+#[test]
+fn the_spinapp_sets_every_variable_whose_default_points_at_this_machine() {
+    let text = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
+    let manifest: toml::Value = toml::from_str(&text).unwrap();
+    let app = &documents("infra/spinkube/spinapp.yaml")[0];
+    let set: Vec<&str> = app["spec"]["variables"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    let local: Vec<&String> = manifest["variables"]
+        .as_table()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| {
+            v.get("default")
+                .and_then(|d| d.as_str())
+                .is_some_and(|d| d.contains("127.0.0.1") || d.contains("localhost"))
+        })
+        .map(|(k, _)| k)
+        .collect();
+    assert!(local.iter().any(|k| *k == "public_base_url"));
+    for name in local {
+        assert!(
+            set.contains(&name.as_str()),
+            "SpinApp leaves `{name}` at its local default"
+        );
+    }
+}
+
+/// The scheduler and the dispatcher call `/internal/<service>/...` with that service's token,
+/// which they read from `SPIN_VARIABLE_<SERVICE>_INTERNAL_TOKEN` in the `nexgate-ops` secret: every
+/// service with a scheduled job or a subscription needs its token there, or its jobs and events
+/// are refused (401) forever.
+#[test]
+fn the_ops_secret_carries_the_token_of_every_service_the_workers_call() {
+    let secret = documents("infra/spinkube/secrets.example.yaml")
+        .into_iter()
+        .find(|d| d["metadata"]["name"] == "nexgate-ops")
+        .expect("the nexgate-ops secret");
+    let text = |path: &str| std::fs::read_to_string(repo_root().join(path)).unwrap();
+    let schedule: toml::Value = toml::from_str(&text("infra/schedule.toml")).unwrap();
+    let subscriptions: toml::Value = toml::from_str(&text("infra/subscriptions.toml")).unwrap();
+    let mut services: Vec<String> = schedule["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["service"].as_str().unwrap().to_string())
+        .collect();
+    if let Some(subscribed) = subscriptions.get("services").and_then(|s| s.as_table()) {
+        services.extend(subscribed.keys().cloned());
+    }
+    services.sort();
+    services.dedup();
+    assert!(services.contains(&"payments".to_string()));
+    for service in services {
+        let key = format!("SPIN_VARIABLE_{}_INTERNAL_TOKEN", service.to_uppercase());
+        assert!(
+            secret["stringData"][key.as_str()].as_str().is_some(),
+            "nexgate-ops lacks {key}: the workers' calls to /internal/{service}/ would be refused"
+        );
+    }
+}

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use nexgate_tests::auth::{call, sign_up, Answer, User};
 use nexgate_tests::files::{
-    ffprobe, jpeg, png_bomb, png_rgba, video, webp, with_exif, StorageProbe, GPS_MARKER,
+    ffprobe, jpeg, long_video, png_bomb, png_flat_rgba, png_header_only, png_rgba, video, webp,
+    with_exif, StorageProbe, GPS_MARKER,
 };
 use nexgate_tests::{Manifest, TestApp};
 use reqwest::Method;
@@ -244,6 +245,37 @@ async fn an_image_is_turned_upright_stripped_resized_and_hashed_then_gains_webp(
     assert!(keys.is_empty(), "{keys:?}");
 }
 
+/// The largest image the limits allow (29.9 million half-transparent pixels, a small PNG) is
+/// processed within the component's memory, not a 500; one whose processing would need more
+/// memory than an image may use is a 422 before it is decoded.
+#[tokio::test]
+async fn the_largest_image_allowed_fits_in_memory_and_a_larger_decode_is_refused() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let largest = upload(
+        &app,
+        &user,
+        "post",
+        png_flat_rgba(5_470, 5_470),
+        "image/png",
+    )
+    .await;
+    assert_eq!(largest.status, 201, "{largest}\n{}", app.host.log());
+    // Under the pixel limit, but 16 bits a channel: 200 MB decoded alone.
+    let deep = png_header_only(5_000, 5_000, 16, 6);
+    let over = upload(&app, &user, "post", deep, "image/png").await;
+    assert_eq!(
+        (over.status, over.code()),
+        (422, "image_too_large"),
+        "{over}"
+    );
+    assert!(
+        over.body["detail"].as_str().unwrap().contains("MiB"),
+        "{over}"
+    );
+}
+
 #[tokio::test]
 async fn bad_input_is_a_4xx_that_stores_nothing() {
     let app = TestApp::start(Manifest::App).await;
@@ -441,6 +473,67 @@ async fn private_media_get_no_public_url_and_signed_urls_expire() {
     )
     .await;
     assert_eq!(too_long.status, 422, "{too_long}");
+
+    // The DM service reads what is attached to its message, up to 50 files in one call; a file
+    // not attached to that message is `missing`, whoever owns it.
+    let other = upload(&app, &amina, "message", jpeg(320, 240), "image/jpeg").await;
+    let other_id = other.body["id"].as_str().unwrap().to_string();
+    let message = uuid::Uuid::now_v7().to_string();
+    let attached = internal(
+        &app,
+        "/internal/files/attach",
+        json!({ "file_id": id, "owner_id": amina.user_id, "service": "dm",
+                "object_type": "message", "object_id": message, "purpose": "message" }),
+    )
+    .await;
+    assert_eq!(attached.status, 200, "{attached}");
+    let batch = internal(
+        &app,
+        "/internal/files/attached",
+        json!({ "service": "dm", "object_type": "message", "object_id": message,
+                "file_ids": [id, other_id], "variant": "480" }),
+    )
+    .await;
+    assert_eq!(batch.status, 200, "{batch}");
+    assert_eq!(batch.body["missing"], json!([other_id]));
+    let item = &batch.body["items"][0];
+    assert_eq!(
+        (
+            item["file_id"].as_str(),
+            item["kind"].as_str(),
+            item["width"].as_i64()
+        ),
+        (Some(id.as_str()), Some("image"), Some(640))
+    );
+    let (status, bytes) = fetch(&app, item["url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 480);
+    let elsewhere = internal(
+        &app,
+        "/internal/files/attached",
+        json!({ "service": "dm", "object_type": "message", "object_id": uuid::Uuid::now_v7().to_string(),
+                "file_ids": [id] }),
+    )
+    .await;
+    assert_eq!(
+        elsewhere.body["items"],
+        json!([]),
+        "attached to another message only"
+    );
+    let many: Vec<String> = (0..51).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let too_many = internal(
+        &app,
+        "/internal/files/attached",
+        json!({ "service": "dm", "object_type": "message", "object_id": message, "file_ids": many }),
+    )
+    .await;
+    assert_eq!(
+        (
+            too_many.status,
+            too_many.body["errors"][0]["field"].as_str()
+        ),
+        (422, Some("file_ids"))
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     // S3 answers 403 (AWS) or 400 (Garage) for an expired signature.
     let (status, _) = fetch(&app, &url).await;
@@ -898,4 +991,75 @@ async fn a_profile_avatar_and_cover_come_from_the_file_manager() {
     assert_eq!(cleared.status, 200, "{cleared}");
     assert!(cleared.body["cover"].is_null() && cleared.body["cover_file_id"].is_null());
     assert_eq!(cleared.body["avatar"]["file_id"], id(&replacement).as_str());
+}
+
+/// Uploads a video through a presigned PUT and completes it; answers the file id.
+async fn upload_video(app: &TestApp, user: &User, content_type: &str, bytes: Vec<u8>) -> String {
+    let started = call(
+        app,
+        Method::POST,
+        "/files/uploads",
+        Some(json!({ "purpose": "post", "content_type": content_type, "size_bytes": bytes.len() })),
+        Some(&user.access_token),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{started}");
+    let put = app
+        .http
+        .put(started.body["upload"]["url"].as_str().unwrap())
+        .header("content-type", content_type)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    let id = started.body["file"]["id"].as_str().unwrap().to_string();
+    let done = call(
+        app,
+        Method::POST,
+        &format!("/files/{id}/complete"),
+        None,
+        Some(&user.access_token),
+    )
+    .await;
+    assert_eq!(done.status, 202, "{done}");
+    id
+}
+
+/// A QuickTime (`.mov`) video is transcoded like an MP4; a video longer than 600 s fails in the
+/// media worker with the reason the user sees (announced as `files.file.failed`).
+#[tokio::test]
+async fn a_mov_is_transcoded_and_a_video_over_ten_minutes_fails_with_its_reason() {
+    let app = TestApp::start(Manifest::App).await;
+    app.declare_queues("infra/subscriptions.toml");
+    let _worker = app.media_worker();
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let dir = std::env::temp_dir();
+    let mov = video(&dir, &format!("clip-{}.mov", user.username), 2, 640, 360);
+    assert_eq!(&mov[4..8], b"ftyp", "a QuickTime file");
+    let long = long_video(&dir, &format!("long-{}.mp4", user.username), 601);
+    let mov_id = upload_video(&app, &user, "video/quicktime", mov).await;
+    let long_id = upload_video(&app, &user, "video/mp4", long).await;
+
+    let ready = wait_for_file(&app, &user, &mov_id, 120, |f| f["status"] != "processing").await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(
+        (ready["width"].as_u64(), ready["height"].as_u64()),
+        (Some(640), Some(360))
+    );
+    assert_eq!(ready["variants"][0]["name"], "360p", "{ready}");
+
+    let failed = wait_for_file(&app, &user, &long_id, 120, |f| f["status"] != "processing").await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let reason = failed["failure_reason"].as_str().unwrap();
+    assert!(reason.contains("more than 600 s"), "{reason}");
+    let (_, event) = events
+        .wait_for(Duration::from_secs(30), |k, e| {
+            k.ends_with(".files.file.failed") && e["data"]["file_id"] == long_id.as_str()
+        })
+        .await
+        .expect("file.failed event");
+    assert_eq!(event["data"]["reason"], reason);
+    assert_eq!(event["audience"], json!([user.user_id]));
 }

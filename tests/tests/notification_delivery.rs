@@ -9,6 +9,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use nexgate_tests::auth::{call, sign_up, Answer, User, PASSWORD};
+use nexgate_tests::faults::TcpProxy;
 use nexgate_tests::notify::{
     count, envelope, notifications_db, Answer as Gw, Bus, GatewaySimulator, SmtpServer,
 };
@@ -25,11 +26,16 @@ struct Rig {
     sim: GatewaySimulator,
     smtp: SmtpServer,
     events: EventObserver,
-    _notifier: Worker,
+    notifier: Worker,
 }
 
 /// The app, the gateways and a notifier using them (fast retries: 200 ms doubling, 4 attempts).
 async fn rig() -> Rig {
+    rig_with(|_| Vec::new()).await
+}
+
+/// [`rig`] with extra notifier environment, made once the app exists.
+async fn rig_with(extra: impl FnOnce(&TestApp) -> Vec<(String, String)>) -> Rig {
     let app = TestApp::start(Manifest::App).await;
     app.declare_queues("infra/subscriptions.toml");
     let sim = GatewaySimulator::start().await;
@@ -39,6 +45,7 @@ async fn rig() -> Rig {
     env.push(("NEXGATE_DELIVERY_BACKOFF_MS".into(), "200".into()));
     env.push(("NEXGATE_DELIVERY_MAX_ATTEMPTS".into(), "4".into()));
     env.push(("NEXGATE_GATEWAY_TIMEOUT_MS".into(), "3000".into()));
+    env.extend(extra(&app));
     let notifier = app.notifier_with(&env);
     let events = app.observe_events().await;
     Rig {
@@ -47,7 +54,7 @@ async fn rig() -> Rig {
         sim,
         smtp,
         events,
-        _notifier: notifier,
+        notifier,
         app,
     }
 }
@@ -363,6 +370,23 @@ async fn the_centre_groups_with_names_counts_pages_and_marks() {
     .await;
     assert_eq!(forged.status, 422);
     assert_eq!(forged.body["errors"][0]["field"], "cursor");
+    // A cursor that decodes but carries no time (it used to reach the SQL cast: a 500).
+    let no_time = {
+        use base64::Engine;
+        let json = json!(["not-a-time", Uuid::now_v7()]).to_string();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    };
+    for path in [
+        format!("/notifications?cursor={no_time}"),
+        format!("/payments/transactions?cursor={no_time}"),
+    ] {
+        let a = api(&r.app, Method::GET, &path, None, &author).await;
+        assert_eq!(
+            (a.status, a.body["errors"][0]["field"].as_str()),
+            (422, Some("cursor")),
+            "{path}: {a}"
+        );
+    }
 
     // Seen clears the badge, not the unread state.
     let seen = api(
@@ -594,7 +618,56 @@ async fn devices_register_replace_move_and_remove() {
     );
     let bad = put(&a, "x", json!({"platform": "symbian", "token": "t"})).await;
     assert_eq!(bad.body["errors"][0]["field"], "platform");
-    // The same token registered by another account's device moves there.
+    // A token held by an account still signed in on that device is not taken from it.
+    let on_phone = nexgate_tests::auth::log_in(&r.app, &a.email, PASSWORD, "a-phone").await;
+    let phone_token = on_phone.body["access_token"].as_str().unwrap().to_string();
+    let put_with = |token: String, device: &'static str, push: &'static str| {
+        let app = &r.app;
+        async move {
+            let path = format!("/notifications/devices/{device}");
+            let body = json!({"platform": "android", "token": push});
+            call(app, Method::PUT, &path, Some(body), Some(&token)).await
+        }
+    };
+    assert_eq!(
+        put_with(phone_token.clone(), "a-phone", "tok-live")
+            .await
+            .status,
+        201
+    );
+    let taken = put_with(b.access_token.clone(), "b-phone", "tok-live").await;
+    assert_eq!(
+        (taken.status, taken.code()),
+        (409, "push_token_in_use"),
+        "{taken}"
+    );
+    // Signed out there, the token is free to move (a phone handed on, a new account on it).
+    let out = call(
+        &r.app,
+        Method::POST,
+        "/auth/logout",
+        None,
+        Some(&phone_token),
+    )
+    .await;
+    assert_eq!(out.status, 204, "{out}");
+    assert_eq!(
+        put_with(b.access_token.clone(), "b-phone", "tok-live")
+            .await
+            .status,
+        201
+    );
+    let gone = api(
+        &r.app,
+        Method::DELETE,
+        "/notifications/devices/b-phone",
+        None,
+        &b,
+    )
+    .await;
+    assert_eq!(gone.status, 204);
+    // The same token registered by another account's device moves there (no session of the
+    // first account on "pixel-7").
     assert_eq!(
         put(&b, "iphone", json!({"platform": "ios", "token": "tok-a2"}))
             .await
@@ -1385,4 +1458,42 @@ async fn a_duplicate_event_sends_once() {
         .await,
         1
     );
+}
+
+/// A broker restart as the notifier sees it (its connection dropped, none taken for two seconds):
+/// it stays up, reconnects, and the events published meanwhile and after are all notified.
+#[tokio::test]
+async fn the_notifier_reconnects_after_the_broker_restarts() {
+    let proxy = {
+        let env = nexgate_tests::LocalEnv::load();
+        TcpProxy::start(&format!("127.0.0.1:{}", env.get("AMQP_PORT"))).await
+    };
+    let port = proxy.port;
+    let mut r = rig_with(|app| {
+        let url = app.env.amqp_url("nexgate-notifier").replace(
+            &format!(":{}/", app.env.get("AMQP_PORT")),
+            &format!(":{port}/"),
+        );
+        vec![("NEXGATE_AMQP_URL".to_string(), url)]
+    })
+    .await;
+    let user = sign_up(&r.app, &mut r.events).await;
+    let first = payment_failed(uid(&user));
+    publish(&r, &first).await;
+    let before = proxy.connections();
+    proxy.set_down(true);
+    proxy.cut();
+    // Published while the notifier is cut off: it waits in the queue.
+    let during = payment_failed(uid(&user));
+    r.bus.publish(&during).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.set_down(false);
+    until(&r.db, "the event published during the restart", || {
+        processed(&r.db, &during)
+    })
+    .await;
+    let after = payment_failed(uid(&user));
+    publish(&r, &after).await;
+    assert!(r.notifier.is_running(), "the notifier exited");
+    assert!(proxy.connections() > before, "it never reconnected");
 }

@@ -276,3 +276,79 @@ async fn likes_handled_at_once_fold_into_one_group_without_losing_an_actor() {
     );
     assert!(bus.dead_letters().await.is_empty());
 }
+
+/// Every event meant for a user reaches the notifier and becomes a notification: a failed upload
+/// (the notifier is bound to `files.file.failed` only, not to the media worker's jobs), a linked
+/// sign-in method, a dispute (payer and payee) and a cancelled order (buyer and seller).
+#[tokio::test]
+async fn files_failures_links_disputes_and_cancellations_are_notified() {
+    let app = TestApp::start(Manifest::App).await;
+    let (bus, db, _notifier) = start(&app).await;
+    let (owner, payer, payee) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let file = Uuid::now_v7();
+    bus.publish(&envelope(
+        "files.file.failed",
+        Some(owner),
+        &[owner],
+        json!({"file_id": file, "owner_id": owner, "purpose": "post", "reason": "the video is longer than 600 s"}),
+    ))
+    .await;
+    bus.publish(&envelope(
+        "files.media_job.requested",
+        Some(owner),
+        &[],
+        json!({"job": "transcode_video", "job_id": Uuid::now_v7(), "file_id": file, "owner_id": owner}),
+    ))
+    .await;
+    bus.publish(&envelope(
+        "auth.identity.linked",
+        Some(owner),
+        &[owner],
+        json!({"user_id": owner, "provider": "google", "email": "amina@example.com"}),
+    ))
+    .await;
+    bus.publish(&envelope(
+        "payments.dispute.opened",
+        None,
+        &[payer, payee],
+        json!({"dispute_id": Uuid::now_v7(), "payable_id": Uuid::now_v7(), "owner_service": "commerce",
+               "reference": "order-1", "payee_id": payee, "payer_id": payer, "reason": "not as described"}),
+    ))
+    .await;
+    bus.publish(&envelope(
+        "commerce.order.cancelled",
+        Some(payer),
+        &[payer, payee],
+        json!({"order_id": Uuid::now_v7(), "seller_id": payee, "buyer_id": payer, "cancelled_by": "buyer"}),
+    ))
+    .await;
+    wait_count(
+        &db,
+        "SELECT count(*) FROM notifications.items WHERE event_type IN \
+         ('files.file.failed', 'auth.identity.linked', 'payments.dispute.opened', 'commerce.order.cancelled')",
+        6,
+    )
+    .await;
+    let body: String = db
+        .query_one(
+            "SELECT body FROM notifications.items WHERE event_type = 'files.file.failed' AND user_id = $1",
+            &[&owner],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        body, "the video is longer than 600 s",
+        "the reason the user sees"
+    );
+    // The media worker's job is not for the notifier: its queue is not even bound to it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM notifications.processed_events WHERE event_type = 'files.media_job.requested'"
+        )
+        .await,
+        0
+    );
+}

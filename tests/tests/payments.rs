@@ -728,7 +728,7 @@ async fn fifty_parallel_requests_with_one_idempotency_key_make_one_intent() {
 
 #[tokio::test]
 async fn escrow_release_freeze_and_void_move_exactly_the_right_amounts() {
-    let w = world().await;
+    let mut w = world().await;
     let method = add_method(&w, "+255754345678", None).await;
     let p = payable(&w, 1_000_000, "TZS", "on_confirmation").await;
     let pid = p["id"].as_str().unwrap().to_string();
@@ -751,6 +751,28 @@ async fn escrow_release_freeze_and_void_move_exactly_the_right_amounts() {
     )
     .await;
     assert_eq!(frozen.body["state"], "frozen", "{frozen}");
+    // The owning service hears of the dispute by its own reference.
+    let (_, opened) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".payments.dispute.opened")
+        })
+        .await
+        .expect("dispute event");
+    assert_eq!(
+        (
+            opened["data"]["payable_id"].as_str(),
+            opened["data"]["owner_service"].as_str(),
+            opened["data"]["reference"].as_str(),
+            opened["data"]["reason"].as_str(),
+        ),
+        (
+            Some(pid.as_str()),
+            Some("commerce"),
+            p["reference"].as_str(),
+            Some("item not as described")
+        )
+    );
     let refused = internal(
         &w.app,
         &format!("/internal/payments/payables/{pid}/release"),
@@ -798,6 +820,59 @@ async fn escrow_release_freeze_and_void_move_exactly_the_right_amounts() {
         (0, 975_000)
     );
     assert_eq!(balance(&w, "fees:TZS").await, (0, 25_000));
+    // Each side's history, checked in SQL against who asks.
+    let sold = history(&w, &w.seller, "?role=payee").await;
+    let kinds: Vec<(String, String, i64)> = sold["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap().to_string(),
+                i["state"].as_str().unwrap().to_string(),
+                i["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("fee".to_string(), "taken".to_string(), 25_000),
+            ("sale".to_string(), "released".to_string(), 1_000_000)
+        ],
+        "{sold}"
+    );
+    assert_eq!(sold["items"][1]["reference"], p["reference"]);
+    let paid = history(&w, &w.payer, "?role=payer").await;
+    assert_eq!(paid["items"].as_array().unwrap().len(), 1, "{paid}");
+    assert_eq!(
+        (
+            paid["items"][0]["kind"].as_str(),
+            paid["items"][0]["direction"].as_str()
+        ),
+        (Some("payment"), Some("out"))
+    );
+    assert_eq!(
+        history(&w, &w.payer, "?role=payee").await["items"],
+        json!([])
+    );
+    let first = history(&w, &w.seller, "?limit=1").await;
+    assert_eq!(first["items"][0]["kind"], "fee");
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let second = history(&w, &w.seller, &format!("?limit=1&cursor={cursor}")).await;
+    assert_eq!(second["items"][0]["kind"], "sale");
+    let bad = as_user(
+        &w.app,
+        &w.seller,
+        Method::GET,
+        "/payments/transactions?role=owner",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.body["errors"][0]["field"].as_str()),
+        (422, Some("role"))
+    );
     // An unpaid payable is voided with no money moved; a paid one needs a refund.
     let q = payable(&w, 500_000, "TZS", "on_confirmation").await;
     let v = internal(
@@ -818,6 +893,11 @@ async fn escrow_release_freeze_and_void_move_exactly_the_right_amounts() {
         (json!({"currency": "UGX"}), "currency"),
         (json!({"amount": 150}), "amount_not_payable"),
         (json!({"release_rule": "whenever"}), "release_rule"),
+        (json!({"expires_in_secs": 60}), "expires_in_secs"),
+        (
+            json!({"expires_in_secs": 90 * 24 * 3600 + 1}),
+            "expires_in_secs",
+        ),
     ] {
         let mut full = json!({"owner_service": "commerce", "reference": uuid::Uuid::new_v4().to_string(), "purpose": "order",
             "payer_id": w.payer.user_id, "payee_id": w.seller.user_id, "amount": 100_000, "currency": "TZS",
@@ -829,6 +909,42 @@ async fn escrow_release_freeze_and_void_move_exactly_the_right_amounts() {
         assert!(a.status == 400 || a.status == 422, "{body} → {a}");
         assert!(a.to_string().contains(field), "{body} → {a}");
     }
+    let stored: i64 = w
+        .app
+        .db
+        .admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM payments.payables WHERE description = 'x'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 0, "a refused payable is not stored");
+    // The owner sets how long a payable waits: a 15-minute stock reservation.
+    let reserved = internal(
+        &w.app,
+        "/internal/payments/payables",
+        json!({"owner_service": "commerce", "reference": uuid::Uuid::new_v4().to_string(), "purpose": "order",
+            "payer_id": w.payer.user_id, "payee_id": w.seller.user_id, "amount": 100_000, "currency": "TZS",
+            "description": "reserved for 15 minutes", "release_rule": "on_confirmation", "expires_in_secs": 900}),
+    )
+    .await;
+    assert_eq!(reserved.status, 201, "{reserved}");
+    let left: f64 = w
+        .app
+        .db
+        .admin()
+        .await
+        .query_one(
+            "SELECT extract(epoch FROM expires_at - now())::float8 FROM payments.payables WHERE id = $1",
+            &[&uuid::Uuid::parse_str(reserved.body["id"].as_str().unwrap()).unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!((840.0..=900.0).contains(&left), "expires in {left} s");
     let no_token = w
         .app
         .http
@@ -905,9 +1021,10 @@ async fn forged_callbacks_change_nothing() {
         ..Plan::default()
     });
     let a = pay(&w, p1["id"].as_str().unwrap(), &mpesa, "k-f1").await;
+    // Selcom's order-status query says "pending" once, then "completed".
     w.sim.plan_next(Plan {
         callbacks_after_ms: vec![],
-        pending_queries: 1000,
+        pending_queries: 1,
         ..Plan::default()
     });
     let b = pay(&w, p2["id"].as_str().unwrap(), &selcom, "k-f2").await;
@@ -988,12 +1105,20 @@ async fn forged_callbacks_change_nothing() {
         balance(&w, &format!("escrow:{}", p1["id"].as_str().unwrap())).await,
         (0, 0)
     );
-    // The genuine webhook then settles it.
-    let mut req = w.app.http.post(w.app.url(&spath)).json(&sbody);
-    for (k, v) in selcom_webhook_headers(SELCOM_WEBHOOK_SECRET, &sbody) {
-        req = req.header(k, v);
-    }
-    assert_eq!(req.send().await.unwrap().status().as_u16(), 200);
+    // A correctly signed webhook is confirmed by an order-status query before money moves (a
+    // leaked key is not enough): while Selcom's own record says pending, nothing is credited.
+    let signed_post = || {
+        let mut req = w.app.http.post(w.app.url(&spath)).json(&sbody);
+        for (k, v) in selcom_webhook_headers(SELCOM_WEBHOOK_SECRET, &sbody) {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    assert_eq!(signed_post().await.unwrap().status().as_u16(), 200);
+    assert_eq!(intent(&w, idb).await["state"], "processing");
+    assert_eq!(w.sim.hits("/v1/checkout/order-status"), 1);
+    // Once Selcom's record agrees, the webhook settles it.
+    assert_eq!(signed_post().await.unwrap().status().as_u16(), 200);
     assert_eq!(intent(&w, idb).await["state"], "succeeded");
     let rejected: i64 = w
         .app
@@ -1009,6 +1134,40 @@ async fn forged_callbacks_change_nothing() {
         .get(0);
     assert_eq!(rejected, 4, "every forgery is recorded");
     assert_ledger_invariants(&w).await;
+}
+
+/// With `selcom_callback_secret` left empty, anyone could sign a webhook with the empty key: every
+/// Selcom webhook is refused instead, and the intent stays unpaid.
+#[tokio::test]
+async fn selcom_webhooks_are_refused_while_their_key_is_empty() {
+    let w = world_with(vec![(
+        "SPIN_VARIABLE_SELCOM_CALLBACK_SECRET".into(),
+        String::new(),
+    )])
+    .await;
+    let selcom = add_method(&w, "+255754345678", None).await;
+    let p = payable(&w, 1_000_000, "TZS", "on_confirmation").await;
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![],
+        ..Plan::default()
+    });
+    let a = pay(&w, p["id"].as_str().unwrap(), &selcom, "k-e1").await;
+    let id = a.body["id"].as_str().unwrap();
+    let paid = w.sim.payments().pop().unwrap();
+    let body = PaymentSimulator::callback_body(&paid, false);
+    let mut req = w
+        .app
+        .http
+        .post(w.app.url(&callback_path(&paid.callback_url)))
+        .json(&body);
+    for (k, v) in selcom_webhook_headers("", &body) {
+        req = req.header(k, v);
+    }
+    let r = Answer::from_response(req.send().await.unwrap()).await;
+    assert_eq!(r.status, 403, "{r}");
+    assert_ne!(intent(&w, id).await["state"], "succeeded");
+    assert_eq!(w.sim.hits("/v1/checkout/order-status"), 0, "not even asked");
+    assert!(w.app.host.log().contains("selcom_callback_secret is empty"));
 }
 
 async fn make_disbursements_due(w: &World) {
@@ -1039,6 +1198,14 @@ async fn refund(w: &World, payable_id: &str, key: &str, body: Value) -> Answer {
         .await
         .unwrap();
     Answer::from_response(resp).await
+}
+
+/// `GET /payments/transactions{query}` as `user`.
+async fn history(w: &World, user: &User, query: &str) -> Value {
+    let path = format!("/payments/transactions{query}");
+    let a = as_user(&w.app, user, Method::GET, &path, None).await;
+    assert_eq!(a.status, 200, "{path}: {a}");
+    a.body
 }
 
 async fn payable_state(w: &World, id: &str) -> Value {
@@ -1123,6 +1290,23 @@ async fn refunds_go_back_to_the_payers_number_once_and_never_exceed_the_payment(
             ev["data"]["payer_id"].as_str()
         ),
         (Some(300_000), Some(w.payer.user_id.as_str()))
+    );
+    // What the owning service needs to find its order: the contract in docs/events.md.
+    assert_eq!(
+        (
+            ev["data"]["payable_id"].as_str(),
+            ev["data"]["intent_id"].as_str(),
+            ev["data"]["owner_service"].as_str(),
+            ev["data"]["reference"].as_str(),
+            ev["data"]["fully_refunded"].as_bool(),
+        ),
+        (
+            Some(pid.as_str()),
+            Some(iid.as_str()),
+            Some("commerce"),
+            p["reference"].as_str(),
+            Some(false)
+        )
     );
 
     // More than what is left is refused; a refund the provider refuses puts the money back.
@@ -1329,20 +1513,8 @@ async fn payouts_need_a_step_up_identity_and_balance_and_an_unclear_one_is_queri
     assert_eq!(method.status, 201, "{method}");
     let method_id = method.body["id"].as_str().unwrap().to_string();
     let payout = |token: String, amount: i64, key: &'static str| {
-        let app = &w.app;
-        let method_id = method_id.clone();
-        async move {
-            let resp = app
-                .http
-                .post(app.url("/payments/payouts"))
-                .bearer_auth(token)
-                .header("idempotency-key", key)
-                .json(&json!({"amount": amount, "method_id": method_id}))
-                .send()
-                .await
-                .unwrap();
-            Answer::from_response(resp).await
-        }
+        let (app, method_id) = (&w.app, method_id.clone());
+        async move { request_payout(app, &token, &method_id, amount, key).await }
     };
     assert_eq!(
         payout(plain.clone(), 100_000, "po-0").await.code(),
@@ -1443,6 +1615,11 @@ async fn payouts_need_a_step_up_identity_and_balance_and_an_unclear_one_is_queri
         .await
         .expect("payout failed event");
     assert_eq!(ev["data"]["code"], "2001");
+    assert_eq!(
+        w.sim.hits("/mpesa/transactionstatus/v1/query"),
+        3,
+        "a failure is believed after two agreeing status answers"
+    );
     let balances = as_user(&w.app, &w.seller, Method::GET, "/payments/balances", None).await;
     let kes = &balances.body["balances"][0];
     assert_eq!(
@@ -1510,6 +1687,310 @@ async fn payouts_need_a_step_up_identity_and_balance_and_an_unclear_one_is_queri
     assert_eq!(
         balances.body["balances"][0]["available"], 95_000,
         "{balances}"
+    );
+    forged_mpesa_failures_never_give_a_payout_back(&w, &fresh, &method_id).await;
+    assert_ledger_invariants(&w).await;
+}
+
+/// `POST /payments/payouts` as the app sends it.
+async fn request_payout(
+    app: &TestApp,
+    token: &str,
+    method_id: &str,
+    amount: i64,
+    key: &str,
+) -> Answer {
+    let resp = app
+        .http
+        .post(app.url("/payments/payouts"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&json!({"amount": amount, "method_id": method_id}))
+        .send()
+        .await
+        .unwrap();
+    Answer::from_response(resp).await
+}
+
+async fn available_kes(w: &World) -> i64 {
+    let b = as_user(&w.app, &w.seller, Method::GET, "/payments/balances", None).await;
+    b.body["balances"][0]["available"].as_i64().unwrap()
+}
+
+async fn wait_payout_final(w: &World, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let d = as_user(
+            &w.app,
+            &w.seller,
+            Method::GET,
+            &format!("/payments/payouts/{id}"),
+            None,
+        )
+        .await;
+        if d.body["state"] == "succeeded" || d.body["state"] == "failed" {
+            return d.body;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "payout stayed {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn post_json(w: &World, url: &str, body: &Value) -> u16 {
+    let r = w
+        .app
+        .http
+        .post(w.app.url(&callback_path(url)))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+/// M-Pesa signs nothing: whoever learns a payout's result URL (its secret) may post "failed". One
+/// such post, under the B2C result secret or under a status query's, never gives the money back
+/// to the balance while M-Pesa paid it out (that would pay it out twice).
+async fn forged_mpesa_failures_never_give_a_payout_back(w: &World, token: &str, method_id: &str) {
+    let payout =
+        |amount: i64, key: &'static str| request_payout(&w.app, token, method_id, amount, key);
+    // 1. A forged "failed" B2C result with the real result secret (M-Pesa will pay it).
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![],
+        ..Plan::default()
+    });
+    let first = payout(10_000, "po-forged-1").await;
+    assert_eq!(first.status, 202, "{first}");
+    let id = first.body["id"].as_str().unwrap().to_string();
+    let paid = w
+        .sim
+        .payments()
+        .into_iter()
+        .find(|x| x.request_id == id)
+        .unwrap();
+    let mut fake = paid.clone();
+    fake.plan.fail_with = Some("2001".into());
+    let forged = PaymentSimulator::callback_body(&fake, false);
+    assert_eq!(post_json(w, &paid.callback_url, &forged).await, 200);
+    let d = wait_payout_final(w, &id).await;
+    assert_eq!(d["state"], "succeeded", "the status query decides: {d}");
+    assert_eq!(available_kes(w).await, 85_000, "not re-credited");
+
+    // 2. A forged "failed" transaction-status answer under the query's own secret, before
+    //    M-Pesa's real answer: it is counted, the secret retired and M-Pesa asked again.
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![],
+        status_answer_after_ms: 1_500,
+        ..Plan::default()
+    });
+    let second = payout(10_000, "po-forged-2").await;
+    let id = second.body["id"].as_str().unwrap().to_string();
+    make_disbursements_due(w).await;
+    sweep(w).await;
+    let url = w
+        .sim
+        .status_query_urls(&id)
+        .pop()
+        .expect("the sweeper asked");
+    let paid = w
+        .sim
+        .payments()
+        .into_iter()
+        .find(|x| x.request_id == id)
+        .unwrap();
+    let forged = PaymentSimulator::status_result_body(&paid, true);
+    assert_eq!(post_json(w, &url, &forged).await, 200);
+    let d = wait_payout_final(w, &id).await;
+    assert_eq!(d["state"], "succeeded", "{d}");
+    assert_eq!(w.sim.status_query_urls(&id).len(), 2, "asked again");
+    assert_eq!(available_kes(w).await, 75_000, "not re-credited");
+    // The seller's payouts, newest first: these two, both paid.
+    let listed = as_user(&w.app, &w.seller, Method::GET, "/payments/payouts", None).await;
+    let states: Vec<(&str, &str)> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|p| (p["kind"].as_str().unwrap(), p["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [("payout", "succeeded"), ("payout", "succeeded")],
+        "{listed}"
+    );
+    assert_eq!(listed.body["items"][0]["id"], id.as_str());
+    let none = as_user(&w.app, &w.payer, Method::GET, "/payments/payouts", None).await;
+    assert_eq!(none.body["items"], json!([]), "only your own payouts");
+}
+
+/// A payable whose stock reservation runs out while the customer is still paying: the owner
+/// cannot void it while the payment is under way (409 `payment_in_progress`); the payment then
+/// succeeds after the expiry and is credited, refunded in full to the number that paid, exactly
+/// once however often Selcom calls back, and announced to the owner (`payments.payment.returned`,
+/// then `payments.refund.processed`). The ledger invariants hold.
+#[tokio::test]
+async fn a_payment_that_lands_after_its_payable_expired_is_returned_once() {
+    let mut w = world().await;
+    let selcom = add_method(&w, "+255754345678", None).await;
+    let reference = format!("order-{}", uuid::Uuid::new_v4());
+    let p = internal(
+        &w.app,
+        "/internal/payments/payables",
+        json!({"owner_service": "commerce", "reference": reference, "purpose": "order",
+            "payer_id": w.payer.user_id, "payee_id": w.seller.user_id, "amount": 1_000_000,
+            "currency": "TZS", "description": "Reserved for 15 minutes", "release_rule": "on_confirmation",
+            "expires_in_secs": 900}),
+    )
+    .await;
+    assert_eq!(p.status, 201, "{p}");
+    let pid = p.body["id"].as_str().unwrap().to_string();
+    // The customer takes their time; Selcom then calls back twice.
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![2500, 2800],
+        ..Plan::default()
+    });
+    let a = pay(&w, &pid, &selcom, "k-late").await;
+    assert_eq!(a.body["state"], "awaiting_customer", "{a}");
+    let iid = a.body["id"].as_str().unwrap().to_string();
+    let void = internal(
+        &w.app,
+        &format!("/internal/payments/payables/{pid}/void"),
+        json!({"reason": "reservation over"}),
+    )
+    .await;
+    assert_eq!(
+        (void.status, void.code()),
+        (409, "payment_in_progress"),
+        "{void}"
+    );
+    // The reservation runs out while the customer is still on their phone.
+    w.app
+        .db
+        .admin()
+        .await
+        .execute(
+            "UPDATE payments.payables SET expires_at = now() - interval '1 second' WHERE id = $1::text::uuid",
+            &[&pid],
+        )
+        .await
+        .unwrap();
+    let done = wait_state(&w, &iid, "refunded").await;
+    assert!(done["receipt_number"].is_string(), "credited first: {done}");
+    assert_eq!(payable_state(&w, &pid).await["state"], "refunded");
+    // The second callback changes nothing: one cash-in of the whole amount.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(w.sim.hits("/v1/walletcashin/process"), 1);
+    let cashin = w
+        .sim
+        .payments()
+        .into_iter()
+        .find(|x| x.provider == "selcom_cashin")
+        .unwrap();
+    assert_eq!(
+        (cashin.amount, cashin.msisdn.as_str()),
+        (10_000, "255754345678")
+    );
+    assert_eq!(
+        balance(&w, &format!("escrow:{pid}")).await,
+        (1_000_000, 1_000_000),
+        "in and straight out again"
+    );
+    let mut told_paid = 0;
+    let (_, returned) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |k, _| {
+            told_paid += usize::from(k.ends_with(".payments.payment.succeeded"));
+            k.ends_with(".payments.payment.returned")
+        })
+        .await
+        .expect("returned event");
+    assert_eq!(
+        (
+            returned["data"]["reference"].as_str(),
+            returned["data"]["why"].as_str(),
+            returned["data"]["amount"].as_i64(),
+            returned["audience"].clone(),
+        ),
+        (
+            Some(reference.as_str()),
+            Some("expired"),
+            Some(1_000_000),
+            json!([w.payer.user_id])
+        )
+    );
+    let (_, refunded) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |k, _| {
+            k.ends_with(".payments.refund.processed")
+        })
+        .await
+        .expect("refund event");
+    assert_eq!(refunded["data"]["refund_id"], returned["data"]["refund_id"]);
+    assert_eq!(refunded["data"]["fully_refunded"], true);
+    told_paid += w
+        .observer
+        .drain(Duration::from_millis(300))
+        .await
+        .into_iter()
+        .filter(|(k, _)| k.ends_with(".payments.payment.succeeded"))
+        .count();
+    assert_eq!(
+        told_paid, 0,
+        "the owner is never told its expired order was paid"
+    );
+    assert_ledger_invariants(&w).await;
+}
+
+/// The owner voids again and again while a payment succeeds: every void before the success is
+/// 409 `payment_in_progress`, the first after it refunds the payment in full (a paid payable is
+/// voided by refunding it), and no money is lost or moved twice.
+#[tokio::test]
+async fn voids_racing_a_success_never_strand_the_money() {
+    let w = world().await;
+    let selcom = add_method(&w, "+255754345678", None).await;
+    let p = payable(&w, 500_000, "TZS", "on_confirmation").await;
+    let pid = p["id"].as_str().unwrap().to_string();
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![400],
+        ..Plan::default()
+    });
+    let a = pay(&w, &pid, &selcom, "k-race").await;
+    let iid = a.body["id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    let mut refused = 0;
+    let voided = loop {
+        let v = internal(
+            &w.app,
+            &format!("/internal/payments/payables/{pid}/void"),
+            json!({"reason": "order cancelled"}),
+        )
+        .await;
+        if v.status == 409 {
+            assert_eq!(v.code(), "payment_in_progress", "{v}");
+            refused += 1;
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "never succeeded"
+            );
+            continue;
+        }
+        break v;
+    };
+    assert_eq!(
+        (voided.status, voided.body["refund"]["amount"].as_i64()),
+        (202, Some(500_000)),
+        "a paid payable is voided by refunding it: {voided}"
+    );
+    assert!(refused > 0, "the voids raced the payment");
+    wait_state(&w, &iid, "refunded").await;
+    assert_eq!(payable_state(&w, &pid).await["state"], "refunded");
+    assert_eq!(w.sim.hits("/v1/walletcashin/process"), 1, "refunded once");
+    assert_eq!(
+        balance(&w, &format!("escrow:{pid}")).await,
+        (500_000, 500_000)
     );
     assert_ledger_invariants(&w).await;
 }

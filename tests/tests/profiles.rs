@@ -321,12 +321,28 @@ async fn a_block_removes_follows_both_ways_and_hides_each_from_the_other() {
             .status,
         404
     );
+    // Both follows ended before the block was recorded: announced to the services, nobody told.
+    let mut ended = Vec::new();
     let (_, event) = events
-        .wait_for(Duration::from_secs(10), |k, _| {
+        .wait_for(Duration::from_secs(10), |k, e| {
+            if k.ends_with(".profiles.follow.deleted") {
+                assert_eq!(e["audience"], json!([]));
+                ended.push((
+                    e["data"]["follower_id"].as_str().unwrap().to_string(),
+                    e["data"]["reason"].as_str().unwrap().to_string(),
+                ));
+            }
             k.ends_with(".profiles.block.created")
         })
         .await
         .expect("block event");
+    ended.sort();
+    let mut expected = vec![
+        (a.user_id.clone(), "blocked".to_string()),
+        (b.user_id.clone(), "blocked".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(ended, expected);
     assert_eq!(
         event["audience"],
         json!([a.user_id]),
@@ -344,22 +360,65 @@ async fn a_block_removes_follows_both_ways_and_hides_each_from_the_other() {
         .unwrap()
         .get(0);
     assert_eq!(view, 1, "the published view sees it from both sides");
-
-    assert_eq!(
-        act(
-            &app,
-            &a,
-            Method::DELETE,
-            &format!("/users/{}/block", b.user_id)
-        )
-        .await
-        .status,
-        204
-    );
+    for _ in 0..2 {
+        // The second unblock finds no block: same answer, nothing announced.
+        assert_eq!(
+            act(
+                &app,
+                &a,
+                Method::DELETE,
+                &format!("/users/{}/block", b.user_id)
+            )
+            .await
+            .status,
+            204
+        );
+    }
     assert_eq!(
         get(&app, &b, &format!("/users/{}", a.user_id)).await.status,
         200
     );
+    // Following again, then removed by the followed user, then again and unfollowing: each end
+    // is announced with its reason.
+    let follow_b = format!("/users/{}/follow", b.user_id);
+    act(&app, &a, Method::POST, &follow_b).await;
+    let removed = act(
+        &app,
+        &b,
+        Method::DELETE,
+        &format!("/users/me/followers/{}", a.user_id),
+    )
+    .await;
+    assert_eq!(removed.status, 204, "{removed}");
+    act(&app, &a, Method::POST, &follow_b).await;
+    assert_eq!(act(&app, &a, Method::DELETE, &follow_b).await.status, 200);
+    let later = events.drain(Duration::from_millis(1500)).await;
+    let of = |suffix: &str| -> Vec<serde_json::Value> {
+        later
+            .iter()
+            .filter(|(k, _)| k.ends_with(suffix))
+            .map(|(_, body)| serde_json::from_slice::<serde_json::Value>(body).unwrap())
+            .collect()
+    };
+    let unblocked = of(".profiles.block.deleted");
+    assert_eq!(unblocked.len(), 1, "one unblock announced");
+    assert_eq!(
+        (
+            unblocked[0]["data"]["blocker_id"].as_str(),
+            unblocked[0]["data"]["blocked_id"].as_str(),
+            unblocked[0]["audience"].clone()
+        ),
+        (
+            Some(a.user_id.as_str()),
+            Some(b.user_id.as_str()),
+            json!([])
+        )
+    );
+    let reasons: Vec<String> = of(".profiles.follow.deleted")
+        .iter()
+        .map(|e| e["data"]["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reasons, ["removed", "unfollowed"]);
 }
 
 #[tokio::test]
@@ -992,4 +1051,330 @@ async fn the_shop_and_events_services_link_a_shop_and_an_organizer_page() {
         .await
         .unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
+}
+
+/// The views and function profiles publishes for the business services, read as one of them
+/// (`SET ROLE nexgate_commerce`, a member of nexgate_services): `follows(a, b)` and
+/// `accepted_follows` see accepted follows only; `trust_scores` gives the score and badge the API
+/// gives, over a grid of inputs (the SQL and the Rust formula are kept the same by this test).
+#[tokio::test]
+async fn the_published_follow_graph_and_trust_scores_agree_with_the_api() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let a = sign_up(&app, &mut events).await;
+    let b = sign_up(&app, &mut events).await;
+    let private = sign_up(&app, &mut events).await;
+    patch_me(&app, &private, json!({ "is_private": true })).await;
+    act(
+        &app,
+        &a,
+        Method::POST,
+        &format!("/users/{}/follow", b.user_id),
+    )
+    .await;
+    let asked = act(
+        &app,
+        &a,
+        Method::POST,
+        &format!("/users/{}/follow", private.user_id),
+    )
+    .await;
+    assert_eq!(asked.status, 202, "a request, not a follow: {asked}");
+
+    let db = app.db.admin().await;
+    db.batch_execute("SET ROLE nexgate_commerce").await.unwrap();
+    let follows = |x: &User, y: &User| {
+        let (x, y) = (x.user_id.clone(), y.user_id.clone());
+        let db = &db;
+        async move {
+            db.query_one(
+                "SELECT profiles.follows($1::text::uuid, $2::text::uuid)",
+                &[&x, &y],
+            )
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+        }
+    };
+    assert!(follows(&a, &b).await);
+    assert!(!follows(&b, &a).await, "one way only");
+    assert!(
+        !follows(&a, &private).await,
+        "a pending request is not a follow"
+    );
+    let followed: Vec<String> = db
+        .query(
+            "SELECT followee_id::text FROM profiles.accepted_follows WHERE follower_id = $1::text::uuid",
+            &[&a.user_id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(followed, std::slice::from_ref(&b.user_id));
+    let hidden = db.query("SELECT count(*) FROM profiles.follows", &[]).await;
+    assert!(hidden.is_err(), "the table behind the view is not granted");
+    db.batch_execute("RESET ROLE").await.unwrap();
+
+    // (completed, cancellations, refunds, disputes, ratings_count, ratings_sum, age_days)
+    let grid: [(i32, i32, i32, i32, i32, i32, i32); 8] = [
+        (0, 0, 0, 0, 0, 0, 0),
+        (4, 0, 0, 0, 3, 15, 10),
+        (5, 0, 0, 0, 5, 25, 400),
+        (60, 1, 2, 0, 40, 190, 200),
+        (200, 0, 0, 0, 150, 745, 900),
+        (30, 5, 6, 4, 20, 45, 30),
+        (12, 0, 1, 1, 12, 12, 90),
+        (1000, 20, 10, 5, 800, 3600, 1500),
+    ];
+    for (completed, cancellations, refunds, disputes, count, sum, age) in grid {
+        db.execute(
+            "INSERT INTO profiles.trust_stats (user_id, completed, cancellations, refunds, disputes, ratings_count, ratings_sum) \
+             VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (user_id) DO UPDATE SET completed = $2, cancellations = $3, refunds = $4, \
+                 disputes = $5, ratings_count = $6, ratings_sum = $7",
+            &[&b.user_id, &completed, &cancellations, &refunds, &disputes, &count, &sum],
+        )
+        .await
+        .unwrap();
+        db.execute(
+            "UPDATE profiles.profiles SET created_at = now() - make_interval(days => $2) WHERE user_id = $1::text::uuid",
+            &[&b.user_id, &age],
+        )
+        .await
+        .unwrap();
+        let api = get(&app, &a, &format!("/users/{}/trust", b.user_id)).await;
+        assert_eq!(api.status, 200, "{api}");
+        db.batch_execute("SET ROLE nexgate_commerce").await.unwrap();
+        let row = db
+            .query_one(
+                "SELECT score, badge FROM profiles.trust_scores WHERE user_id = $1::text::uuid",
+                &[&b.user_id],
+            )
+            .await
+            .unwrap();
+        db.batch_execute("RESET ROLE").await.unwrap();
+        let view = (row.get::<_, i32>(0) as i64, row.get::<_, String>(1));
+        assert_eq!(
+            (
+                api.body["score"].as_i64().unwrap(),
+                api.body["badge"].as_str().unwrap().to_string()
+            ),
+            view,
+            "inputs {:?}",
+            (completed, cancellations, refunds, disputes, count, sum, age)
+        );
+    }
+}
+
+/// The caller's own block and mute lists (newest first, for them only); a mute with a duration
+/// ends by itself; unblocking from the list; users blocked either way never appear in a list
+/// shown to the viewer; `requested_by` says who asked to follow a private account.
+#[tokio::test]
+async fn blocks_and_mutes_are_listed_for_their_owner_and_a_mute_ends_by_itself() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let me = sign_up(&app, &mut events).await;
+    let x = sign_up(&app, &mut events).await;
+    let y = sign_up(&app, &mut events).await;
+    let z = sign_up(&app, &mut events).await;
+    let star = sign_up(&app, &mut events).await;
+    let ids = |page: &serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    act(
+        &app,
+        &me,
+        Method::POST,
+        &format!("/users/{}/block", x.user_id),
+    )
+    .await;
+    let muted = call(
+        &app,
+        Method::POST,
+        &format!("/users/{}/mute", y.user_id),
+        Some(json!({"duration_secs": 60})),
+        Some(&me.access_token),
+    )
+    .await;
+    assert_eq!(muted.status, 204, "{muted}");
+    act(
+        &app,
+        &me,
+        Method::POST,
+        &format!("/users/{}/mute", z.user_id),
+    )
+    .await;
+    let blocks = get(&app, &me, "/users/me/blocks").await;
+    assert_eq!(blocks.status, 200, "{blocks}");
+    assert_eq!(
+        ids(&blocks.body),
+        std::slice::from_ref(&x.user_id),
+        "{blocks}"
+    );
+    let mutes = get(&app, &me, "/users/me/mutes").await;
+    assert_eq!(ids(&mutes.body), [z.user_id.clone(), y.user_id.clone()]);
+    // Nobody else reads them.
+    assert_eq!(
+        get(&app, &x, "/users/me/blocks").await.body["items"],
+        json!([])
+    );
+    // The 60-second mute runs out (moved into the past here): it ends by itself.
+    app.db
+        .admin()
+        .await
+        .execute(
+            "UPDATE profiles.mutes SET expires_at = now() - interval '1 second' \
+             WHERE muted_id = $1::text::uuid",
+            &[&y.user_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&get(&app, &me, "/users/me/mutes").await.body),
+        std::slice::from_ref(&z.user_id)
+    );
+    let rel = get(
+        &app,
+        &me,
+        &format!("/users/relationships?ids={},{}", y.user_id, z.user_id),
+    )
+    .await;
+    let muting: Vec<(String, bool)> = rel.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["muting"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(muting.contains(&(y.user_id.clone(), false)), "{rel}");
+    assert!(muting.contains(&(z.user_id.clone(), true)), "{rel}");
+    // Unblocked from the list.
+    act(
+        &app,
+        &me,
+        Method::DELETE,
+        &format!("/users/{}/block", x.user_id),
+    )
+    .await;
+    assert_eq!(
+        get(&app, &me, "/users/me/blocks").await.body["items"],
+        json!([])
+    );
+
+    // y and z follow the star; once y blocks me, y is not in the star's followers I see.
+    for fan in [&y, &z] {
+        act(
+            &app,
+            fan,
+            Method::POST,
+            &format!("/users/{}/follow", star.user_id),
+        )
+        .await;
+    }
+    let followers = format!("/users/{}/followers", star.user_id);
+    let mut before = ids(&get(&app, &me, &followers).await.body);
+    before.sort();
+    let mut both = vec![y.user_id.clone(), z.user_id.clone()];
+    both.sort();
+    assert_eq!(before, both);
+    act(
+        &app,
+        &y,
+        Method::POST,
+        &format!("/users/{}/block", me.user_id),
+    )
+    .await;
+    assert_eq!(
+        ids(&get(&app, &me, &followers).await.body),
+        std::slice::from_ref(&z.user_id)
+    );
+    assert_eq!(
+        ids(&get(&app, &star, &followers).await.body).len(),
+        2,
+        "others still see both"
+    );
+
+    // A private account sees who asked to follow it.
+    patch_me(&app, &star, json!({ "is_private": true })).await;
+    let asked = act(
+        &app,
+        &x,
+        Method::POST,
+        &format!("/users/{}/follow", star.user_id),
+    )
+    .await;
+    assert_eq!(asked.status, 202, "{asked}");
+    let rel = get(
+        &app,
+        &star,
+        &format!("/users/relationships?ids={}", x.user_id),
+    )
+    .await;
+    assert_eq!(rel.body["items"][0]["requested_by"], true, "{rel}");
+    assert_eq!(rel.body["items"][0]["followed_by"], false);
+}
+
+/// Mentions in a bio: each newly mentioned user hears once (`profiles.mention.created`), never
+/// the author, an unknown name, or someone blocked either way; editing the bio again announces
+/// only the new mentions.
+#[tokio::test]
+async fn a_bio_mention_tells_each_newly_mentioned_user_once() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut events = app.observe_events().await;
+    let author = sign_up(&app, &mut events).await;
+    let friend = sign_up(&app, &mut events).await;
+    let blocker = sign_up(&app, &mut events).await;
+    let later = sign_up(&app, &mut events).await;
+    act(
+        &app,
+        &blocker,
+        Method::POST,
+        &format!("/users/{}/block", author.user_id),
+    )
+    .await;
+    let mentioned = |events: Vec<(String, Vec<u8>)>| -> Vec<String> {
+        events
+            .into_iter()
+            .filter(|(k, _)| k.ends_with(".profiles.mention.created"))
+            .map(|(_, body)| {
+                let e: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(e["data"]["mentioner_id"], author.user_id.as_str());
+                assert_eq!(e["data"]["context"], "bio");
+                assert_eq!(e["audience"], json!([e["data"]["mentioned_id"]]));
+                e["data"]["mentioned_id"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    events.drain(Duration::from_millis(300)).await;
+    let bio = format!(
+        "Tailor in Arusha. With @{} (and @{} again), not @{}, not @{}, not @nobody_here. a@b.com",
+        friend.username,
+        friend.username.to_uppercase(),
+        blocker.username,
+        author.username
+    );
+    let a = patch_me(&app, &author, json!({ "bio": bio })).await;
+    assert_eq!(a.status, 200, "{a}");
+    assert_eq!(
+        mentioned(events.drain(Duration::from_millis(800)).await),
+        std::slice::from_ref(&friend.user_id)
+    );
+    let edited = format!("{bio} Now with @{}.", later.username);
+    patch_me(&app, &author, json!({ "bio": edited })).await;
+    assert_eq!(
+        mentioned(events.drain(Duration::from_millis(800)).await),
+        std::slice::from_ref(&later.user_id),
+        "only the new mention"
+    );
 }

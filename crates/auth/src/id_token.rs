@@ -90,6 +90,7 @@ struct RawClaims {
     exp: i64,
     iat: Option<i64>,
     nonce: Option<String>,
+    azp: Option<String>,
     email: Option<String>,
     email_verified: Option<Flag>,
     name: Option<String>,
@@ -172,7 +173,14 @@ pub fn verify(
         Audience::One(a) => expect.audiences.contains(a),
         Audience::Many(list) => list.iter().any(|a| expect.audiences.contains(a)),
     };
-    if !for_us {
+    // `azp` (the client the token was issued to, set by Google when the audience differs or
+    // holds several) must be ours too.
+    if !for_us
+        || claims
+            .azp
+            .as_ref()
+            .is_some_and(|azp| !expect.audiences.contains(azp))
+    {
         return Err(IdTokenError::WrongAudience);
     }
     if claims.exp + CLOCK_SKEW_SECS <= expect.now
@@ -281,6 +289,11 @@ mod tests {
             Err(IdTokenError::NonceMismatch)
         );
         assert!(with(&|c| c["aud"] = json!(["x", "app.example"])).is_ok());
+        assert!(with(&|c| c["azp"] = json!("app.example")).is_ok());
+        assert_eq!(
+            with(&|c| c["azp"] = json!("someone-elses-client")),
+            Err(IdTokenError::WrongAudience)
+        );
         // Apple: the nonce's SHA-256, email_verified as a string.
         let hashed = hex::encode(Sha256::digest(b"n-123"));
         let apple = with(&|c| {

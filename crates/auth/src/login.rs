@@ -1,20 +1,21 @@
 //! `POST /auth/login` (docs/auth.md, "Login").
 //!
-//! Order matters: the body is checked, then the attempt is counted against the identifier and the
-//! client IP (atomically, before any hashing), then the account is looked up and the password
-//! verified (against a dummy hash when there is no account, so both cost the same), then a
+//! Order matters: the body is checked, the account looked up, then the attempt is counted against
+//! the account from this source, the account from anywhere and the source (atomically, before any
+//! hashing; see [`LoginLimits`]), then the password is verified (against a dummy hash when there is no account, so both cost the same), then a
 //! session starts. Unknown user and wrong password get the same 401.
 
+use nexgate_events::catalogue::auth::{LoginNewDevice, SuspiciousActivityDetected};
 use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
 use nexgate_platform::db::{open, query, transaction};
 use nexgate_platform::Problem;
 use serde::Deserialize;
-use serde_json::json;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::device::{Device, DeviceInput};
+use crate::events::SCHEMA;
 use crate::http::{client_ip, content_type, json};
 use crate::identifier::LoginIdentifier;
 use crate::password;
@@ -22,6 +23,7 @@ use crate::rate_limit::{self, Attempt};
 use crate::secrets::sha256_hex;
 use crate::session;
 use crate::settings::Settings;
+use nexgate_events::outbox::Outbox;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,23 +53,19 @@ pub fn login(req: &Request, component: &str) -> Result<Response, Problem> {
     let ip = client_ip(req);
 
     let redis = settings.redis()?;
-    let id_key = settings.redis_key(&["login", "failures", &sha256_hex(&identifier.limit_key())]);
-    let ip_key = ip
-        .as_deref()
-        .map(|ip| settings.redis_key(&["login", "failures", "ip", ip]));
     let conn = open(&settings.db_url)?;
+    let account = find_account(&conn, &identifier)?;
+    let limits = LoginLimits::new(&settings, &identifier, account.as_ref(), ip.as_deref());
     count_attempt(
         &settings,
         &redis,
         &conn,
         component,
         &identifier,
-        &id_key,
-        ip_key.as_deref(),
+        &limits,
         ip.as_deref(),
     )?;
 
-    let account = find_account(&conn, &identifier)?;
     let ok = password::verify(
         &body.password,
         account.as_ref().and_then(|a| a.password_hash.as_deref()),
@@ -75,15 +73,7 @@ pub fn login(req: &Request, component: &str) -> Result<Response, Problem> {
     let Some(account) = account.filter(|_| ok) else {
         return Err(invalid_credentials());
     };
-    // A success does not count as a failure: forget the identifier's and take back the IP's.
-    if let Err(e) = rate_limit::reset(&redis, &id_key) {
-        eprintln!("auth: cannot reset the login counter: {e:?}");
-    }
-    if let Some(key) = &ip_key {
-        if let Err(e) = rate_limit::forgive_one(&redis, key) {
-            eprintln!("auth: cannot adjust the IP login counter: {e:?}");
-        }
-    }
+    limits.forget_on_success(&redis);
 
     if mfa_enabled(&conn, account.id)? {
         return crate::mfa::challenge(&conn, account.id, &device, ip.as_deref(), "pwd");
@@ -123,23 +113,22 @@ pub(crate) fn finish_login(
     ip: Option<&str>,
     amr: &str,
 ) -> Result<Response, Problem> {
-    let mut outbox = crate::events::outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let (started, roles) = transaction(conn, |conn| -> Result<_, Problem> {
         let started = session::start(conn, settings, account_id, device, ip, amr)?;
         if started.new_device {
             outbox.record(
                 conn,
-                "auth.login.new_device",
                 Some(account_id),
                 ("session", started.session_id.to_string()),
                 vec![account_id],
-                json!({
-                    "session_id": started.session_id,
-                    "device_name": device.name,
-                    "platform": device.platform,
-                    "ip": ip,
-                    "logged_in_at": nexgate_platform::time::now_rfc3339(),
-                }),
+                &LoginNewDevice {
+                    session_id: started.session_id,
+                    device_name: device.name.clone(),
+                    platform: device.platform.clone(),
+                    ip: ip.map(str::to_string),
+                    logged_in_at: nexgate_platform::time::now_rfc3339(),
+                },
             )?;
         }
         let roles = session::roles(conn, account_id)?;
@@ -166,51 +155,146 @@ pub(crate) fn finish_login(
     ))
 }
 
-/// Counts the attempt against the identifier and the IP; over either limit is a 429 with
-/// `Retry-After`, and the attempt that starts an identifier lockout emits suspicious activity.
-#[allow(clippy::too_many_arguments)]
+/// The counters one login attempt is counted in (docs/auth.md, "Login"):
+/// - `pair`: this account (whatever spelling named it) from this source (IP, or /64 for IPv6):
+///   `login_failures_per_identifier_max`, then a lockout that doubles each time (per source, so
+///   an attacker locks out only themselves);
+/// - `account`: this account from every source, four times that limit, a fixed lockout that
+///   sources which signed in to the account before (`known`, 30 days) do not feel, so nobody can
+///   keep the owner out from their usual place;
+/// - `source`: every login from this source, `login_failures_per_ip_max`.
+///
+/// An identifier no account has is counted under its normalised spelling instead of an account.
+struct LoginLimits {
+    pair: String,
+    account: String,
+    known: String,
+    source: Option<String>,
+    source_key: String,
+}
+
+/// How long a source that signed in to an account stays known to it.
+const KNOWN_SOURCE_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// The account-wide limit, in multiples of the per-source one.
+const ACCOUNT_LIMIT_FACTOR: i64 = 4;
+
+impl LoginLimits {
+    fn new(
+        settings: &Settings,
+        identifier: &LoginIdentifier,
+        account: Option<&Account>,
+        ip: Option<&str>,
+    ) -> Self {
+        let subject = match account {
+            Some(a) => format!("account:{}", a.id),
+            None => sha256_hex(&identifier.limit_key()),
+        };
+        let source_bucket = ip
+            .map(crate::http::limit_bucket)
+            .unwrap_or_else(|| "unknown".into());
+        let source_hash = sha256_hex(&source_bucket);
+        Self {
+            pair: settings.redis_key(&["login", "failures", &subject, "from", &source_hash]),
+            account: settings.redis_key(&["login", "failures", &subject]),
+            known: settings.redis_key(&["login", "known-sources", &subject]),
+            source: ip.map(|_| settings.redis_key(&["login", "failures", "ip", &source_bucket])),
+            source_key: source_hash,
+        }
+    }
+
+    fn is_known_source(&self, redis: &spin_sdk::redis::Connection) -> bool {
+        use spin_sdk::redis::{RedisParameter, RedisResult};
+        let reply = redis.execute(
+            "SISMEMBER",
+            &[
+                RedisParameter::Binary(self.known.as_bytes().to_vec()),
+                RedisParameter::Binary(self.source_key.as_bytes().to_vec()),
+            ],
+        );
+        matches!(reply.as_deref(), Ok([RedisResult::Int64(1)]))
+    }
+
+    /// A success is no failure: the account's and the pair's counters are forgotten, the source's
+    /// attempt taken back, and the source remembered as one the owner uses.
+    fn forget_on_success(&self, redis: &spin_sdk::redis::Connection) {
+        use spin_sdk::redis::RedisParameter as R;
+        let mut failed = Vec::new();
+        if let Err(e) = redis.del(&[self.pair.clone(), self.account.clone()]) {
+            failed.push(format!("{e:?}"));
+        }
+        if let Some(key) = &self.source {
+            if let Err(e) = rate_limit::forgive_one(redis, key) {
+                failed.push(format!("{e:?}"));
+            }
+        }
+        let remember = redis
+            .sadd(&self.known, std::slice::from_ref(&self.source_key))
+            .and_then(|_| {
+                redis.execute(
+                    "PEXPIRE",
+                    &[
+                        R::Binary(self.known.as_bytes().to_vec()),
+                        R::Int64(KNOWN_SOURCE_TTL_MS),
+                    ],
+                )
+            });
+        if let Err(e) = remember {
+            failed.push(format!("{e:?}"));
+        }
+        if !failed.is_empty() {
+            eprintln!("auth: login counters not updated after a success: {failed:?}");
+        }
+    }
+}
+
+/// Counts the attempt in every counter of `limits`; over any limit that applies is a 429 with
+/// `Retry-After`, and the attempt that starts a lockout emits suspicious activity.
 fn count_attempt(
     settings: &Settings,
     redis: &spin_sdk::redis::Connection,
     conn: &Connection,
     component: &str,
     identifier: &LoginIdentifier,
-    id_key: &str,
-    ip_key: Option<&str>,
+    limits: &LoginLimits,
     ip: Option<&str>,
 ) -> Result<(), Problem> {
-    let rule = |limit: i64| settings.login_rule(limit);
+    let per_source = settings.login_failures_per_identifier_max;
     let store_down = |e: spin_sdk::redis::Error| {
         eprintln!("auth: login counter failed: {e:?}");
         Problem::unavailable("the session store is unavailable")
     };
-    let by_id = rate_limit::attempt(
-        redis,
-        id_key,
-        rule(settings.login_failures_per_identifier_max),
-    )
-    .map_err(store_down)?;
-    let by_ip = match ip_key {
-        Some(key) => rate_limit::attempt(redis, key, rule(settings.login_failures_per_ip_max))
-            .map_err(store_down)?,
+    let pair = rate_limit::attempt(redis, &limits.pair, settings.login_rule(per_source))
+        .map_err(store_down)?;
+    let fixed = rate_limit::Rule {
+        lockout_max_ms: settings.login_lockout_base_secs * 1000,
+        ..settings.login_rule(per_source * ACCOUNT_LIMIT_FACTOR)
+    };
+    let account = rate_limit::attempt(redis, &limits.account, fixed).map_err(store_down)?;
+    let source = match &limits.source {
+        Some(key) => rate_limit::attempt(
+            redis,
+            key,
+            settings.login_rule(settings.login_failures_per_ip_max),
+        )
+        .map_err(store_down)?,
         None => Attempt::Allowed,
     };
+    let account = match account {
+        Attempt::Refused { .. } if limits.is_known_source(redis) => Attempt::Allowed,
+        other => other,
+    };
     let mut retry_after = 0;
-    if let Attempt::Refused {
-        retry_after_secs,
-        started_lockout,
-    } = by_id
-    {
-        retry_after = retry_after_secs;
-        if started_lockout {
-            report_lockout(conn, component, identifier, ip, retry_after_secs)?;
+    for (attempt, reports) in [(pair, true), (account, true), (source, false)] {
+        if let Attempt::Refused {
+            retry_after_secs,
+            started_lockout,
+        } = attempt
+        {
+            retry_after = retry_after.max(retry_after_secs);
+            if started_lockout && reports {
+                report_lockout(conn, component, identifier, ip, retry_after_secs)?;
+            }
         }
-    }
-    if let Attempt::Refused {
-        retry_after_secs, ..
-    } = by_ip
-    {
-        retry_after = retry_after.max(retry_after_secs);
     }
     if retry_after > 0 {
         return Err(Problem::new(429, "login_locked", "Too many failed logins")
@@ -228,15 +312,19 @@ fn report_lockout(
     locked_for_secs: u64,
 ) -> Result<(), Problem> {
     let owner = find_account(conn, identifier)?.map(|a| a.id);
-    let mut outbox = crate::events::outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     transaction(conn, |conn| {
         outbox.record(
             conn,
-            "auth.suspicious_activity.detected",
             None,
             ("login_identifier", sha256_hex(&identifier.limit_key())),
             owner.into_iter().collect(),
-            json!({ "reason": "login_lockout", "ip": ip, "locked_for_secs": locked_for_secs }),
+            &SuspiciousActivityDetected {
+                reason: "login_lockout".to_string(),
+                ip: ip.map(str::to_string),
+                locked_for_secs: i64::try_from(locked_for_secs).ok(),
+                session_id: None,
+            },
         )
     })?;
     outbox.publish(conn);

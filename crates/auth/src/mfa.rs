@@ -13,6 +13,7 @@
 //! step is accepted once only.
 
 use nexgate_authn::{authenticate, AuthContext};
+use nexgate_events::catalogue::auth::{MfaDisabled, MfaEnabled, MfaRecoveryCodesRegenerated};
 use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
 use nexgate_platform::db::{open, query, transaction};
 use nexgate_platform::Problem;
@@ -23,7 +24,7 @@ use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::device::Device;
-use crate::events::Outbox;
+use crate::events::SCHEMA;
 use crate::http::{client_ip, content_type, json, no_content};
 use crate::rate_limit;
 use crate::secret_box::SecretBox;
@@ -31,6 +32,7 @@ use crate::secrets::{new_refresh_token, random_bytes, sha256_hex};
 use crate::session;
 use crate::settings::Settings;
 use crate::totp;
+use nexgate_events::outbox::Outbox;
 
 /// How long a login waits for its second factor.
 pub const CHALLENGE_TTL_SECS: i64 = 5 * 60;
@@ -246,7 +248,7 @@ pub fn enable(req: &Request, component: &str) -> Result<Response, Problem> {
     let sealer = SecretBox::from_variables()?;
     count_check(&settings, ctx.user_id)?;
     let conn = open(&settings.db_url)?;
-    let mut outbox = crate::events::outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let codes = transaction(&conn, |conn| -> Result<Option<Vec<String>>, Problem> {
         let state = query(
             conn,
@@ -270,7 +272,7 @@ pub fn enable(req: &Request, component: &str) -> Result<Response, Problem> {
             &[P::Uuid(ctx.user_id.to_string())],
         )?;
         let codes = replace_recovery_codes(conn, ctx.user_id)?;
-        mfa_event(conn, &mut outbox, &ctx, "auth.mfa.enabled")?;
+        mfa_event(conn, &mut outbox, &ctx, true)?;
         Ok(Some(codes))
     })?;
     let Some(codes) = codes else {
@@ -310,11 +312,13 @@ fn replace_recovery_codes(conn: &Connection, user_id: Uuid) -> Result<Vec<String
 
 /// `POST /auth/mfa/recovery-codes`: new recovery codes for an account with MFA on; the old ones
 /// stop working. Needs a recent re-authentication (docs/auth.md, "Re-authentication").
-pub fn regenerate_recovery_codes(req: &Request) -> Result<Response, Problem> {
+/// The owner hears of it (`auth.mfa.recovery_codes_regenerated`).
+pub fn regenerate_recovery_codes(req: &Request, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     ctx.require_recent_auth(nexgate_platform::time::now_unix().0)?;
     let settings = Settings::from_variables()?;
     let conn = open(&settings.db_url)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let codes = transaction(&conn, |conn| -> Result<Vec<String>, Problem> {
         let state = query(
             conn,
@@ -328,8 +332,20 @@ pub fn regenerate_recovery_codes(req: &Request) -> Result<Response, Problem> {
                 "recovery codes exist only while MFA is on",
             ));
         }
-        replace_recovery_codes(conn, ctx.user_id)
+        let codes = replace_recovery_codes(conn, ctx.user_id)?;
+        outbox.record(
+            conn,
+            Some(ctx.user_id),
+            ("account", ctx.user_id.to_string()),
+            vec![ctx.user_id],
+            &MfaRecoveryCodesRegenerated {
+                session_id: ctx.session_id,
+                at: nexgate_platform::time::now_rfc3339(),
+            },
+        )?;
+        Ok(codes)
     })?;
+    outbox.publish(&conn);
     Ok(json(200, &json!({ "recovery_codes": codes })))
 }
 
@@ -343,7 +359,7 @@ pub fn disable(req: &Request, component: &str) -> Result<Response, Problem> {
     let sealer = SecretBox::from_variables()?;
     count_check(&settings, ctx.user_id)?;
     let conn = open(&settings.db_url)?;
-    let mut outbox = crate::events::outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let done = transaction(&conn, |conn| -> Result<bool, Problem> {
         if check_factor(conn, &sealer, ctx.user_id, &factor, true)?.is_none() {
             return Ok(false);
@@ -356,7 +372,7 @@ pub fn disable(req: &Request, component: &str) -> Result<Response, Problem> {
             "DELETE FROM auth.mfa_recovery_codes WHERE account_id = $1",
             &[P::Uuid(ctx.user_id.to_string())],
         )?;
-        mfa_event(conn, &mut outbox, &ctx, "auth.mfa.disabled")?;
+        mfa_event(conn, &mut outbox, &ctx, false)?;
         Ok(true)
     })?;
     if !done {
@@ -371,16 +387,30 @@ fn mfa_event(
     conn: &Connection,
     outbox: &mut Outbox,
     ctx: &AuthContext,
-    event_type: &str,
+    enabled: bool,
 ) -> Result<(), Problem> {
-    outbox.record(
-        conn,
-        event_type,
-        Some(ctx.user_id),
-        ("account", ctx.user_id.to_string()),
-        vec![ctx.user_id],
-        json!({ "method": "totp", "session_id": ctx.session_id, "at": nexgate_platform::time::now_rfc3339() }),
-    )
+    let (method, session_id, at) = (
+        "totp".to_string(),
+        ctx.session_id,
+        nexgate_platform::time::now_rfc3339(),
+    );
+    let subject = ("account", ctx.user_id.to_string());
+    let audience = vec![ctx.user_id];
+    if enabled {
+        let data = MfaEnabled {
+            method,
+            session_id,
+            at,
+        };
+        outbox.record(conn, Some(ctx.user_id), subject, audience, &data)
+    } else {
+        let data = MfaDisabled {
+            method,
+            session_id,
+            at,
+        };
+        outbox.record(conn, Some(ctx.user_id), subject, audience, &data)
+    }
 }
 
 /// After a correct first factor (`pwd`, or `fed` for an identity provider) with MFA on: a

@@ -2,8 +2,9 @@
 //!
 //! - Google and Apple: the app sends the provider's **ID token**; it is verified here
 //!   ([`crate::id_token`]) against the provider's JWKS (cached in Redis for an hour, fetched again
-//!   once on an unknown `kid`), with the issuer, our client ids as audience, expiry, and the nonce
-//!   when the app sends one.
+//!   once on an unknown `kid`), with the issuer, our client ids as audience (and `azp` when set),
+//!   expiry, and a **server-issued, single-use nonce** (`POST /auth/oauth/nonce`, ten minutes):
+//!   the token must carry it (Apple: its SHA-256), and the sign-in spends it.
 //! - Facebook: the app sends a user **access token**; Graph's `debug_token` (with our app token)
 //!   must say it is valid, for our app, not expired; `/me` (with `appsecret_proof`) gives the id,
 //!   name and email. Facebook does not say an email is verified, so it never links by email.
@@ -16,6 +17,7 @@
 //! password login. Provider endpoints are variables, so tests run against local simulators.
 
 use hmac::{Hmac, Mac};
+use nexgate_events::catalogue::auth::{AccountCreated, IdentityLinked};
 use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
 use nexgate_platform::config::var;
 use nexgate_platform::db::{constraint, open, query, transaction};
@@ -25,13 +27,18 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
+use spin_sdk::redis::RedisParameter;
 use uuid::Uuid;
 
 use crate::device::{Device, DeviceInput};
-use crate::http::{client_ip, content_type};
+use crate::events::SCHEMA;
+use crate::http::{client_ip, content_type, json as json_response, limit_bucket};
 use crate::id_token::{self, Expectations, IdClaims, IdTokenError};
+use crate::rate_limit;
+use crate::secrets::{new_refresh_token, sha256_hex};
 use crate::session;
 use crate::settings::Settings;
+use nexgate_events::outbox::Outbox;
 
 /// How long a provider's JWKS is kept in Redis.
 pub const JWKS_CACHE_SECS: u64 = 3600;
@@ -326,7 +333,7 @@ fn username_problem(conn: &Connection, name: &str) -> Result<Option<String>, Pro
 }
 
 /// The account an identity belongs to, if any.
-fn account_of(
+pub(crate) fn account_of(
     conn: &Connection,
     provider: Provider,
     subject: &str,
@@ -349,53 +356,104 @@ enum Outcome {
     Created(Uuid),
 }
 
+/// How long a sign-in nonce waits for its ID token.
+pub const NONCE_TTL_SECS: i64 = 600;
+/// Nonces handed to one client address (IPv6: its /64) per minute.
+const NONCES_PER_SOURCE_PER_MINUTE_MAX: i64 = 30;
+/// Longest nonce accepted back (ours are 43 characters).
+const NONCE_CHARS_MAX: usize = 128;
+
+fn nonce_key(settings: &Settings, nonce: &str) -> String {
+    settings.redis_key(&["oauth", "nonce", &sha256_hex(nonce)])
+}
+
+/// `POST /auth/oauth/nonce`: a single-use nonce (256 bits) for the app to put into its Google or
+/// Apple sign-in request (Apple: its SHA-256 in hex), then send back with the ID token. It lives
+/// in Redis, by its hash, for [`NONCE_TTL_SECS`]; a sign-in spends it, so an ID token cannot be
+/// replayed (a stolen one, or one issued to another app's flow).
+pub fn issue_nonce(req: &Request) -> Result<Response, Problem> {
+    let settings = Settings::from_variables()?;
+    let redis = settings.redis()?;
+    if let Some(ip) = client_ip(req) {
+        let minute = rate_limit::Rule {
+            limit: NONCES_PER_SOURCE_PER_MINUTE_MAX,
+            window_ms: 60_000,
+            lockout_base_ms: 60_000,
+            lockout_max_ms: 60_000,
+        };
+        let key = settings.redis_key(&["oauth", "nonces", "ip", &limit_bucket(&ip)]);
+        rate_limit::count_or_refuse(&redis, &key, minute, "oauth nonce")?;
+    }
+    let nonce = new_refresh_token().map_err(Problem::internal)?;
+    let stored = redis.execute(
+        "SET",
+        &[
+            RedisParameter::Binary(nonce_key(&settings, &nonce).into_bytes()),
+            RedisParameter::Binary(b"1".to_vec()),
+            RedisParameter::Binary(b"EX".to_vec()),
+            RedisParameter::Int64(NONCE_TTL_SECS),
+        ],
+    );
+    if let Err(e) = stored {
+        eprintln!("auth: nonce not stored: {e:?}");
+        return Err(Problem::unavailable("the session store is unavailable"));
+    }
+    Ok(json_response(
+        201,
+        &json!({ "nonce": nonce, "expires_in": NONCE_TTL_SECS }),
+    ))
+}
+
+/// The nonce a Google or Apple sign-in must carry (checked for shape; spent after the token).
+fn required_nonce(nonce: Option<&str>) -> Result<&str, Problem> {
+    match nonce {
+        Some(n) if !n.is_empty() && n.len() <= NONCE_CHARS_MAX => Ok(n),
+        Some(_) => Err(Problem::invalid_field("nonce", "is not one we issued")),
+        None => Err(Problem::invalid_field(
+            "nonce",
+            "is required for google and apple: get one from POST /auth/oauth/nonce",
+        )),
+    }
+}
+
+/// Spends `nonce`: true exactly once, for a nonce we issued that has not expired.
+fn spend_nonce(settings: &Settings, nonce: &str) -> Result<(), Problem> {
+    let redis = settings.redis()?;
+    let removed = redis.del(&[nonce_key(settings, nonce)]).map_err(|e| {
+        eprintln!("auth: nonce not checked: {e:?}");
+        Problem::unavailable("the session store is unavailable")
+    })?;
+    if removed == 1 {
+        return Ok(());
+    }
+    Err(Problem::new(
+        401,
+        "nonce_invalid",
+        "The sign-in nonce is unknown, used or expired",
+    )
+    .with_detail("get a new one from POST /auth/oauth/nonce and sign in with the provider again"))
+}
+
 /// `POST /auth/oauth/{provider}`.
 pub async fn sign_in(req: Request, provider: &str, component: &str) -> Result<Response, Problem> {
     let provider = Provider::parse(provider)
         .ok_or_else(|| Problem::not_found("no such provider: google, apple or facebook"))?;
     let body: OAuthBody = parse_json(req.body(), content_type(&req), JSON_BODY_BYTES_MAX)?;
-    let device = Device::parse(body.device, "device")?;
+    let device = Device::parse(body.device.clone(), "device")?;
     let display_name = body
         .display_name
         .as_deref()
         .map(|d| {
-            nexgate_profiles::display_name::parse(d)
+            nexgate_names::display_name::parse(d)
                 .map_err(|m| Problem::invalid_field("display_name", m))
         })
         .transpose()?;
     let settings = Settings::from_variables()?;
-    let identity = match provider {
-        Provider::Facebook => {
-            let token = body.access_token.as_deref().ok_or_else(|| {
-                Problem::invalid_field("access_token", "is required for facebook")
-            })?;
-            verify_facebook(token).await?
-        }
-        _ => {
-            let token = body
-                .id_token
-                .as_deref()
-                .ok_or_else(|| Problem::invalid_field("id_token", "is required"))?;
-            verify_id_token(&settings, provider, token, body.nonce.as_deref()).await?
-        }
-    };
-    // Apple's name comes only once, from the app.
-    let apple_name = body.user.as_ref().and_then(|u| u.name.as_ref()).map(|n| {
-        [n.first_name.as_deref(), n.last_name.as_deref()]
-            .into_iter()
-            .flatten()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
-    });
-    let name = apple_name
-        .filter(|n| !n.is_empty())
-        .or(identity.name.clone());
+    let identity = verified_identity(&settings, provider, &body.proof()).await?;
+    let name = body.apple_name().or(identity.name.clone());
     let ip = client_ip(&req);
     let conn = open(&settings.db_url)?;
-    let mut outbox = crate::events::outbox(component)?;
-
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let outcome = match account_of(&conn, provider, &identity.subject)? {
         Some(account) => {
             query(
@@ -411,15 +469,16 @@ pub async fn sign_in(req: Request, provider: &str, component: &str) -> Result<Re
             )?;
             Outcome::Existing(account)
         }
-        None => link_or_create(
-            &conn,
-            &mut outbox,
-            provider,
-            &identity,
-            name.as_deref(),
-            body.username.as_deref(),
-            display_name.as_deref(),
-        )?,
+        None => {
+            let first = FirstSignIn {
+                provider,
+                identity: &identity,
+                name: name.as_deref(),
+                username: body.username.as_deref(),
+                display_name: display_name.as_deref(),
+            };
+            link_or_create(&conn, &mut outbox, &first)?
+        }
     };
     outbox.publish(&conn);
     let (account, created) = match outcome {
@@ -457,23 +516,96 @@ pub async fn sign_in(req: Request, provider: &str, component: &str) -> Result<Re
         .build())
 }
 
+/// What an app sends as proof of an identity: Facebook's access token, or an ID token with the
+/// nonce we issued for it.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProviderProof {
+    pub id_token: Option<String>,
+    pub access_token: Option<String>,
+    pub nonce: Option<String>,
+}
+
+impl OAuthBody {
+    fn proof(&self) -> ProviderProof {
+        ProviderProof {
+            id_token: self.id_token.clone(),
+            access_token: self.access_token.clone(),
+            nonce: self.nonce.clone(),
+        }
+    }
+}
+
+/// The identity the provider vouches for: Facebook's access token, or an ID token bound to a
+/// nonce we issued (spent here, once).
+pub(crate) async fn verified_identity(
+    settings: &Settings,
+    provider: Provider,
+    body: &ProviderProof,
+) -> Result<IdClaims, Problem> {
+    if provider == Provider::Facebook {
+        let token = body
+            .access_token
+            .as_deref()
+            .ok_or_else(|| Problem::invalid_field("access_token", "is required for facebook"))?;
+        return verify_facebook(token).await;
+    }
+    let token = body
+        .id_token
+        .as_deref()
+        .ok_or_else(|| Problem::invalid_field("id_token", "is required"))?;
+    let nonce = required_nonce(body.nonce.as_deref())?;
+    let identity = verify_id_token(settings, provider, token, Some(nonce)).await?;
+    spend_nonce(settings, nonce)?;
+    Ok(identity)
+}
+
+impl OAuthBody {
+    /// Apple's name comes only once, from the app.
+    fn apple_name(&self) -> Option<String> {
+        let n = self.user.as_ref()?.name.as_ref()?;
+        let joined = [n.first_name.as_deref(), n.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!joined.is_empty()).then_some(joined)
+    }
+}
+
+/// A first sign-in with an identity no account has yet.
+struct FirstSignIn<'a> {
+    provider: Provider,
+    identity: &'a IdClaims,
+    /// The person's name, as the provider or the app gave it.
+    name: Option<&'a str>,
+    /// What the app asked for, for a new account.
+    username: Option<&'a str>,
+    display_name: Option<&'a str>,
+}
+
+impl FirstSignIn<'_> {
+    /// The email, when the provider vouches for it.
+    fn verified_email(&self) -> Option<&str> {
+        self.identity
+            .email
+            .as_deref()
+            .filter(|_| self.identity.email_verified)
+            .filter(|e| e.contains('@'))
+    }
+}
+
+/// Links the identity to the account with the same verified email, or creates an account.
 fn link_or_create(
     conn: &Connection,
-    outbox: &mut nexgate_events::outbox::Outbox,
-    provider: Provider,
-    identity: &IdClaims,
-    name: Option<&str>,
-    username: Option<&str>,
-    display_name: Option<&str>,
+    outbox: &mut Outbox,
+    first: &FirstSignIn<'_>,
 ) -> Result<Outcome, Problem> {
-    let verified_email = identity
-        .email
-        .as_deref()
-        .filter(|_| identity.email_verified)
-        .filter(|e| e.contains('@'));
     // Link: the provider vouches for the email and so does the account (every account email is
     // verified before it is stored, registration and contact change both see to that).
-    if let Some(email) = verified_email {
+    if let Some(email) = first.verified_email() {
         let rows = query(
             conn,
             "SELECT id FROM auth.accounts WHERE email = $1 AND email_verified_at IS NOT NULL",
@@ -482,56 +614,80 @@ fn link_or_create(
         if !rows.is_empty() {
             let account: Uuid = rows.value(0, "id")?;
             transaction(conn, |conn| -> Result<(), Problem> {
-                insert_identity(conn, provider, identity, account, name)?;
+                insert_identity(conn, first.provider, first.identity, account, first.name)?;
                 outbox.record(
                     conn,
-                    "auth.identity.linked",
                     Some(account),
                     ("account", account.to_string()),
                     vec![account],
-                    json!({ "user_id": account, "provider": provider.as_str(), "email": email }),
+                    &IdentityLinked {
+                        user_id: account,
+                        provider: first.provider.as_str().to_string(),
+                        email: email.to_string(),
+                    },
                 )
             })?;
             return Ok(Outcome::Linked(account));
         }
     }
-    // A new account and its profile, in one transaction.
-    let display = display_name
+    let username = choose_username(conn, first)?;
+    match create_account(conn, outbox, first, username) {
+        Ok(account) => Ok(Outcome::Created(account)),
+        // A concurrent first sign-in with the same identity won: use its account.
+        Err(p) if p.code == "identity_exists" => {
+            account_of(conn, first.provider, &first.identity.subject)?
+                .map(Outcome::Existing)
+                .ok_or(p)
+        }
+        Err(p) => Err(p),
+    }
+}
+
+/// The username asked for (checked), or one made from the name or the email's local part.
+fn choose_username(conn: &Connection, first: &FirstSignIn<'_>) -> Result<String, Problem> {
+    if let Some(u) = first.username {
+        if let Some(problem) = username_problem(conn, u)? {
+            return Err(Problem::invalid_field("username", problem));
+        }
+        return Ok(u.to_string());
+    }
+    let seed = first
+        .name
         .map(str::to_string)
-        .or_else(|| name.map(|n| n.chars().take(50).collect()))
+        .or_else(|| {
+            first
+                .identity
+                .email
+                .as_deref()
+                .and_then(|e| e.split('@').next())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    for _ in 0..8 {
+        let candidate = username_candidate(&seed);
+        if username_problem(conn, &candidate)?.is_none() {
+            return Ok(candidate);
+        }
+    }
+    Err(Problem::invalid_field("username", "choose a username"))
+}
+
+/// A new account, its profile and its identity, in one transaction.
+fn create_account(
+    conn: &Connection,
+    outbox: &mut Outbox,
+    first: &FirstSignIn<'_>,
+    username: String,
+) -> Result<Uuid, Problem> {
+    let display = first
+        .display_name
+        .map(str::to_string)
+        .or_else(|| first.name.map(|n| n.chars().take(50).collect()))
         .filter(|d| !d.trim().is_empty())
         .unwrap_or_else(|| "New user".to_string());
-    let chosen = match username {
-        Some(u) => {
-            if let Some(problem) = username_problem(conn, u)? {
-                return Err(Problem::invalid_field("username", problem));
-            }
-            u.to_string()
-        }
-        None => {
-            let seed = name
-                .map(str::to_string)
-                .or_else(|| {
-                    identity
-                        .email
-                        .as_deref()
-                        .and_then(|e| e.split('@').next())
-                        .map(str::to_string)
-                })
-                .unwrap_or_default();
-            let mut found = None;
-            for _ in 0..8 {
-                let candidate = username_candidate(&seed);
-                if username_problem(conn, &candidate)?.is_none() {
-                    found = Some(candidate);
-                    break;
-                }
-            }
-            found.ok_or_else(|| Problem::invalid_field("username", "choose a username"))?
-        }
-    };
+    let verified_email = first.verified_email();
     let account = nexgate_platform::ids::new_id();
-    let created = transaction(conn, |conn| -> Result<(), Problem> {
+    transaction(conn, |conn| -> Result<(), Problem> {
         conn.execute(
             "INSERT INTO auth.accounts (id, email, email_verified_at) VALUES ($1, $2, $3::text::timestamptz)",
             &[
@@ -548,8 +704,8 @@ fn link_or_create(
             "SELECT profiles.create_profile($1, $2, $3)",
             &[
                 P::Uuid(account.to_string()),
-                P::Str(chosen.clone()),
-                P::Str(display.clone()),
+                P::Str(username.clone()),
+                P::Str(display),
             ],
         )
         .map_err(|e| {
@@ -562,27 +718,23 @@ fn link_or_create(
                 Problem::internal(format!("creating the profile: {e:?}"))
             }
         })?;
-        insert_identity(conn, provider, identity, account, name)?;
+        insert_identity(conn, first.provider, first.identity, account, first.name)?;
         outbox.record(
             conn,
-            "auth.account.created",
             Some(account),
             ("account", account.to_string()),
             vec![account],
-            json!({ "user_id": account, "channel": provider.as_str(), "username": chosen }),
+            &AccountCreated {
+                user_id: account,
+                channel: first.provider.as_str().to_string(),
+                username,
+            },
         )
-    });
-    match created {
-        Ok(()) => Ok(Outcome::Created(account)),
-        // A concurrent first sign-in with the same identity won: use its account.
-        Err(p) if p.code == "identity_exists" => account_of(conn, provider, &identity.subject)?
-            .map(Outcome::Existing)
-            .ok_or(p),
-        Err(p) => Err(p),
-    }
+    })?;
+    Ok(account)
 }
 
-fn insert_identity(
+pub(crate) fn insert_identity(
     conn: &Connection,
     provider: Provider,
     identity: &IdClaims,

@@ -11,6 +11,7 @@
 //! Each change emits `auth.password.changed`, so the owner hears of it.
 
 use nexgate_authn::authenticate;
+use nexgate_events::catalogue::auth::{PasswordChanged, PasswordResetRequested};
 use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
 use nexgate_platform::config::var;
 use nexgate_platform::db::{open, query, transaction};
@@ -21,7 +22,7 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::events::Outbox;
+use crate::events::SCHEMA;
 use crate::http::{client_ip, content_type, json, no_content};
 use crate::identifier::{Channel, LoginIdentifier};
 use crate::password;
@@ -29,11 +30,10 @@ use crate::rate_limit::{self, Attempt, Rule};
 use crate::secrets::{new_refresh_token, sha256_hex};
 use crate::session;
 use crate::settings::Settings;
+use nexgate_events::outbox::Outbox;
 
 /// How long a reset token works.
 pub const RESET_TOKEN_TTL_SECS: i64 = 30 * 60;
-/// Reset requests per identifier per hour (the answer stays the same past it; nothing is sent).
-pub const RESET_REQUESTS_PER_IDENTIFIER_PER_HOUR_MAX: i64 = 3;
 /// Longest reset token accepted (ours are 43 characters).
 const RESET_TOKEN_CHARS_MAX: usize = 128;
 
@@ -43,21 +43,43 @@ struct ForgotBody {
     identifier: String,
 }
 
-/// `POST /auth/password/forgot`.
-pub fn forgot(req: &Request, component: &str) -> Result<Response, Problem> {
+/// The one answer of `POST /auth/password/forgot`, whether or not an account exists.
+pub fn forgot_accepted() -> Response {
+    json(
+        202,
+        &json!({ "status": "if the account exists, a reset link is on its way" }),
+    )
+}
+
+/// A reset request counted and accepted: the link is sent, if an account exists, *after* the
+/// answer ([`ResetRequest::send_link`]), so the answer takes the same time either way.
+pub struct ResetRequest {
+    identifier: LoginIdentifier,
+    settings: Settings,
+}
+
+/// `POST /auth/password/forgot`, up to its answer: checks the body and counts the request (both
+/// the same for every identifier). `Ok(None)`: over the limit, nothing will be sent; `Ok(Some)`:
+/// answer [`forgot_accepted`], then call [`ResetRequest::send_link`].
+pub fn forgot(req: &Request) -> Result<Option<ResetRequest>, Problem> {
     let body: ForgotBody = parse_json(req.body(), content_type(req), JSON_BODY_BYTES_MAX)?;
     let identifier = LoginIdentifier::parse(&body.identifier)
         .map_err(|m| Problem::invalid_field("identifier", m))?;
     let settings = Settings::from_variables()?;
-    let accepted = json(
-        202,
-        &json!({ "status": "if the account exists, a reset link is on its way" }),
-    );
-
     let redis = settings.redis()?;
     let key = settings.redis_key(&["password_reset", &sha256_hex(&identifier.limit_key())]);
+    // Reset requests per identifier per hour (default 3).
+    let limit = var("password_resets_per_identifier_per_hour_max")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            Problem::internal(
+                "password_resets_per_identifier_per_hour_max is not a positive number",
+            )
+        })?;
     let hourly = Rule {
-        limit: RESET_REQUESTS_PER_IDENTIFIER_PER_HOUR_MAX,
+        limit,
         window_ms: 3_600_000,
         lockout_base_ms: 3_600_000,
         lockout_max_ms: 3_600_000,
@@ -66,54 +88,67 @@ pub fn forgot(req: &Request, component: &str) -> Result<Response, Problem> {
         eprintln!("auth: reset counter failed: {e:?}");
         Problem::unavailable("the session store is unavailable")
     })?;
-    if matches!(counted, Attempt::Refused { .. }) {
-        // Same answer: a limit reveals nothing about whether the account exists.
-        return Ok(accepted);
+    // Over the limit: the same answer (it reveals nothing), and nothing sent.
+    Ok(matches!(counted, Attempt::Allowed).then_some(ResetRequest {
+        identifier,
+        settings,
+    }))
+}
+
+impl ResetRequest {
+    /// Sends the reset link when an account has the identifier (after the answer: failures are
+    /// logged, the user may ask again).
+    pub fn send_link(self, component: &str) {
+        if let Err(e) = self.try_send_link(component) {
+            eprintln!("auth: a reset link was not sent: {e:?}");
+        }
     }
 
-    let conn = open(&settings.db_url)?;
-    let Some((account_id, channel, address)) = reset_destination(&conn, &identifier)? else {
-        return Ok(accepted);
-    };
-    let token = new_refresh_token().map_err(Problem::internal)?;
-    let base = var("public_base_url").map_err(Problem::internal)?;
-    let link = format!(
-        "{}/reset-password?token={token}",
-        base.trim_end_matches('/')
-    );
-    let expires_at = nexgate_platform::time::rfc3339(
-        nexgate_platform::time::now_unix().0 + RESET_TOKEN_TTL_SECS,
-        0,
-    );
-    let mut outbox = crate::events::outbox(component)?;
-    transaction(&conn, |conn| -> Result<(), Problem> {
-        conn.execute(
-            "INSERT INTO auth.password_resets (token_hash, account_id, channel, expires_at) \
+    fn try_send_link(self, component: &str) -> Result<(), Problem> {
+        let conn = open(&self.settings.db_url)?;
+        let Some((account_id, channel, address)) = reset_destination(&conn, &self.identifier)?
+        else {
+            return Ok(());
+        };
+        let token = new_refresh_token().map_err(Problem::internal)?;
+        let base = var("public_base_url").map_err(Problem::internal)?;
+        let link = format!(
+            "{}/reset-password?token={token}",
+            base.trim_end_matches('/')
+        );
+        let expires_at = nexgate_platform::time::rfc3339(
+            nexgate_platform::time::now_unix().0 + RESET_TOKEN_TTL_SECS,
+            0,
+        );
+        let mut outbox = Outbox::new(SCHEMA, component)?;
+        transaction(&conn, |conn| -> Result<(), Problem> {
+            conn.execute(
+                "INSERT INTO auth.password_resets (token_hash, account_id, channel, expires_at) \
              VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
-            &[
-                P::Str(sha256_hex(&token)),
-                P::Uuid(account_id.to_string()),
-                P::Str(channel.as_str().into()),
-                P::Floating64(RESET_TOKEN_TTL_SECS as f64),
-            ],
-        )?;
-        outbox.record(
-            conn,
-            "auth.password_reset.requested",
-            Some(account_id),
-            ("account", account_id.to_string()),
-            vec![account_id],
-            json!({
-                "channel": channel.as_str(),
-                "address": address,
-                "token": token,
-                "link": link,
-                "expires_at": expires_at,
-            }),
-        )
-    })?;
-    outbox.publish(&conn);
-    Ok(accepted)
+                &[
+                    P::Str(sha256_hex(&token)),
+                    P::Uuid(account_id.to_string()),
+                    P::Str(channel.as_str().into()),
+                    P::Floating64(RESET_TOKEN_TTL_SECS as f64),
+                ],
+            )?;
+            outbox.record(
+                conn,
+                Some(account_id),
+                ("account", account_id.to_string()),
+                vec![account_id],
+                &PasswordResetRequested {
+                    channel: channel.as_str().to_string(),
+                    address,
+                    token,
+                    link,
+                    expires_at,
+                },
+            )
+        })?;
+        outbox.publish(&conn);
+        Ok(())
+    }
 }
 
 /// The account and its verified address to send a reset to (email first).
@@ -185,7 +220,7 @@ pub fn reset(req: &Request, component: &str) -> Result<Response, Problem> {
         return Err(reset_token_invalid());
     }
     let hash = password::hash(&body.new_password).map_err(Problem::internal)?;
-    let mut outbox = crate::events::outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let ip = client_ip(req);
     let revoked = transaction(&conn, |conn| -> Result<Vec<Uuid>, Problem> {
         let rows = query(
@@ -248,7 +283,7 @@ pub fn change(req: &Request, component: &str) -> Result<Response, Problem> {
         &body.current_password,
     )?;
     let hash = password::hash(&body.new_password).map_err(Problem::internal)?;
-    let mut outbox = crate::events::outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let ip = client_ip(req);
     let revoked = transaction(&conn, |conn| -> Result<Vec<Uuid>, Problem> {
         set_password(conn, ctx.user_id, &hash)?;
@@ -343,10 +378,13 @@ fn changed_event(
 ) -> Result<(), Problem> {
     outbox.record(
         conn,
-        "auth.password.changed",
         Some(account_id),
         ("account", account_id.to_string()),
         vec![account_id],
-        json!({ "how": how, "ip": ip, "changed_at": nexgate_platform::time::now_rfc3339() }),
+        &PasswordChanged {
+            how: how.to_string(),
+            ip: ip.map(str::to_string),
+            changed_at: nexgate_platform::time::now_rfc3339(),
+        },
     )
 }

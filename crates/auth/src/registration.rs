@@ -7,19 +7,21 @@
 //! reveals nothing. `POST /auth/register/verify` creates the account and the profile (through
 //! `profiles.create_profile`) in one transaction and logs the new user in.
 
+use nexgate_events::catalogue::auth::{
+    AccountCreated, RegistrationAddressInUse, VerificationCodeIssued,
+};
+use nexgate_names::{display_name, username::Username};
 use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
 use nexgate_platform::db::{constraint, open, query, sqlstate, transaction, UNIQUE_VIOLATION};
 use nexgate_platform::ids::new_id;
 use nexgate_platform::Problem;
-use nexgate_profiles::{display_name, username::Username};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P, PgError};
 use uuid::Uuid;
 
 use crate::device::{Device, DeviceInput};
-use crate::events::Outbox;
+use crate::events::SCHEMA;
 use crate::http::{client_ip, content_type, json};
 use crate::identifier::{contact_point, Channel};
 use crate::password;
@@ -27,6 +29,7 @@ use crate::rate_limit::{self, Rule};
 use crate::secrets::{code_hash, digests_equal, new_code};
 use crate::session;
 use crate::settings::Settings;
+use nexgate_events::outbox::Outbox;
 
 /// How long a code is valid.
 pub const CODE_TTL_SECS: i64 = 10 * 60;
@@ -88,7 +91,7 @@ pub fn register(req: &Request, component: &str) -> Result<Response, Problem> {
     check_username_free(&conn, &username)?;
     // Hash before looking at the address, so both outcomes cost the same time.
     let password_hash = password::hash(&body.password).map_err(Problem::internal)?;
-    let mut outbox = crate::events::outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let id = new_id();
     transaction(&conn, |conn| -> Result<(), Problem> {
         let existing = account_with_address(conn, channel, &address)?;
@@ -150,7 +153,7 @@ fn limit_registrations(
     )];
     if let Some(ip) = ip {
         keys.push((
-            settings.redis_key(&["register", "ip", ip]),
+            settings.redis_key(&["register", "ip", &crate::http::limit_bucket(ip)]),
             REGISTRATIONS_PER_IP_PER_HOUR_MAX,
         ));
     }
@@ -219,17 +222,16 @@ pub(crate) fn send_code(
         nexgate_platform::time::rfc3339(nexgate_platform::time::now_unix().0 + CODE_TTL_SECS, 0);
     outbox.record(
         conn,
-        "auth.verification_code.issued",
         actor,
         (subject.0, subject.1.to_string()),
         actor.into_iter().collect(),
-        json!({
-            "purpose": purpose,
-            "channel": channel.as_str(),
-            "address": address,
-            "code": code,
-            "expires_at": expires_at,
-        }),
+        &VerificationCodeIssued {
+            purpose: purpose.to_string(),
+            channel: channel.as_str().to_string(),
+            address: address.to_string(),
+            code: code.to_string(),
+            expires_at,
+        },
     )
 }
 
@@ -242,15 +244,14 @@ pub(crate) fn notify_owner(
 ) -> Result<(), Problem> {
     outbox.record(
         conn,
-        "auth.registration.address_in_use",
         None,
         ("account", owner.to_string()),
         vec![owner],
-        json!({
-            "channel": channel.as_str(),
-            "address": address,
-            "attempted_at": nexgate_platform::time::now_rfc3339(),
-        }),
+        &RegistrationAddressInUse {
+            channel: channel.as_str().to_string(),
+            address: address.to_string(),
+            attempted_at: nexgate_platform::time::now_rfc3339(),
+        },
     )
 }
 
@@ -343,7 +344,7 @@ pub fn resend(req: &Request, component: &str) -> Result<Response, Problem> {
     let settings = Settings::from_variables()?;
     let conn = open(&settings.db_url)?;
     let id = body.registration_id;
-    let mut outbox = crate::events::outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let channel = transaction(&conn, |conn| -> Result<Channel, Problem> {
         let row = lock_pending(conn, id)?;
         usable(&row)?;
@@ -431,7 +432,7 @@ pub fn verify(req: &Request, component: &str) -> Result<Response, Problem> {
     let signer = session::signer_from_variables()?;
     let conn = open(&settings.db_url)?;
     let ip = client_ip(req);
-    let mut outbox = crate::events::outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let outcome = transaction(&conn, |conn| -> Result<Verified, Problem> {
         let row = lock_pending(conn, id)?;
         usable(&row)?;
@@ -455,11 +456,14 @@ pub fn verify(req: &Request, component: &str) -> Result<Response, Problem> {
         let started = session::start(conn, &settings, user_id, &device, ip.as_deref(), "pwd")?;
         outbox.record(
             conn,
-            "auth.account.created",
             Some(user_id),
             ("account", user_id.to_string()),
             vec![user_id],
-            json!({ "user_id": user_id, "channel": row.channel.as_str(), "username": row.username }),
+            &AccountCreated {
+                user_id,
+                channel: row.channel.as_str().to_string(),
+                username: row.username,
+            },
         )?;
         Ok(Verified::Created { user_id, started })
     })?;

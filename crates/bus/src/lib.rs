@@ -29,6 +29,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde::Deserialize;
 
 pub mod consumer;
+pub mod supervise;
 
 /// The exchange RabbitMQ's MQTT plugin publishes to.
 pub const TOPIC_EXCHANGE: &str = "amq.topic";
@@ -161,16 +162,23 @@ impl QueueArgs {
     /// [`QueueArgs::declare`] for the native worker `worker`, whose `[workers.<worker>]` section
     /// must exist; answers its queues.
     pub async fn open_worker(&self, worker: &str) -> Result<(Connection, Channel, ServiceQueues)> {
+        let subs = self.check_worker(worker)?;
+        let (conn, channel) = self
+            .connect_and_declare(&subs, DeclareScope::Worker(worker))
+            .await?;
+        Ok((conn, channel, worker_queues(&self.prefix, worker)))
+    }
+
+    /// The subscriptions, if they have a `[workers.<worker>]` section (a configuration error is
+    /// reported at start-up, not retried like a broker that is down).
+    pub fn check_worker(&self, worker: &str) -> Result<Subscriptions> {
         let subs = Subscriptions::load(&self.subscriptions)?;
         anyhow::ensure!(
             subs.workers.contains_key(worker),
             "{} has no [workers.{worker}] section",
             self.subscriptions.display()
         );
-        let (conn, channel) = self
-            .connect_and_declare(&subs, DeclareScope::Worker(worker))
-            .await?;
-        Ok((conn, channel, worker_queues(&self.prefix, worker)))
+        Ok(subs)
     }
 
     async fn connect_and_declare(

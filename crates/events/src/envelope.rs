@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::catalogue;
+use crate::catalogue::{self, EventData};
 
 /// What an event is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,42 +35,39 @@ pub struct Envelope {
 /// Why an envelope could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
-    #[error("`{0}` is not in the events catalogue (crates/events/src/catalogue.rs)")]
-    UnknownType(String),
-    #[error("`{0}` is missing required data field `{1}`")]
-    MissingField(String, String),
+    #[error("`{0}`'s data does not serialise: {1}")]
+    Data(&'static str, String),
 }
 
 impl Envelope {
-    /// Builds an envelope for a catalogued type, checking `data` carries the type's required fields.
-    pub fn new(
-        event_type: &str,
+    /// Builds the envelope of one event: its type, version and data from the typed `data`.
+    pub fn new<E: EventData>(
         actor: Option<Uuid>,
         subject: Subject,
         audience: Vec<Uuid>,
-        data: serde_json::Value,
+        data: &E,
     ) -> Result<Self, EnvelopeError> {
-        let t = catalogue::find(event_type)
-            .ok_or_else(|| EnvelopeError::UnknownType(event_type.to_string()))?;
-        for field in t.data_fields.iter().filter(|f| f.required) {
-            if data.get(field.name).is_none() {
-                return Err(EnvelopeError::MissingField(
-                    event_type.to_string(),
-                    field.name.to_string(),
-                ));
-            }
-        }
+        let data = serde_json::to_value(data)
+            .map_err(|e| EnvelopeError::Data(E::TYPE.name, e.to_string()))?;
         let (secs, nanos) = nexgate_platform::time::now_unix();
         Ok(Self {
             id: nexgate_platform::ids::new_id(),
-            event_type: event_type.to_string(),
+            event_type: E::TYPE.name.to_string(),
             occurred_at: nexgate_platform::time::rfc3339(secs, nanos),
             actor,
             subject,
             audience,
             data,
-            version: t.version,
+            version: E::TYPE.version,
         })
+    }
+
+    /// The typed data, when this envelope is of type `E` and its data reads as `E`.
+    pub fn data_as<E: EventData>(&self) -> Option<E> {
+        if self.event_type != E::TYPE.name {
+            return None;
+        }
+        serde_json::from_value(self.data.clone()).ok()
     }
 
     /// Whether this event carries a one-time secret (its outbox row is purged once published).
@@ -82,20 +79,23 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalogue::files::FileFailed;
+    use crate::catalogue::platform::HealthChecked;
+
+    fn subject() -> Subject {
+        Subject {
+            kind: "component".into(),
+            id: "health".into(),
+        }
+    }
 
     #[test]
-    fn envelopes_of_catalogued_types_serialise_with_the_documented_fields() {
-        let e = Envelope::new(
-            "platform.health.checked",
-            None,
-            Subject {
-                kind: "component".into(),
-                id: "health".into(),
-            },
-            vec![],
-            serde_json::json!({ "component": "health", "checked_at": "2026-11-29T00:00:00.000Z" }),
-        )
-        .unwrap();
+    fn envelopes_serialise_with_the_documented_fields_and_the_type_of_their_data() {
+        let data = HealthChecked {
+            component: "health".into(),
+            checked_at: "2026-11-29T00:00:00.000Z".into(),
+        };
+        let e = Envelope::new(None, subject(), vec![], &data).unwrap();
         let v = serde_json::to_value(&e).unwrap();
         for key in [
             "id",
@@ -110,34 +110,33 @@ mod tests {
             assert!(v.get(key).is_some(), "{key}");
         }
         assert_eq!(v["type"], "platform.health.checked");
+        assert_eq!(v["data"]["component"], "health");
         assert_eq!(e.id.get_version_num(), 7);
+        assert_eq!(e.data_as::<HealthChecked>(), Some(data));
+        assert_eq!(e.data_as::<FileFailed>(), None, "another type's data");
     }
 
     #[test]
-    fn unknown_types_and_missing_fields_are_refused() {
-        let s = Subject {
-            kind: "x".into(),
-            id: "1".into(),
-        };
-        assert!(matches!(
-            Envelope::new(
-                "auth.user.teleported",
-                None,
-                s.clone(),
-                vec![],
-                serde_json::json!({})
-            ),
-            Err(EnvelopeError::UnknownType(_))
-        ));
-        assert!(matches!(
-            Envelope::new(
-                "platform.health.checked",
-                None,
-                s,
-                vec![],
-                serde_json::json!({})
-            ),
-            Err(EnvelopeError::MissingField(_, _))
-        ));
+    fn a_none_field_is_left_out_and_reads_back_as_none() {
+        let e = Envelope::new(
+            None,
+            subject(),
+            vec![],
+            &crate::catalogue::auth::LoginNewDevice {
+                session_id: Uuid::nil(),
+                device_name: "phone".into(),
+                platform: "ios".into(),
+                ip: None,
+                logged_in_at: "2026-11-29T00:00:00.000Z".into(),
+            },
+        )
+        .unwrap();
+        assert!(e.data.get("ip").is_none());
+        assert_eq!(
+            e.data_as::<crate::catalogue::auth::LoginNewDevice>()
+                .unwrap()
+                .ip,
+            None
+        );
     }
 }

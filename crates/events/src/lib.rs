@@ -11,5 +11,5 @@ pub mod envelope;
 pub mod outbox;
 pub mod sealed;
 
-pub use catalogue::{EventType, CATALOGUE};
+pub use catalogue::EventType;
 pub use envelope::{Envelope, Subject};

@@ -5,6 +5,7 @@ use nexgate_platform::db::check_identifier;
 use nexgate_platform::Problem;
 use spin_sdk::pg4::{Connection, ParameterValue};
 
+use crate::catalogue::EventData;
 use crate::envelope::Envelope;
 
 /// Keep-alive announced to the broker by publishing connections (they live for one request).
@@ -151,33 +152,28 @@ impl Outbox {
         })
     }
 
-    /// Records an event inside the open transaction; `data` must carry the type's required
-    /// fields (a broken promise is a 500, logged). A type's one-time secrets are sealed to the
-    /// notifier's key (variable `notifier_public_key`) before anything is written.
-    pub fn record(
+    /// Records an event inside the open transaction (a failure is a 500, logged). A type's
+    /// one-time secrets are sealed to the notifier's key (variable `notifier_public_key`) before
+    /// anything is written.
+    pub fn record<E: EventData>(
         &mut self,
         conn: &Connection,
-        event_type: &str,
         actor: Option<uuid::Uuid>,
         subject: (&str, String),
         audience: Vec<uuid::Uuid>,
-        data: serde_json::Value,
+        data: &E,
     ) -> Result<(), Problem> {
-        let mut envelope = Envelope::new(
-            event_type,
-            actor,
-            crate::Subject {
-                kind: subject.0.to_string(),
-                id: subject.1,
-            },
-            audience,
-            data,
-        )
-        .map_err(Problem::internal)?;
-        if envelope.carries_secret() {
+        let subject = crate::Subject {
+            kind: subject.0.to_string(),
+            id: subject.1,
+        };
+        let mut envelope =
+            Envelope::new(actor, subject, audience, data).map_err(Problem::internal)?;
+        if E::TYPE.carries_secret {
             // The secret never reaches the outbox, the broker or a log in clear.
             let key =
                 nexgate_platform::config::var("notifier_public_key").map_err(Problem::internal)?;
+            let event_type = E::TYPE.name;
             crate::sealed::SealingKey::parse(&key)
                 .and_then(|k| k.seal_secrets(event_type, &mut envelope.data))
                 .map_err(|e| Problem::internal(format!("sealing {event_type}: {e}")))?;
@@ -193,4 +189,18 @@ impl Outbox {
             publish_recorded(conn, self.schema, &self.publisher, &self.recorded);
         }
     }
+}
+
+/// Runs `work` in one transaction with an outbox of `component` in `schema`; what it records is
+/// published after the commit. The one way a handler writes and announces in one step.
+pub fn with_events<T>(
+    conn: &Connection,
+    schema: &'static str,
+    component: &str,
+    work: impl FnOnce(&Connection, &mut Outbox) -> Result<T, Problem>,
+) -> Result<T, Problem> {
+    let mut events = Outbox::new(schema, component)?;
+    let done = nexgate_platform::db::transaction(conn, |conn| work(conn, &mut events))?;
+    events.publish(conn);
+    Ok(done)
 }

@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn every_type_that_carries_a_secret_names_its_secret_fields() {
-        for t in crate::CATALOGUE {
+        for t in crate::catalogue::all() {
             let fields = secret_fields(t.name);
             assert_eq!(t.carries_secret, !fields.is_empty(), "{}", t.name);
             for f in fields {

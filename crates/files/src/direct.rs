@@ -19,12 +19,11 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{
-    db, file_columns, json, load, outbox, query_param, record_ready, FileRecord, Settings,
-    StoredObject,
-};
-
-const COMPONENT: &str = "files-api";
+use crate::record::{file_columns, load, record_ready, FileRecord, StoredObject};
+use crate::settings::{Settings, SCHEMA};
+use nexgate_events::outbox::Outbox;
+use nexgate_platform::body::{json_response as json, query_param};
+use nexgate_platform::db::open_from_variables as db;
 
 /// The `purpose` query parameter.
 pub fn purpose_param(query: &str) -> Result<Purpose, Problem> {
@@ -53,6 +52,11 @@ pub fn image_problem(e: ImageError) -> Problem {
         ImageError::TooManyPixels { .. } => {
             (422, "image_too_large", "The image has too many pixels")
         }
+        ImageError::NeedsTooMuchMemory { .. } => (
+            422,
+            "image_too_large",
+            "The image would take too much memory to process",
+        ),
         ImageError::Corrupt(_) => (422, "image_corrupt", "The image cannot be read"),
     };
     Problem::new(status, code, title).with_detail(e.to_string())
@@ -63,7 +67,7 @@ fn too_large(limit: u64) -> Problem {
         .with_detail(format!("this purpose takes files up to {limit} bytes"))
 }
 
-pub async fn upload(req: Request) -> Result<Response, Problem> {
+pub async fn upload(req: Request, component: &'static str) -> Result<Response, Problem> {
     let ctx = authenticate(&req)?;
     let purpose = purpose_param(req.query())?;
     if req.body().len() as u64 > DIRECT_UPLOAD_BYTES_MAX {
@@ -74,7 +78,7 @@ pub async fn upload(req: Request) -> Result<Response, Problem> {
             "the body is empty: send the image as the body",
         ));
     }
-    let settings = Settings::from_variables()?;
+    let settings = Settings::from_variables(component)?;
     let conn = db()?;
     let content_type = req
         .header("content-type")
@@ -259,7 +263,7 @@ pub async fn finish_image(
         return Err(Problem::unavailable("object storage"));
     }
 
-    let mut outbox = outbox(COMPONENT)?;
+    let mut outbox = Outbox::new(SCHEMA, settings.component)?;
     let file = transaction(conn, |conn| {
         query(
             conn,

@@ -8,26 +8,28 @@
 //! - `POST /internal/files/jobs/cleanup`: the scheduler's cleanup of abandoned uploads, files
 //!   never attached, and objects of deleted files.
 
-use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
+use nexgate_platform::body::parse_json;
 use nexgate_platform::config::var;
 use nexgate_platform::db::{query, transaction};
 use nexgate_platform::ids::parse_id;
 use nexgate_platform::internal::check_request;
 use nexgate_platform::Problem;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
-use spin_sdk::pg4::ParameterValue as P;
+use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{
-    db, file_columns, json, load, load_for_update, no_such_file, outbox, record_failed,
-    record_ready, FileRecord, Settings, StoredObject,
-};
 use crate::read::purge_objects;
-
-const COMPONENT: &str = "files-internal";
+use crate::record::{
+    file_columns, load, load_for_update, no_such_file, record_failed, record_ready, FileRecord,
+    StoredObject,
+};
+use crate::settings::{Settings, SCHEMA};
+use nexgate_events::outbox::{with_events, Outbox};
+use nexgate_platform::body::json_body as body;
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::open_from_variables as db;
 
 /// Default and longest lifetime of a signed URL.
 pub const SIGNED_URL_TTL_SECS_DEFAULT: u32 = 300;
@@ -37,14 +39,6 @@ pub const SIGNED_URL_TTL_SECS_MAX: u32 = 3600;
 pub const UNATTACHED_FILE_TTL_HOURS_DEFAULT: i64 = 24;
 /// Rows one cleanup run handles per step.
 pub const CLEANUP_BATCH_MAX: i64 = 200;
-
-fn body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
-    parse_json(
-        req.body(),
-        req.header("content-type").and_then(|v| v.as_str()),
-        JSON_BODY_BYTES_MAX,
-    )
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,7 +71,7 @@ fn check_name(field: &str, value: &str) -> Result<(), Problem> {
 }
 
 /// `POST /internal/files/attach`.
-pub fn attach(req: &Request) -> Result<Response, Problem> {
+pub fn attach(req: &Request, component: &'static str) -> Result<Response, Problem> {
     check_request(req)?;
     let b: AttachRequest = body(req)?;
     check_name("service", &b.service)?;
@@ -88,7 +82,7 @@ pub fn attach(req: &Request) -> Result<Response, Problem> {
             "must be 1-200 characters",
         ));
     }
-    let settings = Settings::from_variables()?;
+    let settings = Settings::from_variables(component)?;
     let conn = db()?;
     let file = transaction(&conn, |conn| {
         let file = match load_for_update(conn, b.file_id)? {
@@ -172,7 +166,7 @@ struct SignedUrlRequest {
 }
 
 /// `POST /internal/files/{id}/signed-url`.
-pub fn signed_url(req: &Request, id: &str) -> Result<Response, Problem> {
+pub fn signed_url(req: &Request, id: &str, component: &'static str) -> Result<Response, Problem> {
     check_request(req)?;
     let id = parse_id("id", id)?;
     let b: SignedUrlRequest = if req.body().is_empty() {
@@ -187,7 +181,7 @@ pub fn signed_url(req: &Request, id: &str) -> Result<Response, Problem> {
             format!("must be 1 to {SIGNED_URL_TTL_SECS_MAX}"),
         ));
     }
-    let settings = Settings::from_variables()?;
+    let settings = Settings::from_variables(component)?;
     let conn = db()?;
     let file = match load(&conn, id)? {
         Some(f) if !f.deleted => f,
@@ -202,19 +196,7 @@ pub fn signed_url(req: &Request, id: &str) -> Result<Response, Problem> {
     // The named variant (else any but the poster), in the preferred format when there is one,
     // the largest first.
     let chosen = file
-        .variants
-        .iter()
-        .chain(file.poster.iter())
-        .filter(|o| match &b.variant {
-            Some(v) => *v == o.name,
-            None => o.name != "poster",
-        })
-        .max_by_key(|o| {
-            (
-                b.format.as_ref().is_some_and(|f| *f == o.format),
-                u64::from(o.width) * u64::from(o.height),
-            )
-        })
+        .variant(b.variant.as_deref(), b.format.as_deref())
         .ok_or_else(|| Problem::invalid_field("variant", "the file has no such variant"))?;
     let url = settings
         .storage
@@ -251,56 +233,21 @@ struct JobResult {
 /// `POST /internal/files/jobs/result`: records a media-worker job once. 200 `{recorded}` (false
 /// for a redelivered job already recorded); 410 when the file was deleted meanwhile (the worker
 /// then removes what it wrote).
-pub fn job_result(req: &Request) -> Result<Response, Problem> {
+pub fn job_result(req: &Request, component: &'static str) -> Result<Response, Problem> {
     check_request(req)?;
     let r: JobResult = parse_json(
         req.body(),
         req.header("content-type").and_then(|v| v.as_str()),
         256 * 1024,
     )?;
-    if !matches!(r.job.as_str(), "transcode_video" | "webp_variants") {
-        return Err(Problem::invalid_field(
-            "job",
-            "must be transcode_video or webp_variants",
-        ));
-    }
-    if !matches!(r.outcome.as_str(), "ready" | "failed") {
-        return Err(Problem::invalid_field("outcome", "must be ready or failed"));
-    }
-    if r.outcome == "failed" && r.reason.as_deref().unwrap_or("").is_empty() {
-        return Err(Problem::invalid_field(
-            "reason",
-            "is required when the outcome is failed",
-        ));
-    }
+    r.check()?;
     let conn = db()?;
-    let mut outbox = outbox(COMPONENT)?;
-    let recorded = transaction(&conn, |conn| {
-        let file = match load_for_update(conn, r.file_id)? {
-            Some(f) => f,
-            None => return Err(no_such_file()),
-        };
+    let recorded = with_events(&conn, SCHEMA, component, |conn, outbox| {
+        let file = load_for_update(conn, r.file_id)?.ok_or_else(no_such_file)?;
         if file.deleted {
             return Err(Problem::new(410, "file_deleted", "The file was deleted"));
         }
-        // Only a job this service asked for, of this file and this kind.
-        match crate::media_jobs::kind_of(conn, r.job_id, r.file_id)? {
-            Some(kind) if kind == r.job => {}
-            _ => {
-                return Err(Problem::invalid_field(
-                    "job_id",
-                    "is not a media job of this file",
-                ))
-            }
-        }
-        for o in r.variants.iter().chain(r.poster.iter()) {
-            if !o.key.starts_with(&file.key_prefix) {
-                return Err(Problem::invalid_field(
-                    "variants",
-                    format!("`{}` is outside the file's prefix", o.key),
-                ));
-            }
-        }
+        r.check_belongs_to(conn, &file)?;
         let first = query(
             conn,
             "INSERT INTO files.job_results (job_id, file_id, outcome) VALUES ($1, $2, $3) \
@@ -314,100 +261,164 @@ pub fn job_result(req: &Request) -> Result<Response, Problem> {
         if first.is_empty() {
             return Ok(false);
         }
-        match (r.job.as_str(), r.outcome.as_str()) {
-            ("webp_variants", "ready") => {
-                let mut variants = file.variants.clone();
-                for v in &r.variants {
-                    if !variants
-                        .iter()
-                        .any(|e| e.name == v.name && e.format == v.format)
-                    {
-                        variants.push(v.clone());
-                    }
-                }
-                query(
-                    conn,
-                    "UPDATE files.files SET variants = $2::text::jsonb, updated_at = now() WHERE id = $1",
-                    &[
-                        P::Uuid(file.id.to_string()),
-                        P::Str(serde_json::to_string(&variants).map_err(Problem::internal)?),
-                    ],
-                )?;
-                record_ready(&mut outbox, conn, &file)?;
+        r.apply(conn, outbox, &file)
+    })?;
+    Ok(json(200, &json!({ "recorded": recorded })))
+}
+
+impl JobResult {
+    /// The fields, before anything is read.
+    fn check(&self) -> Result<(), Problem> {
+        if !matches!(self.job.as_str(), "transcode_video" | "webp_variants") {
+            return Err(Problem::invalid_field(
+                "job",
+                "must be transcode_video or webp_variants",
+            ));
+        }
+        if !matches!(self.outcome.as_str(), "ready" | "failed") {
+            return Err(Problem::invalid_field("outcome", "must be ready or failed"));
+        }
+        if self.outcome == "failed" && self.reason.as_deref().unwrap_or("").is_empty() {
+            return Err(Problem::invalid_field(
+                "reason",
+                "is required when the outcome is failed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Only a job this service asked for, of this file and this kind, writing under its prefix.
+    fn check_belongs_to(&self, conn: &Connection, file: &FileRecord) -> Result<(), Problem> {
+        match crate::media_jobs::kind_of(conn, self.job_id, self.file_id)? {
+            Some(kind) if kind == self.job => {}
+            _ => {
+                return Err(Problem::invalid_field(
+                    "job_id",
+                    "is not a media job of this file",
+                ))
             }
+        }
+        for o in self.variants.iter().chain(self.poster.iter()) {
+            if !o.key.starts_with(&file.key_prefix) {
+                return Err(Problem::invalid_field(
+                    "variants",
+                    format!("`{}` is outside the file's prefix", o.key),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a first result to its file; `false` when there was nothing left to change.
+    fn apply(
+        &self,
+        conn: &Connection,
+        outbox: &mut Outbox,
+        file: &FileRecord,
+    ) -> Result<bool, Problem> {
+        match (self.job.as_str(), self.outcome.as_str()) {
+            ("webp_variants", "ready") => self.add_webp_variants(conn, outbox, file)?,
             // The JPEG/PNG variants stand; WebP is a bonus.
             ("webp_variants", _) => {
                 eprintln!(
                     "files: WebP variants of {} failed: {}",
                     file.id,
-                    r.reason.as_deref().unwrap_or("")
+                    self.reason.as_deref().unwrap_or("")
                 );
             }
-            (_, "ready") => {
-                if file.status != "processing" {
-                    return Ok(false);
-                }
-                if r.variants.is_empty() {
-                    return Err(Problem::invalid_field(
-                        "variants",
-                        "a ready video has renditions",
-                    ));
-                }
-                query(
-                    conn,
-                    "UPDATE files.files SET status = 'ready', width = $2, height = $3, \
-                         duration_ms = $4, blurhash = $5, variants = $6::text::jsonb, \
-                         poster = $7::text::jsonb, ready_at = now(), updated_at = now() \
-                     WHERE id = $1",
-                    &[
-                        P::Uuid(file.id.to_string()),
-                        r.width.map(|v| P::Int32(v as i32)).unwrap_or(P::DbNull),
-                        r.height.map(|v| P::Int32(v as i32)).unwrap_or(P::DbNull),
-                        r.duration_ms
-                            .map(|v| P::Int32(v as i32))
-                            .unwrap_or(P::DbNull),
-                        r.blurhash.clone().map(P::Str).unwrap_or(P::DbNull),
-                        P::Str(serde_json::to_string(&r.variants).map_err(Problem::internal)?),
-                        match &r.poster {
-                            Some(p) => P::Str(serde_json::to_string(p).map_err(Problem::internal)?),
-                            None => P::DbNull,
-                        },
-                    ],
-                )?;
-                record_ready(&mut outbox, conn, &file)?;
-            }
+            _ if file.status != "processing" => return Ok(false),
+            (_, "ready") => self.video_ready(conn, outbox, file)?,
             _ => {
-                if file.status != "processing" {
-                    return Ok(false);
-                }
-                let reason = r.reason.clone().unwrap_or_default();
+                let reason = self.reason.clone().unwrap_or_default();
                 query(
                     conn,
                     "UPDATE files.files SET status = 'failed', failure_reason = $2, updated_at = now() \
                      WHERE id = $1",
                     &[P::Uuid(file.id.to_string()), P::Str(reason.clone())],
                 )?;
-                record_failed(&mut outbox, conn, &file, &reason)?;
+                record_failed(outbox, conn, file, &reason)?;
             }
         }
         Ok(true)
-    })?;
-    outbox.publish(&conn);
-    Ok(json(200, &json!({ "recorded": recorded })))
+    }
+
+    /// Adds the WebP variants the file does not have yet.
+    fn add_webp_variants(
+        &self,
+        conn: &Connection,
+        outbox: &mut Outbox,
+        file: &FileRecord,
+    ) -> Result<(), Problem> {
+        let mut variants = file.variants.clone();
+        for v in &self.variants {
+            if !variants
+                .iter()
+                .any(|e| e.name == v.name && e.format == v.format)
+            {
+                variants.push(v.clone());
+            }
+        }
+        query(
+            conn,
+            "UPDATE files.files SET variants = $2::text::jsonb, updated_at = now() WHERE id = $1",
+            &[
+                P::Uuid(file.id.to_string()),
+                P::Str(serde_json::to_string(&variants).map_err(Problem::internal)?),
+            ],
+        )?;
+        record_ready(outbox, conn, file)
+    }
+
+    /// A transcoded video: its renditions, poster and measures; the file is ready.
+    fn video_ready(
+        &self,
+        conn: &Connection,
+        outbox: &mut Outbox,
+        file: &FileRecord,
+    ) -> Result<(), Problem> {
+        if self.variants.is_empty() {
+            return Err(Problem::invalid_field(
+                "variants",
+                "a ready video has renditions",
+            ));
+        }
+        let int = |v: Option<u32>| v.map(|v| P::Int32(v as i32)).unwrap_or(P::DbNull);
+        let poster = match &self.poster {
+            Some(p) => P::Str(serde_json::to_string(p).map_err(Problem::internal)?),
+            None => P::DbNull,
+        };
+        query(
+            conn,
+            "UPDATE files.files SET status = 'ready', width = $2, height = $3, \
+                 duration_ms = $4, blurhash = $5, variants = $6::text::jsonb, \
+                 poster = $7::text::jsonb, ready_at = now(), updated_at = now() \
+             WHERE id = $1",
+            &[
+                P::Uuid(file.id.to_string()),
+                int(self.width),
+                int(self.height),
+                int(self.duration_ms),
+                self.blurhash.clone().map(P::Str).unwrap_or(P::DbNull),
+                P::Str(serde_json::to_string(&self.variants).map_err(Problem::internal)?),
+                poster,
+            ],
+        )?;
+        record_ready(outbox, conn, file)
+    }
 }
 
 /// `POST /internal/files/jobs/cleanup`: marks deleted (1) uploads never completed, an hour after
 /// their URL expired, (2) files with no attachment older than `unattached_file_ttl_hours`, (3)
 /// images stuck in `processing` for an hour (a component died mid-store); then removes the
 /// objects of every deleted file not yet purged. Answers what it did.
-pub async fn cleanup(req: Request) -> Result<Response, Problem> {
+pub async fn cleanup(req: Request, component: &'static str) -> Result<Response, Problem> {
     check_request(&req)?;
     let ttl_hours: i64 = var("unattached_file_ttl_hours")
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|h| *h > 0)
         .unwrap_or(UNATTACHED_FILE_TTL_HOURS_DEFAULT);
-    let settings = Settings::from_variables()?;
+    let settings = Settings::from_variables(component)?;
     let conn = db()?;
     let abandoned = query(
         &conn,

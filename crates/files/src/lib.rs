@@ -9,9 +9,11 @@
 //!   worker's results, the scheduled cleanup;
 //! - [`media_jobs`]: the media worker's jobs, recorded here and read back by the worker.
 
-pub mod common;
+pub mod attached;
 pub mod direct;
 pub mod internal;
 pub mod media_jobs;
 pub mod read;
+pub mod record;
+pub mod settings;
 pub mod uploads;

@@ -6,8 +6,9 @@
 //! destination is the file's bucket and key prefix. A forged event can name no other object, and
 //! a job id that is not here is refused.
 
+use nexgate_events::catalogue::files::MediaJobRequested;
 use nexgate_events::outbox::Outbox;
-use nexgate_platform::db::query;
+use nexgate_platform::db::{open_from_variables as db, query};
 use nexgate_platform::ids::parse_id;
 use nexgate_platform::internal::check_request;
 use nexgate_platform::Problem;
@@ -16,7 +17,9 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{db, json, FileRecord, Settings};
+use crate::record::FileRecord;
+use crate::settings::Settings;
+use nexgate_platform::body::json_response as json;
 
 /// Records a job for `file` inside the open transaction and its event in `outbox`.
 /// `source_key` is the upload to transcode; `sources` the variants to add WebP to.
@@ -45,21 +48,25 @@ pub fn request(
     )?;
     outbox.record(
         conn,
-        "files.media_job.requested",
         Some(file.owner_id),
         ("file", file.id.to_string()),
         vec![],
-        json!({ "job": job, "job_id": id, "file_id": file.id, "owner_id": file.owner_id }),
+        &MediaJobRequested {
+            job: job.to_string(),
+            job_id: id,
+            file_id: file.id,
+            owner_id: file.owner_id,
+        },
     )?;
     Ok(id)
 }
 
 /// `GET /internal/files/jobs/{id}`: the job as the worker runs it. 404 for an unknown job, 410
 /// when its file was deleted meanwhile (nothing to do).
-pub fn describe(req: &Request, id: &str) -> Result<Response, Problem> {
+pub fn describe(req: &Request, id: &str, component: &'static str) -> Result<Response, Problem> {
     check_request(req)?;
     let id = parse_id("job_id", id)?;
-    let settings = Settings::from_variables()?;
+    let settings = Settings::from_variables(component)?;
     let conn = db()?;
     let rows = query(
         &conn,

@@ -7,7 +7,10 @@ use nexgate_platform::Problem;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 
-use crate::common::{db, json, load, no_such_file, owned_file, FileRecord, Settings};
+use crate::record::{load, no_such_file, owned_file, FileRecord};
+use crate::settings::Settings;
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::open_from_variables as db;
 
 /// `GET /files/limits`: the one source of truth apps validate against (no sign-in needed).
 pub fn limits() -> Result<Response, Problem> {
@@ -21,10 +24,10 @@ pub fn limits() -> Result<Response, Problem> {
 
 /// `GET /files/{id}`: the owner sees any of their files; others see public media only. Private
 /// media (`message`) of someone else are a 404, as if they did not exist.
-pub fn get(req: &Request, id: &str) -> Result<Response, Problem> {
+pub fn get(req: &Request, id: &str, component: &'static str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
-    let settings = Settings::from_variables()?;
+    let settings = Settings::from_variables(component)?;
     let conn = db()?;
     let file = match load(&conn, id)? {
         Some(f) if !f.deleted && (f.owner_id == ctx.user_id || f.bucket == "public") => f,
@@ -35,10 +38,10 @@ pub fn get(req: &Request, id: &str) -> Result<Response, Problem> {
 
 /// `DELETE /files/{id}`: the owner deletes a file; its objects leave storage at once (or at the
 /// next cleanup if storage is down), and the services that attached it show it as gone.
-pub async fn delete(req: Request, id: &str) -> Result<Response, Problem> {
+pub async fn delete(req: Request, id: &str, component: &'static str) -> Result<Response, Problem> {
     let ctx = authenticate(&req)?;
     let id = parse_id("id", id)?;
-    let settings = Settings::from_variables()?;
+    let settings = Settings::from_variables(component)?;
     let conn = db()?;
     let file = owned_file(&conn, id, ctx.user_id)?;
     transaction(&conn, |conn| {

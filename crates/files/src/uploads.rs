@@ -11,7 +11,7 @@ use nexgate_authn::authenticate;
 use nexgate_media::image_pipeline;
 use nexgate_media::limits::Purpose;
 use nexgate_media::sniff::{sniff, MediaKind, MediaType, SNIFF_BYTES};
-use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
+use nexgate_platform::body::json_body;
 use nexgate_platform::db::{query, transaction};
 use nexgate_platform::ids::{new_id, parse_id};
 use nexgate_platform::Problem;
@@ -20,12 +20,12 @@ use serde_json::json;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 
-use crate::common::{
-    db, json, load, load_for_update, outbox, owned_file, record_failed, FileRecord, Settings,
-};
 use crate::direct::{finish_image, image_problem};
-
-const COMPONENT: &str = "files-api";
+use crate::record::{load, load_for_update, owned_file, record_failed, FileRecord};
+use crate::settings::{Settings, SCHEMA};
+use nexgate_events::outbox::Outbox;
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::open_from_variables as db;
 
 /// Lifetime of a presigned upload URL.
 pub const UPLOAD_URL_TTL_SECS: u32 = 900;
@@ -41,50 +41,11 @@ struct UploadRequest {
 }
 
 /// `POST /files/uploads`.
-pub fn start(req: &Request) -> Result<Response, Problem> {
+pub fn start(req: &Request, component: &'static str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
-    let body: UploadRequest = parse_json(
-        req.body(),
-        req.header("content-type").and_then(|v| v.as_str()),
-        JSON_BODY_BYTES_MAX,
-    )?;
-    let purpose = Purpose::parse(&body.purpose).ok_or_else(|| {
-        Problem::invalid_field(
-            "purpose",
-            "must be one of avatar, cover, post, product, event, message",
-        )
-    })?;
-    let media_type = MediaType::from_mime(&body.content_type).ok_or_else(|| {
-        Problem::new(
-            415,
-            "unsupported_file_type",
-            "This type of file is not accepted",
-        )
-        .with_detail(
-            "content_type must be image/jpeg, image/png, image/webp, video/mp4 or video/quicktime",
-        )
-    })?;
-    if !purpose.accepts(media_type) {
-        return Err(Problem::new(
-            422,
-            "purpose_refuses_type",
-            "This purpose does not take this type of file",
-        )
-        .with_detail(format!(
-            "{} files cannot be a {}",
-            purpose.as_str(),
-            media_type.mime()
-        )));
-    }
-    let max = purpose.bytes_max(media_type);
-    if body.size_bytes == 0 {
-        return Err(Problem::invalid_field("size_bytes", "must be at least 1"));
-    }
-    if body.size_bytes > max {
-        return Err(Problem::new(413, "file_too_large", "The file is too large")
-            .with_detail(format!("this purpose takes files up to {max} bytes")));
-    }
-    let settings = Settings::from_variables()?;
+    let body: UploadRequest = json_body(req)?;
+    let (purpose, media_type) = check_upload(&body)?;
+    let settings = Settings::from_variables(component)?;
     let conn = db()?;
     let pending: i64 = query(
         &conn,
@@ -158,6 +119,48 @@ pub fn start(req: &Request) -> Result<Response, Problem> {
     ))
 }
 
+/// The purpose and type an upload asks for, checked against each other and the size limits
+/// (before anything is stored or signed).
+fn check_upload(body: &UploadRequest) -> Result<(Purpose, MediaType), Problem> {
+    let purpose = Purpose::parse(&body.purpose).ok_or_else(|| {
+        Problem::invalid_field(
+            "purpose",
+            "must be one of avatar, cover, post, product, event, message",
+        )
+    })?;
+    let media_type = MediaType::from_mime(&body.content_type).ok_or_else(|| {
+        Problem::new(
+            415,
+            "unsupported_file_type",
+            "This type of file is not accepted",
+        )
+        .with_detail(
+            "content_type must be image/jpeg, image/png, image/webp, video/mp4 or video/quicktime",
+        )
+    })?;
+    if !purpose.accepts(media_type) {
+        return Err(Problem::new(
+            422,
+            "purpose_refuses_type",
+            "This purpose does not take this type of file",
+        )
+        .with_detail(format!(
+            "{} files cannot be a {}",
+            purpose.as_str(),
+            media_type.mime()
+        )));
+    }
+    let max = purpose.bytes_max(media_type);
+    if body.size_bytes == 0 {
+        return Err(Problem::invalid_field("size_bytes", "must be at least 1"));
+    }
+    if body.size_bytes > max {
+        return Err(Problem::new(413, "file_too_large", "The file is too large")
+            .with_detail(format!("this purpose takes files up to {max} bytes")));
+    }
+    Ok((purpose, media_type))
+}
+
 /// Marks an upload failed with a reason the user can read, removes the original, and records
 /// `files.file.failed`.
 async fn fail_upload(
@@ -166,7 +169,7 @@ async fn fail_upload(
     file: &FileRecord,
     reason: &str,
 ) -> Result<(), Problem> {
-    let mut outbox = outbox(COMPONENT)?;
+    let mut outbox = Outbox::new(SCHEMA, settings.component)?;
     transaction(conn, |conn| {
         query(
             conn,
@@ -187,10 +190,14 @@ async fn fail_upload(
 }
 
 /// `POST /files/{id}/complete`.
-pub async fn complete(req: Request, id: &str) -> Result<Response, Problem> {
+pub async fn complete(
+    req: Request,
+    id: &str,
+    component: &'static str,
+) -> Result<Response, Problem> {
     let ctx = authenticate(&req)?;
     let id = parse_id("id", id)?;
-    let settings = Settings::from_variables()?;
+    let settings = Settings::from_variables(component)?;
     let conn = db()?;
     let file = owned_file(&conn, id, ctx.user_id)?;
     if file.status != "pending" {
@@ -302,7 +309,7 @@ async fn complete_image(
         ],
     )?;
     if claimed.is_empty() {
-        let now = load(conn, file.id)?.ok_or_else(crate::common::no_such_file)?;
+        let now = load(conn, file.id)?.ok_or_else(crate::record::no_such_file)?;
         return Ok(json(200, &now.view(&settings.cdn_base_url)));
     }
     let done = finish_image(
@@ -329,10 +336,10 @@ fn complete_video(
     found: MediaType,
     size: u64,
 ) -> Result<Response, Problem> {
-    let mut outbox = outbox(COMPONENT)?;
+    let mut outbox = Outbox::new(SCHEMA, settings.component)?;
     let updated = transaction(conn, |conn| {
         let Some(current) = load_for_update(conn, file.id)? else {
-            return Err(crate::common::no_such_file());
+            return Err(crate::record::no_such_file());
         };
         if current.status != "pending" {
             return Ok(current);
@@ -355,7 +362,7 @@ fn complete_video(
             Some(upload_key),
             json!([]),
         )?;
-        load(conn, file.id)?.ok_or_else(crate::common::no_such_file)
+        load(conn, file.id)?.ok_or_else(crate::record::no_such_file)
     })?;
     outbox.publish(conn);
     Ok(json(202, &updated.view(&settings.cdn_base_url)))

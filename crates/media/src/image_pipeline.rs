@@ -8,13 +8,16 @@
 use std::io::Cursor;
 
 use fast_image_resize::images::Image as ResizeImage;
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{FilterType, MulDiv, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::codecs::jpeg::{JpegDecoder, JpegEncoder};
 use image::codecs::png::{PngDecoder, PngEncoder};
 use image::codecs::webp::WebPDecoder;
+use image::metadata::Orientation;
 use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder};
 
-use crate::limits::{variant_sizes, IMAGE_EDGE_MAX, IMAGE_PIXELS_MAX};
+use crate::limits::{
+    variant_sizes, IMAGE_EDGE_MAX, IMAGE_MEMORY_BYTES_MAX, IMAGE_PIXELS_MAX, IMAGE_VARIANT_EDGES,
+};
 use crate::sniff::{sniff, MediaKind, MediaType};
 
 /// JPEG quality of the variants.
@@ -31,6 +34,9 @@ pub enum ImageError {
     NotAnImage(MediaType),
     /// More pixels, or a longer edge, than the limits allow (a decompression bomb, for one).
     TooManyPixels { width: u32, height: u32 },
+    /// Within the pixel limits, but processing it would take more memory than an image may
+    /// (a 16-bit or grey-with-alpha image near the pixel limit).
+    NeedsTooMuchMemory { bytes: u64 },
     /// Truncated or corrupt data.
     Corrupt(String),
 }
@@ -43,6 +49,12 @@ impl std::fmt::Display for ImageError {
             Self::TooManyPixels { width, height } => write!(
                 f,
                 "{width}x{height} is more than {IMAGE_PIXELS_MAX} pixels or {IMAGE_EDGE_MAX} on an edge"
+            ),
+            Self::NeedsTooMuchMemory { bytes } => write!(
+                f,
+                "processing it would take {} MiB, more than the {} MiB an image may use",
+                bytes.div_ceil(1024 * 1024),
+                IMAGE_MEMORY_BYTES_MAX / (1024 * 1024)
             ),
             Self::Corrupt(why) => write!(f, "the image cannot be decoded: {why}"),
         }
@@ -155,57 +167,164 @@ fn check_complete(t: MediaType, bytes: &[u8]) -> Result<(), ImageError> {
     Ok(())
 }
 
+/// The memory processing an image takes at its peak, from its header: the decoded pixels, their
+/// conversion to 8-bit RGB(A) unless they are already, a 90° turn (a new buffer), the largest
+/// rung's resize buffers, and the upload held twice (request and copy). (Premultiplying alpha is
+/// done in place, and an opaque RGBA image loses its alpha in place: neither needs a copy.)
+pub fn memory_needed(dec: &dyn ImageDecoder, orientation: Orientation, input: usize) -> u64 {
+    use image::ColorType;
+    let (w, h) = dec.dimensions();
+    let pixels = u64::from(w) * u64::from(h);
+    let depth8 = if dec.color_type().has_alpha() { 4 } else { 3 };
+    let converted = match dec.color_type() {
+        ColorType::Rgb8 | ColorType::Rgba8 => 0,
+        _ => pixels * depth8,
+    };
+    let turned = match orientation {
+        Orientation::Rotate90
+        | Orientation::Rotate270
+        | Orientation::Rotate90FlipH
+        | Orientation::Rotate270FlipH => pixels * depth8,
+        _ => 0,
+    };
+    let rung = u64::from(IMAGE_VARIANT_EDGES[IMAGE_VARIANT_EDGES.len() - 1]);
+    // The largest rung, its intermediate pass, and (with alpha) its un-premultiplied copy.
+    let rungs = if depth8 == 4 { 2 } else { 1 };
+    let resize = u64::from(w.max(h)) * rung * depth8 + rungs * rung * rung * depth8;
+    dec.total_bytes() + converted + turned + resize + 2 * input as u64
+}
+
 /// Decodes, orients, resizes and encodes one image.
 pub fn process(bytes: &[u8]) -> Result<ProcessedImage, ImageError> {
+    let (source_type, img) = decode_upright(bytes)?;
+    let (width, height) = (img.width(), img.height());
+    let (pixels, raw) = Pixels::of(img);
+    let (variants, smallest) = encode_ladder(&pixels, raw, width, height)?;
+    let blurhash = blurhash_of_rung(&pixels, &smallest)?;
+    Ok(ProcessedImage {
+        source_type,
+        width,
+        height,
+        format: pixels.format,
+        variants,
+        blurhash,
+    })
+}
+
+/// The image decoded (once its header showed it fits in memory), in 8-bit RGB(A), upright.
+fn decode_upright(bytes: &[u8]) -> Result<(MediaType, DynamicImage), ImageError> {
     let (source_type, w, h) = probe(bytes)?;
     check_complete(source_type, bytes)?;
     let mut dec = decoder(source_type, bytes)?;
+    let orientation = dec.orientation().map_err(corrupt)?;
+    let needed = memory_needed(dec.as_ref(), orientation, bytes.len());
+    if needed > IMAGE_MEMORY_BYTES_MAX {
+        return Err(ImageError::NeedsTooMuchMemory { bytes: needed });
+    }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(IMAGE_EDGE_MAX);
     limits.max_image_height = Some(IMAGE_EDGE_MAX);
-    // Four bytes a pixel plus the decoder's own buffers.
-    limits.max_alloc = Some(IMAGE_PIXELS_MAX * 4 + 64 * 1024 * 1024);
+    limits.max_alloc = Some(IMAGE_MEMORY_BYTES_MAX);
     dec.set_limits(limits).map_err(corrupt)?;
-    let orientation = dec.orientation().map_err(corrupt)?;
-    let mut img = DynamicImage::from_decoder(dec).map_err(corrupt)?;
+    let img = DynamicImage::from_decoder(dec).map_err(corrupt)?;
     if (img.width(), img.height()) != (w, h) {
         return Err(ImageError::Corrupt(
             "the header and the pixels disagree".into(),
         ));
     }
+    let mut img = to_8_bit(img);
     img.apply_orientation(orientation);
-    let (width, height) = (img.width(), img.height());
+    Ok((source_type, img))
+}
 
-    let transparent = img.color().has_alpha() && {
-        let rgba = img.to_rgba8();
-        rgba.pixels().any(|p| p.0[3] != 255)
-    };
-    let (format, pixel_type, color, raw) = if transparent {
-        (
-            OutputFormat::Png,
-            PixelType::U8x4,
-            ExtendedColorType::Rgba8,
-            img.into_rgba8().into_raw(),
-        )
-    } else {
-        (
-            OutputFormat::Jpeg,
-            PixelType::U8x3,
-            ExtendedColorType::Rgb8,
-            img.into_rgb8().into_raw(),
-        )
-    };
+/// The pixels to resize and how they are encoded: transparent images stay RGBA and become PNG,
+/// opaque ones RGB and JPEG.
+struct Pixels {
+    format: OutputFormat,
+    pixel_type: PixelType,
+    color: ExtendedColorType,
+    transparent: bool,
+    alpha: MulDiv,
+}
 
+impl Pixels {
+    /// The encoding chosen for `img`, and its bytes in that pixel layout.
+    fn of(img: DynamicImage) -> (Self, Vec<u8>) {
+        let (format, pixel_type, color, raw) = match img {
+            DynamicImage::ImageRgba8(rgba) if rgba.pixels().any(|p| p.0[3] != 255) => (
+                OutputFormat::Png,
+                PixelType::U8x4,
+                ExtendedColorType::Rgba8,
+                rgba.into_raw(),
+            ),
+            DynamicImage::ImageRgba8(opaque) => (
+                OutputFormat::Jpeg,
+                PixelType::U8x3,
+                ExtendedColorType::Rgb8,
+                drop_alpha_in_place(opaque.into_raw()),
+            ),
+            other => (
+                OutputFormat::Jpeg,
+                PixelType::U8x3,
+                ExtendedColorType::Rgb8,
+                other.into_rgb8().into_raw(),
+            ),
+        };
+        let pixels = Self {
+            transparent: format == OutputFormat::Png,
+            format,
+            pixel_type,
+            color,
+            alpha: MulDiv::default(),
+        };
+        (pixels, raw)
+    }
+
+    /// A rung's bytes with straight (not premultiplied) alpha, as encoders and BlurHash take them.
+    fn straight(&self, premultiplied: &ResizeImage<'_>) -> Result<Vec<u8>, ImageError> {
+        let mut copy = premultiplied.copy();
+        self.alpha
+            .divide_alpha_inplace(&mut copy)
+            .map_err(corrupt)?;
+        Ok(copy.into_vec())
+    }
+}
+
+/// Every rung of the ladder, encoded, largest first in the making, smallest first in the answer;
+/// also the smallest rung's pixels (for the BlurHash).
+fn encode_ladder(
+    pixels: &Pixels,
+    raw: Vec<u8>,
+    width: u32,
+    height: u32,
+) -> Result<(Vec<EncodedVariant>, ResizeImage<'static>), ImageError> {
+    let (format, pixel_type, color, transparent) = (
+        pixels.format,
+        pixels.pixel_type,
+        pixels.color,
+        pixels.transparent,
+    );
     // Largest rung first, each smaller one from the one before: far less work than resizing the
     // full original four times, with no visible loss (every step shrinks by about half or more).
     let mut ladder = variant_sizes(width, height);
     ladder.reverse();
     let mut resizer = Resizer::new();
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    // Transparent pixels are resized premultiplied (no colour bleeds from invisible pixels). The
+    // resizer would premultiply into a copy of the whole source; it is done here in place instead
+    // (that copy is what ran a 30-megapixel image out of memory), and undone on each rung's copy.
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+        .use_alpha(false);
     let mut source = ResizeImage::from_vec_u8(width, height, raw, pixel_type).map_err(corrupt)?;
+    if transparent {
+        pixels
+            .alpha
+            .multiply_alpha_inplace(&mut source)
+            .map_err(corrupt)?;
+    }
     let mut variants = Vec::with_capacity(ladder.len());
     for (edge, vw, vh) in ladder {
-        let pixels = if (vw, vh) == (source.width(), source.height()) {
+        let rung = if (vw, vh) == (source.width(), source.height()) {
             source
         } else {
             let mut dst = ResizeImage::new(vw, vh, pixel_type);
@@ -214,19 +333,29 @@ pub fn process(bytes: &[u8]) -> Result<ProcessedImage, ImageError> {
                 .map_err(corrupt)?;
             dst
         };
+        let bytes = if transparent {
+            encode(format, &pixels.straight(&rung)?, vw, vh, color)?
+        } else {
+            encode(format, rung.buffer(), vw, vh, color)?
+        };
         variants.push(EncodedVariant {
             edge,
             width: vw,
             height: vh,
-            bytes: encode(format, pixels.buffer(), vw, vh, color)?,
+            bytes,
         });
-        source = pixels;
+        source = rung;
     }
     variants.reverse();
 
+    Ok((variants, source))
+}
+
+/// The BlurHash of the smallest rung.
+fn blurhash_of_rung(pixels: &Pixels, source: &ResizeImage<'_>) -> Result<String, ImageError> {
     // `source` is now the smallest rung.
-    let rgba: Vec<u8> = if transparent {
-        source.buffer().to_vec()
+    let rgba: Vec<u8> = if pixels.transparent {
+        pixels.straight(source)?
     } else {
         source
             .buffer()
@@ -243,14 +372,28 @@ pub fn process(bytes: &[u8]) -> Result<ProcessedImage, ImageError> {
     )
     .map_err(corrupt)?;
 
-    Ok(ProcessedImage {
-        source_type,
-        width,
-        height,
-        format,
-        variants,
-        blurhash,
-    })
+    Ok(blurhash)
+}
+
+/// 8-bit RGB or RGBA, converting (one new buffer) only what is not already.
+fn to_8_bit(img: DynamicImage) -> DynamicImage {
+    match img {
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => img,
+        other if other.color().has_alpha() => DynamicImage::ImageRgba8(other.into_rgba8()),
+        other => DynamicImage::ImageRgb8(other.into_rgb8()),
+    }
+}
+
+/// RGBA bytes to RGB bytes in the same allocation (an opaque PNG or WebP at the pixel limit would
+/// otherwise need a second, three-quarter-size buffer).
+fn drop_alpha_in_place(mut rgba: Vec<u8>) -> Vec<u8> {
+    let pixels = rgba.len() / 4;
+    for i in 0..pixels {
+        rgba.copy_within(i * 4..i * 4 + 3, i * 3);
+    }
+    // (Not shrunk: a reallocation would copy into a second buffer, the peak this avoids.)
+    rgba.truncate(pixels * 3);
+    rgba
 }
 
 /// Longest edge of the thumbnail a standalone BlurHash is computed from.
@@ -303,6 +446,43 @@ fn encode(
 mod tests {
     use super::*;
     use image::{Rgb, RgbImage, Rgba, RgbaImage};
+
+    #[test]
+    fn alpha_is_dropped_in_the_same_buffer() {
+        let rgba = vec![1, 2, 3, 255, 4, 5, 6, 255, 7, 8, 9, 255];
+        let before = rgba.as_ptr();
+        let rgb = drop_alpha_in_place(rgba);
+        assert_eq!(rgb, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(rgb.as_ptr(), before, "no second buffer");
+    }
+
+    #[test]
+    fn memory_is_estimated_from_the_header_and_bounds_what_is_processed() {
+        let png = |w: u32, h: u32, color: image::ColorType| {
+            let img = DynamicImage::new(w, h, color);
+            let mut out = Vec::new();
+            img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+                .unwrap();
+            out
+        };
+        let rgba8 = png(100, 50, image::ColorType::Rgba8);
+        let dec = decoder(MediaType::Png, &rgba8).unwrap();
+        let rung = 2048u64;
+        assert_eq!(
+            memory_needed(dec.as_ref(), Orientation::NoTransforms, rgba8.len()),
+            100 * 50 * 4 + 100 * rung * 4 + 2 * rung * rung * 4 + 2 * rgba8.len() as u64
+        );
+        // 16 bits a channel: the decode itself, then an 8-bit copy; a turn adds another.
+        let deep = png(100, 50, image::ColorType::Rgba16);
+        let dec = decoder(MediaType::Png, &deep).unwrap();
+        let upright = memory_needed(dec.as_ref(), Orientation::NoTransforms, 0);
+        let turned = memory_needed(dec.as_ref(), Orientation::Rotate90, 0);
+        assert_eq!(
+            upright,
+            100 * 50 * 8 + 100 * 50 * 4 + 100 * rung * 4 + 2 * rung * rung * 4
+        );
+        assert_eq!(turned - upright, 100 * 50 * 4);
+    }
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
         let img = RgbImage::from_fn(width, height, |x, y| {

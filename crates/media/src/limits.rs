@@ -37,6 +37,11 @@ pub const IMAGE_VARIANT_EDGES: [u32; 4] = [160, 480, 1080, 2048];
 pub const IMAGE_PIXELS_MAX: u64 = 30_000_000;
 /// Longest edge an image may have.
 pub const IMAGE_EDGE_MAX: u32 = 12_000;
+/// Memory processing one image may take (decoded pixels, an 8-bit conversion, a rotation, the
+/// resize buffers, the upload itself), estimated from the header before decoding: the files
+/// components run with 256 MiB per instance, and an image over this is a 422, never an
+/// out-of-memory 500. An 8-bit RGB(A) image at the pixel limit fits; a 16-bit one that large does not.
+pub const IMAGE_MEMORY_BYTES_MAX: u64 = 200 * MIB;
 /// Longest video, checked by the media worker with ffprobe.
 pub const VIDEO_DURATION_SECS_MAX: u32 = 600;
 /// Largest video frame (both edges), checked by the media worker.

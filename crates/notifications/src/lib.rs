@@ -1,8 +1,11 @@
-//! The Notification Service's rules (docs/notifications.md), shared by the native notifier and the
-//! `/notifications` component: templates with categories and default channels, preferences with
-//! their validation, and the decision of what each channel does with a notification (send now,
-//! hold for quiet hours, collect for a digest, or skip by preference).
+//! The Notification Service (docs/notifications.md): its rules, shared by the native notifier and
+//! the `/notifications` component (templates with categories and default channels, preferences with
+//! their validation, and the decision of what each channel does with a notification: send now,
+//! hold for quiet hours, collect for a digest, or skip by preference), and, with the feature
+//! `api`, the component's handlers and their SQL ([`api`]).
 
+#[cfg(feature = "api")]
+pub mod api;
 pub mod preferences;
 pub mod templates;
 

@@ -3,34 +3,31 @@
 //! - Daraja (M-Pesa) does not sign: the per-intent secret in the URL must match, and the payment's
 //!   fate comes from a confirming STK status query; the callback only adds the receipt number.
 //! - Selcom signs: the `Digest` headers must verify with `selcom_callback_secret` (and the URL
-//!   secret must match too).
+//!   secret must match too), and an order-status query confirms before anything moves.
 //! - Tembo Plus: the URL secret must match, an `x-signature` must verify when
 //!   `tembo_callback_secret` is set, and the status query confirms.
 //!
 //! Only this component holds the callback secrets.
 
-use nexgate_platform::config::var;
-use nexgate_platform::db::query;
+use nexgate_platform::db::{open_from_variables as db, query};
 use nexgate_platform::ids::new_id;
-use nexgate_platform::time::now_unix;
 use nexgate_platform::Problem;
-use serde_json::{json, Value};
+use serde_json::Value;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{db, json, sha256, Intent, Settings};
 use crate::disburse::{self, Disbursement};
-use crate::gateway;
-use crate::phone::Provider;
-use crate::providers::{daraja, selcom, tembo, Status};
+use crate::ledger::reports_amount;
+use crate::providers::{CollectionReport, Provider, ReportNames, Status};
+use crate::rows::Intent;
+use crate::secrets::{constant_time_eq, sha256};
+use crate::settings::Settings;
 use crate::settle::{self, Applied};
+use nexgate_platform::body::json_response as json;
 
-const COMPONENT: &str = "payments-callbacks";
 /// Largest callback body read.
 const CALLBACK_BYTES_MAX: usize = 64 * 1024;
-/// How far a Selcom webhook's timestamp may be from our clock.
-const SELCOM_SKEW_SECS: i64 = 600;
 
 fn record(
     conn: &Connection,
@@ -55,10 +52,6 @@ fn record(
     ) {
         eprintln!("payments: callback not recorded: {e:?}");
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The intent named by the URL, if its secret matches.
@@ -113,9 +106,10 @@ fn disbursement_with_secret(
     Ok(Disbursement::load(conn, id, false)?.map(|d| (d, via_query)))
 }
 
-/// A refund's or payout's result: Daraja posts its B2C (or transaction-status) result; Tembo
-/// calls back and the status query confirms; Selcom answers cash-ins synchronously, so a Selcom
-/// callback for one is refused.
+/// A refund's or payout's result. Where the provider answers status queries by callback
+/// (Daraja), a result is only a hint unless it answers our own query (`via_query`), and a
+/// "failed" answer needs a second agreeing one before money goes back; elsewhere (Tembo) the
+/// callback only prompts a status query. Selcom answers cash-ins on the spot and sends none.
 async fn disbursement_callback(
     settings: &Settings,
     conn: &Connection,
@@ -125,55 +119,72 @@ async fn disbursement_callback(
     body: &Value,
 ) -> Result<Response, Problem> {
     let name = provider.as_str();
-    let applied = if d.provider != name {
+    let applied = if d.provider != provider {
         Applied::Rejected("disbursement belongs to another provider".into())
     } else {
-        match provider {
-            Provider::Daraja => match daraja::b2c_result(body) {
-                // The answer to our own transaction-status query (its fresh secret): it decides.
-                Some(status) if via_query => {
-                    disburse::apply(conn, COMPONENT, d.id, &status, "daraja status query")?
-                }
-                // M-Pesa does not sign: a B2C result is only a hint; the status query confirms.
-                Some(status) if !d.is_final() => {
-                    disburse::note_hint(conn, d.id, &status)?;
-                    disburse::status(settings, d, Some(conn)).await?;
-                    Applied::Deferred("confirming with a transaction-status query")
-                }
-                Some(_) => Applied::Duplicate,
-                None => Applied::Rejected("not a Daraja result".into()),
+        match provider.read_payout_callback(body) {
+            None => Applied::Rejected(format!("not a {name} payout result")),
+            Some(report)
+                if report
+                    .reference
+                    .as_ref()
+                    .is_some_and(|r| *r != d.id.to_string()) =>
+            {
+                Applied::Rejected("the reference does not match".into())
+            }
+            Some(report) if provider.answers_payout_status_by_callback() => {
+                query_answered_result(settings, conn, d, via_query, report.status).await?
+            }
+            Some(_) => match disburse::status(settings, d, None).await? {
+                Some(status) => disburse::apply(
+                    conn,
+                    settings.component,
+                    d.id,
+                    &status,
+                    &format!("{name} callback"),
+                )?,
+                None => Applied::Duplicate,
             },
-            Provider::Tembo => match tembo::callback(body) {
-                Some((reference, _)) if reference == d.id.to_string() => {
-                    match disburse::status(settings, d, None).await? {
-                        Some(status) => {
-                            disburse::apply(conn, COMPONENT, d.id, &status, "tembo callback")?
-                        }
-                        None => Applied::Duplicate,
-                    }
-                }
-                _ => Applied::Rejected("transactionRef does not match".into()),
-            },
-            Provider::Selcom => Applied::Rejected("Selcom cash-ins have no callbacks".into()),
         }
     };
     record(conn, name, Some(d.id), body, &applied);
-    if matches!(applied, Applied::Rejected(_)) && provider == Provider::Selcom {
-        return Ok(Problem::new(
-            403,
-            "callback_rejected",
-            "The callback could not be authenticated",
-        )
-        .into_response());
+    if matches!(applied, Applied::Rejected(_)) && provider.read_payout_callback(body).is_none() {
+        return Ok(rejected());
     }
-    Ok(match provider {
-        Provider::Daraja => json(200, &json!({"ResultCode": 0, "ResultDesc": "Accepted"})),
-        _ => json(200, &json!({"statusCode": "RECEIVED"})),
+    Ok(json(200, &provider.acknowledgement(Some(d.id), true)))
+}
+
+/// A result where the provider answers status queries by callback (Daraja, which signs none).
+async fn query_answered_result(
+    settings: &Settings,
+    conn: &Connection,
+    d: &Disbursement,
+    via_query: bool,
+    status: Option<Status>,
+) -> Result<Applied, Problem> {
+    let source = format!("{} status query", d.provider);
+    Ok(match status {
+        // A "failed" answer to our own status query gives money back only when a second
+        // answer, under another fresh secret, agrees.
+        Some(status @ Status::Failed { .. }) if via_query => {
+            disburse::confirm_failure(settings, conn, settings.component, d, &status).await?
+        }
+        // A success only posts the reservation: it cannot re-credit anything.
+        Some(status) if via_query => {
+            disburse::apply(conn, settings.component, d.id, &status, &source)?
+        }
+        // An unprompted result is only a hint; the status query confirms.
+        Some(status) if !d.is_final() => {
+            disburse::note_hint(conn, d.id, &status)?;
+            disburse::status(settings, d, Some(conn)).await?;
+            Applied::Deferred("confirming with a transaction-status query")
+        }
+        Some(_) => Applied::Duplicate,
+        None => Applied::Rejected("the result says nothing".into()),
     })
 }
 
-fn forged(conn: &Connection, provider: &str, body: &Value, why: &str) -> Response {
-    record(conn, provider, None, body, &Applied::Rejected(why.into()));
+fn rejected() -> Response {
     Problem::new(
         403,
         "callback_rejected",
@@ -182,8 +193,13 @@ fn forged(conn: &Connection, provider: &str, body: &Value, why: &str) -> Respons
     .into_response()
 }
 
+fn forged(conn: &Connection, provider: &str, body: &Value, why: &str) -> Response {
+    record(conn, provider, None, body, &Applied::Rejected(why.into()));
+    rejected()
+}
+
 /// Routes `/payments/callbacks/...`.
-pub async fn handle(req: Request) -> Result<Response, Problem> {
+pub async fn handle(req: Request, component: &'static str) -> Result<Response, Problem> {
     let path = req.path().trim_end_matches('/').to_string();
     let rest = path.strip_prefix("/payments/callbacks/").unwrap_or("");
     let parts: Vec<&str> = rest.split('/').collect();
@@ -198,7 +214,7 @@ pub async fn handle(req: Request) -> Result<Response, Problem> {
     let raw = req.body().to_vec();
     let body: Value = serde_json::from_slice(&raw)
         .map_err(|_| Problem::bad_request("the callback body is not JSON"))?;
-    let settings = Settings::from_variables()?;
+    let settings = Settings::from_variables(component)?;
     let conn = db()?;
     let name = provider.as_str();
     let Some(intent) = intent_with_secret(&conn, intent, secret)? else {
@@ -207,7 +223,7 @@ pub async fn handle(req: Request) -> Result<Response, Problem> {
         }
         return Ok(forged(&conn, name, &body, "unknown intent or secret"));
     };
-    if intent.provider != name {
+    if intent.provider != provider {
         return Ok(forged(
             &conn,
             name,
@@ -215,107 +231,78 @@ pub async fn handle(req: Request) -> Result<Response, Problem> {
             "intent belongs to another provider",
         ));
     }
-    let applied = match provider {
-        Provider::Daraja => daraja_callback(&settings, &conn, &intent, &body).await?,
-        Provider::Selcom => {
-            let headers: Vec<(String, String)> = req
-                .headers()
-                .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or("").to_string()))
-                .collect();
-            let secret = var("selcom_callback_secret").map_err(Problem::internal)?;
-            // An empty or placeholder key would let anyone sign: refuse rather than verify.
-            if nexgate_platform::config::is_placeholder_secret(&secret) {
-                eprintln!("payments: selcom_callback_secret is empty or a placeholder; refusing Selcom webhooks");
-                return Ok(forged(
-                    &conn,
-                    name,
-                    &body,
-                    "selcom_callback_secret is not configured",
-                ));
-            }
-            if let Err(why) =
-                selcom::verify_webhook(&secret, &headers, &body, now_unix().0, SELCOM_SKEW_SECS)
-            {
-                return Ok(forged(&conn, name, &body, why));
-            }
-            match selcom::webhook(&body) {
-                Some((order, status)) if order == intent.id.to_string() => {
-                    settle::apply(&conn, COMPONENT, intent.id, &status, "selcom webhook")?
-                }
-                Some(_) => Applied::Rejected("order_id does not match the intent".into()),
-                None => Applied::Rejected("not a Selcom webhook".into()),
-            }
-        }
-        Provider::Tembo => {
-            let secret = var("tembo_callback_secret").unwrap_or_default();
-            if !secret.is_empty() {
-                let presented = req
-                    .header("x-signature")
-                    .and_then(|h| h.as_str())
-                    .unwrap_or("");
-                if !constant_time_eq(
-                    presented.as_bytes(),
-                    tembo::signature(&secret, &raw).as_bytes(),
-                ) {
-                    return Ok(forged(&conn, name, &body, "bad x-signature"));
-                }
-            }
-            match tembo::callback(&body) {
-                Some((reference, _)) if reference == intent.id.to_string() => {
-                    confirm_and_apply(&settings, &conn, &intent, None, "tembo callback").await?
-                }
-                Some(_) => Applied::Rejected("transactionRef does not match the intent".into()),
-                None => Applied::Rejected("not a Tembo callback".into()),
-            }
-        }
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or("").to_string()))
+        .collect();
+    if let Err(why) = provider.verify_callback(&headers, &raw, &body) {
+        return Ok(forged(&conn, name, &body, why));
+    }
+    let applied = match provider.read_collection_callback(&body) {
+        Some(report) => collection_callback(&settings, &conn, &intent, report, name).await?,
+        None => Applied::Rejected(format!("not a {name} callback")),
     };
     record(&conn, name, Some(intent.id), &body, &applied);
-    let ok = !matches!(applied, Applied::Rejected(_));
-    Ok(match provider {
-        Provider::Daraja => json(200, &json!({"ResultCode": 0, "ResultDesc": "Accepted"})),
-        Provider::Selcom => json(
-            200,
-            &json!({"reference": intent.id, "resultcode": if ok { "000" } else { "400" }, "result": if ok { "SUCCESS" } else { "FAIL" }, "message": "received"}),
-        ),
-        Provider::Tembo => json(200, &json!({"statusCode": "RECEIVED"})),
-    })
+    let accepted = !matches!(applied, Applied::Rejected(_));
+    Ok(json(
+        200,
+        &provider.acknowledgement(Some(intent.id), accepted),
+    ))
 }
 
-/// M-Pesa: the callback must name this intent's CheckoutRequestID; its fate comes from the status
-/// query, and a success takes the receipt number and amount from the callback.
-async fn daraja_callback(
+/// A collection callback must name this intent (by our reference, or by the provider's request
+/// id, learnt from it when the push's answer never reached us); a success whose own amount is
+/// not the intent's is refused. Its fate comes from a confirming status query.
+async fn collection_callback(
     settings: &Settings,
     conn: &Connection,
     intent: &Intent,
-    body: &Value,
+    report: CollectionReport,
+    provider: &str,
 ) -> Result<Applied, Problem> {
-    let Some(cb) = daraja::callback(body) else {
-        return Ok(Applied::Rejected("not an STK callback".into()));
-    };
-    match &intent.provider_request_id {
-        Some(id) if *id == cb.checkout_request_id => {}
-        Some(_) => {
+    let mut intent = intent.clone();
+    match report.names {
+        ReportNames::Ours(reference) if reference != intent.id.to_string() => {
             return Ok(Applied::Rejected(
-                "CheckoutRequestID does not match the intent".into(),
+                "the reference does not match the intent".into(),
             ))
         }
-        None => {
-            // The push answer never reached us; the callback tells us its id (authenticated by
-            // the URL secret), and the status query below confirms it.
-            query(
-                conn,
-                "UPDATE payments.intents SET provider_request_id = $2 WHERE id = $1 AND provider_request_id IS NULL",
-                &[P::Uuid(intent.id.to_string()), P::Str(cb.checkout_request_id.clone())],
-            )?;
+        ReportNames::Ours(_) => {}
+        ReportNames::ProviderRequest(id) => match &intent.provider_request_id {
+            Some(known) if *known == id => {}
+            Some(_) => {
+                return Ok(Applied::Rejected(
+                    "the request id does not match the intent".into(),
+                ))
+            }
+            None => {
+                query(
+                    conn,
+                    "UPDATE payments.intents SET provider_request_id = $2 WHERE id = $1 AND provider_request_id IS NULL",
+                    &[P::Uuid(intent.id.to_string()), P::Str(id.clone())],
+                )?;
+                intent.provider_request_id = Some(id);
+            }
+        },
+    }
+    if let Some(Status::Succeeded {
+        amount_major: Some(major),
+        ..
+    }) = &report.status
+    {
+        if !reports_amount(*major, intent.money()) {
+            return Ok(Applied::Rejected(format!(
+                "amount mismatch: the callback says {major}, the intent is {} minor units",
+                intent.amount
+            )));
         }
     }
-    let mut intent = intent.clone();
-    intent.provider_request_id = Some(cb.checkout_request_id.clone());
-    confirm_and_apply(settings, conn, &intent, Some(cb.status), "daraja callback").await
+    let source = format!("{provider} callback");
+    confirm_and_apply(settings, conn, &intent, report.status, &source).await
 }
 
-/// Asks the provider, then applies its answer. A reported success adds its transaction id and
-/// amount (checked against the intent) when the query agrees.
+/// Asks the provider, then applies its answer. A reported success adds its transaction id (the
+/// M-Pesa receipt number) when the query agrees; the amount is never taken from the report.
 async fn confirm_and_apply(
     settings: &Settings,
     conn: &Connection,
@@ -330,7 +317,9 @@ async fn confirm_and_apply(
     if intent.is_final() && !matches!(reported, Some(Status::Succeeded { .. })) {
         return Ok(Applied::Duplicate);
     }
-    let confirmed = gateway::status(settings, intent)
+    let confirmed = intent
+        .provider
+        .collection_status(settings, intent)
         .await?
         .unwrap_or(Status::Pending);
     let status = match (confirmed, reported) {
@@ -341,7 +330,7 @@ async fn confirm_and_apply(
             },
             Some(Status::Succeeded {
                 transaction_id: cb_id,
-                amount_major: cb_amount,
+                ..
             }),
         ) => Status::Succeeded {
             transaction_id: if cb_id.is_empty() {
@@ -349,9 +338,11 @@ async fn confirm_and_apply(
             } else {
                 cb_id
             },
-            amount_major: cb_amount.or(amount_major),
+            // The amount is the query's (or, as an STK query names none, the one we asked for),
+            // never the unsigned callback's.
+            amount_major,
         },
         (confirmed, _) => confirmed,
     };
-    settle::apply(conn, COMPONENT, intent.id, &status, source)
+    settle::apply_then_return(settings, conn, intent.id, &status, source).await
 }

@@ -4,23 +4,27 @@
 //! once; its answer (synchronous, callback or status query) posts or voids the reservation, once.
 //! An unclear answer is never re-sent: the sweeper asks the provider.
 
-use nexgate_events::outbox::Outbox;
-use nexgate_platform::db::{constraint, query, Rows};
+use nexgate_events::catalogue::payments::{PayoutFailed, PayoutSent, RefundProcessed};
+use nexgate_events::outbox::{with_events, Outbox};
+use nexgate_platform::db::{constraint, for_update, load_one, query, FromRow, Rows};
 use nexgate_platform::ids::new_id;
-use nexgate_platform::time::now_unix;
+use nexgate_platform::money::{Currency, Money};
 use nexgate_platform::Problem;
 use serde_json::{json, Value};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{
-    account, derived_id, minor_per_major, must_transfer, new_secret, not_configured, transfer, ts,
-    whole_major_units, with_events, Account, Settings,
+use crate::ledger::{
+    account, derived_id, must_transfer, reports_amount, transfer, whole_major_units, Account,
 };
-use crate::gateway;
-use crate::phone::{Network, Provider};
-use crate::providers::{daraja, selcom, send, tembo, Status};
+use crate::phone::Provider;
+use crate::providers::{PayoutAsked, Status};
+use crate::secrets::new_secret;
+use crate::settings::Settings;
+use crate::settings::SCHEMA;
 use crate::settle::Applied;
+use crate::states::DisbursementState;
+use nexgate_platform::db::ts;
 
 /// A row of `payments.disbursements`.
 #[derive(Debug, Clone)]
@@ -30,12 +34,12 @@ pub struct Disbursement {
     pub intent_id: Option<Uuid>,
     pub payable_id: Option<Uuid>,
     pub user_id: Uuid,
-    pub provider: String,
+    pub provider: Provider,
     pub msisdn: String,
     pub network: String,
     pub amount: i64,
-    pub currency: String,
-    pub state: String,
+    pub currency: Currency,
+    pub state: DisbursementState,
     pub provider_request_id: Option<String>,
     pub provider_transaction_id: Option<String>,
     pub failure_code: Option<String>,
@@ -63,12 +67,12 @@ impl Disbursement {
             intent_id: r.value(i, "intent_id")?,
             payable_id: r.value(i, "payable_id")?,
             user_id: r.value(i, "user_id")?,
-            provider: r.value(i, "provider")?,
+            provider: Provider::from_db(&r.value::<String>(i, "provider")?)?,
             msisdn: r.value(i, "msisdn")?,
             network: r.value(i, "network")?,
             amount: r.value(i, "amount")?,
-            currency: r.value(i, "currency")?,
-            state: r.value(i, "state")?,
+            currency: Currency::parse(&r.value::<String>(i, "currency")?)?,
+            state: DisbursementState::parse(&r.value::<String>(i, "state")?)?,
             provider_request_id: r.value(i, "provider_request_id")?,
             provider_transaction_id: r.value(i, "provider_transaction_id")?,
             failure_code: r.value(i, "failure_code")?,
@@ -81,23 +85,24 @@ impl Disbursement {
     }
 
     pub fn load(conn: &Connection, id: Uuid, lock: bool) -> Result<Option<Self>, Problem> {
-        let rows = query(
+        load_one(
             conn,
             &format!(
                 "SELECT {} FROM payments.disbursements WHERE id = $1{}",
                 columns(),
-                if lock { " FOR UPDATE" } else { "" }
+                for_update(lock)
             ),
             &[P::Uuid(id.to_string())],
-        )?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Self::from_rows(&rows, 0)?))
+        )
     }
 
     pub fn is_final(&self) -> bool {
-        matches!(self.state.as_str(), "succeeded" | "failed")
+        self.state.is_final()
+    }
+
+    /// The amount paid out.
+    pub fn money(&self) -> Money {
+        Money::new(self.amount, self.currency)
     }
 
     pub fn view(&self) -> Value {
@@ -122,12 +127,17 @@ impl Disbursement {
     /// (debit, credit) accounts of the reservation.
     fn accounts(&self, conn: &Connection) -> Result<(Uuid, Uuid), Problem> {
         let source = match (self.kind.as_str(), self.payable_id) {
-            ("refund", Some(payable)) => account(conn, Account::Escrow(payable, &self.currency))?,
-            _ => account(conn, Account::Available(self.user_id, &self.currency))?,
+            ("refund", Some(payable)) => {
+                account(conn, Account::Escrow(payable, self.currency.code()))?
+            }
+            _ => account(conn, Account::Available(self.user_id, self.currency.code()))?,
         };
         Ok((
             source,
-            account(conn, Account::Clearing(&self.provider, &self.currency))?,
+            account(
+                conn,
+                Account::Clearing(self.provider.as_str(), self.currency.code()),
+            )?,
         ))
     }
 }
@@ -151,7 +161,7 @@ pub struct NewDisbursement<'a> {
 /// Inserts the row and reserves the amount (inside the caller's transaction). Returns the id and
 /// the callback secret. 409 `insufficient_balance` when the source account cannot cover it.
 pub fn reserve(conn: &Connection, d: &NewDisbursement<'_>) -> Result<(Uuid, String), Problem> {
-    whole_major_units(d.amount, d.currency)?;
+    whole_major_units(Money::of(d.amount, d.currency)?)?;
     let id = new_id();
     let (secret, secret_hash) = new_secret()?;
     query(
@@ -206,11 +216,7 @@ pub fn reserve(conn: &Connection, d: &NewDisbursement<'_>) -> Result<(Uuid, Stri
 }
 
 fn result_url(settings: &Settings, d: &Disbursement, secret: &str) -> String {
-    settings.callback_url(
-        Provider::parse(&d.provider).unwrap_or(Provider::Selcom),
-        d.id,
-        secret,
-    )
+    settings.callback_url(d.provider, d.id, secret)
 }
 
 /// Sends a reserved disbursement to its provider, once, and applies a clear answer.
@@ -223,97 +229,21 @@ pub async fn send_once(
 ) -> Result<(), Problem> {
     let d = Disbursement::load(conn, id, false)?
         .ok_or_else(|| Problem::internal("disbursement vanished"))?;
-    let provider =
-        Provider::parse(&d.provider).ok_or_else(|| Problem::internal("unknown provider"))?;
-    let amount = whole_major_units(d.amount, &d.currency)?;
-    let now = now_unix().0;
+    let provider = d.provider;
     let narration = if d.kind == "refund" {
         "Nexgate refund"
     } else {
         "Nexgate payout"
     };
-    let outcome: Result<Option<String>, Option<(String, String)>> = match provider {
-        Provider::Daraja => {
-            let c = settings
-                .daraja
-                .as_ref()
-                .ok_or_else(|| not_configured(provider))?;
-            match gateway::daraja_token(settings, c).await {
-                Err(_) => Err(None),
-                Ok(token) => {
-                    let out = daraja::b2c(
-                        c,
-                        &token,
-                        &d.id.to_string(),
-                        amount,
-                        &d.msisdn,
-                        &result_url(settings, &d, secret),
-                        narration,
-                    );
-                    match send("daraja", out).await {
-                        Ok(a) => daraja::b2c_answer(a.status, &a.body).map(Some),
-                        Err(_) => Err(None),
-                    }
-                }
-            }
-        }
-        Provider::Selcom => {
-            let c = settings
-                .selcom
-                .as_ref()
-                .ok_or_else(|| not_configured(provider))?;
-            let code = selcom::cashin_utility_code(&d.network)
-                .ok_or_else(|| Problem::internal("no Selcom cash-in for this network"))?;
-            let out = selcom::wallet_cashin(
-                c,
-                &selcom::timestamp(now),
-                &d.id.to_string(),
-                code,
-                &d.msisdn,
-                amount,
-                &settings.selcom_pin,
-            );
-            match send("selcom", out).await {
-                Ok(a) => {
-                    // Selcom answers cash-ins synchronously.
-                    let status = selcom::cashin_status(a.status, &a.body);
-                    if !matches!(status, Status::Pending) {
-                        apply(conn, component, d.id, &status, "selcom answer")?;
-                        return Ok(());
-                    }
-                    Err(None)
-                }
-                Err(_) => Err(None),
-            }
-        }
-        Provider::Tembo => {
-            let c = settings
-                .tembo
-                .as_ref()
-                .ok_or_else(|| not_configured(provider))?;
-            let service = Network::parse(&d.network)
-                .and_then(|n| n.tembo_channel("B2C"))
-                .ok_or_else(|| Problem::internal("no Tembo payout for this network"))?;
-            let out = tembo::wallet_to_mobile(
-                c,
-                &Uuid::now_v7().to_string(),
-                &service,
-                &d.msisdn,
-                amount,
-                narration,
-                &d.id.to_string(),
-                &tembo::transaction_date(now),
-                &result_url(settings, &d, secret),
-            );
-            match send("tembo", out).await {
-                Ok(a) => tembo::collection_outcome(a.status, &a.body),
-                Err(_) => Err(None),
-            }
-        }
-    };
+    let asked = provider
+        .pay_out(settings, &d, narration, &result_url(settings, &d, secret))
+        .await?;
     let id_param = P::Uuid(d.id.to_string());
-    match outcome {
-        Ok(request_id) => {
+    match asked {
+        PayoutAsked::Answered(status) => {
+            apply(conn, component, d.id, &status, "provider answer")?;
+        }
+        PayoutAsked::Taken(request_id) => {
             query(
                 conn,
                 "UPDATE payments.disbursements SET state = 'sent', provider_request_id = $2, updated_at = now()
@@ -321,16 +251,11 @@ pub async fn send_once(
                 &[id_param, request_id.map(P::Str).unwrap_or(P::DbNull)],
             )?;
         }
-        Err(Some((code, reason))) => {
-            apply(
-                conn,
-                component,
-                d.id,
-                &Status::Failed { code, reason },
-                "provider refusal",
-            )?;
+        PayoutAsked::Refused { code, reason } => {
+            let refused = Status::Failed { code, reason };
+            apply(conn, component, d.id, &refused, "provider refusal")?;
         }
-        Err(None) => {
+        PayoutAsked::Unclear => {
             // Unclear: never re-sent; the sweeper asks.
             query(
                 conn,
@@ -350,7 +275,7 @@ pub fn apply(
     status: &Status,
     source: &str,
 ) -> Result<Applied, Problem> {
-    with_events(conn, component, |conn, events| {
+    with_events(conn, SCHEMA, component, |conn, events| {
         let Some(d) = Disbursement::load(conn, id, true)? else {
             return Ok(Applied::Rejected("no such disbursement".into()));
         };
@@ -371,7 +296,7 @@ fn apply_locked(
     let id = P::Uuid(d.id.to_string());
     match status {
         Status::Pending => {
-            if d.state == "created" {
+            if d.state == DisbursementState::Created {
                 query(conn, "UPDATE payments.disbursements SET state = 'unknown', updated_at = now() WHERE id = $1", &[id])?;
             }
             Ok(Applied::Duplicate)
@@ -379,107 +304,142 @@ fn apply_locked(
         Status::Succeeded {
             transaction_id,
             amount_major,
-        } => {
-            if let Some(major) = amount_major {
-                if major * minor_per_major(&d.currency) != d.amount {
-                    return Ok(Applied::Rejected(format!(
-                        "amount mismatch: provider says {major}"
-                    )));
-                }
-            }
-            let (debit, credit) = d.accounts(conn)?;
-            let transaction_id = if transaction_id.is_empty() {
-                d.id.to_string()
-            } else {
-                transaction_id.clone()
-            };
-            if let Err(e) = query(
-                conn,
-                "UPDATE payments.disbursements SET state = 'succeeded', provider_transaction_id = $2, failure_code = NULL, failure_reason = NULL,
-                     completed_at = now(), updated_at = now() WHERE id = $1",
-                &[id, P::Str(transaction_id.clone())],
-            ) {
-                if constraint(&e) == Some("disbursements_provider_transaction_key") {
-                    return Ok(Applied::Rejected(format!("provider transaction {transaction_id} already used")));
-                }
-                return Err(e.into());
-            }
-            must_transfer(
-                conn,
-                derived_id(d.id, "post"),
-                debit,
-                credit,
-                None,
-                &d.currency,
-                "post_pending",
-                Some(d.id),
-                &format!("{} {} sent ({source})", d.kind, d.id),
-            )?;
-            if d.kind == "refund" {
-                refund_succeeded(conn, events, d)?;
-            } else {
-                events.record(
-                    conn,
-                    "payments.payout.sent",
-                    Some(d.user_id),
-                    ("payout", d.id.to_string()),
-                    vec![d.user_id],
-                    json!({"payout_id": d.id, "user_id": d.user_id, "amount": d.amount, "currency": d.currency,
-                           "provider": d.provider, "provider_reference": transaction_id}),
-                )?;
-            }
-            Ok(Applied::Applied("succeeded"))
-        }
-        Status::Failed { code, reason } => {
-            // A transaction-status query says only "Failed": keep the code of the result it confirms.
-            let (code, reason) = match (code.as_str(), &d.failure_code) {
-                ("Failed", Some(hinted)) => (
-                    hinted.clone(),
-                    d.failure_reason.clone().unwrap_or_else(|| reason.clone()),
-                ),
-                _ => (code.clone(), reason.clone()),
-            };
-            let (code, reason) = (&code, &reason);
-            let (debit, credit) = d.accounts(conn)?;
-            query(
-                conn,
-                "UPDATE payments.disbursements SET state = 'failed', failure_code = $2, failure_reason = $3,
-                     completed_at = now(), updated_at = now() WHERE id = $1",
-                &[id, P::Str(code.chars().take(40).collect()), P::Str(reason.chars().take(200).collect())],
-            )?;
-            must_transfer(
-                conn,
-                derived_id(d.id, "void"),
-                debit,
-                credit,
-                None,
-                &d.currency,
-                "void_pending",
-                Some(d.id),
-                &format!("{} {} failed: {code}", d.kind, d.id),
-            )?;
-            if d.kind == "refund" {
-                // The reservation is back in escrow.
-                let (intent, payable) = (
-                    d.intent_id.unwrap_or_default(),
-                    d.payable_id.unwrap_or_default(),
-                );
-                query(conn, "UPDATE payments.intents SET refunded_amount = refunded_amount - $2, updated_at = now() WHERE id = $1", &[P::Uuid(intent.to_string()), P::Int64(d.amount)])?;
-                query(conn, "UPDATE payments.payables SET refunded_amount = refunded_amount - $2, updated_at = now() WHERE id = $1", &[P::Uuid(payable.to_string()), P::Int64(d.amount)])?;
-            } else {
-                events.record(
-                    conn,
-                    "payments.payout.failed",
-                    Some(d.user_id),
-                    ("payout", d.id.to_string()),
-                    vec![d.user_id],
-                    json!({"payout_id": d.id, "user_id": d.user_id, "amount": d.amount, "currency": d.currency,
-                           "code": code, "reason": reason}),
-                )?;
-            }
-            Ok(Applied::Applied("failed"))
+        } => succeeded(conn, events, d, transaction_id, *amount_major, source),
+        Status::Failed { code, reason } => failed(conn, events, d, code, reason),
+    }
+}
+
+/// The provider paid it out: the reservation is posted (the money has left), and the refund or
+/// payout is announced.
+fn succeeded(
+    conn: &Connection,
+    events: &mut Outbox,
+    d: &Disbursement,
+    transaction_id: &str,
+    amount_major: Option<i64>,
+    source: &str,
+) -> Result<Applied, Problem> {
+    let id = P::Uuid(d.id.to_string());
+    if let Some(major) = amount_major {
+        if !reports_amount(major, d.money()) {
+            return Ok(Applied::Rejected(format!(
+                "amount mismatch: provider says {major}"
+            )));
         }
     }
+    let (debit, credit) = d.accounts(conn)?;
+    let transaction_id = if transaction_id.is_empty() {
+        d.id.to_string()
+    } else {
+        transaction_id.to_string()
+    };
+    if let Err(e) = query(
+        conn,
+        "UPDATE payments.disbursements SET state = 'succeeded', provider_transaction_id = $2, failure_code = NULL, failure_reason = NULL,
+             completed_at = now(), updated_at = now() WHERE id = $1",
+        &[id, P::Str(transaction_id.clone())],
+    ) {
+        if constraint(&e) == Some("disbursements_provider_transaction_key") {
+            return Ok(Applied::Rejected(format!("provider transaction {transaction_id} already used")));
+        }
+        return Err(e.into());
+    }
+    must_transfer(
+        conn,
+        derived_id(d.id, "post"),
+        debit,
+        credit,
+        None,
+        d.currency.code(),
+        "post_pending",
+        Some(d.id),
+        &format!("{} {} sent ({source})", d.kind, d.id),
+    )?;
+    if d.kind == "refund" {
+        refund_succeeded(conn, events, d)?;
+    } else {
+        events.record(
+            conn,
+            Some(d.user_id),
+            ("payout", d.id.to_string()),
+            vec![d.user_id],
+            &PayoutSent {
+                payout_id: d.id,
+                user_id: d.user_id,
+                amount: d.amount,
+                currency: d.currency.to_string(),
+                provider: d.provider.to_string(),
+                provider_reference: transaction_id,
+            },
+        )?;
+    }
+    Ok(Applied::Applied("succeeded"))
+}
+
+/// The provider did not pay it out: the reservation is voided (the money is back where it came
+/// from), and the failure announced.
+fn failed(
+    conn: &Connection,
+    events: &mut Outbox,
+    d: &Disbursement,
+    code: &str,
+    reason: &str,
+) -> Result<Applied, Problem> {
+    let id = P::Uuid(d.id.to_string());
+    // A transaction-status query says only "Failed": keep the code of the result it confirms.
+    let (code, reason) = match (code, &d.failure_code) {
+        ("Failed", Some(hinted)) => (
+            hinted.clone(),
+            d.failure_reason
+                .clone()
+                .unwrap_or_else(|| reason.to_string()),
+        ),
+        _ => (code.to_string(), reason.to_string()),
+    };
+    let (code, reason) = (&code, &reason);
+    let (debit, credit) = d.accounts(conn)?;
+    query(
+        conn,
+        "UPDATE payments.disbursements SET state = 'failed', failure_code = $2, failure_reason = $3,
+             completed_at = now(), updated_at = now() WHERE id = $1",
+        &[id, P::Str(code.chars().take(40).collect()), P::Str(reason.chars().take(200).collect())],
+    )?;
+    must_transfer(
+        conn,
+        derived_id(d.id, "void"),
+        debit,
+        credit,
+        None,
+        d.currency.code(),
+        "void_pending",
+        Some(d.id),
+        &format!("{} {} failed: {code}", d.kind, d.id),
+    )?;
+    if d.kind == "refund" {
+        // The reservation is back in escrow.
+        let (intent, payable) = (
+            d.intent_id.unwrap_or_default(),
+            d.payable_id.unwrap_or_default(),
+        );
+        query(conn, "UPDATE payments.intents SET refunded_amount = refunded_amount - $2, updated_at = now() WHERE id = $1", &[P::Uuid(intent.to_string()), P::Int64(d.amount)])?;
+        query(conn, "UPDATE payments.payables SET refunded_amount = refunded_amount - $2, updated_at = now() WHERE id = $1", &[P::Uuid(payable.to_string()), P::Int64(d.amount)])?;
+    } else {
+        events.record(
+            conn,
+            Some(d.user_id),
+            ("payout", d.id.to_string()),
+            vec![d.user_id],
+            &PayoutFailed {
+                payout_id: d.id,
+                user_id: d.user_id,
+                amount: d.amount,
+                currency: d.currency.to_string(),
+                code: code.clone(),
+                reason: reason.clone(),
+            },
+        )?;
+    }
+    Ok(Applied::Applied("failed"))
 }
 
 fn refund_succeeded(
@@ -520,13 +480,21 @@ fn refund_succeeded(
     let payee: Uuid = rows.value(0, "payee_id")?;
     events.record(
         conn,
-        "payments.refund.processed",
         None,
         ("refund", d.id.to_string()),
         vec![payer, payee],
-        json!({"refund_id": d.id, "payable_id": payable, "intent_id": intent, "payer_id": payer, "payee_id": payee,
-               "owner_service": rows.value::<String>(0, "owner_service")?, "reference": rows.value::<String>(0, "reference")?,
-               "amount": d.amount, "currency": d.currency, "fully_refunded": fully}),
+        &RefundProcessed {
+            refund_id: d.id,
+            payable_id: payable,
+            intent_id: intent,
+            payer_id: payer,
+            payee_id: payee,
+            owner_service: rows.value::<String>(0, "owner_service")?,
+            reference: rows.value::<String>(0, "reference")?,
+            amount: d.amount,
+            currency: d.currency.to_string(),
+            fully_refunded: fully,
+        },
     )?;
     Ok(())
 }
@@ -544,59 +512,62 @@ pub fn note_hint(conn: &Connection, id: Uuid, status: &Status) -> Result<(), Pro
     Ok(())
 }
 
+/// How many agreeing "failed" transaction-status answers void a Daraja disbursement.
+const FAILURE_CONFIRMATIONS: i16 = 2;
+
+/// A Daraja transaction-status answer saying `d` failed. M-Pesa signs nothing, so one such answer
+/// (which anyone holding its secret could post) never gives the reservation back: it is counted,
+/// its secret retired, and a new query asked under a new secret; the disbursement fails when
+/// [`FAILURE_CONFIRMATIONS`] answers agree. A success in between settles it the other way.
+pub async fn confirm_failure(
+    settings: &Settings,
+    conn: &Connection,
+    component: &str,
+    d: &Disbursement,
+    answer: &Status,
+) -> Result<Applied, Problem> {
+    if d.is_final() {
+        return Ok(Applied::Duplicate);
+    }
+    let counted = query(
+        conn,
+        "UPDATE payments.disbursements SET failure_confirmations = failure_confirmations + 1,
+             query_secret_sha256 = NULL, updated_at = now()
+         WHERE id = $1 AND state IN ('created', 'sent', 'unknown')
+         RETURNING failure_confirmations",
+        &[P::Uuid(d.id.to_string())],
+    )?;
+    if counted.is_empty() {
+        return Ok(Applied::Duplicate);
+    }
+    let seen: i16 = counted.value(0, "failure_confirmations")?;
+    if seen >= FAILURE_CONFIRMATIONS {
+        return apply(
+            conn,
+            component,
+            d.id,
+            answer,
+            "daraja status queries (agreeing)",
+        );
+    }
+    // (No hint is noted: a status answer says only "Failed"; the B2C result's code is kept.)
+    status(settings, d, Some(conn)).await?;
+    Ok(Applied::Deferred(
+        "a failure needs a second status answer: asked again",
+    ))
+}
+
 /// Asks the provider where a disbursement stands: `Some(status)` for a synchronous answer, `None`
-/// when the answer comes by callback (Daraja's transaction-status query) or cannot be asked.
+/// when the answer comes by callback (Daraja's transaction-status query, which needs
+/// `query_conn` to remember the fresh secret of its result URL) or cannot be asked.
 pub async fn status(
     settings: &Settings,
     d: &Disbursement,
     query_conn: Option<&Connection>,
 ) -> Result<Option<Status>, Problem> {
-    let provider =
-        Provider::parse(&d.provider).ok_or_else(|| Problem::internal("unknown provider"))?;
-    let now = now_unix().0;
-    match provider {
-        Provider::Selcom => {
-            let c = settings
-                .selcom
-                .as_ref()
-                .ok_or_else(|| not_configured(provider))?;
-            Ok(Some(
-                match send(
-                    "selcom",
-                    selcom::cashin_query(c, &selcom::timestamp(now), &d.id.to_string()),
-                )
-                .await
-                {
-                    Ok(a) => selcom::cashin_status(a.status, &a.body),
-                    Err(_) => Status::Pending,
-                },
-            ))
-        }
-        Provider::Tembo => {
-            let c = settings
-                .tembo
-                .as_ref()
-                .ok_or_else(|| not_configured(provider))?;
-            Ok(Some(
-                match send(
-                    "tembo",
-                    tembo::payment_status(c, &Uuid::now_v7().to_string(), &d.id.to_string()),
-                )
-                .await
-                {
-                    Ok(a) if a.status == 200 => tembo::status_of(&a.body),
-                    _ => Status::Pending,
-                },
-            ))
-        }
-        Provider::Daraja => {
-            let c = settings
-                .daraja
-                .as_ref()
-                .ok_or_else(|| not_configured(provider))?;
-            let Some(conn) = query_conn else {
-                return Ok(None);
-            };
+    let provider = d.provider;
+    let result_url = match query_conn {
+        Some(conn) if provider.answers_payout_status_by_callback() => {
             // The answer comes to a result URL with a fresh secret, remembered by its hash.
             let (secret, hash) = new_secret()?;
             query(
@@ -604,17 +575,17 @@ pub async fn status(
                 "UPDATE payments.disbursements SET query_secret_sha256 = $2 WHERE id = $1",
                 &[P::Uuid(d.id.to_string()), P::Binary(hash)],
             )?;
-            let secret = secret.as_str();
-            if let Ok(token) = gateway::daraja_token(settings, c).await {
-                let out = daraja::transaction_status(
-                    c,
-                    &token,
-                    &d.id.to_string(),
-                    &result_url(settings, d, secret),
-                );
-                let _ = send("daraja", out).await;
-            }
-            Ok(None)
+            Some(result_url(settings, d, &secret))
         }
+        _ => None,
+    };
+    provider
+        .payout_status(settings, d, result_url.as_deref())
+        .await
+}
+
+impl FromRow for Disbursement {
+    fn from_row(rows: &Rows, i: usize) -> Result<Self, Problem> {
+        Self::from_rows(rows, i)
     }
 }

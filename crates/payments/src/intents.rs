@@ -1,26 +1,26 @@
 //! `/payments/intents` (pay a payable with one of your methods, with an `Idempotency-Key`),
 //! `/payments/transactions` (your payments, newest first, cursor) and `/payments/receipts/{id}`.
 
-use nexgate_authn::authenticate;
+use nexgate_authn::{authenticate, AuthContext};
 use nexgate_platform::db::{constraint, query, transaction};
-use nexgate_platform::idempotency::{self, Begin, StoredResponse};
+use nexgate_platform::idempotency::{self, Once, StoredResponse};
 use nexgate_platform::ids::{new_id, parse_id};
-use nexgate_platform::pagination::{encode_cursor, page_request};
 use nexgate_platform::Problem;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use spin_sdk::http::{Request, Response};
-use spin_sdk::pg4::ParameterValue as P;
+use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{
-    db, intent_columns, json, new_secret, query_string, whole_major_units, Intent, Payable,
-    Settings, SCHEMA,
-};
-use crate::gateway::{self, Collection, Started};
+use crate::ledger::whole_major_units;
 use crate::methods::paying_method;
-
-const COMPONENT: &str = "payments-api";
+use crate::providers::{Collection, Started};
+use crate::rows::{Intent, Payable};
+use crate::secrets::new_secret;
+use crate::settings::{Settings, SCHEMA};
+use crate::states::PayableState;
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::open_from_variables as db;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,14 +30,14 @@ struct NewIntent {
 }
 
 /// `POST /payments/intents`.
-pub async fn create(req: Request) -> Result<Response, Problem> {
+pub async fn create(req: Request, component: &'static str) -> Result<Response, Problem> {
     let ctx = authenticate(&req)?;
     let key =
         idempotency::parse_key(req.header("idempotency-key").and_then(|h| h.as_str()))?.to_string();
-    let body: NewIntent = crate::common::body(&req)?;
+    let body: NewIntent = nexgate_platform::body::json_body(&req)?;
     let payable_id = parse_id("payable_id", &body.payable_id)?;
     let method_id = parse_id("method_id", &body.method_id)?;
-    let settings = Settings::from_variables()?;
+    let settings = Settings::from_variables(component)?;
     let scope = format!("intents:{}", ctx.user_id);
     // The fingerprint covers what the request means, not its formatting.
     let fingerprint = idempotency::fingerprint(
@@ -47,60 +47,75 @@ pub async fn create(req: Request) -> Result<Response, Problem> {
     );
     let conn = db()?;
 
-    enum First {
-        Replay(Uuid),
-        New(Box<(Intent, String, crate::methods::PayingMethod, Payable)>),
-    }
+    let keyed = idempotency::Keyed {
+        schema: SCHEMA,
+        scope: &scope,
+        key: &key,
+        request_hash: &fingerprint,
+    };
     let first = transaction(&conn, |conn| {
-        match idempotency::begin(conn, SCHEMA, &scope, &key, &fingerprint)? {
-            Begin::Replay(stored) => {
-                let v: Value = serde_json::from_slice(&stored.body).map_err(Problem::internal)?;
-                let id = v
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .and_then(|s| Uuid::parse_str(s).ok());
-                return id
-                    .map(First::Replay)
-                    .ok_or_else(|| Problem::internal("stored intent response without id"));
-            }
-            Begin::Proceed => {}
+        let once = idempotency::once(conn, keyed, |conn| {
+            let new = new_intent(conn, &ctx, &settings, payable_id, method_id)?;
+            Ok((StoredResponse::json(201, &json!({ "id": new.0.id }))?, new))
+        })?;
+        match once {
+            Once::Replayed(stored) => Ok::<_, Problem>(First::Replay(stored.id()?)),
+            Once::Ran(new) => Ok(First::New(Box::new(new))),
         }
-        let payable = Payable::load(conn, payable_id, true)?
-            .filter(|p| p.payer_id == ctx.user_id)
-            .ok_or_else(|| Problem::invalid_field("payable_id", "is not a payable of yours"))?;
-        if payable.state != "open" {
-            return Err(Problem::conflict(
-                "payable_not_open",
-                format!("this payable is {}", payable.state),
-            ));
-        }
-        if payable.expired {
-            return Err(
-                Problem::new(410, "payable_expired", "This payable has expired")
-                    .with_detail("ask the seller for a new one"),
-            );
-        }
-        let method = paying_method(conn, ctx.user_id, method_id)?;
-        if method.currency != payable.currency {
-            return Err(Problem::new(
-                422,
-                "currency_mismatch",
-                "This method cannot pay in this currency",
-            )
-            .with_detail(format!(
-                "the payable is in {}, and {} pays in {}",
-                payable.currency,
-                method.provider.as_str(),
-                method.currency
-            )));
-        }
-        if !settings.enabled(method.provider) {
-            return Err(crate::common::not_configured(method.provider));
-        }
-        whole_major_units(payable.amount, &payable.currency)?;
-        let (secret, secret_hash) = new_secret()?;
-        let id = new_id();
-        query(
+    })?;
+    finish_create(&settings, &conn, component, first).await
+}
+
+enum First {
+    Replay(Uuid),
+    New(Box<(Intent, String, crate::methods::PayingMethod, Payable)>),
+}
+
+/// The intent's row (inside the keyed transaction), with its callback secret, the paying method
+/// and the payable.
+fn new_intent(
+    conn: &Connection,
+    ctx: &AuthContext,
+    settings: &Settings,
+    payable_id: Uuid,
+    method_id: Uuid,
+) -> Result<(Intent, String, crate::methods::PayingMethod, Payable), Problem> {
+    let payable = Payable::load(conn, payable_id, true)?
+        .filter(|p| p.payer_id == ctx.user_id)
+        .ok_or_else(|| Problem::invalid_field("payable_id", "is not a payable of yours"))?;
+    if payable.state != PayableState::Open {
+        return Err(Problem::conflict(
+            "payable_not_open",
+            format!("this payable is {}", payable.state),
+        ));
+    }
+    if payable.expired {
+        return Err(
+            Problem::new(410, "payable_expired", "This payable has expired")
+                .with_detail("ask the seller for a new one"),
+        );
+    }
+    let method = paying_method(conn, ctx.user_id, method_id)?;
+    if method.currency != payable.currency {
+        return Err(Problem::new(
+            422,
+            "currency_mismatch",
+            "This method cannot pay in this currency",
+        )
+        .with_detail(format!(
+            "the payable is in {}, and {} pays in {}",
+            payable.currency,
+            method.provider.as_str(),
+            method.currency
+        )));
+    }
+    if !settings.enabled(method.provider) {
+        return Err(crate::settings::not_configured(method.provider));
+    }
+    whole_major_units(payable.money())?;
+    let (secret, secret_hash) = new_secret()?;
+    let id = new_id();
+    query(
             conn,
             "INSERT INTO payments.intents (id, payable_id, payer_id, method_id, provider, amount, currency,
                  callback_secret_sha256, next_check_at)
@@ -112,7 +127,7 @@ pub async fn create(req: Request) -> Result<Response, Problem> {
                 P::Uuid(method_id.to_string()),
                 P::Str(method.provider.as_str().into()),
                 P::Int64(payable.amount),
-                P::Str(payable.currency.clone()),
+                P::Str(payable.currency.to_string()),
                 P::Binary(secret_hash),
             ],
         )
@@ -123,25 +138,22 @@ pub async fn create(req: Request) -> Result<Response, Problem> {
                 Problem::from(e)
             }
         })?;
-        idempotency::complete(
-            conn,
-            SCHEMA,
-            &scope,
-            &key,
-            &StoredResponse {
-                status: 201,
-                content_type: "application/json".into(),
-                body: serde_json::to_vec(&json!({ "id": id })).map_err(Problem::internal)?,
-            },
-        )?;
-        let intent = Intent::load(conn, id, false)?
-            .ok_or_else(|| Problem::internal("new intent vanished"))?;
-        Ok(First::New(Box::new((intent, secret, method, payable))))
-    })?;
+    let intent =
+        Intent::load(conn, id, false)?.ok_or_else(|| Problem::internal("new intent vanished"))?;
+    Ok((intent, secret, method, payable))
+}
 
+/// After the keyed transaction: a replay answers the intent as it is now; a new intent is sent to
+/// its provider.
+async fn finish_create(
+    settings: &Settings,
+    conn: &Connection,
+    component: &'static str,
+    first: First,
+) -> Result<Response, Problem> {
     let (intent, secret, method, payable) = match first {
         First::Replay(id) => {
-            let intent = Intent::load(&conn, id, false)?
+            let intent = Intent::load(conn, id, false)?
                 .ok_or_else(|| Problem::internal("replayed intent vanished"))?;
             return Ok(json(201, &intent.view()));
         }
@@ -150,20 +162,20 @@ pub async fn create(req: Request) -> Result<Response, Problem> {
 
     // After commit: the provider call. Whatever it answers, the intent row already exists, and
     // its callback URL names it.
-    let started = gateway::start(
-        &settings,
-        method.provider,
-        &Collection {
-            intent: intent.id,
-            amount: intent.amount,
-            currency: &intent.currency,
-            msisdn: method.msisdn.as_deref(),
-            network: method.network.as_deref(),
-            description: &payable.description,
-            callback_url: settings.callback_url(method.provider, intent.id, &secret),
-        },
-    )
-    .await?;
+    let started = method
+        .provider
+        .start_collection(
+            settings,
+            &Collection {
+                intent: intent.id,
+                amount: intent.money(),
+                msisdn: method.msisdn.as_deref(),
+                network: method.network.as_deref(),
+                description: &payable.description,
+                callback_url: settings.callback_url(method.provider, intent.id, &secret),
+            },
+        )
+        .await?;
     let id = P::Uuid(intent.id.to_string());
     match started {
         Started::Accepted {
@@ -171,7 +183,7 @@ pub async fn create(req: Request) -> Result<Response, Problem> {
             checkout_url,
         } => {
             query(
-                &conn,
+                conn,
                 "UPDATE payments.intents SET state = 'awaiting_customer', provider_request_id = $2, checkout_url = $3,
                      updated_at = now() WHERE id = $1 AND state = 'created'",
                 &[id, P::Str(request_id), checkout_url.map(P::Str).unwrap_or(P::DbNull)],
@@ -179,8 +191,8 @@ pub async fn create(req: Request) -> Result<Response, Problem> {
         }
         Started::Refused { code, reason } => {
             crate::settle::apply(
-                &conn,
-                COMPONENT,
+                conn,
+                component,
                 intent.id,
                 &crate::providers::Status::Failed { code, reason },
                 "start",
@@ -193,7 +205,7 @@ pub async fn create(req: Request) -> Result<Response, Problem> {
             );
         }
     }
-    let intent = Intent::load(&conn, intent.id, false)?
+    let intent = Intent::load(conn, intent.id, false)?
         .ok_or_else(|| Problem::internal("intent vanished"))?;
     Ok(json(201, &intent.view()))
 }
@@ -207,48 +219,6 @@ pub fn get(req: &Request, id: &str) -> Result<Response, Problem> {
         .filter(|i| i.payer_id == ctx.user_id)
         .ok_or_else(|| Problem::not_found("no such payment"))?;
     Ok(json(200, &intent.view()))
-}
-
-/// `GET /payments/transactions?limit&cursor`: your payments, newest first.
-pub fn transactions(req: &Request) -> Result<Response, Problem> {
-    let ctx = authenticate(req)?;
-    let page = page_request::<(String, Uuid)>(&query_string(req), 20, 100)?;
-    let conn = db()?;
-    let mut params = vec![
-        P::Uuid(ctx.user_id.to_string()),
-        P::Int64(page.limit as i64 + 1),
-    ];
-    let mut filter = String::new();
-    if let Some((at, id)) = &page.after {
-        filter = " AND (created_at, id) < ($3::text::timestamptz, $4)".into();
-        params.push(P::Str(at.clone()));
-        params.push(P::Uuid(id.to_string()));
-    }
-    let rows = query(
-        &conn,
-        &format!(
-            "SELECT {}, created_at::text AS position FROM payments.intents WHERE payer_id = $1{filter}
-             ORDER BY created_at DESC, id DESC LIMIT $2",
-            intent_columns()
-        ),
-        &params,
-    )?;
-    let mut items = Vec::new();
-    let mut next = None;
-    for i in 0..rows.len() {
-        if i == page.limit as usize {
-            break;
-        }
-        let intent = Intent::from_rows(&rows, i)?;
-        if i + 1 == page.limit as usize && rows.len() > page.limit as usize {
-            next = Some(encode_cursor(&(
-                rows.value::<String>(i, "position")?,
-                intent.id,
-            )));
-        }
-        items.push(intent.view());
-    }
-    Ok(json(200, &json!({ "items": items, "next_cursor": next })))
 }
 
 /// `GET /payments/receipts/{id}`: the receipt of a succeeded payment (by intent id or receipt

@@ -5,14 +5,19 @@
 //! from the business step, so retries never move it twice.
 
 pub mod callbacks;
-pub mod common;
 pub mod disburse;
-pub mod gateway;
+pub mod history;
 pub mod intents;
+pub mod ledger;
 pub mod methods;
 pub mod payables;
 pub mod payouts;
 pub mod phone;
 pub mod providers;
+pub mod returns;
+pub mod rows;
+pub mod secrets;
+pub mod settings;
 pub mod settle;
+pub mod states;
 pub mod sweeper;

@@ -6,6 +6,7 @@
 use nexgate_authn::{authenticate, AuthContext};
 use nexgate_platform::db::{constraint, query, transaction, Rows};
 use nexgate_platform::ids::{new_id, parse_id};
+use nexgate_platform::money::Currency;
 use nexgate_platform::Problem;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,8 +14,9 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{db, json, ts};
 use crate::phone::{self, Provider};
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::{open_from_variables as db, ts};
 
 /// Methods one user may keep.
 pub const METHODS_PER_USER_MAX: i64 = 10;
@@ -90,67 +92,13 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
 /// `POST /payments/methods`.
 pub fn add(req: &Request) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
-    let body: NewMethod = crate::common::body(req)?;
+    let body: NewMethod = nexgate_platform::body::json_body(req)?;
     let use_for = body.use_for.as_deref().unwrap_or("pay");
     if !matches!(use_for, "pay" | "payout") {
         return Err(Problem::invalid_field("use", "must be `pay` or `payout`"));
     }
     require_step_up_for(&ctx, use_for)?;
-    let label = body.label.as_deref().map(str::trim).unwrap_or("");
-    if label.chars().count() > 60 {
-        return Err(Problem::invalid_field(
-            "label",
-            "must be at most 60 characters",
-        ));
-    }
-    let (msisdn, network, provider) = match body.kind.as_str() {
-        "mobile_money" => {
-            let raw = body
-                .phone
-                .as_deref()
-                .ok_or_else(|| Problem::invalid_field("phone", "is required for mobile money"))?;
-            let msisdn = phone::normalise(raw)?;
-            let (network, provider) =
-                phone::resolve(&msisdn, body.network.as_deref(), body.provider.as_deref())?;
-            (Some(msisdn), Some(network.as_str()), provider)
-        }
-        "card" => {
-            if use_for == "payout" {
-                return Err(Problem::invalid_field(
-                    "use",
-                    "cards cannot receive payouts",
-                ));
-            }
-            if body.phone.is_some() || body.network.is_some() {
-                return Err(Problem::invalid_field(
-                    "phone",
-                    "cards take no phone or network",
-                ));
-            }
-            if body.provider.as_deref().is_some_and(|p| p != "selcom") {
-                return Err(Problem::invalid_field(
-                    "provider",
-                    "cards go through selcom",
-                ));
-            }
-            (None, None, Provider::Selcom)
-        }
-        _ => {
-            return Err(Problem::invalid_field(
-                "kind",
-                "must be `mobile_money` or `card`",
-            ))
-        }
-    };
-    let label = if label.is_empty() {
-        match &msisdn {
-            Some(m) => format!("{} {}", network.unwrap_or(""), phone::masked(m)),
-            None => "Card".to_string(),
-        }
-    } else {
-        label.to_string()
-    };
-    let id = new_id();
+    let method = body.checked(use_for)?;
     let conn = db()?;
     let user = P::Uuid(ctx.user_id.to_string());
     let result = transaction(&conn, |conn| {
@@ -178,41 +126,138 @@ pub fn add(req: &Request) -> Result<Response, Problem> {
             &[user.clone(), P::Str(use_for.into())],
         )?
         .value(0, "d")?;
-        let make_default = body.make_default || !has_default;
-        if make_default {
-            query(
-                conn,
-                "UPDATE payments.methods SET is_default = false WHERE user_id = $1 AND use = $2 AND is_default",
-                &[user.clone(), P::Str(use_for.into())],
-            )?;
-        }
-        query(
+        let id = insert(
             conn,
-            "INSERT INTO payments.methods (id, user_id, kind, use, msisdn, network, provider, currency, label, is_default)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                P::Uuid(id.to_string()),
-                user.clone(),
-                P::Str(body.kind.clone()),
-                P::Str(use_for.into()),
-                msisdn.clone().map(P::Str).unwrap_or(P::DbNull),
-                network.map(|n| P::Str(n.into())).unwrap_or(P::DbNull),
-                P::Str(provider.as_str().into()),
-                P::Str(provider.currency().into()),
-                P::Str(label.clone()),
-                P::Boolean(make_default),
-            ],
-        )
-        .map_err(|e| {
-            if constraint(&e) == Some("methods_live_number_key") {
-                Problem::conflict("method_exists", "this number is already one of your methods")
-            } else {
-                Problem::from(e)
-            }
-        })?;
+            ctx.user_id,
+            &method,
+            body.make_default || !has_default,
+        )?;
         load(conn, ctx.user_id, id)
     })?;
     Ok(json(201, &result))
+}
+
+/// A new method, checked: what it pays or receives through.
+struct CheckedMethod {
+    kind: String,
+    use_for: String,
+    msisdn: Option<String>,
+    network: Option<&'static str>,
+    provider: Provider,
+    label: String,
+}
+
+impl NewMethod {
+    /// Checks the fields for `use_for`; a 422 names the first that is wrong. A mobile-money
+    /// number resolves to its network and provider; a card goes through Selcom and pays only.
+    fn checked(&self, use_for: &str) -> Result<CheckedMethod, Problem> {
+        let label = self.label.as_deref().map(str::trim).unwrap_or("");
+        if label.chars().count() > 60 {
+            return Err(Problem::invalid_field(
+                "label",
+                "must be at most 60 characters",
+            ));
+        }
+        let (msisdn, network, provider) = match self.kind.as_str() {
+            "mobile_money" => {
+                let raw = self.phone.as_deref().ok_or_else(|| {
+                    Problem::invalid_field("phone", "is required for mobile money")
+                })?;
+                let msisdn = phone::normalise(raw)?;
+                let (network, provider) =
+                    phone::resolve(&msisdn, self.network.as_deref(), self.provider.as_deref())?;
+                (Some(msisdn), Some(network.as_str()), provider)
+            }
+            "card" => {
+                self.check_card(use_for)?;
+                (None, None, Provider::Selcom)
+            }
+            _ => {
+                return Err(Problem::invalid_field(
+                    "kind",
+                    "must be `mobile_money` or `card`",
+                ))
+            }
+        };
+        let label = match (label.is_empty(), &msisdn) {
+            (false, _) => label.to_string(),
+            (true, Some(m)) => format!("{} {}", network.unwrap_or(""), phone::masked(m)),
+            (true, None) => "Card".to_string(),
+        };
+        Ok(CheckedMethod {
+            kind: self.kind.clone(),
+            use_for: use_for.to_string(),
+            msisdn,
+            network,
+            provider,
+            label,
+        })
+    }
+
+    fn check_card(&self, use_for: &str) -> Result<(), Problem> {
+        if use_for == "payout" {
+            return Err(Problem::invalid_field(
+                "use",
+                "cards cannot receive payouts",
+            ));
+        }
+        if self.phone.is_some() || self.network.is_some() {
+            return Err(Problem::invalid_field(
+                "phone",
+                "cards take no phone or network",
+            ));
+        }
+        if self.provider.as_deref().is_some_and(|p| p != "selcom") {
+            return Err(Problem::invalid_field(
+                "provider",
+                "cards go through selcom",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Stores the method (the user's default for its use when `make_default`); its id.
+fn insert(
+    conn: &Connection,
+    user: Uuid,
+    m: &CheckedMethod,
+    make_default: bool,
+) -> Result<Uuid, Problem> {
+    let user = P::Uuid(user.to_string());
+    if make_default {
+        query(
+            conn,
+            "UPDATE payments.methods SET is_default = false WHERE user_id = $1 AND use = $2 AND is_default",
+            &[user.clone(), P::Str(m.use_for.clone())],
+        )?;
+    }
+    let id = new_id();
+    query(
+        conn,
+        "INSERT INTO payments.methods (id, user_id, kind, use, msisdn, network, provider, currency, label, is_default)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            P::Uuid(id.to_string()),
+            user,
+            P::Str(m.kind.clone()),
+            P::Str(m.use_for.clone()),
+            m.msisdn.clone().map(P::Str).unwrap_or(P::DbNull),
+            m.network.map(|n| P::Str(n.into())).unwrap_or(P::DbNull),
+            P::Str(m.provider.as_str().into()),
+            P::Str(m.provider.currency().into()),
+            P::Str(m.label.clone()),
+            P::Boolean(make_default),
+        ],
+    )
+    .map_err(|e| {
+        if constraint(&e) == Some("methods_live_number_key") {
+            Problem::conflict("method_exists", "this number is already one of your methods")
+        } else {
+            Problem::from(e)
+        }
+    })?;
+    Ok(id)
 }
 
 fn load(conn: &Connection, user: Uuid, id: Uuid) -> Result<Value, Problem> {
@@ -299,7 +344,7 @@ pub struct PayingMethod {
     pub msisdn: Option<String>,
     pub network: Option<String>,
     pub provider: Provider,
-    pub currency: String,
+    pub currency: Currency,
 }
 
 pub fn paying_method(conn: &Connection, user: Uuid, id: Uuid) -> Result<PayingMethod, Problem> {
@@ -322,6 +367,6 @@ pub fn paying_method(conn: &Connection, user: Uuid, id: Uuid) -> Result<PayingMe
         network: rows.value(0, "network")?,
         provider: Provider::parse(&provider)
             .ok_or_else(|| Problem::internal("unknown provider"))?,
-        currency: rows.value(0, "currency")?,
+        currency: Currency::parse(&rows.value::<String>(0, "currency")?)?,
     })
 }

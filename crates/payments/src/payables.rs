@@ -3,25 +3,29 @@
 //! freezes or voids the escrow. `GET /payments/payables/{id}` shows one to its payer or payee.
 
 use nexgate_authn::authenticate;
+use nexgate_events::catalogue::payments::{DisputeOpened, EscrowReleased};
 use nexgate_platform::db::{query, transaction};
-use nexgate_platform::idempotency::{self, Begin, StoredResponse};
+use nexgate_platform::idempotency::{self, Once, StoredResponse};
 use nexgate_platform::ids::{new_id, parse_id};
-use nexgate_platform::money::Currency;
+use nexgate_platform::money::{Currency, Money};
 use nexgate_platform::Problem;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{
-    account, db, derived_id, json, must_transfer, outbox, payable_columns, Account, Payable,
-    Settings, PAYABLE_TTL_SECS, SCHEMA,
-};
 use crate::disburse;
+use crate::ledger::{account, derived_id, must_transfer, Account};
 use crate::phone::Provider;
-
-const COMPONENT: &str = "payments-internal";
+use crate::rows::{payable_columns, Payable};
+use crate::settings::{
+    Settings, PAYABLE_TTL_SECS, PAYABLE_TTL_SECS_MAX, PAYABLE_TTL_SECS_MIN, SCHEMA,
+};
+use crate::states::PayableState;
+use nexgate_events::outbox::Outbox;
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::open_from_variables as db;
 
 /// The largest payable per currency, in minor units (the mobile-money transaction ceilings:
 /// M-Pesa 250,000 KES, Tanzanian wallets 10,000,000 TZS).
@@ -49,14 +53,91 @@ struct NewPayable {
     description: String,
     release_rule: String,
     dispute_window_secs: Option<i64>,
+    /// How long the payable waits for payment (default [`PAYABLE_TTL_SECS`]).
+    expires_in_secs: Option<i64>,
 }
 
 /// `POST /internal/payments/payables`: 201 with the new payable, or 200 with the same one when
 /// the owner retries with the same reference and fields (409 when the fields differ).
-pub fn create(req: &Request) -> Result<Response, Problem> {
+pub fn create(req: &Request, component: &'static str) -> Result<Response, Problem> {
     nexgate_platform::internal::check_request(req)?;
-    let b: NewPayable = crate::common::body(req)?;
-    let settings = Settings::from_variables()?;
+    let b: NewPayable = nexgate_platform::body::json_body(req)?;
+    let settings = Settings::from_variables(component)?;
+    let Checked {
+        payer,
+        payee,
+        currency,
+        description,
+        window,
+        ttl,
+    } = check_new_payable(&b, &settings)?;
+    let description = description.as_str();
+    let conn = db()?;
+    let id = new_id();
+    let inserted = query(
+        &conn,
+        "INSERT INTO payments.payables (id, owner_service, reference, purpose, payer_id, payee_id, amount, currency,
+             description, release_rule, dispute_window_secs, fee_bps, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))
+         ON CONFLICT (owner_service, reference) DO NOTHING RETURNING id",
+        &[
+            P::Uuid(id.to_string()),
+            P::Str(b.owner_service.clone()),
+            P::Str(b.reference.clone()),
+            P::Str(b.purpose.clone()),
+            P::Uuid(payer.to_string()),
+            P::Uuid(payee.to_string()),
+            P::Int64(b.amount),
+            P::Str(currency.code().into()),
+            P::Str(description.into()),
+            P::Str(b.release_rule.clone()),
+            P::Int32(window as i32),
+            P::Int32(settings.fee_bps as i32),
+            P::Floating64(ttl as f64),
+        ],
+    )?;
+    if !inserted.is_empty() {
+        let p = Payable::load(&conn, id, false)?
+            .ok_or_else(|| Problem::internal("new payable vanished"))?;
+        return Ok(json(201, &p.view()));
+    }
+    let rows = query(
+        &conn,
+        &format!(
+            "SELECT {} FROM payments.payables WHERE owner_service = $1 AND reference = $2",
+            payable_columns()
+        ),
+        &[P::Str(b.owner_service.clone()), P::Str(b.reference.clone())],
+    )?;
+    let existing = Payable::from_rows(&rows, 0)?;
+    let same = existing.payer_id == payer
+        && existing.payee_id == payee
+        && existing.amount == b.amount
+        && existing.currency == currency
+        && existing.purpose == b.purpose
+        && existing.release_rule == b.release_rule;
+    if !same {
+        return Err(Problem::conflict(
+            "reference_reused",
+            "a payable with this reference exists with other fields",
+        ));
+    }
+    Ok(json(200, &existing.view()))
+}
+
+/// A new payable's fields, checked.
+struct Checked {
+    payer: Uuid,
+    payee: Uuid,
+    currency: Currency,
+    description: String,
+    window: i64,
+    /// Seconds until it expires unpaid.
+    ttl: i64,
+}
+
+/// Every field of a new payable checked (a 422 naming the first bad one), before anything is stored.
+fn check_new_payable(b: &NewPayable, settings: &Settings) -> Result<Checked, Problem> {
     let service_ok = |s: &str| {
         !s.is_empty() && s.len() <= 40 && s.bytes().all(|c| c.is_ascii_lowercase() || c == b'_')
     };
@@ -102,7 +183,7 @@ pub fn create(req: &Request) -> Result<Response, Problem> {
             format!("must be 1 to {max} minor units of {}", currency.code()),
         ));
     }
-    crate::common::whole_major_units(b.amount, currency.code())?;
+    crate::ledger::whole_major_units(Money::new(b.amount, currency))?;
     let description = b.description.trim();
     if description.is_empty() || description.chars().count() > 140 {
         return Err(Problem::invalid_field(
@@ -128,57 +209,27 @@ pub fn create(req: &Request) -> Result<Response, Problem> {
             format!("must be 0 to {DISPUTE_WINDOW_SECS_MAX}"),
         ));
     }
-    let conn = db()?;
-    let id = new_id();
-    let inserted = query(
-        &conn,
-        "INSERT INTO payments.payables (id, owner_service, reference, purpose, payer_id, payee_id, amount, currency,
-             description, release_rule, dispute_window_secs, fee_bps, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))
-         ON CONFLICT (owner_service, reference) DO NOTHING RETURNING id",
-        &[
-            P::Uuid(id.to_string()),
-            P::Str(b.owner_service.clone()),
-            P::Str(b.reference.clone()),
-            P::Str(b.purpose.clone()),
-            P::Uuid(payer.to_string()),
-            P::Uuid(payee.to_string()),
-            P::Int64(b.amount),
-            P::Str(currency.code().into()),
-            P::Str(description.into()),
-            P::Str(b.release_rule.clone()),
-            P::Int32(window as i32),
-            P::Int32(settings.fee_bps as i32),
-            P::Floating64(PAYABLE_TTL_SECS as f64),
-        ],
-    )?;
-    if !inserted.is_empty() {
-        let p = Payable::load(&conn, id, false)?
-            .ok_or_else(|| Problem::internal("new payable vanished"))?;
-        return Ok(json(201, &p.view()));
-    }
-    let rows = query(
-        &conn,
-        &format!(
-            "SELECT {} FROM payments.payables WHERE owner_service = $1 AND reference = $2",
-            payable_columns()
-        ),
-        &[P::Str(b.owner_service.clone()), P::Str(b.reference.clone())],
-    )?;
-    let existing = Payable::from_rows(&rows, 0)?;
-    let same = existing.payer_id == payer
-        && existing.payee_id == payee
-        && existing.amount == b.amount
-        && existing.currency == currency.code()
-        && existing.purpose == b.purpose
-        && existing.release_rule == b.release_rule;
-    if !same {
-        return Err(Problem::conflict(
-            "reference_reused",
-            "a payable with this reference exists with other fields",
+    Ok(Checked {
+        payer,
+        payee,
+        currency,
+        description: description.to_string(),
+        window,
+        ttl: payable_ttl(b.expires_in_secs)?,
+    })
+}
+
+/// How long a payable waits for payment: the owner's `expires_in_secs` within
+/// [`PAYABLE_TTL_SECS_MIN`]..=[`PAYABLE_TTL_SECS_MAX`], or [`PAYABLE_TTL_SECS`].
+fn payable_ttl(asked: Option<i64>) -> Result<i64, Problem> {
+    let ttl = asked.unwrap_or(PAYABLE_TTL_SECS);
+    if !(PAYABLE_TTL_SECS_MIN..=PAYABLE_TTL_SECS_MAX).contains(&ttl) {
+        return Err(Problem::invalid_field(
+            "expires_in_secs",
+            format!("must be {PAYABLE_TTL_SECS_MIN} to {PAYABLE_TTL_SECS_MAX} seconds"),
         ));
     }
-    Ok(json(200, &existing.view()))
+    Ok(ttl)
 }
 
 /// `GET /internal/payments/payables/{id}`.
@@ -215,7 +266,7 @@ fn action_body(req: &Request) -> Result<EscrowAction, Problem> {
     if req.body().is_empty() {
         return Ok(EscrowAction::default());
     }
-    crate::common::body(req)
+    nexgate_platform::body::json_body(req)
 }
 
 /// Releases a paid payable's escrow to the payee (minus the fee) in the caller's transaction.
@@ -226,8 +277,8 @@ fn release_locked(
     p: &Payable,
     why: &str,
 ) -> Result<(), Problem> {
-    let escrow = account(conn, Account::Escrow(p.id, &p.currency))?;
-    let available = account(conn, Account::Available(p.payee_id, &p.currency))?;
+    let escrow = account(conn, Account::Escrow(p.id, p.currency.code()))?;
+    let available = account(conn, Account::Available(p.payee_id, p.currency.code()))?;
     let fee = p.fee();
     let net = p.remaining() - fee;
     if net > 0 {
@@ -237,21 +288,21 @@ fn release_locked(
             escrow,
             available,
             Some(net),
-            &p.currency,
+            p.currency.code(),
             "single_phase",
             None,
             &format!("release {}: {why}", p.id),
         )?;
     }
     if fee > 0 {
-        let fees = account(conn, Account::Fees(&p.currency))?;
+        let fees = account(conn, Account::Fees(p.currency.code()))?;
         must_transfer(
             conn,
             derived_id(p.id, "fee"),
             escrow,
             fees,
             Some(fee),
-            &p.currency,
+            p.currency.code(),
             "single_phase",
             None,
             &format!("fee {}", p.id),
@@ -264,27 +315,31 @@ fn release_locked(
     )?;
     events.record(
         conn,
-        "payments.escrow.released",
         None,
         ("payable", p.id.to_string()),
         vec![p.payee_id],
-        json!({
-            "payable_id": p.id,
-            "payee_id": p.payee_id,
-            "payer_id": p.payer_id,
-            "owner_service": p.owner_service,
-            "reference": p.reference,
-            "amount": net,
-            "fee": fee,
-            "currency": p.currency,
-            "reason": why,
-        }),
+        &EscrowReleased {
+            payable_id: p.id,
+            payee_id: p.payee_id,
+            payer_id: p.payer_id,
+            owner_service: p.owner_service.clone(),
+            reference: p.reference.clone(),
+            amount: net,
+            fee,
+            currency: p.currency.to_string(),
+            reason: why.to_string(),
+        },
     )?;
     Ok(())
 }
 
 /// `POST /internal/payments/payables/{id}/release|freeze|void`.
-pub async fn escrow_action(req: &Request, id: &str, action: &str) -> Result<Response, Problem> {
+pub async fn escrow_action(
+    req: &Request,
+    id: &str,
+    action: &str,
+    component: &'static str,
+) -> Result<Response, Problem> {
     nexgate_platform::internal::check_request(req)?;
     let id = parse_id("id", id)?;
     let body = action_body(req)?;
@@ -297,101 +352,21 @@ pub async fn escrow_action(req: &Request, id: &str, action: &str) -> Result<Resp
         .take(200)
         .collect::<String>();
     let conn = db()?;
-    let mut events = outbox(COMPONENT)?;
+    let mut events = Outbox::new(SCHEMA, component)?;
     let mut to_send: Option<(Uuid, String)> = None;
     let view = transaction(&conn, |conn| {
         let p =
             Payable::load(conn, id, true)?.ok_or_else(|| Problem::not_found("no such payable"))?;
-        let idem = |state: &str| p.state == state;
-        match action {
-            "release" => {
-                if idem("released") {
-                    return Ok(p.view());
-                }
-                if p.state == "frozen" && !body.resolve_dispute {
-                    return Err(Problem::conflict(
-                        "escrow_frozen",
-                        "the payable is frozen by a dispute; release with resolve_dispute",
-                    ));
-                }
-                if p.state != "paid" && p.state != "frozen" {
-                    return Err(Problem::conflict(
-                        "not_in_escrow",
-                        format!("the payable is {}", p.state),
-                    ));
-                }
-                if refund_in_flight(conn, p.id)? {
-                    return Err(Problem::conflict(
-                        "refund_in_progress",
-                        "a refund of this payable is still in flight",
-                    ));
-                }
-                release_locked(
-                    conn,
-                    &mut events,
-                    &p,
-                    if reason.is_empty() {
-                        "released by owner"
-                    } else {
-                        &reason
-                    },
-                )?;
-            }
-            "freeze" => {
-                if idem("frozen") {
-                    return Ok(p.view());
-                }
-                if p.state != "paid" {
-                    return Err(Problem::conflict(
-                        "not_in_escrow",
-                        format!("the payable is {}", p.state),
-                    ));
-                }
-                if reason.is_empty() {
-                    return Err(Problem::invalid_field("reason", "is required to freeze"));
-                }
-                query(
-                    conn,
-                    "UPDATE payments.payables SET state = 'frozen', frozen_reason = $2, updated_at = now() WHERE id = $1",
-                    &[P::Uuid(p.id.to_string()), P::Str(reason.clone())],
-                )?;
-                events.record(
-                    conn,
-                    "payments.dispute.opened",
-                    None,
-                    ("payable", p.id.to_string()),
-                    vec![p.payer_id, p.payee_id],
-                    json!({"dispute_id": derived_id(p.id, "dispute"), "payable_id": p.id, "payee_id": p.payee_id, "payer_id": p.payer_id, "reason": reason}),
-                )?;
-            }
-            "void" => {
-                if idem("voided") || idem("refunded") {
-                    return Ok(p.view());
-                }
-                if p.state == "open" {
-                    query(
-                        conn,
-                        "UPDATE payments.payables SET state = 'voided', updated_at = now() WHERE id = $1",
-                        &[P::Uuid(p.id.to_string())],
-                    )?;
-                } else if p.state == "paid" || p.state == "frozen" {
-                    // Money was collected: voiding refunds whatever is still in escrow.
-                    if !refund_in_flight(conn, p.id)? && p.remaining() > 0 {
-                        let why = if reason.is_empty() {
-                            "voided by owner"
-                        } else {
-                            reason.as_str()
-                        };
-                        to_send = Some(start_refund(conn, &p, p.remaining(), why)?);
-                    }
-                } else {
-                    return Err(Problem::conflict(
-                        "not_voidable",
-                        format!("the payable is {}", p.state),
-                    ));
-                }
-            }
+        let done = match action {
+            "release" => release(conn, &mut events, &p, body.resolve_dispute, &reason)?,
+            "freeze" => freeze(conn, &mut events, &p, &reason)?,
+            "void" => void(conn, &p, &reason)?,
             _ => return Err(Problem::not_found("no such action")),
+        };
+        match done {
+            Escrow::Unchanged => return Ok(p.view()),
+            Escrow::Changed => {}
+            Escrow::Refund(refund, secret) => to_send = Some((refund, secret)),
         }
         Ok::<_, Problem>(
             Payable::load(conn, id, false)?
@@ -401,8 +376,8 @@ pub async fn escrow_action(req: &Request, id: &str, action: &str) -> Result<Resp
     })?;
     events.publish(&conn);
     if let Some((refund, secret)) = to_send {
-        let settings = Settings::from_variables()?;
-        disburse::send_once(&settings, &conn, COMPONENT, refund, &secret).await?;
+        let settings = Settings::from_variables(component)?;
+        disburse::send_once(&settings, &conn, component, refund, &secret).await?;
         let p = Payable::load(&conn, id, false)?
             .ok_or_else(|| Problem::internal("payable vanished"))?;
         let d = disburse::Disbursement::load(&conn, refund, false)?.map(|d| d.view());
@@ -411,6 +386,151 @@ pub async fn escrow_action(req: &Request, id: &str, action: &str) -> Result<Resp
         return Ok(json(202, &v));
     }
     Ok(json(200, &view))
+}
+
+/// What an escrow action did inside its transaction.
+enum Escrow {
+    /// Already in the asked state (a retry): nothing changed.
+    Unchanged,
+    Changed,
+    /// A void of collected money: this refund (id, callback secret) is to be sent after commit.
+    Refund(Uuid, String),
+}
+
+/// `release`: the escrow goes to the payee (a frozen one only with `resolve_dispute`).
+fn release(
+    conn: &Connection,
+    events: &mut Outbox,
+    p: &Payable,
+    resolve_dispute: bool,
+    reason: &str,
+) -> Result<Escrow, Problem> {
+    let idem = |state: PayableState| p.state == state;
+    if idem(PayableState::Released) {
+        return Ok(Escrow::Unchanged);
+    }
+    if p.state == PayableState::Frozen && !resolve_dispute {
+        return Err(Problem::conflict(
+            "escrow_frozen",
+            "the payable is frozen by a dispute; release with resolve_dispute",
+        ));
+    }
+    if p.state != PayableState::Paid && p.state != PayableState::Frozen {
+        return Err(Problem::conflict(
+            "not_in_escrow",
+            format!("the payable is {}", p.state),
+        ));
+    }
+    if refund_in_flight(conn, p.id)? {
+        return Err(Problem::conflict(
+            "refund_in_progress",
+            "a refund of this payable is still in flight",
+        ));
+    }
+    release_locked(
+        conn,
+        events,
+        p,
+        if reason.is_empty() {
+            "released by owner"
+        } else {
+            reason
+        },
+    )?;
+    Ok(Escrow::Changed)
+}
+
+/// `freeze`: a dispute holds the escrow (a reason is required).
+fn freeze(
+    conn: &Connection,
+    events: &mut Outbox,
+    p: &Payable,
+    reason: &str,
+) -> Result<Escrow, Problem> {
+    let idem = |state: PayableState| p.state == state;
+    if idem(PayableState::Frozen) {
+        return Ok(Escrow::Unchanged);
+    }
+    if p.state != PayableState::Paid {
+        return Err(Problem::conflict(
+            "not_in_escrow",
+            format!("the payable is {}", p.state),
+        ));
+    }
+    if reason.is_empty() {
+        return Err(Problem::invalid_field("reason", "is required to freeze"));
+    }
+    query(
+            conn,
+            "UPDATE payments.payables SET state = 'frozen', frozen_reason = $2, updated_at = now() WHERE id = $1",
+            &[P::Uuid(p.id.to_string()), P::Str(reason.to_string())],
+        )?;
+    events.record(
+        conn,
+        None,
+        ("payable", p.id.to_string()),
+        vec![p.payer_id, p.payee_id],
+        &DisputeOpened {
+            dispute_id: derived_id(p.id, "dispute"),
+            payable_id: p.id,
+            owner_service: p.owner_service.clone(),
+            reference: p.reference.clone(),
+            payee_id: p.payee_id,
+            payer_id: p.payer_id,
+            reason: reason.to_string(),
+        },
+    )?;
+    Ok(Escrow::Changed)
+}
+
+/// `void`: an unpaid payable is voided; collected money still in escrow is refunded.
+fn void(conn: &Connection, p: &Payable, reason: &str) -> Result<Escrow, Problem> {
+    let idem = |state: PayableState| p.state == state;
+    if idem(PayableState::Voided) || idem(PayableState::Refunded) {
+        return Ok(Escrow::Unchanged);
+    }
+    if p.state == PayableState::Open {
+        // A payment under way may still succeed: the owner waits for it to end (then voids, or
+        // refunds what was paid), so no money lands on a voided payable unasked.
+        if payment_in_progress(conn, p.id)? {
+            return Err(Problem::conflict(
+                "payment_in_progress",
+                "a payment of this payable is under way; void it once it has ended",
+            ));
+        }
+        query(
+            conn,
+            "UPDATE payments.payables SET state = 'voided', updated_at = now() WHERE id = $1",
+            &[P::Uuid(p.id.to_string())],
+        )?;
+    } else if p.state == PayableState::Paid || p.state == PayableState::Frozen {
+        // Money was collected: voiding refunds whatever is still in escrow.
+        if !refund_in_flight(conn, p.id)? && p.remaining() > 0 {
+            let why = if reason.is_empty() {
+                "voided by owner"
+            } else {
+                reason
+            };
+            let (refund, secret) = start_refund(conn, p, p.remaining(), why)?;
+            return Ok(Escrow::Refund(refund, secret));
+        }
+    } else {
+        return Err(Problem::conflict(
+            "not_voidable",
+            format!("the payable is {}", p.state),
+        ));
+    }
+    Ok(Escrow::Changed)
+}
+
+fn payment_in_progress(conn: &Connection, payable: Uuid) -> Result<bool, Problem> {
+    query(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM payments.intents WHERE payable_id = $1
+             AND state IN ('created', 'awaiting_customer', 'processing')) AS busy",
+        &[P::Uuid(payable.to_string())],
+    )?
+    .value(0, "busy")
 }
 
 fn refund_in_flight(conn: &Connection, payable: Uuid) -> Result<bool, Problem> {
@@ -424,7 +544,7 @@ fn refund_in_flight(conn: &Connection, payable: Uuid) -> Result<bool, Problem> {
 
 /// Reserves a refund of `amount` of a paid payable back to the number that paid it (inside the
 /// caller's transaction, with the payable locked).
-fn start_refund(
+pub(crate) fn start_refund(
     conn: &Connection,
     p: &Payable,
     amount: i64,
@@ -466,7 +586,7 @@ fn start_refund(
             msisdn: &msisdn,
             network: &network,
             amount,
-            currency: &p.currency,
+            currency: p.currency.code(),
             reason,
             requested_by: &p.owner_service,
         },
@@ -495,12 +615,12 @@ struct RefundRequest {
 /// `POST /internal/payments/payables/{id}/refund {amount?, reason}` with an `Idempotency-Key`:
 /// money back to the payer's number, out of what is still in escrow (paid or frozen). 202 with the
 /// refund; a retry with the same key answers the same refund.
-pub async fn refund(req: &Request, id: &str) -> Result<Response, Problem> {
+pub async fn refund(req: &Request, id: &str, component: &'static str) -> Result<Response, Problem> {
     nexgate_platform::internal::check_request(req)?;
     let id = parse_id("id", id)?;
     let key =
         idempotency::parse_key(req.header("idempotency-key").and_then(|h| h.as_str()))?.to_string();
-    let body: RefundRequest = crate::common::body(req)?;
+    let body: RefundRequest = nexgate_platform::body::json_body(req)?;
     let reason = body.reason.trim().to_string();
     if reason.is_empty() || reason.chars().count() > 200 {
         return Err(Problem::invalid_field(
@@ -515,63 +635,65 @@ pub async fn refund(req: &Request, id: &str) -> Result<Response, Problem> {
         format!("{:?}:{reason}", body.amount).as_bytes(),
     );
     let conn = db()?;
+    let keyed = idempotency::Keyed {
+        schema: SCHEMA,
+        scope: &scope,
+        key: &key,
+        request_hash: &fingerprint,
+    };
     let (refund, secret) = transaction(&conn, |conn| {
-        if let Begin::Replay(stored) = idempotency::begin(conn, SCHEMA, &scope, &key, &fingerprint)?
-        {
-            let v: Value = serde_json::from_slice(&stored.body).map_err(Problem::internal)?;
-            let id = v
-                .get("id")
-                .and_then(Value::as_str)
-                .and_then(|s| Uuid::parse_str(s).ok());
-            return Ok((
-                id.ok_or_else(|| Problem::internal("stored refund without id"))?,
-                None,
-            ));
+        let once = idempotency::once(conn, keyed, |conn| {
+            new_refund(conn, id, body.amount, &reason)
+        })?;
+        match once {
+            Once::Replayed(stored) => Ok::<_, Problem>((stored.id()?, None)),
+            Once::Ran((refund, secret)) => Ok((refund, Some(secret))),
         }
-        let p =
-            Payable::load(conn, id, true)?.ok_or_else(|| Problem::not_found("no such payable"))?;
-        if p.state != "paid" && p.state != "frozen" {
-            return Err(Problem::conflict(
-                "not_in_escrow",
-                format!(
-                    "the payable is {}: only money in escrow is refunded",
-                    p.state
-                ),
-            ));
-        }
-        let amount = body.amount.unwrap_or(p.remaining());
-        if amount <= 0 || amount > p.remaining() {
-            return Err(Problem::invalid_field(
-                "amount",
-                format!("must be 1 to {} (what is still in escrow)", p.remaining()),
-            ));
-        }
-        let (refund, secret) = start_refund(conn, &p, amount, &reason)?;
-        idempotency::complete(
-            conn,
-            SCHEMA,
-            &scope,
-            &key,
-            &StoredResponse {
-                status: 202,
-                content_type: "application/json".into(),
-                body: serde_json::to_vec(&json!({ "id": refund })).map_err(Problem::internal)?,
-            },
-        )?;
-        Ok::<_, Problem>((refund, Some(secret)))
     })?;
     if let Some(secret) = secret {
-        let settings = Settings::from_variables()?;
-        disburse::send_once(&settings, &conn, COMPONENT, refund, &secret).await?;
+        let settings = Settings::from_variables(component)?;
+        disburse::send_once(&settings, &conn, component, refund, &secret).await?;
     }
     let d = disburse::Disbursement::load(&conn, refund, false)?
         .ok_or_else(|| Problem::internal("refund vanished"))?;
     Ok(json(202, &d.view()))
 }
 
+/// The refund's row and reservation (inside the keyed transaction): the response to store, and
+/// the refund's id with its callback secret.
+fn new_refund(
+    conn: &Connection,
+    id: Uuid,
+    amount: Option<i64>,
+    reason: &str,
+) -> Result<(StoredResponse, (Uuid, String)), Problem> {
+    let p = Payable::load(conn, id, true)?.ok_or_else(|| Problem::not_found("no such payable"))?;
+    if p.state != PayableState::Paid && p.state != PayableState::Frozen {
+        return Err(Problem::conflict(
+            "not_in_escrow",
+            format!(
+                "the payable is {}: only money in escrow is refunded",
+                p.state
+            ),
+        ));
+    }
+    let amount = amount.unwrap_or(p.remaining());
+    if amount <= 0 || amount > p.remaining() {
+        return Err(Problem::invalid_field(
+            "amount",
+            format!("must be 1 to {} (what is still in escrow)", p.remaining()),
+        ));
+    }
+    let (refund, secret) = start_refund(conn, &p, amount, reason)?;
+    Ok((
+        StoredResponse::json(202, &json!({ "id": refund }))?,
+        (refund, secret),
+    ))
+}
+
 /// `POST /internal/payments/jobs/release`: releases every paid payable whose dispute window has
 /// passed. Each in its own transaction; answers how many.
-pub fn release_due(req: &Request) -> Result<Response, Problem> {
+pub fn release_due(req: &Request, component: &'static str) -> Result<Response, Problem> {
     nexgate_platform::internal::check_request(req)?;
     let conn = db()?;
     let rows = query(
@@ -582,12 +704,12 @@ pub fn release_due(req: &Request) -> Result<Response, Problem> {
     let mut released = 0;
     for i in 0..rows.len() {
         let id: Uuid = rows.value(i, "id")?;
-        let mut events = outbox(COMPONENT)?;
+        let mut events = Outbox::new(SCHEMA, component)?;
         let done = transaction(&conn, |conn| {
             let Some(p) = Payable::load(conn, id, true)? else {
                 return Ok(false);
             };
-            if p.state != "paid" || refund_in_flight(conn, p.id)? {
+            if p.state != PayableState::Paid || refund_in_flight(conn, p.id)? {
                 return Ok::<_, Problem>(false);
             }
             release_locked(conn, &mut events, &p, "dispute window passed")?;

@@ -2,22 +2,23 @@
 //! `/payments/balances`. A payout needs an `Idempotency-Key`, a fresh step-up and a verification
 //! level of at least `identity` (the profile service's published `profiles.verification_levels`).
 
-use nexgate_authn::authenticate;
+use nexgate_authn::{authenticate, AuthContext};
 use nexgate_platform::db::{query, transaction};
-use nexgate_platform::idempotency::{self, Begin, StoredResponse};
+use nexgate_platform::idempotency::{self, Once, StoredResponse};
 use nexgate_platform::ids::parse_id;
 use nexgate_platform::Problem;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spin_sdk::http::{Request, Response};
-use spin_sdk::pg4::ParameterValue as P;
+use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{db, json, Settings, SCHEMA};
 use crate::disburse::{self, Disbursement, NewDisbursement};
 use crate::phone::Provider;
+use crate::settings::{Settings, SCHEMA};
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::open_from_variables as db;
 
-const COMPONENT: &str = "payments-api";
 /// `level_rank` of `identity` in `profiles.verification_levels`.
 pub const IDENTITY_RANK: i32 = 2;
 
@@ -29,12 +30,12 @@ struct NewPayout {
 }
 
 /// `POST /payments/payouts {amount, method_id}`.
-pub async fn create(req: Request) -> Result<Response, Problem> {
+pub async fn create(req: Request, component: &'static str) -> Result<Response, Problem> {
     let ctx = authenticate(&req)?;
     ctx.require_step_up(nexgate_platform::time::now_unix().0)?;
     let key =
         idempotency::parse_key(req.header("idempotency-key").and_then(|h| h.as_str()))?.to_string();
-    let body: NewPayout = crate::common::body(&req)?;
+    let body: NewPayout = nexgate_platform::body::json_body(&req)?;
     let method_id = parse_id("method_id", &body.method_id)?;
     if body.amount <= 0 {
         return Err(Problem::invalid_field(
@@ -51,82 +52,85 @@ pub async fn create(req: Request) -> Result<Response, Problem> {
         "/payments/payouts",
         format!("{}:{method_id}", body.amount).as_bytes(),
     );
-    let settings = Settings::from_variables()?;
+    let settings = Settings::from_variables(component)?;
+    let keyed = idempotency::Keyed {
+        schema: SCHEMA,
+        scope: &scope,
+        key: &key,
+        request_hash: &fingerprint,
+    };
     let (id, secret) = transaction(&conn, |conn| {
-        if let Begin::Replay(stored) = idempotency::begin(conn, SCHEMA, &scope, &key, &fingerprint)?
-        {
-            let v: Value = serde_json::from_slice(&stored.body).map_err(Problem::internal)?;
-            let id = v
-                .get("id")
-                .and_then(Value::as_str)
-                .and_then(|s| Uuid::parse_str(s).ok());
-            return Ok((
-                id.ok_or_else(|| Problem::internal("stored payout without id"))?,
-                None,
-            ));
+        match idempotency::once(conn, keyed, |conn| {
+            new_payout(conn, &ctx, method_id, &body, &settings)
+        })? {
+            Once::Replayed(stored) => Ok::<_, Problem>((stored.id()?, None)),
+            Once::Ran((id, secret)) => Ok((id, Some(secret))),
         }
-        let rows = query(
-            conn,
-            "SELECT msisdn, network, provider, currency FROM payments.methods
-             WHERE id = $1 AND user_id = $2 AND use = 'payout' AND removed_at IS NULL",
-            &[
-                P::Uuid(method_id.to_string()),
-                P::Uuid(ctx.user_id.to_string()),
-            ],
-        )?;
-        if rows.is_empty() {
-            return Err(Problem::invalid_field(
-                "method_id",
-                "is not one of your payout numbers",
-            ));
-        }
-        let provider: String = rows.value(0, "provider")?;
-        let provider =
-            Provider::parse(&provider).ok_or_else(|| Problem::internal("unknown provider"))?;
-        if !settings.enabled(provider) {
-            return Err(crate::common::not_configured(provider));
-        }
-        let (msisdn, network, currency): (String, String, String) = (
-            rows.value(0, "msisdn")?,
-            rows.value(0, "network")?,
-            rows.value(0, "currency")?,
-        );
-        let (id, secret) = disburse::reserve(
-            conn,
-            &NewDisbursement {
-                kind: "payout",
-                intent_id: None,
-                payable_id: None,
-                method_id: Some(method_id),
-                user_id: ctx.user_id,
-                provider,
-                msisdn: &msisdn,
-                network: &network,
-                amount: body.amount,
-                currency: &currency,
-                reason: "payout requested",
-                requested_by: "user",
-            },
-        )?;
-        idempotency::complete(
-            conn,
-            SCHEMA,
-            &scope,
-            &key,
-            &StoredResponse {
-                status: 202,
-                content_type: "application/json".into(),
-                body: serde_json::to_vec(&json!({ "id": id })).map_err(Problem::internal)?,
-            },
-        )?;
-        Ok::<_, Problem>((id, Some(secret)))
     })?;
     if let Some(secret) = secret {
-        disburse::send_once(&settings, &conn, COMPONENT, id, &secret).await?;
+        disburse::send_once(&settings, &conn, component, id, &secret).await?;
     }
     let d = Disbursement::load(&conn, id, false)?
         .ok_or_else(|| Problem::internal("payout vanished"))?;
     Ok(json(202, &d.view()))
+}
+
+/// The payout's row and reservation (inside the keyed transaction): the response to store, and
+/// the id with its callback secret.
+fn new_payout(
+    conn: &Connection,
+    ctx: &AuthContext,
+    method_id: Uuid,
+    body: &NewPayout,
+    settings: &Settings,
+) -> Result<(StoredResponse, (Uuid, String)), Problem> {
+    let rows = query(
+        conn,
+        "SELECT msisdn, network, provider, currency FROM payments.methods
+         WHERE id = $1 AND user_id = $2 AND use = 'payout' AND removed_at IS NULL",
+        &[
+            P::Uuid(method_id.to_string()),
+            P::Uuid(ctx.user_id.to_string()),
+        ],
+    )?;
+    if rows.is_empty() {
+        return Err(Problem::invalid_field(
+            "method_id",
+            "is not one of your payout numbers",
+        ));
+    }
+    let provider: String = rows.value(0, "provider")?;
+    let provider =
+        Provider::parse(&provider).ok_or_else(|| Problem::internal("unknown provider"))?;
+    if !settings.enabled(provider) {
+        return Err(crate::settings::not_configured(provider));
+    }
+    let (msisdn, network, currency): (String, String, String) = (
+        rows.value(0, "msisdn")?,
+        rows.value(0, "network")?,
+        rows.value(0, "currency")?,
+    );
+    let (id, secret) = disburse::reserve(
+        conn,
+        &NewDisbursement {
+            kind: "payout",
+            intent_id: None,
+            payable_id: None,
+            method_id: Some(method_id),
+            user_id: ctx.user_id,
+            provider,
+            msisdn: &msisdn,
+            network: &network,
+            amount: body.amount,
+            currency: &currency,
+            reason: "payout requested",
+            requested_by: "user",
+        },
+    )?;
+    Ok((
+        StoredResponse::json(202, &json!({ "id": id }))?,
+        (id, secret),
+    ))
 }
 
 /// 403 `verification_required` unless `user`'s published verification level is at least

@@ -3,6 +3,8 @@
 
 use nexgate_platform::Problem;
 
+pub use crate::providers::Provider;
+
 /// A mobile network we know the prefixes of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Network {
@@ -15,44 +17,6 @@ pub enum Network {
     HalotelTz,
     ZantelTz,
     TtclTz,
-}
-
-/// A payment provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    /// Safaricom's Daraja API (M-Pesa Kenya).
-    Daraja,
-    /// Selcom (Tanzanian wallets and cards).
-    Selcom,
-    /// Tembo Plus (Tanzanian wallets).
-    Tembo,
-}
-
-impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Daraja => "daraja",
-            Provider::Selcom => "selcom",
-            Provider::Tembo => "tembo",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "daraja" | "mpesa" => Some(Provider::Daraja),
-            "selcom" => Some(Provider::Selcom),
-            "tembo" => Some(Provider::Tembo),
-            _ => None,
-        }
-    }
-
-    /// The one currency the provider collects and pays out in.
-    pub fn currency(self) -> &'static str {
-        match self {
-            Provider::Daraja => "KES",
-            Provider::Selcom | Provider::Tembo => "TZS",
-        }
-    }
 }
 
 impl Network {

@@ -3,20 +3,20 @@
 //! `PENDING_ACK`) keep the intent pending, never failed; after [`STATUS_CHECKS_MAX`] questions
 //! or [`PENDING_HOURS_MAX`] hours it goes to manual review (`needs_review`), still not failed.
 
-use nexgate_platform::db::query;
+use nexgate_platform::db::{open_from_variables as db, query};
 use nexgate_platform::Problem;
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::ParameterValue as P;
 use uuid::Uuid;
 
-use crate::common::{db, intent_columns, json, Intent, Settings};
 use crate::disburse::{self, Disbursement};
-use crate::gateway;
 use crate::providers::Status;
+use crate::rows::{intent_columns, Intent};
+use crate::settings::Settings;
 use crate::settle::{self, Applied};
+use nexgate_platform::body::json_response as json;
 
-const COMPONENT: &str = "payments-internal";
 /// Questions asked about one intent before a person looks at it.
 pub const STATUS_CHECKS_MAX: i32 = 12;
 /// Hours an intent may stay pending before a person looks at it.
@@ -28,9 +28,9 @@ pub const UNACKNOWLEDGED_EXPIRY_MINUTES: i64 = 10;
 const BATCH: i64 = 50;
 
 /// One sweep; answers what it did.
-pub async fn sweep(req: Request) -> Result<Response, Problem> {
+pub async fn sweep(req: Request, component: &'static str) -> Result<Response, Problem> {
     nexgate_platform::internal::check_request(&req)?;
-    let settings = Settings::from_variables()?;
+    let settings = Settings::from_variables(component)?;
     let conn = db()?;
     // Claim a batch: pushing next_check_at out (exponential backoff, at most an hour) before
     // asking means two sweepers never ask about the same intent at once.
@@ -55,7 +55,7 @@ pub async fn sweep(req: Request) -> Result<Response, Problem> {
         let intent = Intent::from_rows(&rows, i)?;
         let too_old: bool = rows.value(i, "too_old")?;
         let unacknowledged_expired: bool = rows.value(i, "unacknowledged_expired")?;
-        let answer = gateway::status(&settings, &intent).await;
+        let answer = intent.provider.collection_status(&settings, &intent).await;
         let status = match answer {
             Ok(Some(s)) => s,
             Ok(None) => {
@@ -70,8 +70,10 @@ pub async fn sweep(req: Request) -> Result<Response, Problem> {
                 Status::Pending
             }
         };
-        match settle::apply(&conn, COMPONENT, intent.id, &status, "sweeper")? {
-            Applied::Applied("succeeded") | Applied::Applied("failed") => settled += 1,
+        match settle::apply_then_return(&settings, &conn, intent.id, &status, "sweeper").await? {
+            Applied::Applied("succeeded")
+            | Applied::Applied("failed")
+            | Applied::Returning { .. } => settled += 1,
             _ if matches!(status, Status::Pending) => {
                 pending += 1;
                 if too_old || intent.status_checks + 1 >= STATUS_CHECKS_MAX {
@@ -124,7 +126,7 @@ async fn sweep_disbursements(
         let decided = match answer {
             Some(status @ (Status::Succeeded { .. } | Status::Failed { .. })) => {
                 matches!(
-                    disburse::apply(conn, COMPONENT, d.id, &status, "sweeper")?,
+                    disburse::apply(conn, settings.component, d.id, &status, "sweeper")?,
                     Applied::Applied(_)
                 )
             }

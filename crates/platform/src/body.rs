@@ -17,6 +17,30 @@ pub fn json_response(status: u16, body: &impl serde::Serialize) -> spin_sdk::htt
 /// Default largest JSON body a route accepts.
 pub const JSON_BODY_BYTES_MAX: usize = 64 * 1024;
 
+/// The request's JSON body: content type checked, at most [`JSON_BODY_BYTES_MAX`], errors naming
+/// the field. The one body reader every component uses.
+pub fn json_body<T: DeserializeOwned>(req: &spin_sdk::http::Request) -> Result<T, Problem> {
+    parse_json(
+        req.body(),
+        req.header("content-type").and_then(|h| h.as_str()),
+        JSON_BODY_BYTES_MAX,
+    )
+}
+
+/// The query string of a request (empty when there is none).
+pub fn query_string(req: &spin_sdk::http::Request) -> &str {
+    req.uri().split_once('?').map(|(_, q)| q).unwrap_or("")
+}
+
+/// The first value of `name` in a query string (not percent-decoded: for ids and tokens).
+pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// Parses a JSON body of at most `limit_bytes`; a wrong type, a missing field or malformed JSON is
 /// a 4xx naming the field (`items[0].quantity`).
 pub fn parse_json<T: DeserializeOwned>(
@@ -64,6 +88,41 @@ pub fn parse_json<T: DeserializeOwned>(
     de.end()
         .map_err(|e| Problem::bad_request(format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// An incoming request read whole (an async component's first step); a body that cannot be read
+/// is a 400.
+pub async fn read_request(
+    incoming: spin_sdk::http::IncomingRequest,
+) -> Result<spin_sdk::http::Request, Problem> {
+    use spin_sdk::http::conversions::TryFromIncomingRequest;
+    spin_sdk::http::Request::try_from_incoming_request(incoming)
+        .await
+        .map_err(|_| Problem::bad_request("the request body could not be read"))
+}
+
+/// Sends `response` through `out` and returns once its body is written, so an async component
+/// (`async fn handle(IncomingRequest, ResponseOutparam)`) can go on working after the client has
+/// its answer: Spin, and our host, deliver the response when it is set and keep the instance until
+/// the handler returns. Used where the answer must not wait on (or reveal) the work behind it.
+pub async fn send_response(
+    out: spin_sdk::http::ResponseOutparam,
+    response: spin_sdk::http::Response,
+) {
+    let body = response.body().to_vec();
+    match spin_sdk::http::OutgoingResponse::try_from(response) {
+        Ok(head) => {
+            if let Err(e) = out.set_with_body(head, body).await {
+                eprintln!("http: the response body was not written: {e:?}");
+            }
+        }
+        Err(e) => {
+            eprintln!("http: the response could not be built: {e:#}");
+            let head = spin_sdk::http::OutgoingResponse::new(spin_sdk::http::Headers::new());
+            let _ = head.set_status_code(500);
+            out.set(head);
+        }
+    }
 }
 
 #[cfg(test)]

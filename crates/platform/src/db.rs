@@ -125,6 +125,59 @@ impl Rows {
     }
 }
 
+/// A row type read by name from a query's columns (its loader's `SELECT` names them).
+pub trait FromRow: Sized {
+    fn from_row(rows: &Rows, i: usize) -> Result<Self, Problem>;
+}
+
+/// The one row `sql` selects (the first, if several), decoded; `None` when there is none. The one
+/// row loader: `load_one(conn, &format!("SELECT {} FROM x WHERE id = $1{}", cols, lock(l)), ..)`.
+pub fn load_one<T: FromRow>(
+    conn: &Connection,
+    sql: &str,
+    params: &[ParameterValue],
+) -> Result<Option<T>, Problem> {
+    let rows = query(conn, sql, params)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    T::from_row(&rows, 0).map(Some)
+}
+
+/// Every row `sql` selects, decoded.
+pub fn load_all<T: FromRow>(
+    conn: &Connection,
+    sql: &str,
+    params: &[ParameterValue],
+) -> Result<Vec<T>, Problem> {
+    let rows = query(conn, sql, params)?;
+    (0..rows.len()).map(|i| T::from_row(&rows, i)).collect()
+}
+
+/// ` FOR UPDATE` when `lock` (a loader's row lock inside a transaction), else nothing.
+pub fn for_update(lock: bool) -> &'static str {
+    if lock {
+        " FOR UPDATE"
+    } else {
+        ""
+    }
+}
+
+/// How every API time is written: RFC 3339 in UTC with microseconds (Postgres's own precision, so
+/// a keyset cursor built from it finds its row again), e.g. `2026-12-07T05:16:14.123456Z`.
+pub const TIMESTAMP_FORMAT: &str = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'";
+
+/// `to_char(<col> AT TIME ZONE 'UTC', ...) AS <col>`: a timestamptz column as API text, named
+/// after the column (`i.created_at` → `created_at`).
+pub fn ts(col: &str) -> String {
+    ts_as(col, col.rsplit('.').next().unwrap_or(col))
+}
+
+/// `to_char((<expr>) AT TIME ZONE 'UTC', ...) AS <alias>`: any timestamptz expression as API text.
+pub fn ts_as(expr: &str, alias: &str) -> String {
+    format!("to_char(({expr}) AT TIME ZONE 'UTC', {TIMESTAMP_FORMAT}) AS {alias}")
+}
+
 /// Runs a query and wraps the result for lookup by name.
 pub fn query(conn: &Connection, sql: &str, params: &[ParameterValue]) -> Result<Rows, PgError> {
     conn.query(sql, params).map(Rows::new)
@@ -150,6 +203,15 @@ pub fn check_identifier(name: &str) -> Result<&str, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_written_one_way_with_microseconds() {
+        assert_eq!(
+            ts("i.created_at"),
+            "to_char((i.created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS created_at"
+        );
+        assert!(ts_as("max(at)", "last_at").ends_with(" AS last_at"));
+    }
 
     #[test]
     fn identifiers_are_checked_before_use_in_sql() {

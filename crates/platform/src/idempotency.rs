@@ -1,11 +1,10 @@
 //! `Idempotency-Key`: the first response to a request is stored in Postgres and replayed to every
 //! retry; the same key with a different request is a 422.
 //!
-//! Use it inside the transaction that makes the change:
-//! 1. `BEGIN`, then [`begin`]: it inserts the key row. A concurrent request with the same key waits
-//!    on that row until this transaction ends, then sees the stored response and replays it, so the
-//!    change happens once even when a client fires retries in parallel.
-//! 2. make the change; 3. [`complete`] with the response; 4. `COMMIT`.
+//! Use [`once`] inside the transaction that makes the change. It claims the key (inserts its row:
+//! a concurrent request with the same key waits on that row until this transaction ends, then
+//! sees the stored response and replays it, so the change happens once even when a client fires
+//! retries in parallel), runs the work, and stores the work's response in the same transaction.
 //!
 //! A failure that rolls back (a 5xx) also removes the key, so the client's retry runs anew.
 //! Keys are scoped (usually by user id) so two users cannot collide.
@@ -79,8 +78,72 @@ pub fn mismatch() -> Problem {
     .with_detail("use a new Idempotency-Key for a new request")
 }
 
+/// One keyed request: where its key lives and what the request was.
+#[derive(Debug, Clone, Copy)]
+pub struct Keyed<'a> {
+    /// The service's schema (its `idempotency_keys` table).
+    pub schema: &'a str,
+    /// Who the key belongs to (usually the user id), so two callers cannot collide.
+    pub scope: &'a str,
+    pub key: &'a str,
+    /// [`fingerprint`] of what the request means.
+    pub request_hash: &'a str,
+}
+
+/// What [`once`] did.
+#[derive(Debug)]
+pub enum Once<T> {
+    /// The key was seen before with the same request: this was the first response.
+    Replayed(StoredResponse),
+    /// The work ran now; its response is stored for the retries.
+    Ran(T),
+}
+
+/// Runs `work` once per key, inside the caller's transaction: a retry (or a parallel duplicate)
+/// gets the first response instead; the same key with another request is a 422. `work` returns
+/// the response to store and what the caller needs next. The only way into the key table.
+pub fn once<T>(
+    conn: &Connection,
+    keyed: Keyed<'_>,
+    work: impl FnOnce(&Connection) -> Result<(StoredResponse, T), Problem>,
+) -> Result<Once<T>, Problem> {
+    let Keyed {
+        schema,
+        scope,
+        key,
+        request_hash,
+    } = keyed;
+    match begin(conn, schema, scope, key, request_hash)? {
+        Begin::Replay(stored) => Ok(Once::Replayed(stored)),
+        Begin::Proceed => {
+            let (response, value) = work(conn)?;
+            complete(conn, schema, scope, key, &response)?;
+            Ok(Once::Ran(value))
+        }
+    }
+}
+
+impl StoredResponse {
+    /// A JSON response to store.
+    pub fn json(status: u16, body: &serde_json::Value) -> Result<Self, Problem> {
+        Ok(Self {
+            status,
+            content_type: "application/json".into(),
+            body: serde_json::to_vec(body).map_err(Problem::internal)?,
+        })
+    }
+
+    /// The `id` of a stored `{"id": ...}` body (what a replay answers about).
+    pub fn id(&self) -> Result<uuid::Uuid, Problem> {
+        serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v.get("id")?.as_str()?.parse().ok())
+            .ok_or_else(|| Problem::internal("a stored response without an id"))
+    }
+}
+
 /// Claims the key (see the module docs). Must run inside a transaction.
-pub fn begin(
+fn begin(
     conn: &Connection,
     schema: &str,
     scope: &str,
@@ -139,7 +202,7 @@ pub fn begin(
 }
 
 /// Stores the response of the first request (inside the same transaction as [`begin`]).
-pub fn complete(
+fn complete(
     conn: &Connection,
     schema: &str,
     scope: &str,

@@ -54,6 +54,17 @@ impl Currency {
     pub fn exponent(&self) -> u32 {
         self.exponent
     }
+
+    /// Minor units in one major unit (100 for TZS, 1 for UGX).
+    pub fn minor_per_major(&self) -> i64 {
+        10_i64.pow(self.exponent)
+    }
+}
+
+impl std::fmt::Display for Currency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code)
+    }
 }
 
 impl Serialize for Currency {
@@ -82,6 +93,26 @@ pub struct Money {
 impl Money {
     pub fn new(amount: i64, currency: Currency) -> Self {
         Self { amount, currency }
+    }
+
+    /// An amount in minor units of the currency with ISO 4217 `code` (a 422 naming `currency`
+    /// when it is not one Nexgate handles).
+    pub fn of(amount: i64, code: &str) -> Result<Self, Problem> {
+        Ok(Self::new(amount, Currency::parse(code)?))
+    }
+
+    /// A whole number of major units (`1000` TZS → 100000 minor units); `None` on overflow.
+    pub fn from_whole_major(major: i64, currency: Currency) -> Option<Self> {
+        major
+            .checked_mul(currency.minor_per_major())
+            .map(|amount| Self::new(amount, currency))
+    }
+
+    /// The amount in whole major units, or `None` when it has a fraction of one (mobile money
+    /// moves whole units only).
+    pub fn whole_major(&self) -> Option<i64> {
+        let unit = self.currency.minor_per_major();
+        (self.amount % unit == 0).then_some(self.amount / unit)
     }
 
     /// Parses a decimal major-unit string exactly (`"1000.50"` TZS → 100050); more decimals than
@@ -164,6 +195,13 @@ mod tests {
         assert_eq!(Money::from_major("1000.5", tzs).unwrap().amount, 100_050);
         assert_eq!(Money::new(100_050, tzs).to_major(), "1000.50");
         assert_eq!(Currency::parse("KES").unwrap().exponent(), 2);
+        let m = Money::of(100_000, "TZS").unwrap();
+        assert_eq!(m.whole_major(), Some(1000));
+        assert_eq!(Money::of(100_050, "TZS").unwrap().whole_major(), None);
+        assert_eq!(Money::from_whole_major(1000, tzs), Some(m));
+        assert_eq!(Money::from_whole_major(i64::MAX, tzs), None);
+        assert_eq!(Money::of(5, "UGX").unwrap().whole_major(), Some(5));
+        assert!(Money::of(1, "XXX").is_err());
     }
 
     #[test]

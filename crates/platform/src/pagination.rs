@@ -20,6 +20,67 @@ pub struct PageRequest<C> {
     pub after: Option<C>,
 }
 
+/// A time inside a cursor: only an API timestamp (`2026-12-07T05:16:14.123456Z`, the
+/// [`crate::db::ts`] format) decodes, so a forged cursor with any other text is a 4xx naming
+/// `cursor` here, not a failed SQL cast (a 500) later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct CursorTime(String);
+
+impl CursorTime {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `text` is `YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z` with plausible fields.
+    pub fn is_api_timestamp(text: &str) -> bool {
+        let b = text.as_bytes();
+        if b.len() < 20 || !text.is_ascii() {
+            return false;
+        }
+        let digits =
+            |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+        let number = |r: std::ops::Range<usize>| text.get(r).and_then(|t| t.parse::<u32>().ok());
+        let shape = digits(0..4)
+            && b[4] == b'-'
+            && digits(5..7)
+            && b[7] == b'-'
+            && digits(8..10)
+            && b[10] == b'T'
+            && digits(11..13)
+            && b[13] == b':'
+            && digits(14..16)
+            && b[16] == b':'
+            && digits(17..19)
+            && b[b.len() - 1] == b'Z';
+        let fraction = match &b[19..b.len() - 1] {
+            [] => true,
+            [b'.', rest @ ..] => {
+                (1..=6).contains(&rest.len()) && rest.iter().all(u8::is_ascii_digit)
+            }
+            _ => false,
+        };
+        shape
+            && fraction
+            && number(5..7).is_some_and(|m| (1..=12).contains(&m))
+            && number(8..10).is_some_and(|d| (1..=31).contains(&d))
+            && number(11..13).is_some_and(|h| h < 24)
+            && number(14..16).is_some_and(|m| m < 60)
+            && number(17..19).is_some_and(|s| s < 61)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CursorTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if Self::is_api_timestamp(&text) {
+            Ok(Self(text))
+        } else {
+            Err(serde::de::Error::custom("not a timestamp"))
+        }
+    }
+}
+
 /// Encodes a cursor.
 pub fn encode_cursor<C: Serialize>(position: &C) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).unwrap_or_default())
@@ -66,6 +127,35 @@ pub fn page_request<C: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_time_must_be_an_api_timestamp() {
+        for good in [
+            "2026-12-07T05:16:14Z",
+            "2026-12-07T05:16:14.123Z",
+            "2026-12-07T05:16:14.123456Z",
+        ] {
+            assert!(CursorTime::is_api_timestamp(good), "{good}");
+        }
+        for bad in [
+            "",
+            "junk",
+            "2026-13-07T05:16:14Z",
+            "2026-12-07 05:16:14Z",
+            "2026-12-07T05:16:14.1234567Z",
+            "2026-12-07T05:16:14+03:00",
+            "'; DROP TABLE x; --",
+        ] {
+            assert!(!CursorTime::is_api_timestamp(bad), "{bad}");
+        }
+        let forged = encode_cursor(&("not-a-time", 1));
+        let err =
+            page_request::<(CursorTime, i64)>(&format!("cursor={forged}"), 20, 100).unwrap_err();
+        assert_eq!(err.status, 422);
+        let real = encode_cursor(&("2026-12-07T05:16:14.5Z", 1));
+        let p = page_request::<(CursorTime, i64)>(&format!("cursor={real}"), 20, 100).unwrap();
+        assert_eq!(p.after.unwrap().0.as_str(), "2026-12-07T05:16:14.5Z");
+    }
 
     #[test]
     fn cursors_round_trip_and_limits_are_bounded() {

@@ -5,9 +5,13 @@
 //! and two users acting on each other at once cannot deadlock.
 
 use nexgate_authn::authenticate;
+use nexgate_events::catalogue::profiles::{
+    BlockCreated, BlockDeleted, FollowCreated, FollowDeleted, FollowRequestApproved,
+    FollowRequestCreated,
+};
 use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
 use nexgate_platform::db::{query, transaction};
-use nexgate_platform::pagination::{encode_cursor, page_request};
+use nexgate_platform::pagination::{encode_cursor, page_request, CursorTime};
 use nexgate_platform::Problem;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,9 +19,10 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{
-    blocked_either_way, db, json, no_such_user, outbox, resolve_as, visible_other,
-};
+use crate::lookup::{blocked_either_way, no_such_user, resolve_as, visible_other, SCHEMA};
+use nexgate_events::outbox::Outbox;
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::open_from_variables as db;
 
 /// A rejected follow request may be sent again after this long.
 pub const FOLLOW_REQUEST_RETRY_AFTER_DAYS: i64 = 7;
@@ -80,8 +85,14 @@ fn insert_follow(conn: &Connection, follower: Uuid, followee: Uuid) -> Result<bo
     Ok(true)
 }
 
-/// Removes the edge if present; returns whether it was removed.
-fn delete_follow(conn: &Connection, follower: Uuid, followee: Uuid) -> Result<bool, Problem> {
+/// Removes the edge if present and announces it (`profiles.follow.deleted`, `reason`:
+/// unfollowed, removed or blocked); returns whether it was removed.
+fn delete_follow(
+    conn: &Connection,
+    outbox: &mut Outbox,
+    (follower, followee): (Uuid, Uuid),
+    reason: &str,
+) -> Result<bool, Problem> {
     let rows = query(
         conn,
         "DELETE FROM profiles.follows WHERE follower_id = $1 AND followee_id = $2 RETURNING 1 AS deleted",
@@ -91,6 +102,17 @@ fn delete_follow(conn: &Connection, follower: Uuid, followee: Uuid) -> Result<bo
         return Ok(false);
     }
     count_edge(conn, follower, followee, -1)?;
+    outbox.record(
+        conn,
+        None,
+        ("follow", format!("{follower}:{followee}")),
+        vec![],
+        &FollowDeleted {
+            follower_id: follower,
+            followee_id: followee,
+            reason: reason.to_string(),
+        },
+    )?;
     Ok(true)
 }
 
@@ -106,7 +128,7 @@ pub fn follow(req: &Request, target: &str, component: &str) -> Result<Response, 
     let conn = db()?;
     let target = visible_other(&conn, ctx.user_id, target)?;
     let me = ctx.user_id;
-    let mut outbox = outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let state = transaction(&conn, |conn| -> Result<FollowState, Problem> {
         let private = lock_pair(conn, me, target)?;
         let already = query(
@@ -149,11 +171,13 @@ pub fn follow(req: &Request, target: &str, component: &str) -> Result<Response, 
             if !created.is_empty() {
                 outbox.record(
                     conn,
-                    "profiles.follow_request.created",
                     Some(me),
                     ("follow_request", format!("{me}:{target}")),
                     vec![target],
-                    json!({ "requester_id": me, "target_id": target }),
+                    &FollowRequestCreated {
+                        requester_id: me,
+                        target_id: target,
+                    },
                 )?;
             }
             return Ok(FollowState {
@@ -164,11 +188,13 @@ pub fn follow(req: &Request, target: &str, component: &str) -> Result<Response, 
         if insert_follow(conn, me, target)? {
             outbox.record(
                 conn,
-                "profiles.follow.created",
                 Some(me),
                 ("follow", format!("{me}:{target}")),
                 vec![target],
-                json!({ "follower_id": me, "followee_id": target }),
+                &FollowCreated {
+                    follower_id: me,
+                    followee_id: target,
+                },
             )?;
         }
         Ok(FollowState {
@@ -181,16 +207,17 @@ pub fn follow(req: &Request, target: &str, component: &str) -> Result<Response, 
 }
 
 /// `DELETE /users/{id}/follow`: unfollows, or withdraws a pending request.
-pub fn unfollow(req: &Request, target: &str) -> Result<Response, Problem> {
+pub fn unfollow(req: &Request, target: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let conn = db()?;
     let target = resolve_as(&conn, ctx.user_id, target)?;
     if target == ctx.user_id {
         return Err(Problem::invalid_field("id", "cannot be yourself"));
     }
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     transaction(&conn, |conn| -> Result<(), Problem> {
         lock_pair(conn, ctx.user_id, target)?;
-        delete_follow(conn, ctx.user_id, target)?;
+        delete_follow(conn, &mut outbox, (ctx.user_id, target), "unfollowed")?;
         conn.execute(
             "DELETE FROM profiles.follow_requests WHERE requester_id = $1 AND target_id = $2",
             &[
@@ -200,6 +227,7 @@ pub fn unfollow(req: &Request, target: &str) -> Result<Response, Problem> {
         )?;
         Ok(())
     })?;
+    outbox.publish(&conn);
     Ok(json(
         200,
         &FollowState {
@@ -210,18 +238,24 @@ pub fn unfollow(req: &Request, target: &str) -> Result<Response, Problem> {
 }
 
 /// `DELETE /users/me/followers/{id}`: removes a follower.
-pub fn remove_follower(req: &Request, follower: &str) -> Result<Response, Problem> {
+pub fn remove_follower(
+    req: &Request,
+    follower: &str,
+    component: &str,
+) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let conn = db()?;
     let follower = resolve_as(&conn, ctx.user_id, follower)?;
     if follower == ctx.user_id {
         return Err(Problem::invalid_field("id", "cannot be yourself"));
     }
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     transaction(&conn, |conn| -> Result<(), Problem> {
         lock_pair(conn, ctx.user_id, follower)?;
-        delete_follow(conn, follower, ctx.user_id)?;
+        delete_follow(conn, &mut outbox, (follower, ctx.user_id), "removed")?;
         Ok(())
     })?;
+    outbox.publish(&conn);
     Ok(Response::builder().status(204).body(Vec::new()).build())
 }
 
@@ -236,7 +270,7 @@ pub fn answer_request(
     let conn = db()?;
     let requester = resolve_as(&conn, ctx.user_id, requester)?;
     let me = ctx.user_id;
-    let mut outbox = outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     transaction(&conn, |conn| -> Result<(), Problem> {
         lock_pair(conn, me, requester)?;
         let pending = query(
@@ -251,11 +285,13 @@ pub fn answer_request(
             insert_follow(conn, requester, me)?;
             outbox.record(
                 conn,
-                "profiles.follow_request.approved",
                 Some(me),
                 ("follow", format!("{requester}:{me}")),
                 vec![requester],
-                json!({ "requester_id": requester, "target_id": me }),
+                &FollowRequestApproved {
+                    requester_id: requester,
+                    target_id: me,
+                },
             )?;
         } else {
             conn.execute(
@@ -299,6 +335,33 @@ pub enum List {
     Followers,
     Following,
     FollowRequests,
+    /// Whom I blocked (`/users/me/blocks`).
+    Blocks,
+    /// Whom I muted, while the mute lasts (`/users/me/mutes`).
+    Mutes,
+}
+
+impl List {
+    /// Lists only the account's owner sees.
+    fn owner_only(self) -> bool {
+        matches!(self, List::FollowRequests | List::Blocks | List::Mutes)
+    }
+
+    /// (table, the owner's column, the listed user's column, extra condition).
+    fn source(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            List::Followers => ("profiles.follows", "followee_id", "follower_id", ""),
+            List::Following => ("profiles.follows", "follower_id", "followee_id", ""),
+            List::FollowRequests => ("profiles.follow_requests", "target_id", "requester_id", ""),
+            List::Blocks => ("profiles.blocks", "blocker_id", "blocked_id", ""),
+            List::Mutes => (
+                "profiles.mutes",
+                "muter_id",
+                "muted_id",
+                "AND (e.expires_at IS NULL OR e.expires_at > now())",
+            ),
+        }
+    }
 }
 
 /// `GET /users/{id}/followers`, `GET /users/{id}/following`, `GET /users/me/follow-requests`:
@@ -306,14 +369,14 @@ pub enum List {
 /// user who hid the followers list shows it to no one else.
 pub fn list(req: &Request, owner: &str, which: List) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
-    let page = page_request::<(String, Uuid)>(req.query(), LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)?;
+    let page = page_request::<(CursorTime, Uuid)>(req.query(), LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)?;
     let conn = db()?;
     let owner = resolve_as(&conn, ctx.user_id, owner)?;
     let me = ctx.user_id;
     if owner != me {
-        if matches!(which, List::FollowRequests) {
+        if which.owner_only() {
             return Err(Problem::forbidden(
-                "only the account's owner sees its follow requests",
+                "only the account's owner sees this list",
             ));
         }
         if blocked_either_way(&conn, me, owner)? {
@@ -337,17 +400,26 @@ pub fn list(req: &Request, owner: &str, which: List) -> Result<Response, Problem
             ));
         }
     }
-    let (table, key, other) = match which {
-        List::Followers => ("profiles.follows", "followee_id", "follower_id"),
-        List::Following => ("profiles.follows", "follower_id", "followee_id"),
-        List::FollowRequests => ("profiles.follow_requests", "target_id", "requester_id"),
+    let (table, key, other, only) = which.source();
+    // Users blocked either way with the viewer never appear in a list shown to them (their own
+    // block list excepted: that is what it lists).
+    let hidden = if matches!(which, List::Blocks) {
+        // (The caller's own list: $3, the viewer, is its owner.)
+        "AND $3::uuid = e.blocker_id"
+    } else {
+        "AND NOT EXISTS (SELECT 1 FROM profiles.blocks b WHERE (b.blocker_id = $3 AND b.blocked_id = p.user_id) \
+                  OR (b.blocker_id = p.user_id AND b.blocked_id = $3))"
     };
-    let mut params = vec![P::Uuid(owner.to_string()), P::Int64(page.limit as i64 + 1)];
+    let mut params = vec![
+        P::Uuid(owner.to_string()),
+        P::Int64(page.limit as i64 + 1),
+        P::Uuid(me.to_string()),
+    ];
     let after = match &page.after {
         Some((at, id)) => {
-            params.push(P::Str(at.clone()));
+            params.push(P::Str(at.as_str().into()));
             params.push(P::Uuid(id.to_string()));
-            format!("AND (e.created_at, e.{other}) < ($3::text::timestamptz, $4)")
+            format!("AND (e.created_at, e.{other}) < ($4::text::timestamptz, $5)")
         }
         None => String::new(),
     };
@@ -356,11 +428,12 @@ pub fn list(req: &Request, owner: &str, which: List) -> Result<Response, Problem
         &format!(
             "SELECT p.user_id, p.username, p.display_name, p.avatar_file_id, \
                     a.variants::text AS avatar_variants, a.blurhash AS avatar_blurhash, \
-                    to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS since \
+                    {since} \
              FROM {table} e JOIN profiles.profiles p ON p.user_id = e.{other} \
              LEFT JOIN files.public_media a ON a.file_id = p.avatar_file_id AND a.owner_id = p.user_id \
-             WHERE e.{key} = $1 {after} \
-             ORDER BY e.created_at DESC, e.{other} DESC LIMIT $2"
+             WHERE e.{key} = $1 {only} {hidden} {after} \
+             ORDER BY e.created_at DESC, e.{other} DESC LIMIT $2",
+            since = nexgate_platform::db::ts_as("e.created_at", "since")
         ),
         &params,
     )?;
@@ -400,7 +473,7 @@ pub fn block(req: &Request, target: &str, component: &str) -> Result<Response, P
     if target == me {
         return Err(Problem::invalid_field("id", "cannot be yourself"));
     }
-    let mut outbox = outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     transaction(&conn, |conn| -> Result<(), Problem> {
         lock_pair(conn, me, target)?;
         let created = query(
@@ -408,8 +481,8 @@ pub fn block(req: &Request, target: &str, component: &str) -> Result<Response, P
             "INSERT INTO profiles.blocks (blocker_id, blocked_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1 AS created",
             &[P::Uuid(me.to_string()), P::Uuid(target.to_string())],
         )?;
-        delete_follow(conn, me, target)?;
-        delete_follow(conn, target, me)?;
+        delete_follow(conn, &mut outbox, (me, target), "blocked")?;
+        delete_follow(conn, &mut outbox, (target, me), "blocked")?;
         conn.execute(
             "DELETE FROM profiles.follow_requests WHERE (requester_id = $1 AND target_id = $2) OR (requester_id = $2 AND target_id = $1)",
             &[P::Uuid(me.to_string()), P::Uuid(target.to_string())],
@@ -417,11 +490,14 @@ pub fn block(req: &Request, target: &str, component: &str) -> Result<Response, P
         if !created.is_empty() {
             outbox.record(
                 conn,
-                "profiles.block.created",
                 Some(me),
                 ("block", format!("{me}:{target}")),
                 vec![me],
-                json!({ "blocker_id": me, "blocked_id": target, "created_at": nexgate_platform::time::now_rfc3339() }),
+                &BlockCreated {
+                    blocker_id: me,
+                    blocked_id: target,
+                    created_at: nexgate_platform::time::now_rfc3339(),
+                },
             )?;
         }
         Ok(())
@@ -430,18 +506,34 @@ pub fn block(req: &Request, target: &str, component: &str) -> Result<Response, P
     Ok(Response::builder().status(204).body(Vec::new()).build())
 }
 
-/// `DELETE /users/{id}/block`.
-pub fn unblock(req: &Request, target: &str) -> Result<Response, Problem> {
+/// `DELETE /users/{id}/block`: announced (`profiles.block.deleted`) when there was a block.
+pub fn unblock(req: &Request, target: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let conn = db()?;
     let target = resolve_as(&conn, ctx.user_id, target)?;
-    conn.execute(
-        "DELETE FROM profiles.blocks WHERE blocker_id = $1 AND blocked_id = $2",
-        &[
-            P::Uuid(ctx.user_id.to_string()),
-            P::Uuid(target.to_string()),
-        ],
-    )?;
+    let me = ctx.user_id;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
+    transaction(&conn, |conn| -> Result<(), Problem> {
+        let removed = query(
+            conn,
+            "DELETE FROM profiles.blocks WHERE blocker_id = $1 AND blocked_id = $2 RETURNING 1 AS removed",
+            &[P::Uuid(me.to_string()), P::Uuid(target.to_string())],
+        )?;
+        if removed.is_empty() {
+            return Ok(());
+        }
+        outbox.record(
+            conn,
+            Some(me),
+            ("block", format!("{me}:{target}")),
+            vec![],
+            &BlockDeleted {
+                blocker_id: me,
+                blocked_id: target,
+            },
+        )
+    })?;
+    outbox.publish(&conn);
     Ok(Response::builder().status(204).body(Vec::new()).build())
 }
 

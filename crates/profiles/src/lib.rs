@@ -1,17 +1,12 @@
 //! The profile service (schema `profiles`; docs/profiles.md): profiles, privacy, the follow graph,
-//! blocks and mutes ([`profile`], [`graph`], [`common`]), and the rules others check before calling
-//! it ([`username`], [`display_name`]).
-//!
-//! Registration (auth) validates a username and a display name with these before it asks the
-//! profile service's SQL function `profiles.create_profile` to claim the name; the function and
-//! the table's constraints enforce the same rules again, and own the reserved words and the
-//! uniqueness, so the database stays the one authority.
+//! blocks and mutes ([`profile`], [`graph`], [`lookup`]). The name rules ([`username`],
+//! [`display_name`]) live in `nexgate-names`, shared with auth (which checks them before asking
+//! `profiles.create_profile` to claim a name) and, next, commerce.
 
-pub mod common;
-pub mod display_name;
+pub use nexgate_names::{display_name, username};
 pub mod graph;
+pub mod lookup;
 pub mod profile;
 pub mod rename;
 pub mod trust;
-pub mod username;
 pub mod verification;

@@ -1,6 +1,7 @@
 //! Profiles: `GET /users/me`, `PATCH /users/me`, `GET /users/{id_or_username}`.
 
 use nexgate_authn::authenticate;
+use nexgate_events::catalogue::profiles::{MentionCreated, ProfileUpdated};
 use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
 use nexgate_platform::db::{query, transaction};
 use nexgate_platform::Problem;
@@ -10,8 +11,11 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{blocked_either_way, db, json, no_such_user, outbox, resolve};
 use crate::display_name;
+use crate::lookup::{blocked_either_way, no_such_user, resolve, SCHEMA};
+use nexgate_events::outbox::Outbox;
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::open_from_variables as db;
 
 /// Longest bio, in characters.
 pub const BIO_CHARS_MAX: usize = 300;
@@ -54,22 +58,27 @@ pub struct Privacy {
     pub followers_visible: bool,
 }
 
-const PROFILE_COLUMNS: &str = "p.user_id, username, display_name, bio, avatar_file_id, cover_file_id, links, \
-     shop_id, organizer_id, is_private, followers_count, following_count, message_policy, followers_visible, \
-     to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at, \
-     v.level AS verification_level, \
-     a.variants::text AS avatar_variants, a.blurhash AS avatar_blurhash, \
-     c.variants::text AS cover_variants, c.blurhash AS cover_blurhash";
+fn profile_columns() -> String {
+    format!(
+        "p.user_id, username, display_name, bio, avatar_file_id, cover_file_id, links, \
+         shop_id, organizer_id, is_private, followers_count, following_count, message_policy, \
+         followers_visible, {}, v.level AS verification_level, \
+         a.variants::text AS avatar_variants, a.blurhash AS avatar_blurhash, \
+         c.variants::text AS cover_variants, c.blurhash AS cover_blurhash",
+        nexgate_platform::db::ts("created_at")
+    )
+}
 
 fn load(conn: &Connection, user_id: Uuid, with_privacy: bool) -> Result<ProfileView, Problem> {
     let rows = query(
         conn,
         &format!(
-            "SELECT {PROFILE_COLUMNS} FROM profiles.profiles p \
+            "SELECT {} FROM profiles.profiles p \
              JOIN profiles.verification_levels v ON v.user_id = p.user_id \
              LEFT JOIN files.public_media a ON a.file_id = p.avatar_file_id AND a.owner_id = p.user_id \
              LEFT JOIN files.public_media c ON c.file_id = p.cover_file_id AND c.owner_id = p.user_id \
-             WHERE p.user_id = $1"
+             WHERE p.user_id = $1",
+            profile_columns()
         ),
         &[P::Uuid(user_id.to_string())],
     )?;
@@ -115,18 +124,53 @@ fn load(conn: &Connection, user_id: Uuid, with_privacy: bool) -> Result<ProfileV
     })
 }
 
-/// Applies `sets` (`column = $n`; `$1` is `user`) and records
-/// `profiles.profile.updated` naming the `changed` columns, in one transaction.
+/// The columns a request changes, as `column = $n` (`$1` is the user) with their values.
+struct ProfileChanges {
+    user: Uuid,
+    sets: Vec<String>,
+    params: Vec<P>,
+    changed: Vec<&'static str>,
+    /// Users a new bio mentions (announced with the change).
+    mentioned: Vec<Uuid>,
+}
+
+impl ProfileChanges {
+    fn of(user: Uuid) -> Self {
+        Self {
+            user,
+            sets: Vec::new(),
+            params: vec![P::Uuid(user.to_string())],
+            changed: Vec::new(),
+            mentioned: Vec::new(),
+        }
+    }
+
+    fn set(&mut self, column: &'static str, value: P) {
+        self.params.push(value);
+        self.sets.push(format!("{column} = ${}", self.params.len()));
+        self.changed.push(column);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+}
+
+/// Applies the changes and records `profiles.profile.updated` naming the changed columns, in
+/// one transaction.
 fn update_profile(
     conn: &Connection,
     component: &str,
     actor: Option<Uuid>,
-    user: Uuid,
-    sets: &[String],
-    params: &[P],
-    changed: &[&str],
+    changes: &ProfileChanges,
 ) -> Result<(), Problem> {
-    let mut outbox = outbox(component)?;
+    let (user, sets, params, changed) = (
+        changes.user,
+        &changes.sets,
+        &changes.params,
+        &changes.changed,
+    );
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     transaction(conn, |conn| -> Result<(), Problem> {
         let updated = query(
             conn,
@@ -141,12 +185,28 @@ fn update_profile(
         }
         outbox.record(
             conn,
-            "profiles.profile.updated",
             actor,
             ("profile", user.to_string()),
             vec![user],
-            json!({ "user_id": user, "fields": changed }),
-        )
+            &ProfileUpdated {
+                user_id: user,
+                fields: changed.iter().map(|f| f.to_string()).collect(),
+            },
+        )?;
+        for mentioned in &changes.mentioned {
+            outbox.record(
+                conn,
+                Some(user),
+                ("profile", user.to_string()),
+                vec![*mentioned],
+                &MentionCreated {
+                    mentioned_id: *mentioned,
+                    mentioner_id: user,
+                    context: "bio".to_string(),
+                },
+            )?;
+        }
+        Ok(())
     })?;
     outbox.publish(conn);
     Ok(())
@@ -304,122 +364,46 @@ pub async fn patch_me(req: &Request, component: &str) -> Result<Response, Proble
     let ctx = authenticate(req)?;
     let content_type = req.header("content-type").and_then(|v| v.as_str());
     let body: PatchBody = parse_json(req.body(), content_type, JSON_BODY_BYTES_MAX)?;
-    let mut sets: Vec<String> = Vec::new();
-    let mut params: Vec<P> = vec![P::Uuid(ctx.user_id.to_string())];
-    let mut changed: Vec<&str> = Vec::new();
-    let mut push = |column: &'static str, value: P, sets: &mut Vec<String>| {
-        params.push(value);
-        sets.push(format!("{column} = ${}", params.len()));
-        changed.push(column);
-    };
-    if let Some(d) = &body.display_name {
-        let d = display_name::parse(d).map_err(|m| Problem::invalid_field("display_name", m))?;
-        push("display_name", P::Str(d), &mut sets);
-    }
-    if let Some(b) = &body.bio {
-        let b = b.trim();
-        if b.chars().count() > BIO_CHARS_MAX {
-            return Err(Problem::invalid_field(
-                "bio",
-                "must be at most 300 characters",
-            ));
-        }
-        push("bio", P::Str(b.to_string()), &mut sets);
-    }
-    if let Some(links) = &body.links {
-        if links.len() > LINKS_MAX {
-            return Err(Problem::invalid_field("links", "at most 5 links"));
-        }
-        for (i, l) in links.iter().enumerate() {
-            let label = l.label.trim();
-            if label.is_empty() || label.chars().count() > LINK_LABEL_CHARS_MAX {
-                return Err(Problem::invalid_field(
-                    format!("links[{i}].label"),
-                    "must be 1 to 30 characters",
-                ));
-            }
-            let url = l.url.trim();
-            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-            if !scheme_ok || url.len() > LINK_URL_CHARS_MAX || url.chars().any(char::is_whitespace)
-            {
-                return Err(Problem::invalid_field(
-                    format!("links[{i}].url"),
-                    "must be an http(s) URL of at most 200 characters",
-                ));
-            }
-        }
-        let value = json!(links
-            .iter()
-            .map(|l| json!({ "label": l.label.trim(), "url": l.url.trim() }))
-            .collect::<Vec<_>>());
-        push(
-            "links",
-            P::Jsonb(serde_json::to_vec(&value).unwrap_or_default()),
-            &mut sets,
-        );
-    }
-    if let Some(p) = body.is_private {
-        push("is_private", P::Boolean(p), &mut sets);
-    }
-    if let Some(m) = &body.message_policy {
-        if !["everyone", "following", "nobody"].contains(&m.as_str()) {
-            return Err(Problem::invalid_field(
-                "message_policy",
-                "must be everyone, following or nobody",
-            ));
-        }
-        push("message_policy", P::Str(m.clone()), &mut sets);
-    }
-    if let Some(v) = body.followers_visible {
-        push("followers_visible", P::Boolean(v), &mut sets);
-    }
+    let mut changes = body.checked_changes(ctx.user_id)?;
     let pictures = [
         ("avatar", "avatar_file_id", body.avatar_file_id),
         ("cover", "cover_file_id", body.cover_file_id),
     ];
-    for (kind, column, value) in &pictures {
+    for (kind, column, value) in pictures {
         if let Some(value) = value {
             if let Some(file) = value {
-                attach_picture(ctx.user_id, kind, *file).await?;
+                attach_picture(ctx.user_id, kind, file).await?;
             }
-            push(
+            changes.set(
                 column,
                 value.map(|f| P::Uuid(f.to_string())).unwrap_or(P::DbNull),
-                &mut sets,
             );
         }
     }
     let conn = db()?;
     let before = query(
         &conn,
-        "SELECT avatar_file_id, cover_file_id FROM profiles.profiles WHERE user_id = $1",
+        "SELECT avatar_file_id, cover_file_id, bio FROM profiles.profiles WHERE user_id = $1",
         &[P::Uuid(ctx.user_id.to_string())],
     )?;
     if before.is_empty() {
         return Err(no_such_user());
     }
-    let (old_avatar, old_cover): (Option<Uuid>, Option<Uuid>) = (
-        before.value(0, "avatar_file_id")?,
-        before.value(0, "cover_file_id")?,
-    );
-    if sets.is_empty() {
+    if changes.is_empty() {
         return Ok(json(200, &load(&conn, ctx.user_id, true)?));
     }
-    update_profile(
-        &conn,
-        component,
-        Some(ctx.user_id),
-        ctx.user_id,
-        &sets,
-        &params,
-        &changed,
-    )?;
+    if let Some(bio) = &body.bio {
+        changes.mentioned =
+            new_mentions(&conn, ctx.user_id, &before.value::<String>(0, "bio")?, bio)?;
+    }
+    update_profile(&conn, component, Some(ctx.user_id), &changes)?;
     // The pictures replaced are no longer used by the profile (best effort: a failure only
     // keeps an old file a little longer).
-    for (kind, previous, now) in [
-        ("avatar", old_avatar, &body.avatar_file_id),
-        ("cover", old_cover, &body.cover_file_id),
+    for (kind, column, now) in [
+        ("avatar", "avatar_file_id", &body.avatar_file_id),
+        ("cover", "cover_file_id", &body.cover_file_id),
     ] {
+        let previous: Option<Uuid> = before.value(0, column)?;
         if let (Some(previous), Some(now)) = (previous, now) {
             if *now != Some(previous) {
                 let _ = files_call(
@@ -432,6 +416,108 @@ pub async fn patch_me(req: &Request, component: &str) -> Result<Response, Proble
         }
     }
     Ok(json(200, &load(&conn, ctx.user_id, true)?))
+}
+
+/// The users a new bio mentions that the old one did not: existing, not the author, neither
+/// blocked nor blocking (at most [`nexgate_names::mentions::MENTIONS_PER_TEXT_MAX`]).
+fn new_mentions(
+    conn: &Connection,
+    author: Uuid,
+    old_bio: &str,
+    new_bio: &str,
+) -> Result<Vec<Uuid>, Problem> {
+    use nexgate_names::mentions::mentioned_usernames;
+    let before = mentioned_usernames(old_bio);
+    let fresh: Vec<Option<String>> = mentioned_usernames(new_bio)
+        .into_iter()
+        .filter(|name| !before.contains(name))
+        .map(Some)
+        .collect();
+    if fresh.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = query(
+        conn,
+        "SELECT p.user_id FROM profiles.profiles p \
+         WHERE lower(p.username) = ANY($1) AND p.user_id <> $2 \
+           AND NOT EXISTS (SELECT 1 FROM profiles.blocks b \
+                 WHERE (b.blocker_id = $2 AND b.blocked_id = p.user_id) \
+                    OR (b.blocker_id = p.user_id AND b.blocked_id = $2))",
+        &[P::ArrayStr(fresh), P::Uuid(author.to_string())],
+    )?;
+    (0..rows.len()).map(|i| rows.value(i, "user_id")).collect()
+}
+
+impl PatchBody {
+    /// The changes to the profile's own fields (not the pictures), each checked: a 422 names
+    /// the first field that is wrong.
+    fn checked_changes(&self, user: Uuid) -> Result<ProfileChanges, Problem> {
+        let mut changes = ProfileChanges::of(user);
+        if let Some(d) = &self.display_name {
+            let d =
+                display_name::parse(d).map_err(|m| Problem::invalid_field("display_name", m))?;
+            changes.set("display_name", P::Str(d));
+        }
+        if let Some(b) = &self.bio {
+            let b = b.trim();
+            if b.chars().count() > BIO_CHARS_MAX {
+                return Err(Problem::invalid_field(
+                    "bio",
+                    "must be at most 300 characters",
+                ));
+            }
+            changes.set("bio", P::Str(b.to_string()));
+        }
+        if let Some(links) = &self.links {
+            changes.set("links", checked_links(links)?);
+        }
+        if let Some(p) = self.is_private {
+            changes.set("is_private", P::Boolean(p));
+        }
+        if let Some(m) = &self.message_policy {
+            if !["everyone", "following", "nobody"].contains(&m.as_str()) {
+                return Err(Problem::invalid_field(
+                    "message_policy",
+                    "must be everyone, following or nobody",
+                ));
+            }
+            changes.set("message_policy", P::Str(m.clone()));
+        }
+        if let Some(v) = self.followers_visible {
+            changes.set("followers_visible", P::Boolean(v));
+        }
+        Ok(changes)
+    }
+}
+
+/// The profile's links, trimmed, as stored: at most 5, each a 1–30 character label and an
+/// http(s) URL of at most 200 characters.
+fn checked_links(links: &[Link]) -> Result<P, Problem> {
+    if links.len() > LINKS_MAX {
+        return Err(Problem::invalid_field("links", "at most 5 links"));
+    }
+    for (i, l) in links.iter().enumerate() {
+        let label = l.label.trim();
+        if label.is_empty() || label.chars().count() > LINK_LABEL_CHARS_MAX {
+            return Err(Problem::invalid_field(
+                format!("links[{i}].label"),
+                "must be 1 to 30 characters",
+            ));
+        }
+        let url = l.url.trim();
+        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        if !scheme_ok || url.len() > LINK_URL_CHARS_MAX || url.chars().any(char::is_whitespace) {
+            return Err(Problem::invalid_field(
+                format!("links[{i}].url"),
+                "must be an http(s) URL of at most 200 characters",
+            ));
+        }
+    }
+    let value = json!(links
+        .iter()
+        .map(|l| json!({ "label": l.label.trim(), "url": l.url.trim() }))
+        .collect::<Vec<_>>());
+    Ok(P::Jsonb(serde_json::to_vec(&value).unwrap_or_default()))
 }
 
 #[derive(Deserialize)]
@@ -454,23 +540,22 @@ pub fn set_links(req: &Request, user: &str, component: &str) -> Result<Response,
         req.header("content-type").and_then(|v| v.as_str()),
         JSON_BODY_BYTES_MAX,
     )?;
-    let mut sets = Vec::new();
-    let mut params = vec![P::Uuid(user.to_string())];
-    let mut changed = Vec::new();
+    let mut changes = ProfileChanges::of(user);
     for (column, value) in [
         ("shop_id", body.shop_id),
         ("organizer_id", body.organizer_id),
     ] {
         if let Some(value) = value {
-            params.push(value.map(|v| P::Uuid(v.to_string())).unwrap_or(P::DbNull));
-            sets.push(format!("{column} = ${}", params.len()));
-            changed.push(column);
+            changes.set(
+                column,
+                value.map(|v| P::Uuid(v.to_string())).unwrap_or(P::DbNull),
+            );
         }
     }
-    if sets.is_empty() {
+    if changes.is_empty() {
         return Err(Problem::bad_request("give shop_id and/or organizer_id"));
     }
     let conn = db()?;
-    update_profile(&conn, component, None, user, &sets, &params, &changed)?;
+    update_profile(&conn, component, None, &changes)?;
     Ok(json(200, &load(&conn, user, false)?))
 }

@@ -4,16 +4,21 @@
 //! stays reserved for its owner for [`OLD_USERNAME_HOLD_DAYS`] (the owner may take it back).
 
 use nexgate_authn::authenticate;
-use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
+use nexgate_events::catalogue::profiles::ProfileUpdated;
+use nexgate_platform::body::json_body;
 use nexgate_platform::db::{constraint, query, transaction};
 use nexgate_platform::Problem;
 use serde::Deserialize;
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
-use spin_sdk::pg4::ParameterValue as P;
+use spin_sdk::pg4::{Connection, ParameterValue as P};
+use uuid::Uuid;
 
-use crate::common::{db, json, outbox};
+use crate::lookup::SCHEMA;
 use crate::username::Username;
+use nexgate_events::outbox::Outbox;
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::open_from_variables as db;
 
 /// Days between two username changes.
 pub const RENAME_COOLDOWN_DAYS: i32 = 30;
@@ -33,16 +38,12 @@ fn taken() -> Problem {
 /// `PUT /users/me/username`.
 pub fn rename(req: &Request, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
-    let body: RenameBody = parse_json(
-        req.body(),
-        req.header("content-type").and_then(|v| v.as_str()),
-        JSON_BODY_BYTES_MAX,
-    )?;
+    let body: RenameBody = json_body(req)?;
     let wanted =
         Username::parse(&body.username).map_err(|m| Problem::invalid_field("username", m))?;
     let conn = db()?;
     let me = ctx.user_id;
-    let mut outbox = outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let old = transaction(&conn, |conn| -> Result<String, Problem> {
         let rows = query(
             conn,
@@ -73,27 +74,7 @@ pub fn rename(req: &Request, component: &str) -> Result<Response, Problem> {
             ))
             .with_retry_after(wait as u64));
         }
-        let problem = query(
-            conn,
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM profiles.username_history h \
-                                      WHERE h.username_key = lower($1) AND h.held_until > now() AND h.user_id = $2) \
-                         AND NOT EXISTS (SELECT 1 FROM profiles.profiles p WHERE lower(p.username) = lower($1) AND p.user_id <> $2) \
-                    THEN NULL \
-                    WHEN lower($1) = lower((SELECT username FROM profiles.profiles WHERE user_id = $2)) THEN NULL \
-                    ELSE profiles.username_problem($1) END AS problem",
-            &[P::Str(wanted.as_str().into()), P::Uuid(me.to_string())],
-        )?;
-        match problem.value::<Option<String>>(0, "problem")?.as_deref() {
-            None => {}
-            Some("taken") => return Err(taken()),
-            Some("reserved") => return Err(Problem::invalid_field("username", "is reserved")),
-            Some(_) => {
-                return Err(Problem::invalid_field(
-                    "username",
-                    "is not a valid username",
-                ))
-            }
-        }
+        check_name_free(conn, me, &wanted)?;
         if old.to_lowercase() != wanted.key() {
             conn.execute(
                 "INSERT INTO profiles.username_history (username_key, user_id, held_until) \
@@ -121,11 +102,13 @@ pub fn rename(req: &Request, component: &str) -> Result<Response, Problem> {
         })?;
         outbox.record(
             conn,
-            "profiles.profile.updated",
             Some(me),
             ("profile", me.to_string()),
             vec![me],
-            json!({ "user_id": me, "fields": ["username"] }),
+            &ProfileUpdated {
+                user_id: me,
+                fields: vec!["username".to_string()],
+            },
         )?;
         Ok(old)
     })?;
@@ -134,4 +117,28 @@ pub fn rename(req: &Request, component: &str) -> Result<Response, Problem> {
         200,
         &json!({ "username": wanted.as_str(), "previous_username": old }),
     ))
+}
+
+/// 409 when another account has `wanted` (or holds it after a rename), 422 when it is reserved or
+/// malformed; one's own current or held name is free to take back.
+fn check_name_free(conn: &Connection, me: Uuid, wanted: &Username) -> Result<(), Problem> {
+    let problem = query(
+        conn,
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM profiles.username_history h \
+                                  WHERE h.username_key = lower($1) AND h.held_until > now() AND h.user_id = $2) \
+                     AND NOT EXISTS (SELECT 1 FROM profiles.profiles p WHERE lower(p.username) = lower($1) AND p.user_id <> $2) \
+                THEN NULL \
+                WHEN lower($1) = lower((SELECT username FROM profiles.profiles WHERE user_id = $2)) THEN NULL \
+                ELSE profiles.username_problem($1) END AS problem",
+        &[P::Str(wanted.as_str().into()), P::Uuid(me.to_string())],
+    )?;
+    match problem.value::<Option<String>>(0, "problem")?.as_deref() {
+        None => Ok(()),
+        Some("taken") => Err(taken()),
+        Some("reserved") => Err(Problem::invalid_field("username", "is reserved")),
+        Some(_) => Err(Problem::invalid_field(
+            "username",
+            "is not a valid username",
+        )),
+    }
 }

@@ -17,7 +17,9 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::ParameterValue as P;
 use uuid::Uuid;
 
-use crate::common::{blocked_either_way, db, json, no_such_user, resolve_as};
+use crate::lookup::{blocked_either_way, no_such_user, resolve_as};
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::open_from_variables as db;
 
 /// The counters behind a score.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]

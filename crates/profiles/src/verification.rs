@@ -7,6 +7,7 @@
 //! operators, the audit trail.
 
 use nexgate_authn::authenticate;
+use nexgate_events::catalogue::profiles::VerificationChanged;
 use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
 use nexgate_platform::db::{query, transaction};
 use nexgate_platform::ids::new_id;
@@ -17,7 +18,10 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::common::{db, json, no_such_user, outbox, resolve_as};
+use crate::lookup::{no_such_user, resolve_as, SCHEMA};
+use nexgate_events::outbox::Outbox;
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::open_from_variables as db;
 
 /// Audit entries shown at once.
 pub const AUDIT_ENTRIES_MAX: i64 = 50;
@@ -77,7 +81,7 @@ pub fn set(req: &Request, target: &str, component: &str) -> Result<Response, Pro
     }
     let conn = db()?;
     let target = resolve_as(&conn, ctx.user_id, target)?;
-    let mut outbox = outbox(component)?;
+    let mut outbox = Outbox::new(SCHEMA, component)?;
     let (previous, now) = transaction(&conn, |conn| -> Result<(String, String), Problem> {
         conn.execute(
             "SELECT 1 FROM profiles.profiles WHERE user_id = $1 FOR UPDATE",
@@ -118,11 +122,14 @@ pub fn set(req: &Request, target: &str, component: &str) -> Result<Response, Pro
         if previous != now {
             outbox.record(
                 conn,
-                "profiles.verification.changed",
                 Some(ctx.user_id),
                 ("profile", target.to_string()),
                 vec![target],
-                json!({ "user_id": target, "previous_level": previous, "level": now }),
+                &VerificationChanged {
+                    user_id: target,
+                    previous_level: previous.clone(),
+                    level: now.clone(),
+                },
             )?;
         }
         Ok((previous, now))
@@ -139,7 +146,7 @@ pub fn get(req: &Request, target: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let conn = db()?;
     let target = resolve_as(&conn, ctx.user_id, target)?;
-    if target != ctx.user_id && crate::common::blocked_either_way(&conn, ctx.user_id, target)? {
+    if target != ctx.user_id && crate::lookup::blocked_either_way(&conn, ctx.user_id, target)? {
         return Err(no_such_user());
     }
     let level = level_of(&conn, target)?;
@@ -148,9 +155,11 @@ pub fn get(req: &Request, target: &str) -> Result<Response, Problem> {
     }
     let rows = query(
         &conn,
-        "SELECT previous_level, new_level, operator_id, reason, \
-                to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at \
-         FROM profiles.verification_audit WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+        &format!(
+            "SELECT previous_level, new_level, operator_id, reason, {} \
+             FROM profiles.verification_audit WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+            nexgate_platform::db::ts("at")
+        ),
         &[P::Uuid(target.to_string()), P::Int64(AUDIT_ENTRIES_MAX)],
     )?;
     let mut audit = Vec::with_capacity(rows.len());

@@ -1,24 +1,41 @@
 //! Contact points (nexgate_auth::contact): `POST /auth/contact/change` and
 //! `POST /auth/contact/verify`. Holds no signing key.
+//!
+//! The handler is asynchronous so that a change is answered before its code is sent: a taken and
+//! a free address answer alike, in the same time.
 
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
 
+use nexgate_platform::body::{read_request, send_response};
 use nexgate_platform::Problem;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
 
 /// This component's id in spin.toml (its MQTT client id).
 const COMPONENT: &str = "auth-contact";
 
 #[http_component]
-fn handle(req: Request) -> Response {
+async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
     use nexgate_auth::contact;
-    match (req.method(), req.path()) {
-        (Method::Post, "/auth/contact/change") => contact::change(&req, COMPONENT),
+    let req = match read_request(incoming).await {
+        Ok(req) => req,
+        Err(problem) => return send_response(out, problem.into_response()).await,
+    };
+    let answer = match (req.method(), req.path()) {
+        (Method::Post, "/auth/contact/change") => match contact::change(&req) {
+            Ok((answer, pending)) => {
+                send_response(out, answer).await;
+                if let Some(code) = pending {
+                    code.send(COMPONENT);
+                }
+                return;
+            }
+            Err(problem) => Err(problem),
+        },
         (Method::Post, "/auth/contact/verify") => contact::verify(&req, COMPONENT),
         (_, "/auth/contact/change" | "/auth/contact/verify") => Err(Problem::method_not_allowed()),
         _ => Err(Problem::not_found("no such route")),
-    }
-    .unwrap_or_else(Problem::into_response)
+    };
+    send_response(out, answer.unwrap_or_else(Problem::into_response)).await
 }

@@ -22,7 +22,9 @@ fn handle(req: Request) -> Response {
         (Method::Post, "/auth/mfa/totp/disable") => mfa::disable(&req, COMPONENT),
         (Method::Post, "/auth/mfa/verify") => mfa::verify(&req, COMPONENT),
         (Method::Post, "/auth/mfa/step-up") => mfa::step_up(&req),
-        (Method::Post, "/auth/mfa/recovery-codes") => mfa::regenerate_recovery_codes(&req),
+        (Method::Post, "/auth/mfa/recovery-codes") => {
+            mfa::regenerate_recovery_codes(&req, COMPONENT)
+        }
         (
             _,
             "/auth/mfa/totp/setup"

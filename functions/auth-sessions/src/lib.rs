@@ -14,13 +14,13 @@ use spin_sdk::http_component;
 fn handle(req: Request) -> Response {
     let path = req.path().to_string();
     match (req.method(), path.as_str()) {
-        (Method::Post, "/auth/logout") => nexgate_auth::sessions::logout(&req),
-        (Method::Post, "/auth/logout/all") => nexgate_auth::sessions::logout_all(&req),
-        (Method::Get, "/auth/sessions") => nexgate_auth::sessions::list_sessions(&req),
-        (Method::Get, "/.well-known/jwks.json") => nexgate_auth::sessions::jwks(),
+        (Method::Post, "/auth/logout") => nexgate_auth::session_routes::logout(&req),
+        (Method::Post, "/auth/logout/all") => nexgate_auth::session_routes::logout_all(&req),
+        (Method::Get, "/auth/sessions") => nexgate_auth::session_routes::list_sessions(&req),
+        (Method::Get, "/.well-known/jwks.json") => nexgate_auth::session_routes::jwks(),
         (Method::Post, "/internal/auth/jobs/purge") => nexgate_auth::housekeeping::purge(&req),
         (Method::Delete, p) if p.starts_with("/auth/sessions/") => {
-            nexgate_auth::sessions::delete_session(&req, &p["/auth/sessions/".len()..])
+            nexgate_auth::session_routes::delete_session(&req, &p["/auth/sessions/".len()..])
         }
         (_, p) if p.starts_with("/auth/sessions/") => Err(Problem::method_not_allowed()),
         (_, "/auth/logout" | "/auth/logout/all" | "/auth/sessions" | "/.well-known/jwks.json") => {

@@ -10,6 +10,7 @@
 
 use std::time::Instant;
 
+use nexgate_events::catalogue::platform::HealthChecked;
 use nexgate_events::outbox::Publisher;
 use nexgate_events::{Envelope, Subject};
 use nexgate_platform::config::{redis_key, var};
@@ -109,16 +110,15 @@ fn check_redis() -> anyhow::Result<()> {
 fn check_mqtt() -> anyhow::Result<()> {
     let publisher = Publisher::from_variables("health")?;
     let (secs, nanos) = nexgate_platform::time::now_unix();
-    let envelope = Envelope::new(
-        "platform.health.checked",
-        None,
-        Subject {
-            kind: "component".into(),
-            id: "health".into(),
-        },
-        vec![],
-        json!({ "component": "health", "checked_at": nexgate_platform::time::rfc3339(secs, nanos) }),
-    )?;
+    let checked = HealthChecked {
+        component: "health".into(),
+        checked_at: nexgate_platform::time::rfc3339(secs, nanos),
+    };
+    let subject = Subject {
+        kind: "component".into(),
+        id: "health".into(),
+    };
+    let envelope = Envelope::new(None, subject, vec![], &checked)?;
     anyhow::ensure!(
         publisher.publish(&[envelope]) == 1,
         "the broker did not acknowledge the publish"

@@ -7,10 +7,7 @@
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
 
-mod centre;
-mod devices;
-mod settings;
-
+use nexgate_notifications::api::{centre, devices, preferences};
 use nexgate_platform::Problem;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
@@ -27,8 +24,8 @@ fn handle(req: Request) -> Response {
         (Method::Post, ["read"]) => centre::mark_read(&req),
         (Method::Post, ["seen"]) => centre::mark_seen(&req),
         (Method::Post, [id, "read"]) => centre::mark_one_read(&req, id),
-        (Method::Get, ["preferences"]) => settings::get(&req),
-        (Method::Put, ["preferences"]) => settings::put(&req),
+        (Method::Get, ["preferences"]) => preferences::get(&req),
+        (Method::Put, ["preferences"]) => preferences::put(&req),
         (Method::Get, ["devices"]) => devices::list(&req),
         (Method::Put, ["devices", id]) => devices::register(&req, id),
         (Method::Delete, ["devices", id]) => devices::remove(&req, id),
@@ -37,19 +34,4 @@ fn handle(req: Request) -> Response {
         _ => Err(Problem::not_found("no such route")),
     }
     .unwrap_or_else(Problem::into_response)
-}
-
-/// RFC 3339 text of a timestamptz column, named after the column (`i.created_at` → `created_at`).
-pub(crate) fn ts(col: &str) -> String {
-    let name = col.rsplit('.').next().unwrap_or(col);
-    format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS {name}")
-}
-
-/// The JSON body of a request (64 KiB at most).
-pub(crate) fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, Problem> {
-    nexgate_platform::body::parse_json(
-        req.body(),
-        req.header("content-type").and_then(|h| h.as_str()),
-        nexgate_platform::body::JSON_BODY_BYTES_MAX,
-    )
 }

@@ -5,10 +5,13 @@
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
 
-use nexgate_payments::{intents, methods, payables, payouts};
+use nexgate_payments::{history, intents, methods, payables, payouts};
 use nexgate_platform::Problem;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
+
+/// This component's id in spin.toml (its MQTT client id).
+const COMPONENT: &str = "payments-api";
 
 #[http_component]
 async fn handle(req: Request) -> Response {
@@ -21,12 +24,13 @@ async fn handle(req: Request) -> Response {
         (Method::Post, ["methods"]) => methods::add(&req),
         (Method::Delete, ["methods", id]) => methods::remove(&req, id),
         (Method::Post, ["methods", id, "default"]) => methods::make_default(&req, id),
-        (Method::Post, ["intents"]) => intents::create(req).await,
+        (Method::Post, ["intents"]) => intents::create(req, COMPONENT).await,
         (Method::Get, ["intents", id]) => intents::get(&req, id),
-        (Method::Get, ["transactions"]) => intents::transactions(&req),
+        (Method::Get, ["transactions"]) => history::transactions(&req),
         (Method::Get, ["receipts", id]) => intents::receipt(&req, id),
         (Method::Get, ["payables", id]) => payables::get(&req, id),
-        (Method::Post, ["payouts"]) => payouts::create(req).await,
+        (Method::Post, ["payouts"]) => payouts::create(req, COMPONENT).await,
+        (Method::Get, ["payouts"]) => history::payouts(&req),
         (Method::Get, ["payouts", id]) => payouts::get(&req, id),
         (Method::Get, ["balances"]) => payouts::balances(&req),
         (

@@ -21,19 +21,21 @@ fn handle(req: Request) -> Response {
     match (method, segments.as_slice()) {
         (Method::Get, ["relationships"]) => graph::relationships(&req),
         (Method::Post, [id, "follow"]) => graph::follow(&req, id, COMPONENT),
-        (Method::Delete, [id, "follow"]) => graph::unfollow(&req, id),
+        (Method::Delete, [id, "follow"]) => graph::unfollow(&req, id, COMPONENT),
         (Method::Get, [id, "followers"]) => graph::list(&req, id, List::Followers),
         (Method::Get, [id, "following"]) => graph::list(&req, id, List::Following),
         (Method::Get, ["me", "follow-requests"]) => graph::list(&req, "me", List::FollowRequests),
+        (Method::Get, ["me", "blocks"]) => graph::list(&req, "me", List::Blocks),
+        (Method::Get, ["me", "mutes"]) => graph::list(&req, "me", List::Mutes),
         (Method::Post, ["me", "follow-requests", id, "approve"]) => {
             graph::answer_request(&req, id, true, COMPONENT)
         }
         (Method::Post, ["me", "follow-requests", id, "reject"]) => {
             graph::answer_request(&req, id, false, COMPONENT)
         }
-        (Method::Delete, ["me", "followers", id]) => graph::remove_follower(&req, id),
+        (Method::Delete, ["me", "followers", id]) => graph::remove_follower(&req, id, COMPONENT),
         (Method::Post, [id, "block"]) => graph::block(&req, id, COMPONENT),
-        (Method::Delete, [id, "block"]) => graph::unblock(&req, id),
+        (Method::Delete, [id, "block"]) => graph::unblock(&req, id, COMPONENT),
         (Method::Put, [id, "verification"]) => {
             nexgate_profiles::verification::set(&req, id, COMPONENT)
         }

@@ -335,6 +335,187 @@ pub fn b2c_result(body: &Value) -> Option<Status> {
     })
 }
 
+/// What the payments service asks of Daraja, over the wire formats above (the only place that
+/// knows how M-Pesa does each step). Dispatched from [`crate::providers::Provider`].
+pub mod adapter {
+    use nexgate_platform::config::redis_key;
+    use nexgate_platform::time::now_unix;
+    use nexgate_platform::Problem;
+    use serde_json::{json, Value};
+    use spin_sdk::redis::RedisParameter;
+
+    use super::Config;
+    use crate::disburse::Disbursement;
+    use crate::ledger::whole_major_units;
+    use crate::providers::{
+        ask_status, provider_unavailable, send, Collection, CollectionReport, PayoutAsked,
+        PayoutReport, Provider, ReportNames, Started, Status,
+    };
+    use crate::rows::Intent;
+    use crate::settings::{not_configured, Settings};
+
+    /// Seconds a Daraja token is kept (they live 3599 s).
+    const TOKEN_CACHE_SECS: i64 = 3000;
+
+    fn config(settings: &Settings) -> Result<&Config, Problem> {
+        settings
+            .daraja
+            .as_ref()
+            .ok_or_else(|| not_configured(Provider::Daraja))
+    }
+
+    /// An access token, from Redis or fetched.
+    async fn token(settings: &Settings, c: &Config) -> Result<String, Problem> {
+        let key = redis_key(
+            &settings.redis_key_prefix,
+            &["payments", "daraja", "token", &c.consumer_key],
+        );
+        let redis = spin_sdk::redis::Connection::open(&settings.redis_url).ok();
+        if let Some(Ok(Some(t))) = redis.as_ref().map(|r| r.get(&key)) {
+            if let Ok(t) = String::from_utf8(t) {
+                return Ok(t);
+            }
+        }
+        let answer = send("daraja", super::token_request(c)).await?;
+        let (token, expires) = super::token_answer(&answer.body).ok_or_else(|| {
+            eprintln!("payments: daraja token refused ({})", answer.status);
+            provider_unavailable("daraja")
+        })?;
+        if let Some(r) = redis {
+            let ttl = TOKEN_CACHE_SECS.min(expires - 60).max(1);
+            let _ = r.execute(
+                "SET",
+                &[
+                    RedisParameter::Binary(key.into_bytes()),
+                    RedisParameter::Binary(token.clone().into_bytes()),
+                    RedisParameter::Binary(b"EX".to_vec()),
+                    RedisParameter::Int64(ttl),
+                ],
+            );
+        }
+        Ok(token)
+    }
+
+    /// An STK push to the customer's phone.
+    pub async fn start_collection(
+        settings: &Settings,
+        col: &Collection<'_>,
+    ) -> Result<Started, Problem> {
+        let c = config(settings)?;
+        let amount = whole_major_units(col.amount)?;
+        let Ok(token) = token(settings, c).await else {
+            return Ok(Started::Unknown);
+        };
+        let intent = col.intent.to_string();
+        let reference = format!("NX{}", &intent.replace('-', "")[20..]);
+        let out = super::stk_push(
+            c,
+            &token,
+            &super::timestamp(now_unix().0),
+            amount,
+            col.msisdn.unwrap_or_default(),
+            &col.callback_url,
+            &reference,
+            col.description,
+        );
+        let Ok(answer) = send("daraja", out).await else {
+            return Ok(Started::Unknown);
+        };
+        Ok(match super::stk_push_answer(answer.status, &answer.body) {
+            Ok(request_id) => Started::Accepted {
+                request_id,
+                checkout_url: None,
+            },
+            Err((code, reason)) if (400..500).contains(&answer.status) => {
+                Started::Refused { code, reason }
+            }
+            Err(_) => Started::Unknown,
+        })
+    }
+
+    /// An STK status query (needs the push's CheckoutRequestID).
+    pub async fn collection_status(
+        settings: &Settings,
+        intent: &Intent,
+    ) -> Result<Option<Status>, Problem> {
+        let c = config(settings)?;
+        let Some(checkout) = &intent.provider_request_id else {
+            return Ok(None);
+        };
+        let Ok(token) = token(settings, c).await else {
+            return Ok(Some(Status::Pending));
+        };
+        let out = super::stk_query(c, &token, &super::timestamp(now_unix().0), checkout);
+        Ok(Some(
+            ask_status("daraja", out, super::stk_query_answer).await,
+        ))
+    }
+
+    /// A B2C payment to the customer's phone; its result comes to `result_url`.
+    pub async fn pay_out(
+        settings: &Settings,
+        d: &Disbursement,
+        narration: &str,
+        result_url: &str,
+    ) -> Result<PayoutAsked, Problem> {
+        let c = config(settings)?;
+        let amount = whole_major_units(d.money())?;
+        let Ok(token) = token(settings, c).await else {
+            return Ok(PayoutAsked::Unclear);
+        };
+        let out = super::b2c(
+            c,
+            &token,
+            &d.id.to_string(),
+            amount,
+            &d.msisdn,
+            result_url,
+            narration,
+        );
+        Ok(match send("daraja", out).await {
+            Ok(a) => PayoutAsked::from_outcome(super::b2c_answer(a.status, &a.body).map(Some)),
+            Err(_) => PayoutAsked::Unclear,
+        })
+    }
+
+    /// A transaction-status query: M-Pesa answers it at `result_url`, never synchronously.
+    pub async fn payout_status(
+        settings: &Settings,
+        d: &Disbursement,
+        result_url: &str,
+    ) -> Result<Option<Status>, Problem> {
+        let c = config(settings)?;
+        if let Ok(token) = token(settings, c).await {
+            let out = super::transaction_status(c, &token, &d.id.to_string(), result_url);
+            let _ = send("daraja", out).await;
+        }
+        Ok(None)
+    }
+
+    /// An STK callback names the push's CheckoutRequestID and what happened (M-Pesa signs
+    /// nothing: the URL secret is the only proof, so its word is only a hint).
+    pub fn read_collection_callback(body: &Value) -> Option<CollectionReport> {
+        let cb = super::callback(body)?;
+        Some(CollectionReport {
+            names: ReportNames::ProviderRequest(cb.checkout_request_id),
+            status: Some(cb.status),
+        })
+    }
+
+    /// A B2C or transaction-status result (names no reference we check: the URL does).
+    pub fn read_payout_callback(body: &Value) -> Option<PayoutReport> {
+        Some(PayoutReport {
+            reference: None,
+            status: Some(super::b2c_result(body)?),
+        })
+    }
+
+    /// What Daraja expects back from a result URL.
+    pub fn acknowledgement() -> Value {
+        json!({"ResultCode": 0, "ResultDesc": "Accepted"})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

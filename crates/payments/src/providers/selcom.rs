@@ -419,6 +419,160 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146097 + doe - 719468
 }
 
+/// What the payments service asks of Selcom, over the wire formats above. Dispatched from
+/// [`crate::providers::Provider`].
+pub mod adapter {
+    use nexgate_platform::config::var;
+    use nexgate_platform::time::now_unix;
+    use nexgate_platform::Problem;
+    use serde_json::{json, Value};
+    use uuid::Uuid;
+
+    use super::Config;
+    use crate::disburse::Disbursement;
+    use crate::ledger::whole_major_units;
+    use crate::providers::{
+        ask_status, send, Collection, CollectionReport, PayoutAsked, Provider, ReportNames,
+        Started, Status,
+    };
+    use crate::rows::Intent;
+    use crate::settings::{not_configured, Settings};
+
+    /// How far a webhook's timestamp may be from our clock.
+    const WEBHOOK_SKEW_SECS: i64 = 600;
+
+    fn config(settings: &Settings) -> Result<&Config, Problem> {
+        settings
+            .selcom
+            .as_ref()
+            .ok_or_else(|| not_configured(Provider::Selcom))
+    }
+
+    /// An order, then a wallet push for a phone, or the hosted checkout page for a card.
+    pub async fn start_collection(
+        settings: &Settings,
+        col: &Collection<'_>,
+    ) -> Result<Started, Problem> {
+        let c = config(settings)?;
+        let amount = whole_major_units(col.amount)?;
+        let ts = super::timestamp(now_unix().0);
+        let intent = col.intent.to_string();
+        let out = super::create_order(
+            c,
+            &ts,
+            &intent,
+            amount,
+            col.msisdn.unwrap_or_default(),
+            "Nexgate customer",
+            &col.callback_url,
+            col.description,
+        );
+        let Ok(answer) = send("selcom", out).await else {
+            return Ok(Started::Unknown);
+        };
+        if let Err(refusal) = super::request_outcome(answer.status, &answer.body) {
+            return Ok(Started::from_refusal(refusal));
+        }
+        let Some(msisdn) = col.msisdn else {
+            // A card: the customer pays on Selcom's page.
+            return Ok(match super::checkout_url(&answer.body) {
+                Some(url) => Started::Accepted {
+                    request_id: intent,
+                    checkout_url: Some(url),
+                },
+                None => Started::Unknown,
+            });
+        };
+        let out = super::wallet_payment(c, &ts, &intent, &intent, msisdn);
+        let Ok(answer) = send("selcom", out).await else {
+            return Ok(Started::Unknown);
+        };
+        Ok(match super::request_outcome(answer.status, &answer.body) {
+            Ok(()) => Started::Accepted {
+                request_id: intent,
+                checkout_url: None,
+            },
+            Err(refusal) => Started::from_refusal(refusal),
+        })
+    }
+
+    /// An order-status query.
+    pub async fn collection_status(
+        settings: &Settings,
+        intent: &Intent,
+    ) -> Result<Option<Status>, Problem> {
+        let c = config(settings)?;
+        let out = super::order_status(c, &super::timestamp(now_unix().0), &intent.id.to_string());
+        Ok(Some(
+            ask_status("selcom", out, super::order_status_answer).await,
+        ))
+    }
+
+    /// A wallet cash-in, answered synchronously.
+    pub async fn pay_out(settings: &Settings, d: &Disbursement) -> Result<PayoutAsked, Problem> {
+        let c = config(settings)?;
+        let amount = whole_major_units(d.money())?;
+        let code = super::cashin_utility_code(&d.network)
+            .ok_or_else(|| Problem::internal("no Selcom cash-in for this network"))?;
+        let out = super::wallet_cashin(
+            c,
+            &super::timestamp(now_unix().0),
+            &d.id.to_string(),
+            code,
+            &d.msisdn,
+            amount,
+            &settings.selcom_pin,
+        );
+        Ok(match send("selcom", out).await {
+            Ok(a) => match super::cashin_status(a.status, &a.body) {
+                Status::Pending => PayoutAsked::Unclear,
+                status => PayoutAsked::Answered(status),
+            },
+            Err(_) => PayoutAsked::Unclear,
+        })
+    }
+
+    /// A cash-in query.
+    pub async fn payout_status(
+        settings: &Settings,
+        d: &Disbursement,
+    ) -> Result<Option<Status>, Problem> {
+        let c = config(settings)?;
+        let out = super::cashin_query(c, &super::timestamp(now_unix().0), &d.id.to_string());
+        Ok(Some(ask_status("selcom", out, super::cashin_status).await))
+    }
+
+    /// Selcom signs webhooks: the `Digest` headers must verify with `selcom_callback_secret`
+    /// (an empty or placeholder key would let anyone sign, so it refuses them all).
+    pub fn verify_callback(headers: &[(String, String)], body: &Value) -> Result<(), &'static str> {
+        let secret = var("selcom_callback_secret").unwrap_or_default();
+        if nexgate_platform::config::is_placeholder_secret(&secret) {
+            eprintln!("payments: selcom_callback_secret is empty or a placeholder; refusing Selcom webhooks");
+            return Err("selcom_callback_secret is not configured");
+        }
+        super::verify_webhook(&secret, headers, body, now_unix().0, WEBHOOK_SKEW_SECS)
+    }
+
+    /// A webhook names our order id (the intent) and its state, with the amount paid.
+    pub fn read_collection_callback(body: &Value) -> Option<CollectionReport> {
+        let (order, status) = super::webhook(body)?;
+        Some(CollectionReport {
+            names: ReportNames::Ours(order),
+            status: Some(status),
+        })
+    }
+
+    /// What Selcom expects back from a webhook.
+    pub fn acknowledgement(intent: Option<Uuid>, accepted: bool) -> Value {
+        let (code, result) = if accepted {
+            ("000", "SUCCESS")
+        } else {
+            ("400", "FAIL")
+        };
+        json!({"reference": intent, "resultcode": code, "result": result, "message": "received"})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

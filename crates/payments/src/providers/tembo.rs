@@ -186,6 +186,175 @@ pub fn signature(secret: &str, raw_body: &[u8]) -> String {
     B64.encode(mac.finalize().into_bytes())
 }
 
+/// What the payments service asks of Tembo Plus, over the wire formats above. Dispatched from
+/// [`crate::providers::Provider`].
+pub mod adapter {
+    use nexgate_platform::config::var;
+    use nexgate_platform::time::now_unix;
+    use nexgate_platform::Problem;
+    use serde_json::{json, Value};
+    use uuid::Uuid;
+
+    use super::Config;
+    use crate::disburse::Disbursement;
+    use crate::ledger::whole_major_units;
+    use crate::phone::Network;
+    use crate::providers::{
+        ask_status, send, Collection, CollectionReport, PayoutAsked, PayoutReport, Provider,
+        ReportNames, Started, Status,
+    };
+    use crate::rows::Intent;
+    use crate::settings::{not_configured, Settings};
+
+    /// A status answer: only a 200 says anything.
+    fn read_status(status: u16, body: &Value) -> Status {
+        if status == 200 {
+            super::status_of(body)
+        } else {
+            Status::Pending
+        }
+    }
+
+    fn config(settings: &Settings) -> Result<&Config, Problem> {
+        settings
+            .tembo
+            .as_ref()
+            .ok_or_else(|| not_configured(Provider::Tembo))
+    }
+
+    /// Tembo's channel for a network (`C2B` or `B2C` flavour).
+    fn channel(network: Option<&str>, flavour: &str) -> Option<String> {
+        network
+            .and_then(Network::parse)
+            .and_then(|n| n.tembo_channel(flavour))
+    }
+
+    /// A mobile-money collection (a push to the customer's phone).
+    pub async fn start_collection(
+        settings: &Settings,
+        col: &Collection<'_>,
+    ) -> Result<Started, Problem> {
+        let c = config(settings)?;
+        let amount = whole_major_units(col.amount)?;
+        let channel = channel(col.network, "C2B")
+            .ok_or_else(|| Problem::internal("tembo method without a Tembo network"))?;
+        let out = super::collection(
+            c,
+            &Uuid::now_v7().to_string(),
+            &channel,
+            col.msisdn.unwrap_or_default(),
+            amount,
+            col.description,
+            &col.intent.to_string(),
+            &super::transaction_date(now_unix().0),
+            &col.callback_url,
+        );
+        let Ok(answer) = send("tembo", out).await else {
+            return Ok(Started::Unknown);
+        };
+        Ok(
+            match super::collection_outcome(answer.status, &answer.body) {
+                Ok(_) => Started::Accepted {
+                    request_id: col.intent.to_string(),
+                    checkout_url: None,
+                },
+                Err(refusal) => Started::from_refusal(refusal),
+            },
+        )
+    }
+
+    /// A collection-status query by our reference.
+    pub async fn collection_status(
+        settings: &Settings,
+        intent: &Intent,
+    ) -> Result<Option<Status>, Problem> {
+        let c = config(settings)?;
+        let out =
+            super::collection_status(c, &Uuid::now_v7().to_string(), &intent.id.to_string(), None);
+        Ok(Some(ask_status("tembo", out, read_status).await))
+    }
+
+    /// A wallet-to-mobile payment; the result comes by callback to `result_url`.
+    pub async fn pay_out(
+        settings: &Settings,
+        d: &Disbursement,
+        narration: &str,
+        result_url: &str,
+    ) -> Result<PayoutAsked, Problem> {
+        let c = config(settings)?;
+        let amount = whole_major_units(d.money())?;
+        let service = channel(Some(&d.network), "B2C")
+            .ok_or_else(|| Problem::internal("no Tembo payout for this network"))?;
+        let out = super::wallet_to_mobile(
+            c,
+            &Uuid::now_v7().to_string(),
+            &service,
+            &d.msisdn,
+            amount,
+            narration,
+            &d.id.to_string(),
+            &super::transaction_date(now_unix().0),
+            result_url,
+        );
+        Ok(match send("tembo", out).await {
+            Ok(a) => PayoutAsked::from_outcome(super::collection_outcome(a.status, &a.body)),
+            Err(_) => PayoutAsked::Unclear,
+        })
+    }
+
+    /// A payment-status query by our reference.
+    pub async fn payout_status(
+        settings: &Settings,
+        d: &Disbursement,
+    ) -> Result<Option<Status>, Problem> {
+        let c = config(settings)?;
+        let out = super::payment_status(c, &Uuid::now_v7().to_string(), &d.id.to_string());
+        Ok(Some(ask_status("tembo", out, read_status).await))
+    }
+
+    /// With `tembo_callback_secret` set, `x-signature` must be the HMAC of the raw body.
+    pub fn verify_callback(headers: &[(String, String)], raw: &[u8]) -> Result<(), &'static str> {
+        let secret = var("tembo_callback_secret").unwrap_or_default();
+        if secret.is_empty() {
+            return Ok(());
+        }
+        let presented = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-signature"))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        let expected = super::signature(&secret, raw);
+        if crate::secrets::constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err("bad x-signature")
+        }
+    }
+
+    /// A callback names our reference; its status is not used (the status query decides).
+    pub fn read_collection_callback(body: &Value) -> Option<CollectionReport> {
+        let (reference, _) = super::callback(body)?;
+        Some(CollectionReport {
+            names: ReportNames::Ours(reference),
+            status: None,
+        })
+    }
+
+    /// The same for a payout.
+    pub fn read_payout_callback(body: &Value) -> Option<PayoutReport> {
+        let (reference, _) = super::callback(body)?;
+        Some(PayoutReport {
+            reference: Some(reference),
+            status: None,
+        })
+    }
+
+    /// What Tembo expects back from a callback.
+    pub fn acknowledgement() -> Value {
+        json!({"statusCode": "RECEIVED"})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

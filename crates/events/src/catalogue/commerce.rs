@@ -1,0 +1,114 @@
+//! The event types of the marketplace (to be built: issues "E-Commerce service"): `commerce.*`.
+
+use uuid::Uuid;
+
+event_types! {
+    producer: "commerce";
+
+    OrderCompleted {
+        name: "commerce.order.completed",
+        version: 1,
+        secret: false,
+        description: "An order was completed: the buyer confirmed receipt or the dispute window passed and escrow was released. Consumed by profiles (trust score). Audience: buyer and seller.",
+        data: {
+            order_id: Uuid = "string (uuid)",
+            seller_id: Uuid = "string (uuid): the selling user",
+            buyer_id: Uuid = "string (uuid)",
+        }
+    }
+
+    OrderCancelled {
+        name: "commerce.order.cancelled",
+        version: 1,
+        secret: false,
+        description: "An order was cancelled. Consumed by profiles (trust score counts cancellations by the seller). Audience: buyer and seller.",
+        data: {
+            order_id: Uuid = "string (uuid)",
+            seller_id: Uuid = "string (uuid)",
+            buyer_id: Uuid = "string (uuid)",
+            cancelled_by: String = "string: seller, buyer or system",
+        }
+    }
+
+    ReviewCreated {
+        name: "commerce.review.created",
+        version: 1,
+        secret: false,
+        description: "A buyer reviewed a seller after an order. Consumed by profiles (trust score) and the notifier (review received). Audience: the seller.",
+        data: {
+            review_id: Uuid = "string (uuid)",
+            seller_id: Uuid = "string (uuid)",
+            author_id: Uuid = "string (uuid)",
+            rating: i64 = "integer: 1 to 5",
+        }
+    }
+
+    OrderPlaced {
+        name: "commerce.order.placed",
+        version: 1,
+        secret: false,
+        description: "A buyer placed an order. Consumed by the notifier. Audience: buyer and seller.",
+        data: {
+            order_id: Uuid = "string (uuid)",
+            buyer_id: Uuid = "string (uuid)",
+            seller_id: Uuid = "string (uuid): the shop's owner",
+            shop_id: Uuid = "string (uuid)",
+            total: i64 = "integer: minor units",
+            currency: String = "string: ISO 4217",
+        }
+    }
+
+    OrderShipped {
+        name: "commerce.order.shipped",
+        version: 1,
+        secret: false,
+        description: "The seller shipped an order. Consumed by the notifier. Audience: the buyer.",
+        data: {
+            order_id: Uuid = "string (uuid)",
+            buyer_id: Uuid = "string (uuid)",
+            shop_id: Uuid = "string (uuid)",
+            tracking_number: Option<String> = "string",
+        }
+    }
+
+    OrderDelivered {
+        name: "commerce.order.delivered",
+        version: 1,
+        secret: false,
+        description: "An order was delivered. Consumed by the notifier. Audience: buyer and seller.",
+        data: {
+            order_id: Uuid = "string (uuid)",
+            buyer_id: Uuid = "string (uuid)",
+            seller_id: Uuid = "string (uuid)",
+        }
+    }
+
+    GroupBuyProgressed {
+        name: "commerce.group_buy.progressed",
+        version: 1,
+        secret: false,
+        description: "A group buy gained participants. Consumed by the notifier (grouped). Audience: its participants.",
+        data: {
+            group_buy_id: Uuid = "string (uuid)",
+            product_id: Uuid = "string (uuid)",
+            participants: i64 = "integer: joined so far",
+            target: i64 = "integer: participants needed",
+            ends_at: String = "string: RFC 3339",
+        }
+    }
+
+    InstallmentScheduled {
+        name: "commerce.installment.scheduled",
+        version: 1,
+        secret: false,
+        description: "An installment plan set a due date. The notifier schedules its reminder from it. Audience: the buyer.",
+        data: {
+            installment_id: Uuid = "string (uuid)",
+            order_id: Uuid = "string (uuid)",
+            buyer_id: Uuid = "string (uuid)",
+            due_at: String = "string: RFC 3339",
+            amount: i64 = "integer: minor units",
+            currency: String = "string: ISO 4217",
+        }
+    }
+}
