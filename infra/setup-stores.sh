@@ -194,7 +194,10 @@ if ! garage status >/dev/null 2>&1; then
     for _ in $(seq 100); do garage status >/dev/null 2>&1 && break; sleep 0.2; done
     garage status >/dev/null 2>&1 || fail "Garage did not start; see $GARAGE_DIR/garage.log"
 fi
-if garage layout show 2>/dev/null | grep -q "No nodes currently have a role"; then
+# Read the whole answer before matching: `grep -q` leaves at the first match, and garage then dies
+# of the closed pipe (SIGABRT), which pipefail would turn into "no match".
+layout="$(garage layout show 2>/dev/null || true)"
+if grep -q "No nodes currently have a role" <<<"$layout"; then
     node_id="$(garage node id -q | cut -d@ -f1)"
     note "assigning the storage layout to node ${node_id:0:16}"
     garage layout assign -z local -c 1G "$node_id" >/dev/null
