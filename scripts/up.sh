@@ -75,6 +75,26 @@ export NEXGATE_RELAY_DB_URL="$(db_url nexgate_relay)"
 step "starting the relay and the dispatcher (the scheduler and the media worker follow once the app answers)"
 pids=()
 prefix_lines() { sed -u "s/^/[$1] /"; }
+
+# Sandbox mode (on unless NEXGATE_SANDBOX=0; never in production manifests): the payment providers
+# are simulated locally and every payment waits for you on a page, like a provider's test mode.
+if [ "${NEXGATE_SANDBOX:-1}" = 1 ]; then
+    SANDBOX_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-sandbox"
+    SANDBOX_ADDRESSES="--providers 127.0.0.1:$SANDBOX_PROVIDERS_PORT --control 127.0.0.1:$SANDBOX_CONTROL_PORT
+        --identities 127.0.0.1:$SANDBOX_IDENTITIES_PORT --push 127.0.0.1:$SANDBOX_PUSH_PORT
+        --state-dir $NEXGATE_STATE_DIR/sandbox"
+    step "sandbox mode: approve or decline payments on http://127.0.0.1:$SANDBOX_CONTROL_PORT/"
+    while IFS='=' read -r name value; do
+        export "$name=$value"
+    done < <("$SANDBOX_BIN" app-env $SANDBOX_ADDRESSES)
+    rm -f "$NEXGATE_STATE_DIR/sandbox/fcm-service-account.json"
+    "$SANDBOX_BIN" serve $SANDBOX_ADDRESSES --app "http://127.0.0.1:$PORT" \
+        2>&1 | prefix_lines sandbox & pids+=($!)
+    for _ in $(seq 100); do
+        [ -s "$NEXGATE_STATE_DIR/sandbox/fcm-service-account.json" ] && break
+        sleep 0.1
+    done
+fi
 NEXGATE_AMQP_URL="$(amqp_url nexgate-relay)" "$OPS_BIN" relay 2>&1 | prefix_lines relay & pids+=($!)
 NEXGATE_AMQP_URL="$(amqp_url nexgate-dispatcher)" \
     "$OPS_BIN" dispatcher --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines dispatcher & pids+=($!)
@@ -97,6 +117,11 @@ NEXGATE_AMQP_URL="$(amqp_url nexgate-media)" \
 INBOX_DIR="$NEXGATE_STATE_DIR/inbox"
 /usr/bin/python3 scripts/local-inbox.py --dir "$INBOX_DIR" --smtp-port "$INBOX_SMTP_PORT" --sms-port "$INBOX_SMS_PORT" \
     2>&1 | prefix_lines inbox & pids+=($!)
+if [ "${NEXGATE_SANDBOX:-1}" = 1 ]; then
+    while IFS='=' read -r name value; do
+        export "$name=$value"
+    done < <("$SANDBOX_BIN" notifier-env $SANDBOX_ADDRESSES)
+fi
 NEXGATE_SMTP_URL="smtp://127.0.0.1:$INBOX_SMTP_PORT" NEXGATE_EMAIL_FROM="Nexgate <no-reply@nexgate.local>" \
 NEXGATE_SMS_ORIGIN="http://127.0.0.1:$INBOX_SMS_PORT" NEXGATE_SMS_USERNAME=local NEXGATE_SMS_API_KEY=local \
 NEXGATE_AMQP_URL="$(amqp_url nexgate-notifier)" \

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use nexgate_bus::consumer::Outcome;
+use nexgate_events::catalogue::auth::AccountDeleted;
+use nexgate_events::catalogue::EventData;
 use nexgate_events::envelope::Envelope;
 use nexgate_events::sealed::{OpeningKeys, SEALED_FIELD};
 use nexgate_notifications::preferences::{decide, Decision, Preferences};
@@ -84,7 +86,10 @@ impl Recorder {
         // The events that change what the directory says drop the cached copy first.
         if matches!(
             envelope.event_type.as_str(),
-            "auth.contact.changed" | "profiles.block.created" | "profiles.profile.updated"
+            "auth.contact.changed"
+                | "profiles.block.created"
+                | "profiles.profile.updated"
+                | "auth.account.deleted"
         ) {
             for user in envelope.audience.iter().chain(envelope.actor.iter()) {
                 self.directory.forget(*user).await;
@@ -137,6 +142,26 @@ impl Recorder {
     }
 }
 
+/// A deleted account (docs/notifications.md, "Deleted accounts"): everything the notification
+/// database holds about the user goes (its notifications with their deliveries and attempts,
+/// deliveries addressed to it, preferences, push devices, reminders, digests, the cached card).
+/// Notifications of other people that name it as an actor keep the name they were written with.
+async fn erase_user(tx: &mut Tx<'_>, user: Uuid) -> Result<()> {
+    const ERASE: [&str; 7] = [
+        "DELETE FROM notifications.items WHERE user_id = $1",
+        "DELETE FROM notifications.deliveries WHERE user_id = $1",
+        "DELETE FROM notifications.preferences WHERE user_id = $1",
+        "DELETE FROM notifications.push_devices WHERE user_id = $1",
+        "DELETE FROM notifications.scheduled WHERE user_id = $1",
+        "DELETE FROM notifications.digests WHERE user_id = $1",
+        "DELETE FROM notifications.people WHERE user_id = $1",
+    ];
+    for sql in ERASE {
+        tx.execute(sql, &[&user]).await?;
+    }
+    Ok(())
+}
+
 /// A unique violation, serialization failure or deadlock: worth running the transaction again.
 fn is_conflict(e: &anyhow::Error) -> bool {
     use tokio_postgres::error::SqlState;
@@ -175,6 +200,7 @@ async fn record(db: &mut Db, gateways: &Gateways, e: &Envelope, facts: &EventFac
     let mut tx = db.transaction().await?;
     let template = templates::template(&e.event_type);
     let (outcome, detail) = match template {
+        _ if e.event_type == AccountDeleted::TYPE.name => ("skipped", Some("account erased")),
         Some(t) if t.recipient != Recipient::EventAddress && e.audience.is_empty() => {
             ("skipped", Some("empty audience"))
         }
@@ -190,6 +216,11 @@ async fn record(db: &mut Db, gateways: &Gateways, e: &Envelope, facts: &EventFac
         .await?;
     if first == 0 {
         // Seen before: its effects are already committed.
+        tx.commit().await?;
+        return Ok(());
+    }
+    if let Some(deleted) = e.data_as::<AccountDeleted>() {
+        erase_user(&mut tx, deleted.user_id).await?;
         tx.commit().await?;
         return Ok(());
     }

@@ -11,6 +11,7 @@ pub mod files;
 pub mod notify;
 pub mod oauth;
 pub mod payments;
+pub mod sandbox;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

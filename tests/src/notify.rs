@@ -81,7 +81,7 @@ pub struct GatewaySimulator {
     pub service_account: PathBuf,
     public_key: RsaPublicKey,
     state: Arc<Mutex<State>>,
-    _dir: Arc<TempDir>,
+    _dir: Option<Arc<TempDir>>,
 }
 
 struct TempDir(PathBuf);
@@ -108,13 +108,22 @@ fn reply(status: u16, body: Value) -> Response<Full<Bytes>> {
 
 impl GatewaySimulator {
     pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dir = temp_dir("fcm");
+        let mut sim = Self::start_on(listener, &dir);
+        sim._dir = Some(Arc::new(TempDir(dir)));
+        sim
+    }
+
+    /// Serves on `listener`, writing the FCM service account the notifier reads into `dir` (kept:
+    /// the local sandbox's notifier starts after it).
+    pub fn start_on(listener: tokio::net::TcpListener, dir: &std::path::Path) -> Self {
         let mut rng = rand::thread_rng();
         let key = RsaPrivateKey::new(&mut rng, 2048).unwrap();
         let public_key = RsaPublicKey::from(&key);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
-        let dir = temp_dir("fcm");
-        let service_account = dir.join("service-account.json");
+        std::fs::create_dir_all(dir).unwrap();
+        let service_account = dir.join("fcm-service-account.json");
         std::fs::write(
             &service_account,
             json!({
@@ -133,7 +142,7 @@ impl GatewaySimulator {
             service_account,
             public_key,
             state: Arc::new(Mutex::new(State::default())),
-            _dir: Arc::new(TempDir(dir)),
+            _dir: None,
         };
         let served = sim.clone();
         crate::serve_http(listener, move |req| {
@@ -141,6 +150,14 @@ impl GatewaySimulator {
             async move { sim.answer(req).await }
         });
         sim
+    }
+
+    /// The notifier's environment for push (FCM) alone through this simulator.
+    pub fn push_env(&self) -> Vec<(String, String)> {
+        self.notifier_env()
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("NEXGATE_FCM_"))
+            .collect()
     }
 
     /// The notifier's environment for SMS and push through this simulator.

@@ -60,6 +60,11 @@ impl ProviderSimulator {
     /// Starts on a free port with one signing key per provider.
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener)
+    }
+
+    /// Serves on `listener` with one signing key per provider.
+    pub fn start_on(listener: tokio::net::TcpListener) -> Self {
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let mut state = State::default();
         state.keys.insert("google", vec![("g1".into(), new_key())]);

@@ -103,6 +103,10 @@ struct State {
     counter: u64,
     /// The ResultURL of every Daraja transaction-status query, with the payment it asked about.
     status_queries: Vec<(String, String)>,
+    /// What a person decided for a payment waiting for them (the sandbox): request id → approved.
+    decisions: HashMap<String, bool>,
+    /// The local sandbox: callbacks to plain-HTTP addresses are accepted (a laptop has no TLS).
+    sandbox: bool,
 }
 
 #[derive(Clone)]
@@ -193,9 +197,36 @@ fn eat_compact(secs: i64) -> String {
     format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}")
 }
 
+/// The sandbox's plan: nothing happens until a person approves or declines the payment
+/// ([`PaymentSimulator::decide`]); until then status queries answer "still processing".
+pub fn awaiting_a_person() -> Plan {
+    Plan {
+        callbacks_after_ms: vec![],
+        pending_queries: u32::MAX,
+        ..Plan::default()
+    }
+}
+
 impl PaymentSimulator {
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener)
+    }
+
+    /// The local sandbox's providers on `listener`: every payment waits for a person, and
+    /// callbacks may go to plain-HTTP addresses.
+    pub fn start_sandbox(listener: tokio::net::TcpListener) -> Self {
+        let sim = Self::start_on(listener);
+        {
+            let mut st = sim.state.lock().unwrap();
+            st.default_plan = Some(awaiting_a_person());
+            st.sandbox = true;
+        }
+        sim
+    }
+
+    /// Serves the providers on `listener`.
+    pub fn start_on(listener: tokio::net::TcpListener) -> Self {
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let sim = Self {
             origin,
@@ -211,8 +242,18 @@ impl PaymentSimulator {
 
     /// The variables that point the app at this simulator with its credentials.
     pub fn app_env(&self) -> Vec<(String, String)> {
+        let mut env = Self::provider_env(&self.origin);
+        env.push((
+            "SPIN_VARIABLE_PUBLIC_BASE_URL".into(),
+            "https://pay.nexgate.test".into(),
+        ));
+        env
+    }
+
+    /// The providers' origins and credentials for an app using a simulator at `origin`.
+    pub fn provider_env(origin: &str) -> Vec<(String, String)> {
         [
-            ("DARAJA_ORIGIN", self.origin.as_str()),
+            ("DARAJA_ORIGIN", origin),
             ("DARAJA_CONSUMER_KEY", DARAJA_KEY),
             ("DARAJA_CONSUMER_SECRET", DARAJA_SECRET),
             ("DARAJA_SHORTCODE", DARAJA_SHORTCODE),
@@ -221,15 +262,14 @@ impl PaymentSimulator {
             ("DARAJA_SECURITY_CREDENTIAL", DARAJA_CREDENTIAL),
             ("DARAJA_B2C_SHORTCODE", DARAJA_B2C_SHORTCODE),
             ("SELCOM_PIN", SELCOM_PIN),
-            ("SELCOM_ORIGIN", self.origin.as_str()),
+            ("SELCOM_ORIGIN", origin),
             ("SELCOM_API_KEY", SELCOM_KEY),
             ("SELCOM_API_SECRET", SELCOM_SECRET),
             ("SELCOM_VENDOR", SELCOM_VENDOR),
             ("SELCOM_CALLBACK_SECRET", SELCOM_WEBHOOK_SECRET),
-            ("TEMBO_ORIGIN", self.origin.as_str()),
+            ("TEMBO_ORIGIN", origin),
             ("TEMBO_ACCOUNT_ID", TEMBO_ACCOUNT),
             ("TEMBO_SECRET_KEY", TEMBO_SECRET),
-            ("PUBLIC_BASE_URL", "https://pay.nexgate.test"),
         ]
         .into_iter()
         .map(|(k, v)| (format!("SPIN_VARIABLE_{k}"), v.to_string()))
@@ -266,6 +306,42 @@ impl PaymentSimulator {
             .iter()
             .filter(|(id, _)| id == request_id)
             .map(|(_, url)| url.clone())
+            .collect()
+    }
+
+    /// A person approves or declines payment `request_id` (the sandbox's buttons): from now on
+    /// its status queries answer the outcome, and its callback goes out. `Err` names why not: an
+    /// unknown payment, or one already decided.
+    pub fn decide(&self, request_id: &str, approve: bool) -> Result<Payment, &'static str> {
+        let p = {
+            let mut st = self.state.lock().unwrap();
+            if st.decisions.contains_key(request_id) {
+                return Err("already decided");
+            }
+            let Some(p) = st.payments.iter_mut().find(|p| p.request_id == request_id) else {
+                return Err("no such payment");
+            };
+            p.plan.pending_queries = 0;
+            p.plan.fail_with = (!approve).then(|| match p.provider {
+                "daraja_b2c" => "2001".to_string(),
+                _ => "1032".to_string(),
+            });
+            let p = p.clone();
+            st.decisions.insert(request_id.to_string(), approve);
+            p
+        };
+        let sim = self.clone();
+        let sent = p.clone();
+        tokio::spawn(async move { sim.send_callback(&sent, false).await });
+        Ok(p)
+    }
+
+    /// Every payment with what a person decided (`None`: still waiting).
+    pub fn payments_with_decisions(&self) -> Vec<(Payment, Option<bool>)> {
+        let st = self.state.lock().unwrap();
+        st.payments
+            .iter()
+            .map(|p| (p.clone(), st.decisions.get(&p.request_id).copied()))
             .collect()
     }
 
@@ -362,12 +438,17 @@ impl PaymentSimulator {
     }
 
     fn take_plan(&self) -> Plan {
-        self.state
-            .lock()
-            .unwrap()
-            .next_plan
+        let mut st = self.state.lock().unwrap();
+        st.next_plan
             .take()
+            .or_else(|| st.default_plan.clone())
             .unwrap_or_default()
+    }
+
+    /// Providers call back over HTTPS only; the local sandbox also takes plain HTTP.
+    fn callback_address_ok(&self, url: &str) -> bool {
+        url.starts_with("https://")
+            || (url.starts_with("http://") && self.state.lock().unwrap().sandbox)
     }
 
     fn next_number(&self) -> u64 {
@@ -451,7 +532,7 @@ impl PaymentSimulator {
             return self.daraja_error("BusinessShortCode");
         }
         let callback_url = body["CallBackURL"].as_str().unwrap_or("").to_string();
-        if !callback_url.starts_with("https://") {
+        if !self.callback_address_ok(&callback_url) {
             return self.daraja_error("CallBackURL");
         }
         let n = self.next_number();
@@ -596,7 +677,7 @@ impl PaymentSimulator {
         if body["vendor"] != SELCOM_VENDOR
             || order_id.is_empty()
             || body["currency"] != "TZS"
-            || !webhook.starts_with("https://")
+            || !self.callback_address_ok(&webhook)
         {
             self.refuse(format!("selcom order: bad fields {body}"));
             return reply(
@@ -707,7 +788,7 @@ impl PaymentSimulator {
             || !msisdn.starts_with("255")
             || reference.is_empty()
             || !date_ok
-            || !callback_url.starts_with("https://")
+            || !self.callback_address_ok(&callback_url)
         {
             self.refuse(format!("tembo collection: bad fields {body}"));
             return reply(
@@ -788,7 +869,7 @@ impl PaymentSimulator {
         };
         if !phone.starts_with("254")
             || phone.len() != 12
-            || !result_url.starts_with("https://")
+            || !self.callback_address_ok(&result_url)
             || originator.is_empty()
         {
             return self.daraja_error("PartyB, ResultURL or OriginatorConversationID");
@@ -948,7 +1029,7 @@ impl PaymentSimulator {
             || body["accountNo"] != TEMBO_ACCOUNT
             || body["currencyCode"] != "TZS"
             || reference.is_empty()
-            || !callback_url.starts_with("https://")
+            || !self.callback_address_ok(&callback_url)
         {
             self.refuse(format!("tembo payout: bad fields {body}"));
             return reply(400, json!({"statusCode": "INVALID_REQUEST"}));

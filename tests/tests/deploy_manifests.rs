@@ -167,3 +167,24 @@ fn the_ops_secret_carries_the_token_of_every_service_the_workers_call() {
         );
     }
 }
+
+#[test]
+fn the_local_sandbox_is_never_part_of_a_production_manifest() {
+    let dir = nexgate_tests::repo_root().join("infra/spinkube");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let manifest_text: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for needle in ["nexgate-sandbox", ":3600", ":3601", "pay.nexgate.test"] {
+            assert!(
+                !manifest_text.contains(needle),
+                "{} mentions {needle}: the sandbox's simulated providers are for local use only",
+                path.display()
+            );
+        }
+    }
+}

@@ -1497,3 +1497,128 @@ async fn the_notifier_reconnects_after_the_broker_restarts() {
     assert!(r.notifier.is_running(), "the notifier exited");
     assert!(proxy.connections() > before, "it never reconnected");
 }
+
+#[tokio::test]
+async fn the_owner_sees_where_a_notification_went_and_an_operator_sees_the_whole_event() {
+    let mut r = rig().await;
+    let user = sign_up(&r.app, &mut r.events).await;
+    let other = sign_up(&r.app, &mut r.events).await;
+    let mut operator = sign_up(&r.app, &mut r.events).await;
+    register_device(&r, &user, "pixel", "fcm-token-status").await;
+    let me = uid(&user);
+
+    // Critical: in-app, push (sent, not "delivered": FCM does not tell us about the device),
+    // and SMS skipped (no phone on the account).
+    let failed = payment_failed(me);
+    publish(&r, &failed).await;
+    until(&r.db, "the push of the failed payment", || async {
+        deliveries(&r.db, &failed)
+            .await
+            .iter()
+            .any(|(c, s, _)| c == "push" && s == "sent")
+    })
+    .await;
+    let list = api(&r.app, Method::GET, "/notifications", None, &user).await;
+    assert_eq!(list.status, 200, "{list}");
+    let row = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "payments.payment.failed")
+        .unwrap_or_else(|| panic!("{list}"))
+        .clone();
+    assert_eq!(row["delivery"]["in_app"], "delivered", "{row}");
+    assert_eq!(row["delivery"]["push"], "sent", "{row}");
+    let id = row["id"].as_str().unwrap();
+    let path = format!("/notifications/{id}/deliveries");
+    let mine = api(&r.app, Method::GET, &path, None, &user).await;
+    assert_eq!(mine.status, 200, "{mine}");
+    let by_channel: std::collections::BTreeMap<String, Value> = mine.body["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["channel"].as_str().unwrap().to_string(), d.clone()))
+        .collect();
+    assert_eq!(by_channel["in_app"]["status"], "delivered", "{mine}");
+    assert_eq!(by_channel["push"]["status"], "sent", "{mine}");
+    assert!(by_channel["push"]["sent_at"].is_string(), "{mine}");
+    assert_eq!(by_channel["sms"]["status"], "skipped", "{mine}");
+    assert!(
+        by_channel["sms"]["reason"].is_string(),
+        "a skip says why: {mine}"
+    );
+    assert!(
+        !mine.body.to_string().contains("fcm-token-status"),
+        "no token in the answer"
+    );
+
+    // Someone else's notification is not found, and a malformed id is named.
+    let theirs = api(&r.app, Method::GET, &path, None, &other).await;
+    assert_eq!(theirs.status, 404, "{theirs}");
+    let bad = api(
+        &r.app,
+        Method::GET,
+        "/notifications/nope/deliveries",
+        None,
+        &user,
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{bad}");
+
+    // Operators: the event's outcome and every delivery with the gateway's reference.
+    let event_path = format!("/notifications/events/{}", failed["id"].as_str().unwrap());
+    let refused = api(&r.app, Method::GET, &event_path, None, &user).await;
+    assert_eq!((refused.status, refused.code()), (403, "role_required"));
+    let out = std::process::Command::new(nexgate_tests::ops_bin())
+        .args([
+            "grant-role",
+            "--user",
+            &operator.user_id,
+            "--role",
+            "operator",
+        ])
+        .env("NEXGATE_ADMIN_DB_URL", r.app.db.url("nexgate_admin"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refreshed = nexgate_tests::auth::post(
+        &r.app,
+        "/auth/refresh",
+        json!({ "refresh_token": operator.refresh_token }),
+    )
+    .await;
+    operator.access_token = refreshed.body["access_token"].as_str().unwrap().to_string();
+    let seen = api(&r.app, Method::GET, &event_path, None, &operator).await;
+    assert_eq!(seen.status, 200, "{seen}");
+    assert_eq!(seen.body["outcome"], "notified", "{seen}");
+    let statuses: Vec<String> = seen.body["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{}",
+                d["channel"].as_str().unwrap(),
+                d["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        ["in_app:delivered", "push:sent", "sms:skipped"],
+        "{seen}"
+    );
+    let unknown = api(
+        &r.app,
+        Method::GET,
+        &format!("/notifications/events/{}", Uuid::now_v7()),
+        None,
+        &operator,
+    )
+    .await;
+    assert_eq!(unknown.status, 404, "{unknown}");
+}

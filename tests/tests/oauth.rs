@@ -597,3 +597,57 @@ async fn a_signed_in_user_links_and_unlinks_providers_but_never_the_last_way_in(
         "unlinked: that Google account no longer enters this one"
     );
 }
+
+#[tokio::test]
+async fn the_sandbox_page_hands_out_id_tokens_the_app_accepts() {
+    // scripts/up.sh's sandbox: the identity providers' simulator, and the page that plays the
+    // provider's SDK for a person (an email in, an ID token for the app's nonce out).
+    let identities =
+        ProviderSimulator::start_on(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let control = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let page = format!("http://{}", control.local_addr().unwrap());
+    let payments = nexgate_tests::payments::PaymentSimulator::start_sandbox(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    );
+    nexgate_tests::sandbox::serve_control(
+        control,
+        nexgate_tests::sandbox::Sandbox {
+            payments,
+            identities: Some(identities.clone()),
+            push: None,
+        },
+    );
+    let app = TestApp::start_with(
+        Manifest::App,
+        HostOptions {
+            env: nexgate_tests::sandbox::Sandbox::identity_env(&identities.origin),
+            ..Default::default()
+        },
+    )
+    .await;
+    let http = reqwest::Client::new();
+    for provider in ["google", "apple"] {
+        let email = format!("{}@example.com", nexgate_tests::auth::unique_name(provider));
+        let n = nonce(&app).await;
+        let issued: Value = http
+            .get(format!(
+                "{page}/oauth/{provider}/id-token?email={email}&nonce={n}"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id_token = issued["id_token"].as_str().unwrap().to_string();
+        let signed = oauth(&app, provider, json!({ "id_token": id_token, "nonce": n })).await;
+        assert_eq!(signed.status, 201, "{provider}: {signed}");
+        assert!(signed.body["access_token"].is_string(), "{signed}");
+    }
+    let missing = http
+        .get(format!("{page}/oauth/google/id-token?email=a@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 422, "no nonce, no token");
+}

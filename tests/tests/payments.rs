@@ -1994,3 +1994,249 @@ async fn voids_racing_a_success_never_strand_the_money() {
     );
     assert_ledger_invariants(&w).await;
 }
+
+/// `DELETE /auth/account` as `user` (signed in moments ago, so recently authenticated).
+async fn delete_account(w: &World, user: &User) -> Answer {
+    as_user(&w.app, user, Method::DELETE, "/auth/account", None).await
+}
+
+fn reasons(a: &Answer) -> Vec<String> {
+    assert_eq!(
+        (a.status, a.code()),
+        (409, "account_has_open_obligations"),
+        "{a}"
+    );
+    let mut r: Vec<String> = a.body["reasons"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no reasons: {a}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    r.sort();
+    r
+}
+
+#[tokio::test]
+async fn an_account_with_money_moving_or_held_cannot_be_deleted_and_the_ledger_outlives_it() {
+    let w = world().await;
+    w.app.declare_queues("infra/subscriptions.toml");
+    let _dispatcher = w.app.worker(
+        "dispatcher",
+        &[
+            "--subscriptions",
+            "infra/subscriptions.toml",
+            "--expires-ms",
+            "600000",
+        ],
+    );
+    let method = add_method(&w, "+254712345678", None).await;
+    // One payment in escrow, one the customer has not answered yet.
+    let held = payable(&w, 200_000, "KES", "on_confirmation").await;
+    let held_id = held["id"].as_str().unwrap().to_string();
+    let paid = pay(&w, &held_id, &method, "k-delete-held").await;
+    let paid_id = paid.body["id"].as_str().unwrap().to_string();
+    wait_state(&w, &paid_id, "succeeded").await;
+    let pending = payable(&w, 50_000, "KES", "on_confirmation").await;
+    w.sim.plan_next(Plan {
+        callbacks_after_ms: vec![],
+        fail_with: Some("1032".into()),
+        ..Plan::default()
+    });
+    let live = pay(
+        &w,
+        pending["id"].as_str().unwrap(),
+        &method,
+        "k-delete-live",
+    )
+    .await;
+    assert_eq!(live.body["state"], "awaiting_customer", "{live}");
+
+    assert_eq!(
+        reasons(&delete_account(&w, &w.payer).await),
+        ["payments.escrow_as_payer", "payments.live_payment"]
+    );
+    assert_eq!(
+        reasons(&delete_account(&w, &w.seller).await),
+        ["payments.escrow_as_payee"]
+    );
+    // The customer cancels the prompt (the sweeper learns it), the escrow is released: the seller
+    // now has a balance to pay out, and the payer has nothing open.
+    make_due(&w).await;
+    sweep(&w).await;
+    let released = internal(
+        &w.app,
+        &format!("/internal/payments/payables/{held_id}/release"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(released.status, 200, "{released}");
+    assert_eq!(
+        reasons(&delete_account(&w, &w.seller).await),
+        ["payments.available_balance"]
+    );
+    let still = as_user(&w.app, &w.seller, Method::GET, "/payments/balances", None).await;
+    assert_eq!(
+        still.status, 200,
+        "the refused deletion changed nothing: {still}"
+    );
+
+    let gone = delete_account(&w, &w.payer).await;
+    assert_eq!(gone.status, 204, "{gone}");
+    // Payments anonymises the payer's number and provider payloads; the ledger stays whole.
+    let db = w.app.db.admin().await;
+    let payer = uuid::Uuid::parse_str(&w.payer.user_id).unwrap();
+    let erased = nexgate_tests::eventually(Duration::from_secs(45), || async {
+        let left: i64 = db
+            .query_one(
+                "SELECT count(*) FROM payments.methods WHERE user_id = $1 AND msisdn IS NOT NULL",
+                &[&payer],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (left == 0).then_some(())
+    })
+    .await;
+    assert!(
+        erased.is_some(),
+        "the payer's number is erased\n{}",
+        w.app.host.log()
+    );
+    let payloads_with_number: i64 = db
+        .query_one(
+            "SELECT count(*) FROM payments.callbacks c JOIN payments.intents i ON i.id = c.intent_id
+             WHERE i.payer_id = $1 AND c.body::text LIKE '%254712345678%'",
+            &[&payer],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        payloads_with_number, 0,
+        "a provider payload kept the number"
+    );
+    assert_eq!(
+        balance(&w, &format!("escrow:{held_id}")).await,
+        (200_000, 200_000),
+        "the released escrow is still on the books"
+    );
+    let state: String = db
+        .query_one(
+            "SELECT state FROM payments.intents WHERE id = $1::text::uuid",
+            &[&paid_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "succeeded", "the payment itself is kept");
+    assert_ledger_invariants(&w).await;
+}
+
+#[tokio::test]
+async fn in_the_sandbox_each_payment_waits_for_a_person_who_approves_or_declines_it() {
+    // The local sandbox as scripts/up.sh runs it (nexgate-sandbox): the providers' simulator with
+    // every payment waiting, plain-HTTP callbacks, and the control page beside it.
+    let providers = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = PaymentSimulator::start_sandbox(providers);
+    let control = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control_url = format!("http://{}", control.local_addr().unwrap());
+    nexgate_tests::sandbox::serve_control(
+        control,
+        nexgate_tests::sandbox::Sandbox {
+            payments: sim.clone(),
+            identities: None,
+            push: None,
+        },
+    );
+    let app = TestApp::start_with(
+        Manifest::App,
+        HostOptions {
+            env: PaymentSimulator::provider_env(&sim.origin),
+            ..HostOptions::default()
+        },
+    )
+    .await;
+    sim.deliver_to(&app.host.base_url);
+    let mut observer = app.observe_events().await;
+    let payer = sign_up(&app, &mut observer).await;
+    let seller = sign_up(&app, &mut observer).await;
+    let w = World {
+        app,
+        sim,
+        observer,
+        payer,
+        seller,
+    };
+    let method = add_method(&w, "+254712345678", None).await;
+    let first = payable(&w, 120_000, "KES", "on_confirmation").await;
+    let a = pay(&w, first["id"].as_str().unwrap(), &method, "k-sandbox-1").await;
+    assert_eq!(a.body["state"], "awaiting_customer", "{a}");
+    let id = a.body["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        intent(&w, &id).await["state"],
+        "awaiting_customer",
+        "nothing happens until the person decides"
+    );
+
+    let http = reqwest::Client::new();
+    let listed: Value = http
+        .get(format!("{control_url}/payments"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["amount"], 1200, "{listed}");
+    assert_eq!(listed[0]["decided"], Value::Null, "{listed}");
+    assert_eq!(listed[0]["phone"], "…678", "the number is not shown whole");
+    let request_id = listed[0]["request_id"].as_str().unwrap().to_string();
+    let decide = |verb: &'static str, rid: String| {
+        let http = http.clone();
+        let url = format!("{control_url}/payments/{rid}/{verb}");
+        async move { http.post(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(decide("approve", request_id.clone()).await, 200);
+    assert_eq!(
+        decide("decline", request_id.clone()).await,
+        409,
+        "decided once"
+    );
+    assert_eq!(decide("approve", "ws_CO_nope".into()).await, 404);
+    wait_state(&w, &id, "succeeded").await;
+
+    // Declined from the page's form: the customer cancelled the prompt.
+    let second = payable(&w, 80_000, "KES", "on_confirmation").await;
+    let b = pay(&w, second["id"].as_str().unwrap(), &method, "k-sandbox-2").await;
+    let second_id = b.body["id"].as_str().unwrap().to_string();
+    let listed: Value = http
+        .get(format!("{control_url}/payments"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let waiting = listed[0]["request_id"].as_str().unwrap().to_string();
+    let form = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{control_url}/payments/{waiting}/decline"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status().as_u16(), 303);
+    let failed = wait_state(&w, &second_id, "failed").await;
+    assert_eq!(failed["failure"]["code"], "1032", "{failed}");
+    let page = http.get(format!("{control_url}/")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("approved") && page.contains("declined"),
+        "{page}"
+    );
+    assert_ledger_invariants(&w).await;
+}

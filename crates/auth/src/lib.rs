@@ -6,10 +6,12 @@
 //! - stores: [`settings`] (variables), [`rate_limit`] (atomic Redis counters), [`session`]
 //!   (sessions, tokens, the Redis mirror), [`events`] (the outbox);
 //! - flows, one per endpoint family, each `fn(&Request) -> Result<Response, Problem>`:
-//!   [`registration`], [`login`], [`refresh`], [`sessions`], [`password_flows`], [`mfa`], [`contact`]; and the hourly [`housekeeping`] job.
+//!   [`registration`], [`login`], [`refresh`], [`session_routes`], [`password_flows`], [`mfa`],
+//!   [`contact`], [`identities`], [`account_deletion`]; and the hourly [`housekeeping`] job.
 //!
 //! The components in `functions/auth-*` only route to these.
 
+pub mod account_deletion;
 pub mod contact;
 pub mod device;
 pub mod events;

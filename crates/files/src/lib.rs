@@ -7,10 +7,12 @@
 //! - [`read`]: `GET /files/{id}`, `DELETE /files/{id}`, `GET /files/limits`;
 //! - [`internal`]: attach/detach for owning services, signed URLs for private media, the media
 //!   worker's results, the scheduled cleanup;
+//! - [`erasure`]: a deleted account's files and objects go (`auth.account.deleted`);
 //! - [`media_jobs`]: the media worker's jobs, recorded here and read back by the worker.
 
 pub mod attached;
 pub mod direct;
+pub mod erasure;
 pub mod internal;
 pub mod media_jobs;
 pub mod read;

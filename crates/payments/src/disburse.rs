@@ -68,7 +68,8 @@ impl Disbursement {
             payable_id: r.value(i, "payable_id")?,
             user_id: r.value(i, "user_id")?,
             provider: Provider::from_db(&r.value::<String>(i, "provider")?)?,
-            msisdn: r.value(i, "msisdn")?,
+            // Empty once the user deleted their account (only a finished disbursement is erased).
+            msisdn: r.value::<Option<String>>(i, "msisdn")?.unwrap_or_default(),
             network: r.value(i, "network")?,
             amount: r.value(i, "amount")?,
             currency: Currency::parse(&r.value::<String>(i, "currency")?)?,
@@ -112,7 +113,7 @@ impl Disbursement {
             "intent_id": self.intent_id,
             "payable_id": self.payable_id,
             "provider": self.provider,
-            "phone": crate::phone::masked(&self.msisdn),
+            "phone": (!self.msisdn.is_empty()).then(|| crate::phone::masked(&self.msisdn)),
             "amount": self.amount,
             "currency": self.currency,
             "state": self.state,

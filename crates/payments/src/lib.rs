@@ -6,6 +6,7 @@
 
 pub mod callbacks;
 pub mod disburse;
+pub mod erasure;
 pub mod history;
 pub mod intents;
 pub mod ledger;

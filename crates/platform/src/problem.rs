@@ -25,6 +25,9 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     /// Sent as `Retry-After` (429, 503).
     pub retry_after_secs: Option<u64>,
+    /// Stable codes of what stands in the way (a 409 `account_has_open_obligations` lists
+    /// `payments.available_balance`, ...), sent as `reasons`.
+    pub reasons: Vec<String>,
 }
 
 /// The wire form (RFC 9457 members plus `code` and `errors`).
@@ -39,6 +42,8 @@ struct Wire<'a> {
     code: &'a str,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    reasons: &'a [String],
 }
 
 impl Problem {
@@ -51,6 +56,7 @@ impl Problem {
             detail: None,
             errors: Vec::new(),
             retry_after_secs: None,
+            reasons: Vec::new(),
         }
     }
 
@@ -66,6 +72,12 @@ impl Problem {
             field: field.into(),
             message: message.into(),
         });
+        self
+    }
+
+    /// Adds the stable codes of what stands in the way (sent as `reasons`).
+    pub fn with_reasons(mut self, reasons: Vec<String>) -> Self {
+        self.reasons = reasons;
         self
     }
 
@@ -151,6 +163,7 @@ impl Problem {
             detail: if hide { None } else { self.detail.as_deref() },
             code: self.code,
             errors: if hide { &[] } else { &self.errors },
+            reasons: if hide { &[] } else { &self.reasons },
         };
         serde_json::to_string(&wire).unwrap_or_else(|_| "{}".into())
     }

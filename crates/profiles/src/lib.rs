@@ -4,7 +4,9 @@
 //! `profiles.create_profile` to claim a name) and, next, commerce.
 
 pub use nexgate_names::{display_name, username};
+pub mod erasure;
 pub mod graph;
+pub mod inbox;
 pub mod lookup;
 pub mod profile;
 pub mod rename;

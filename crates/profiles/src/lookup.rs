@@ -34,7 +34,7 @@ pub fn resolve(conn: &Connection, id_or_username: &str) -> Result<Uuid, Problem>
                      WHERE lower(username) = lower($1) \
                      UNION ALL \
                      SELECT user_id, 1, released_at FROM profiles.username_history \
-                     WHERE username_key = lower($1) AND held_until > now() \
+                     WHERE username_key = lower($1) AND held_until > now() AND user_id IS NOT NULL \
                  ) named ORDER BY pri, released_at DESC LIMIT 1",
                 &[P::Str(id_or_username.to_string())],
             )?

@@ -107,15 +107,9 @@ fn effect(e: &Envelope) -> Result<Option<(Uuid, &'static str, i64)>, Problem> {
     })
 }
 
-/// `POST /internal/profiles/events` (the dispatcher): applies one envelope once.
-pub fn consume(req: &Request) -> Result<Response, Problem> {
-    nexgate_platform::internal::check_request(req)?;
-    let envelope: Envelope = nexgate_platform::body::parse_json(
-        req.body(),
-        req.header("content-type").and_then(|v| v.as_str()),
-        nexgate_platform::body::JSON_BODY_BYTES_MAX,
-    )?;
-    let Some((user, counter, value)) = effect(&envelope)? else {
+/// Applies one trust input once (deduplicated on the event id); called by [`crate::inbox`].
+pub fn apply(envelope: &Envelope) -> Result<Response, Problem> {
+    let Some((user, counter, value)) = effect(envelope)? else {
         return Ok(json(
             200,
             &json!({ "applied": false, "reason": "not a trust input" }),

@@ -8,12 +8,19 @@
 #![allow(unsafe_code)]
 
 use nexgate_platform::body::{read_request, send_response};
+use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
-use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
 /// This component's id in spin.toml (its MQTT client id).
 const COMPONENT: &str = "auth-contact";
+
+/// Every route this component answers (docs/openapi.yaml; tests/tests/contracts.rs).
+const ROUTES: &Table = &[
+    ("POST", "/auth/contact/change"),
+    ("POST", "/auth/contact/verify"),
+];
 
 #[http_component]
 async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
@@ -22,8 +29,12 @@ async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
         Ok(req) => req,
         Err(problem) => return send_response(out, problem.into_response()).await,
     };
-    let answer = match (req.method(), req.path()) {
-        (Method::Post, "/auth/contact/change") => match contact::change(&req) {
+    let route = match find(ROUTES, req.method(), req.path()) {
+        Ok(route) => route,
+        Err(problem) => return send_response(out, problem.into_response()).await,
+    };
+    let answer = match route.key() {
+        ("POST", "/auth/contact/change") => match contact::change(&req) {
             Ok((answer, pending)) => {
                 send_response(out, answer).await;
                 if let Some(code) = pending {
@@ -33,9 +44,8 @@ async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
             }
             Err(problem) => Err(problem),
         },
-        (Method::Post, "/auth/contact/verify") => contact::verify(&req, COMPONENT),
-        (_, "/auth/contact/change" | "/auth/contact/verify") => Err(Problem::method_not_allowed()),
-        _ => Err(Problem::not_found("no such route")),
+        ("POST", "/auth/contact/verify") => contact::verify(&req, COMPONENT),
+        _ => Err(unrouted(&route)),
     };
     send_response(out, answer.unwrap_or_else(Problem::into_response)).await
 }

@@ -8,29 +8,40 @@
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
 
+use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
 /// This component's id in spin.toml (its MQTT client id).
 const COMPONENT: &str = "auth-oauth";
 
+/// Every route this component answers (docs/openapi.yaml; tests/tests/contracts.rs).
+const ROUTES: &Table = &[
+    ("POST", "/auth/oauth/nonce"),
+    ("GET", "/auth/oauth/identities"),
+    ("POST", "/auth/oauth/{provider}/link"),
+    ("DELETE", "/auth/oauth/{provider}"),
+    ("POST", "/auth/oauth/{provider}"),
+];
+
 #[http_component]
 async fn handle(req: Request) -> Response {
-    let path = req.path().to_string();
     use nexgate_auth::{identities, oauth};
-    let Some(rest) = path.strip_prefix("/auth/oauth/") else {
-        return Problem::not_found("no such route").into_response();
+    let route = match find(ROUTES, req.method(), req.path()) {
+        Ok(route) => route,
+        Err(problem) => return problem.into_response(),
     };
-    let parts: Vec<String> = rest.split('/').map(str::to_string).collect();
-    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-    match (req.method().clone(), parts.as_slice()) {
-        (Method::Post, ["nonce"]) => oauth::issue_nonce(&req),
-        (Method::Get, ["identities"]) => identities::list(&req),
-        (Method::Post, [provider, "link"]) => identities::link(req, provider, COMPONENT).await,
-        (Method::Delete, [provider]) => identities::unlink(&req, provider, COMPONENT),
-        (Method::Post, [provider]) => oauth::sign_in(req, provider, COMPONENT).await,
-        _ => Err(Problem::not_found("no such route")),
+    let provider = route.param("provider").to_string();
+    match route.key() {
+        ("POST", "/auth/oauth/nonce") => oauth::issue_nonce(&req),
+        ("GET", "/auth/oauth/identities") => identities::list(&req),
+        ("POST", "/auth/oauth/{provider}/link") => {
+            identities::link(req, &provider, COMPONENT).await
+        }
+        ("DELETE", "/auth/oauth/{provider}") => identities::unlink(&req, &provider, COMPONENT),
+        ("POST", "/auth/oauth/{provider}") => oauth::sign_in(req, &provider, COMPONENT).await,
+        _ => Err(unrouted(&route)),
     }
     .unwrap_or_else(Problem::into_response)
 }

@@ -14,16 +14,19 @@ use nexgate_events::catalogue::platform::HealthChecked;
 use nexgate_events::outbox::Publisher;
 use nexgate_events::{Envelope, Subject};
 use nexgate_platform::config::{redis_key, var};
+use nexgate_platform::routes::{find, Table};
 use nexgate_platform::storage::Storage;
-use nexgate_platform::Problem;
 use serde_json::{json, Map, Value};
-use spin_sdk::http::{IntoResponse, Method, Request, Response};
+use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_component;
+
+/// Every route this component answers (docs/openapi.yaml; tests/tests/contracts.rs).
+const ROUTES: &Table = &[("GET", "/health")];
 
 #[http_component]
 async fn handle(req: Request) -> Response {
-    if *req.method() != Method::Get {
-        return Problem::method_not_allowed().into_response();
+    if let Err(problem) = find(ROUTES, req.method(), req.path()) {
+        return problem.into_response();
     }
     let mut checks = Map::new();
     let mut down = Vec::new();

@@ -6,41 +6,53 @@
 #![allow(unsafe_code)]
 
 use nexgate_payments::{history, intents, methods, payables, payouts};
+use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
 /// This component's id in spin.toml (its MQTT client id).
 const COMPONENT: &str = "payments-api";
 
+/// Every route this component answers (docs/openapi.yaml; tests/tests/contracts.rs).
+const ROUTES: &Table = &[
+    ("GET", "/payments/methods"),
+    ("POST", "/payments/methods"),
+    ("DELETE", "/payments/methods/{id}"),
+    ("POST", "/payments/methods/{id}/default"),
+    ("POST", "/payments/intents"),
+    ("GET", "/payments/intents/{id}"),
+    ("GET", "/payments/transactions"),
+    ("GET", "/payments/receipts/{id}"),
+    ("GET", "/payments/payables/{id}"),
+    ("POST", "/payments/payouts"),
+    ("GET", "/payments/payouts"),
+    ("GET", "/payments/payouts/{id}"),
+    ("GET", "/payments/balances"),
+];
+
 #[http_component]
 async fn handle(req: Request) -> Response {
-    let path = req.path().trim_end_matches('/').to_string();
-    let method = req.method().clone();
-    let rest = path.strip_prefix("/payments/").unwrap_or("");
-    let parts: Vec<&str> = rest.split('/').collect();
-    match (method, parts.as_slice()) {
-        (Method::Get, ["methods"]) => methods::list(&req),
-        (Method::Post, ["methods"]) => methods::add(&req),
-        (Method::Delete, ["methods", id]) => methods::remove(&req, id),
-        (Method::Post, ["methods", id, "default"]) => methods::make_default(&req, id),
-        (Method::Post, ["intents"]) => intents::create(req, COMPONENT).await,
-        (Method::Get, ["intents", id]) => intents::get(&req, id),
-        (Method::Get, ["transactions"]) => history::transactions(&req),
-        (Method::Get, ["receipts", id]) => intents::receipt(&req, id),
-        (Method::Get, ["payables", id]) => payables::get(&req, id),
-        (Method::Post, ["payouts"]) => payouts::create(req, COMPONENT).await,
-        (Method::Get, ["payouts"]) => history::payouts(&req),
-        (Method::Get, ["payouts", id]) => payouts::get(&req, id),
-        (Method::Get, ["balances"]) => payouts::balances(&req),
-        (
-            _,
-            ["methods"] | ["methods", _] | ["methods", _, "default"] | ["intents"] | ["intents", _],
-        )
-        | (_, ["transactions"] | ["receipts", _] | ["payables", _]) => {
-            Err(Problem::method_not_allowed())
-        }
-        _ => Err(Problem::not_found("no such route")),
+    let route = match find(ROUTES, req.method(), req.path()) {
+        Ok(route) => route,
+        Err(problem) => return problem.into_response(),
+    };
+    let id = route.param("id").to_string();
+    match route.key() {
+        ("GET", "/payments/methods") => methods::list(&req),
+        ("POST", "/payments/methods") => methods::add(&req),
+        ("DELETE", "/payments/methods/{id}") => methods::remove(&req, &id),
+        ("POST", "/payments/methods/{id}/default") => methods::make_default(&req, &id),
+        ("POST", "/payments/intents") => intents::create(req, COMPONENT).await,
+        ("GET", "/payments/intents/{id}") => intents::get(&req, &id),
+        ("GET", "/payments/transactions") => history::transactions(&req),
+        ("GET", "/payments/receipts/{id}") => intents::receipt(&req, &id),
+        ("GET", "/payments/payables/{id}") => payables::get(&req, &id),
+        ("POST", "/payments/payouts") => payouts::create(req, COMPONENT).await,
+        ("GET", "/payments/payouts") => history::payouts(&req),
+        ("GET", "/payments/payouts/{id}") => payouts::get(&req, &id),
+        ("GET", "/payments/balances") => payouts::balances(&req),
+        _ => Err(unrouted(&route)),
     }
     .unwrap_or_else(Problem::into_response)
 }

@@ -5,19 +5,28 @@
 #![allow(unsafe_code)]
 
 use nexgate_payments::callbacks;
+use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
 /// This component's id in spin.toml (its MQTT client id).
 const COMPONENT: &str = "payments-callbacks";
 
+/// Every route this component answers (docs/openapi.yaml; tests/tests/contracts.rs).
+const ROUTES: &Table = &[("POST", "/payments/callbacks/{provider}/{intent}/{secret}")];
+
 #[http_component]
 async fn handle(req: Request) -> Response {
-    if *req.method() != Method::Post {
-        return Problem::method_not_allowed().into_response();
+    let route = match find(ROUTES, req.method(), req.path()) {
+        Ok(route) => route,
+        Err(problem) => return problem.into_response(),
+    };
+    match route.key() {
+        ("POST", "/payments/callbacks/{provider}/{intent}/{secret}") => {
+            callbacks::handle(req, COMPONENT).await
+        }
+        _ => Err(unrouted(&route)),
     }
-    callbacks::handle(req, COMPONENT)
-        .await
-        .unwrap_or_else(Problem::into_response)
+    .unwrap_or_else(Problem::into_response)
 }

@@ -166,4 +166,15 @@ event_types! {
             provider: String = "string: google, apple or facebook",
         }
     }
+
+    AccountDeleted {
+        name: "auth.account.deleted",
+        version: 1,
+        secret: false,
+        description: "A user deleted their account (DELETE /auth/account, after re-authenticating and with nothing open): its sessions are revoked and the account is gone. Every service erases or anonymises what it holds about the user (docs/auth.md, Deleting an account). Audience: none (nothing is sent to a deleted account).",
+        data: {
+            user_id: Uuid = "string (uuid): the deleted account",
+            deleted_at: String = "string: RFC 3339 time of the deletion",
+        }
+    }
 }

@@ -60,6 +60,8 @@ fn item(r: &Rows, i: usize) -> Result<Value, Problem> {
     };
     let data: Value =
         serde_json::from_str(&r.value::<String>(i, "data")?).map_err(Problem::internal)?;
+    let delivery: Value =
+        serde_json::from_str(&r.value::<String>(i, "delivery")?).map_err(Problem::internal)?;
     Ok(json!({
         "id": r.value::<Uuid>(i, "id")?,
         "type": r.value::<String>(i, "event_type")?,
@@ -71,6 +73,7 @@ fn item(r: &Rows, i: usize) -> Result<Value, Problem> {
         "actor_count": count,
         "actors": actors,
         "data": data,
+        "delivery": delivery,
         "created_at": r.value::<String>(i, "created_at")?,
         "updated_at": r.value::<String>(i, "updated_at")?,
         "seen": r.value::<Option<String>>(i, "seen_at")?.is_some(),
@@ -99,6 +102,9 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
                      FROM unnest(i.actors) WITH ORDINALITY AS a(uid, ord)
                      LEFT JOIN notifications.people p ON p.user_id = a.uid
                      WHERE a.ord > cardinality(i.actors)::bigint - $4::bigint) AS recent_actors,
+                    (SELECT coalesce(json_object_agg(x.channel, x.status)::text, '{{}}')
+                     FROM (SELECT DISTINCT ON (d.channel) d.channel, d.status FROM notifications.deliveries d
+                           WHERE d.item_id = i.id ORDER BY d.channel, d.created_at DESC) x) AS delivery,
                     {}, {}, {}, {}
              FROM notifications.items i
              WHERE i.user_id = $1
