@@ -27,7 +27,7 @@ pub struct Problem {
     pub retry_after_secs: Option<u64>,
     /// Stable codes of what stands in the way (a 409 `account_has_open_obligations` lists
     /// `payments.available_balance`, ...), sent as `reasons`.
-    pub reasons: Vec<String>,
+    pub reasons: Box<[String]>,
 }
 
 /// The wire form (RFC 9457 members plus `code` and `errors`).
@@ -56,7 +56,7 @@ impl Problem {
             detail: None,
             errors: Vec::new(),
             retry_after_secs: None,
-            reasons: Vec::new(),
+            reasons: Box::default(),
         }
     }
 
@@ -77,7 +77,7 @@ impl Problem {
 
     /// Adds the stable codes of what stands in the way (sent as `reasons`).
     pub fn with_reasons(mut self, reasons: Vec<String>) -> Self {
-        self.reasons = reasons;
+        self.reasons = reasons.into_boxed_slice();
         self
     }
 

@@ -21,7 +21,7 @@ pub type Table = [(&'static str, &'static str)];
 pub struct Route {
     pub method: &'static str,
     pub template: &'static str,
-    params: Vec<(&'static str, String)>,
+    params: Params,
 }
 
 impl Route {
@@ -63,8 +63,8 @@ pub fn find(table: &Table, method: &Method, path: &str) -> Result<Route, Problem
         trimmed => trimmed,
     };
     let mut best: Option<Vec<bool>> = None;
-    let mut candidates: Vec<(&'static str, &'static str, Vec<(&'static str, String)>)> = Vec::new();
-    for &(m, template) in table {
+    let mut candidates: Vec<Route> = Vec::new();
+    for &(method, template) in table {
         let Some((literal, params)) = match_template(template, path) else {
             continue;
         };
@@ -76,23 +76,20 @@ pub fn find(table: &Table, method: &Method, path: &str) -> Result<Route, Problem
             }
             Some(std::cmp::Ordering::Equal) => {}
         }
-        candidates.push((m, template, params));
+        candidates.push(Route {
+            method,
+            template,
+            params,
+        });
     }
     if candidates.is_empty() {
         return Err(Problem::not_found("no such route"));
     }
     let wanted = method_name(method);
-    match candidates.iter().position(|(m, _, _)| *m == wanted) {
-        Some(i) => {
-            let (method, template, params) = candidates.swap_remove(i);
-            Ok(Route {
-                method,
-                template,
-                params,
-            })
-        }
+    match candidates.iter().position(|r| r.method == wanted) {
+        Some(i) => Ok(candidates.swap_remove(i)),
         None => {
-            let allowed: Vec<&str> = candidates.iter().map(|(m, _, _)| *m).collect();
+            let allowed: Vec<&str> = candidates.iter().map(|r| r.method).collect();
             Err(Problem::method_not_allowed()
                 .with_detail(format!("this route answers {}", allowed.join(", "))))
         }
@@ -107,12 +104,11 @@ pub fn unrouted(route: &Route) -> Problem {
     ))
 }
 
+/// A route's path parameters, by name.
+type Params = Vec<(&'static str, String)>;
+
 /// Whether `template` matches `path`: which segments were literal, and the parameters.
-#[allow(clippy::type_complexity)]
-fn match_template(
-    template: &'static str,
-    path: &str,
-) -> Option<(Vec<bool>, Vec<(&'static str, String)>)> {
+fn match_template(template: &'static str, path: &str) -> Option<(Vec<bool>, Params)> {
     let mut t = template.split('/');
     let mut p = path.split('/');
     let mut literal = Vec::new();
