@@ -84,9 +84,58 @@ for c in 1 2; do
     printf '| POST /files end to end (+ Garage, Postgres, events) | %s | %s | %s | %s | %s |\n' "$c" "$r" "$(ms "$p50")" "$(ms "$p99")" "$bad"
 done
 
-step "measuring video ($RUNS runs each)"
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 now() { date +%s.%N; }
+
+# Several images in one request: 4 distinct 12 MP JPEGs in one multipart POST /files at
+# concurrency 1, processed at once in files-image instances (the default) against the same request
+# on an app with files_parallel_images=false (one after another in files-api), in the same run,
+# alternating which goes first. Goal (issue "What the business services need"): <= 0.6x.
+step "measuring a multipart upload of 4 x 12 MP JPEGs, parallel vs one after another ($RUNS runs each)"
+export SPIN_VARIABLE_FILES_PARALLEL_IMAGES=false
+RUST_LOG=warn start "$BIN/nexgate-host" up --from spin.toml --listen 127.0.0.1:0; sequential_url="$started_url"
+unset SPIN_VARIABLE_FILES_PARALLEL_IMAGES
+# The media worker turns every stored variant into WebP (FFmpeg) right after an upload; each timed
+# request waits until it is idle, so neither mode is measured against the previous one's FFmpeg.
+media_worker_idle() {
+    local _
+    for _ in $(seq 600); do
+        [ "$(psql -tAq "$ADMIN/$DB" -c "SELECT count(*) FROM files.media_jobs j
+            WHERE NOT EXISTS (SELECT 1 FROM files.job_results r WHERE r.job_id = j.id)")" = 0 ] && return
+        sleep 0.1
+    done
+    fail "the media worker did not finish its jobs (log: $WORK/worker.log)"
+}
+upload_four() { # url, run number: seconds for one request of 4 images never uploaded before
+    media_worker_idle
+    local args=() i
+    for i in 1 2 3 4; do
+        { cat "$WORK/12mp.jpg"; printf '%s-%016d-%d' "$1" "$2" "$i"; } > "$WORK/four-$i.jpg"
+        args+=(-F "files=@$WORK/four-$i.jpg;type=image/jpeg")
+    done
+    local t0; t0="$(now)"
+    local out
+    out="$(curl -sf -X POST -H "authorization: Bearer $TOKEN" "${args[@]}" "$1/files?purpose=post")" \
+        || fail "the multipart upload to $1 failed"
+    [ "$(jq '[.results[] | select(.status == 201)] | length' <<<"$out")" = 4 ] || fail "not 4 new files: $out"
+    awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }'
+}
+upload_four "$app_url" 0 >/dev/null; upload_four "$sequential_url" 0 >/dev/null   # warm both
+parallel=(); sequential=()
+for run in $(seq "$RUNS"); do
+    if [ $((run % 2)) = 1 ]; then
+        parallel+=("$(upload_four "$app_url" "$run")"); sequential+=("$(upload_four "$sequential_url" "$run")")
+    else
+        sequential+=("$(upload_four "$sequential_url" "$run")"); parallel+=("$(upload_four "$app_url" "$run")")
+    fi
+done
+p="$(printf '%s\n' "${parallel[@]}" | median)"
+q="$(printf '%s\n' "${sequential[@]}" | median)"
+printf '\n| 4 x 12 MP JPEG in one multipart POST /files, concurrency 1 | median seconds | ratio |\n|---|---|---|\n'
+printf '| one after another in files-api (baseline, files_parallel_images=false) | %.2f | 1.00 |\n' "$q"
+printf '| at once, each in a files-image instance (default) | %.2f | %.2f |\n' "$p" "$(awk -v a="$p" -v b="$q" 'BEGIN { print a / b }')"
+
+step "measuring video ($RUNS runs each)"
 baseline=()
 for _ in $(seq "$RUNS"); do
     t0="$(now)"

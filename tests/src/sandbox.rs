@@ -4,8 +4,9 @@
 //!
 //! - Payments: Daraja, Selcom and Tembo Plus (tests/src/payments.rs); every payment and payout
 //!   waits for a person, who approves or declines it on the page (or with curl).
-//! - Sign-in: Google's and Apple's keys (tests/src/oauth.rs); the page hands out an ID token for an
-//!   email and the nonce the app got from `POST /auth/oauth/nonce`, as the provider's SDK would.
+//! - Sign-in: Google's and Apple's keys and Facebook's Graph API (tests/src/oauth.rs); the page
+//!   hands out an ID token for an email and the nonce the app got from `POST /auth/oauth/nonce`,
+//!   or a Facebook access token, as the provider's SDK would.
 //! - Push: FCM (tests/src/notify.rs); every push the notifier sends is listed.
 //!
 //! Control routes (plain HTTP on their own port):
@@ -14,7 +15,7 @@
 //! - `POST /payments/{request_id}/approve` and `/decline`: 303 back to the page for a form, 200
 //!   JSON otherwise; 404 for an unknown payment, 409 for one already decided;
 //! - `GET /oauth/{google|apple}/id-token?email=...&nonce=...`: `{id_token}` for audience
-//!   [`SANDBOX_CLIENT_ID`];
+//!   [`SANDBOX_CLIENT_ID`]; `GET /oauth/facebook/access-token?email=...`: `{access_token}`;
 //! - `GET /pushes`: `[{token, title, body, data}]`, newest first.
 
 use bytes::Bytes;
@@ -25,7 +26,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::notify::GatewaySimulator;
-use crate::oauth::ProviderSimulator;
+use crate::oauth::{ProviderSimulator, FACEBOOK_APP_ID, FACEBOOK_APP_SECRET};
 use crate::payments::PaymentSimulator;
 
 /// The OAuth client id (Google) and service id (Apple) the sandbox's ID tokens are issued for.
@@ -42,6 +43,15 @@ pub struct Sandbox {
 impl Sandbox {
     /// The app's variables for sign-in through `identities_origin`.
     pub fn identity_env(identities_origin: &str) -> Vec<(String, String)> {
+        let facebook = [
+            ("SPIN_VARIABLE_OAUTH_FACEBOOK_APP_ID", FACEBOOK_APP_ID),
+            (
+                "SPIN_VARIABLE_OAUTH_FACEBOOK_APP_SECRET",
+                FACEBOOK_APP_SECRET,
+            ),
+            ("SPIN_VARIABLE_OAUTH_FACEBOOK_ORIGIN", identities_origin),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
         ["GOOGLE", "APPLE"]
             .into_iter()
             .flat_map(|p| {
@@ -56,6 +66,7 @@ impl Sandbox {
                     ),
                 ]
             })
+            .chain(facebook)
             .collect()
     }
 }
@@ -84,6 +95,7 @@ fn answer(sandbox: &Sandbox, req: Request<hyper::body::Incoming>) -> Response<Fu
         (&Method::GET, ["oauth", provider @ ("google" | "apple"), "id-token"]) => {
             id_token(sandbox, provider, &query)
         }
+        (&Method::GET, ["oauth", "facebook", "access-token"]) => facebook_token(sandbox, &query),
         (&Method::GET, ["payments"]) => json_reply(200, &Value::Array(listing(sim))),
         (&Method::POST, ["payments", id, verb @ ("approve" | "decline")]) => {
             match sim.decide(id, *verb == "approve") {
@@ -123,21 +135,39 @@ fn listing(sim: &PaymentSimulator) -> Vec<Value> {
         .collect()
 }
 
+/// `name` of a query string (`%40` read as `@`), when given and not empty.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.replace("%40", "@"))
+        .filter(|v| !v.is_empty())
+}
+
+/// What Facebook's SDK hands the app after the person logs in as `email`: a user access token
+/// for the sandbox's app, valid for an hour.
+fn facebook_token(sandbox: &Sandbox, query: &str) -> Response<Full<Bytes>> {
+    let Some(identities) = &sandbox.identities else {
+        return json_reply(404, &json!({"error": "sign-in is not simulated here"}));
+    };
+    let Some(email) = query_param(query, "email") else {
+        return json_reply(422, &json!({"error": "give email"}));
+    };
+    let id = format!("fb{}", &hex::encode(Sha256::digest(email.as_bytes()))[..12]);
+    let name = email.split('@').next().unwrap_or("Sandbox").to_string();
+    let token = identities.facebook_token(FACEBOOK_APP_ID, &id, &name, Some(&email), 3600);
+    json_reply(200, &json!({"access_token": token}))
+}
+
 /// What the provider's SDK hands the app after the person signs in as `email`: an ID token for
 /// the sandbox's client id carrying the app's nonce (Apple: its SHA-256, as Apple does).
 fn id_token(sandbox: &Sandbox, provider: &str, query: &str) -> Response<Full<Bytes>> {
     let Some(identities) = &sandbox.identities else {
         return json_reply(404, &json!({"error": "sign-in is not simulated here"}));
     };
-    let param = |name: &str| {
-        query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.replace("%40", "@"))
-            .filter(|v| !v.is_empty())
-    };
-    let (Some(email), Some(nonce)) = (param("email"), param("nonce")) else {
+    let (Some(email), Some(nonce)) = (query_param(query, "email"), query_param(query, "nonce"))
+    else {
         return json_reply(422, &json!({"error": "give email and nonce"}));
     };
     let sub = format!(

@@ -8,7 +8,7 @@ use nexgate_tests::files::{
     ffprobe, jpeg, long_video, png_bomb, png_flat_rgba, png_header_only, png_rgba, video, webp,
     with_exif, StorageProbe, GPS_MARKER,
 };
-use nexgate_tests::{Manifest, TestApp};
+use nexgate_tests::{HostOptions, Manifest, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -417,6 +417,67 @@ async fn several_files_in_one_request_each_get_their_own_result() {
     assert_eq!(webp["content_type"], "image/webp");
     assert_eq!(webp["variants"][2]["format"], "jpeg");
     assert_eq!(webp["variants"][2]["width"], 700);
+    // Each accepted image was processed in a files-image instance of its own (chained), the
+    // refused one never left files-api.
+    let log = app.host.log();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains(" files-image 200 ") && l.ends_with("(chained)"))
+            .count(),
+        4,
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn with_parallel_images_off_a_multipart_upload_is_processed_in_files_api() {
+    let app = TestApp::start_with(
+        Manifest::App,
+        HostOptions {
+            env: vec![("SPIN_VARIABLE_FILES_PARALLEL_IMAGES".into(), "false".into())],
+            ..HostOptions::default()
+        },
+    )
+    .await;
+    let mut events = app.observe_events().await;
+    let user = sign_up(&app, &mut events).await;
+    let same = jpeg(800, 600);
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(same.clone()).file_name("a.jpg"),
+        )
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(png_rgba(300, 300)).file_name("b.png"),
+        )
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(same).file_name("again.jpg"),
+        );
+    let resp = app
+        .http
+        .post(app.url("/files?purpose=post"))
+        .bearer_auth(&user.access_token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let a = answer(resp).await;
+    assert_eq!(a.status, 200, "{a}");
+    let results = a.body["results"].as_array().unwrap();
+    let statuses: Vec<u64> = results
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    // The same bytes twice in one request: one file, the second answer is that file, ready.
+    assert_eq!(statuses, [201, 201, 200], "{a}");
+    assert_eq!(results[2]["file"]["id"], results[0]["file"]["id"]);
+    assert_eq!(results[2]["file"]["status"], "ready", "{a}");
+    assert!(
+        !app.host.log().contains(" files-image "),
+        "files-image was called with parallel processing off"
+    );
 }
 
 #[tokio::test]

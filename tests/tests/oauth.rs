@@ -644,6 +644,22 @@ async fn the_sandbox_page_hands_out_id_tokens_the_app_accepts() {
         assert_eq!(signed.status, 201, "{provider}: {signed}");
         assert!(signed.body["access_token"].is_string(), "{signed}");
     }
+    let email = format!("{}@example.com", nexgate_tests::auth::unique_name("fb"));
+    let issued: Value = http
+        .get(format!("{page}/oauth/facebook/access-token?email={email}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let facebook = oauth(
+        &app,
+        "facebook",
+        json!({ "access_token": issued["access_token"], "username": nexgate_tests::auth::unique_name("fb") }),
+    )
+    .await;
+    assert_eq!(facebook.status, 201, "facebook: {facebook}");
     let missing = http
         .get(format!("{page}/oauth/google/id-token?email=a@example.com"))
         .send()

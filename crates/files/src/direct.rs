@@ -2,15 +2,15 @@
 //!
 //! The body is the image itself, or a `multipart/form-data` body with up to
 //! [`FILES_PER_REQUEST_MAX`] files, each with its own result. A wasm32-wasip1 component has one
-//! thread, so the images of one request are decoded one after another; their variants go to
-//! storage concurrently.
+//! thread, so the images of a multipart body are processed in instances of their own
+//! ([`crate::images`]), all at once; their variants go to storage concurrently.
 
 use futures::future::join_all;
 use nexgate_authn::authenticate;
 use nexgate_media::image_pipeline::{self, ImageError, ProcessedImage};
 use nexgate_media::limits::{Purpose, DIRECT_UPLOAD_BYTES_MAX, FILES_PER_REQUEST_MAX};
-use nexgate_media::sniff::{sniff, MediaKind};
-use nexgate_platform::db::{query, transaction};
+use nexgate_media::sniff::{sniff, MediaKind, MediaType};
+use nexgate_platform::db::query;
 use nexgate_platform::ids::new_id;
 use nexgate_platform::{multipart, Problem};
 use serde_json::{json, Value};
@@ -19,9 +19,9 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::record::{file_columns, load, record_ready, FileRecord, StoredObject};
-use crate::settings::{Settings, SCHEMA};
-use nexgate_events::outbox::Outbox;
+use crate::images;
+use crate::record::{file_columns, FileRecord};
+use crate::settings::Settings;
 use nexgate_platform::body::{json_response as json, query_param};
 use nexgate_platform::db::open_from_variables as db;
 
@@ -96,38 +96,164 @@ pub async fn upload(req: Request, component: &'static str) -> Result<Response, P
                 "the multipart body has no file parts (parts with a filename)",
             ));
         }
-        let mut results = Vec::with_capacity(files.len());
-        for (index, bytes) in files.into_iter().enumerate() {
-            results.push(
-                match store_direct(&conn, &settings, ctx.user_id, purpose, bytes).await {
-                    Ok((status, file)) => json!({
-                        "index": index,
-                        "status": status,
-                        "file": file.view(&settings.cdn_base_url),
-                    }),
-                    Err(p) => json!({
-                        "index": index,
-                        "status": p.status,
-                        "problem": serde_json::from_str::<Value>(&p.to_json()).unwrap_or_default(),
-                    }),
-                },
-            );
-        }
+        let results = store_many(&conn, &settings, ctx.user_id, purpose, &files).await;
+        let results: Vec<Value> = results
+            .into_iter()
+            .enumerate()
+            .map(|(index, result)| match result {
+                Ok((status, file)) => json!({
+                    "index": index,
+                    "status": status,
+                    "file": file.view(&settings.cdn_base_url),
+                }),
+                Err(p) => json!({
+                    "index": index,
+                    "status": p.status,
+                    "problem": serde_json::from_str::<Value>(&p.to_json()).unwrap_or_default(),
+                }),
+            })
+            .collect();
         return Ok(json(200, &json!({ "results": results })));
     }
-    let (status, file) = store_direct(&conn, &settings, ctx.user_id, purpose, req.body()).await?;
+    let (status, file) = match prepare(&conn, ctx.user_id, purpose, req.body())? {
+        Prepared::Existing(file) => (200, file),
+        Prepared::New(new) => {
+            let stored =
+                images::process_here(&settings, new.bucket, &new.key_prefix, req.body()).await;
+            (201, complete(&conn, &settings, &new, stored)?)
+        }
+    };
     Ok(json(status, &file.view(&settings.cdn_base_url)))
 }
 
-/// Checks, dedupes, processes and stores one image; 201 for a new file, 200 for the same bytes
-/// already uploaded by this owner for this purpose.
-async fn store_direct(
+/// The images of one multipart upload, each with its own result: checked one after another,
+/// then processed and hashed all at once in `files-image` instances, then deduplicated and
+/// recorded (or, when `files_parallel_images` is false, checked, deduplicated and processed here
+/// one after another).
+async fn store_many(
+    conn: &Connection,
+    settings: &Settings,
+    owner: Uuid,
+    purpose: Purpose,
+    files: &[&[u8]],
+) -> Vec<Result<(u16, FileRecord), Problem>> {
+    if images::parallel() {
+        return store_many_at_once(conn, settings, owner, purpose, files).await;
+    }
+    let mut out = Vec::with_capacity(files.len());
+    for bytes in files {
+        out.push(match prepare(conn, owner, purpose, bytes) {
+            Err(p) => Err(p),
+            Ok(Prepared::Existing(file)) => Ok((200, file)),
+            Ok(Prepared::New(new)) => {
+                let stored =
+                    images::process_here(settings, new.bucket, &new.key_prefix, bytes).await;
+                complete(conn, settings, &new, stored).map(|f| (201, f))
+            }
+        });
+    }
+    out
+}
+
+/// [`store_many`] with every image in a `files-image` instance of its own, all at once.
+async fn store_many_at_once(
+    conn: &Connection,
+    settings: &Settings,
+    owner: Uuid,
+    purpose: Purpose,
+    files: &[&[u8]],
+) -> Vec<Result<(u16, FileRecord), Problem>> {
+    let bucket = bucket_of(purpose);
+    let checked: Vec<Result<(Uuid, String), Problem>> = files
+        .iter()
+        .map(|bytes| {
+            check(purpose, bytes)?;
+            let id = new_id();
+            Ok((id, format!("{}/{owner}/{id}/", purpose.as_str())))
+        })
+        .collect();
+    let processed = join_all(checked.iter().zip(files).filter_map(|(c, bytes)| {
+        let (_, key_prefix) = c.as_ref().ok()?;
+        Some(images::process_chained(bucket, key_prefix, bytes))
+    }))
+    .await;
+    let mut processed = processed.into_iter();
+    let mut out = Vec::with_capacity(files.len());
+    for (c, bytes) in checked.into_iter().zip(files) {
+        let Ok((id, key_prefix)) = c else {
+            out.push(Err(c
+                .err()
+                .unwrap_or_else(|| Problem::internal("unchecked"))));
+            continue;
+        };
+        let answer = processed
+            .next()
+            .unwrap_or_else(|| Err(Problem::internal("an image was not processed")));
+        out.push(match answer {
+            Err(p) => Err(p),
+            Ok(a) => {
+                let new = NewImage {
+                    id,
+                    key_prefix,
+                    bucket,
+                };
+                record_processed(conn, settings, owner, purpose, bytes, &new, a).await
+            }
+        });
+    }
+    out
+}
+
+/// Records an image a worker processed: the file already uploaded with the same bytes (its new
+/// objects removed again), or a new ready file.
+async fn record_processed(
     conn: &Connection,
     settings: &Settings,
     owner: Uuid,
     purpose: Purpose,
     bytes: &[u8],
+    new: &NewImage,
+    answer: images::WorkerAnswer,
 ) -> Result<(u16, FileRecord), Problem> {
+    let source_type = sniff(bytes).ok_or_else(|| image_problem(ImageError::UnsupportedType))?;
+    if insert_processing(
+        conn,
+        owner,
+        purpose,
+        new,
+        source_type,
+        bytes.len(),
+        &answer.content_hash,
+    )? {
+        return Ok((201, complete(conn, settings, new, Ok(answer.stored))?));
+    }
+    images::remove_objects(settings, new.bucket, &answer.stored).await;
+    let existing = live_by_hash(conn, owner, purpose, &answer.content_hash)?
+        .ok_or_else(|| Problem::unavailable("the file is being stored; try again"))?;
+    let existing = match existing.status.as_str() {
+        // The same bytes earlier in this request: that row, now finished.
+        "processing" => crate::record::load(conn, existing.id)?.unwrap_or(existing),
+        _ => existing,
+    };
+    Ok((200, existing))
+}
+
+/// An image checked and recorded as `processing`, to be processed and stored.
+struct NewImage {
+    id: Uuid,
+    key_prefix: String,
+    bucket: &'static str,
+}
+
+enum Prepared {
+    /// The same bytes, already uploaded by this owner for this purpose.
+    Existing(FileRecord),
+    New(NewImage),
+}
+
+/// Checks one image by its type, size and header (a decompression bomb is refused before
+/// anything is decoded).
+fn check(purpose: Purpose, bytes: &[u8]) -> Result<MediaType, Problem> {
     match sniff(bytes) {
         None => return Err(image_problem(ImageError::UnsupportedType)),
         Some(t) if t.kind() == MediaKind::Video => {
@@ -143,21 +269,56 @@ async fn store_direct(
     if bytes.len() as u64 > purpose.image_bytes_max() {
         return Err(too_large(purpose.image_bytes_max()));
     }
-    // The header first: a decompression bomb is refused before anything is decoded.
-    image_pipeline::probe(bytes).map_err(image_problem)?;
-    let hash = hex::encode(Sha256::digest(bytes));
-    if let Some(existing) = live_by_hash(conn, owner, purpose, &hash)? {
-        return Ok((200, existing));
-    }
-    let processed = image_pipeline::process(bytes).map_err(image_problem)?;
+    let (source_type, _, _) = image_pipeline::probe(bytes).map_err(image_problem)?;
+    Ok(source_type)
+}
 
-    let id = new_id();
-    let bucket = if purpose.is_private() {
+fn bucket_of(purpose: Purpose) -> &'static str {
+    if purpose.is_private() {
         "private"
     } else {
         "public"
+    }
+}
+
+/// Checks one image, dedupes it by content hash, and records it as `processing`.
+fn prepare(
+    conn: &Connection,
+    owner: Uuid,
+    purpose: Purpose,
+    bytes: &[u8],
+) -> Result<Prepared, Problem> {
+    let source_type = check(purpose, bytes)?;
+    let hash = hex::encode(Sha256::digest(bytes));
+    if let Some(existing) = live_by_hash(conn, owner, purpose, &hash)? {
+        return Ok(Prepared::Existing(existing));
+    }
+    let id = new_id();
+    let new = NewImage {
+        id,
+        key_prefix: format!("{}/{owner}/{id}/", purpose.as_str()),
+        bucket: bucket_of(purpose),
     };
-    let key_prefix = format!("{}/{owner}/{id}/", purpose.as_str());
+    if !insert_processing(conn, owner, purpose, &new, source_type, bytes.len(), &hash)? {
+        // The same bytes, uploaded by a concurrent request a moment ago.
+        return live_by_hash(conn, owner, purpose, &hash)?
+            .map(Prepared::Existing)
+            .ok_or_else(|| Problem::unavailable("the file is being stored; try again"));
+    }
+    Ok(Prepared::New(new))
+}
+
+/// Inserts the `processing` row of a new image; false when a live file of this owner and
+/// purpose already has these bytes.
+fn insert_processing(
+    conn: &Connection,
+    owner: Uuid,
+    purpose: Purpose,
+    new: &NewImage,
+    source_type: MediaType,
+    size: usize,
+    hash: &str,
+) -> Result<bool, Problem> {
     let inserted = query(
         conn,
         "INSERT INTO files.files (id, owner_id, purpose, kind, status, content_type, bucket, \
@@ -167,24 +328,33 @@ async fn store_direct(
              WHERE deleted_at IS NULL AND content_hash IS NOT NULL AND status <> 'failed' \
          DO NOTHING RETURNING id",
         &[
-            P::Uuid(id.to_string()),
+            P::Uuid(new.id.to_string()),
             P::Uuid(owner.to_string()),
             P::Str(purpose.as_str().into()),
-            P::Str(processed.source_type.mime().into()),
-            P::Str(bucket.into()),
-            P::Str(key_prefix.clone()),
-            P::Int64(bytes.len() as i64),
-            P::Str(hash.clone()),
+            P::Str(source_type.mime().into()),
+            P::Str(new.bucket.into()),
+            P::Str(new.key_prefix.clone()),
+            P::Int64(size as i64),
+            P::Str(hash.into()),
         ],
     )?;
-    if inserted.is_empty() {
-        // The same bytes, uploaded by a concurrent request a moment ago.
-        return live_by_hash(conn, owner, purpose, &hash)?
-            .map(|f| (200, f))
-            .ok_or_else(|| Problem::unavailable("the file is being stored; try again"));
+    Ok(!inserted.is_empty())
+}
+
+/// Marks a new image ready with what was stored, or removes its row when processing failed.
+fn complete(
+    conn: &Connection,
+    settings: &Settings,
+    new: &NewImage,
+    stored: Result<images::StoredImage, Problem>,
+) -> Result<FileRecord, Problem> {
+    match stored {
+        Ok(stored) => images::record_image(conn, new.id, &stored, settings.component),
+        Err(problem) => {
+            images::forget(conn, new.id);
+            Err(problem)
+        }
     }
-    let file = finish_image(conn, settings, id, &key_prefix, bucket, processed).await?;
-    Ok((201, file))
 }
 
 /// A live, not failed file of this owner with these bytes for this purpose.
@@ -225,74 +395,11 @@ pub async fn finish_image(
     bucket: &str,
     processed: ProcessedImage,
 ) -> Result<FileRecord, Problem> {
-    let bucket_name = settings.bucket(bucket).to_string();
-    let ext = processed.format.extension();
-    let mime = processed.format.mime();
-    let variants: Vec<StoredObject> = processed
-        .variants
-        .iter()
-        .map(|v| StoredObject {
-            name: v.edge.to_string(),
-            format: processed.format.name().to_string(),
-            width: v.width,
-            height: v.height,
-            bytes: v.bytes.len() as u64,
-            key: format!("{key_prefix}{}.{ext}", v.edge),
-        })
-        .collect();
-    let puts = processed.variants.into_iter().zip(&variants).map(|(v, o)| {
-        settings
-            .storage
-            .put_object(&bucket_name, &o.key, mime, v.bytes)
-    });
-    let failed: Vec<String> = join_all(puts)
-        .await
-        .into_iter()
-        .filter_map(|r| r.err().map(|e| format!("{e:#}")))
-        .collect();
-    if !failed.is_empty() {
-        eprintln!("files: storing {id} failed: {}", failed.join("; "));
-        for o in &variants {
-            let _ = settings.storage.delete_object(&bucket_name, &o.key).await;
+    match images::store_variants(settings, bucket, key_prefix, processed).await {
+        Ok(stored) => images::record_image(conn, id, &stored, settings.component),
+        Err(problem) => {
+            images::forget(conn, id);
+            Err(problem)
         }
-        let _ = query(
-            conn,
-            "DELETE FROM files.files WHERE id = $1",
-            &[P::Uuid(id.to_string())],
-        );
-        return Err(Problem::unavailable("object storage"));
     }
-
-    let mut outbox = Outbox::new(SCHEMA, settings.component)?;
-    let file = transaction(conn, |conn| {
-        query(
-            conn,
-            "UPDATE files.files SET status = 'ready', width = $2, height = $3, blurhash = $4, \
-                 variants = $5::text::jsonb, ready_at = now(), updated_at = now() \
-             WHERE id = $1",
-            &[
-                P::Uuid(id.to_string()),
-                P::Int32(processed.width as i32),
-                P::Int32(processed.height as i32),
-                P::Str(processed.blurhash.clone()),
-                P::Str(serde_json::to_string(&variants).map_err(Problem::internal)?),
-            ],
-        )?;
-        let file = load(conn, id)?.ok_or_else(|| Problem::internal("the new file vanished"))?;
-        record_ready(&mut outbox, conn, &file)?;
-        crate::media_jobs::request(
-            conn,
-            &mut outbox,
-            &file,
-            "webp_variants",
-            None,
-            json!(variants
-                .iter()
-                .map(|v| json!({"name": v.name, "key": v.key}))
-                .collect::<Vec<_>>()),
-        )?;
-        Ok::<_, Problem>(file)
-    })?;
-    outbox.publish(conn);
-    Ok(file)
 }

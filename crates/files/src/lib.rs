@@ -2,6 +2,8 @@
 //!
 //! - [`direct`]: `POST /files` — images in the body (or several in a multipart body), processed
 //!   synchronously: variants, BlurHash, metadata stripped;
+//! - [`images`]: an image's bytes to stored variants, here or in a `files-image` instance (the
+//!   images of a multipart upload are processed all at once);
 //! - [`uploads`]: `POST /files/uploads` (a presigned PUT bound to type and size) and
 //!   `POST /files/{id}/complete` (checks what arrived, then processes an image or queues a video);
 //! - [`read`]: `GET /files/{id}`, `DELETE /files/{id}`, `GET /files/limits`;
@@ -13,6 +15,7 @@
 pub mod attached;
 pub mod direct;
 pub mod erasure;
+pub mod images;
 pub mod internal;
 pub mod media_jobs;
 pub mod read;
