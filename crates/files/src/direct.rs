@@ -116,7 +116,7 @@ pub async fn upload(req: Request, component: &'static str) -> Result<Response, P
         return Ok(json(200, &json!({ "results": results })));
     }
     let (status, file) = match prepare(&conn, ctx.user_id, purpose, req.body())? {
-        Prepared::Existing(file) => (200, file),
+        Prepared::Existing(file) => (200, *file),
         Prepared::New(new) => {
             let stored =
                 images::process_here(&settings, new.bucket, &new.key_prefix, req.body()).await;
@@ -144,7 +144,7 @@ async fn store_many(
     for bytes in files {
         out.push(match prepare(conn, owner, purpose, bytes) {
             Err(p) => Err(p),
-            Ok(Prepared::Existing(file)) => Ok((200, file)),
+            Ok(Prepared::Existing(file)) => Ok((200, *file)),
             Ok(Prepared::New(new)) => {
                 let stored =
                     images::process_here(settings, new.bucket, &new.key_prefix, bytes).await;
@@ -247,7 +247,7 @@ struct NewImage {
 
 enum Prepared {
     /// The same bytes, already uploaded by this owner for this purpose.
-    Existing(FileRecord),
+    Existing(Box<FileRecord>),
     New(NewImage),
 }
 
@@ -291,7 +291,7 @@ fn prepare(
     let source_type = check(purpose, bytes)?;
     let hash = hex::encode(Sha256::digest(bytes));
     if let Some(existing) = live_by_hash(conn, owner, purpose, &hash)? {
-        return Ok(Prepared::Existing(existing));
+        return Ok(Prepared::Existing(Box::new(existing)));
     }
     let id = new_id();
     let new = NewImage {
@@ -302,7 +302,7 @@ fn prepare(
     if !insert_processing(conn, owner, purpose, &new, source_type, bytes.len(), &hash)? {
         // The same bytes, uploaded by a concurrent request a moment ago.
         return live_by_hash(conn, owner, purpose, &hash)?
-            .map(Prepared::Existing)
+            .map(|f| Prepared::Existing(Box::new(f)))
             .ok_or_else(|| Problem::unavailable("the file is being stored; try again"));
     }
     Ok(Prepared::New(new))
