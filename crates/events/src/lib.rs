@@ -8,6 +8,7 @@
 
 pub mod catalogue;
 pub mod envelope;
+pub mod inbox;
 pub mod outbox;
 pub mod sealed;
 

@@ -9,11 +9,9 @@
 //! Applying it twice changes nothing, so the event needs no dedupe table.
 
 use nexgate_events::catalogue::auth::AccountDeleted;
-use nexgate_events::Envelope;
+use nexgate_events::inbox;
 use nexgate_platform::body::json_response as json;
-use nexgate_platform::body::{parse_json, JSON_BODY_BYTES_MAX};
 use nexgate_platform::db::{open_from_variables as db, query, transaction};
-use nexgate_platform::internal::check_request;
 use nexgate_platform::Problem;
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
@@ -29,17 +27,9 @@ pub const PURGE_PER_DELIVERY_MAX: i64 = 100;
 
 /// `POST /internal/files/events` (behind `files_internal_token`), one envelope per call.
 pub async fn consume(req: Request, component: &'static str) -> Result<Response, Problem> {
-    check_request(&req)?;
-    let envelope: Envelope = parse_json(
-        req.body(),
-        req.header("content-type").and_then(|v| v.as_str()),
-        JSON_BODY_BYTES_MAX,
-    )?;
+    let envelope = inbox::read(&req)?;
     let Some(deleted) = envelope.data_as::<AccountDeleted>() else {
-        return Ok(json(
-            200,
-            &json!({ "applied": false, "reason": format!("{} is not consumed here", envelope.event_type) }),
-        ));
+        return Ok(inbox::not_consumed(&envelope));
     };
     let settings = Settings::from_variables(component)?;
     let conn = db()?;

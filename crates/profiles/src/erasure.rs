@@ -23,16 +23,7 @@ pub const DELETED_USERNAME_HOLD_DAYS: i32 = 30;
 pub fn erase_account(envelope: &Envelope, user: Uuid) -> Result<Response, Problem> {
     let conn = db()?;
     let erased = transaction(&conn, |conn| -> Result<Option<bool>, Problem> {
-        let fresh = query(
-            conn,
-            "INSERT INTO profiles.consumed_events (event_id, event_type) VALUES ($1, $2) \
-             ON CONFLICT DO NOTHING RETURNING 1 AS fresh",
-            &[
-                P::Uuid(envelope.id.to_string()),
-                P::Str(envelope.event_type.clone()),
-            ],
-        )?;
-        if fresh.is_empty() {
+        if !crate::inbox::first_delivery(conn, envelope)? {
             return Ok(None);
         }
         erase(conn, user).map(Some)

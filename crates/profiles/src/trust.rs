@@ -117,16 +117,7 @@ pub fn apply(envelope: &Envelope) -> Result<Response, Problem> {
     };
     let conn = db()?;
     let applied = transaction(&conn, |conn| -> Result<bool, Problem> {
-        let fresh = query(
-            conn,
-            "INSERT INTO profiles.consumed_events (event_id, event_type) VALUES ($1, $2) \
-             ON CONFLICT DO NOTHING RETURNING 1 AS fresh",
-            &[
-                P::Uuid(envelope.id.to_string()),
-                P::Str(envelope.event_type.clone()),
-            ],
-        )?;
-        if fresh.is_empty() {
+        if !crate::inbox::first_delivery(conn, envelope)? {
             return Ok(false);
         }
         let known = query(
