@@ -1622,3 +1622,50 @@ async fn the_owner_sees_where_a_notification_went_and_an_operator_sees_the_whole
     .await;
     assert_eq!(unknown.status, 404, "{unknown}");
 }
+
+#[tokio::test]
+async fn the_sandbox_page_lists_the_pushes_the_notifier_sent() {
+    // scripts/up.sh's sandbox shows a person the pushes their devices would have received.
+    let mut r = rig().await;
+    let user = sign_up(&r.app, &mut r.events).await;
+    register_device(&r, &user, "pixel", "fcm-token-sandbox-4242").await;
+    let failed = payment_failed(uid(&user));
+    publish(&r, &failed).await;
+    until(&r.db, "the push", || async {
+        deliveries(&r.db, &failed)
+            .await
+            .iter()
+            .any(|(c, s, _)| c == "push" && s == "sent")
+    })
+    .await;
+    let control = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let page = format!("http://{}", control.local_addr().unwrap());
+    nexgate_tests::sandbox::serve_control(
+        control,
+        nexgate_tests::sandbox::Sandbox {
+            payments: nexgate_tests::payments::PaymentSimulator::start_sandbox(
+                tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            ),
+            identities: None,
+            push: Some(r.sim.clone()),
+        },
+    );
+    let pushes: Value = reqwest::get(format!("{page}/pushes"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pushes[0]["title"], "Payment failed", "{pushes}");
+    assert_eq!(
+        pushes[0]["token"], "…x-4242",
+        "only the token's end: {pushes}"
+    );
+    let html = reqwest::get(format!("{page}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Payment failed"), "{html}");
+}
