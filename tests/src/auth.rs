@@ -290,3 +290,29 @@ pub fn seed_users(app: &TestApp, count: u32, prefix: &str) -> Vec<SeededUser> {
         })
         .collect()
 }
+
+/// A token of `user`'s session whose sign-in is `minutes` old: the session's `auth_time` is moved
+/// back in the database (time passing), then the refresh token is used as an app would.
+pub async fn token_signed_in_minutes_ago(app: &TestApp, user: &mut User, minutes: i64) -> String {
+    app.db
+        .admin()
+        .await
+        .execute(
+            "UPDATE auth.sessions SET auth_time = now() - make_interval(mins => $2::int) WHERE id = $1::text::uuid",
+            &[&user.session_id, &(minutes as i32)],
+        )
+        .await
+        .unwrap();
+    let refreshed = post(
+        app,
+        "/auth/refresh",
+        json!({ "refresh_token": user.refresh_token }),
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "{refreshed}");
+    user.refresh_token = refreshed.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    refreshed.body["access_token"].as_str().unwrap().to_string()
+}

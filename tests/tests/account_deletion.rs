@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use nexgate_tests::auth::{call, log_in, post, sign_up, Answer, User, PASSWORD};
+use nexgate_tests::auth::{
+    call, log_in, post, sign_up, token_signed_in_minutes_ago, Answer, User, PASSWORD,
+};
 use nexgate_tests::files::jpeg;
 use nexgate_tests::notify::{count, notifications_db};
 use nexgate_tests::{eventually, Manifest, TestApp, Worker};
@@ -240,23 +242,7 @@ async fn deleting_an_account_needs_a_recent_reauthentication() {
     let mut events = app.observe_events().await;
     let mut user = sign_up(&app, &mut events).await;
     // A token whose sign-in is eleven minutes old (a stolen one, say) cannot delete the account.
-    app.db
-        .admin()
-        .await
-        .execute(
-            "UPDATE auth.sessions SET auth_time = now() - interval '11 minutes' WHERE id = $1::text::uuid",
-            &[&user.session_id],
-        )
-        .await
-        .unwrap();
-    let refreshed = post(
-        &app,
-        "/auth/refresh",
-        json!({ "refresh_token": user.refresh_token }),
-    )
-    .await;
-    assert_eq!(refreshed.status, 200, "{refreshed}");
-    user.access_token = refreshed.body["access_token"].as_str().unwrap().to_string();
+    user.access_token = token_signed_in_minutes_ago(&app, &mut user, 11).await;
     let refused = as_user(&app, &user, Method::DELETE, "/auth/account").await;
     assert_eq!(
         (refused.status, refused.code()),

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use nexgate_tests::auth::{
-    call, claims, code_for, device, enable_mfa, log_in, post, sign_up, totp_now, unique_name,
-    Answer, PASSWORD,
+    call, claims, code_for, device, enable_mfa, log_in, post, sign_up, token_signed_in_minutes_ago,
+    totp_now, unique_name, Answer, PASSWORD,
 };
 use nexgate_tests::{eventually, HostOptions, Manifest, TestApp};
 use reqwest::Method;
@@ -1708,36 +1708,6 @@ async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
             .clone();
         assert_eq!(proxied["ip"], expected, "trusted_proxies = {trusted:?}");
     }
-}
-
-/// A token of `user`'s session whose sign-in is `minutes` old: the session's `auth_time` is moved
-/// back in the database (time passing), then the refresh token is used as an app would.
-async fn token_signed_in_minutes_ago(
-    app: &TestApp,
-    user: &mut nexgate_tests::auth::User,
-    minutes: i64,
-) -> String {
-    app.db
-        .admin()
-        .await
-        .execute(
-            "UPDATE auth.sessions SET auth_time = now() - make_interval(mins => $2::int) WHERE id = $1::text::uuid",
-            &[&user.session_id, &(minutes as i32)],
-        )
-        .await
-        .unwrap();
-    let refreshed = post(
-        app,
-        "/auth/refresh",
-        json!({ "refresh_token": user.refresh_token }),
-    )
-    .await;
-    assert_eq!(refreshed.status, 200, "{refreshed}");
-    user.refresh_token = refreshed.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    refreshed.body["access_token"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]

@@ -122,13 +122,16 @@ fn every_route_is_documented_by_its_exact_path_and_method_and_nothing_else_is() 
     }
 }
 
-/// spin.toml's routes: (route, component).
-fn spin_routes() -> Vec<(String, String)> {
+/// spin.toml's HTTP triggers.
+fn spin_triggers() -> Vec<toml::Value> {
     let text = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
     let manifest: toml::Value = toml::from_str(&text).unwrap();
-    manifest["trigger"]["http"]
-        .as_array()
-        .unwrap()
+    manifest["trigger"]["http"].as_array().unwrap().clone()
+}
+
+/// spin.toml's routes: (route, component).
+fn spin_routes() -> Vec<(String, String)> {
+    spin_triggers()
         .iter()
         .filter_map(|t| {
             Some((
@@ -168,11 +171,7 @@ fn spin_match(route: &str, path: &[&str]) -> Option<(u8, usize)> {
 
 /// Components spin.toml reaches only by local service chaining (`route = { private = true }`).
 fn private_components() -> BTreeSet<String> {
-    let text = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
-    let manifest: toml::Value = toml::from_str(&text).unwrap();
-    manifest["trigger"]["http"]
-        .as_array()
-        .unwrap()
+    spin_triggers()
         .iter()
         .filter(|t| t["route"].get("private").and_then(toml::Value::as_bool) == Some(true))
         .filter_map(|t| t["component"].as_str().map(str::to_string))

@@ -462,26 +462,7 @@ async fn a_signed_in_user_links_and_unlinks_providers_but_never_the_last_way_in(
         ProviderSimulator::google_claims(GOOGLE_CLIENT, sub, &format!("{sub}@gmail.example"), true)
     };
     // A sign-in an hour old is not enough.
-    app.db
-        .admin()
-        .await
-        .execute(
-            "UPDATE auth.sessions SET auth_time = now() - interval '1 hour' WHERE id = $1::text::uuid",
-            &[&user.session_id],
-        )
-        .await
-        .unwrap();
-    let refreshed = post(
-        &app,
-        "/auth/refresh",
-        json!({ "refresh_token": user.refresh_token }),
-    )
-    .await;
-    let stale = refreshed.body["access_token"].as_str().unwrap().to_string();
-    user.refresh_token = refreshed.body["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let stale = nexgate_tests::auth::token_signed_in_minutes_ago(&app, &mut user, 60).await;
     let body = link_proof(&app, &sim, &sub).await;
     let refused = call(
         &app,

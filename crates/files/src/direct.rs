@@ -115,15 +115,26 @@ pub async fn upload(req: Request, component: &'static str) -> Result<Response, P
             .collect();
         return Ok(json(200, &json!({ "results": results })));
     }
-    let (status, file) = match prepare(&conn, ctx.user_id, purpose, req.body())? {
-        Prepared::Existing(file) => (200, *file),
-        Prepared::New(new) => {
-            let stored =
-                images::process_here(&settings, new.bucket, &new.key_prefix, req.body()).await;
-            (201, complete(&conn, &settings, &new, stored)?)
-        }
-    };
+    let (status, file) = store_here(&conn, &settings, ctx.user_id, purpose, req.body()).await?;
     Ok(json(status, &file.view(&settings.cdn_base_url)))
+}
+
+/// Checks, dedupes, processes and stores one image in this instance; 201 for a new file, 200 for
+/// the same bytes already uploaded by this owner for this purpose.
+async fn store_here(
+    conn: &Connection,
+    settings: &Settings,
+    owner: Uuid,
+    purpose: Purpose,
+    bytes: &[u8],
+) -> Result<(u16, FileRecord), Problem> {
+    match prepare(conn, owner, purpose, bytes)? {
+        Prepared::Existing(file) => Ok((200, *file)),
+        Prepared::New(new) => {
+            let stored = images::process_here(settings, new.bucket, &new.key_prefix, bytes).await;
+            Ok((201, complete(conn, settings, new.id, stored)?))
+        }
+    }
 }
 
 /// The images of one multipart upload, each with its own result: checked one after another,
@@ -142,15 +153,7 @@ async fn store_many(
     }
     let mut out = Vec::with_capacity(files.len());
     for bytes in files {
-        out.push(match prepare(conn, owner, purpose, bytes) {
-            Err(p) => Err(p),
-            Ok(Prepared::Existing(file)) => Ok((200, *file)),
-            Ok(Prepared::New(new)) => {
-                let stored =
-                    images::process_here(settings, new.bucket, &new.key_prefix, bytes).await;
-                complete(conn, settings, &new, stored).map(|f| (201, f))
-            }
-        });
+        out.push(store_here(conn, settings, owner, purpose, bytes).await);
     }
     out
 }
@@ -225,7 +228,7 @@ async fn record_processed(
         bytes.len(),
         &answer.content_hash,
     )? {
-        return Ok((201, complete(conn, settings, new, Ok(answer.stored))?));
+        return Ok((201, complete(conn, settings, new.id, Ok(answer.stored))?));
     }
     images::remove_objects(settings, new.bucket, &answer.stored).await;
     let existing = live_by_hash(conn, owner, purpose, &answer.content_hash)?
@@ -345,13 +348,13 @@ fn insert_processing(
 fn complete(
     conn: &Connection,
     settings: &Settings,
-    new: &NewImage,
+    id: Uuid,
     stored: Result<images::StoredImage, Problem>,
 ) -> Result<FileRecord, Problem> {
     match stored {
-        Ok(stored) => images::record_image(conn, new.id, &stored, settings.component),
+        Ok(stored) => images::record_image(conn, id, &stored, settings.component),
         Err(problem) => {
-            images::forget(conn, new.id);
+            images::forget(conn, id);
             Err(problem)
         }
     }
@@ -395,11 +398,6 @@ pub async fn finish_image(
     bucket: &str,
     processed: ProcessedImage,
 ) -> Result<FileRecord, Problem> {
-    match images::store_variants(settings, bucket, key_prefix, processed).await {
-        Ok(stored) => images::record_image(conn, id, &stored, settings.component),
-        Err(problem) => {
-            images::forget(conn, id);
-            Err(problem)
-        }
-    }
+    let stored = images::store_variants(settings, bucket, key_prefix, processed).await;
+    complete(conn, settings, id, stored)
 }

@@ -3,8 +3,9 @@
 //! `[services.files]`). Every file the user owns is deleted at once (unreadable, detached from
 //! whatever used it), and its objects are removed from storage: up to
 //! [`PURGE_PER_DELIVERY_MAX`] files in this call, the rest by the scheduled cleanup, which
-//! retries until every object is gone. A purged file keeps a row without content (no hash, no
-//! BlurHash, no variants) so the ids other services stored still answer 404.
+//! retries until every object is gone. A purged file keeps a row without content (the purge clears
+//! hash, BlurHash and variants, as for any deleted file) so the ids other services stored still
+//! answer 404.
 //!
 //! Applying it twice changes nothing, so the event needs no dedupe table.
 
@@ -36,11 +37,6 @@ pub async fn consume(req: Request, component: &'static str) -> Result<Response, 
     let owner = deleted.user_id;
     let files_deleted = transaction(&conn, |conn| delete_owned(conn, owner))?;
     let (purged, purge_failed) = purge_owned(&conn, &settings, owner).await?;
-    conn.execute(
-        "UPDATE files.files SET content_hash = NULL, blurhash = NULL, variants = '[]', poster = NULL \
-         WHERE owner_id = $1 AND storage_purged_at IS NOT NULL AND content_hash IS NOT NULL",
-        &[P::Uuid(owner.to_string())],
-    )?;
     Ok(json(
         200,
         &json!({

@@ -62,8 +62,9 @@ pub async fn delete(req: Request, id: &str, component: &'static str) -> Result<R
     Ok(Response::builder().status(204).build())
 }
 
-/// Deletes a deleted file's objects and marks it purged; on a storage error it stays unpurged
-/// for the cleanup to retry. Returns whether everything is gone.
+/// Deletes a deleted file's objects and marks it purged, keeping a row without content (no hash,
+/// BlurHash, variants or poster); on a storage error it stays unpurged for the cleanup to retry.
+/// Returns whether everything is gone.
 pub async fn purge_objects(conn: &Connection, settings: &Settings, file: &FileRecord) -> bool {
     let bucket = settings.bucket(&file.bucket).to_string();
     let mut all_gone = true;
@@ -86,7 +87,8 @@ pub async fn purge_objects(conn: &Connection, settings: &Settings, file: &FileRe
     if all_gone {
         let _ = query(
             conn,
-            "UPDATE files.files SET storage_purged_at = now() WHERE id = $1",
+            "UPDATE files.files SET storage_purged_at = now(), content_hash = NULL, blurhash = NULL, \
+                 variants = '[]', poster = NULL WHERE id = $1",
             &[P::Uuid(file.id.to_string())],
         );
     }
