@@ -114,7 +114,22 @@ if rabbit_running && [ -n "$conf_changed" ]; then
 fi
 if ! rabbit_running; then
     note "starting RabbitMQ (AMQP $AMQP_PORT, MQTT $MQTT_PORT); takes ~10 s"
-    rabbitmq-server -detached >/dev/null 2>&1 || true
+    # A node left half-booted (it answers nothing) holds the node name: stop it first.
+    if pgrep -u rabbitmq -f 'beam.smp.*rabbit' >/dev/null 2>&1; then
+        note "a RabbitMQ node is up but not answering: stopping it"
+        timeout 30 rabbitmqctl -q stop >/dev/null 2>&1 || pkill -9 -u rabbitmq -f 'beam.smp' || true
+        sleep 1
+    fi
+    # RabbitMQ 3.10 hangs at boot ("Mnesia is overloaded") when it must recover more queues than
+    # it has file handles, and `su` gives the rabbitmq user a soft limit of 1,024; a test run leaves
+    # about that many queues behind (they expire ten minutes after the next boot). So raise the
+    # limit first: the hard one as root, the soft one to match inside the user's shell.
+    (
+        ulimit -H -n 65536 2>/dev/null || true
+        ulimit -S -n "$(ulimit -H -n)" 2>/dev/null || true
+        cd /var/lib/rabbitmq && su rabbitmq -s /bin/sh -c \
+            'ulimit -S -n "$(ulimit -H -n)"; exec /usr/lib/rabbitmq/bin/rabbitmq-server -detached'
+    ) >/dev/null 2>&1 || true
     # The node needs a moment before rabbitmqctl can even reach it; keep asking for up to 2 minutes.
     deadline=$((SECONDS + 120))
     until timeout 30 rabbitmqctl -q await_startup >/dev/null 2>&1; do
