@@ -42,7 +42,7 @@ KEY_DIR="${NEXGATE_STATE_DIR:-$HOME/.local/share/nexgate}/keys"
 step "access-token keys in $KEY_DIR (made once, kept)"
 "$OPS_BIN" jwt-keygen --dir "$KEY_DIR"
 "$OPS_BIN" seal-keygen --dir "$KEY_DIR"
-for service in auth profiles files payments; do
+for service in auth profiles files payments commerce; do
     [ -s "$KEY_DIR/$service-internal.token" ] || (umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \n' > "$KEY_DIR/$service-internal.token")
 done
 [ -s "$KEY_DIR/mfa.key" ] || (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$KEY_DIR/mfa.key")
@@ -53,6 +53,7 @@ export SPIN_VARIABLE_AUTH_DB_URL="$(db_url nexgate_auth)"
 export SPIN_VARIABLE_PROFILES_DB_URL="$(db_url nexgate_profiles)"
 export SPIN_VARIABLE_FILES_DB_URL="$(db_url nexgate_files)"
 export SPIN_VARIABLE_PAYMENTS_DB_URL="$(db_url nexgate_payments)"
+export SPIN_VARIABLE_COMMERCE_DB_URL="$(db_url nexgate_commerce)"
 export SPIN_VARIABLE_NOTIFICATIONS_DB_URL="postgres://nexgate_notifications:$PG_PASSWORD@$PG_HOST:$PG_PORT/notifications?sslmode=disable"
 export SPIN_VARIABLE_NOTIFICATIONS_SESSIONS_DB_URL="$(db_url nexgate_notifications)"
 export SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat "$KEY_DIR/jwt-private.jwk")"
@@ -63,7 +64,8 @@ export SPIN_VARIABLE_AUTH_INTERNAL_TOKEN="$(cat "$KEY_DIR/auth-internal.token")"
 export SPIN_VARIABLE_PROFILES_INTERNAL_TOKEN="$(cat "$KEY_DIR/profiles-internal.token")"
 export SPIN_VARIABLE_FILES_INTERNAL_TOKEN="$(cat "$KEY_DIR/files-internal.token")"
 export SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN="$(cat "$KEY_DIR/payments-internal.token")"
-for service in health auth profiles files payments; do
+export SPIN_VARIABLE_COMMERCE_INTERNAL_TOKEN="$(cat "$KEY_DIR/commerce-internal.token")"
+for service in health auth profiles files payments commerce; do
     export "SPIN_VARIABLE_${service^^}_MQTT_PASSWORD=$(broker_password "nexgate-$service")"
 done
 export SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY"

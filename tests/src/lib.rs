@@ -529,6 +529,8 @@ pub struct TestApp {
     pub files_internal_token: String,
     /// What `/internal/payments/...` routes demand (`payments_internal_token`).
     pub payments_internal_token: String,
+    /// What `/internal/commerce/...` routes demand (`commerce_internal_token`).
+    pub commerce_internal_token: String,
     /// The notifier's sealing key pair for this app (private, public; base64url): producers seal
     /// one-time secrets to the public key, the app's notifier opens them with the private one.
     pub seal_keys: (String, String),
@@ -556,6 +558,7 @@ impl TestApp {
         let profiles_internal_token = format!("profiles-token-{}", uuid::Uuid::new_v4().simple());
         let files_internal_token = format!("files-token-{}", uuid::Uuid::new_v4().simple());
         let payments_internal_token = format!("payments-token-{}", uuid::Uuid::new_v4().simple());
+        let commerce_internal_token = format!("commerce-token-{}", uuid::Uuid::new_v4().simple());
         let seal_keys = nexgate_events::sealed::generate_key_pair();
         let mut vars: Vec<(String, String)> = vec![
             (
@@ -566,7 +569,9 @@ impl TestApp {
         ];
         // Each publishing service's broker user (the app), or the probe's (the fixture).
         let publishers: &[&str] = match manifest {
-            Manifest::App => &["health", "auth", "profiles", "files", "payments"],
+            Manifest::App => &[
+                "health", "auth", "profiles", "files", "payments", "commerce",
+            ],
             Manifest::Fixture => &["probe"],
         };
         for service in publishers {
@@ -626,6 +631,14 @@ impl TestApp {
                 vars.push((
                     "SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN".into(),
                     payments_internal_token.clone(),
+                ));
+                vars.push((
+                    "SPIN_VARIABLE_COMMERCE_DB_URL".into(),
+                    db.url("nexgate_commerce"),
+                ));
+                vars.push((
+                    "SPIN_VARIABLE_COMMERCE_INTERNAL_TOKEN".into(),
+                    commerce_internal_token.clone(),
                 ));
                 vars.push((
                     "SPIN_VARIABLE_MFA_ENCRYPTION_KEY".into(),
@@ -697,6 +710,7 @@ impl TestApp {
             profiles_internal_token,
             files_internal_token,
             payments_internal_token,
+            commerce_internal_token,
             seal_keys,
         }
     }
@@ -756,6 +770,10 @@ impl TestApp {
             (
                 "SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN".to_string(),
                 self.payments_internal_token.clone(),
+            ),
+            (
+                "SPIN_VARIABLE_COMMERCE_INTERNAL_TOKEN".to_string(),
+                self.commerce_internal_token.clone(),
             ),
             ("NEXGATE_BASE_URL".to_string(), self.host.base_url.clone()),
             (

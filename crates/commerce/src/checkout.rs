@@ -1,0 +1,396 @@
+//! `POST /shop/checkout` with an `Idempotency-Key` (the hot path, its own component): one order
+//! per shop, each line's stock reserved by one conditional statement, all in one transaction;
+//! then one payable per order in payments (payee: the shop's owner, released on the buyer's
+//! confirmation, expiring with the reservation). Prices, fees and totals come from the server.
+
+use std::collections::BTreeMap;
+
+use nexgate_authn::authenticate;
+use nexgate_platform::body::{json_body, json_response as json};
+use nexgate_platform::db::{open_from_variables as db, query, transaction};
+use nexgate_platform::idempotency::{self, Once, StoredResponse};
+use nexgate_platform::ids::{new_id, parse_id};
+use nexgate_platform::Problem;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::{Connection, ParameterValue as P};
+use uuid::Uuid;
+
+use crate::inventory;
+use crate::payables::{self, NewPayable};
+use crate::settings::{Settings, SCHEMA};
+
+/// At most this many lines per checkout, and units per line.
+pub const LINES_MAX: usize = 100;
+pub const QUANTITY_MAX: i32 = 1_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckoutRequest {
+    address_id: String,
+    lines: Vec<LineRequest>,
+    #[serde(default = "individual")]
+    purchase_type: String,
+}
+
+fn individual() -> String {
+    "individual".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineRequest {
+    variant_id: String,
+    quantity: i32,
+}
+
+/// A line checked against the catalogue.
+struct Line {
+    index: usize,
+    variant: Uuid,
+    product: Uuid,
+    title: String,
+    option_values: Vec<Option<String>>,
+    quantity: i32,
+    unit_price: i64,
+}
+
+/// What the buyer is buying from one shop.
+struct ShopOrder {
+    seller: Uuid,
+    currency: String,
+    delivery_fee: i64,
+    lines: Vec<Line>,
+}
+
+/// `POST /shop/checkout`: 201 with the checkout and its orders (each with its payable), the same
+/// answer for a retry with the same key; 409 `out_of_stock` (nothing held) naming the line.
+pub async fn create(req: Request, component: &'static str) -> Result<Response, Problem> {
+    let ctx = authenticate(&req)?;
+    let key =
+        idempotency::parse_key(req.header("idempotency-key").and_then(|h| h.as_str()))?.to_string();
+    let body: CheckoutRequest = json_body(&req)?;
+    let settings = Settings::from_variables(component)?;
+    let address = parse_id("address_id", &body.address_id)?;
+    let lines = parse_lines(&body)?;
+    let scope = format!("checkout:{}", ctx.user_id);
+    let fingerprint = idempotency::fingerprint("POST", "/shop/checkout", req.body());
+    let keyed = idempotency::Keyed {
+        schema: SCHEMA,
+        scope: &scope,
+        key: &key,
+        request_hash: &fingerprint,
+    };
+    let conn = db()?;
+    let checkout = transaction(&conn, |conn| {
+        let once = idempotency::once(conn, keyed, |conn| {
+            let id = place(
+                conn,
+                ctx.user_id,
+                address,
+                &lines,
+                &body.purchase_type,
+                &settings,
+            )?;
+            Ok((StoredResponse::json(201, &json!({ "id": id }))?, id))
+        })?;
+        match once {
+            Once::Replayed(stored) => stored.id(),
+            Once::Ran(id) => Ok::<_, Problem>(id),
+        }
+    })?;
+    attach_payables(&conn, checkout, &settings).await?;
+    Ok(json(201, &view(&conn, checkout, ctx.user_id)?))
+}
+
+fn parse_lines(body: &CheckoutRequest) -> Result<Vec<(Uuid, i32)>, Problem> {
+    if body.lines.is_empty() || body.lines.len() > LINES_MAX {
+        return Err(Problem::invalid_field(
+            "lines",
+            format!("give 1 to {LINES_MAX} lines"),
+        ));
+    }
+    if !matches!(body.purchase_type.as_str(), "individual" | "quantity") {
+        return Err(Problem::invalid_field(
+            "purchase_type",
+            "must be individual or quantity",
+        ));
+    }
+    let mut merged: Vec<(Uuid, i32)> = Vec::new();
+    for (i, l) in body.lines.iter().enumerate() {
+        let variant = parse_id(&format!("lines[{i}].variant_id"), &l.variant_id)?;
+        if !(1..=QUANTITY_MAX).contains(&l.quantity) {
+            return Err(Problem::invalid_field(
+                format!("lines[{i}].quantity"),
+                format!("must be from 1 to {QUANTITY_MAX}"),
+            ));
+        }
+        if body.purchase_type == "individual" && l.quantity != 1 {
+            return Err(Problem::invalid_field(
+                format!("lines[{i}].quantity"),
+                "an individual purchase is one unit; use purchase_type quantity",
+            ));
+        }
+        if merged.iter().any(|(v, _)| *v == variant) {
+            return Err(Problem::invalid_field(
+                format!("lines[{i}].variant_id"),
+                "repeats an earlier line; give one line per variant",
+            ));
+        }
+        merged.push((variant, l.quantity));
+    }
+    Ok(merged)
+}
+
+/// Checks every line, groups them by shop and writes the checkout, its orders, their lines and
+/// reservations (inside the keyed transaction).
+fn place(
+    conn: &Connection,
+    buyer: Uuid,
+    address: Uuid,
+    lines: &[(Uuid, i32)],
+    purchase_type: &str,
+    settings: &Settings,
+) -> Result<Uuid, Problem> {
+    let address = crate::addresses::load(conn, address, buyer)?;
+    let region = address["region"].as_str().unwrap_or_default().to_string();
+    let mut shops: BTreeMap<Uuid, ShopOrder> = BTreeMap::new();
+    for (index, (variant, quantity)) in lines.iter().enumerate() {
+        let (shop, line, seller, currency, fee) =
+            check_line(conn, index, *variant, *quantity, buyer, &region)?;
+        shops
+            .entry(shop)
+            .or_insert_with(|| ShopOrder {
+                seller,
+                currency,
+                delivery_fee: fee,
+                lines: Vec::new(),
+            })
+            .lines
+            .push(line);
+    }
+    let checkout = new_id();
+    query(
+        conn,
+        "INSERT INTO commerce.checkouts (id, buyer_id) VALUES ($1, $2)",
+        &[P::Uuid(checkout.to_string()), P::Uuid(buyer.to_string())],
+    )?;
+    for (shop, order) in &shops {
+        write_order(
+            conn,
+            checkout,
+            *shop,
+            order,
+            buyer,
+            &address,
+            purchase_type,
+            settings,
+        )?;
+    }
+    Ok(checkout)
+}
+
+/// One line against the catalogue: (shop, line, seller, currency, the shop's fee for `region`).
+fn check_line(
+    conn: &Connection,
+    index: usize,
+    variant: Uuid,
+    quantity: i32,
+    buyer: Uuid,
+    region: &str,
+) -> Result<(Uuid, Line, Uuid, String, i64), Problem> {
+    let field = format!("lines[{index}].variant_id");
+    let rows = query(
+        conn,
+        "SELECT v.price, v.option_values, p.id AS product_id, p.title, p.status, s.id AS shop_id,
+                s.owner_id, s.status AS shop_status, s.currency,
+                (SELECT a.fee FROM commerce.shop_delivery_areas a
+                 WHERE a.shop_id = s.id AND lower(a.region) = lower($2)) AS fee
+         FROM commerce.variants v JOIN commerce.products p ON p.id = v.product_id
+         JOIN commerce.shops s ON s.id = p.shop_id WHERE v.id = $1",
+        &[P::Uuid(variant.to_string()), P::Str(region.to_string())],
+    )?;
+    if rows.is_empty() || rows.value::<String>(0, "status")? != "active" {
+        return Err(Problem::invalid_field(
+            field,
+            "is not a variant of a product on sale",
+        ));
+    }
+    let seller: Uuid = rows.value(0, "owner_id")?;
+    if seller == buyer {
+        return Err(Problem::invalid_field(field, "is sold by your own shop"));
+    }
+    if rows.value::<String>(0, "shop_status")? != "open" {
+        return Err(
+            Problem::new(422, "shop_not_open", "The shop is not taking orders")
+                .with_field(field, "its shop is paused or closed"),
+        );
+    }
+    let fee: Option<i64> = rows.value(0, "fee")?;
+    let Some(fee) = fee else {
+        return Err(
+            Problem::new(422, "not_delivered_here", "The shop does not deliver there").with_field(
+                "address_id",
+                format!("the shop of lines[{index}] does not deliver to {region}"),
+            ),
+        );
+    };
+    let line = Line {
+        index,
+        variant,
+        product: rows.value(0, "product_id")?,
+        title: rows.value(0, "title")?,
+        option_values: rows.value(0, "option_values")?,
+        quantity,
+        unit_price: rows.value(0, "price")?,
+    };
+    Ok((
+        rows.value(0, "shop_id")?,
+        line,
+        seller,
+        rows.value(0, "currency")?,
+        fee,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_order(
+    conn: &Connection,
+    checkout: Uuid,
+    shop: Uuid,
+    order: &ShopOrder,
+    buyer: Uuid,
+    address: &Value,
+    purchase_type: &str,
+    settings: &Settings,
+) -> Result<(), Problem> {
+    let id = new_id();
+    let subtotal: i64 = order
+        .lines
+        .iter()
+        .map(|l| l.unit_price * l.quantity as i64)
+        .sum();
+    let text = |k: &str| P::Str(address[k].as_str().unwrap_or_default().to_string());
+    query(
+        conn,
+        "INSERT INTO commerce.orders (id, checkout_id, shop_id, seller_id, buyer_id, purchase_type, state,
+             subtotal, delivery_fee, total, currency, ship_name, ship_phone, ship_region, ship_district,
+             ship_street, reserved_until)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending_payment', $7, $8, $7 + $8, $9, $10, $11, $12, $13, $14,
+             now() + make_interval(secs => $15))",
+        &[
+            P::Uuid(id.to_string()),
+            P::Uuid(checkout.to_string()),
+            P::Uuid(shop.to_string()),
+            P::Uuid(order.seller.to_string()),
+            P::Uuid(buyer.to_string()),
+            P::Str(purchase_type.to_string()),
+            P::Int64(subtotal),
+            P::Int64(order.delivery_fee),
+            P::Str(order.currency.clone()),
+            text("name"),
+            text("phone"),
+            text("region"),
+            text("district"),
+            text("street"),
+            P::Floating64(settings.reservation_ttl_secs as f64),
+        ],
+    )?;
+    for l in &order.lines {
+        query(
+            conn,
+            "INSERT INTO commerce.order_lines (order_id, variant_id, product_id, title, option_values, quantity,
+                 unit_price, line_total) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                P::Uuid(id.to_string()),
+                P::Uuid(l.variant.to_string()),
+                P::Uuid(l.product.to_string()),
+                P::Str(l.title.clone()),
+                P::ArrayStr(l.option_values.clone()),
+                P::Int32(l.quantity),
+                P::Int64(l.unit_price),
+                P::Int64(l.unit_price * l.quantity as i64),
+            ],
+        )?;
+        if !inventory::reserve(
+            conn,
+            id,
+            l.variant,
+            l.quantity,
+            settings.reservation_ttl_secs,
+        )? {
+            return Err(Problem::conflict(
+                "out_of_stock",
+                format!("not enough stock left for lines[{}]", l.index),
+            )
+            .with_field(
+                format!("lines[{}].variant_id", l.index),
+                "has fewer units available than asked",
+            ));
+        }
+    }
+    crate::orders::record_change(
+        conn,
+        id,
+        None,
+        "pending_payment",
+        Some(buyer),
+        "buyer",
+        None,
+    )
+}
+
+/// Gives every order of the checkout its payable (after commit; a retry finishes what a failure
+/// left, since payments finds a payable again by its reference, the order id).
+async fn attach_payables(
+    conn: &Connection,
+    checkout: Uuid,
+    settings: &Settings,
+) -> Result<(), Problem> {
+    let rows = query(
+        conn,
+        "SELECT id, buyer_id, seller_id, total, currency,
+                (SELECT string_agg(l.title, ', ') FROM commerce.order_lines l WHERE l.order_id = o.id) AS titles
+         FROM commerce.orders o WHERE checkout_id = $1 AND payable_id IS NULL AND state = 'pending_payment'",
+        &[P::Uuid(checkout.to_string())],
+    )?;
+    for i in 0..rows.len() {
+        let order: Uuid = rows.value(i, "id")?;
+        let titles: String = rows.value(i, "titles")?;
+        let description: String = titles.chars().take(120).collect();
+        let payable = payables::create(&NewPayable {
+            order_id: order,
+            buyer: rows.value(i, "buyer_id")?,
+            seller: rows.value(i, "seller_id")?,
+            amount: rows.value(i, "total")?,
+            currency: &rows.value::<String>(i, "currency")?,
+            description: &description,
+            expires_in_secs: settings.reservation_ttl_secs,
+        })
+        .await?;
+        query(
+            conn,
+            "UPDATE commerce.orders SET payable_id = $2 WHERE id = $1 AND payable_id IS NULL",
+            &[P::Uuid(order.to_string()), P::Uuid(payable.to_string())],
+        )?;
+    }
+    Ok(())
+}
+
+/// The checkout with its orders, for its buyer.
+fn view(conn: &Connection, checkout: Uuid, buyer: Uuid) -> Result<Value, Problem> {
+    let rows = query(
+        conn,
+        "SELECT id FROM commerce.orders WHERE checkout_id = $1 AND buyer_id = $2 ORDER BY id",
+        &[P::Uuid(checkout.to_string()), P::Uuid(buyer.to_string())],
+    )?;
+    let mut orders = Vec::new();
+    for i in 0..rows.len() {
+        if let Some(o) = crate::orders::view(conn, rows.value(i, "id")?, false)? {
+            orders.push(o);
+        }
+    }
+    let total: i64 = orders.iter().filter_map(|o| o["total"].as_i64()).sum();
+    Ok(json!({ "id": checkout, "orders": orders, "total": total }))
+}

@@ -1,0 +1,218 @@
+//! Exact stock. Every change of a variant's `stock` or `reserved` is one `stock_movements` row
+//! written by the same statement (a data-modifying CTE), so the columns always equal the sums of
+//! the movements. Taking stock is one conditional `UPDATE ... WHERE stock - reserved >= $q`: two
+//! checkouts can never both take the last unit.
+
+use nexgate_authn::authenticate;
+use nexgate_platform::body::{json_body, json_response as json};
+use nexgate_platform::db::{open_from_variables as db, query, transaction};
+use nexgate_platform::ids::{new_id, parse_id};
+use nexgate_platform::Problem;
+use serde::Deserialize;
+use serde_json::json;
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::{Connection, ParameterValue as P};
+use uuid::Uuid;
+
+/// A change to what a shop holds (not tied to an order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Movement {
+    Initial,
+    Restock,
+    Adjustment,
+}
+
+impl Movement {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Initial => "initial",
+            Self::Restock => "restock",
+            Self::Adjustment => "adjustment",
+        }
+    }
+}
+
+/// Adds `delta` (negative for an adjustment down) to a variant's stock with its movement; a
+/// change that would leave less than is reserved is refused (409 `stock_reserved`).
+pub fn move_stock(
+    conn: &Connection,
+    variant: Uuid,
+    kind: Movement,
+    delta: i32,
+    actor: Option<Uuid>,
+    reason: Option<&str>,
+) -> Result<i32, Problem> {
+    let rows = query(
+        conn,
+        "WITH v AS (
+             UPDATE commerce.variants SET stock = stock + $2
+             WHERE id = $1 AND stock + $2 >= reserved RETURNING id, stock)
+         INSERT INTO commerce.stock_movements (id, variant_id, kind, stock_delta, reserved_delta, actor_id, reason)
+         SELECT $3, v.id, $4, $2, 0, $5, $6 FROM v RETURNING (SELECT stock FROM v) AS stock",
+        &[
+            P::Uuid(variant.to_string()),
+            P::Int32(delta),
+            P::Uuid(new_id().to_string()),
+            P::Str(kind.as_str().into()),
+            actor.map(|a| P::Uuid(a.to_string())).unwrap_or(P::DbNull),
+            reason.map(|r| P::Str(r.to_string())).unwrap_or(P::DbNull),
+        ],
+    )?;
+    if rows.is_empty() {
+        return Err(Problem::conflict(
+            "stock_reserved",
+            "that would leave less stock than checkouts are holding",
+        ));
+    }
+    Ok(rows.value(0, "stock")?)
+}
+
+/// Holds `quantity` of `variant` for `order` until `expires_secs` from now: one conditional
+/// statement. `false` when not enough is available (nothing changed).
+pub fn reserve(
+    conn: &Connection,
+    order: Uuid,
+    variant: Uuid,
+    quantity: i32,
+    expires_secs: i64,
+) -> Result<bool, Problem> {
+    let rows = query(
+        conn,
+        "WITH v AS (
+             UPDATE commerce.variants SET reserved = reserved + $3
+             WHERE id = $2 AND stock - reserved >= $3 RETURNING id),
+         r AS (
+             INSERT INTO commerce.reservations (order_id, variant_id, quantity, expires_at)
+             SELECT $1, v.id, $3, now() + make_interval(secs => $5) FROM v RETURNING variant_id)
+         INSERT INTO commerce.stock_movements (id, variant_id, kind, stock_delta, reserved_delta, order_id)
+         SELECT $4, r.variant_id, 'reservation', 0, $3, $1 FROM r RETURNING variant_id",
+        &[
+            P::Uuid(order.to_string()),
+            P::Uuid(variant.to_string()),
+            P::Int32(quantity),
+            P::Uuid(new_id().to_string()),
+            P::Floating64(expires_secs as f64),
+        ],
+    )?;
+    Ok(!rows.is_empty())
+}
+
+/// What happens to an order's active reservations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Paid: the units leave the shop (stock and reserved both drop).
+    Sell,
+    /// Cancelled or expired unpaid: the units are available again.
+    Release,
+}
+
+/// Settles every active reservation of `order` once (a second call finds none): the number of
+/// reservations settled.
+pub fn settle(conn: &Connection, order: Uuid, how: Settle) -> Result<usize, Problem> {
+    let (state, kind, stock_sign) = match how {
+        Settle::Sell => ("sold", "sale", -1),
+        Settle::Release => ("released", "release", 0),
+    };
+    let rows = query(
+        conn,
+        "WITH r AS (
+             UPDATE commerce.reservations SET state = $2
+             WHERE order_id = $1 AND state = 'active' RETURNING variant_id, quantity),
+         v AS (
+             UPDATE commerce.variants v SET reserved = v.reserved - r.quantity,
+                 stock = v.stock + $4 * r.quantity
+             FROM r WHERE v.id = r.variant_id RETURNING v.id)
+         INSERT INTO commerce.stock_movements (id, variant_id, kind, stock_delta, reserved_delta, order_id)
+         SELECT gen_random_uuid(), r.variant_id, $3, $4 * r.quantity, -r.quantity, $1 FROM r
+         RETURNING variant_id",
+        &[
+            P::Uuid(order.to_string()),
+            P::Str(state.into()),
+            P::Str(kind.into()),
+            P::Int32(stock_sign),
+        ],
+    )?;
+    Ok(rows.len())
+}
+
+/// A paid order cancelled before it left the shop: its sold units go back on the shelf, once
+/// (the lines of reservations marked `sold` become `released` with a `return` movement).
+pub fn return_sold(conn: &Connection, order: Uuid) -> Result<usize, Problem> {
+    let rows = query(
+        conn,
+        "WITH r AS (
+             UPDATE commerce.reservations SET state = 'released'
+             WHERE order_id = $1 AND state = 'sold' RETURNING variant_id, quantity),
+         v AS (
+             UPDATE commerce.variants v SET stock = v.stock + r.quantity
+             FROM r WHERE v.id = r.variant_id RETURNING v.id)
+         INSERT INTO commerce.stock_movements (id, variant_id, kind, stock_delta, reserved_delta, order_id)
+         SELECT gen_random_uuid(), r.variant_id, 'return', r.quantity, 0, $1 FROM r
+         RETURNING variant_id",
+        &[P::Uuid(order.to_string())],
+    )?;
+    Ok(rows.len())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StockChange {
+    kind: String,
+    quantity: i32,
+    reason: Option<String>,
+}
+
+/// `POST /shop/variants/{id}/stock` (the shop's owner): `restock` adds units; `adjustment` adds
+/// or removes them with a reason (a count, damage, loss).
+pub fn change(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let variant = parse_id("id", id)?;
+    let b: StockChange = json_body(req)?;
+    let kind = match b.kind.as_str() {
+        "restock" if b.quantity > 0 => Movement::Restock,
+        "restock" => {
+            return Err(Problem::invalid_field(
+                "quantity",
+                "a restock adds at least 1 unit",
+            ))
+        }
+        "adjustment" if b.quantity != 0 => Movement::Adjustment,
+        "adjustment" => return Err(Problem::invalid_field("quantity", "may not be 0")),
+        _ => {
+            return Err(Problem::invalid_field(
+                "kind",
+                "must be restock or adjustment",
+            ))
+        }
+    };
+    if b.quantity.unsigned_abs() > crate::products::STOCK_MAX as u32 {
+        return Err(Problem::invalid_field(
+            "quantity",
+            "must be within ±1000000",
+        ));
+    }
+    let reason = b.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    if kind == Movement::Adjustment && reason.is_none() {
+        return Err(Problem::invalid_field(
+            "reason",
+            "an adjustment needs a reason",
+        ));
+    }
+    let conn = db()?;
+    let stock = transaction(&conn, |conn| {
+        let owner = query(
+            conn,
+            "SELECT 1 FROM commerce.variants v JOIN commerce.products p ON p.id = v.product_id
+             JOIN commerce.shops s ON s.id = p.shop_id WHERE v.id = $1 AND s.owner_id = $2",
+            &[
+                P::Uuid(variant.to_string()),
+                P::Uuid(ctx.user_id.to_string()),
+            ],
+        )?;
+        if owner.is_empty() {
+            return Err(Problem::not_found("no such variant in your shops"));
+        }
+        move_stock(conn, variant, kind, b.quantity, Some(ctx.user_id), reason)
+    })?;
+    Ok(json(200, &json!({ "variant_id": variant, "stock": stock })))
+}

@@ -1,0 +1,129 @@
+//! Commerce's side of payments (docs/payments.md, Payables): each order is paid into escrow
+//! through one payable, created, voided, refunded and released through payments' internal
+//! component by Spin's local service chaining, with `payments_internal_token`.
+
+use nexgate_platform::Problem;
+use serde_json::{json, Value};
+use spin_sdk::http::{Method, Request, Response};
+use uuid::Uuid;
+
+/// Payments' internal component (granted in `spin.toml`).
+const PAYMENTS_INTERNAL_ORIGIN: &str = "http://payments-internal.spin.internal";
+
+/// `POST /internal/payments/<path>` with `body` (and an idempotency key): (status, JSON).
+async fn call(path: &str, body: Value, key: Option<&str>) -> Result<(u16, Value), Problem> {
+    let token =
+        nexgate_platform::config::var("payments_internal_token").map_err(Problem::internal)?;
+    let mut builder = Request::builder();
+    builder
+        .method(Method::Post)
+        .uri(format!(
+            "{PAYMENTS_INTERNAL_ORIGIN}/internal/payments/{path}"
+        ))
+        .header("content-type", "application/json")
+        .header("x-internal-token", token);
+    if let Some(key) = key {
+        builder.header("idempotency-key", key);
+    }
+    let req = builder
+        .body(serde_json::to_vec(&body).unwrap_or_default())
+        .build();
+    let resp: Response = spin_sdk::http::send(req).await.map_err(|e| {
+        eprintln!("commerce: payments {path}: {e}");
+        Problem::unavailable("payments")
+    })?;
+    let status = *resp.status();
+    let value = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
+    if status >= 500 {
+        eprintln!("commerce: payments {path} answered {status}: {value}");
+        return Err(Problem::unavailable("payments"));
+    }
+    Ok((status, value))
+}
+
+/// An order's payable as commerce asks for it.
+pub struct NewPayable<'a> {
+    pub order_id: Uuid,
+    pub buyer: Uuid,
+    pub seller: Uuid,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub description: &'a str,
+    pub expires_in_secs: i64,
+}
+
+/// Creates (or, on a retry, finds: the reference is the order id) the order's payable.
+pub async fn create(p: &NewPayable<'_>) -> Result<Uuid, Problem> {
+    let (status, body) = call(
+        "payables",
+        json!({
+            "owner_service": "commerce",
+            "reference": p.order_id.to_string(),
+            "purpose": "order",
+            "payer_id": p.buyer,
+            "payee_id": p.seller,
+            "amount": p.amount,
+            "currency": p.currency,
+            "description": p.description,
+            "release_rule": "on_confirmation",
+            "expires_in_secs": p.expires_in_secs,
+        }),
+        None,
+    )
+    .await?;
+    if !matches!(status, 200 | 201) {
+        return Err(Problem::internal(format!(
+            "payments refused the payable: {status} {body}"
+        )));
+    }
+    body["id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| Problem::internal("payments answered a payable without id"))
+}
+
+/// What a void did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voided {
+    /// Nothing was paid (or it is being refunded in full): the order may let its stock go.
+    Done,
+    /// A payment is under way: wait for it to end, then try again.
+    PaymentLive,
+}
+
+/// Voids the payable: unpaid, it can no longer be paid; paid, payments refunds what is in escrow.
+pub async fn void(payable: Uuid, reason: &str) -> Result<Voided, Problem> {
+    let (status, body) = call(
+        &format!("payables/{payable}/void"),
+        json!({ "reason": reason }),
+        None,
+    )
+    .await?;
+    match status {
+        200 | 202 => Ok(Voided::Done),
+        409 if body["code"] == "payment_in_progress" => Ok(Voided::PaymentLive),
+        _ => Err(Problem::internal(format!(
+            "payments void answered {status}: {body}"
+        ))),
+    }
+}
+
+/// Releases the escrow to the seller (the buyer confirmed, or the order completed by itself).
+pub async fn release(payable: Uuid, reason: &str) -> Result<(), Problem> {
+    let (status, body) = call(
+        &format!("payables/{payable}/release"),
+        json!({ "reason": reason }),
+        None,
+    )
+    .await?;
+    match status {
+        200 => Ok(()),
+        409 if body["code"] == "escrow_frozen" => Err(Problem::conflict(
+            "order_disputed",
+            "the payment is held by a dispute",
+        )),
+        _ => Err(Problem::internal(format!(
+            "payments release answered {status}: {body}"
+        ))),
+    }
+}

@@ -1,0 +1,396 @@
+//! Products and their variants: `POST /shop/shops/{id}/products` (the shop's owner),
+//! `GET /shop/products/{id}`, `GET /shop/products` (browse and search, newest first, cursor).
+
+use nexgate_authn::authenticate;
+use nexgate_platform::body::{json_body, json_response as json, query_param, query_string};
+use nexgate_platform::db::{constraint, open_from_variables as db, query, transaction, ts};
+use nexgate_platform::ids::{new_id, parse_id};
+use nexgate_platform::pagination::{encode_cursor, page_request, CursorTime};
+use nexgate_platform::Problem;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::{Connection, ParameterValue as P};
+use uuid::Uuid;
+
+use crate::inventory::{self, Movement};
+
+/// At most this many options (size, colour, ...) per product.
+pub const OPTIONS_MAX: usize = 3;
+/// At most this many variants per product.
+pub const VARIANTS_MAX: usize = 100;
+/// Longest title and description.
+pub const TITLE_CHARS_MAX: usize = 140;
+pub const DESCRIPTION_CHARS_MAX: usize = 5_000;
+/// Largest stock a variant may be given at once.
+pub const STOCK_MAX: i64 = 1_000_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewProduct {
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    options: Vec<String>,
+    variants: Vec<NewVariant>,
+    #[serde(default = "active")]
+    status: String,
+}
+
+fn active() -> String {
+    "active".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewVariant {
+    sku: String,
+    #[serde(default)]
+    option_values: Vec<String>,
+    price: i64,
+    compare_at_price: Option<i64>,
+    weight_grams: Option<i32>,
+    stock: i64,
+}
+
+/// A price or fee in minor units: positive (or zero where `zero_ok`) and whole shillings, since
+/// mobile money moves integers (422 naming `field`).
+pub fn check_whole_shillings(field: &str, amount: i64, zero_ok: bool) -> Result<(), Problem> {
+    if amount < 0 || (amount == 0 && !zero_ok) {
+        return Err(Problem::invalid_field(
+            field,
+            if zero_ok {
+                "may not be negative"
+            } else {
+                "must be more than 0"
+            },
+        ));
+    }
+    if amount % 100 != 0 {
+        return Err(
+            Problem::new(422, "not_whole_shillings", "Amounts are whole shillings").with_field(
+                field,
+                "is in minor units and must be a whole number of shillings (a multiple of 100)",
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn check_product(b: &NewProduct) -> Result<(), Problem> {
+    let title = b.title.trim();
+    if title.is_empty() || title.chars().count() > TITLE_CHARS_MAX {
+        return Err(Problem::invalid_field(
+            "title",
+            "must be 1 to 140 characters",
+        ));
+    }
+    if b.description.chars().count() > DESCRIPTION_CHARS_MAX {
+        return Err(Problem::invalid_field(
+            "description",
+            "must be at most 5000 characters",
+        ));
+    }
+    if !matches!(b.status.as_str(), "draft" | "active" | "archived") {
+        return Err(Problem::invalid_field(
+            "status",
+            "must be draft, active or archived",
+        ));
+    }
+    if b.options.len() > OPTIONS_MAX || b.options.iter().any(|o| o.trim().is_empty()) {
+        return Err(Problem::invalid_field(
+            "options",
+            "name at most 3 non-empty options",
+        ));
+    }
+    if b.variants.is_empty() || b.variants.len() > VARIANTS_MAX {
+        return Err(Problem::invalid_field("variants", "give 1 to 100 variants"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, v) in b.variants.iter().enumerate() {
+        let at = |f: &str| format!("variants[{i}].{f}");
+        if v.sku.trim().is_empty() || v.sku.len() > 64 {
+            return Err(Problem::invalid_field(
+                at("sku"),
+                "must be 1 to 64 characters",
+            ));
+        }
+        if v.option_values.len() != b.options.len() {
+            return Err(Problem::invalid_field(
+                at("option_values"),
+                format!("give one value for each of the {} options", b.options.len()),
+            ));
+        }
+        if !seen.insert(v.option_values.clone()) {
+            return Err(Problem::invalid_field(
+                at("option_values"),
+                "repeats another variant",
+            ));
+        }
+        check_whole_shillings(&at("price"), v.price, false)?;
+        if let Some(c) = v.compare_at_price {
+            check_whole_shillings(&at("compare_at_price"), c, false)?;
+        }
+        if !(0..=STOCK_MAX).contains(&v.stock) {
+            return Err(Problem::invalid_field(
+                at("stock"),
+                "must be from 0 to 1000000",
+            ));
+        }
+        if v.weight_grams.is_some_and(|w| w < 0) {
+            return Err(Problem::invalid_field(
+                at("weight_grams"),
+                "may not be negative",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `POST /shop/shops/{id}/products`: 201 with the product and its variants.
+pub fn create(req: &Request, shop_id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let shop_id = parse_id("shop_id", shop_id)?;
+    let b: NewProduct = json_body(req)?;
+    check_product(&b)?;
+    let conn = db()?;
+    let id = new_id();
+    transaction(&conn, |conn| {
+        crate::shops::owned(conn, shop_id, ctx.user_id)?;
+        query(
+            conn,
+            "INSERT INTO commerce.products (id, shop_id, title, description, status, options)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                P::Uuid(id.to_string()),
+                P::Uuid(shop_id.to_string()),
+                P::Str(b.title.trim().to_string()),
+                P::Str(b.description.clone()),
+                P::Str(b.status.clone()),
+                P::ArrayStr(
+                    b.options
+                        .iter()
+                        .map(|o| Some(o.trim().to_string()))
+                        .collect(),
+                ),
+            ],
+        )?;
+        for (position, v) in b.variants.iter().enumerate() {
+            let variant = new_id();
+            query(
+                conn,
+                "INSERT INTO commerce.variants (id, product_id, position, sku, option_values, price,
+                     compare_at_price, weight_grams)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    P::Uuid(variant.to_string()),
+                    P::Uuid(id.to_string()),
+                    P::Int32(position as i32),
+                    P::Str(v.sku.trim().to_string()),
+                    P::ArrayStr(v.option_values.iter().map(|o| Some(o.clone())).collect()),
+                    P::Int64(v.price),
+                    v.compare_at_price.map(P::Int64).unwrap_or(P::DbNull),
+                    v.weight_grams.map(P::Int32).unwrap_or(P::DbNull),
+                ],
+            )
+            .map_err(|e| match constraint(&e) {
+                Some(c) if c.contains("option_values") => {
+                    Problem::invalid_field(format!("variants[{position}].option_values"), "repeats another variant")
+                }
+                _ => Problem::from(e),
+            })?;
+            if v.stock > 0 {
+                inventory::move_stock(
+                    conn,
+                    variant,
+                    Movement::Initial,
+                    v.stock as i32,
+                    Some(ctx.user_id),
+                    None,
+                )?;
+            }
+        }
+        Ok::<_, Problem>(())
+    })?;
+    let product =
+        view(&conn, id, None)?.ok_or_else(|| Problem::internal("new product vanished"))?;
+    Ok(json(201, &product))
+}
+
+/// A product with its shop, options and variants (with what is available to buy). A draft or
+/// archived product is shown only to its shop's owner (`viewer`).
+pub fn view(conn: &Connection, id: Uuid, viewer: Option<Uuid>) -> Result<Option<Value>, Problem> {
+    let rows = query(
+        conn,
+        &format!(
+            "SELECT p.id, p.shop_id, p.title, p.description, p.status, p.options, s.currency, s.handle,
+                    s.owner_id, {}
+             FROM commerce.products p JOIN commerce.shops s ON s.id = p.shop_id
+             WHERE p.id = $1 AND (p.status = 'active' OR s.owner_id = $2)",
+            ts("p.created_at")
+        ),
+        &[
+            P::Uuid(id.to_string()),
+            viewer.map(|v| P::Uuid(v.to_string())).unwrap_or(P::DbNull),
+        ],
+    )?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let variants = query(
+        conn,
+        "SELECT id, sku, option_values, price, compare_at_price, weight_grams, stock, reserved
+         FROM commerce.variants WHERE product_id = $1 ORDER BY position",
+        &[P::Uuid(id.to_string())],
+    )?;
+    let mut list = Vec::with_capacity(variants.len());
+    for i in 0..variants.len() {
+        let stock: i32 = variants.value(i, "stock")?;
+        let reserved: i32 = variants.value(i, "reserved")?;
+        list.push(json!({
+            "id": variants.value::<Uuid>(i, "id")?,
+            "sku": variants.value::<String>(i, "sku")?,
+            "option_values": strings(variants.value::<Vec<Option<String>>>(i, "option_values")?),
+            "price": variants.value::<i64>(i, "price")?,
+            "compare_at_price": variants.value::<Option<i64>>(i, "compare_at_price")?,
+            "weight_grams": variants.value::<Option<i32>>(i, "weight_grams")?,
+            "available": stock - reserved,
+        }));
+    }
+    Ok(Some(json!({
+        "id": rows.value::<Uuid>(0, "id")?,
+        "shop_id": rows.value::<Uuid>(0, "shop_id")?,
+        "shop_handle": rows.value::<String>(0, "handle")?,
+        "seller_id": rows.value::<Uuid>(0, "owner_id")?,
+        "title": rows.value::<String>(0, "title")?,
+        "description": rows.value::<String>(0, "description")?,
+        "status": rows.value::<String>(0, "status")?,
+        "currency": rows.value::<String>(0, "currency")?,
+        "options": strings(rows.value::<Vec<Option<String>>>(0, "options")?),
+        "variants": list,
+        "created_at": rows.value::<String>(0, "created_at")?,
+    })))
+}
+
+fn strings(values: Vec<Option<String>>) -> Vec<String> {
+    values.into_iter().flatten().collect()
+}
+
+/// `GET /shop/products/{id}`.
+pub fn get(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let id = parse_id("id", id)?;
+    let conn = db()?;
+    let product =
+        view(&conn, id, Some(ctx.user_id))?.ok_or_else(|| Problem::not_found("no such product"))?;
+    Ok(json(200, &product))
+}
+
+/// Where a page of the product list ended: (created_at, id) of its last item.
+#[derive(serde::Serialize, Deserialize)]
+struct After {
+    at: CursorTime,
+    id: Uuid,
+}
+
+/// `GET /shop/products?shop_id=&q=&min_price=&max_price=&limit=&cursor=`: active products of open
+/// shops, newest first.
+pub fn list(req: &Request) -> Result<Response, Problem> {
+    authenticate(req)?;
+    let qs = query_string(req);
+    let page = page_request::<After>(qs, 20, 50)?;
+    let shop = query_param(qs, "shop_id")
+        .map(|s| parse_id("shop_id", s))
+        .transpose()?;
+    let text = query_param(qs, "q")
+        .map(decode_query)
+        .filter(|t| !t.trim().is_empty());
+    if text.as_ref().is_some_and(|t| t.len() > 200) {
+        return Err(Problem::invalid_field(
+            "q",
+            "must be at most 200 characters",
+        ));
+    }
+    let price = |name: &str| -> Result<Option<i64>, Problem> {
+        query_param(qs, name)
+            .map(|v| {
+                v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    Problem::invalid_field(name, "must be a non-negative integer (minor units)")
+                })
+            })
+            .transpose()
+    };
+    let (min_price, max_price) = (price("min_price")?, price("max_price")?);
+    let conn = db()?;
+    let rows = query(
+        &conn,
+        &format!(
+            "SELECT p.id, {} FROM commerce.products p JOIN commerce.shops s ON s.id = p.shop_id
+             WHERE p.status = 'active' AND s.status = 'open'
+               AND ($1::uuid IS NULL OR p.shop_id = $1)
+               AND ($2::text IS NULL OR p.search @@ websearch_to_tsquery('simple', $2))
+               AND ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM commerce.variants v WHERE v.product_id = p.id AND v.price >= $3))
+               AND ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM commerce.variants v WHERE v.product_id = p.id AND v.price <= $4))
+               AND ($5::text IS NULL OR (p.created_at, p.id) < ($5::timestamptz, $6::uuid))
+             ORDER BY p.created_at DESC, p.id DESC LIMIT $7",
+            ts("p.created_at")
+        ),
+        &[
+            shop.map(|s| P::Uuid(s.to_string())).unwrap_or(P::DbNull),
+            text.map(P::Str).unwrap_or(P::DbNull),
+            min_price.map(P::Int64).unwrap_or(P::DbNull),
+            max_price.map(P::Int64).unwrap_or(P::DbNull),
+            page.after.as_ref().map(|a| P::Str(a.at.as_str().to_string())).unwrap_or(P::DbNull),
+            page.after.as_ref().map(|a| P::Uuid(a.id.to_string())).unwrap_or(P::DbNull),
+            P::Int64(page.limit as i64 + 1),
+        ],
+    )?;
+    let more = rows.len() > page.limit as usize;
+    let mut items = Vec::new();
+    let mut last = None;
+    for i in 0..rows.len().min(page.limit as usize) {
+        let id: Uuid = rows.value(i, "id")?;
+        if let Some(p) = view(&conn, id, None)? {
+            items.push(p);
+        }
+        last = Some(After {
+            at: cursor_time(rows.value(i, "created_at")?)?,
+            id,
+        });
+    }
+    let next = if more {
+        last.map(|a| encode_cursor(&a))
+    } else {
+        None
+    };
+    Ok(json(200, &json!({ "items": items, "next_cursor": next })))
+}
+
+fn cursor_time(text: String) -> Result<CursorTime, Problem> {
+    serde_json::from_value(Value::String(text)).map_err(Problem::internal)
+}
+
+/// `%XX` and `+` in a query value.
+fn decode_query(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'+', _, _) => out.push(b' '),
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(hi * 16 + lo);
+                i += 2;
+            }
+            (b, _, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,260 @@
+//! Shops: `POST /shop/shops`, `GET /shop/shops/{id}`, `PATCH /shop/shops/{id}` (the owner's).
+//! A handle follows the username rules (crates/names) and is unique among shops.
+
+use nexgate_authn::authenticate;
+use nexgate_platform::body::{json_body, json_response as json};
+use nexgate_platform::db::{constraint, open_from_variables as db, query, transaction, ts};
+use nexgate_platform::ids::{new_id, parse_id};
+use nexgate_platform::money::Currency;
+use nexgate_platform::Problem;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::{Connection, ParameterValue as P};
+use uuid::Uuid;
+
+/// Longest shop name, description and return policy.
+pub const NAME_CHARS_MAX: usize = 80;
+pub const TEXT_CHARS_MAX: usize = 2_000;
+/// At most this many delivery areas per shop.
+pub const DELIVERY_AREAS_MAX: usize = 50;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewShop {
+    handle: String,
+    name: String,
+    currency: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    return_policy: String,
+    delivery_areas: Vec<DeliveryArea>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryArea {
+    region: String,
+    fee: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShopChanges {
+    name: Option<String>,
+    description: Option<String>,
+    return_policy: Option<String>,
+    status: Option<String>,
+    delivery_areas: Option<Vec<DeliveryArea>>,
+}
+
+fn check_text(field: &str, text: &str, max: usize) -> Result<(), Problem> {
+    if text.chars().count() > max {
+        return Err(Problem::invalid_field(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_areas(areas: &[DeliveryArea]) -> Result<(), Problem> {
+    if areas.is_empty() || areas.len() > DELIVERY_AREAS_MAX {
+        return Err(Problem::invalid_field(
+            "delivery_areas",
+            format!("name 1 to {DELIVERY_AREAS_MAX} regions"),
+        ));
+    }
+    for (i, a) in areas.iter().enumerate() {
+        if a.region.trim().is_empty() || a.region.chars().count() > NAME_CHARS_MAX {
+            return Err(Problem::invalid_field(
+                format!("delivery_areas[{i}].region"),
+                "must be a region name of 1 to 80 characters",
+            ));
+        }
+        crate::products::check_whole_shillings(&format!("delivery_areas[{i}].fee"), a.fee, true)?;
+    }
+    Ok(())
+}
+
+fn store_areas(conn: &Connection, shop: Uuid, areas: &[DeliveryArea]) -> Result<(), Problem> {
+    query(
+        conn,
+        "DELETE FROM commerce.shop_delivery_areas WHERE shop_id = $1",
+        &[P::Uuid(shop.to_string())],
+    )?;
+    for a in areas {
+        query(
+            conn,
+            "INSERT INTO commerce.shop_delivery_areas (shop_id, region, fee) VALUES ($1, $2, $3)
+             ON CONFLICT (shop_id, region) DO UPDATE SET fee = EXCLUDED.fee",
+            &[
+                P::Uuid(shop.to_string()),
+                P::Str(a.region.trim().to_string()),
+                P::Int64(a.fee),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// `POST /shop/shops`: 201 with the shop; 409 `handle_taken`.
+pub fn create(req: &Request) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let b: NewShop = json_body(req)?;
+    let handle = nexgate_names::username::Username::parse(&b.handle)
+        .map_err(|m| Problem::invalid_field("handle", m))?;
+    let name = b.name.trim();
+    if name.is_empty() {
+        return Err(Problem::invalid_field("name", "is required"));
+    }
+    check_text("name", name, NAME_CHARS_MAX)?;
+    check_text("description", &b.description, TEXT_CHARS_MAX)?;
+    check_text("return_policy", &b.return_policy, TEXT_CHARS_MAX)?;
+    let currency = Currency::parse(&b.currency)
+        .ok()
+        .filter(|c| matches!(c.code(), "TZS" | "KES"))
+        .ok_or_else(|| Problem::invalid_field("currency", "must be TZS or KES"))?;
+    check_areas(&b.delivery_areas)?;
+    let conn = db()?;
+    let id = new_id();
+    transaction(&conn, |conn| {
+        query(
+            conn,
+            "INSERT INTO commerce.shops (id, owner_id, handle, name, description, currency, return_policy)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                P::Uuid(id.to_string()),
+                P::Uuid(ctx.user_id.to_string()),
+                P::Str(handle.as_str().to_string()),
+                P::Str(name.to_string()),
+                P::Str(b.description.clone()),
+                P::Str(currency.code().to_string()),
+                P::Str(b.return_policy.clone()),
+            ],
+        )
+        .map_err(|e| match constraint(&e) {
+            Some("shops_handle_key") => {
+                Problem::conflict("handle_taken", "another shop has this handle")
+            }
+            _ => Problem::from(e),
+        })?;
+        store_areas(conn, id, &b.delivery_areas)
+    })?;
+    Ok(json(
+        201,
+        &view(&conn, id)?.ok_or_else(|| Problem::internal("new shop vanished"))?,
+    ))
+}
+
+/// A shop as the API shows it, with its delivery areas.
+pub fn view(conn: &Connection, id: Uuid) -> Result<Option<Value>, Problem> {
+    let rows = query(
+        conn,
+        &format!(
+            "SELECT id, owner_id, handle, name, description, currency, return_policy, status, {},
+                    (SELECT coalesce(jsonb_agg(jsonb_build_object('region', a.region, 'fee', a.fee)
+                         ORDER BY a.region), '[]'::jsonb)::text
+                     FROM commerce.shop_delivery_areas a WHERE a.shop_id = s.id) AS areas
+             FROM commerce.shops s WHERE id = $1",
+            ts("created_at")
+        ),
+        &[P::Uuid(id.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let areas: String = rows.value(0, "areas")?;
+    Ok(Some(json!({
+        "id": rows.value::<Uuid>(0, "id")?,
+        "owner_id": rows.value::<Uuid>(0, "owner_id")?,
+        "handle": rows.value::<String>(0, "handle")?,
+        "name": rows.value::<String>(0, "name")?,
+        "description": rows.value::<String>(0, "description")?,
+        "currency": rows.value::<String>(0, "currency")?,
+        "return_policy": rows.value::<String>(0, "return_policy")?,
+        "status": rows.value::<String>(0, "status")?,
+        "delivery_areas": serde_json::from_str::<Value>(&areas).unwrap_or(Value::Null),
+        "created_at": rows.value::<String>(0, "created_at")?,
+    })))
+}
+
+/// `GET /shop/shops/{id}`.
+pub fn get(req: &Request, id: &str) -> Result<Response, Problem> {
+    authenticate(req)?;
+    let id = parse_id("id", id)?;
+    let conn = db()?;
+    let shop = view(&conn, id)?.ok_or_else(|| Problem::not_found("no such shop"))?;
+    Ok(json(200, &shop))
+}
+
+/// The shop `id` if `user` owns it (locked for the transaction), else 404.
+pub fn owned(conn: &Connection, id: Uuid, user: Uuid) -> Result<(), Problem> {
+    let rows = query(
+        conn,
+        "SELECT 1 FROM commerce.shops WHERE id = $1 AND owner_id = $2",
+        &[P::Uuid(id.to_string()), P::Uuid(user.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Err(Problem::not_found("no such shop of yours"));
+    }
+    Ok(())
+}
+
+/// `PATCH /shop/shops/{id}`: the owner changes name, texts, status or delivery areas.
+pub fn patch(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let id = parse_id("id", id)?;
+    let b: ShopChanges = json_body(req)?;
+    if let Some(status) = &b.status {
+        if !matches!(status.as_str(), "open" | "paused" | "closed") {
+            return Err(Problem::invalid_field(
+                "status",
+                "must be open, paused or closed",
+            ));
+        }
+    }
+    if let Some(name) = &b.name {
+        if name.trim().is_empty() {
+            return Err(Problem::invalid_field("name", "may not be empty"));
+        }
+        check_text("name", name, NAME_CHARS_MAX)?;
+    }
+    for (field, text) in [
+        ("description", &b.description),
+        ("return_policy", &b.return_policy),
+    ] {
+        if let Some(text) = text {
+            check_text(field, text, TEXT_CHARS_MAX)?;
+        }
+    }
+    if let Some(areas) = &b.delivery_areas {
+        check_areas(areas)?;
+    }
+    let conn = db()?;
+    transaction(&conn, |conn| {
+        owned(conn, id, ctx.user_id)?;
+        query(
+            conn,
+            "UPDATE commerce.shops SET name = coalesce($2, name), description = coalesce($3, description),
+                 return_policy = coalesce($4, return_policy), status = coalesce($5, status), updated_at = now()
+             WHERE id = $1",
+            &[
+                P::Uuid(id.to_string()),
+                b.name.as_ref().map(|s| P::Str(s.trim().to_string())).unwrap_or(P::DbNull),
+                b.description.clone().map(P::Str).unwrap_or(P::DbNull),
+                b.return_policy.clone().map(P::Str).unwrap_or(P::DbNull),
+                b.status.clone().map(P::Str).unwrap_or(P::DbNull),
+            ],
+        )?;
+        if let Some(areas) = &b.delivery_areas {
+            store_areas(conn, id, areas)?;
+        }
+        Ok::<_, Problem>(())
+    })?;
+    Ok(json(
+        200,
+        &view(&conn, id)?.ok_or_else(|| Problem::not_found("no such shop"))?,
+    ))
+}

@@ -1,0 +1,64 @@
+//! The marketplace's public routes (nexgate_commerce, docs/commerce.md): shops, products and
+//! their stock, the address book, orders. Checkout has a component of its own.
+
+// The #[http_component] export glue is generated unsafe code.
+#![allow(unsafe_code)]
+
+use nexgate_commerce::{addresses, inventory, orders, products, shops};
+use nexgate_platform::routes::{find, unrouted, Table};
+use nexgate_platform::Problem;
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+
+/// This component's id in spin.toml (its MQTT client id).
+const COMPONENT: &str = "commerce-api";
+
+/// Every route this component answers (docs/openapi.yaml; tests/tests/contracts.rs).
+const ROUTES: &Table = &[
+    ("POST", "/shop/shops"),
+    ("GET", "/shop/shops/{id}"),
+    ("PATCH", "/shop/shops/{id}"),
+    ("POST", "/shop/shops/{id}/products"),
+    ("GET", "/shop/products"),
+    ("GET", "/shop/products/{id}"),
+    ("POST", "/shop/variants/{id}/stock"),
+    ("GET", "/shop/addresses"),
+    ("POST", "/shop/addresses"),
+    ("DELETE", "/shop/addresses/{id}"),
+    ("GET", "/shop/orders"),
+    ("GET", "/shop/orders/{id}"),
+    ("POST", "/shop/orders/{id}/process"),
+    ("POST", "/shop/orders/{id}/ship"),
+    ("POST", "/shop/orders/{id}/deliver"),
+    ("POST", "/shop/orders/{id}/confirm"),
+    ("POST", "/shop/orders/{id}/cancel"),
+];
+
+#[http_component]
+async fn handle(req: Request) -> Response {
+    let route = match find(ROUTES, req.method(), req.path()) {
+        Ok(route) => route,
+        Err(problem) => return problem.into_response(),
+    };
+    let id = route.param("id").to_string();
+    let action = route.key().1.rsplit('/').next().unwrap_or_default();
+    match route.key() {
+        ("POST", "/shop/shops") => shops::create(&req),
+        ("GET", "/shop/shops/{id}") => shops::get(&req, &id),
+        ("PATCH", "/shop/shops/{id}") => shops::patch(&req, &id),
+        ("POST", "/shop/shops/{id}/products") => products::create(&req, &id),
+        ("GET", "/shop/products") => products::list(&req),
+        ("GET", "/shop/products/{id}") => products::get(&req, &id),
+        ("POST", "/shop/variants/{id}/stock") => inventory::change(&req, &id),
+        ("GET", "/shop/addresses") => addresses::list(&req),
+        ("POST", "/shop/addresses") => addresses::add(&req),
+        ("DELETE", "/shop/addresses/{id}") => addresses::remove(&req, &id),
+        ("GET", "/shop/orders") => orders::list(&req),
+        ("GET", "/shop/orders/{id}") => orders::get(&req, &id),
+        ("POST", _) if route.key().1.starts_with("/shop/orders/{id}/") => {
+            orders::act(&req, &id, action, COMPONENT).await
+        }
+        _ => Err(unrouted(&route)),
+    }
+    .unwrap_or_else(Problem::into_response)
+}

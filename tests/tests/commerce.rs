@@ -1,0 +1,733 @@
+//! The marketplace, part 1 (docs/commerce.md), black-box: the real host and components, payments
+//! with its provider simulator, the dispatcher delivering payment events to commerce. Stock is
+//! checked against the sum of its movements after every scenario.
+
+use std::time::{Duration, Instant};
+
+use nexgate_tests::auth::{call, log_in, seed_users, sign_up, Answer, User, PASSWORD};
+use nexgate_tests::payments::{PaymentSimulator, Plan};
+use nexgate_tests::{eventually, EventObserver, HostOptions, Manifest, TestApp, Worker};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+struct World {
+    app: TestApp,
+    sim: PaymentSimulator,
+    observer: EventObserver,
+    seller: User,
+    buyer: User,
+    _dispatcher: Worker,
+}
+
+async fn world() -> World {
+    let sim = PaymentSimulator::start().await;
+    let app = TestApp::start_with(
+        Manifest::App,
+        HostOptions {
+            env: sim.app_env(),
+            ..HostOptions::default()
+        },
+    )
+    .await;
+    sim.deliver_to(&app.host.base_url);
+    app.declare_queues("infra/subscriptions.toml");
+    let dispatcher = app.worker(
+        "dispatcher",
+        &[
+            "--subscriptions",
+            "infra/subscriptions.toml",
+            "--expires-ms",
+            "600000",
+        ],
+    );
+    let mut observer = app.observe_events().await;
+    let seller = sign_up(&app, &mut observer).await;
+    let buyer = sign_up(&app, &mut observer).await;
+    World {
+        app,
+        sim,
+        observer,
+        seller,
+        buyer,
+        _dispatcher: dispatcher,
+    }
+}
+
+async fn as_user(
+    app: &TestApp,
+    user: &User,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Answer {
+    call(app, method, path, body, Some(&user.access_token)).await
+}
+
+async fn shop(w: &World, owner: &User, handle: &str) -> String {
+    let a = as_user(&w.app, owner, Method::POST, "/shop/shops", Some(json!({
+        "handle": handle, "name": "Duka la Amina", "currency": "KES",
+        "delivery_areas": [{"region": "Nairobi", "fee": 20_000}, {"region": "Mombasa", "fee": 50_000}],
+    }))).await;
+    assert_eq!(a.status, 201, "{a}");
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+/// A product with one variant per size; returns (product id, variant ids).
+async fn product(
+    w: &World,
+    owner: &User,
+    shop: &str,
+    price: i64,
+    stock: i64,
+) -> (String, Vec<String>) {
+    let a = as_user(
+        &w.app,
+        owner,
+        Method::POST,
+        &format!("/shop/shops/{shop}/products"),
+        Some(json!({
+            "title": "Kitenge dress", "description": "Cotton, hand printed in Dar",
+            "options": ["size"],
+            "variants": [
+                {"sku": "KD-M", "option_values": ["M"], "price": price, "stock": stock},
+                {"sku": "KD-L", "option_values": ["L"], "price": price + 10_000, "stock": stock},
+            ],
+        })),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{a}");
+    let variants = a.body["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    (a.body["id"].as_str().unwrap().to_string(), variants)
+}
+
+async fn address(w: &World, user: &User, region: &str) -> String {
+    let a = as_user(&w.app, user, Method::POST, "/shop/addresses", Some(json!({
+        "name": "Juma", "phone": "+254712345678", "region": region, "street": "Moi Avenue, near the post office",
+    }))).await;
+    assert_eq!(a.status, 201, "{a}");
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+async fn checkout(app: &TestApp, user: &User, key: &str, body: Value) -> Answer {
+    let resp = app
+        .http
+        .post(app.url("/shop/checkout"))
+        .bearer_auth(&user.access_token)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    Answer::from_response(resp).await
+}
+
+async fn pay(w: &World, payable: &str, method: &str, key: &str) -> Answer {
+    let resp = w
+        .app
+        .http
+        .post(w.app.url("/payments/intents"))
+        .bearer_auth(&w.buyer.access_token)
+        .header("idempotency-key", key)
+        .json(&json!({"payable_id": payable, "method_id": method}))
+        .send()
+        .await
+        .unwrap();
+    Answer::from_response(resp).await
+}
+
+async fn mpesa(w: &World) -> String {
+    let a = as_user(
+        &w.app,
+        &w.buyer,
+        Method::POST,
+        "/payments/methods",
+        Some(json!({"kind": "mobile_money", "phone": "+254712345678"})),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{a}");
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+async fn order(w: &World, user: &User, id: &str) -> Value {
+    let a = as_user(
+        &w.app,
+        user,
+        Method::GET,
+        &format!("/shop/orders/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a}");
+    a.body
+}
+
+async fn wait_order_state(w: &World, id: &str, state: &str) -> Value {
+    eventually(Duration::from_secs(20), || async {
+        let o = order(w, &w.buyer, id).await;
+        (o["state"] == state).then_some(o)
+    })
+    .await
+    .unwrap_or_else(|| panic!("order {id} never became {state}\n{}", w.app.host.log()))
+}
+
+/// (stock, reserved) of a variant, after asserting both equal the sums of its movements.
+async fn stock_of(app: &TestApp, variant: &str) -> (i32, i32) {
+    let db = app.db.admin().await;
+    let id = uuid::Uuid::parse_str(variant).unwrap();
+    let row = db
+        .query_one(
+            "SELECT v.stock, v.reserved,
+                    (SELECT coalesce(sum(stock_delta), 0)::int FROM commerce.stock_movements m WHERE m.variant_id = v.id),
+                    (SELECT coalesce(sum(reserved_delta), 0)::int FROM commerce.stock_movements m WHERE m.variant_id = v.id)
+             FROM commerce.variants v WHERE v.id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let (stock, reserved, moved, moved_reserved): (i32, i32, i32, i32) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(
+        (stock, reserved),
+        (moved, moved_reserved),
+        "columns agree with the movements"
+    );
+    (stock, reserved)
+}
+
+async fn payable_state(w: &World, id: &str) -> String {
+    let a = call(
+        &w.app,
+        Method::GET,
+        &format!("/payments/payables/{id}"),
+        None,
+        Some(&w.buyer.access_token),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a}");
+    a.body["state"].as_str().unwrap().to_string()
+}
+
+/// A cart across two shops: one order and one payable per shop; paying moves each order to
+/// `paid` and its reserved units to sold (`commerce.order.placed` only then); the seller ships and
+/// delivers, the buyer confirms, and the escrow is released. A retry of the checkout with the
+/// same key is the same checkout.
+#[tokio::test]
+async fn a_cart_across_two_shops_is_paid_into_escrow_and_released_on_confirmation() {
+    let mut w = world().await;
+    let other_seller = sign_up(&w.app, &mut w.observer).await;
+    let shop_a = shop(&w, &w.seller, "amina_duka").await;
+    let shop_b = shop(&w, &other_seller, "juma.store").await;
+    let (_, va) = product(&w, &w.seller, &shop_a, 150_000, 5).await;
+    let (_, vb) = product(&w, &other_seller, &shop_b, 80_000, 3).await;
+    let addr = address(&w, &w.buyer, "Nairobi").await;
+    let body = json!({"address_id": addr, "purchase_type": "quantity", "lines": [
+        {"variant_id": va[0], "quantity": 2}, {"variant_id": vb[1], "quantity": 1},
+    ]});
+    let first = checkout(&w.app, &w.buyer, "cart-1", body.clone()).await;
+    assert_eq!(first.status, 201, "{first}\n{}", w.app.host.log());
+    let again = checkout(&w.app, &w.buyer, "cart-1", body).await;
+    assert_eq!(again.status, 201, "{again}");
+    assert_eq!(
+        again.body["id"], first.body["id"],
+        "a retry is the same checkout"
+    );
+    let orders = first.body["orders"].as_array().unwrap().clone();
+    assert_eq!(orders.len(), 2, "one order per shop: {first}");
+    let a = orders
+        .iter()
+        .find(|o| o["shop_id"] == shop_a.as_str())
+        .unwrap();
+    assert_eq!(a["subtotal"], 300_000);
+    assert_eq!(a["delivery_fee"], 20_000, "the shop's fee for Nairobi");
+    assert_eq!(a["total"], 320_000);
+    assert_eq!(first.body["total"], 320_000 + 90_000 + 20_000);
+    assert_eq!(
+        stock_of(&w.app, &va[0]).await,
+        (5, 2),
+        "reserved, not yet sold"
+    );
+
+    let method = mpesa(&w).await;
+    for o in &orders {
+        let payable = o["payable_id"]
+            .as_str()
+            .expect("each order has its payable");
+        assert_eq!(payable_state(&w, payable).await, "open");
+        let p = pay(&w, payable, &method, &format!("pay-{payable}")).await;
+        assert_eq!(p.status, 201, "{p}");
+    }
+    let order_a = a["id"].as_str().unwrap().to_string();
+    let paid = wait_order_state(&w, &order_a, "paid").await;
+    assert_eq!(
+        stock_of(&w.app, &va[0]).await,
+        (3, 0),
+        "sold: left the shop"
+    );
+    let placed = w
+        .observer
+        .wait_for(Duration::from_secs(10), |key, e| {
+            key.ends_with(".commerce.order.placed") && e["data"]["order_id"] == order_a.as_str()
+        })
+        .await;
+    assert!(placed.is_some(), "commerce.order.placed for {order_a}");
+    assert!(paid["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["to"] == "paid" && t["actor"] == "system"));
+
+    // The buyer cannot ship; another user does not see the order at all.
+    let refused = as_user(
+        &w.app,
+        &w.buyer,
+        Method::POST,
+        &format!("/shop/orders/{order_a}/ship"),
+        Some(json!({"carrier": "G4S"})),
+    )
+    .await;
+    assert_eq!(refused.status, 409, "{refused}");
+    let stranger = as_user(
+        &w.app,
+        &other_seller,
+        Method::GET,
+        &format!("/shop/orders/{order_a}"),
+        None,
+    )
+    .await;
+    assert_eq!(stranger.status, 404, "{stranger}");
+
+    for (action, body) in [
+        (
+            "ship",
+            json!({"carrier": "G4S", "tracking_number": "G4S-123"}),
+        ),
+        ("deliver", json!({})),
+    ] {
+        let s = as_user(
+            &w.app,
+            &w.seller,
+            Method::POST,
+            &format!("/shop/orders/{order_a}/{action}"),
+            Some(body),
+        )
+        .await;
+        assert_eq!(s.status, 200, "{action}: {s}");
+    }
+    let done = as_user(
+        &w.app,
+        &w.buyer,
+        Method::POST,
+        &format!("/shop/orders/{order_a}/confirm"),
+        None,
+    )
+    .await;
+    assert_eq!(done.status, 200, "{done}");
+    assert_eq!(done.body["state"], "completed");
+    assert_eq!(
+        payable_state(&w, a["payable_id"].as_str().unwrap()).await,
+        "released"
+    );
+    let states: Vec<&str> = done.body["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "pending_payment",
+            "paid",
+            "shipped",
+            "delivered",
+            "completed"
+        ]
+    );
+    let seller_view = as_user(
+        &w.app,
+        &w.seller,
+        Method::GET,
+        "/shop/orders?as=seller&state=completed",
+        None,
+    )
+    .await;
+    assert_eq!(
+        seller_view.body["items"].as_array().unwrap().len(),
+        1,
+        "{seller_view}"
+    );
+    assert!(w.sim.refusals().is_empty(), "{:?}", w.sim.refusals());
+}
+
+/// A failed payment cancels the order and gives its stock back exactly once (the event delivered
+/// twice changes nothing); an unpaid order whose reservation ran out is cancelled by the job, its
+/// payable voided first, and running the job again changes nothing.
+#[tokio::test]
+async fn a_failed_or_expired_payment_returns_the_stock_exactly_once() {
+    let w = world().await;
+    let shop_id = shop(&w, &w.seller, "amina_duka").await;
+    let (_, v) = product(&w, &w.seller, &shop_id, 100_000, 4).await;
+    let addr = address(&w, &w.buyer, "Mombasa").await;
+    let method = mpesa(&w).await;
+
+    let c = checkout(
+        &w.app,
+        &w.buyer,
+        "fail-1",
+        json!({"address_id": addr, "lines": [{"variant_id": v[0], "quantity": 1}]}),
+    )
+    .await;
+    assert_eq!(c.status, 201, "{c}");
+    let failing = c.body["orders"][0].clone();
+    assert_eq!(failing["delivery_fee"], 50_000, "Mombasa's fee");
+    w.sim.plan_next(Plan {
+        fail_with: Some("1032".into()),
+        ..Plan::default()
+    });
+    let p = pay(
+        &w,
+        failing["payable_id"].as_str().unwrap(),
+        &method,
+        "pay-fail-1",
+    )
+    .await;
+    assert_eq!(p.status, 201, "{p}");
+    let cancelled = wait_order_state(&w, failing["id"].as_str().unwrap(), "cancelled").await;
+    assert_eq!(cancelled["cancelled_by"], "system");
+    assert_eq!(
+        stock_of(&w.app, &v[0]).await,
+        (4, 0),
+        "the unit is back on sale"
+    );
+
+    // The same failure delivered again (a redelivery) changes nothing.
+    let envelope = json!({
+        "id": uuid::Uuid::now_v7(), "type": "payments.payment.failed", "occurred_at": "2026-12-07T10:00:00Z",
+        "actor": null, "subject": {"kind": "payable", "id": failing["payable_id"]}, "audience": [],
+        "data": {"intent_id": uuid::Uuid::now_v7(), "payable_id": failing["payable_id"], "payer_id": w.buyer.user_id,
+                 "owner_service": "commerce", "reference": failing["id"], "amount": 150_000, "currency": "KES",
+                 "code": "1032", "reason": "cancelled by user"},
+    });
+    let replay = w
+        .app
+        .http
+        .post(w.app.url("/internal/commerce/events"))
+        .header("x-internal-token", &w.app.commerce_internal_token)
+        .json(&envelope)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 200);
+    assert_eq!(stock_of(&w.app, &v[0]).await, (4, 0));
+
+    // Expiry: the reservation's time runs out (moved back in the database: time passing).
+    let c = checkout(
+        &w.app,
+        &w.buyer,
+        "expire-1",
+        json!({"address_id": addr, "lines": [{"variant_id": v[0], "quantity": 1}]}),
+    )
+    .await;
+    assert_eq!(c.status, 201, "{c}");
+    let expiring = c.body["orders"][0].clone();
+    assert_eq!(stock_of(&w.app, &v[0]).await, (4, 1));
+    let db = w.app.db.admin().await;
+    db.execute(
+        "UPDATE commerce.orders SET reserved_until = now() - interval '1 second' WHERE id = $1",
+        &[&uuid::Uuid::parse_str(expiring["id"].as_str().unwrap()).unwrap()],
+    )
+    .await
+    .unwrap();
+    for expected in [1, 0] {
+        let job = w
+            .app
+            .http
+            .post(w.app.url("/internal/commerce/jobs/expire-reservations"))
+            .header("x-internal-token", &w.app.commerce_internal_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(job.status(), 200);
+        let body: Value = job.json().await.unwrap();
+        assert_eq!(body["cancelled"], expected, "{body}");
+    }
+    assert_eq!(stock_of(&w.app, &v[0]).await, (4, 0), "released once");
+    assert_eq!(
+        order(&w, &w.buyer, expiring["id"].as_str().unwrap()).await["state"],
+        "cancelled"
+    );
+    assert_eq!(
+        payable_state(&w, expiring["payable_id"].as_str().unwrap()).await,
+        "voided"
+    );
+    let late = pay(
+        &w,
+        expiring["payable_id"].as_str().unwrap(),
+        &method,
+        "pay-late",
+    )
+    .await;
+    assert_eq!(late.status, 409, "a voided payable cannot be paid: {late}");
+}
+
+/// Bad input is a 4xx naming the field and changes nothing; another user's address, order or shop
+/// answers 404; a checkout asking for more than is left holds nothing.
+#[tokio::test]
+async fn bad_input_and_other_peoples_things_are_refused_and_change_nothing() {
+    let mut w = world().await;
+    let shop_id = shop(&w, &w.seller, "amina_duka").await;
+    let taken = as_user(&w.app, &w.buyer, Method::POST, "/shop/shops", Some(json!({
+        "handle": "Amina_Duka", "name": "x", "currency": "KES", "delivery_areas": [{"region": "Nairobi", "fee": 0}],
+    }))).await;
+    assert_eq!(
+        (taken.status, taken.code()),
+        (409, "handle_taken"),
+        "{taken}"
+    );
+    let fractional = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        &format!("/shop/shops/{shop_id}/products"),
+        Some(json!({
+            "title": "Mug", "variants": [{"sku": "M1", "price": 150_050, "stock": 1}],
+        })),
+    )
+    .await;
+    assert_eq!(
+        (fractional.status, fractional.code()),
+        (422, "not_whole_shillings"),
+        "{fractional}"
+    );
+    let zero = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        &format!("/shop/shops/{shop_id}/products"),
+        Some(json!({
+            "title": "Mug", "variants": [{"sku": "M1", "price": 0, "stock": 1}],
+        })),
+    )
+    .await;
+    assert_eq!(zero.status, 422, "{zero}");
+    assert!(
+        zero.body.to_string().contains("variants[0].price"),
+        "{zero}"
+    );
+    let not_mine = as_user(
+        &w.app,
+        &w.buyer,
+        Method::POST,
+        &format!("/shop/shops/{shop_id}/products"),
+        Some(json!({
+            "title": "Mug", "variants": [{"sku": "M1", "price": 100, "stock": 1}],
+        })),
+    )
+    .await;
+    assert_eq!(not_mine.status, 404, "{not_mine}");
+
+    let (_, v) = product(&w, &w.seller, &shop_id, 100_000, 2).await;
+    let restock = as_user(
+        &w.app,
+        &w.buyer,
+        Method::POST,
+        &format!("/shop/variants/{}/stock", v[0]),
+        Some(json!({"kind": "restock", "quantity": 5})),
+    )
+    .await;
+    assert_eq!(restock.status, 404, "{restock}");
+    let addr = address(&w, &w.buyer, "Nairobi").await;
+    let other = sign_up(&w.app, &mut w.observer).await;
+    let theirs = checkout(
+        &w.app,
+        &other,
+        "x-1",
+        json!({"address_id": addr, "lines": [{"variant_id": v[0], "quantity": 1}]}),
+    )
+    .await;
+    assert_eq!(theirs.status, 404, "another user's address: {theirs}");
+    let gone = as_user(
+        &w.app,
+        &other,
+        Method::DELETE,
+        &format!("/shop/addresses/{addr}"),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, 404, "{gone}");
+
+    let far = address(&w, &w.buyer, "Arusha").await;
+    let not_here = checkout(
+        &w.app,
+        &w.buyer,
+        "far-1",
+        json!({"address_id": far, "lines": [{"variant_id": v[0], "quantity": 1}]}),
+    )
+    .await;
+    assert_eq!(
+        (not_here.status, not_here.code()),
+        (422, "not_delivered_here"),
+        "{not_here}"
+    );
+    let too_many = checkout(
+        &w.app,
+        &w.buyer,
+        "many-1",
+        json!({"address_id": addr, "purchase_type": "quantity",
+        "lines": [{"variant_id": v[1], "quantity": 1}, {"variant_id": v[0], "quantity": 3}]}),
+    )
+    .await;
+    assert_eq!(
+        (too_many.status, too_many.code()),
+        (409, "out_of_stock"),
+        "{too_many}"
+    );
+    assert!(
+        too_many.body.to_string().contains("lines[1].variant_id"),
+        "{too_many}"
+    );
+    assert_eq!(
+        stock_of(&w.app, &v[1]).await,
+        (2, 0),
+        "the line that fitted holds nothing either"
+    );
+    let individual = checkout(
+        &w.app,
+        &w.buyer,
+        "ind-1",
+        json!({"address_id": addr, "lines": [{"variant_id": v[0], "quantity": 2}]}),
+    )
+    .await;
+    assert_eq!(individual.status, 422, "{individual}");
+    let own = checkout(&w.app, &w.seller, "own-1", json!({"address_id": address(&w, &w.seller, "Nairobi").await, "lines": [{"variant_id": v[0], "quantity": 1}]})).await;
+    assert_eq!(own.status, 422, "{own}");
+    let no_key = call(
+        &w.app,
+        Method::POST,
+        "/shop/checkout",
+        Some(json!({"address_id": addr, "lines": []})),
+        Some(&w.buyer.access_token),
+    )
+    .await;
+    assert_eq!(no_key.status, 400, "{no_key}");
+
+    let paused = as_user(
+        &w.app,
+        &w.seller,
+        Method::PATCH,
+        &format!("/shop/shops/{shop_id}"),
+        Some(json!({"status": "paused"})),
+    )
+    .await;
+    assert_eq!(paused.status, 200, "{paused}");
+    let closed = checkout(
+        &w.app,
+        &w.buyer,
+        "paused-1",
+        json!({"address_id": addr, "lines": [{"variant_id": v[0], "quantity": 1}]}),
+    )
+    .await;
+    assert_eq!(
+        (closed.status, closed.code()),
+        (422, "shop_not_open"),
+        "{closed}"
+    );
+    let db = w.app.db.admin().await;
+    let orders: i64 = db
+        .query_one("SELECT count(*) FROM commerce.orders", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(orders, 0, "no refusal left an order behind");
+}
+
+/// 1,000 checkouts (64 users, at most 64 in flight) of a variant with 100 units: exactly 100
+/// orders and 900 clear `out_of_stock` refusals, never a 5xx; the stock is exactly held and the
+/// movements agree.
+#[tokio::test]
+async fn a_thousand_checkouts_of_a_hundred_units_never_oversell() {
+    let w = world().await;
+    let shop_id = shop(&w, &w.seller, "amina_duka").await;
+    let (_, v) = product(&w, &w.seller, &shop_id, 100_000, 100).await;
+    let seeded = seed_users(&w.app, 64, "buyer");
+    let mut buyers = Vec::new();
+    for s in &seeded {
+        let a = log_in(&w.app, &s.email, PASSWORD, "bench").await;
+        assert_eq!(a.status, 200, "{a}");
+        let token = a.body["access_token"].as_str().unwrap().to_string();
+        let addr = call(
+            &w.app,
+            Method::POST,
+            "/shop/addresses",
+            Some(json!({"name": "B", "phone": "+254712345678", "region": "Nairobi"})),
+            Some(&token),
+        )
+        .await;
+        assert_eq!(addr.status, 201, "{addr}");
+        buyers.push((token, addr.body["id"].as_str().unwrap().to_string()));
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, (token, addr)) in buyers.into_iter().enumerate() {
+        let http = w.app.http.clone();
+        let url = w.app.url("/shop/checkout");
+        let variant = v[0].clone();
+        let count = if i < 1000 % 64 {
+            1000 / 64 + 1
+        } else {
+            1000 / 64
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for n in 0..count {
+                let resp = http.post(&url).bearer_auth(&token).header("idempotency-key", format!("c-{i}-{n}"))
+                    .json(&json!({"address_id": addr, "lines": [{"variant_id": variant, "quantity": 1}]}))
+                    .send().await.unwrap();
+                let status = resp.status().as_u16();
+                let body: Value = resp.json().await.unwrap_or_default();
+                statuses.push((status, body["code"].as_str().unwrap_or_default().to_string()));
+            }
+            statuses
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    assert_eq!(all.len(), 1000);
+    let made = all.iter().filter(|(s, _)| *s == 201).count();
+    let refused = all
+        .iter()
+        .filter(|(s, c)| *s == 409 && c == "out_of_stock")
+        .count();
+    assert_eq!(
+        (made, refused),
+        (100, 900),
+        "{:?}",
+        all.iter()
+            .filter(|(s, _)| *s != 201 && *s != 409)
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    eprintln!("1000 checkouts in {:?}", started.elapsed());
+    assert_eq!(
+        stock_of(&w.app, &v[0]).await,
+        (100, 100),
+        "all held, none oversold"
+    );
+    let db = w.app.db.admin().await;
+    let orders: i64 = db
+        .query_one(
+            "SELECT count(*) FROM commerce.orders WHERE payable_id IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(orders, 100, "each order has its payable");
+}
