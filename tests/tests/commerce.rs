@@ -369,7 +369,7 @@ async fn a_cart_across_two_shops_is_paid_into_escrow_and_released_on_confirmatio
 /// payable voided first, and running the job again changes nothing.
 #[tokio::test]
 async fn a_failed_or_expired_payment_returns_the_stock_exactly_once() {
-    let w = world().await;
+    let mut w = world().await;
     let shop_id = shop(&w, &w.seller, "amina_duka").await;
     let (_, v) = product(&w, &w.seller, &shop_id, 100_000, 4).await;
     let addr = address(&w, &w.buyer, "Mombasa").await;
@@ -406,13 +406,13 @@ async fn a_failed_or_expired_payment_returns_the_stock_exactly_once() {
     );
 
     // The same failure delivered again (a redelivery) changes nothing.
-    let envelope = json!({
-        "id": uuid::Uuid::now_v7(), "type": "payments.payment.failed", "occurred_at": "2026-12-07T10:00:00Z",
-        "actor": null, "subject": {"kind": "payable", "id": failing["payable_id"]}, "audience": [],
-        "data": {"intent_id": uuid::Uuid::now_v7(), "payable_id": failing["payable_id"], "payer_id": w.buyer.user_id,
-                 "owner_service": "commerce", "reference": failing["id"], "amount": 150_000, "currency": "KES",
-                 "code": "1032", "reason": "cancelled by user"},
-    });
+    let (_, envelope) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |key, _| {
+            key.ends_with(".payments.payment.failed")
+        })
+        .await
+        .expect("the failure event");
     let replay = w
         .app
         .http

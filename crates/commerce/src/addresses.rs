@@ -127,7 +127,7 @@ pub fn add(req: &Request) -> Result<Response, Problem> {
         // One writer per user at a time, so the count and the default stay right.
         query(
             conn,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))",
+            "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 0))",
             &[me()],
         )?;
         let count: i64 = query(

@@ -277,7 +277,7 @@ fn write_order(
         "INSERT INTO commerce.orders (id, checkout_id, shop_id, seller_id, buyer_id, purchase_type, state,
              subtotal, delivery_fee, total, currency, ship_name, ship_phone, ship_region, ship_district,
              ship_street, reserved_until)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending_payment', $7, $8, $7 + $8, $9, $10, $11, $12, $13, $14,
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending_payment', $7, $8, $7::bigint + $8::bigint, $9, $10, $11, $12, $13, $14,
              now() + make_interval(secs => $15))",
         &[
             P::Uuid(id.to_string()),
