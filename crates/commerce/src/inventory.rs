@@ -64,7 +64,7 @@ pub fn move_stock(
             "that would leave less stock than checkouts are holding",
         ));
     }
-    Ok(rows.value(0, "stock")?)
+    rows.value(0, "stock")
 }
 
 /// Holds `quantity` of `variant` for `order` until `expires_secs` from now: one conditional
