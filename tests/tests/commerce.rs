@@ -20,11 +20,17 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(vec![]).await
+}
+
+async fn world_with(extra_env: Vec<(String, String)>) -> World {
     let sim = PaymentSimulator::start().await;
+    let mut env = sim.app_env();
+    env.extend(extra_env);
     let app = TestApp::start_with(
         Manifest::App,
         HostOptions {
-            env: sim.app_env(),
+            env,
             ..HostOptions::default()
         },
     )
@@ -479,7 +485,11 @@ async fn a_failed_or_expired_payment_returns_the_stock_exactly_once() {
 /// answers 404; a checkout asking for more than is left holds nothing.
 #[tokio::test]
 async fn bad_input_and_other_peoples_things_are_refused_and_change_nothing() {
-    let mut w = world().await;
+    let mut w = world_with(vec![(
+        "SPIN_VARIABLE_COMMERCE_CHECKOUTS_PER_MINUTE".into(),
+        "8".into(),
+    )])
+    .await;
     let shop_id = shop(&w, &w.seller, "amina_duka").await;
     let taken = as_user(&w.app, &w.buyer, Method::POST, "/shop/shops", Some(json!({
         "handle": "Amina_Duka", "name": "x", "currency": "KES", "delivery_areas": [{"region": "Nairobi", "fee": 0}],
@@ -644,6 +654,30 @@ async fn bad_input_and_other_peoples_things_are_refused_and_change_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(orders, 0, "no refusal left an order behind");
+
+    // Checkouts are rate-limited per user (8 a minute here): three above counted, five more pass
+    // the limiter (and are refused by the paused shop), the ninth is a 429 with Retry-After.
+    let mut passed = 0;
+    loop {
+        let resp = w
+            .app
+            .http
+            .post(w.app.url("/shop/checkout"))
+            .bearer_auth(&w.buyer.access_token)
+            .header("idempotency-key", format!("limit-{passed}"))
+            .json(&json!({"address_id": addr, "lines": [{"variant_id": v[0], "quantity": 1}]}))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 429 {
+            assert!(resp.headers().get("retry-after").is_some());
+            break;
+        }
+        assert_eq!(resp.status(), 422);
+        passed += 1;
+        assert!(passed <= 5, "the limit never applied");
+    }
+    assert_eq!(passed, 5);
 }
 
 /// 1,000 checkouts (64 users, at most 64 in flight) of a variant with 100 units: exactly 100
@@ -651,7 +685,11 @@ async fn bad_input_and_other_peoples_things_are_refused_and_change_nothing() {
 /// movements agree.
 #[tokio::test]
 async fn a_thousand_checkouts_of_a_hundred_units_never_oversell() {
-    let w = world().await;
+    let w = world_with(vec![(
+        "SPIN_VARIABLE_COMMERCE_CHECKOUTS_PER_MINUTE".into(),
+        "100".into(),
+    )])
+    .await;
     let shop_id = shop(&w, &w.seller, "amina_duka").await;
     let (_, v) = product(&w, &w.seller, &shop_id, 100_000, 100).await;
     let seeded = seed_users(&w.app, 64, "buyer");
@@ -730,4 +768,135 @@ async fn a_thousand_checkouts_of_a_hundred_units_never_oversell() {
         .unwrap()
         .get(0);
     assert_eq!(orders, 100, "each order has its payable");
+}
+
+/// A block either way hides the shop from the buyer (list, product, checkout); an open order
+/// stops the buyer's account deletion, and once it is cancelled the deletion goes through and
+/// commerce keeps the order without the address (the book itself is gone).
+#[tokio::test]
+async fn blocks_hide_shops_and_a_deleted_buyer_leaves_orders_without_an_address() {
+    let w = world().await;
+    let shop_id = shop(&w, &w.seller, "amina_duka").await;
+    let (product_id, v) = product(&w, &w.seller, &shop_id, 100_000, 3).await;
+    let addr = address(&w, &w.buyer, "Nairobi").await;
+    let c = checkout(
+        &w.app,
+        &w.buyer,
+        "del-1",
+        json!({"address_id": addr, "lines": [{"variant_id": v[0], "quantity": 1}]}),
+    )
+    .await;
+    assert_eq!(c.status, 201, "{c}");
+    let order_id = c.body["orders"][0]["id"].as_str().unwrap().to_string();
+
+    let listed = as_user(
+        &w.app,
+        &w.buyer,
+        Method::GET,
+        &format!("/shop/products?shop_id={shop_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        listed.body["items"].as_array().unwrap().len(),
+        1,
+        "{listed}"
+    );
+    let block = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        &format!("/users/{}/block", w.buyer.user_id),
+        None,
+    )
+    .await;
+    assert!(block.status < 300, "{block}");
+    let hidden = as_user(
+        &w.app,
+        &w.buyer,
+        Method::GET,
+        &format!("/shop/products?shop_id={shop_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        hidden.body["items"].as_array().unwrap().len(),
+        0,
+        "{hidden}"
+    );
+    let product_hidden = as_user(
+        &w.app,
+        &w.buyer,
+        Method::GET,
+        &format!("/shop/products/{product_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(product_hidden.status, 404, "{product_hidden}");
+    let refused = checkout(
+        &w.app,
+        &w.buyer,
+        "del-2",
+        json!({"address_id": addr, "lines": [{"variant_id": v[1], "quantity": 1}]}),
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{refused}");
+
+    let blocked = as_user(&w.app, &w.buyer, Method::DELETE, "/auth/account", None).await;
+    assert_eq!(
+        (blocked.status, blocked.code()),
+        (409, "account_has_open_obligations"),
+        "{blocked}"
+    );
+    assert!(
+        blocked.body["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "commerce.open_orders_as_buyer"),
+        "{blocked}"
+    );
+    let seller_blocked = as_user(&w.app, &w.seller, Method::DELETE, "/auth/account", None).await;
+    let reasons = seller_blocked.body["reasons"].to_string();
+    assert!(
+        reasons.contains("commerce.open_orders_as_seller")
+            && reasons.contains("commerce.open_shop"),
+        "{seller_blocked}"
+    );
+
+    let cancel = as_user(
+        &w.app,
+        &w.buyer,
+        Method::POST,
+        &format!("/shop/orders/{order_id}/cancel"),
+        Some(json!({"reason": "changed my mind"})),
+    )
+    .await;
+    assert_eq!(cancel.status, 200, "{cancel}");
+    assert_eq!(cancel.body["cancelled_by"], "buyer");
+    assert_eq!(stock_of(&w.app, &v[0]).await, (3, 0));
+    let gone = as_user(&w.app, &w.buyer, Method::DELETE, "/auth/account", None).await;
+    assert_eq!(gone.status, 204, "{gone}");
+    let db = w.app.db.admin().await;
+    let buyer = uuid::Uuid::parse_str(&w.buyer.user_id).unwrap();
+    let erased = eventually(Duration::from_secs(20), || async {
+        let row = db
+            .query_one(
+                "SELECT (SELECT count(*) FROM commerce.addresses WHERE user_id = $1),
+                        (SELECT min(ship_name) FROM commerce.orders WHERE buyer_id = $1),
+                        (SELECT min(total) FROM commerce.orders WHERE buyer_id = $1)",
+                &[&buyer],
+            )
+            .await
+            .unwrap();
+        let (addresses, name, total): (i64, Option<String>, Option<i64>) =
+            (row.get(0), row.get(1), row.get(2));
+        (addresses == 0 && name.as_deref() == Some("erased")).then_some(total)
+    })
+    .await;
+    assert_eq!(
+        erased,
+        Some(Some(120_000)),
+        "the order stays, without the address"
+    );
 }

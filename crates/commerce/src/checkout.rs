@@ -74,6 +74,7 @@ pub async fn create(req: Request, component: &'static str) -> Result<Response, P
     let settings = Settings::from_variables(component)?;
     let address = parse_id("address_id", &body.address_id)?;
     let lines = parse_lines(&body)?;
+    crate::limits::count("checkout", ctx.user_id, settings.checkouts_per_minute, 60)?;
     let scope = format!("checkout:{}", ctx.user_id);
     let fingerprint = idempotency::fingerprint("POST", "/shop/checkout", req.body());
     let keyed = idempotency::Keyed {
@@ -191,6 +192,16 @@ fn place(
     Ok(checkout)
 }
 
+/// Whether the buyer or the seller blocked the other (profiles' published function).
+fn blocked(conn: &Connection, a: Uuid, b: Uuid) -> Result<bool, Problem> {
+    query(
+        conn,
+        "SELECT profiles.blocked_either_way($1, $2) AS blocked",
+        &[P::Uuid(a.to_string()), P::Uuid(b.to_string())],
+    )?
+    .value(0, "blocked")
+}
+
 /// One line against the catalogue: (shop, line, seller, currency, the shop's fee for `region`).
 fn check_line(
     conn: &Connection,
@@ -220,6 +231,13 @@ fn check_line(
     let seller: Uuid = rows.value(0, "owner_id")?;
     if seller == buyer {
         return Err(Problem::invalid_field(field, "is sold by your own shop"));
+    }
+    if blocked(conn, buyer, seller)? {
+        // Said as for a product that is not on sale: a block is not revealed.
+        return Err(Problem::invalid_field(
+            field,
+            "is not a variant of a product on sale",
+        ));
     }
     if rows.value::<String>(0, "shop_status")? != "open" {
         return Err(

@@ -3,12 +3,13 @@
 //! (`commerce.order.placed`: a seller never hears of an unpaid order); a failure voids the payable
 //! and then cancels the order, giving its units back. Each envelope applies once (its id is kept).
 
+use nexgate_events::catalogue::auth::AccountDeleted;
 use nexgate_events::catalogue::commerce::OrderPlaced;
 use nexgate_events::catalogue::payments::{PaymentFailed, PaymentSucceeded};
 use nexgate_events::inbox;
 use nexgate_events::outbox::with_events;
 use nexgate_platform::body::json_response as json;
-use nexgate_platform::db::{open_from_variables as db, query};
+use nexgate_platform::db::{open_from_variables as db, query, transaction};
 use nexgate_platform::Problem;
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
@@ -87,7 +88,34 @@ pub async fn consume(req: &Request, component: &'static str) -> Result<Response,
             crate::jobs::cancel_unpaid(&conn, component, order, "payment failed").await?;
         return Ok(json(200, &json!({ "applied": cancelled })));
     }
+    if let Some(deleted) = envelope.data_as::<AccountDeleted>() {
+        let conn = db()?;
+        let erased = transaction(&conn, |conn| erase(conn, deleted.user_id))?;
+        return Ok(json(200, &json!({ "applied": true, "erased": erased })));
+    }
     Ok(inbox::not_consumed(&envelope))
+}
+
+/// A deleted account (docs/commerce.md, "Deleted accounts"): its address book goes; the orders it
+/// bought (all finished: open ones block the deletion) keep their amounts and lines for the
+/// sellers' accounting but lose the name, phone and street they were shipped to. Applying it twice
+/// changes nothing.
+fn erase(conn: &Connection, user: Uuid) -> Result<serde_json::Value, Problem> {
+    let me = || P::Uuid(user.to_string());
+    let addresses = query(
+        conn,
+        "DELETE FROM commerce.addresses WHERE user_id = $1 RETURNING id",
+        &[me()],
+    )?
+    .len();
+    let orders = query(
+        conn,
+        "UPDATE commerce.orders SET ship_name = 'erased', ship_phone = '', ship_street = '', ship_district = ''
+         WHERE buyer_id = $1 AND ship_name <> 'erased' RETURNING id",
+        &[me()],
+    )?
+    .len();
+    Ok(json!({ "addresses": addresses, "orders": orders }))
 }
 
 /// The order a payable's reference names, when the payable is ours.

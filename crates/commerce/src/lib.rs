@@ -7,6 +7,7 @@ pub mod checkout;
 pub mod inbox;
 pub mod inventory;
 pub mod jobs;
+pub mod limits;
 pub mod order_states;
 pub mod orders;
 pub mod payables;

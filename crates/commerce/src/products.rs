@@ -227,7 +227,8 @@ pub fn view(conn: &Connection, id: Uuid, viewer: Option<Uuid>) -> Result<Option<
             "SELECT p.id, p.shop_id, p.title, p.description, p.status, p.options, s.currency, s.handle,
                     s.owner_id, {}
              FROM commerce.products p JOIN commerce.shops s ON s.id = p.shop_id
-             WHERE p.id = $1 AND (p.status = 'active' OR s.owner_id = $2)",
+             WHERE p.id = $1 AND (p.status = 'active' OR s.owner_id = $2)
+               AND ($2::uuid IS NULL OR NOT profiles.blocked_either_way($2, s.owner_id))",
             ts("p.created_at")
         ),
         &[
@@ -297,7 +298,7 @@ struct After {
 /// `GET /shop/products?shop_id=&q=&min_price=&max_price=&limit=&cursor=`: active products of open
 /// shops, newest first.
 pub fn list(req: &Request) -> Result<Response, Problem> {
-    authenticate(req)?;
+    let ctx = authenticate(req)?;
     let qs = query_string(req);
     let page = page_request::<After>(qs, 20, 50)?;
     let shop = query_param(qs, "shop_id")
@@ -333,6 +334,7 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
                AND ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM commerce.variants v WHERE v.product_id = p.id AND v.price >= $3))
                AND ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM commerce.variants v WHERE v.product_id = p.id AND v.price <= $4))
                AND ($5::text IS NULL OR (p.created_at, p.id) < ($5::timestamptz, $6::uuid))
+               AND NOT profiles.blocked_either_way($8, s.owner_id)
              ORDER BY p.created_at DESC, p.id DESC LIMIT $7",
             ts("p.created_at")
         ),
@@ -344,6 +346,7 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
             page.after.as_ref().map(|a| P::Str(a.at.as_str().to_string())).unwrap_or(P::DbNull),
             page.after.as_ref().map(|a| P::Uuid(a.id.to_string())).unwrap_or(P::DbNull),
             P::Int64(page.limit as i64 + 1),
+            P::Uuid(ctx.user_id.to_string()),
         ],
     )?;
     let more = rows.len() > page.limit as usize;
@@ -351,7 +354,7 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
     let mut last = None;
     for i in 0..rows.len().min(page.limit as usize) {
         let id: Uuid = rows.value(i, "id")?;
-        if let Some(p) = view(&conn, id, None)? {
+        if let Some(p) = view(&conn, id, Some(ctx.user_id))? {
             items.push(p);
         }
         last = Some(After {

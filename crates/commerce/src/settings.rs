@@ -12,12 +12,15 @@ pub const RESERVATION_TTL_SECS_DEFAULT: i64 = 15 * 60;
 pub const RESERVATION_TTL_SECS_MIN: i64 = 5 * 60;
 /// How long after delivery an order completes by itself (`commerce_auto_complete_secs`): 7 days.
 pub const AUTO_COMPLETE_SECS_DEFAULT: i64 = 7 * 24 * 3600;
+/// Checkouts a user may start per minute (`commerce_checkouts_per_minute`).
+pub const CHECKOUTS_PER_MINUTE_DEFAULT: i64 = 10;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub component: &'static str,
     pub reservation_ttl_secs: i64,
     pub auto_complete_secs: i64,
+    pub checkouts_per_minute: i64,
 }
 
 impl Settings {
@@ -43,6 +46,7 @@ impl Settings {
                 RESERVATION_TTL_SECS_MIN,
             )?,
             auto_complete_secs: number("auto_complete_secs", AUTO_COMPLETE_SECS_DEFAULT, 60)?,
+            checkouts_per_minute: number("checkouts_per_minute", CHECKOUTS_PER_MINUTE_DEFAULT, 1)?,
         })
     }
 }

@@ -47,7 +47,7 @@ event_types! {
         name: "commerce.order.placed",
         version: 1,
         secret: false,
-        description: "A buyer placed an order. Consumed by the notifier. Audience: buyer and seller.",
+        description: "A buyer placed an order and paid it into escrow (emitted when paid: a seller never hears of an unpaid order). Consumed by the notifier. Audience: buyer and seller.",
         data: {
             order_id: Uuid = "string (uuid)",
             buyer_id: Uuid = "string (uuid)",

@@ -1,0 +1,161 @@
+//! The checkout benchmark (`bash bench/commerce.sh`; ignored in the test suite): checkouts per
+//! second on one hot variant at concurrency 64 (orders, reservations and payables: everything but
+//! the provider call), beside `pgbench` running the bare conditional stock `UPDATE` in its own
+//! transaction at the same concurrency against the same server in the same run. Zero oversell is
+//! checked from the movements. Prints Markdown rows.
+
+use std::time::{Duration, Instant};
+
+use nexgate_tests::auth::{call, log_in, seed_users, sign_up, PASSWORD};
+use nexgate_tests::payments::PaymentSimulator;
+use nexgate_tests::{HostOptions, Manifest, TestApp};
+use reqwest::Method;
+use serde_json::json;
+
+const CONCURRENCY: usize = 64;
+
+fn seconds() -> u64 {
+    std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30)
+}
+
+/// `pgbench -c 64 -j 2 -T secs -n` on `UPDATE ... SET stock = stock - 1 WHERE id = 1 AND stock >= 1`:
+/// transactions per second.
+fn pgbench(app: &TestApp, secs: u64) -> f64 {
+    let url = app.db.url("nexgate_admin");
+    let setup = std::process::Command::new("psql")
+        .arg(&url)
+        .args(["-qc", "CREATE TABLE IF NOT EXISTS public.bench_stock (id int PRIMARY KEY, stock int NOT NULL);
+                       INSERT INTO public.bench_stock VALUES (1, 2000000000) ON CONFLICT (id) DO UPDATE SET stock = 2000000000"])
+        .status()
+        .expect("psql");
+    assert!(setup.success());
+    let script = std::env::temp_dir().join("nexgate-bench-stock.sql");
+    std::fs::write(
+        &script,
+        "UPDATE public.bench_stock SET stock = stock - 1 WHERE id = 1 AND stock >= 1;\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("/usr/lib/postgresql/15/bin/pgbench")
+        .args([
+            "-c",
+            &CONCURRENCY.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &secs.to_string(),
+            "-n",
+            "-f",
+        ])
+        .arg(&script)
+        .arg(&url)
+        .output()
+        .expect("pgbench");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pgbench: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("tps = ")
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no tps in {text}"))
+}
+
+#[tokio::test]
+#[ignore = "benchmark: bash bench/commerce.sh"]
+async fn checkout_throughput_on_one_hot_variant() {
+    let sim = PaymentSimulator::start().await;
+    let mut env = sim.app_env();
+    env.push((
+        "SPIN_VARIABLE_COMMERCE_CHECKOUTS_PER_MINUTE".into(),
+        "1000000".into(),
+    ));
+    let app = TestApp::start_with(
+        Manifest::App,
+        HostOptions {
+            env,
+            ..HostOptions::default()
+        },
+    )
+    .await;
+    let mut observer = app.observe_events().await;
+    let seller = sign_up(&app, &mut observer).await;
+    let shop = call(&app, Method::POST, "/shop/shops", Some(json!({
+        "handle": "hot_shop", "name": "Hot", "currency": "TZS", "delivery_areas": [{"region": "Dar es Salaam", "fee": 200_000}],
+    })), Some(&seller.access_token)).await;
+    assert_eq!(shop.status, 201, "{shop}");
+    let product = call(&app, Method::POST, &format!("/shop/shops/{}/products", shop.body["id"].as_str().unwrap()), Some(json!({
+        "title": "Hot item", "variants": [{"sku": "HOT", "price": 1_000_000, "stock": 1_000_000}],
+    })), Some(&seller.access_token)).await;
+    assert_eq!(product.status, 201, "{product}");
+    let variant = product.body["variants"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut buyers = Vec::new();
+    for s in seed_users(&app, CONCURRENCY as u32, "hot") {
+        let a = log_in(&app, &s.email, PASSWORD, "bench").await;
+        let token = a.body["access_token"].as_str().unwrap().to_string();
+        let addr = call(
+            &app,
+            Method::POST,
+            "/shop/addresses",
+            Some(json!({"name": "B", "phone": "+255712345678", "region": "Dar es Salaam"})),
+            Some(&token),
+        )
+        .await;
+        buyers.push((token, addr.body["id"].as_str().unwrap().to_string()));
+    }
+    let secs = seconds();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, (token, addr)) in buyers.into_iter().enumerate() {
+        let (http, url, variant) = (app.http.clone(), app.url("/shop/checkout"), variant.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut failed, mut n) = (0u64, 0u64, 0u64);
+            while Instant::now() < deadline {
+                n += 1;
+                let resp = http.post(&url).bearer_auth(&token).header("idempotency-key", format!("b-{i}-{n}"))
+                    .json(&json!({"address_id": addr, "lines": [{"variant_id": variant, "quantity": 1}]}))
+                    .send().await.unwrap();
+                if resp.status().as_u16() == 201 { ok += 1 } else { failed += 1 }
+            }
+            (ok, failed)
+        }));
+    }
+    let (mut ok, mut failed) = (0, 0);
+    for t in tasks {
+        let (o, f) = t.await.unwrap();
+        ok += o;
+        failed += f;
+    }
+    let checkout_per_sec = ok as f64 / started.elapsed().as_secs_f64();
+    let db = app.db.admin().await;
+    let row = db.query_one(
+        "SELECT v.stock, v.reserved, (SELECT sum(reserved_delta)::int FROM commerce.stock_movements m WHERE m.variant_id = v.id),
+                (SELECT count(*) FROM commerce.orders) FROM commerce.variants v WHERE v.id = $1::text::uuid",
+        &[&variant],
+    ).await.unwrap();
+    let (stock, reserved, moved, orders): (i32, i32, i32, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(
+        (stock, reserved as i64, moved),
+        (1_000_000, orders, reserved),
+        "no oversell, movements agree"
+    );
+    assert_eq!(orders as u64, ok);
+    let tps = pgbench(&app, secs);
+    println!("| what (concurrency {CONCURRENCY}, {secs} s) | per second | notes |");
+    println!("|---|---|---|");
+    println!("| checkout (orders, reservation, payable) | {checkout_per_sec:.0} | {ok} orders, {failed} failed |");
+    println!("| pgbench: bare conditional UPDATE | {tps:.0} | same server, same run |");
+    println!("| ratio | {:.2} | goal ≥ 0.50 |", checkout_per_sec / tps);
+}
