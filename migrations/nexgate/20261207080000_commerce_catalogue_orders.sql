@@ -62,6 +62,25 @@ CREATE TABLE commerce.variants (
 );
 CREATE INDEX variants_product_idx ON commerce.variants (product_id, position);
 
+-- Quantity price tiers per product: buying at least `min_quantity` units of a variant costs
+-- `unit_price` each (never more than the variant's own price).
+CREATE TABLE commerce.price_tiers (
+    product_id uuid NOT NULL REFERENCES commerce.products (id),
+    min_quantity integer NOT NULL CHECK (min_quantity BETWEEN 2 AND 1000),
+    unit_price bigint NOT NULL CHECK (unit_price > 0 AND unit_price % 100 = 0),
+    PRIMARY KEY (product_id, min_quantity)
+);
+
+-- The buyer's cart: one line per variant, with the price seen when it was put there.
+CREATE TABLE commerce.cart_lines (
+    user_id uuid NOT NULL,
+    variant_id uuid NOT NULL REFERENCES commerce.variants (id),
+    quantity integer NOT NULL CHECK (quantity BETWEEN 1 AND 1000),
+    unit_price_seen bigint NOT NULL,
+    added_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, variant_id)
+);
+
 -- Every change of `stock` or `reserved` is one row here, written in the same statement as the
 -- change: stock = sum(stock_delta) and reserved = sum(reserved_delta) per variant, always.
 CREATE TABLE commerce.stock_movements (
@@ -126,7 +145,7 @@ CREATE TABLE commerce.orders (
     reserved_until timestamptz NOT NULL,
     delivered_at timestamptz,
     completes_after timestamptz,
-    cancelled_by text CHECK (cancelled_by IN ('buyer', 'seller', 'system')),
+    cancelled_by text CHECK (cancelled_by IN ('buyer', 'seller', 'system', 'operator')),
     cancel_reason text,
     refunded boolean NOT NULL DEFAULT false,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -171,6 +190,33 @@ CREATE TABLE commerce.order_events (
     note text
 );
 CREATE INDEX order_events_order_idx ON commerce.order_events (order_id, at);
+
+-- Reviews: only the buyer of a completed order, once per line; the seller may reply once. The
+-- aggregates on products and shops move in the review's own statement, so they stay exact.
+CREATE TABLE commerce.reviews (
+    id uuid PRIMARY KEY,
+    order_id uuid NOT NULL REFERENCES commerce.orders (id),
+    variant_id uuid NOT NULL,
+    product_id uuid NOT NULL REFERENCES commerce.products (id),
+    shop_id uuid NOT NULL REFERENCES commerce.shops (id),
+    buyer_id uuid NOT NULL,
+    rating smallint NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    text text NOT NULL DEFAULT '',
+    reply text,
+    replied_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (order_id, variant_id),
+    FOREIGN KEY (order_id, variant_id) REFERENCES commerce.order_lines (order_id, variant_id)
+);
+CREATE INDEX reviews_product_idx ON commerce.reviews (product_id, created_at DESC, id DESC);
+ALTER TABLE commerce.products
+    ADD COLUMN rating_count integer NOT NULL DEFAULT 0,
+    ADD COLUMN rating_sum integer NOT NULL DEFAULT 0,
+    ADD COLUMN rating_histogram integer[] NOT NULL DEFAULT '{0,0,0,0,0}';
+ALTER TABLE commerce.shops
+    ADD COLUMN rating_count integer NOT NULL DEFAULT 0,
+    ADD COLUMN rating_sum integer NOT NULL DEFAULT 0,
+    ADD COLUMN rating_histogram integer[] NOT NULL DEFAULT '{0,0,0,0,0}';
 
 -- Payment events applied once (deduplicated on the envelope id).
 CREATE TABLE commerce.consumed_events (

@@ -225,6 +225,7 @@ async fn payable_state(w: &World, id: &str) -> String {
 #[tokio::test]
 async fn a_cart_across_two_shops_is_paid_into_escrow_and_released_on_confirmation() {
     let mut w = world().await;
+    let _notifier = w.app.notifier();
     let other_seller = sign_up(&w.app, &mut w.observer).await;
     let shop_a = shop(&w, &w.seller, "amina_duka").await;
     let shop_b = shop(&w, &other_seller, "juma.store").await;
@@ -258,15 +259,39 @@ async fn a_cart_across_two_shops_is_paid_into_escrow_and_released_on_confirmatio
         "reserved, not yet sold"
     );
 
+    // One prompt pays both orders: one provider payment for the total, one escrow per payable.
     let method = mpesa(&w).await;
-    for o in &orders {
-        let payable = o["payable_id"]
-            .as_str()
-            .expect("each order has its payable");
-        assert_eq!(payable_state(&w, payable).await, "open");
-        let p = pay(&w, payable, &method, &format!("pay-{payable}")).await;
-        assert_eq!(p.status, 201, "{p}");
-    }
+    let payables: Vec<&str> = orders
+        .iter()
+        .map(|o| {
+            o["payable_id"]
+                .as_str()
+                .expect("each order has its payable")
+        })
+        .collect();
+    assert_eq!(first.body["payable_ids"], json!(payables));
+    assert_eq!(payable_state(&w, payables[0]).await, "open");
+    let resp = w
+        .app
+        .http
+        .post(w.app.url("/payments/intents"))
+        .bearer_auth(&w.buyer.access_token)
+        .header("idempotency-key", "pay-cart-1")
+        .json(&json!({"payable_ids": payables, "method_id": method}))
+        .send()
+        .await
+        .unwrap();
+    let paid_with = Answer::from_response(resp).await;
+    assert_eq!(paid_with.status, 201, "{paid_with}");
+    assert_eq!(paid_with.body["collect_amount"], 430_000, "{paid_with}");
+    assert_eq!(
+        paid_with.body["intents"].as_array().map(Vec::len),
+        Some(2),
+        "{paid_with}"
+    );
+    let prompts = w.sim.payments();
+    assert_eq!(prompts.len(), 1, "one prompt");
+    assert_eq!(prompts[0].amount, 4_300, "the total, in whole shillings");
     let order_a = a["id"].as_str().unwrap().to_string();
     let paid = wait_order_state(&w, &order_a, "paid").await;
     assert_eq!(
@@ -274,6 +299,14 @@ async fn a_cart_across_two_shops_is_paid_into_escrow_and_released_on_confirmatio
         (3, 0),
         "sold: left the shop"
     );
+    let low = w
+        .observer
+        .wait_for(Duration::from_secs(10), |key, e| {
+            key.ends_with(".commerce.stock.low") && e["data"]["variant_id"] == va[0].as_str()
+        })
+        .await
+        .expect("commerce.stock.low: 3 left after the sale");
+    assert_eq!(low.1["data"]["available"], 3);
     let placed = w
         .observer
         .wait_for(Duration::from_secs(10), |key, e| {
@@ -354,6 +387,49 @@ async fn a_cart_across_two_shops_is_paid_into_escrow_and_released_on_confirmatio
             "completed"
         ]
     );
+    // The other shop's order was paid by the same prompt into its own escrow; its seller cancels
+    // it and the buyer gets that order's money back, and only that.
+    let order_b = orders
+        .iter()
+        .find(|o| o["shop_id"] == shop_b.as_str())
+        .unwrap();
+    let order_b_id = order_b["id"].as_str().unwrap();
+    wait_order_state(&w, order_b_id, "paid").await;
+    assert_eq!(
+        payable_state(&w, order_b["payable_id"].as_str().unwrap()).await,
+        "paid"
+    );
+    let cancelled = as_user(
+        &w.app,
+        &other_seller,
+        Method::POST,
+        &format!("/shop/orders/{order_b_id}/cancel"),
+        Some(json!({"reason": "out of fabric"})),
+    )
+    .await;
+    assert_eq!(cancelled.status, 200, "{cancelled}");
+    assert_eq!(
+        stock_of(&w.app, &vb[1]).await,
+        (3, 0),
+        "the sold unit is back on the shelf"
+    );
+    let db = w.app.db.admin().await;
+    let refunds: Vec<(uuid::Uuid, i64)> = db
+        .query(
+            "SELECT payable_id, amount FROM payments.disbursements WHERE kind = 'refund'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let b_payable = uuid::Uuid::parse_str(order_b["payable_id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        refunds,
+        vec![(b_payable, 110_000)],
+        "one refund, of that order in full"
+    );
     let seller_view = as_user(
         &w.app,
         &w.seller,
@@ -368,6 +444,24 @@ async fn a_cart_across_two_shops_is_paid_into_escrow_and_released_on_confirmatio
         "{seller_view}"
     );
     assert!(w.sim.refusals().is_empty(), "{:?}", w.sim.refusals());
+
+    // The notifier told each side what concerns them.
+    let notes = nexgate_tests::notify::notifications_db(&w.app).await;
+    for (user, event_type) in [
+        (&w.seller.user_id, "commerce.order.placed"),
+        (&w.seller.user_id, "payments.payment.received"),
+        (&w.buyer.user_id, "commerce.order.shipped"),
+        (&w.buyer.user_id, "commerce.order.delivered"),
+    ] {
+        let sql = format!(
+            "SELECT count(*) FROM notifications.items WHERE user_id = '{user}' AND event_type = '{event_type}'"
+        );
+        let seen = eventually(Duration::from_secs(20), || async {
+            (nexgate_tests::notify::count(&notes, &sql).await > 0).then_some(())
+        })
+        .await;
+        assert!(seen.is_some(), "{event_type} reached {user}");
+    }
 }
 
 /// A failed payment cancels the order and gives its stock back exactly once (the event delivered
@@ -685,7 +779,7 @@ async fn bad_input_and_other_peoples_things_are_refused_and_change_nothing() {
 /// movements agree.
 #[tokio::test]
 async fn a_thousand_checkouts_of_a_hundred_units_never_oversell() {
-    let w = world_with(vec![(
+    let mut w = world_with(vec![(
         "SPIN_VARIABLE_COMMERCE_CHECKOUTS_PER_MINUTE".into(),
         "100".into(),
     )])
@@ -768,6 +862,28 @@ async fn a_thousand_checkouts_of_a_hundred_units_never_oversell() {
         .unwrap()
         .get(0);
     assert_eq!(orders, 100, "each order has its payable");
+
+    // Sold out (all held); a restock makes it buyable again and says so.
+    let restock = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        &format!("/shop/variants/{}/stock", v[0]),
+        Some(json!({"kind": "restock", "quantity": 5})),
+    )
+    .await;
+    assert_eq!(restock.status, 200, "{restock}");
+    assert_eq!(restock.body["stock"], 105);
+    let back = w
+        .observer
+        .wait_for(Duration::from_secs(10), |key, e| {
+            key.ends_with(".commerce.stock.restocked") && e["data"]["variant_id"] == v[0].as_str()
+        })
+        .await;
+    assert_eq!(
+        back.map(|(_, e)| e["data"]["available"].clone()),
+        Some(json!(5))
+    );
 }
 
 /// A block either way hides the shop from the buyer (list, product, checkout); an open order
@@ -898,5 +1014,444 @@ async fn blocks_hide_shops_and_a_deleted_buyer_leaves_orders_without_an_address(
         erased,
         Some(Some(120_000)),
         "the order stays, without the address"
+    );
+}
+
+/// The cart keeps the price seen and flags a change; checking out without lines buys the cart
+/// (tier prices for a quantity purchase) and empties it; a completed order's items are reviewed
+/// once each by its buyer (two at once: the product's aggregates count both), the seller replies
+/// once, and nobody else may review.
+#[tokio::test]
+async fn the_cart_buys_at_tier_prices_and_completed_items_are_reviewed_once() {
+    let mut w = world().await;
+    let shop_id = shop(&w, &w.seller, "amina_duka").await;
+    let made = as_user(&w.app, &w.seller, Method::POST, &format!("/shop/shops/{shop_id}/products"), Some(json!({
+        "title": "Kikoi", "options": ["colour"],
+        "variants": [
+            {"sku": "K-R", "option_values": ["red"], "price": 100_000, "stock": 10},
+            {"sku": "K-B", "option_values": ["blue"], "price": 100_000, "stock": 10},
+        ],
+        "price_tiers": [{"min_quantity": 3, "unit_price": 90_000}, {"min_quantity": 6, "unit_price": 80_000}],
+    }))).await;
+    assert_eq!(made.status, 201, "{made}");
+    let product_id = made.body["id"].as_str().unwrap().to_string();
+    let v: Vec<String> = made.body["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
+    let bad_tiers = as_user(&w.app, &w.seller, Method::POST, &format!("/shop/shops/{shop_id}/products"), Some(json!({
+        "title": "X", "variants": [{"sku": "X", "price": 100_000, "stock": 1}],
+        "price_tiers": [{"min_quantity": 3, "unit_price": 90_000}, {"min_quantity": 5, "unit_price": 95_000}],
+    }))).await;
+    assert_eq!(bad_tiers.status, 422, "{bad_tiers}");
+
+    for (variant, quantity) in [(&v[0], 3), (&v[1], 1)] {
+        let put = as_user(
+            &w.app,
+            &w.buyer,
+            Method::PUT,
+            &format!("/shop/cart/items/{variant}"),
+            Some(json!({"quantity": quantity})),
+        )
+        .await;
+        assert_eq!(put.status, 200, "{put}");
+    }
+    let repriced = as_user(
+        &w.app,
+        &w.seller,
+        Method::PATCH,
+        &format!("/shop/variants/{}", v[1]),
+        Some(json!({"price": 120_000})),
+    )
+    .await;
+    assert_eq!(repriced.status, 200, "{repriced}");
+    let cart = as_user(&w.app, &w.buyer, Method::GET, "/shop/cart", None).await;
+    let items = cart.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{cart}");
+    let blue = items
+        .iter()
+        .find(|i| i["variant_id"] == v[1].as_str())
+        .unwrap();
+    assert_eq!(
+        (
+            blue["price_changed"].as_bool(),
+            blue["unit_price_seen"].as_i64(),
+            blue["unit_price"].as_i64()
+        ),
+        (Some(true), Some(100_000), Some(120_000))
+    );
+    let stranger = sign_up(&w.app, &mut w.observer).await;
+    let not_theirs = as_user(
+        &w.app,
+        &stranger,
+        Method::DELETE,
+        &format!("/shop/cart/items/{}", v[0]),
+        None,
+    )
+    .await;
+    assert_eq!(not_theirs.status, 404, "{not_theirs}");
+
+    let addr = address(&w, &w.buyer, "Nairobi").await;
+    let c = checkout(
+        &w.app,
+        &w.buyer,
+        "cart-all",
+        json!({"address_id": addr, "purchase_type": "quantity"}),
+    )
+    .await;
+    assert_eq!(c.status, 201, "{c}");
+    let order = c.body["orders"][0].clone();
+    let red = order["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["variant_id"] == v[0].as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (red["unit_price"].as_i64(), red["line_total"].as_i64()),
+        (Some(90_000), Some(270_000)),
+        "the 3+ tier"
+    );
+    assert_eq!(
+        order["subtotal"],
+        270_000 + 120_000,
+        "the blue one at today's price"
+    );
+    let emptied = as_user(&w.app, &w.buyer, Method::GET, "/shop/cart", None).await;
+    assert_eq!(
+        emptied.body["items"].as_array().unwrap().len(),
+        0,
+        "{emptied}"
+    );
+
+    let order_id = order["id"].as_str().unwrap().to_string();
+    let early = as_user(
+        &w.app,
+        &w.buyer,
+        Method::POST,
+        &format!("/shop/orders/{order_id}/reviews"),
+        Some(json!({"variant_id": v[0], "rating": 5})),
+    )
+    .await;
+    assert_eq!(
+        (early.status, early.code()),
+        (409, "order_not_completed"),
+        "{early}"
+    );
+    let method = mpesa(&w).await;
+    let p = pay(
+        &w,
+        order["payable_id"].as_str().unwrap(),
+        &method,
+        "pay-cart",
+    )
+    .await;
+    assert_eq!(p.status, 201, "{p}");
+    wait_order_state(&w, &order_id, "paid").await;
+    for action in ["ship", "deliver"] {
+        let a = as_user(
+            &w.app,
+            &w.seller,
+            Method::POST,
+            &format!("/shop/orders/{order_id}/{action}"),
+            Some(json!({"carrier": "Fargo"})),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{action}: {a}");
+    }
+    let done = as_user(
+        &w.app,
+        &w.buyer,
+        Method::POST,
+        &format!("/shop/orders/{order_id}/confirm"),
+        None,
+    )
+    .await;
+    assert_eq!(done.status, 200, "{done}");
+
+    let review = |variant: String, rating: i64| {
+        let (app, token) = (&w.app, w.buyer.access_token.clone());
+        let path = format!("/shop/orders/{order_id}/reviews");
+        async move {
+            call(
+                app,
+                Method::POST,
+                &path,
+                Some(json!({"variant_id": variant, "rating": rating, "text": "Good cloth"})),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let (a, b) = tokio::join!(review(v[0].clone(), 4), review(v[1].clone(), 2));
+    assert_eq!((a.status, b.status), (201, 201), "{a} {b}");
+    let again = review(v[0].clone(), 1).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "already_reviewed"),
+        "{again}"
+    );
+    let theirs = call(
+        &w.app,
+        Method::POST,
+        &format!("/shop/orders/{order_id}/reviews"),
+        Some(json!({"variant_id": v[0], "rating": 1})),
+        Some(&stranger.access_token),
+    )
+    .await;
+    assert_eq!(theirs.status, 404, "{theirs}");
+    let listed = as_user(
+        &w.app,
+        &w.buyer,
+        Method::GET,
+        &format!("/shop/products/{product_id}/reviews"),
+        None,
+    )
+    .await;
+    assert_eq!(listed.body["rating"]["count"], 2, "{listed}");
+    assert_eq!(listed.body["rating"]["mean"], 3.0);
+    assert_eq!(
+        listed.body["rating"]["distribution"],
+        json!([0, 1, 0, 1, 0])
+    );
+    let review_id = a.body["id"].as_str().unwrap();
+    let reply = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        &format!("/shop/reviews/{review_id}/reply"),
+        Some(json!({"text": "Asante!"})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply}");
+    let twice = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        &format!("/shop/reviews/{review_id}/reply"),
+        Some(json!({"text": "Again"})),
+    )
+    .await;
+    assert_eq!(
+        (twice.status, twice.code()),
+        (409, "already_replied"),
+        "{twice}"
+    );
+    let created = w
+        .observer
+        .wait_for(Duration::from_secs(10), |key, e| {
+            key.ends_with(".commerce.review.created") && e["data"]["rating"] == 4
+        })
+        .await;
+    assert!(
+        created.is_some(),
+        "commerce.review.created for the trust score"
+    );
+}
+
+/// Pays one order of `variant` and takes it to `delivered` (the seller ships and delivers).
+async fn delivered_order(w: &World, variant: &str, addr: &str, method: &str, key: &str) -> Value {
+    let c = checkout(
+        &w.app,
+        &w.buyer,
+        key,
+        json!({"address_id": addr, "lines": [{"variant_id": variant, "quantity": 1}]}),
+    )
+    .await;
+    assert_eq!(c.status, 201, "{c}");
+    let order = c.body["orders"][0].clone();
+    let p = pay(
+        w,
+        order["payable_id"].as_str().unwrap(),
+        method,
+        &format!("pay-{key}"),
+    )
+    .await;
+    assert_eq!(p.status, 201, "{p}");
+    let id = order["id"].as_str().unwrap();
+    wait_order_state(w, id, "paid").await;
+    for action in ["ship", "deliver"] {
+        let a = as_user(
+            &w.app,
+            &w.seller,
+            Method::POST,
+            &format!("/shop/orders/{id}/{action}"),
+            Some(json!({"carrier": "Fargo"})),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{action}: {a}");
+    }
+    order
+}
+
+/// A buyer disputes a delivered order: the escrow freezes, nobody can confirm or cancel it, and
+/// the order does not complete by itself; only an operator with a fresh step-up resolves it,
+/// refunding the buyer in full once or releasing the money to the seller.
+#[tokio::test]
+async fn a_dispute_freezes_the_escrow_until_an_operator_resolves_it() {
+    let mut w = world().await;
+    let shop_id = shop(&w, &w.seller, "amina_duka").await;
+    let (_, v) = product(&w, &w.seller, &shop_id, 100_000, 5).await;
+    let addr = address(&w, &w.buyer, "Nairobi").await;
+    let method = mpesa(&w).await;
+    let refunded = delivered_order(&w, &v[0], &addr, &method, "d-1").await;
+    let released = delivered_order(&w, &v[0], &addr, &method, "d-2").await;
+    for order in [&refunded, &released] {
+        let id = order["id"].as_str().unwrap();
+        let no_reason = as_user(
+            &w.app,
+            &w.buyer,
+            Method::POST,
+            &format!("/shop/orders/{id}/dispute"),
+            None,
+        )
+        .await;
+        assert_eq!(no_reason.status, 422, "{no_reason}");
+        let d = as_user(
+            &w.app,
+            &w.buyer,
+            Method::POST,
+            &format!("/shop/orders/{id}/dispute"),
+            Some(json!({"reason": "wrong size sent"})),
+        )
+        .await;
+        assert_eq!(
+            (d.status, d.body["state"].as_str()),
+            (200, Some("disputed")),
+            "{d}"
+        );
+        assert_eq!(
+            payable_state(&w, order["payable_id"].as_str().unwrap()).await,
+            "frozen"
+        );
+        let confirm = as_user(
+            &w.app,
+            &w.buyer,
+            Method::POST,
+            &format!("/shop/orders/{id}/confirm"),
+            None,
+        )
+        .await;
+        assert_eq!(confirm.status, 409, "{confirm}");
+    }
+    let refunded_id = refunded["id"].as_str().unwrap();
+    let by_seller = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        &format!("/shop/operator/orders/{refunded_id}/resolve"),
+        Some(json!({"outcome": "release", "reason": "x"})),
+    )
+    .await;
+    assert_eq!(by_seller.status, 403, "{by_seller}");
+
+    let mut operator = sign_up(&w.app, &mut w.observer).await;
+    let out = std::process::Command::new(nexgate_tests::ops_bin())
+        .args([
+            "grant-role",
+            "--user",
+            &operator.user_id,
+            "--role",
+            "operator",
+        ])
+        .env("NEXGATE_ADMIN_DB_URL", w.app.db.url("nexgate_admin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let refreshed = nexgate_tests::auth::post(
+        &w.app,
+        "/auth/refresh",
+        json!({"refresh_token": operator.refresh_token}),
+    )
+    .await;
+    operator.access_token = refreshed.body["access_token"].as_str().unwrap().to_string();
+    let resolve = |id: String, outcome: &'static str, token: String| {
+        let app = &w.app;
+        async move {
+            call(
+                app,
+                Method::POST,
+                &format!("/shop/operator/orders/{id}/resolve"),
+                Some(json!({"outcome": outcome, "reason": "photos checked"})),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let without_step_up = resolve(
+        refunded_id.to_string(),
+        "refund",
+        operator.access_token.clone(),
+    )
+    .await;
+    assert_eq!(
+        (without_step_up.status, without_step_up.code()),
+        (403, "step_up_required"),
+        "{without_step_up}"
+    );
+    operator.access_token = nexgate_tests::auth::step_up(&w.app, &operator).await.0;
+
+    let r = resolve(
+        refunded_id.to_string(),
+        "refund",
+        operator.access_token.clone(),
+    )
+    .await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["state"].as_str(),
+            r.body["cancelled_by"].as_str()
+        ),
+        (200, Some("cancelled"), Some("operator")),
+        "{r}"
+    );
+    let again = resolve(
+        refunded_id.to_string(),
+        "refund",
+        operator.access_token.clone(),
+    )
+    .await;
+    assert_eq!(again.status, 409, "resolved once: {again}");
+    let released_id = released["id"].as_str().unwrap();
+    let ok = resolve(
+        released_id.to_string(),
+        "release",
+        operator.access_token.clone(),
+    )
+    .await;
+    assert_eq!(
+        (ok.status, ok.body["state"].as_str()),
+        (200, Some("completed")),
+        "{ok}"
+    );
+    assert_eq!(
+        payable_state(&w, released["payable_id"].as_str().unwrap()).await,
+        "released"
+    );
+    let db = w.app.db.admin().await;
+    let refunds: Vec<(uuid::Uuid, i64)> = db
+        .query(
+            "SELECT payable_id, amount FROM payments.disbursements WHERE kind = 'refund'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let payable = uuid::Uuid::parse_str(refunded["payable_id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        refunds,
+        vec![(payable, 120_000)],
+        "the disputed order refunded in full, once"
+    );
+    assert_eq!(
+        stock_of(&w.app, &v[0]).await,
+        (3, 0),
+        "the goods are out: no automatic return"
     );
 }

@@ -2240,3 +2240,134 @@ async fn in_the_sandbox_each_payment_waits_for_a_person_who_approves_or_declines
     );
     assert_ledger_invariants(&w).await;
 }
+
+async fn pay_many(w: &World, payables: &[&str], method_id: &str, key: &str) -> Answer {
+    let resp = w
+        .app
+        .http
+        .post(w.app.url("/payments/intents"))
+        .bearer_auth(&w.payer.access_token)
+        .header("idempotency-key", key)
+        .json(&json!({"payable_ids": payables, "method_id": method_id}))
+        .send()
+        .await
+        .unwrap();
+    Answer::from_response(resp).await
+}
+
+/// Several payables paid with one prompt (docs/payments.md, "Several payables, one prompt"): the
+/// provider sees one payment for the total; a failure fails every member (each payable can be paid
+/// again); a success credits each payable's own escrow once, with its own receipt and events.
+/// Bad requests (a repeated payable, over the provider's cap, another currency) change nothing.
+#[tokio::test]
+async fn several_payables_are_paid_with_one_prompt_each_into_its_own_escrow() {
+    let mut w = world().await;
+    let method = add_method(&w, "+254712345678", None).await;
+    let (a, b) = (
+        payable(&w, 150_000, "KES", "on_confirmation").await,
+        payable(&w, 50_000, "KES", "on_confirmation").await,
+    );
+    let ids = [a["id"].as_str().unwrap(), b["id"].as_str().unwrap()];
+
+    let repeated = pay_many(&w, &[ids[0], ids[0]], &method, "many-rep").await;
+    assert_eq!(repeated.status, 422, "{repeated}");
+    let big: Vec<Value> = futures::future::join_all(
+        (0..2).map(|_| payable(&w, 15_000_000, "KES", "on_confirmation")),
+    )
+    .await;
+    let over = pay_many(
+        &w,
+        &[
+            big[0]["id"].as_str().unwrap(),
+            big[1]["id"].as_str().unwrap(),
+        ],
+        &method,
+        "many-cap",
+    )
+    .await;
+    assert_eq!(
+        (over.status, over.code()),
+        (422, "total_above_provider_cap"),
+        "{over}"
+    );
+    let tzs = payable(&w, 100_000, "TZS", "on_confirmation").await;
+    let mixed = pay_many(
+        &w,
+        &[ids[0], tzs["id"].as_str().unwrap()],
+        &method,
+        "many-mixed",
+    )
+    .await;
+    assert_eq!(
+        (mixed.status, mixed.code()),
+        (422, "currency_mismatch"),
+        "{mixed}"
+    );
+    assert!(
+        w.sim.payments().is_empty(),
+        "no refusal reached the provider"
+    );
+
+    w.sim.plan_next(Plan {
+        fail_with: Some("1032".into()),
+        ..Plan::default()
+    });
+    let failing = pay_many(&w, &ids, &method, "many-1").await;
+    assert_eq!(failing.status, 201, "{failing}");
+    wait_state(&w, failing.body["id"].as_str().unwrap(), "failed").await;
+    for member in failing.body["intents"].as_array().unwrap() {
+        let i = intent(&w, member["id"].as_str().unwrap()).await;
+        assert_eq!(
+            i["state"], "failed",
+            "every member fails with its lead: {i}"
+        );
+    }
+    let ok = pay_many(&w, &ids, &method, "many-2").await;
+    assert_eq!(ok.status, 201, "the payables can be paid again: {ok}");
+    assert_eq!(ok.body["collect_amount"], 200_000);
+    let prompts = w.sim.payments();
+    assert_eq!(prompts.len(), 2);
+    assert_eq!(
+        prompts[1].amount, 2_000,
+        "one prompt for the total, in whole shillings"
+    );
+    wait_state(&w, ok.body["id"].as_str().unwrap(), "succeeded").await;
+    let mut receipts = std::collections::HashSet::new();
+    for (member, amount) in ok.body["intents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([150_000, 50_000])
+    {
+        let i = intent(&w, member["id"].as_str().unwrap()).await;
+        assert_eq!(i["state"], "succeeded", "{i}");
+        receipts.insert(i["receipt_number"].as_str().unwrap().to_string());
+        let escrow = format!("escrow:{}", member["payable_id"].as_str().unwrap());
+        assert_eq!(
+            balance(&w, &escrow).await,
+            (0, amount),
+            "each escrow credited once with its own amount"
+        );
+    }
+    assert_eq!(receipts.len(), 2, "a receipt each");
+    assert_eq!(
+        balance(&w, "clearing:daraja:KES").await,
+        (200_000, 0),
+        "the provider's payment credited once in total"
+    );
+    let mut seen = std::collections::HashSet::new();
+    while let Some((_, e)) = w
+        .observer
+        .wait_for(Duration::from_secs(5), |key, _| {
+            key.ends_with(".payments.payment.succeeded")
+        })
+        .await
+    {
+        seen.insert(e["data"]["payable_id"].as_str().unwrap().to_string());
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 2, "a payments.payment.succeeded per payable");
+    assert_ledger_invariants(&w).await;
+}

@@ -29,7 +29,8 @@ pub const QUANTITY_MAX: i32 = 1_000;
 #[serde(deny_unknown_fields)]
 struct CheckoutRequest {
     address_id: String,
-    lines: Vec<LineRequest>,
+    /// The lines to buy; absent: the whole cart.
+    lines: Option<Vec<LineRequest>>,
     #[serde(default = "individual")]
     purchase_type: String,
 }
@@ -66,6 +67,7 @@ struct ShopOrder {
 
 /// `POST /shop/checkout`: 201 with the checkout and its orders (each with its payable), the same
 /// answer for a retry with the same key; 409 `out_of_stock` (nothing held) naming the line.
+/// Without `lines` it buys the whole cart and removes what it bought from the cart.
 pub async fn create(req: Request, component: &'static str) -> Result<Response, Problem> {
     let ctx = authenticate(&req)?;
     let key =
@@ -73,7 +75,19 @@ pub async fn create(req: Request, component: &'static str) -> Result<Response, P
     let body: CheckoutRequest = json_body(&req)?;
     let settings = Settings::from_variables(component)?;
     let address = parse_id("address_id", &body.address_id)?;
-    let lines = parse_lines(&body)?;
+    let conn = db()?;
+    let from_cart = body.lines.is_none();
+    let requested: Vec<(String, i32)> = match &body.lines {
+        Some(lines) => lines
+            .iter()
+            .map(|l| (l.variant_id.clone(), l.quantity))
+            .collect(),
+        None => crate::cart::lines(&conn, ctx.user_id)?
+            .into_iter()
+            .map(|(v, q)| (v.to_string(), q))
+            .collect(),
+    };
+    let lines = parse_lines(&requested, &body.purchase_type)?;
     crate::limits::count("checkout", ctx.user_id, settings.checkouts_per_minute, 60)?;
     let scope = format!("checkout:{}", ctx.user_id);
     let fingerprint = idempotency::fingerprint("POST", "/shop/checkout", req.body());
@@ -83,7 +97,6 @@ pub async fn create(req: Request, component: &'static str) -> Result<Response, P
         key: &key,
         request_hash: &fingerprint,
     };
-    let conn = db()?;
     let checkout = transaction(&conn, |conn| {
         let once = idempotency::once(conn, keyed, |conn| {
             let id = place(
@@ -94,6 +107,10 @@ pub async fn create(req: Request, component: &'static str) -> Result<Response, P
                 &body.purchase_type,
                 &settings,
             )?;
+            if from_cart {
+                let bought: Vec<Uuid> = lines.iter().map(|(v, _)| *v).collect();
+                crate::cart::remove_bought(conn, ctx.user_id, &bought)?;
+            }
             Ok((StoredResponse::json(201, &json!({ "id": id }))?, id))
         })?;
         match once {
@@ -105,21 +122,28 @@ pub async fn create(req: Request, component: &'static str) -> Result<Response, P
     Ok(json(201, &view(&conn, checkout, ctx.user_id)?))
 }
 
-fn parse_lines(body: &CheckoutRequest) -> Result<Vec<(Uuid, i32)>, Problem> {
-    if body.lines.is_empty() || body.lines.len() > LINES_MAX {
+fn parse_lines(
+    requested: &[(String, i32)],
+    purchase_type: &str,
+) -> Result<Vec<(Uuid, i32)>, Problem> {
+    if requested.is_empty() || requested.len() > LINES_MAX {
         return Err(Problem::invalid_field(
             "lines",
-            format!("give 1 to {LINES_MAX} lines"),
+            format!("give 1 to {LINES_MAX} lines (or put them in your cart)"),
         ));
     }
-    if !matches!(body.purchase_type.as_str(), "individual" | "quantity") {
+    if !matches!(purchase_type, "individual" | "quantity") {
         return Err(Problem::invalid_field(
             "purchase_type",
             "must be individual or quantity",
         ));
     }
     let mut merged: Vec<(Uuid, i32)> = Vec::new();
-    for (i, l) in body.lines.iter().enumerate() {
+    for (i, (variant_id, quantity)) in requested.iter().enumerate() {
+        let l = LineRequest {
+            variant_id: variant_id.clone(),
+            quantity: *quantity,
+        };
         let variant = parse_id(&format!("lines[{i}].variant_id"), &l.variant_id)?;
         if !(1..=QUANTITY_MAX).contains(&l.quantity) {
             return Err(Problem::invalid_field(
@@ -127,7 +151,7 @@ fn parse_lines(body: &CheckoutRequest) -> Result<Vec<(Uuid, i32)>, Problem> {
                 format!("must be from 1 to {QUANTITY_MAX}"),
             ));
         }
-        if body.purchase_type == "individual" && l.quantity != 1 {
+        if purchase_type == "individual" && l.quantity != 1 {
             return Err(Problem::invalid_field(
                 format!("lines[{i}].quantity"),
                 "an individual purchase is one unit; use purchase_type quantity",
@@ -158,8 +182,15 @@ fn place(
     let region = address["region"].as_str().unwrap_or_default().to_string();
     let mut shops: BTreeMap<Uuid, ShopOrder> = BTreeMap::new();
     for (index, (variant, quantity)) in lines.iter().enumerate() {
-        let (shop, line, seller, currency, fee) =
-            check_line(conn, index, *variant, *quantity, buyer, &region)?;
+        let (shop, line, seller, currency, fee) = check_line(
+            conn,
+            index,
+            *variant,
+            *quantity,
+            buyer,
+            &region,
+            purchase_type == "quantity",
+        )?;
         shops
             .entry(shop)
             .or_insert_with(|| ShopOrder {
@@ -210,6 +241,7 @@ fn check_line(
     quantity: i32,
     buyer: Uuid,
     region: &str,
+    tiers_apply: bool,
 ) -> Result<(Uuid, Line, Uuid, String, i64), Problem> {
     let field = format!("lines[{index}].variant_id");
     let rows = query(
@@ -217,10 +249,17 @@ fn check_line(
         "SELECT v.price, v.option_values, p.id AS product_id, p.title, p.status, s.id AS shop_id,
                 s.owner_id, s.status AS shop_status, s.currency,
                 (SELECT a.fee FROM commerce.shop_delivery_areas a
-                 WHERE a.shop_id = s.id AND lower(a.region) = lower($2)) AS fee
+                 WHERE a.shop_id = s.id AND lower(a.region) = lower($2)) AS fee,
+                (SELECT t.unit_price FROM commerce.price_tiers t
+                 WHERE t.product_id = p.id AND t.min_quantity <= $3
+                 ORDER BY t.min_quantity DESC LIMIT 1) AS tier_price
          FROM commerce.variants v JOIN commerce.products p ON p.id = v.product_id
          JOIN commerce.shops s ON s.id = p.shop_id WHERE v.id = $1",
-        &[P::Uuid(variant.to_string()), P::Str(region.to_string())],
+        &[
+            P::Uuid(variant.to_string()),
+            P::Str(region.to_string()),
+            P::Int32(if tiers_apply { quantity } else { 0 }),
+        ],
     )?;
     if rows.is_empty() || rows.value::<String>(0, "status")? != "active" {
         return Err(Problem::invalid_field(
@@ -246,6 +285,7 @@ fn check_line(
         );
     }
     let fee: Option<i64> = rows.value(0, "fee")?;
+    let price: i64 = rows.value(0, "price")?;
     let Some(fee) = fee else {
         return Err(
             Problem::new(422, "not_delivered_here", "The shop does not deliver there").with_field(
@@ -261,7 +301,10 @@ fn check_line(
         title: rows.value(0, "title")?,
         option_values: rows.value(0, "option_values")?,
         quantity,
-        unit_price: rows.value(0, "price")?,
+        // A tier never raises the price.
+        unit_price: rows
+            .value::<Option<i64>>(0, "tier_price")?
+            .map_or(price, |tier| tier.min(price)),
     };
     Ok((
         rows.value(0, "shop_id")?,
@@ -410,5 +453,7 @@ fn view(conn: &Connection, checkout: Uuid, buyer: Uuid) -> Result<Value, Problem
         }
     }
     let total: i64 = orders.iter().filter_map(|o| o["total"].as_i64()).sum();
-    Ok(json!({ "id": checkout, "orders": orders, "total": total }))
+    // What the buyer pays with one prompt: `POST /payments/intents {payable_ids, method_id}`.
+    let payable_ids: Vec<&Value> = orders.iter().map(|o| &o["payable_id"]).collect();
+    Ok(json!({ "id": checkout, "orders": orders, "total": total, "payable_ids": payable_ids }))
 }

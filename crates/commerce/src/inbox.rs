@@ -52,6 +52,7 @@ pub async fn consume(req: &Request, component: &'static str) -> Result<Response,
                 return Ok(false);
             }
             inventory::settle(conn, order, Settle::Sell)?;
+            inventory::announce_low_stock(conn, events, order)?;
             orders::record_change(
                 conn,
                 order,

@@ -4,8 +4,10 @@
 //! checkouts can never both take the last unit.
 
 use nexgate_authn::authenticate;
+use nexgate_events::catalogue::commerce::{StockLow, StockRestocked};
+use nexgate_events::outbox::{with_events, Outbox};
 use nexgate_platform::body::{json_body, json_response as json};
-use nexgate_platform::db::{open_from_variables as db, query, transaction};
+use nexgate_platform::db::{open_from_variables as db, query};
 use nexgate_platform::ids::{new_id, parse_id};
 use nexgate_platform::Problem;
 use serde::Deserialize;
@@ -13,6 +15,8 @@ use serde_json::json;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
+
+use crate::settings::SCHEMA;
 
 /// A change to what a shop holds (not tied to an order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,9 +166,49 @@ struct StockChange {
     reason: Option<String>,
 }
 
+/// A sale leaving this many units or fewer to sell announces `commerce.stock.low`.
+pub const LOW_STOCK_THRESHOLD: i32 = 5;
+
+/// After a sale: `commerce.stock.low` for each of the order's variants left with
+/// [`LOW_STOCK_THRESHOLD`] units or fewer to sell (inside the sale's transaction).
+pub fn announce_low_stock(
+    conn: &Connection,
+    events: &mut Outbox,
+    order: Uuid,
+) -> Result<(), Problem> {
+    let rows = query(
+        conn,
+        "SELECT v.id, v.product_id, p.shop_id, s.owner_id, v.stock - v.reserved AS available
+         FROM commerce.reservations r JOIN commerce.variants v ON v.id = r.variant_id
+         JOIN commerce.products p ON p.id = v.product_id JOIN commerce.shops s ON s.id = p.shop_id
+         WHERE r.order_id = $1 AND v.stock - v.reserved <= $2",
+        &[P::Uuid(order.to_string()), P::Int32(LOW_STOCK_THRESHOLD)],
+    )?;
+    for i in 0..rows.len() {
+        let variant: Uuid = rows.value(i, "id")?;
+        let seller: Uuid = rows.value(i, "owner_id")?;
+        let low = StockLow {
+            variant_id: variant,
+            product_id: rows.value(i, "product_id")?,
+            shop_id: rows.value(i, "shop_id")?,
+            seller_id: seller,
+            available: rows.value::<i32>(i, "available")? as i64,
+        };
+        events.record(
+            conn,
+            None,
+            ("variant", variant.to_string()),
+            vec![seller],
+            &low,
+        )?;
+    }
+    Ok(())
+}
+
 /// `POST /shop/variants/{id}/stock` (the shop's owner): `restock` adds units; `adjustment` adds
-/// or removes them with a reason (a count, damage, loss).
-pub fn change(req: &Request, id: &str) -> Result<Response, Problem> {
+/// or removes them with a reason (a count, damage, loss). A sold-out variant that can be bought
+/// again announces `commerce.stock.restocked`.
+pub fn change(req: &Request, id: &str, component: &'static str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let variant = parse_id("id", id)?;
     let b: StockChange = json_body(req)?;
@@ -199,20 +243,40 @@ pub fn change(req: &Request, id: &str) -> Result<Response, Problem> {
         ));
     }
     let conn = db()?;
-    let stock = transaction(&conn, |conn| {
-        let owner = query(
+    let stock = with_events(&conn, SCHEMA, component, |conn, events| {
+        let owned = query(
             conn,
-            "SELECT 1 FROM commerce.variants v JOIN commerce.products p ON p.id = v.product_id
-             JOIN commerce.shops s ON s.id = p.shop_id WHERE v.id = $1 AND s.owner_id = $2",
+            "SELECT v.product_id, p.shop_id, v.stock - v.reserved AS available
+             FROM commerce.variants v JOIN commerce.products p ON p.id = v.product_id
+             JOIN commerce.shops s ON s.id = p.shop_id WHERE v.id = $1 AND s.owner_id = $2
+             FOR UPDATE OF v",
             &[
                 P::Uuid(variant.to_string()),
                 P::Uuid(ctx.user_id.to_string()),
             ],
         )?;
-        if owner.is_empty() {
+        if owned.is_empty() {
             return Err(Problem::not_found("no such variant in your shops"));
         }
-        move_stock(conn, variant, kind, b.quantity, Some(ctx.user_id), reason)
+        let before: i32 = owned.value(0, "available")?;
+        let stock = move_stock(conn, variant, kind, b.quantity, Some(ctx.user_id), reason)?;
+        let after = before + b.quantity;
+        if before <= 0 && after > 0 {
+            let restocked = StockRestocked {
+                variant_id: variant,
+                product_id: owned.value(0, "product_id")?,
+                shop_id: owned.value(0, "shop_id")?,
+                available: after as i64,
+            };
+            events.record(
+                conn,
+                Some(ctx.user_id),
+                ("variant", variant.to_string()),
+                vec![],
+                &restocked,
+            )?;
+        }
+        Ok(stock)
     })?;
     Ok(json(200, &json!({ "variant_id": variant, "stock": stock })))
 }

@@ -3,6 +3,7 @@
 //! and the order lifecycle. Components call the handlers with their spin.toml id.
 
 pub mod addresses;
+pub mod cart;
 pub mod checkout;
 pub mod inbox;
 pub mod inventory;
@@ -12,5 +13,6 @@ pub mod order_states;
 pub mod orders;
 pub mod payables;
 pub mod products;
+pub mod reviews;
 pub mod settings;
 pub mod shops;

@@ -57,6 +57,8 @@ pub enum Actor {
     Buyer,
     Seller,
     System,
+    /// A platform operator resolving a dispute.
+    Operator,
 }
 
 impl Actor {
@@ -65,6 +67,7 @@ impl Actor {
             Self::Buyer => "buyer",
             Self::Seller => "seller",
             Self::System => "system",
+            Self::Operator => "operator",
         }
     }
 }
@@ -82,6 +85,12 @@ pub enum Action {
     /// The delivered order's confirmation window passed.
     AutoComplete,
     Cancel,
+    /// The buyer disputes a shipped or delivered order (escrow frozen).
+    Dispute,
+    /// An operator ends a dispute for the seller (escrow released) ...
+    ResolveRelease,
+    /// ... or for the buyer (refunded in full).
+    ResolveRefund,
 }
 
 impl Action {
@@ -93,6 +102,7 @@ impl Action {
             "deliver" => Self::Deliver,
             "confirm" => Self::Confirm,
             "cancel" => Self::Cancel,
+            "dispute" => Self::Dispute,
             _ => return None,
         })
     }
@@ -101,7 +111,7 @@ impl Action {
 /// The state `action` by `actor` leads to from `from`, or why it may not happen.
 pub fn next(from: OrderState, action: Action, actor: Actor) -> Result<OrderState, &'static str> {
     use Action as A;
-    use Actor::{Buyer, Seller, System};
+    use Actor::{Buyer, Operator, Seller, System};
     use OrderState as S;
     match (action, actor, from) {
         (A::Pay, System, S::PendingPayment) => Ok(S::Paid),
@@ -115,6 +125,14 @@ pub fn next(from: OrderState, action: Action, actor: Actor) -> Result<OrderState
             Ok(S::Cancelled)
         }
         (A::Cancel, System, S::PendingPayment) => Ok(S::Cancelled),
+        (A::Dispute, Buyer, S::Shipped | S::Delivered) => Ok(S::Disputed),
+        (A::ResolveRelease, Operator, S::Disputed) => Ok(S::Completed),
+        (A::ResolveRefund, Operator, S::Disputed) => Ok(S::Cancelled),
+        (A::ResolveRelease | A::ResolveRefund, _, _) if actor != Operator => {
+            Err("only an operator resolves a dispute")
+        }
+        (A::Dispute, Seller | System | Operator, _) => Err("only the buyer opens a dispute"),
+        (_, Operator, _) => Err("operators only resolve disputes"),
         (A::Pay | A::AutoComplete, Buyer | Seller, _) => Err("only the platform does this"),
         (A::Process | A::Ship | A::Deliver, Buyer | System, _) => Err("only the seller does this"),
         (A::Confirm, Seller | System, _) => Err("only the buyer confirms delivery"),
@@ -160,6 +178,17 @@ mod tests {
         assert!(next(S::Paid, A::Cancel, Actor::System).is_err());
         assert!(next(S::Completed, A::Cancel, Actor::Seller).is_err());
         assert!(next(S::Cancelled, A::Pay, Actor::System).is_err());
+        assert_eq!(
+            next(S::Delivered, A::Dispute, Actor::Buyer),
+            Ok(S::Disputed)
+        );
+        assert!(next(S::Paid, A::Dispute, Actor::Buyer).is_err());
+        assert!(next(S::Disputed, A::ResolveRelease, Actor::Seller).is_err());
+        assert_eq!(
+            next(S::Disputed, A::ResolveRefund, Actor::Operator),
+            Ok(S::Cancelled)
+        );
+        assert!(next(S::Disputed, A::Confirm, Actor::Buyer).is_err());
     }
 
     #[test]

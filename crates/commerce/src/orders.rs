@@ -301,6 +301,9 @@ pub async fn act(
     if action == Action::Ship && carrier.is_none() {
         return Err(Problem::invalid_field("carrier", "is required to ship"));
     }
+    if action == Action::Dispute && reason.is_none() {
+        return Err(Problem::invalid_field("reason", "say what went wrong"));
+    }
     let settings = Settings::from_variables(component)?;
     let conn = db()?;
     let (order, actor) = load_for(&conn, id, ctx.user_id)?;
@@ -310,27 +313,7 @@ pub async fn act(
             format!("cannot {action:?} a {} order: {why}", order.state.as_str()),
         )
     })?;
-    match action {
-        Action::Confirm => {
-            let payable = order
-                .payable
-                .ok_or_else(|| Problem::internal("a paid order without payable"))?;
-            payables::release(payable, "buyer confirmed delivery").await?;
-        }
-        Action::Cancel => {
-            if let Some(payable) = order.payable {
-                if payables::void(payable, reason.as_deref().unwrap_or("order cancelled")).await?
-                    == Voided::PaymentLive
-                {
-                    return Err(Problem::conflict(
-                        "payment_in_progress",
-                        "a payment of this order is under way; cancel once it has ended",
-                    ));
-                }
-            }
-        }
-        _ => {}
-    }
+    move_money(&order, action, reason.as_deref()).await?;
     let change = Change {
         order: &order,
         to,
@@ -339,6 +322,111 @@ pub async fn act(
         carrier,
         tracking,
         reason,
+        auto_complete_secs: settings.auto_complete_secs,
+    };
+    with_events(&conn, SCHEMA, component, |conn, events| {
+        apply(conn, events, &change)
+    })?;
+    Ok(json(
+        200,
+        &view(&conn, id, true)?.ok_or_else(|| Problem::not_found("no such order"))?,
+    ))
+}
+
+/// What payments must do before an order's state may say it happened: release on confirmation,
+/// void (refunding a paid order) on cancellation, freeze on a dispute, and for an operator's
+/// resolution release or refund of the frozen escrow.
+async fn move_money(order: &OrderRow, action: Action, reason: Option<&str>) -> Result<(), Problem> {
+    let payable = || {
+        order
+            .payable
+            .ok_or_else(|| Problem::internal("a paid order without payable"))
+    };
+    match action {
+        Action::Confirm => payables::release(payable()?, "buyer confirmed delivery").await,
+        Action::Dispute => {
+            payables::freeze(payable()?, reason.unwrap_or("buyer disputes the order")).await
+        }
+        Action::ResolveRelease => {
+            payables::release_disputed(
+                payable()?,
+                reason.unwrap_or("dispute resolved for the seller"),
+            )
+            .await
+        }
+        Action::Cancel | Action::ResolveRefund => {
+            let Some(payable) = order.payable else {
+                return Ok(());
+            };
+            if payables::void(payable, reason.unwrap_or("order cancelled")).await?
+                == Voided::PaymentLive
+            {
+                return Err(Problem::conflict(
+                    "payment_in_progress",
+                    "a payment of this order is under way; cancel once it has ended",
+                ));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Resolution {
+    outcome: String,
+    reason: String,
+}
+
+/// `POST /shop/operator/orders/{id}/resolve {outcome: release|refund, reason}`: an operator with a
+/// fresh step-up ends a dispute, for the seller (escrow released, order completed) or for the
+/// buyer (refunded in full, order cancelled).
+pub async fn resolve(
+    req: &Request,
+    id: &str,
+    component: &'static str,
+) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    ctx.require_role("operator")?;
+    ctx.require_step_up(nexgate_platform::time::now_unix().0)?;
+    let id = parse_id("id", id)?;
+    let b: Resolution = nexgate_platform::body::json_body(req)?;
+    let action = match b.outcome.as_str() {
+        "release" => Action::ResolveRelease,
+        "refund" => Action::ResolveRefund,
+        _ => {
+            return Err(Problem::invalid_field(
+                "outcome",
+                "must be release or refund",
+            ))
+        }
+    };
+    let reason = b.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(Problem::invalid_field(
+            "reason",
+            "must be 1 to 200 characters",
+        ));
+    }
+    let settings = Settings::from_variables(component)?;
+    let conn = db()?;
+    let order = load(&conn, id)?.ok_or_else(|| Problem::not_found("no such order"))?;
+    let to = next(order.state, action, Actor::Operator).map_err(|why| {
+        Problem::conflict(
+            "invalid_transition",
+            format!("a {} order: {why}", order.state.as_str()),
+        )
+    })?;
+    move_money(&order, action, Some(reason)).await?;
+    let change = Change {
+        order: &order,
+        to,
+        actor: Actor::Operator,
+        actor_id: Some(ctx.user_id),
+        carrier: None,
+        tracking: None,
+        reason: Some(reason.to_string()),
         auto_complete_secs: settings.auto_complete_secs,
     };
     with_events(&conn, SCHEMA, component, |conn, events| {
@@ -439,10 +527,16 @@ pub fn apply(conn: &Connection, events: &mut Outbox, c: &Change<'_>) -> Result<(
             },
         ),
         OrderState::Cancelled => {
-            if o.state == OrderState::PendingPayment {
-                inventory::settle(conn, o.id, Settle::Release)?;
-            } else {
-                inventory::return_sold(conn, o.id)?;
+            match o.state {
+                OrderState::PendingPayment => {
+                    inventory::settle(conn, o.id, Settle::Release)?;
+                }
+                // The goods never left the shop.
+                OrderState::Paid | OrderState::Processing => {
+                    inventory::return_sold(conn, o.id)?;
+                }
+                // Shipped or disputed: the goods are out; the seller restocks what comes back.
+                _ => {}
             }
             events.record(
                 conn,

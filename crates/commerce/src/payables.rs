@@ -110,9 +110,34 @@ pub async fn void(payable: Uuid, reason: &str) -> Result<Voided, Problem> {
 
 /// Releases the escrow to the seller (the buyer confirmed, or the order completed by itself).
 pub async fn release(payable: Uuid, reason: &str) -> Result<(), Problem> {
+    release_with(payable, reason, false).await
+}
+
+/// Releases a frozen escrow to the seller: an operator resolved the dispute for them.
+pub async fn release_disputed(payable: Uuid, reason: &str) -> Result<(), Problem> {
+    release_with(payable, reason, true).await
+}
+
+/// Freezes the escrow while the buyer's dispute is open.
+pub async fn freeze(payable: Uuid, reason: &str) -> Result<(), Problem> {
+    let (status, body) = call(
+        &format!("payables/{payable}/freeze"),
+        json!({ "reason": reason }),
+        None,
+    )
+    .await?;
+    match status {
+        200 => Ok(()),
+        _ => Err(Problem::internal(format!(
+            "payments freeze answered {status}: {body}"
+        ))),
+    }
+}
+
+async fn release_with(payable: Uuid, reason: &str, resolve_dispute: bool) -> Result<(), Problem> {
     let (status, body) = call(
         &format!("payables/{payable}/release"),
-        json!({ "reason": reason }),
+        json!({ "reason": reason, "resolve_dispute": resolve_dispute }),
         None,
     )
     .await?;

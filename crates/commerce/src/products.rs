@@ -36,7 +36,20 @@ struct NewProduct {
     variants: Vec<NewVariant>,
     #[serde(default = "active")]
     status: String,
+    #[serde(default)]
+    price_tiers: Vec<PriceTier>,
 }
+
+/// Buy at least `min_quantity` units of a variant at `unit_price` each.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceTier {
+    min_quantity: i32,
+    unit_price: i64,
+}
+
+/// At most this many quantity tiers per product.
+pub const PRICE_TIERS_MAX: usize = 5;
 
 fn active() -> String {
     "active".into()
@@ -107,6 +120,7 @@ fn check_product(b: &NewProduct) -> Result<(), Problem> {
     if b.variants.is_empty() || b.variants.len() > VARIANTS_MAX {
         return Err(Problem::invalid_field("variants", "give 1 to 100 variants"));
     }
+    check_tiers(&b.price_tiers)?;
     let mut seen = std::collections::HashSet::new();
     for (i, v) in b.variants.iter().enumerate() {
         let at = |f: &str| format!("variants[{i}].{f}");
@@ -148,6 +162,36 @@ fn check_product(b: &NewProduct) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Tiers: at most five, each for 2 to 1,000 units, a lower unit price the more units.
+fn check_tiers(tiers: &[PriceTier]) -> Result<(), Problem> {
+    if tiers.len() > PRICE_TIERS_MAX {
+        return Err(Problem::invalid_field(
+            "price_tiers",
+            "give at most 5 tiers",
+        ));
+    }
+    let mut previous: Option<&PriceTier> = None;
+    for (i, t) in tiers.iter().enumerate() {
+        if !(2..=1000).contains(&t.min_quantity) {
+            return Err(Problem::invalid_field(
+                format!("price_tiers[{i}].min_quantity"),
+                "must be from 2 to 1000",
+            ));
+        }
+        check_whole_shillings(&format!("price_tiers[{i}].unit_price"), t.unit_price, false)?;
+        if let Some(p) = previous {
+            if t.min_quantity <= p.min_quantity || t.unit_price >= p.unit_price {
+                return Err(Problem::invalid_field(
+                    format!("price_tiers[{i}]"),
+                    "tiers go up in quantity and down in price",
+                ));
+            }
+        }
+        previous = Some(t);
+    }
+    Ok(())
+}
+
 /// `POST /shop/shops/{id}/products`: 201 with the product and its variants.
 pub fn create(req: &Request, shop_id: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
@@ -176,6 +220,13 @@ pub fn create(req: &Request, shop_id: &str) -> Result<Response, Problem> {
                 ),
             ],
         )?;
+        for t in &b.price_tiers {
+            query(
+                conn,
+                "INSERT INTO commerce.price_tiers (product_id, min_quantity, unit_price) VALUES ($1, $2, $3)",
+                &[P::Uuid(id.to_string()), P::Int32(t.min_quantity), P::Int64(t.unit_price)],
+            )?;
+        }
         for (position, v) in b.variants.iter().enumerate() {
             let variant = new_id();
             query(
@@ -245,6 +296,18 @@ pub fn view(conn: &Connection, id: Uuid, viewer: Option<Uuid>) -> Result<Option<
          FROM commerce.variants WHERE product_id = $1 ORDER BY position",
         &[P::Uuid(id.to_string())],
     )?;
+    let tiers = query(
+        conn,
+        "SELECT min_quantity, unit_price FROM commerce.price_tiers WHERE product_id = $1 ORDER BY min_quantity",
+        &[P::Uuid(id.to_string())],
+    )?;
+    let mut price_tiers = Vec::with_capacity(tiers.len());
+    for i in 0..tiers.len() {
+        price_tiers.push(json!({
+            "min_quantity": tiers.value::<i32>(i, "min_quantity")?,
+            "unit_price": tiers.value::<i64>(i, "unit_price")?,
+        }));
+    }
     let mut list = Vec::with_capacity(variants.len());
     for i in 0..variants.len() {
         let stock: i32 = variants.value(i, "stock")?;
@@ -270,6 +333,7 @@ pub fn view(conn: &Connection, id: Uuid, viewer: Option<Uuid>) -> Result<Option<
         "currency": rows.value::<String>(0, "currency")?,
         "options": strings(rows.value::<Vec<Option<String>>>(0, "options")?),
         "variants": list,
+        "price_tiers": price_tiers,
         "created_at": rows.value::<String>(0, "created_at")?,
     })))
 }
@@ -396,4 +460,58 @@ fn decode_query(raw: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantChanges {
+    price: Option<i64>,
+    compare_at_price: Option<i64>,
+    sku: Option<String>,
+}
+
+/// `PATCH /shop/variants/{id}` (the shop's owner): price, compare-at price, SKU. Carts keep the
+/// price their lines were added at and flag the change.
+pub fn update_variant(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let variant = parse_id("id", id)?;
+    let b: VariantChanges = json_body(req)?;
+    if let Some(price) = b.price {
+        check_whole_shillings("price", price, false)?;
+    }
+    if let Some(c) = b.compare_at_price {
+        check_whole_shillings("compare_at_price", c, false)?;
+    }
+    if b.sku
+        .as_deref()
+        .is_some_and(|s| s.trim().is_empty() || s.len() > 64)
+    {
+        return Err(Problem::invalid_field("sku", "must be 1 to 64 characters"));
+    }
+    let conn = db()?;
+    let rows = query(
+        &conn,
+        "UPDATE commerce.variants v SET price = coalesce($3, v.price),
+             compare_at_price = coalesce($4, v.compare_at_price), sku = coalesce($5, v.sku)
+         FROM commerce.products p JOIN commerce.shops s ON s.id = p.shop_id
+         WHERE v.id = $1 AND p.id = v.product_id AND s.owner_id = $2 RETURNING v.product_id",
+        &[
+            P::Uuid(variant.to_string()),
+            P::Uuid(ctx.user_id.to_string()),
+            b.price.map(P::Int64).unwrap_or(P::DbNull),
+            b.compare_at_price.map(P::Int64).unwrap_or(P::DbNull),
+            b.sku
+                .map(|s| P::Str(s.trim().to_string()))
+                .unwrap_or(P::DbNull),
+        ],
+    )?;
+    if rows.is_empty() {
+        return Err(Problem::not_found("no such variant in your shops"));
+    }
+    let product: Uuid = rows.value(0, "product_id")?;
+    Ok(json(
+        200,
+        &view(&conn, product, Some(ctx.user_id))?
+            .ok_or_else(|| Problem::not_found("no such product"))?,
+    ))
 }

@@ -290,10 +290,10 @@ async fn collection_callback(
         ..
     }) = &report.status
     {
-        if !reports_amount(*major, intent.money()) {
+        if !reports_amount(*major, intent.collected()) {
             return Ok(Applied::Rejected(format!(
-                "amount mismatch: the callback says {major}, the intent is {} minor units",
-                intent.amount
+                "amount mismatch: the callback says {major}, the intent collects {} minor units",
+                intent.collected().amount
             )));
         }
     }

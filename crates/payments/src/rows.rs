@@ -33,13 +33,17 @@ pub struct Intent {
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
+    /// A member of a multi-payable payment: the intent the provider saw (docs/payments.md).
+    pub lead_intent_id: Option<Uuid>,
+    /// A lead's total, when it collects for members too.
+    pub collect_amount: Option<i64>,
 }
 
 pub fn intent_columns() -> String {
     format!(
         "id, payable_id, payer_id, method_id, provider, amount, currency, state, provider_request_id, \
          provider_transaction_id, checkout_url, failure_code, failure_reason, receipt_number, \
-         refunded_amount, status_checks, needs_review, {}, {}, {}",
+         refunded_amount, status_checks, needs_review, lead_intent_id, collect_amount, {}, {}, {}",
         ts("created_at"),
         ts("updated_at"),
         ts("completed_at")
@@ -69,6 +73,8 @@ impl Intent {
             created_at: r.value(i, "created_at")?,
             updated_at: r.value(i, "updated_at")?,
             completed_at: r.value(i, "completed_at")?,
+            lead_intent_id: r.value(i, "lead_intent_id")?,
+            collect_amount: r.value(i, "collect_amount")?,
         })
     }
 
@@ -89,9 +95,27 @@ impl Intent {
         self.state.is_final()
     }
 
-    /// The amount asked for.
+    /// The amount asked for (this intent's payable).
     pub fn money(&self) -> Money {
         Money::new(self.amount, self.currency)
+    }
+
+    /// What the provider collects for this intent: its amount, or a lead's total.
+    pub fn collected(&self) -> Money {
+        Money::new(self.collect_amount.unwrap_or(self.amount), self.currency)
+    }
+
+    /// The members of a lead intent (locked when `lock`), oldest first.
+    pub fn members(conn: &Connection, lead: Uuid, lock: bool) -> Result<Vec<Self>, Problem> {
+        nexgate_platform::db::load_all(
+            conn,
+            &format!(
+                "SELECT {} FROM payments.intents WHERE lead_intent_id = $1 ORDER BY id{}",
+                intent_columns(),
+                for_update(lock)
+            ),
+            &[P::Uuid(lead.to_string())],
+        )
     }
 
     pub fn view(&self) -> Value {
@@ -108,6 +132,8 @@ impl Intent {
             "receipt_number": self.receipt_number,
             "failure": self.failure_code.as_ref().map(|code| json!({"code": code, "reason": self.failure_reason})),
             "refunded_amount": self.refunded_amount,
+            "lead_intent_id": self.lead_intent_id,
+            "collect_amount": self.collect_amount,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "completed_at": self.completed_at,

@@ -55,11 +55,43 @@ pub fn apply(
     status: &Status,
     source: &str,
 ) -> Result<Applied, Problem> {
+    apply_with_members(conn, component, id, status, source).map(|(applied, _)| applied)
+}
+
+/// [`apply`] to a lead intent and, when it moved, the same outcome to each of its members (a
+/// multi-payable payment), in one transaction: each member's payable gets its own credit and
+/// events. Also answers the refunds members reserved (a success on a payable nobody may pay).
+fn apply_with_members(
+    conn: &Connection,
+    component: &str,
+    id: Uuid,
+    status: &Status,
+    source: &str,
+) -> Result<(Applied, Vec<(Uuid, String)>), Problem> {
     with_events(conn, SCHEMA, component, |conn, events| {
         let Some(intent) = Intent::load(conn, id, true)? else {
-            return Ok(Applied::Rejected("no such intent".into()));
+            return Ok((Applied::Rejected("no such intent".into()), Vec::new()));
         };
-        apply_locked(conn, events, &intent, status, source)
+        let applied = apply_locked(conn, events, &intent, status, source)?;
+        let mut returning = Vec::new();
+        if matches!(applied, Applied::Applied(_) | Applied::Returning { .. }) {
+            // The provider's amount was checked against the lead's total; members take theirs.
+            let member_status = match status {
+                Status::Succeeded { transaction_id, .. } => Status::Succeeded {
+                    transaction_id: transaction_id.clone(),
+                    amount_major: None,
+                },
+                other => other.clone(),
+            };
+            for member in Intent::members(conn, intent.id, true)? {
+                if let Applied::Returning { refund, secret } =
+                    apply_locked(conn, events, &member, &member_status, source)?
+                {
+                    returning.push((refund, secret));
+                }
+            }
+        }
+        Ok((applied, returning))
     })
 }
 
@@ -72,9 +104,13 @@ pub async fn apply_then_return(
     status: &Status,
     source: &str,
 ) -> Result<Applied, Problem> {
-    let applied = apply(conn, settings.component, id, status, source)?;
+    let (applied, mut returning) =
+        apply_with_members(conn, settings.component, id, status, source)?;
     if let Applied::Returning { refund, secret } = &applied {
-        crate::disburse::send_once(settings, conn, settings.component, *refund, secret).await?;
+        returning.push((*refund, secret.clone()));
+    }
+    for (refund, secret) in returning {
+        crate::disburse::send_once(settings, conn, settings.component, refund, &secret).await?;
     }
     Ok(applied)
 }
@@ -167,10 +203,10 @@ fn succeeded(
 ) -> Result<Applied, Problem> {
     let id = P::Uuid(intent.id.to_string());
     if let Some(major) = amount_major {
-        if !reports_amount(major, intent.money()) {
+        if !reports_amount(major, intent.collected()) {
             return Ok(Applied::Rejected(format!(
-                "amount mismatch: provider says {major}, intent is {} minor units",
-                intent.amount
+                "amount mismatch: provider says {major}, intent collects {} minor units",
+                intent.collected().amount
             )));
         }
     }

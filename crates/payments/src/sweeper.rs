@@ -40,6 +40,7 @@ pub async fn sweep(req: Request, component: &'static str) -> Result<Response, Pr
             "WITH due AS (
                  SELECT id FROM payments.intents
                  WHERE state IN ('created', 'awaiting_customer', 'processing') AND NOT needs_review AND next_check_at <= now()
+                   AND lead_intent_id IS NULL
                  ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)
              UPDATE payments.intents i SET status_checks = status_checks + 1,
                  next_check_at = now() + make_interval(secs => least(3600, 30 * power(2, least(status_checks, 7))))
@@ -154,5 +155,14 @@ fn expire(conn: &spin_sdk::pg4::Connection, id: Uuid) -> Result<bool, Problem> {
             &[P::Uuid(id.to_string())],
         )
         .map_err(Problem::from)?;
+    if n == 1 {
+        // Its members (a multi-payable payment) were never sent either.
+        conn.execute(
+            "UPDATE payments.intents SET state = 'expired', completed_at = now(), updated_at = now()
+             WHERE lead_intent_id = $1 AND state = 'created'",
+            &[P::Uuid(id.to_string())],
+        )
+        .map_err(Problem::from)?;
+    }
     Ok(n == 1)
 }

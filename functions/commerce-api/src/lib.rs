@@ -4,7 +4,7 @@
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
 
-use nexgate_commerce::{addresses, inventory, orders, products, shops};
+use nexgate_commerce::{addresses, cart, inventory, orders, products, reviews, shops};
 use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
 use spin_sdk::http::{Request, Response};
@@ -21,7 +21,14 @@ const ROUTES: &Table = &[
     ("POST", "/shop/shops/{id}/products"),
     ("GET", "/shop/products"),
     ("GET", "/shop/products/{id}"),
+    ("GET", "/shop/products/{id}/reviews"),
+    ("POST", "/shop/reviews/{id}/reply"),
+    ("POST", "/shop/orders/{id}/reviews"),
     ("POST", "/shop/variants/{id}/stock"),
+    ("PATCH", "/shop/variants/{id}"),
+    ("GET", "/shop/cart"),
+    ("PUT", "/shop/cart/items/{id}"),
+    ("DELETE", "/shop/cart/items/{id}"),
     ("GET", "/shop/addresses"),
     ("POST", "/shop/addresses"),
     ("DELETE", "/shop/addresses/{id}"),
@@ -32,6 +39,8 @@ const ROUTES: &Table = &[
     ("POST", "/shop/orders/{id}/deliver"),
     ("POST", "/shop/orders/{id}/confirm"),
     ("POST", "/shop/orders/{id}/cancel"),
+    ("POST", "/shop/orders/{id}/dispute"),
+    ("POST", "/shop/operator/orders/{id}/resolve"),
 ];
 
 #[http_component]
@@ -49,12 +58,22 @@ async fn handle(req: Request) -> Response {
         ("POST", "/shop/shops/{id}/products") => products::create(&req, &id),
         ("GET", "/shop/products") => products::list(&req),
         ("GET", "/shop/products/{id}") => products::get(&req, &id),
-        ("POST", "/shop/variants/{id}/stock") => inventory::change(&req, &id),
+        ("GET", "/shop/products/{id}/reviews") => reviews::list(&req, &id),
+        ("POST", "/shop/reviews/{id}/reply") => reviews::reply(&req, &id),
+        ("POST", "/shop/orders/{id}/reviews") => reviews::create(&req, &id, COMPONENT),
+        ("POST", "/shop/variants/{id}/stock") => inventory::change(&req, &id, COMPONENT),
+        ("PATCH", "/shop/variants/{id}") => products::update_variant(&req, &id),
+        ("GET", "/shop/cart") => cart::get(&req),
+        ("PUT", "/shop/cart/items/{id}") => cart::set(&req, &id),
+        ("DELETE", "/shop/cart/items/{id}") => cart::remove(&req, &id),
         ("GET", "/shop/addresses") => addresses::list(&req),
         ("POST", "/shop/addresses") => addresses::add(&req),
         ("DELETE", "/shop/addresses/{id}") => addresses::remove(&req, &id),
         ("GET", "/shop/orders") => orders::list(&req),
         ("GET", "/shop/orders/{id}") => orders::get(&req, &id),
+        ("POST", "/shop/operator/orders/{id}/resolve") => {
+            orders::resolve(&req, &id, COMPONENT).await
+        }
         ("POST", _) if route.key().1.starts_with("/shop/orders/{id}/") => {
             orders::act(&req, &id, action, COMPONENT).await
         }

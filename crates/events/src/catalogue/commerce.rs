@@ -83,6 +83,33 @@ event_types! {
         }
     }
 
+    StockLow {
+        name: "commerce.stock.low",
+        version: 1,
+        secret: false,
+        description: "A sale left a variant with few units available (at or below the shop's threshold, 5). Audience: the seller.",
+        data: {
+            variant_id: Uuid = "string (uuid)",
+            product_id: Uuid = "string (uuid)",
+            shop_id: Uuid = "string (uuid)",
+            seller_id: Uuid = "string (uuid): the shop's owner",
+            available: i64 = "integer: units left to sell",
+        }
+    }
+
+    StockRestocked {
+        name: "commerce.stock.restocked",
+        version: 1,
+        secret: false,
+        description: "A variant that was sold out can be bought again (back in stock). For wishlists. Audience: none yet (wishlists will name theirs).",
+        data: {
+            variant_id: Uuid = "string (uuid)",
+            product_id: Uuid = "string (uuid)",
+            shop_id: Uuid = "string (uuid)",
+            available: i64 = "integer: units available now",
+        }
+    }
+
     GroupBuyProgressed {
         name: "commerce.group_buy.progressed",
         version: 1,
