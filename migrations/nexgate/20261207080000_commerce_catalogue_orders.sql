@@ -62,6 +62,15 @@ CREATE TABLE commerce.variants (
 );
 CREATE INDEX variants_product_idx ON commerce.variants (product_id, position);
 
+-- Up to 10 images per product (File Manager files of purpose `product`, attached to it), in order.
+CREATE TABLE commerce.product_images (
+    product_id uuid NOT NULL REFERENCES commerce.products (id),
+    position integer NOT NULL CHECK (position BETWEEN 0 AND 9),
+    file_id uuid NOT NULL,
+    PRIMARY KEY (product_id, position),
+    UNIQUE (product_id, file_id)
+);
+
 -- Quantity price tiers per product: buying at least `min_quantity` units of a variant costs
 -- `unit_price` each (never more than the variant's own price).
 CREATE TABLE commerce.price_tiers (
@@ -218,6 +227,22 @@ ALTER TABLE commerce.shops
     ADD COLUMN rating_sum integer NOT NULL DEFAULT 0,
     ADD COLUMN rating_histogram integer[] NOT NULL DEFAULT '{0,0,0,0,0}';
 
+-- Wishlists: products a user saved (optionally one variant of it), told of a price drop (at most
+-- once per product per day, `price_drop_notices`) and when a sold-out variant is back.
+CREATE TABLE commerce.wishlist (
+    user_id uuid NOT NULL,
+    product_id uuid NOT NULL REFERENCES commerce.products (id),
+    variant_id uuid REFERENCES commerce.variants (id),
+    saved_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, product_id)
+);
+CREATE INDEX wishlist_product_idx ON commerce.wishlist (product_id);
+CREATE TABLE commerce.price_drop_notices (
+    product_id uuid NOT NULL REFERENCES commerce.products (id),
+    day date NOT NULL,
+    PRIMARY KEY (product_id, day)
+);
+
 -- Payment events applied once (deduplicated on the envelope id).
 CREATE TABLE commerce.consumed_events (
     event_id uuid PRIMARY KEY,
@@ -247,7 +272,7 @@ GRANT EXECUTE ON FUNCTION commerce.deletion_blockers(uuid) TO nexgate_auth;
 -- state and availability per variant.
 CREATE VIEW commerce.product_cards AS
 SELECT p.id AS product_id, p.shop_id, s.handle AS shop_handle, s.owner_id AS seller_id, p.title,
-       p.status, s.currency,
+       p.status, s.currency, p.rating_count, p.rating_sum,
        (SELECT min(v.price) FROM commerce.variants v WHERE v.product_id = p.id) AS price_min,
        (SELECT max(v.price) FROM commerce.variants v WHERE v.product_id = p.id) AS price_max,
        (SELECT coalesce(sum(v.stock - v.reserved), 0) FROM commerce.variants v WHERE v.product_id = p.id) AS available,
@@ -257,3 +282,33 @@ SELECT p.id AS product_id, p.shop_id, s.handle AS shop_handle, s.owner_id AS sel
 FROM commerce.products p JOIN commerce.shops s ON s.id = p.shop_id;
 GRANT USAGE ON SCHEMA commerce TO nexgate_services;
 GRANT SELECT ON commerce.product_cards TO nexgate_services;
+
+-- Shop cards (for DM cards, mentions and the feed): the shop, its rating and the seller.
+CREATE VIEW commerce.shop_cards AS
+SELECT s.id AS shop_id, s.handle, s.name, s.owner_id AS seller_id, s.currency, s.status,
+       s.rating_count, s.rating_sum,
+       (SELECT count(*) FROM commerce.products p WHERE p.shop_id = s.id AND p.status = 'active') AS products
+FROM commerce.shops s;
+GRANT SELECT ON commerce.shop_cards TO nexgate_services;
+
+-- The shop a `$handle` names (any case), for mentions.
+CREATE FUNCTION commerce.shop_by_handle(wanted text) RETURNS uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT id FROM commerce.shops WHERE lower(handle) = lower(wanted)
+$$;
+-- A user's shops, oldest first.
+CREATE FUNCTION commerce.shops_of(owner uuid) RETURNS SETOF uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT id FROM commerce.shops WHERE owner_id = owner ORDER BY created_at, id
+$$;
+-- Whether a user bought a product (a paid order that was not cancelled), for "followees bought".
+CREATE FUNCTION commerce.bought(buyer uuid, product uuid) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM commerce.orders o JOIN commerce.order_lines l ON l.order_id = o.id
+        WHERE o.buyer_id = buyer AND l.product_id = product
+          AND o.state IN ('paid', 'processing', 'shipped', 'delivered', 'completed', 'disputed'))
+$$;
+REVOKE ALL ON FUNCTION commerce.shop_by_handle(text), commerce.shops_of(uuid), commerce.bought(uuid, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION commerce.shop_by_handle(text), commerce.shops_of(uuid), commerce.bought(uuid, uuid)
+    TO nexgate_services;

@@ -918,6 +918,47 @@ async fn blocks_hide_shops_and_a_deleted_buyer_leaves_orders_without_an_address(
         1,
         "{listed}"
     );
+    let card = &listed.body["items"][0];
+    assert_eq!(
+        (card["price_min"].as_i64(), card["price_max"].as_i64()),
+        (Some(100_000), Some(110_000)),
+        "{card}"
+    );
+    assert_eq!(
+        card["available"], 5,
+        "3 + 3 units, one held by the open checkout: {card}"
+    );
+    for (query, found) in [
+        ("q=kitenge", 1),
+        ("q=printed%20cotton", 1),
+        ("q=sandals", 0),
+        ("min_price=105000", 1),
+        ("min_price=120000", 0),
+        ("max_price=90000", 0),
+    ] {
+        let a = as_user(
+            &w.app,
+            &w.buyer,
+            Method::GET,
+            &format!("/shop/products?shop_id={shop_id}&{query}"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            a.body["items"].as_array().map(Vec::len),
+            Some(found),
+            "{query}: {a}"
+        );
+    }
+    let bad_price = as_user(
+        &w.app,
+        &w.buyer,
+        Method::GET,
+        "/shop/products?min_price=cheap",
+        None,
+    )
+    .await;
+    assert_eq!(bad_price.status, 422, "{bad_price}");
     let block = as_user(
         &w.app,
         &w.seller,
@@ -1217,6 +1258,40 @@ async fn the_cart_buys_at_tier_prices_and_completed_items_are_reviewed_once() {
         listed.body["rating"]["distribution"],
         json!([0, 1, 0, 1, 0])
     );
+    // What other services read (as the social service's role would).
+    let (social, conn) =
+        tokio_postgres::connect(&w.app.db.url("nexgate_social"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let buyer = uuid::Uuid::parse_str(&w.buyer.user_id).unwrap();
+    let product = uuid::Uuid::parse_str(&product_id).unwrap();
+    let bought: bool = social
+        .query_one("SELECT commerce.bought($1, $2)", &[&buyer, &product])
+        .await
+        .unwrap()
+        .get(0);
+    let stranger_id = uuid::Uuid::parse_str(&stranger.user_id).unwrap();
+    let not_bought: bool = social
+        .query_one("SELECT commerce.bought($1, $2)", &[&stranger_id, &product])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(bought && !not_bought);
+    let by_handle: Option<uuid::Uuid> = social
+        .query_one("SELECT commerce.shop_by_handle('AMINA_duka')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(by_handle.map(|u| u.to_string()), Some(shop_id.clone()));
+    let card = social
+        .query_one("SELECT price_min, available, rating_count FROM commerce.product_cards WHERE product_id = $1", &[&product])
+        .await
+        .unwrap();
+    assert_eq!(
+        (card.get::<_, Option<i64>>(0), card.get::<_, i32>(2)),
+        (Some(100_000), 2)
+    );
     let review_id = a.body["id"].as_str().unwrap();
     let reply = as_user(
         &w.app,
@@ -1454,4 +1529,192 @@ async fn a_dispute_freezes_the_escrow_until_an_operator_resolves_it() {
         (3, 0),
         "the goods are out: no automatic return"
     );
+}
+
+async fn upload(w: &World, user: &User, purpose: &str) -> String {
+    let resp = w
+        .app
+        .http
+        .post(w.app.url(&format!("/files?purpose={purpose}")))
+        .bearer_auth(&user.access_token)
+        .header("content-type", "image/jpeg")
+        .body(nexgate_tests::files::jpeg(640, 480))
+        .send()
+        .await
+        .unwrap();
+    let a = Answer::from_response(resp).await;
+    assert_eq!(a.status, 201, "{a}");
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+/// A product's images are the seller's own files uploaded for products, attached through the File
+/// Manager; they show on the product and as the card's cover; anyone else's file, or a file of
+/// another purpose, is a 422 naming the image.
+#[tokio::test]
+async fn product_images_are_the_sellers_own_product_files() {
+    let w = world().await;
+    let shop_id = shop(&w, &w.seller, "amina_duka").await;
+    let me = as_user(&w.app, &w.seller, Method::GET, "/users/me", None).await;
+    assert_eq!(
+        me.body["shop_id"],
+        shop_id.as_str(),
+        "the first shop is linked to the profile: {me}"
+    );
+    let mine = upload(&w, &w.seller, "product").await;
+    let theirs = upload(&w, &w.buyer, "product").await;
+    let avatar = upload(&w, &w.seller, "avatar").await;
+    let body = |images: Vec<&str>| json!({"title": "Basket", "images": images, "variants": [{"sku": "B", "price": 100_000, "stock": 2}]});
+    let path = format!("/shop/shops/{shop_id}/products");
+    for (images, field) in [
+        (vec![theirs.as_str()], "images[0]"),
+        (vec![mine.as_str(), avatar.as_str()], "images[1]"),
+    ] {
+        let refused = as_user(&w.app, &w.seller, Method::POST, &path, Some(body(images))).await;
+        assert_eq!(refused.status, 422, "{refused}");
+        assert!(refused.body.to_string().contains(field), "{refused}");
+    }
+    let made = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        &path,
+        Some(body(vec![mine.as_str()])),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{made}");
+    let url = made.body["images"][0]["variants"][0]["url"]
+        .as_str()
+        .expect("an image with its variants")
+        .to_string();
+    assert_eq!(
+        w.app.http.get(&url).send().await.unwrap().status(),
+        200,
+        "{url}"
+    );
+    let listed = as_user(
+        &w.app,
+        &w.buyer,
+        Method::GET,
+        &format!("/shop/products?shop_id={shop_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        listed.body["items"][0]["cover"]["file_id"],
+        mine.as_str(),
+        "{listed}"
+    );
+}
+
+/// Whoever saved a product hears (through the notifier) of a price drop, at most once per product
+/// per day, and of a sold-out variant coming back in stock.
+#[tokio::test]
+async fn a_wishlist_hears_of_a_price_drop_once_a_day_and_of_a_restock() {
+    let mut w = world().await;
+    let _notifier = w.app.notifier();
+    let shop_id = shop(&w, &w.seller, "amina_duka").await;
+    let (product_id, v) = product(&w, &w.seller, &shop_id, 100_000, 1).await;
+    let (other_product, _) = product(&w, &w.seller, &shop_id, 50_000, 1).await;
+    let wrong = as_user(
+        &w.app,
+        &w.buyer,
+        Method::PUT,
+        &format!("/shop/wishlist/{other_product}"),
+        Some(json!({"variant_id": v[0]})),
+    )
+    .await;
+    assert_eq!(wrong.status, 422, "a variant of another product: {wrong}");
+    let saved = as_user(
+        &w.app,
+        &w.buyer,
+        Method::PUT,
+        &format!("/shop/wishlist/{product_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(saved.status, 204, "{saved}");
+    let list = as_user(&w.app, &w.buyer, Method::GET, "/shop/wishlist", None).await;
+    assert_eq!(
+        list.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{list}"
+    );
+    let stranger = sign_up(&w.app, &mut w.observer).await;
+    let not_theirs = as_user(
+        &w.app,
+        &stranger,
+        Method::DELETE,
+        &format!("/shop/wishlist/{product_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(not_theirs.status, 404, "{not_theirs}");
+
+    for price in [90_000, 80_000] {
+        let cut = as_user(
+            &w.app,
+            &w.seller,
+            Method::PATCH,
+            &format!("/shop/variants/{}", v[0]),
+            Some(json!({"price": price})),
+        )
+        .await;
+        assert_eq!(cut.status, 200, "{cut}");
+    }
+    let dropped = w
+        .observer
+        .wait_for(Duration::from_secs(10), |key, _| {
+            key.ends_with(".commerce.price.dropped")
+        })
+        .await
+        .expect("commerce.price.dropped");
+    assert_eq!(
+        (
+            dropped.1["data"]["old_price"].as_i64(),
+            dropped.1["data"]["new_price"].as_i64()
+        ),
+        (Some(100_000), Some(90_000))
+    );
+    assert_eq!(dropped.1["audience"], json!([w.buyer.user_id]));
+    let again = w
+        .observer
+        .wait_for(Duration::from_secs(2), |key, _| {
+            key.ends_with(".commerce.price.dropped")
+        })
+        .await;
+    assert!(again.is_none(), "once per product per day: {again:?}");
+
+    let sold_out = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        &format!("/shop/variants/{}/stock", v[0]),
+        Some(json!({"kind": "adjustment", "quantity": -1, "reason": "damaged in storage"})),
+    )
+    .await;
+    assert_eq!(sold_out.status, 200, "{sold_out}");
+    let back = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        &format!("/shop/variants/{}/stock", v[0]),
+        Some(json!({"kind": "restock", "quantity": 2})),
+    )
+    .await;
+    assert_eq!(back.status, 200, "{back}");
+    let notes = nexgate_tests::notify::notifications_db(&w.app).await;
+    for (event_type, want) in [
+        ("commerce.price.dropped", 1),
+        ("commerce.stock.restocked", 1),
+    ] {
+        let sql = format!(
+            "SELECT count(*) FROM notifications.items WHERE user_id = '{}' AND event_type = '{event_type}'",
+            w.buyer.user_id
+        );
+        let seen = eventually(Duration::from_secs(20), || async {
+            (nexgate_tests::notify::count(&notes, &sql).await == want).then_some(())
+        })
+        .await;
+        assert!(seen.is_some(), "{event_type} reached the buyer once");
+    }
 }

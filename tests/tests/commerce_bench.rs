@@ -159,3 +159,85 @@ async fn checkout_throughput_on_one_hot_variant() {
     println!("| pgbench: bare conditional UPDATE | {tps:.0} | same server, same run |");
     println!("| ratio | {:.2} | goal ≥ 0.50 |", checkout_per_sec / tps);
 }
+
+/// p50/p99 of `n` GETs of `path` at `concurrency`, all expected to answer 200.
+async fn latency(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    n: usize,
+    concurrency: usize,
+) -> (f64, f64) {
+    use futures::stream::{self, StreamExt};
+    let url = app.url(path);
+    let mut lat: Vec<Duration> = stream::iter(0..n)
+        .map(|_| {
+            let (http, url, token) = (app.http.clone(), url.clone(), token.to_string());
+            async move {
+                let t = Instant::now();
+                let resp = http.get(&url).bearer_auth(&token).send().await.unwrap();
+                assert_eq!(resp.status(), 200, "{url}");
+                let _ = resp.bytes().await;
+                t.elapsed()
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    lat.sort();
+    let pct =
+        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
+    (pct(0.50), pct(0.99))
+}
+
+#[tokio::test]
+#[ignore = "benchmark: bash bench/commerce.sh"]
+async fn listing_and_search_over_100k_products() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut observer = app.observe_events().await;
+    let buyer = sign_up(&app, &mut observer).await;
+    let seed = std::fs::read_to_string(nexgate_tests::repo_root().join("bench/commerce_seed.sql"))
+        .unwrap();
+    let started = Instant::now();
+    let out = std::process::Command::new("psql")
+        .arg(app.db.url("nexgate_admin"))
+        .args(["-v", "ON_ERROR_STOP=1", "-qc", &seed])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let products: i64 = app
+        .db
+        .admin()
+        .await
+        .query_one("SELECT count(*) FROM commerce.products", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(products, 100_000);
+    eprintln!("seeded 100,000 products in {:?}", started.elapsed());
+    let n: usize = std::env::var("BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    let token = buyer.access_token.clone();
+    // Warm every component and the plans.
+    latency(&app, &token, "/shop/products?limit=20", 50, 4).await;
+    latency(&app, &token, "/users/me", 50, 4).await;
+    println!("| request ({n} per row) | concurrency | p50 ms | p99 ms |");
+    println!("|---|---|---|---|");
+    for concurrency in [2, 16] {
+        for path in [
+            "/shop/products?limit=20",
+            "/shop/products?limit=20&q=kitenge%20gold",
+            "/shop/products?limit=20&min_price=2500000",
+            "/users/me",
+        ] {
+            let (p50, p99) = latency(&app, &token, path, n, concurrency).await;
+            println!("| `GET {path}` | {concurrency} | {p50:.1} | {p99:.1} |");
+        }
+    }
+}

@@ -268,11 +268,12 @@ pub fn change(req: &Request, id: &str, component: &'static str) -> Result<Respon
                 shop_id: owned.value(0, "shop_id")?,
                 available: after as i64,
             };
+            let audience = crate::wishlist::watchers(conn, restocked.product_id, Some(variant))?;
             events.record(
                 conn,
                 Some(ctx.user_id),
                 ("variant", variant.to_string()),
-                vec![],
+                audience,
                 &restocked,
             )?;
         }

@@ -4,41 +4,19 @@
 
 use nexgate_platform::Problem;
 use serde_json::{json, Value};
-use spin_sdk::http::{Method, Request, Response};
 use uuid::Uuid;
 
-/// Payments' internal component (granted in `spin.toml`).
-const PAYMENTS_INTERNAL_ORIGIN: &str = "http://payments-internal.spin.internal";
-
-/// `POST /internal/payments/<path>` with `body` (and an idempotency key): (status, JSON).
+/// `POST /internal/payments/<path>` with `body` on payments' internal component (the kit's
+/// internal call: `payments_internal_token`, granted in `spin.toml`): (status, JSON).
 async fn call(path: &str, body: Value, key: Option<&str>) -> Result<(u16, Value), Problem> {
-    let token =
-        nexgate_platform::config::var("payments_internal_token").map_err(Problem::internal)?;
-    let mut builder = Request::builder();
-    builder
-        .method(Method::Post)
-        .uri(format!(
-            "{PAYMENTS_INTERNAL_ORIGIN}/internal/payments/{path}"
-        ))
-        .header("content-type", "application/json")
-        .header("x-internal-token", token);
-    if let Some(key) = key {
-        builder.header("idempotency-key", key);
-    }
-    let req = builder
-        .body(serde_json::to_vec(&body).unwrap_or_default())
-        .build();
-    let resp: Response = spin_sdk::http::send(req).await.map_err(|e| {
-        eprintln!("commerce: payments {path}: {e}");
-        Problem::unavailable("payments")
-    })?;
-    let status = *resp.status();
-    let value = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
-    if status >= 500 {
-        eprintln!("commerce: payments {path} answered {status}: {value}");
-        return Err(Problem::unavailable("payments"));
-    }
-    Ok((status, value))
+    nexgate_platform::internal::call(
+        "payments",
+        spin_sdk::http::Method::Post,
+        &format!("/internal/payments/{path}"),
+        &body,
+        key,
+    )
+    .await
 }
 
 /// An order's payable as commerce asks for it.

@@ -14,6 +14,9 @@ use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::inventory::{self, Movement};
+use crate::settings::SCHEMA;
+use nexgate_events::catalogue::commerce::PriceDropped;
+use nexgate_events::outbox::{with_events, Outbox};
 
 /// At most this many options (size, colour, ...) per product.
 pub const OPTIONS_MAX: usize = 3;
@@ -38,6 +41,9 @@ struct NewProduct {
     status: String,
     #[serde(default)]
     price_tiers: Vec<PriceTier>,
+    /// Up to 10 files uploaded with purpose `product`, in display order.
+    #[serde(default)]
+    images: Vec<String>,
 }
 
 /// Buy at least `min_quantity` units of a variant at `unit_price` each.
@@ -162,6 +168,25 @@ fn check_product(b: &NewProduct) -> Result<(), Problem> {
     Ok(())
 }
 
+/// The image file ids: at most [`crate::media::IMAGES_MAX`], each once.
+fn image_ids(raw: &[String]) -> Result<Vec<Uuid>, Problem> {
+    if raw.len() > crate::media::IMAGES_MAX {
+        return Err(Problem::invalid_field("images", "give at most 10 images"));
+    }
+    let mut ids: Vec<Uuid> = Vec::with_capacity(raw.len());
+    for (i, text) in raw.iter().enumerate() {
+        let id = parse_id(&format!("images[{i}]"), text)?;
+        if ids.contains(&id) {
+            return Err(Problem::invalid_field(
+                format!("images[{i}]"),
+                "repeats an earlier image",
+            ));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 /// Tiers: at most five, each for 2 to 1,000 units, a lower unit price the more units.
 fn check_tiers(tiers: &[PriceTier]) -> Result<(), Problem> {
     if tiers.len() > PRICE_TIERS_MAX {
@@ -193,13 +218,18 @@ fn check_tiers(tiers: &[PriceTier]) -> Result<(), Problem> {
 }
 
 /// `POST /shop/shops/{id}/products`: 201 with the product and its variants.
-pub fn create(req: &Request, shop_id: &str) -> Result<Response, Problem> {
+pub async fn create(req: &Request, shop_id: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let shop_id = parse_id("shop_id", shop_id)?;
     let b: NewProduct = json_body(req)?;
     check_product(&b)?;
+    let images = image_ids(&b.images)?;
     let conn = db()?;
+    crate::shops::owned(&conn, shop_id, ctx.user_id)?;
     let id = new_id();
+    for (i, file) in images.iter().enumerate() {
+        crate::media::attach_image(ctx.user_id, id, *file, &format!("images[{i}]")).await?;
+    }
     transaction(&conn, |conn| {
         crate::shops::owned(conn, shop_id, ctx.user_id)?;
         query(
@@ -220,6 +250,13 @@ pub fn create(req: &Request, shop_id: &str) -> Result<Response, Problem> {
                 ),
             ],
         )?;
+        for (position, file) in images.iter().enumerate() {
+            query(
+                conn,
+                "INSERT INTO commerce.product_images (product_id, position, file_id) VALUES ($1, $2, $3)",
+                &[P::Uuid(id.to_string()), P::Int32(position as i32), P::Uuid(file.to_string())],
+            )?;
+        }
         for t in &b.price_tiers {
             query(
                 conn,
@@ -301,6 +338,28 @@ pub fn view(conn: &Connection, id: Uuid, viewer: Option<Uuid>) -> Result<Option<
         "SELECT min_quantity, unit_price FROM commerce.price_tiers WHERE product_id = $1 ORDER BY min_quantity",
         &[P::Uuid(id.to_string())],
     )?;
+    let pictures = query(
+        conn,
+        "SELECT i.file_id, m.variants::text AS variants, m.blurhash FROM commerce.product_images i
+         LEFT JOIN files.public_media m ON m.file_id = i.file_id
+         WHERE i.product_id = $1 ORDER BY i.position",
+        &[P::Uuid(id.to_string())],
+    )?;
+    let cdn = nexgate_platform::public_media::cdn_base()?;
+    let mut images = Vec::with_capacity(pictures.len());
+    for i in 0..pictures.len() {
+        // An image still being processed is listed without variants until it is ready.
+        let file: Uuid = pictures.value(i, "file_id")?;
+        images.push(
+            nexgate_platform::public_media::view(
+                &cdn,
+                Some(file),
+                pictures.value(i, "variants")?,
+                pictures.value(i, "blurhash")?,
+            )?
+            .unwrap_or_else(|| json!({ "file_id": file, "variants": [] })),
+        );
+    }
     let mut price_tiers = Vec::with_capacity(tiers.len());
     for i in 0..tiers.len() {
         price_tiers.push(json!({
@@ -334,6 +393,7 @@ pub fn view(conn: &Connection, id: Uuid, viewer: Option<Uuid>) -> Result<Option<
         "options": strings(rows.value::<Vec<Option<String>>>(0, "options")?),
         "variants": list,
         "price_tiers": price_tiers,
+        "images": images,
         "created_at": rows.value::<String>(0, "created_at")?,
     })))
 }
@@ -388,10 +448,26 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
     };
     let (min_price, max_price) = (price("min_price")?, price("max_price")?);
     let conn = db()?;
+    // One statement for the page: each item is a product card (price range, availability per
+    // variant, rating), never one query per product.
     let rows = query(
         &conn,
         &format!(
-            "SELECT p.id, {} FROM commerce.products p JOIN commerce.shops s ON s.id = p.shop_id
+            "SELECT p.id, p.shop_id, s.handle, s.owner_id, p.title, s.currency, p.rating_count, p.rating_sum, {},
+                    c.cover_file, c.cover_variants, c.cover_blurhash,
+                    (SELECT jsonb_build_object(
+                         'price_min', min(v.price), 'price_max', max(v.price),
+                         'available', sum(v.stock - v.reserved),
+                         'variants', jsonb_agg(jsonb_build_object(
+                             'id', v.id, 'option_values', v.option_values, 'price', v.price,
+                             'compare_at_price', v.compare_at_price, 'available', v.stock - v.reserved)
+                             ORDER BY v.position))::text
+                     FROM commerce.variants v WHERE v.product_id = p.id) AS card
+             FROM commerce.products p JOIN commerce.shops s ON s.id = p.shop_id
+             LEFT JOIN LATERAL (
+                 SELECT i.file_id AS cover_file, m.variants::text AS cover_variants, m.blurhash AS cover_blurhash
+                 FROM commerce.product_images i JOIN files.public_media m ON m.file_id = i.file_id
+                 WHERE i.product_id = p.id ORDER BY i.position LIMIT 1) c ON true
              WHERE p.status = 'active' AND s.status = 'open'
                AND ($1::uuid IS NULL OR p.shop_id = $1)
                AND ($2::text IS NULL OR p.search @@ websearch_to_tsquery('simple', $2))
@@ -416,13 +492,13 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
     let more = rows.len() > page.limit as usize;
     let mut items = Vec::new();
     let mut last = None;
+    let cdn = nexgate_platform::public_media::cdn_base()?;
     for i in 0..rows.len().min(page.limit as usize) {
         let id: Uuid = rows.value(i, "id")?;
-        if let Some(p) = view(&conn, id, Some(ctx.user_id))? {
-            items.push(p);
-        }
+        let at: String = rows.value(i, "created_at")?;
+        items.push(card(&rows, i, &at, &cdn)?);
         last = Some(After {
-            at: cursor_time(rows.value(i, "created_at")?)?,
+            at: cursor_time(at)?,
             id,
         });
     }
@@ -432,6 +508,38 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
         None
     };
     Ok(json(200, &json!({ "items": items, "next_cursor": next })))
+}
+
+/// A product card from a list row: what browsing and "click to buy" need.
+fn card(
+    rows: &nexgate_platform::db::Rows,
+    i: usize,
+    created_at: &str,
+    cdn: &str,
+) -> Result<Value, Problem> {
+    let summary: Value =
+        serde_json::from_str(&rows.value::<String>(i, "card")?).map_err(Problem::internal)?;
+    let (count, sum): (i32, i32) = (rows.value(i, "rating_count")?, rows.value(i, "rating_sum")?);
+    Ok(json!({
+        "id": rows.value::<Uuid>(i, "id")?,
+        "shop_id": rows.value::<Uuid>(i, "shop_id")?,
+        "shop_handle": rows.value::<String>(i, "handle")?,
+        "seller_id": rows.value::<Uuid>(i, "owner_id")?,
+        "title": rows.value::<String>(i, "title")?,
+        "currency": rows.value::<String>(i, "currency")?,
+        "price_min": summary["price_min"],
+        "price_max": summary["price_max"],
+        "available": summary["available"],
+        "variants": summary["variants"],
+        "rating": {"count": count, "mean": (count > 0).then(|| sum as f64 / count as f64)},
+        "cover": nexgate_platform::public_media::view(
+            cdn,
+            rows.value(i, "cover_file")?,
+            rows.value(i, "cover_variants")?,
+            rows.value(i, "cover_blurhash")?,
+        )?,
+        "created_at": created_at,
+    }))
 }
 
 fn cursor_time(text: String) -> Result<CursorTime, Problem> {
@@ -472,7 +580,11 @@ struct VariantChanges {
 
 /// `PATCH /shop/variants/{id}` (the shop's owner): price, compare-at price, SKU. Carts keep the
 /// price their lines were added at and flag the change.
-pub fn update_variant(req: &Request, id: &str) -> Result<Response, Problem> {
+pub fn update_variant(
+    req: &Request,
+    id: &str,
+    component: &'static str,
+) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let variant = parse_id("id", id)?;
     let b: VariantChanges = json_body(req)?;
@@ -489,29 +601,86 @@ pub fn update_variant(req: &Request, id: &str) -> Result<Response, Problem> {
         return Err(Problem::invalid_field("sku", "must be 1 to 64 characters"));
     }
     let conn = db()?;
-    let rows = query(
-        &conn,
-        "UPDATE commerce.variants v SET price = coalesce($3, v.price),
-             compare_at_price = coalesce($4, v.compare_at_price), sku = coalesce($5, v.sku)
-         FROM commerce.products p JOIN commerce.shops s ON s.id = p.shop_id
-         WHERE v.id = $1 AND p.id = v.product_id AND s.owner_id = $2 RETURNING v.product_id",
-        &[
-            P::Uuid(variant.to_string()),
-            P::Uuid(ctx.user_id.to_string()),
-            b.price.map(P::Int64).unwrap_or(P::DbNull),
-            b.compare_at_price.map(P::Int64).unwrap_or(P::DbNull),
-            b.sku
-                .map(|s| P::Str(s.trim().to_string()))
-                .unwrap_or(P::DbNull),
-        ],
-    )?;
-    if rows.is_empty() {
-        return Err(Problem::not_found("no such variant in your shops"));
-    }
-    let product: Uuid = rows.value(0, "product_id")?;
+    let product = with_events(&conn, SCHEMA, component, |conn, events| {
+        let rows = query(
+            conn,
+            "WITH old AS (
+                 SELECT v.id, v.price FROM commerce.variants v JOIN commerce.products p ON p.id = v.product_id
+                 JOIN commerce.shops s ON s.id = p.shop_id WHERE v.id = $1 AND s.owner_id = $2 FOR UPDATE OF v)
+             UPDATE commerce.variants v SET price = coalesce($3, v.price),
+                 compare_at_price = coalesce($4, v.compare_at_price), sku = coalesce($5, v.sku)
+             FROM old WHERE v.id = old.id
+             RETURNING v.product_id, old.price AS old_price, v.price AS new_price",
+            &[
+                P::Uuid(variant.to_string()),
+                P::Uuid(ctx.user_id.to_string()),
+                b.price.map(P::Int64).unwrap_or(P::DbNull),
+                b.compare_at_price.map(P::Int64).unwrap_or(P::DbNull),
+                b.sku.clone().map(|s| P::Str(s.trim().to_string())).unwrap_or(P::DbNull),
+            ],
+        )?;
+        if rows.is_empty() {
+            return Err(Problem::not_found("no such variant in your shops"));
+        }
+        let product: Uuid = rows.value(0, "product_id")?;
+        let (old_price, new_price): (i64, i64) =
+            (rows.value(0, "old_price")?, rows.value(0, "new_price")?);
+        if new_price < old_price {
+            announce_price_drop(
+                conn,
+                events,
+                ctx.user_id,
+                product,
+                variant,
+                (old_price, new_price),
+            )?;
+        }
+        Ok(product)
+    })?;
     Ok(json(
         200,
         &view(&conn, product, Some(ctx.user_id))?
             .ok_or_else(|| Problem::not_found("no such product"))?,
     ))
+}
+
+/// `commerce.price.dropped` to the product's watchers, at most once per product per day.
+fn announce_price_drop(
+    conn: &Connection,
+    events: &mut Outbox,
+    seller: Uuid,
+    product: Uuid,
+    variant: Uuid,
+    (old_price, new_price): (i64, i64),
+) -> Result<(), Problem> {
+    let first_today = !query(
+        conn,
+        "INSERT INTO commerce.price_drop_notices (product_id, day) VALUES ($1, (now() AT TIME ZONE 'UTC')::date)
+         ON CONFLICT DO NOTHING RETURNING product_id",
+        &[P::Uuid(product.to_string())],
+    )?
+    .is_empty();
+    if !first_today {
+        return Ok(());
+    }
+    let currency: String = query(
+        conn,
+        "SELECT s.currency FROM commerce.products p JOIN commerce.shops s ON s.id = p.shop_id WHERE p.id = $1",
+        &[P::Uuid(product.to_string())],
+    )?
+    .value(0, "currency")?;
+    let audience = crate::wishlist::watchers(conn, product, None)?;
+    events.record(
+        conn,
+        Some(seller),
+        ("product", product.to_string()),
+        audience,
+        &PriceDropped {
+            product_id: product,
+            variant_id: variant,
+            old_price,
+            new_price,
+            currency,
+        },
+    )
 }

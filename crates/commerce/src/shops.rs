@@ -99,8 +99,9 @@ fn store_areas(conn: &Connection, shop: Uuid, areas: &[DeliveryArea]) -> Result<
     Ok(())
 }
 
-/// `POST /shop/shops`: 201 with the shop; 409 `handle_taken`.
-pub fn create(req: &Request) -> Result<Response, Problem> {
+/// `POST /shop/shops`: 201 with the shop; 409 `handle_taken`. A user's first shop is linked to
+/// their profile (profiles' `links`), so the profile shows it.
+pub async fn create(req: &Request) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let b: NewShop = json_body(req)?;
     let handle = nexgate_names::username::Username::parse(&b.handle)
@@ -119,7 +120,7 @@ pub fn create(req: &Request) -> Result<Response, Problem> {
     check_areas(&b.delivery_areas)?;
     let conn = db()?;
     let id = new_id();
-    transaction(&conn, |conn| {
+    let first = transaction(&conn, |conn| {
         query(
             conn,
             "INSERT INTO commerce.shops (id, owner_id, handle, name, description, currency, return_policy)
@@ -140,8 +141,30 @@ pub fn create(req: &Request) -> Result<Response, Problem> {
             }
             _ => Problem::from(e),
         })?;
-        store_areas(conn, id, &b.delivery_areas)
+        store_areas(conn, id, &b.delivery_areas)?;
+        let shops: i64 = query(
+            conn,
+            "SELECT count(*) AS n FROM commerce.shops WHERE owner_id = $1",
+            &[P::Uuid(ctx.user_id.to_string())],
+        )?
+        .value(0, "n")?;
+        Ok::<_, Problem>(shops == 1)
     })?;
+    if first {
+        // Best effort after the commit: the shop stands either way (a retried create would only
+        // meet `handle_taken`); a failed link is logged for an operator.
+        let linked = nexgate_platform::internal::call(
+            "profiles",
+            spin_sdk::http::Method::Put,
+            &format!("/internal/profiles/users/{}/links", ctx.user_id),
+            &json!({ "shop_id": id }),
+            None,
+        )
+        .await;
+        if !matches!(linked, Ok((200, _))) {
+            eprintln!("commerce: linking shop {id} to its owner's profile failed: {linked:?}");
+        }
+    }
     Ok(json(
         201,
         &view(&conn, id)?.ok_or_else(|| Problem::internal("new shop vanished"))?,

@@ -43,6 +43,45 @@ pub fn check_internal_token(presented: Option<&str>, expected: &str) -> Result<(
     }
 }
 
+/// Calls another service's internal component by Spin's local service chaining: `method
+/// http://<service>-internal.spin.internal<path>` with the JSON `body`, the service's own token
+/// (variable `<service>_internal_token`, which the calling component must declare, with the host
+/// in `allowed_outbound_hosts`) and an optional `Idempotency-Key`. Answers (status, JSON); the
+/// other service down or failing (5xx) is a 503 naming it.
+pub async fn call(
+    service: &str,
+    method: spin_sdk::http::Method,
+    path: &str,
+    body: &serde_json::Value,
+    idempotency_key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Problem> {
+    let token =
+        crate::config::var(&format!("{service}_internal_token")).map_err(Problem::internal)?;
+    let mut builder = spin_sdk::http::Request::builder();
+    builder
+        .method(method)
+        .uri(format!("http://{service}-internal.spin.internal{path}"))
+        .header("content-type", "application/json")
+        .header("x-internal-token", token);
+    if let Some(key) = idempotency_key {
+        builder.header("idempotency-key", key);
+    }
+    let req = builder
+        .body(serde_json::to_vec(body).unwrap_or_default())
+        .build();
+    let resp: spin_sdk::http::Response = spin_sdk::http::send(req).await.map_err(|e| {
+        eprintln!("internal call to {service} {path}: {e}");
+        Problem::unavailable(service.to_string())
+    })?;
+    let status = *resp.status();
+    let answer = serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null);
+    if status >= 500 {
+        eprintln!("internal call to {service} {path} answered {status}: {answer}");
+        return Err(Problem::unavailable(service.to_string()));
+    }
+    Ok((status, answer))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ pub mod money;
 pub mod multipart;
 pub mod pagination;
 pub mod problem;
+pub mod public_media;
 pub mod routes;
 pub mod sigv4;
 pub mod storage;

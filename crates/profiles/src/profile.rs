@@ -212,43 +212,10 @@ fn update_profile(
     Ok(())
 }
 
-/// The CDN base the pictures' URLs start with (`cdn_base_url`), read once per request.
-pub(crate) fn cdn_base() -> Result<String, Problem> {
-    Ok(nexgate_platform::config::var("cdn_base_url")
-        .map_err(Problem::internal)?
-        .trim_end_matches('/')
-        .to_string())
-}
-
-/// A picture as profiles show it: `{file_id, blurhash, variants: [{name, format, width, height,
-/// url}]}` from the File Manager's published `files.public_media`, URLs on `cdn_base_url`.
-pub(crate) fn media(
-    cdn: &str,
-    file_id: Option<Uuid>,
-    variants: Option<String>,
-    blurhash: Option<String>,
-) -> Result<Option<serde_json::Value>, Problem> {
-    let (Some(file_id), Some(variants)) = (file_id, variants) else {
-        return Ok(None);
-    };
-    let variants: Vec<serde_json::Value> =
-        serde_json::from_str(&variants).map_err(Problem::internal)?;
-    let variants: Vec<serde_json::Value> = variants
-        .into_iter()
-        .map(|v| {
-            json!({
-                "name": v["name"],
-                "format": v["format"],
-                "width": v["width"],
-                "height": v["height"],
-                "url": format!("{cdn}/{}", v["key"].as_str().unwrap_or_default()),
-            })
-        })
-        .collect();
-    Ok(Some(
-        json!({ "file_id": file_id, "blurhash": blurhash, "variants": variants }),
-    ))
-}
+/// The CDN base the pictures' URLs start with (the kit's one reader).
+pub(crate) use nexgate_platform::public_media::cdn_base;
+/// A picture as profiles show it (the kit's one shape for public media).
+pub(crate) use nexgate_platform::public_media::view as media;
 
 /// `GET /users/me`.
 pub fn get_me(req: &Request) -> Result<Response, Problem> {

@@ -4,7 +4,7 @@
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
 
-use nexgate_commerce::{addresses, cart, inventory, orders, products, reviews, shops};
+use nexgate_commerce::{addresses, cart, inventory, orders, products, reviews, shops, wishlist};
 use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
 use spin_sdk::http::{Request, Response};
@@ -29,6 +29,9 @@ const ROUTES: &Table = &[
     ("GET", "/shop/cart"),
     ("PUT", "/shop/cart/items/{id}"),
     ("DELETE", "/shop/cart/items/{id}"),
+    ("GET", "/shop/wishlist"),
+    ("PUT", "/shop/wishlist/{id}"),
+    ("DELETE", "/shop/wishlist/{id}"),
     ("GET", "/shop/addresses"),
     ("POST", "/shop/addresses"),
     ("DELETE", "/shop/addresses/{id}"),
@@ -52,20 +55,23 @@ async fn handle(req: Request) -> Response {
     let id = route.param("id").to_string();
     let action = route.key().1.rsplit('/').next().unwrap_or_default();
     match route.key() {
-        ("POST", "/shop/shops") => shops::create(&req),
+        ("POST", "/shop/shops") => shops::create(&req).await,
         ("GET", "/shop/shops/{id}") => shops::get(&req, &id),
         ("PATCH", "/shop/shops/{id}") => shops::patch(&req, &id),
-        ("POST", "/shop/shops/{id}/products") => products::create(&req, &id),
+        ("POST", "/shop/shops/{id}/products") => products::create(&req, &id).await,
         ("GET", "/shop/products") => products::list(&req),
         ("GET", "/shop/products/{id}") => products::get(&req, &id),
         ("GET", "/shop/products/{id}/reviews") => reviews::list(&req, &id),
         ("POST", "/shop/reviews/{id}/reply") => reviews::reply(&req, &id),
         ("POST", "/shop/orders/{id}/reviews") => reviews::create(&req, &id, COMPONENT),
         ("POST", "/shop/variants/{id}/stock") => inventory::change(&req, &id, COMPONENT),
-        ("PATCH", "/shop/variants/{id}") => products::update_variant(&req, &id),
+        ("PATCH", "/shop/variants/{id}") => products::update_variant(&req, &id, COMPONENT),
         ("GET", "/shop/cart") => cart::get(&req),
         ("PUT", "/shop/cart/items/{id}") => cart::set(&req, &id),
         ("DELETE", "/shop/cart/items/{id}") => cart::remove(&req, &id),
+        ("GET", "/shop/wishlist") => wishlist::list(&req),
+        ("PUT", "/shop/wishlist/{id}") => wishlist::save(&req, &id),
+        ("DELETE", "/shop/wishlist/{id}") => wishlist::unsave(&req, &id),
         ("GET", "/shop/addresses") => addresses::list(&req),
         ("POST", "/shop/addresses") => addresses::add(&req),
         ("DELETE", "/shop/addresses/{id}") => addresses::remove(&req, &id),

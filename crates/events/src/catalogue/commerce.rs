@@ -101,12 +101,26 @@ event_types! {
         name: "commerce.stock.restocked",
         version: 1,
         secret: false,
-        description: "A variant that was sold out can be bought again (back in stock). For wishlists. Audience: none yet (wishlists will name theirs).",
+        description: "A variant that was sold out can be bought again (back in stock). Consumed by the notifier. Audience: the users whose wishlist holds the product (that variant, or any). At most 1,000 named.",
         data: {
             variant_id: Uuid = "string (uuid)",
             product_id: Uuid = "string (uuid)",
             shop_id: Uuid = "string (uuid)",
             available: i64 = "integer: units available now",
+        }
+    }
+
+    PriceDropped {
+        name: "commerce.price.dropped",
+        version: 1,
+        secret: false,
+        description: "A variant's price went down (at most once per product per day). Consumed by the notifier. Audience: the users whose wishlist holds the product. At most 1,000 named.",
+        data: {
+            product_id: Uuid = "string (uuid)",
+            variant_id: Uuid = "string (uuid)",
+            old_price: i64 = "integer: minor units",
+            new_price: i64 = "integer: minor units",
+            currency: String = "string: ISO 4217",
         }
     }
 
