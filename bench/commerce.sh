@@ -9,5 +9,5 @@ cd "$NEXGATE_ROOT"
 bash infra/setup-stores.sh
 bash scripts/build.sh
 step "commerce checkout benchmark (${BENCH_SECS:-30} s per side)"
-native_cargo test --locked --release -p nexgate-tests --test commerce_bench -- --ignored --nocapture 2>&1 \
+native_cargo test --locked --release -p nexgate-tests --test commerce_bench -- --ignored --nocapture --test-threads 1 2>&1 \
     | grep -E '^\||test result'

@@ -22,6 +22,10 @@ SELECT gen_random_uuid(), p.id, v.pos, 'SKU-' || v.pos, ARRAY[v.size], (1000 + (
 FROM commerce.products p JOIN commerce.shops s ON s.id = p.shop_id AND s.handle LIKE 'bench_shop_%',
      (VALUES (0, 'M'), (1, 'L')) AS v(pos, size);
 
+UPDATE commerce.products p SET price_min = r.lo, price_max = r.hi
+FROM (SELECT product_id, min(price) AS lo, max(price) AS hi FROM commerce.variants GROUP BY product_id) r
+WHERE r.product_id = p.id;
+
 INSERT INTO commerce.stock_movements (id, variant_id, kind, stock_delta, reserved_delta)
 SELECT gen_random_uuid(), v.id, 'initial', v.stock, 0
 FROM commerce.variants v JOIN commerce.products p ON p.id = v.product_id

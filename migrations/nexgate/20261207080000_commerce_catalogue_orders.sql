@@ -34,6 +34,10 @@ CREATE TABLE commerce.products (
     description text NOT NULL DEFAULT '',
     status text NOT NULL CHECK (status IN ('draft', 'active', 'archived')),
     options text[] NOT NULL DEFAULT '{}',
+    -- The variants' lowest and highest price, kept by the statements that change a price, so a
+    -- price filter is a column test on the newest-first scan (not a join over every variant).
+    price_min bigint NOT NULL DEFAULT 0,
+    price_max bigint NOT NULL DEFAULT 0,
     search tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('simple', title), 'A') || setweight(to_tsvector('simple', description), 'B')
     ) STORED,

@@ -223,16 +223,6 @@ fn place(
     Ok(checkout)
 }
 
-/// Whether the buyer or the seller blocked the other (profiles' published function).
-fn blocked(conn: &Connection, a: Uuid, b: Uuid) -> Result<bool, Problem> {
-    query(
-        conn,
-        "SELECT profiles.blocked_either_way($1, $2) AS blocked",
-        &[P::Uuid(a.to_string()), P::Uuid(b.to_string())],
-    )?
-    .value(0, "blocked")
-}
-
 /// One line against the catalogue: (shop, line, seller, currency, the shop's fee for `region`).
 fn check_line(
     conn: &Connection,
@@ -250,6 +240,7 @@ fn check_line(
                 s.owner_id, s.status AS shop_status, s.currency,
                 (SELECT a.fee FROM commerce.shop_delivery_areas a
                  WHERE a.shop_id = s.id AND lower(a.region) = lower($2)) AS fee,
+                profiles.blocked_either_way($4, s.owner_id) AS blocked,
                 (SELECT t.unit_price FROM commerce.price_tiers t
                  WHERE t.product_id = p.id AND t.min_quantity <= $3
                  ORDER BY t.min_quantity DESC LIMIT 1) AS tier_price
@@ -259,6 +250,7 @@ fn check_line(
             P::Uuid(variant.to_string()),
             P::Str(region.to_string()),
             P::Int32(if tiers_apply { quantity } else { 0 }),
+            P::Uuid(buyer.to_string()),
         ],
     )?;
     if rows.is_empty() || rows.value::<String>(0, "status")? != "active" {
@@ -271,7 +263,7 @@ fn check_line(
     if seller == buyer {
         return Err(Problem::invalid_field(field, "is sold by your own shop"));
     }
-    if blocked(conn, buyer, seller)? {
+    if rows.value::<bool>(0, "blocked")? {
         // Said as for a product that is not on sale: a block is not revealed.
         return Err(Problem::invalid_field(
             field,
@@ -333,13 +325,18 @@ fn write_order(
         .map(|l| l.unit_price * l.quantity as i64)
         .sum();
     let text = |k: &str| P::Str(address[k].as_str().unwrap_or_default().to_string());
+    // The order and the first row of its timeline in one statement.
     query(
         conn,
-        "INSERT INTO commerce.orders (id, checkout_id, shop_id, seller_id, buyer_id, purchase_type, state,
-             subtotal, delivery_fee, total, currency, ship_name, ship_phone, ship_region, ship_district,
-             ship_street, reserved_until)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending_payment', $7, $8, $7::bigint + $8::bigint, $9, $10, $11, $12, $13, $14,
-             now() + make_interval(secs => $15))",
+        "WITH o AS (
+             INSERT INTO commerce.orders (id, checkout_id, shop_id, seller_id, buyer_id, purchase_type, state,
+                 subtotal, delivery_fee, total, currency, ship_name, ship_phone, ship_region, ship_district,
+                 ship_street, reserved_until)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending_payment', $7, $8, $7::bigint + $8::bigint, $9, $10, $11, $12,
+                 $13, $14, now() + make_interval(secs => $15))
+             RETURNING id)
+         INSERT INTO commerce.order_events (order_id, from_state, to_state, actor_id, actor_kind)
+         SELECT o.id, NULL, 'pending_payment', $5, 'buyer' FROM o",
         &[
             P::Uuid(id.to_string()),
             P::Uuid(checkout.to_string()),
@@ -359,27 +356,19 @@ fn write_order(
         ],
     )?;
     for l in &order.lines {
-        query(
-            conn,
-            "INSERT INTO commerce.order_lines (order_id, variant_id, product_id, title, option_values, quantity,
-                 unit_price, line_total) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                P::Uuid(id.to_string()),
-                P::Uuid(l.variant.to_string()),
-                P::Uuid(l.product.to_string()),
-                P::Str(l.title.clone()),
-                P::ArrayStr(l.option_values.clone()),
-                P::Int32(l.quantity),
-                P::Int64(l.unit_price),
-                P::Int64(l.unit_price * l.quantity as i64),
-            ],
-        )?;
+        let snapshot = inventory::LineSnapshot {
+            product: l.product,
+            title: &l.title,
+            option_values: &l.option_values,
+            unit_price: l.unit_price,
+        };
         if !inventory::reserve(
             conn,
             id,
             l.variant,
             l.quantity,
             settings.reservation_ttl_secs,
+            &snapshot,
         )? {
             return Err(Problem::conflict(
                 "out_of_stock",
@@ -391,15 +380,7 @@ fn write_order(
             ));
         }
     }
-    crate::orders::record_change(
-        conn,
-        id,
-        None,
-        "pending_payment",
-        Some(buyer),
-        "buyer",
-        None,
-    )
+    Ok(())
 }
 
 /// Gives every order of the checkout its payable (after commit; a retry finishes what a failure

@@ -71,23 +71,37 @@ pub fn move_stock(
     rows.value(0, "stock")
 }
 
-/// Holds `quantity` of `variant` for `order` until `expires_secs` from now: one conditional
-/// statement. `false` when not enough is available (nothing changed).
+/// What an order line records about what was bought (snapshots taken at checkout).
+pub struct LineSnapshot<'a> {
+    pub product: Uuid,
+    pub title: &'a str,
+    pub option_values: &'a [Option<String>],
+    pub unit_price: i64,
+}
+
+/// Holds `quantity` of `variant` for `order` until `expires_secs` from now and writes the order's
+/// line for it: one statement whose first step is the conditional decrement, so nothing else is
+/// written when it finds too few units. `false` when not enough is available.
 pub fn reserve(
     conn: &Connection,
     order: Uuid,
     variant: Uuid,
     quantity: i32,
     expires_secs: i64,
+    line: &LineSnapshot<'_>,
 ) -> Result<bool, Problem> {
     let rows = query(
         conn,
         "WITH v AS (
              UPDATE commerce.variants SET reserved = reserved + $3
              WHERE id = $2 AND stock - reserved >= $3 RETURNING id),
+         l AS (
+             INSERT INTO commerce.order_lines (order_id, variant_id, product_id, title, option_values, quantity,
+                 unit_price, line_total)
+             SELECT $1, v.id, $6, $7, $8, $3, $9, $9::bigint * $3 FROM v RETURNING variant_id),
          r AS (
              INSERT INTO commerce.reservations (order_id, variant_id, quantity, expires_at)
-             SELECT $1, v.id, $3, now() + make_interval(secs => $5) FROM v RETURNING variant_id)
+             SELECT $1, l.variant_id, $3, now() + make_interval(secs => $5) FROM l RETURNING variant_id)
          INSERT INTO commerce.stock_movements (id, variant_id, kind, stock_delta, reserved_delta, order_id)
          SELECT $4, r.variant_id, 'reservation', 0, $3, $1 FROM r RETURNING variant_id",
         &[
@@ -96,6 +110,10 @@ pub fn reserve(
             P::Int32(quantity),
             P::Uuid(new_id().to_string()),
             P::Floating64(expires_secs as f64),
+            P::Uuid(line.product.to_string()),
+            P::Str(line.title.to_string()),
+            P::ArrayStr(line.option_values.to_vec()),
+            P::Int64(line.unit_price),
         ],
     )?;
     Ok(!rows.is_empty())

@@ -299,6 +299,7 @@ pub async fn create(req: &Request, shop_id: &str) -> Result<Response, Problem> {
                 )?;
             }
         }
+        refresh_price_range(conn, id)?;
         Ok::<_, Problem>(())
     })?;
     let product =
@@ -471,8 +472,8 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
              WHERE p.status = 'active' AND s.status = 'open'
                AND ($1::uuid IS NULL OR p.shop_id = $1)
                AND ($2::text IS NULL OR p.search @@ websearch_to_tsquery('simple', $2))
-               AND ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM commerce.variants v WHERE v.product_id = p.id AND v.price >= $3))
-               AND ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM commerce.variants v WHERE v.product_id = p.id AND v.price <= $4))
+               AND ($3::bigint IS NULL OR p.price_max >= $3)
+               AND ($4::bigint IS NULL OR p.price_min <= $4)
                AND ($5::text IS NULL OR (p.created_at, p.id) < ($5::timestamptz, $6::uuid))
                AND NOT profiles.blocked_either_way($8, s.owner_id)
              ORDER BY p.created_at DESC, p.id DESC LIMIT $7",
@@ -623,6 +624,7 @@ pub fn update_variant(
             return Err(Problem::not_found("no such variant in your shops"));
         }
         let product: Uuid = rows.value(0, "product_id")?;
+        refresh_price_range(conn, product)?;
         let (old_price, new_price): (i64, i64) =
             (rows.value(0, "old_price")?, rows.value(0, "new_price")?);
         if new_price < old_price {
@@ -642,6 +644,18 @@ pub fn update_variant(
         &view(&conn, product, Some(ctx.user_id))?
             .ok_or_else(|| Problem::not_found("no such product"))?,
     ))
+}
+
+/// Sets the product's `price_min`/`price_max` from its variants (inside the changing transaction).
+fn refresh_price_range(conn: &Connection, product: Uuid) -> Result<(), Problem> {
+    query(
+        conn,
+        "UPDATE commerce.products p SET price_min = r.lo, price_max = r.hi, updated_at = now()
+         FROM (SELECT min(price) AS lo, max(price) AS hi FROM commerce.variants WHERE product_id = $1) r
+         WHERE p.id = $1",
+        &[P::Uuid(product.to_string())],
+    )?;
+    Ok(())
 }
 
 /// `commerce.price.dropped` to the product's watchers, at most once per product per day.

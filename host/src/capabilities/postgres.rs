@@ -3,8 +3,14 @@
 //! One pool per address, bounded (`pg_connections_per_address_max`), under one host-wide cap
 //! (`pg_connections_max`) so that many hosts side by side fit in PostgreSQL's `max_connections`.
 //! A `connection` resource keeps one server connection for its whole life, so `BEGIN`/`COMMIT` work;
-//! when the guest drops it, the connection is rolled back and reset (`ROLLBACK`, `DISCARD ALL`) off
-//! the request path and returned to the pool. Database errors reach the guest with their SQLSTATE.
+//! when the guest drops it, the connection is rolled back and its session reset off the request
+//! path and returned to the pool. Database errors reach the guest with their SQLSTATE.
+//!
+//! Each server connection keeps the statements it prepared, by SQL text ([`Statements`]): a
+//! component sends the same few statements on every request, so after the first one a query is one
+//! round trip (bind and execute) instead of two, and PostgreSQL parses and plans it once per
+//! connection rather than once per request. The reset keeps them ([`SESSION_RESET`]); a statement a
+//! schema change made stale is prepared again once.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -67,6 +73,7 @@ struct Pool {
 
 struct IdleClient {
     client: tokio_postgres::Client,
+    statements: Statements,
     host_permit: OwnedSemaphorePermit,
     since: Instant,
 }
@@ -74,10 +81,24 @@ struct IdleClient {
 /// A server connection checked out of its pool.
 pub struct PooledClient {
     client: Option<tokio_postgres::Client>,
+    statements: Statements,
     host_permit: Option<OwnedSemaphorePermit>,
     _in_use: OwnedSemaphorePermit,
     pool: Arc<Pool>,
 }
+
+/// Statements one server connection has prepared, by SQL text.
+#[derive(Default)]
+struct Statements(HashMap<String, tokio_postgres::Statement>);
+
+/// Statements kept per connection; past it the cache starts over (dropped statements are closed
+/// on the server).
+const STATEMENTS_PER_CONNECTION_MAX: usize = 512;
+
+/// What `DISCARD ALL` does except `DEALLOCATE ALL` and `DISCARD PLANS`, so prepared statements
+/// and their plans outlive the request while nothing else of its session does.
+const SESSION_RESET: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
+     SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
 
 /// The host side of a guest's `connection` resource.
 pub struct PgConnection {
@@ -117,6 +138,7 @@ impl PgPools {
                 Some(c) => {
                     return Ok(PooledClient {
                         client: Some(c.client),
+                        statements: c.statements,
                         host_permit: Some(c.host_permit),
                         _in_use: in_use,
                         pool,
@@ -151,6 +173,7 @@ impl PgPools {
         });
         Ok(PooledClient {
             client: Some(client),
+            statements: Statements::default(),
             host_permit: Some(host_permit),
             _in_use: in_use,
             pool,
@@ -209,6 +232,41 @@ impl PooledClient {
     fn client(&self) -> &tokio_postgres::Client {
         self.client.as_ref().expect("client present until drop")
     }
+
+    /// The statement for `sql`, prepared on this connection once.
+    async fn prepared(
+        &mut self,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        if let Some(stmt) = self.statements.0.get(sql) {
+            return Ok(stmt.clone());
+        }
+        let stmt = self.client().prepare(sql).await?;
+        if self.statements.0.len() >= STATEMENTS_PER_CONNECTION_MAX {
+            self.statements.0.clear();
+        }
+        self.statements.0.insert(sql.to_string(), stmt.clone());
+        Ok(stmt)
+    }
+
+    /// Runs `sql` with a kept statement; one stale by a schema change (SQLSTATE 0A000, "cached
+    /// plan must not change result type") is prepared again and run once more.
+    async fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<(tokio_postgres::Statement, Vec<Row>), tokio_postgres::Error> {
+        let stmt = self.prepared(sql).await?;
+        match self.client().query(&stmt, params).await {
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FEATURE_NOT_SUPPORTED) => {
+                self.statements.0.remove(sql);
+                let stmt = self.prepared(sql).await?;
+                let rows = self.client().query(&stmt, params).await?;
+                Ok((stmt, rows))
+            }
+            other => other.map(|rows| (stmt, rows)),
+        }
+    }
 }
 
 impl Drop for PooledClient {
@@ -221,14 +279,16 @@ impl Drop for PooledClient {
             return;
         }
         let pool = self.pool.clone();
+        let statements = std::mem::take(&mut self.statements);
         // Reset off the request path; a connection that fails to reset is closed instead.
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
                 if client.batch_execute("ROLLBACK").await.is_ok()
-                    && client.batch_execute("DISCARD ALL").await.is_ok()
+                    && client.batch_execute(SESSION_RESET).await.is_ok()
                 {
                     pool.idle.lock().unwrap().push(IdleClient {
                         client,
+                        statements,
                         host_permit,
                         since: Instant::now(),
                     });
@@ -265,16 +325,11 @@ impl pg::HostConnection for PgView<'_> {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<RowSet, Error>> {
-        let conn = self.table.get(&this)?;
+        let conn = self.table.get_mut(&this)?;
         let params: Vec<PgParam> = params.into_iter().map(PgParam).collect();
         let refs = sql_params(&params);
-        let client = conn.client.client();
-        let stmt = match client.prepare(&statement).await {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(query_error(e))),
-        };
-        let rows = match client.query(&stmt, &refs).await {
-            Ok(rows) => rows,
+        let (stmt, rows) = match conn.client.query(&statement, &refs).await {
+            Ok(done) => done,
             Err(e) => return Ok(Err(query_error(e))),
         };
         let columns: Vec<Column> = stmt
@@ -312,15 +367,14 @@ impl pg::HostConnection for PgView<'_> {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<u64, Error>> {
-        let conn = self.table.get(&this)?;
+        let conn = self.table.get_mut(&this)?;
         let params: Vec<PgParam> = params.into_iter().map(PgParam).collect();
         let refs = sql_params(&params);
-        match conn
-            .client
-            .client()
-            .execute(statement.as_str(), &refs)
-            .await
-        {
+        let stmt = match conn.client.prepared(&statement).await {
+            Ok(stmt) => stmt,
+            Err(e) => return Ok(Err(query_error(e))),
+        };
+        match conn.client.client().execute(&stmt, &refs).await {
             Ok(n) => Ok(Ok(n)),
             Err(e) => Ok(Err(query_error(e))),
         }
