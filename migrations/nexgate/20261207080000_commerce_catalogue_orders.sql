@@ -12,12 +12,31 @@ CREATE TABLE commerce.shops (
     currency text NOT NULL CHECK (currency IN ('TZS', 'KES')),
     return_policy text NOT NULL DEFAULT '',
     status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'paused', 'closed')),
+    handle_changed_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 -- Handles are unique case-insensitively, like usernames.
 CREATE UNIQUE INDEX shops_handle_key ON commerce.shops (lower(handle));
 CREATE INDEX shops_owner_idx ON commerce.shops (owner_id, created_at);
+
+-- A renamed shop's old handle stays its own for a while (mentions and links keep working; nobody
+-- else may take it).
+CREATE TABLE commerce.shop_handle_holds (
+    handle_key text PRIMARY KEY,
+    shop_id uuid NOT NULL REFERENCES commerce.shops (id),
+    until timestamptz NOT NULL
+);
+
+-- Staff: users the owner lets manage products, stock and orders (not settings, staff or payouts).
+CREATE TABLE commerce.shop_staff (
+    shop_id uuid NOT NULL REFERENCES commerce.shops (id),
+    user_id uuid NOT NULL,
+    added_by uuid NOT NULL,
+    added_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (shop_id, user_id)
+);
+CREATE INDEX shop_staff_user_idx ON commerce.shop_staff (user_id);
 
 -- Where a shop delivers and what it charges (whole shillings, minor units with fraction 0).
 CREATE TABLE commerce.shop_delivery_areas (
@@ -199,7 +218,7 @@ CREATE TABLE commerce.order_events (
     from_state text,
     to_state text NOT NULL,
     actor_id uuid,
-    actor_kind text NOT NULL CHECK (actor_kind IN ('buyer', 'seller', 'operator', 'system')),
+    actor_kind text NOT NULL CHECK (actor_kind IN ('buyer', 'seller', 'staff', 'operator', 'system')),
     note text
 );
 CREATE INDEX order_events_order_idx ON commerce.order_events (order_id, at);
@@ -298,7 +317,11 @@ GRANT SELECT ON commerce.shop_cards TO nexgate_services;
 -- The shop a `$handle` names (any case), for mentions.
 CREATE FUNCTION commerce.shop_by_handle(wanted text) RETURNS uuid
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT id FROM commerce.shops WHERE lower(handle) = lower(wanted)
+    SELECT id FROM (
+        SELECT id, 0 AS rank FROM commerce.shops WHERE lower(handle) = lower(wanted)
+        UNION ALL
+        SELECT shop_id, 1 FROM commerce.shop_handle_holds WHERE handle_key = lower(wanted) AND until > now()
+    ) found ORDER BY rank LIMIT 1
 $$;
 -- A user's shops, oldest first.
 CREATE FUNCTION commerce.shops_of(owner uuid) RETURNS SETOF uuid

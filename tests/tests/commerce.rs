@@ -1718,3 +1718,228 @@ async fn a_wishlist_hears_of_a_price_drop_once_a_day_and_of_a_restock() {
         assert!(seen.is_some(), "{event_type} reached the buyer once");
     }
 }
+
+/// The owner adds staff (with a recent sign-in) who then manage products, stock and orders of that
+/// shop, timelines saying it was staff, but never its settings or its staff; removed staff lose it.
+#[tokio::test]
+async fn staff_manage_products_and_orders_but_not_the_shop() {
+    let mut w = world().await;
+    let clerk = sign_up(&w.app, &mut w.observer).await;
+    let shop_id = shop(&w, &w.seller, "amina_duka").await;
+    let staff_path = format!("/shop/shops/{shop_id}/staff");
+    let stale = nexgate_tests::auth::token_signed_in_minutes_ago(&w.app, &mut w.seller, 20).await;
+    let refused = call(
+        &w.app,
+        Method::POST,
+        &staff_path,
+        Some(json!({"username": clerk.username})),
+        Some(&stale),
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "reauthentication_required"),
+        "{refused}"
+    );
+    let fresh =
+        nexgate_tests::auth::log_in(&w.app, &w.seller.email, &w.seller.password, "owner-phone")
+            .await;
+    w.seller.access_token = fresh.body["access_token"].as_str().unwrap().to_string();
+    let added = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        &staff_path,
+        Some(json!({"username": clerk.username})),
+    )
+    .await;
+    assert_eq!(added.status, 201, "{added}");
+    let unknown = as_user(
+        &w.app,
+        &w.seller,
+        Method::POST,
+        &staff_path,
+        Some(json!({"username": "nobody_here_42"})),
+    )
+    .await;
+    assert_eq!(unknown.status, 422, "{unknown}");
+
+    // The clerk adds a product and restocks it; may not change the shop or its staff.
+    let (_, v) = product(&w, &clerk, &shop_id, 100_000, 2).await;
+    let restock = as_user(
+        &w.app,
+        &clerk,
+        Method::POST,
+        &format!("/shop/variants/{}/stock", v[0]),
+        Some(json!({"kind": "restock", "quantity": 1})),
+    )
+    .await;
+    assert_eq!(restock.status, 200, "{restock}");
+    let settings = as_user(
+        &w.app,
+        &clerk,
+        Method::PATCH,
+        &format!("/shop/shops/{shop_id}"),
+        Some(json!({"status": "closed"})),
+    )
+    .await;
+    assert_eq!(settings.status, 404, "{settings}");
+    let more_staff = as_user(
+        &w.app,
+        &clerk,
+        Method::POST,
+        &staff_path,
+        Some(json!({"username": w.buyer.username})),
+    )
+    .await;
+    assert_eq!(more_staff.status, 404, "{more_staff}");
+
+    // An order of the shop: the clerk sees it as seller and ships it.
+    let addr = address(&w, &w.buyer, "Nairobi").await;
+    let method = mpesa(&w).await;
+    let c = checkout(
+        &w.app,
+        &w.buyer,
+        "staff-1",
+        json!({"address_id": addr, "lines": [{"variant_id": v[0], "quantity": 1}]}),
+    )
+    .await;
+    assert_eq!(c.status, 201, "{c}");
+    let order_id = c.body["orders"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        c.body["orders"][0]["seller_id"],
+        w.seller.user_id.as_str(),
+        "the money is the owner's"
+    );
+    let p = pay(
+        &w,
+        c.body["orders"][0]["payable_id"].as_str().unwrap(),
+        &method,
+        "pay-staff-1",
+    )
+    .await;
+    assert_eq!(p.status, 201, "{p}");
+    wait_order_state(&w, &order_id, "paid").await;
+    let listed = as_user(&w.app, &clerk, Method::GET, "/shop/orders?as=seller", None).await;
+    assert_eq!(
+        listed.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    let shipped = as_user(
+        &w.app,
+        &clerk,
+        Method::POST,
+        &format!("/shop/orders/{order_id}/ship"),
+        Some(json!({"carrier": "Fargo"})),
+    )
+    .await;
+    assert_eq!(shipped.status, 200, "{shipped}");
+    let last = shipped.body["timeline"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["actor"].as_str(), last["actor_id"].as_str()),
+        (Some("staff"), Some(clerk.user_id.as_str()))
+    );
+
+    let removed = as_user(
+        &w.app,
+        &w.seller,
+        Method::DELETE,
+        &format!("{staff_path}/{}", clerk.user_id),
+        None,
+    )
+    .await;
+    assert_eq!(removed.status, 204, "{removed}");
+    let gone = as_user(
+        &w.app,
+        &clerk,
+        Method::POST,
+        &format!("/shop/orders/{order_id}/deliver"),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, 404, "{gone}");
+}
+
+/// A shop's `$handle` changes at most once a month; the old one keeps naming the shop (mentions)
+/// and nobody else may take it meanwhile.
+#[tokio::test]
+async fn a_shop_handle_changes_once_a_month_and_the_old_one_stays_its_own() {
+    let w = world().await;
+    let shop_id = shop(&w, &w.seller, "amina_duka").await;
+    let path = format!("/shop/shops/{shop_id}/handle");
+    let renamed = as_user(
+        &w.app,
+        &w.seller,
+        Method::PUT,
+        &path,
+        Some(json!({"handle": "Amina.Store"})),
+    )
+    .await;
+    assert_eq!(
+        (renamed.status, renamed.body["handle"].as_str()),
+        (200, Some("Amina.Store")),
+        "{renamed}"
+    );
+    let again = as_user(
+        &w.app,
+        &w.seller,
+        Method::PUT,
+        &path,
+        Some(json!({"handle": "amina_x"})),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "handle_cooldown"),
+        "{again}"
+    );
+    let not_mine = as_user(
+        &w.app,
+        &w.buyer,
+        Method::PUT,
+        &path,
+        Some(json!({"handle": "taken_over"})),
+    )
+    .await;
+    assert_eq!(not_mine.status, 404, "{not_mine}");
+    let squat = as_user(&w.app, &w.buyer, Method::POST, "/shop/shops", Some(json!({
+        "handle": "AMINA_DUKA", "name": "x", "currency": "KES", "delivery_areas": [{"region": "Nairobi", "fee": 0}],
+    }))).await;
+    assert_eq!(
+        (squat.status, squat.code()),
+        (409, "handle_taken"),
+        "the old handle is held: {squat}"
+    );
+    let bad = as_user(
+        &w.app,
+        &w.seller,
+        Method::PUT,
+        &path,
+        Some(json!({"handle": "no spaces"})),
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{bad}");
+    let (social, conn) =
+        tokio_postgres::connect(&w.app.db.url("nexgate_social"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    for handle in ["amina_duka", "amina.store"] {
+        let found: Option<uuid::Uuid> = social
+            .query_one("SELECT commerce.shop_by_handle($1)", &[&handle])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            found.map(|u| u.to_string()),
+            Some(shop_id.clone()),
+            "{handle}"
+        );
+    }
+}

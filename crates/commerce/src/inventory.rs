@@ -266,7 +266,9 @@ pub fn change(req: &Request, id: &str, component: &'static str) -> Result<Respon
             conn,
             "SELECT v.product_id, p.shop_id, v.stock - v.reserved AS available
              FROM commerce.variants v JOIN commerce.products p ON p.id = v.product_id
-             JOIN commerce.shops s ON s.id = p.shop_id WHERE v.id = $1 AND s.owner_id = $2
+             JOIN commerce.shops s ON s.id = p.shop_id
+             WHERE v.id = $1 AND (s.owner_id = $2 OR EXISTS (SELECT 1 FROM commerce.shop_staff st
+                 WHERE st.shop_id = s.id AND st.user_id = $2))
              FOR UPDATE OF v",
             &[
                 P::Uuid(variant.to_string()),

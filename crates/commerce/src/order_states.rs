@@ -59,6 +59,8 @@ pub enum Actor {
     System,
     /// A platform operator resolving a dispute.
     Operator,
+    /// One of the shop's staff, acting for the seller (the same rights on orders).
+    Staff,
 }
 
 impl Actor {
@@ -68,6 +70,16 @@ impl Actor {
             Self::Seller => "seller",
             Self::System => "system",
             Self::Operator => "operator",
+            Self::Staff => "staff",
+        }
+    }
+
+    /// The party an action counts for (staff act for the seller): what `cancelled_by` and the
+    /// events say.
+    pub fn party(self) -> &'static str {
+        match self {
+            Self::Staff => "seller",
+            other => other.as_str(),
         }
     }
 }
@@ -110,6 +122,11 @@ impl Action {
 
 /// The state `action` by `actor` leads to from `from`, or why it may not happen.
 pub fn next(from: OrderState, action: Action, actor: Actor) -> Result<OrderState, &'static str> {
+    let actor = if actor == Actor::Staff {
+        Actor::Seller
+    } else {
+        actor
+    };
     use Action as A;
     use Actor::{Buyer, Operator, Seller, System};
     use OrderState as S;

@@ -179,13 +179,16 @@ pub fn view(conn: &Connection, id: Uuid, timeline: bool) -> Result<Option<Value>
 
 /// The order `id` if `user` is its buyer or its seller (404 for anyone else), and which.
 fn load_for(conn: &Connection, id: Uuid, user: Uuid) -> Result<(OrderRow, Actor), Problem> {
-    let order = load(conn, id)?
-        .filter(|o| o.buyer == user || o.seller == user)
-        .ok_or_else(|| Problem::not_found("no such order of yours"))?;
+    let not_yours = || Problem::not_found("no such order of yours");
+    let order = load(conn, id)?.ok_or_else(not_yours)?;
     let actor = if order.buyer == user {
         Actor::Buyer
-    } else {
+    } else if order.seller == user {
         Actor::Seller
+    } else if crate::shops::manageable(conn, order.shop, user).is_ok() {
+        Actor::Staff
+    } else {
+        return Err(not_yours());
     };
     Ok((order, actor))
 }
@@ -213,9 +216,13 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let qs = query_string(req);
     let page = page_request::<After>(qs, 20, 50)?;
-    let column = match query_param(qs, "as").unwrap_or("buyer") {
-        "buyer" => "buyer_id",
-        "seller" => "seller_id",
+    let whose = match query_param(qs, "as").unwrap_or("buyer") {
+        "buyer" => "buyer_id = $1".to_string(),
+        // The shops the caller owns or works for.
+        "seller" => format!(
+            "shop_id IN (SELECT s.id FROM commerce.shops s WHERE {})",
+            crate::shops::managed_by("s", "$1")
+        ),
         _ => return Err(Problem::invalid_field("as", "must be buyer or seller")),
     };
     let state = query_param(qs, "state")
@@ -228,16 +235,24 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
     let rows = query(
         &conn,
         &format!(
-            "SELECT id, {} FROM commerce.orders WHERE {column} = $1 AND ($2::text IS NULL OR state = $2)
+            "SELECT id, {} FROM commerce.orders WHERE {whose} AND ($2::text IS NULL OR state = $2)
                AND ($3::text IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
              ORDER BY created_at DESC, id DESC LIMIT $5",
             ts("created_at")
         ),
         &[
             P::Uuid(ctx.user_id.to_string()),
-            state.map(|s| P::Str(s.as_str().into())).unwrap_or(P::DbNull),
-            page.after.as_ref().map(|a| P::Str(a.at.as_str().into())).unwrap_or(P::DbNull),
-            page.after.as_ref().map(|a| P::Uuid(a.id.to_string())).unwrap_or(P::DbNull),
+            state
+                .map(|s| P::Str(s.as_str().into()))
+                .unwrap_or(P::DbNull),
+            page.after
+                .as_ref()
+                .map(|a| P::Str(a.at.as_str().into()))
+                .unwrap_or(P::DbNull),
+            page.after
+                .as_ref()
+                .map(|a| P::Uuid(a.id.to_string()))
+                .unwrap_or(P::DbNull),
             P::Int64(page.limit as i64 + 1),
         ],
     )?;
@@ -471,7 +486,7 @@ pub fn apply(conn: &Connection, events: &mut Outbox, c: &Change<'_>) -> Result<(
             c.carrier.clone().map(P::Str).unwrap_or(P::DbNull),
             c.tracking.clone().map(P::Str).unwrap_or(P::DbNull),
             P::Floating64(c.auto_complete_secs as f64),
-            P::Str(c.actor.as_str().into()),
+            P::Str(c.actor.party().into()),
             c.reason.clone().map(P::Str).unwrap_or(P::DbNull),
         ],
     )?;
@@ -547,7 +562,7 @@ pub fn apply(conn: &Connection, events: &mut Outbox, c: &Change<'_>) -> Result<(
                     order_id: o.id,
                     seller_id: o.seller,
                     buyer_id: o.buyer,
-                    cancelled_by: c.actor.as_str().to_string(),
+                    cancelled_by: c.actor.party().to_string(),
                 },
             )
         }

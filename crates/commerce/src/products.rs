@@ -225,13 +225,13 @@ pub async fn create(req: &Request, shop_id: &str) -> Result<Response, Problem> {
     check_product(&b)?;
     let images = image_ids(&b.images)?;
     let conn = db()?;
-    crate::shops::owned(&conn, shop_id, ctx.user_id)?;
+    crate::shops::manageable(&conn, shop_id, ctx.user_id)?;
     let id = new_id();
     for (i, file) in images.iter().enumerate() {
         crate::media::attach_image(ctx.user_id, id, *file, &format!("images[{i}]")).await?;
     }
     transaction(&conn, |conn| {
-        crate::shops::owned(conn, shop_id, ctx.user_id)?;
+        crate::shops::manageable(conn, shop_id, ctx.user_id)?;
         query(
             conn,
             "INSERT INTO commerce.products (id, shop_id, title, description, status, options)
@@ -607,7 +607,10 @@ pub fn update_variant(
             conn,
             "WITH old AS (
                  SELECT v.id, v.price FROM commerce.variants v JOIN commerce.products p ON p.id = v.product_id
-                 JOIN commerce.shops s ON s.id = p.shop_id WHERE v.id = $1 AND s.owner_id = $2 FOR UPDATE OF v)
+                 JOIN commerce.shops s ON s.id = p.shop_id
+                 WHERE v.id = $1 AND (s.owner_id = $2 OR EXISTS (SELECT 1 FROM commerce.shop_staff st
+                     WHERE st.shop_id = s.id AND st.user_id = $2))
+                 FOR UPDATE OF v)
              UPDATE commerce.variants v SET price = coalesce($3, v.price),
                  compare_at_price = coalesce($4, v.compare_at_price), sku = coalesce($5, v.sku)
              FROM old WHERE v.id = old.id

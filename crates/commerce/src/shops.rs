@@ -121,6 +121,7 @@ pub async fn create(req: &Request) -> Result<Response, Problem> {
     let conn = db()?;
     let id = new_id();
     let first = transaction(&conn, |conn| {
+        check_handle_free(conn, &handle.key(), None)?;
         query(
             conn,
             "INSERT INTO commerce.shops (id, owner_id, handle, name, description, currency, return_policy)
@@ -221,6 +222,227 @@ pub fn owned(conn: &Connection, id: Uuid, user: Uuid) -> Result<(), Problem> {
     )?;
     if rows.is_empty() {
         return Err(Problem::not_found("no such shop of yours"));
+    }
+    Ok(())
+}
+
+/// SQL true when `$user` may manage the shop `<alias>.id` (its owner or one of its staff).
+pub fn managed_by(alias: &str, user_param: &str) -> String {
+    format!(
+        "({alias}.owner_id = {user_param} OR EXISTS (SELECT 1 FROM commerce.shop_staff st \
+           WHERE st.shop_id = {alias}.id AND st.user_id = {user_param}))"
+    )
+}
+
+/// The shop `id` if `user` may manage its products, stock and orders (owner or staff), else 404.
+pub fn manageable(conn: &Connection, id: Uuid, user: Uuid) -> Result<(), Problem> {
+    let rows = query(
+        conn,
+        &format!(
+            "SELECT 1 FROM commerce.shops s WHERE s.id = $1 AND {}",
+            managed_by("s", "$2")
+        ),
+        &[P::Uuid(id.to_string()), P::Uuid(user.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Err(Problem::not_found("no such shop of yours"));
+    }
+    Ok(())
+}
+
+/// At most this many staff per shop.
+pub const STAFF_MAX: i64 = 20;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewStaff {
+    username: String,
+}
+
+/// `GET /shop/shops/{id}/staff` (owner or staff).
+pub fn staff(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let id = parse_id("id", id)?;
+    let conn = db()?;
+    manageable(&conn, id, ctx.user_id)?;
+    let rows = query(
+        &conn,
+        &format!(
+            "SELECT user_id, added_by, {} FROM commerce.shop_staff WHERE shop_id = $1 ORDER BY added_at",
+            ts("added_at")
+        ),
+        &[P::Uuid(id.to_string())],
+    )?;
+    let mut items = Vec::with_capacity(rows.len());
+    for i in 0..rows.len() {
+        items.push(json!({
+            "user_id": rows.value::<Uuid>(i, "user_id")?,
+            "added_by": rows.value::<Uuid>(i, "added_by")?,
+            "added_at": rows.value::<String>(i, "added_at")?,
+        }));
+    }
+    Ok(json(200, &json!({ "items": items })))
+}
+
+/// `POST /shop/shops/{id}/staff {username}`: the owner, signed in recently, adds a staff member
+/// (201); 404 for no such user, 409 `staff_full`.
+pub fn add_staff(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    ctx.require_recent_auth(nexgate_platform::time::now_unix().0)?;
+    let id = parse_id("id", id)?;
+    let b: NewStaff = json_body(req)?;
+    let conn = db()?;
+    owned(&conn, id, ctx.user_id)?;
+    let user: Option<Uuid> = query(
+        &conn,
+        "SELECT profiles.user_id_by_username($1) AS user_id",
+        &[P::Str(b.username.trim().to_string())],
+    )?
+    .value(0, "user_id")?;
+    let user = user.ok_or_else(|| Problem::invalid_field("username", "no such user"))?;
+    if user == ctx.user_id {
+        return Err(Problem::invalid_field("username", "is the shop's owner"));
+    }
+    let added = query(
+        &conn,
+        "INSERT INTO commerce.shop_staff (shop_id, user_id, added_by)
+         SELECT $1, $2, $3 WHERE (SELECT count(*) FROM commerce.shop_staff WHERE shop_id = $1) < $4
+         ON CONFLICT (shop_id, user_id) DO NOTHING RETURNING user_id",
+        &[
+            P::Uuid(id.to_string()),
+            P::Uuid(user.to_string()),
+            P::Uuid(ctx.user_id.to_string()),
+            P::Int64(STAFF_MAX),
+        ],
+    )?;
+    if added.is_empty() {
+        let already = !query(
+            &conn,
+            "SELECT 1 FROM commerce.shop_staff WHERE shop_id = $1 AND user_id = $2",
+            &[P::Uuid(id.to_string()), P::Uuid(user.to_string())],
+        )?
+        .is_empty();
+        if !already {
+            return Err(Problem::conflict(
+                "staff_full",
+                format!("a shop has at most {STAFF_MAX} staff"),
+            ));
+        }
+    }
+    Ok(json(201, &json!({ "shop_id": id, "user_id": user })))
+}
+
+/// `DELETE /shop/shops/{id}/staff/{user_id}`: the owner, signed in recently, removes one (204).
+pub fn remove_staff(req: &Request, id: &str, user: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    ctx.require_recent_auth(nexgate_platform::time::now_unix().0)?;
+    let id = parse_id("id", id)?;
+    let user = parse_id("user_id", user)?;
+    let conn = db()?;
+    owned(&conn, id, ctx.user_id)?;
+    let gone = query(
+        &conn,
+        "DELETE FROM commerce.shop_staff WHERE shop_id = $1 AND user_id = $2 RETURNING user_id",
+        &[P::Uuid(id.to_string()), P::Uuid(user.to_string())],
+    )?;
+    if gone.is_empty() {
+        return Err(Problem::not_found("no such staff member"));
+    }
+    Ok(Response::builder().status(204).build())
+}
+
+/// Days between two handle changes of a shop (the first one is free).
+pub const HANDLE_COOLDOWN_DAYS: i32 = 30;
+/// Days a shop's old handle stays its own after a change.
+pub const OLD_HANDLE_HOLD_DAYS: i32 = 14;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewHandle {
+    handle: String,
+}
+
+/// `PUT /shop/shops/{id}/handle {handle}`: the owner renames the shop's `$handle`, at most once
+/// per [`HANDLE_COOLDOWN_DAYS`] (409 `handle_cooldown`); the old one keeps naming the shop and
+/// nobody else may take it for [`OLD_HANDLE_HOLD_DAYS`].
+pub fn rename(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let id = parse_id("id", id)?;
+    let b: NewHandle = json_body(req)?;
+    let handle = nexgate_names::username::Username::parse(&b.handle)
+        .map_err(|m| Problem::invalid_field("handle", m))?;
+    let conn = db()?;
+    transaction(&conn, |conn| {
+        let rows = query(
+            conn,
+            "SELECT handle, handle_changed_at > now() - make_interval(days => $3) AS cooling
+             FROM commerce.shops WHERE id = $1 AND owner_id = $2 FOR UPDATE",
+            &[
+                P::Uuid(id.to_string()),
+                P::Uuid(ctx.user_id.to_string()),
+                P::Int32(HANDLE_COOLDOWN_DAYS),
+            ],
+        )?;
+        if rows.is_empty() {
+            return Err(Problem::not_found("no such shop of yours"));
+        }
+        let old: String = rows.value(0, "handle")?;
+        if old.to_lowercase() == handle.key() {
+            return Ok(());
+        }
+        if rows.value::<Option<bool>>(0, "cooling")? == Some(true) {
+            return Err(Problem::conflict(
+                "handle_cooldown",
+                format!("a shop's handle changes at most once every {HANDLE_COOLDOWN_DAYS} days"),
+            ));
+        }
+        check_handle_free(conn, &handle.key(), Some(id))?;
+        query(
+            conn,
+            "UPDATE commerce.shops SET handle = $2, handle_changed_at = now(), updated_at = now() WHERE id = $1",
+            &[P::Uuid(id.to_string()), P::Str(handle.as_str().to_string())],
+        )
+        .map_err(|e| match constraint(&e) {
+            Some("shops_handle_key") => Problem::conflict("handle_taken", "another shop has this handle"),
+            _ => Problem::from(e),
+        })?;
+        query(
+            conn,
+            "INSERT INTO commerce.shop_handle_holds (handle_key, shop_id, until)
+             VALUES (lower($1), $2, now() + make_interval(days => $3))
+             ON CONFLICT (handle_key) DO UPDATE SET shop_id = EXCLUDED.shop_id, until = EXCLUDED.until",
+            &[P::Str(old), P::Uuid(id.to_string()), P::Int32(OLD_HANDLE_HOLD_DAYS)],
+        )?;
+        query(
+            conn,
+            "DELETE FROM commerce.shop_handle_holds WHERE handle_key = $1",
+            &[P::Str(handle.key())],
+        )?;
+        Ok(())
+    })?;
+    Ok(json(
+        200,
+        &view(&conn, id)?.ok_or_else(|| Problem::not_found("no such shop"))?,
+    ))
+}
+
+/// 409 `handle_taken` when another shop holds `key` (a renamed shop's old handle, within its
+/// hold); `mine` may take back its own.
+fn check_handle_free(conn: &Connection, key: &str, mine: Option<Uuid>) -> Result<(), Problem> {
+    let held = query(
+        conn,
+        "SELECT 1 FROM commerce.shop_handle_holds WHERE handle_key = $1 AND until > now()
+           AND ($2::uuid IS NULL OR shop_id <> $2)",
+        &[
+            P::Str(key.to_string()),
+            mine.map(|m| P::Uuid(m.to_string())).unwrap_or(P::DbNull),
+        ],
+    )?;
+    if !held.is_empty() {
+        return Err(Problem::conflict(
+            "handle_taken",
+            "another shop has this handle",
+        ));
     }
     Ok(())
 }

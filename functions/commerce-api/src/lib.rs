@@ -19,6 +19,10 @@ const ROUTES: &Table = &[
     ("GET", "/shop/shops/{id}"),
     ("PATCH", "/shop/shops/{id}"),
     ("POST", "/shop/shops/{id}/products"),
+    ("PUT", "/shop/shops/{id}/handle"),
+    ("GET", "/shop/shops/{id}/staff"),
+    ("POST", "/shop/shops/{id}/staff"),
+    ("DELETE", "/shop/shops/{id}/staff/{user_id}"),
     ("GET", "/shop/products"),
     ("GET", "/shop/products/{id}"),
     ("GET", "/shop/products/{id}/reviews"),
@@ -59,6 +63,12 @@ async fn handle(req: Request) -> Response {
         ("GET", "/shop/shops/{id}") => shops::get(&req, &id),
         ("PATCH", "/shop/shops/{id}") => shops::patch(&req, &id),
         ("POST", "/shop/shops/{id}/products") => products::create(&req, &id).await,
+        ("PUT", "/shop/shops/{id}/handle") => shops::rename(&req, &id),
+        ("GET", "/shop/shops/{id}/staff") => shops::staff(&req, &id),
+        ("POST", "/shop/shops/{id}/staff") => shops::add_staff(&req, &id),
+        ("DELETE", "/shop/shops/{id}/staff/{user_id}") => {
+            shops::remove_staff(&req, &id, route.param("user_id"))
+        }
         ("GET", "/shop/products") => products::list(&req),
         ("GET", "/shop/products/{id}") => products::get(&req, &id),
         ("GET", "/shop/products/{id}/reviews") => reviews::list(&req, &id),
