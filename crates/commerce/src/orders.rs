@@ -106,24 +106,6 @@ pub fn view(conn: &Connection, id: Uuid, timeline: bool) -> Result<Option<Value>
         return Ok(None);
     }
     let s = |c: &str| rows.value::<Option<String>>(0, c);
-    let lines = query(
-        conn,
-        "SELECT variant_id, product_id, title, option_values, quantity, unit_price, line_total
-         FROM commerce.order_lines WHERE order_id = $1 ORDER BY title, variant_id",
-        &[P::Uuid(id.to_string())],
-    )?;
-    let mut items = Vec::new();
-    for i in 0..lines.len() {
-        items.push(json!({
-            "variant_id": lines.value::<Uuid>(i, "variant_id")?,
-            "product_id": lines.value::<Uuid>(i, "product_id")?,
-            "title": lines.value::<String>(i, "title")?,
-            "option_values": lines.value::<Vec<Option<String>>>(i, "option_values")?.into_iter().flatten().collect::<Vec<_>>(),
-            "quantity": lines.value::<i32>(i, "quantity")?,
-            "unit_price": lines.value::<i64>(i, "unit_price")?,
-            "line_total": lines.value::<i64>(i, "line_total")?,
-        }));
-    }
     let mut order = json!({
         "id": id,
         "checkout_id": rows.value::<Uuid>(0, "checkout_id")?,
@@ -137,7 +119,7 @@ pub fn view(conn: &Connection, id: Uuid, timeline: bool) -> Result<Option<Value>
         "total": rows.value::<i64>(0, "total")?,
         "currency": s("currency")?,
         "payable_id": rows.value::<Option<Uuid>>(0, "payable_id")?,
-        "lines": items,
+        "lines": lines_of(conn, id)?,
         "ship_to": {
             "name": s("ship_name")?, "phone": s("ship_phone")?, "region": s("ship_region")?,
             "district": s("ship_district")?, "street": s("ship_street")?,
@@ -152,29 +134,58 @@ pub fn view(conn: &Connection, id: Uuid, timeline: bool) -> Result<Option<Value>
         "created_at": s("created_at")?,
     });
     if timeline {
-        let events = query(
-            conn,
-            &format!(
-                "SELECT from_state, to_state, actor_id, actor_kind, note, {} FROM commerce.order_events
-                 WHERE order_id = $1 ORDER BY at",
-                ts("at")
-            ),
-            &[P::Uuid(id.to_string())],
-        )?;
-        let mut list = Vec::new();
-        for i in 0..events.len() {
-            list.push(json!({
-                "from": events.value::<Option<String>>(i, "from_state")?,
-                "to": events.value::<String>(i, "to_state")?,
-                "actor_id": events.value::<Option<Uuid>>(i, "actor_id")?,
-                "actor": events.value::<String>(i, "actor_kind")?,
-                "note": events.value::<Option<String>>(i, "note")?,
-                "at": events.value::<String>(i, "at")?,
-            }));
-        }
-        order["timeline"] = Value::Array(list);
+        order["timeline"] = Value::Array(timeline_of(conn, id)?);
     }
     Ok(Some(order))
+}
+
+/// An order's lines (the snapshots taken at checkout).
+fn lines_of(conn: &Connection, order: Uuid) -> Result<Vec<Value>, Problem> {
+    let rows = query(
+        conn,
+        "SELECT variant_id, product_id, title, option_values, quantity, unit_price, line_total
+         FROM commerce.order_lines WHERE order_id = $1 ORDER BY title, variant_id",
+        &[P::Uuid(order.to_string())],
+    )?;
+    (0..rows.len())
+        .map(|i| {
+            let values: Vec<Option<String>> = rows.value(i, "option_values")?;
+            Ok(json!({
+                "variant_id": rows.value::<Uuid>(i, "variant_id")?,
+                "product_id": rows.value::<Uuid>(i, "product_id")?,
+                "title": rows.value::<String>(i, "title")?,
+                "option_values": values.into_iter().flatten().collect::<Vec<_>>(),
+                "quantity": rows.value::<i32>(i, "quantity")?,
+                "unit_price": rows.value::<i64>(i, "unit_price")?,
+                "line_total": rows.value::<i64>(i, "line_total")?,
+            }))
+        })
+        .collect()
+}
+
+/// Every state change of an order, oldest first, with who made it.
+fn timeline_of(conn: &Connection, order: Uuid) -> Result<Vec<Value>, Problem> {
+    let rows = query(
+        conn,
+        &format!(
+            "SELECT from_state, to_state, actor_id, actor_kind, note, {} FROM commerce.order_events
+             WHERE order_id = $1 ORDER BY at",
+            ts("at")
+        ),
+        &[P::Uuid(order.to_string())],
+    )?;
+    (0..rows.len())
+        .map(|i| {
+            Ok(json!({
+                "from": rows.value::<Option<String>>(i, "from_state")?,
+                "to": rows.value::<String>(i, "to_state")?,
+                "actor_id": rows.value::<Option<Uuid>>(i, "actor_id")?,
+                "actor": rows.value::<String>(i, "actor_kind")?,
+                "note": rows.value::<Option<String>>(i, "note")?,
+                "at": rows.value::<String>(i, "at")?,
+            }))
+        })
+        .collect()
 }
 
 /// The order `id` if `user` is its buyer or its seller (404 for anyone else), and which.
@@ -505,66 +516,61 @@ pub fn apply(conn: &Connection, events: &mut Outbox, c: &Change<'_>) -> Result<(
         c.actor.as_str(),
         c.reason.as_deref(),
     )?;
+    if c.to == OrderState::Cancelled {
+        match o.state {
+            OrderState::PendingPayment => {
+                inventory::settle(conn, o.id, Settle::Release)?;
+            }
+            // The goods never left the shop.
+            OrderState::Paid | OrderState::Processing => {
+                inventory::return_sold(conn, o.id)?;
+            }
+            // Shipped or disputed: the goods are out; the seller restocks what comes back.
+            _ => {}
+        }
+    }
+    announce(conn, events, c)
+}
+
+/// The event a state change announces (none for `processing`).
+fn announce(conn: &Connection, events: &mut Outbox, c: &Change<'_>) -> Result<(), Problem> {
+    let o = c.order;
     let subject = || ("order", o.id.to_string());
+    let both = || vec![o.buyer, o.seller];
     match c.to {
-        OrderState::Shipped => events.record(
-            conn,
-            c.actor_id,
-            subject(),
-            vec![o.buyer],
-            &OrderShipped {
+        OrderState::Shipped => {
+            let shipped = OrderShipped {
                 order_id: o.id,
                 buyer_id: o.buyer,
                 shop_id: o.shop,
                 tracking_number: c.tracking.clone(),
-            },
-        ),
-        OrderState::Delivered => events.record(
-            conn,
-            c.actor_id,
-            subject(),
-            vec![o.buyer, o.seller],
-            &OrderDelivered {
+            };
+            events.record(conn, c.actor_id, subject(), vec![o.buyer], &shipped)
+        }
+        OrderState::Delivered => {
+            let delivered = OrderDelivered {
                 order_id: o.id,
                 buyer_id: o.buyer,
                 seller_id: o.seller,
-            },
-        ),
-        OrderState::Completed => events.record(
-            conn,
-            c.actor_id,
-            subject(),
-            vec![o.buyer, o.seller],
-            &OrderCompleted {
+            };
+            events.record(conn, c.actor_id, subject(), both(), &delivered)
+        }
+        OrderState::Completed => {
+            let completed = OrderCompleted {
                 order_id: o.id,
                 seller_id: o.seller,
                 buyer_id: o.buyer,
-            },
-        ),
+            };
+            events.record(conn, c.actor_id, subject(), both(), &completed)
+        }
         OrderState::Cancelled => {
-            match o.state {
-                OrderState::PendingPayment => {
-                    inventory::settle(conn, o.id, Settle::Release)?;
-                }
-                // The goods never left the shop.
-                OrderState::Paid | OrderState::Processing => {
-                    inventory::return_sold(conn, o.id)?;
-                }
-                // Shipped or disputed: the goods are out; the seller restocks what comes back.
-                _ => {}
-            }
-            events.record(
-                conn,
-                c.actor_id,
-                subject(),
-                vec![o.buyer, o.seller],
-                &OrderCancelled {
-                    order_id: o.id,
-                    seller_id: o.seller,
-                    buyer_id: o.buyer,
-                    cancelled_by: c.actor.party().to_string(),
-                },
-            )
+            let cancelled = OrderCancelled {
+                order_id: o.id,
+                seller_id: o.seller,
+                buyer_id: o.buyer,
+                cancelled_by: c.actor.party().to_string(),
+            };
+            events.record(conn, c.actor_id, subject(), both(), &cancelled)
         }
         _ => Ok(()),
     }

@@ -328,60 +328,6 @@ pub fn view(conn: &Connection, id: Uuid, viewer: Option<Uuid>) -> Result<Option<
     if rows.is_empty() {
         return Ok(None);
     }
-    let variants = query(
-        conn,
-        "SELECT id, sku, option_values, price, compare_at_price, weight_grams, stock, reserved
-         FROM commerce.variants WHERE product_id = $1 ORDER BY position",
-        &[P::Uuid(id.to_string())],
-    )?;
-    let tiers = query(
-        conn,
-        "SELECT min_quantity, unit_price FROM commerce.price_tiers WHERE product_id = $1 ORDER BY min_quantity",
-        &[P::Uuid(id.to_string())],
-    )?;
-    let pictures = query(
-        conn,
-        "SELECT i.file_id, m.variants::text AS variants, m.blurhash FROM commerce.product_images i
-         LEFT JOIN files.public_media m ON m.file_id = i.file_id
-         WHERE i.product_id = $1 ORDER BY i.position",
-        &[P::Uuid(id.to_string())],
-    )?;
-    let cdn = nexgate_platform::public_media::cdn_base()?;
-    let mut images = Vec::with_capacity(pictures.len());
-    for i in 0..pictures.len() {
-        // An image still being processed is listed without variants until it is ready.
-        let file: Uuid = pictures.value(i, "file_id")?;
-        images.push(
-            nexgate_platform::public_media::view(
-                &cdn,
-                Some(file),
-                pictures.value(i, "variants")?,
-                pictures.value(i, "blurhash")?,
-            )?
-            .unwrap_or_else(|| json!({ "file_id": file, "variants": [] })),
-        );
-    }
-    let mut price_tiers = Vec::with_capacity(tiers.len());
-    for i in 0..tiers.len() {
-        price_tiers.push(json!({
-            "min_quantity": tiers.value::<i32>(i, "min_quantity")?,
-            "unit_price": tiers.value::<i64>(i, "unit_price")?,
-        }));
-    }
-    let mut list = Vec::with_capacity(variants.len());
-    for i in 0..variants.len() {
-        let stock: i32 = variants.value(i, "stock")?;
-        let reserved: i32 = variants.value(i, "reserved")?;
-        list.push(json!({
-            "id": variants.value::<Uuid>(i, "id")?,
-            "sku": variants.value::<String>(i, "sku")?,
-            "option_values": strings(variants.value::<Vec<Option<String>>>(i, "option_values")?),
-            "price": variants.value::<i64>(i, "price")?,
-            "compare_at_price": variants.value::<Option<i64>>(i, "compare_at_price")?,
-            "weight_grams": variants.value::<Option<i32>>(i, "weight_grams")?,
-            "available": stock - reserved,
-        }));
-    }
     Ok(Some(json!({
         "id": rows.value::<Uuid>(0, "id")?,
         "shop_id": rows.value::<Uuid>(0, "shop_id")?,
@@ -392,11 +338,76 @@ pub fn view(conn: &Connection, id: Uuid, viewer: Option<Uuid>) -> Result<Option<
         "status": rows.value::<String>(0, "status")?,
         "currency": rows.value::<String>(0, "currency")?,
         "options": strings(rows.value::<Vec<Option<String>>>(0, "options")?),
-        "variants": list,
-        "price_tiers": price_tiers,
-        "images": images,
+        "variants": variants_of(conn, id)?,
+        "price_tiers": tiers_of(conn, id)?,
+        "images": images_of(conn, id)?,
         "created_at": rows.value::<String>(0, "created_at")?,
     })))
+}
+
+/// A product's variants with what is available of each, in order.
+fn variants_of(conn: &Connection, product: Uuid) -> Result<Vec<Value>, Problem> {
+    let rows = query(
+        conn,
+        "SELECT id, sku, option_values, price, compare_at_price, weight_grams, stock - reserved AS available
+         FROM commerce.variants WHERE product_id = $1 ORDER BY position",
+        &[P::Uuid(product.to_string())],
+    )?;
+    (0..rows.len())
+        .map(|i| {
+            Ok(json!({
+                "id": rows.value::<Uuid>(i, "id")?,
+                "sku": rows.value::<String>(i, "sku")?,
+                "option_values": strings(rows.value::<Vec<Option<String>>>(i, "option_values")?),
+                "price": rows.value::<i64>(i, "price")?,
+                "compare_at_price": rows.value::<Option<i64>>(i, "compare_at_price")?,
+                "weight_grams": rows.value::<Option<i32>>(i, "weight_grams")?,
+                "available": rows.value::<i32>(i, "available")?,
+            }))
+        })
+        .collect()
+}
+
+/// A product's quantity price tiers, fewest units first.
+fn tiers_of(conn: &Connection, product: Uuid) -> Result<Vec<Value>, Problem> {
+    let rows = query(
+        conn,
+        "SELECT min_quantity, unit_price FROM commerce.price_tiers WHERE product_id = $1 ORDER BY min_quantity",
+        &[P::Uuid(product.to_string())],
+    )?;
+    (0..rows.len())
+        .map(|i| {
+            Ok(json!({
+                "min_quantity": rows.value::<i32>(i, "min_quantity")?,
+                "unit_price": rows.value::<i64>(i, "unit_price")?,
+            }))
+        })
+        .collect()
+}
+
+/// A product's images in order, from the File Manager's published media; one still being
+/// processed is listed without variants until it is ready.
+fn images_of(conn: &Connection, product: Uuid) -> Result<Vec<Value>, Problem> {
+    let rows = query(
+        conn,
+        "SELECT i.file_id, m.variants::text AS variants, m.blurhash FROM commerce.product_images i
+         LEFT JOIN files.public_media m ON m.file_id = i.file_id
+         WHERE i.product_id = $1 ORDER BY i.position",
+        &[P::Uuid(product.to_string())],
+    )?;
+    let cdn = nexgate_platform::public_media::cdn_base()?;
+    (0..rows.len())
+        .map(|i| {
+            let file: Uuid = rows.value(i, "file_id")?;
+            let shown = nexgate_platform::public_media::view(
+                &cdn,
+                Some(file),
+                rows.value(i, "variants")?,
+                rows.value(i, "blurhash")?,
+            )?;
+            Ok(shown.unwrap_or_else(|| json!({ "file_id": file, "variants": [] })))
+        })
+        .collect()
 }
 
 fn strings(values: Vec<Option<String>>) -> Vec<String> {

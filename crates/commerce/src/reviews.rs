@@ -15,7 +15,7 @@ use nexgate_platform::Problem;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spin_sdk::http::{Request, Response};
-use spin_sdk::pg4::ParameterValue as P;
+use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::settings::SCHEMA;
@@ -105,19 +105,7 @@ pub fn create(req: &Request, order: &str, component: &'static str) -> Result<Res
             }
             _ => Problem::from(e),
         })?;
-        for table in ["products", "shops"] {
-            query(
-                conn,
-                &format!(
-                    "UPDATE commerce.{table} SET rating_count = rating_count + 1, rating_sum = rating_sum + $2,
-                         rating_histogram[$2] = rating_histogram[$2] + 1 WHERE id = $1"
-                ),
-                &[
-                    P::Uuid(if table == "products" { product } else { shop }.to_string()),
-                    P::Int32(b.rating as i32),
-                ],
-            )?;
-        }
+        count_rating(conn, product, shop, b.rating)?;
         events.record(
             conn,
             Some(ctx.user_id),
@@ -135,6 +123,22 @@ pub fn create(req: &Request, order: &str, component: &'static str) -> Result<Res
         201,
         &json!({ "id": id, "order_id": order, "variant_id": variant, "rating": b.rating, "text": b.text.trim() }),
     ))
+}
+
+/// Adds one rating to the product's and the shop's count, sum and histogram: increments in
+/// place, so concurrent reviews never lose one.
+fn count_rating(conn: &Connection, product: Uuid, shop: Uuid, rating: i16) -> Result<(), Problem> {
+    for (table, id) in [("products", product), ("shops", shop)] {
+        query(
+            conn,
+            &format!(
+                "UPDATE commerce.{table} SET rating_count = rating_count + 1, rating_sum = rating_sum + $2,
+                     rating_histogram[$2] = rating_histogram[$2] + 1 WHERE id = $1"
+            ),
+            &[P::Uuid(id.to_string()), P::Int32(rating as i32)],
+        )?;
+    }
+    Ok(())
 }
 
 /// `POST /shop/reviews/{id}/reply`: the shop's owner answers once (409 `already_replied`).
