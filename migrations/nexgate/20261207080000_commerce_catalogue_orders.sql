@@ -234,6 +234,7 @@ CREATE TABLE commerce.reviews (
     buyer_id uuid NOT NULL,
     rating smallint NOT NULL CHECK (rating BETWEEN 1 AND 5),
     text text NOT NULL DEFAULT '',
+    photo_file_ids uuid[] NOT NULL DEFAULT '{}' CHECK (cardinality(photo_file_ids) <= 4),
     reply text,
     replied_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),

@@ -1213,7 +1213,8 @@ async fn the_cart_buys_at_tier_prices_and_completed_items_are_reviewed_once() {
     .await;
     assert_eq!(done.status, 200, "{done}");
 
-    let review = |variant: String, rating: i64| {
+    let photo = upload(&w, &w.buyer, "post").await;
+    let review = |variant: String, rating: i64, photos: Vec<String>| {
         let (app, token) = (&w.app, w.buyer.access_token.clone());
         let path = format!("/shop/orders/{order_id}/reviews");
         async move {
@@ -1221,15 +1222,18 @@ async fn the_cart_buys_at_tier_prices_and_completed_items_are_reviewed_once() {
                 app,
                 Method::POST,
                 &path,
-                Some(json!({"variant_id": variant, "rating": rating, "text": "Good cloth"})),
+                Some(json!({"variant_id": variant, "rating": rating, "text": "Good cloth", "photos": photos})),
                 Some(&token),
             )
             .await
         }
     };
-    let (a, b) = tokio::join!(review(v[0].clone(), 4), review(v[1].clone(), 2));
+    let (a, b) = tokio::join!(
+        review(v[0].clone(), 4, vec![photo.clone()]),
+        review(v[1].clone(), 2, vec![])
+    );
     assert_eq!((a.status, b.status), (201, 201), "{a} {b}");
-    let again = review(v[0].clone(), 1).await;
+    let again = review(v[0].clone(), 1, vec![]).await;
     assert_eq!(
         (again.status, again.code()),
         (409, "already_reviewed"),
@@ -1257,6 +1261,17 @@ async fn the_cart_buys_at_tier_prices_and_completed_items_are_reviewed_once() {
     assert_eq!(
         listed.body["rating"]["distribution"],
         json!([0, 1, 0, 1, 0])
+    );
+    let with_photo = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rating"] == 4)
+        .unwrap();
+    assert_eq!(
+        with_photo["photos"][0]["file_id"],
+        photo.as_str(),
+        "{listed}"
     );
     // What other services read (as the social service's role would).
     let (social, conn) =

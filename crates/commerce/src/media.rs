@@ -1,7 +1,8 @@
-//! Product images through the File Manager (docs/files.md, "Attaching"): each image is a file the
-//! seller uploaded with purpose `product`, attached to the product by `/internal/files/attach`
-//! (which checks it is theirs and of that purpose), by Spin's local service chaining with
-//! `files_internal_token`. Images are shown from the File Manager's published `files.public_media`.
+//! Pictures through the File Manager (docs/files.md, "Attaching"): product images are files the
+//! seller uploaded with purpose `product`, review photos files the buyer uploaded with purpose
+//! `post`; each is attached to its object by `/internal/files/attach` (which checks it is theirs
+//! and of that purpose), by Spin's local service chaining with `files_internal_token`. They are
+//! shown from the File Manager's published `files.public_media`.
 
 use nexgate_platform::Problem;
 use serde_json::json;
@@ -11,6 +12,9 @@ use uuid::Uuid;
 /// At most this many images per product.
 pub const IMAGES_MAX: usize = 10;
 
+/// At most this many photos per review.
+pub const REVIEW_PHOTOS_MAX: usize = 4;
+
 /// Attaches `file` (the seller's, purpose `product`) to `product`; a 422 naming `field` when the
 /// File Manager refuses it.
 pub async fn attach_image(
@@ -19,8 +23,28 @@ pub async fn attach_image(
     file: Uuid,
     field: &str,
 ) -> Result<(), Problem> {
-    let body = json!({ "file_id": file, "owner_id": seller, "service": "commerce",
-                       "object_type": "product", "object_id": product.to_string(), "purpose": "product" });
+    attach(seller, ("product", product), file, "product", field).await
+}
+
+/// Attaches `file` (the buyer's, purpose `post`) to `review`.
+pub async fn attach_review_photo(
+    buyer: Uuid,
+    review: Uuid,
+    file: Uuid,
+    field: &str,
+) -> Result<(), Problem> {
+    attach(buyer, ("review", review), file, "post", field).await
+}
+
+async fn attach(
+    owner: Uuid,
+    object: (&str, Uuid),
+    file: Uuid,
+    purpose: &str,
+    field: &str,
+) -> Result<(), Problem> {
+    let body = json!({ "file_id": file, "owner_id": owner, "service": "commerce",
+                       "object_type": object.0, "object_id": object.1.to_string(), "purpose": purpose });
     let (status, answer) = nexgate_platform::internal::call(
         "files",
         Method::Post,

@@ -80,6 +80,12 @@ pub async fn void(payable: Uuid, reason: &str) -> Result<Voided, Problem> {
     match status {
         200 | 202 => Ok(Voided::Done),
         409 if body["code"] == "payment_in_progress" => Ok(Voided::PaymentLive),
+        // Payments cannot refund a card yet: the order stays as it is, and says why.
+        422 if body["code"] == "refund_not_supported" => Err(Problem::conflict(
+            "card_refund_not_supported",
+            "this order was paid by card, which cannot be refunded here yet; an operator refunds it \
+             from Selcom's merchant dashboard, then cancels it",
+        )),
         _ => Err(Problem::internal(format!(
             "payments void answered {status}: {body}"
         ))),

@@ -31,6 +31,9 @@ struct NewReview {
     rating: i16,
     #[serde(default)]
     text: String,
+    /// Up to 4 files the buyer uploaded with purpose `post`.
+    #[serde(default)]
+    photos: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -41,7 +44,11 @@ struct Reply {
 
 /// `POST /shop/orders/{id}/reviews`: 201; 404 unless the caller bought this line in this order;
 /// 409 `order_not_completed` or `already_reviewed`.
-pub fn create(req: &Request, order: &str, component: &'static str) -> Result<Response, Problem> {
+pub async fn create(
+    req: &Request,
+    order: &str,
+    component: &'static str,
+) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let order = parse_id("id", order)?;
     let b: NewReview = json_body(req)?;
@@ -83,11 +90,16 @@ pub fn create(req: &Request, order: &str, component: &'static str) -> Result<Res
         line.value(0, "product_id")?,
     );
     let id = new_id();
+    let photos = photo_ids(&b.photos)?;
+    for (i, file) in photos.iter().enumerate() {
+        crate::media::attach_review_photo(ctx.user_id, id, *file, &format!("photos[{i}]")).await?;
+    }
     with_events(&conn, SCHEMA, component, |conn, events| {
         query(
             conn,
-            "INSERT INTO commerce.reviews (id, order_id, variant_id, product_id, shop_id, buyer_id, rating, text)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO commerce.reviews (id, order_id, variant_id, product_id, shop_id, buyer_id, rating, text,
+                 photo_file_ids)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text[]::uuid[])",
             &[
                 P::Uuid(id.to_string()),
                 P::Uuid(order.to_string()),
@@ -97,6 +109,7 @@ pub fn create(req: &Request, order: &str, component: &'static str) -> Result<Res
                 P::Uuid(ctx.user_id.to_string()),
                 P::Int16(b.rating),
                 P::Str(b.text.trim().to_string()),
+                P::ArrayStr(photos.iter().map(|p| Some(p.to_string())).collect()),
             ],
         )
         .map_err(|e| match constraint(&e) {
@@ -123,6 +136,44 @@ pub fn create(req: &Request, order: &str, component: &'static str) -> Result<Res
         201,
         &json!({ "id": id, "order_id": order, "variant_id": variant, "rating": b.rating, "text": b.text.trim() }),
     ))
+}
+
+/// A review's ready photos (the list query's JSON) as the API shows public media.
+fn photos_view(cdn: &str, photos: &str) -> Result<Vec<Value>, Problem> {
+    let photos: Vec<Value> = serde_json::from_str(photos).map_err(Problem::internal)?;
+    let mut shown = Vec::with_capacity(photos.len());
+    for p in photos {
+        let file = p["file_id"].as_str().and_then(|f| Uuid::parse_str(f).ok());
+        let blurhash = p["blurhash"].as_str().map(str::to_string);
+        if let Some(v) = nexgate_platform::public_media::view(
+            cdn,
+            file,
+            Some(p["variants"].to_string()),
+            blurhash,
+        )? {
+            shown.push(v);
+        }
+    }
+    Ok(shown)
+}
+
+/// The photo file ids: at most [`crate::media::REVIEW_PHOTOS_MAX`], each once.
+fn photo_ids(raw: &[String]) -> Result<Vec<Uuid>, Problem> {
+    if raw.len() > crate::media::REVIEW_PHOTOS_MAX {
+        return Err(Problem::invalid_field("photos", "give at most 4 photos"));
+    }
+    let mut ids: Vec<Uuid> = Vec::with_capacity(raw.len());
+    for (i, text) in raw.iter().enumerate() {
+        let id = parse_id(&format!("photos[{i}]"), text)?;
+        if ids.contains(&id) {
+            return Err(Problem::invalid_field(
+                format!("photos[{i}]"),
+                "repeats an earlier photo",
+            ));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 /// Adds one rating to the product's and the shop's count, sum and histogram: increments in
@@ -200,7 +251,12 @@ pub fn list(req: &Request, product: &str) -> Result<Response, Problem> {
     let rows = query(
         &conn,
         &format!(
-            "SELECT id, buyer_id, rating, text, reply, {}, {} FROM commerce.reviews
+            "SELECT id, buyer_id, rating, text, reply, {}, {},
+                    (SELECT coalesce(jsonb_agg(jsonb_build_object('file_id', m.file_id, 'variants', m.variants,
+                         'blurhash', m.blurhash) ORDER BY u.n), '[]')::text
+                     FROM unnest(photo_file_ids) WITH ORDINALITY u(file_id, n)
+                     JOIN files.public_media m ON m.file_id = u.file_id) AS photos
+             FROM commerce.reviews
              WHERE product_id = $1 AND ($2::text IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
              ORDER BY created_at DESC, id DESC LIMIT $4",
             ts("created_at"),
@@ -215,9 +271,11 @@ pub fn list(req: &Request, product: &str) -> Result<Response, Problem> {
     )?;
     let mut items = Vec::new();
     let mut last = None;
+    let cdn = nexgate_platform::public_media::cdn_base()?;
     for i in 0..rows.len().min(page.limit as usize) {
         let id: Uuid = rows.value(i, "id")?;
         let at: String = rows.value(i, "created_at")?;
+        let photos = photos_view(&cdn, &rows.value::<String>(i, "photos")?)?;
         items.push(json!({
             "id": id,
             "buyer_id": rows.value::<Uuid>(i, "buyer_id")?,
@@ -225,6 +283,7 @@ pub fn list(req: &Request, product: &str) -> Result<Response, Problem> {
             "text": rows.value::<String>(i, "text")?,
             "reply": rows.value::<Option<String>>(i, "reply")?,
             "replied_at": rows.value::<Option<String>>(i, "replied_at")?,
+            "photos": photos,
             "created_at": at,
         }));
         last = Some(After {

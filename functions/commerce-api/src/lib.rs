@@ -73,7 +73,7 @@ async fn handle(req: Request) -> Response {
         ("GET", "/shop/products/{id}") => products::get(&req, &id),
         ("GET", "/shop/products/{id}/reviews") => reviews::list(&req, &id),
         ("POST", "/shop/reviews/{id}/reply") => reviews::reply(&req, &id),
-        ("POST", "/shop/orders/{id}/reviews") => reviews::create(&req, &id, COMPONENT),
+        ("POST", "/shop/orders/{id}/reviews") => reviews::create(&req, &id, COMPONENT).await,
         ("POST", "/shop/variants/{id}/stock") => inventory::change(&req, &id, COMPONENT),
         ("PATCH", "/shop/variants/{id}") => products::update_variant(&req, &id, COMPONENT),
         ("GET", "/shop/cart") => cart::get(&req),
