@@ -13,6 +13,9 @@ CREATE TABLE commerce.shops (
     return_policy text NOT NULL DEFAULT '',
     status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'paused', 'closed')),
     handle_changed_at timestamptz,
+    -- Its logo and banner: File Manager files of purpose `shop`, attached to the shop.
+    logo_file_id uuid,
+    banner_file_id uuid,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
 );

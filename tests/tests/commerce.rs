@@ -1547,13 +1547,22 @@ async fn a_dispute_freezes_the_escrow_until_an_operator_resolves_it() {
 }
 
 async fn upload(w: &World, user: &User, purpose: &str) -> String {
+    upload_sized(w, user, purpose, (640, 480)).await
+}
+
+async fn upload_sized(
+    w: &World,
+    user: &User,
+    purpose: &str,
+    (width, height): (u32, u32),
+) -> String {
     let resp = w
         .app
         .http
         .post(w.app.url(&format!("/files?purpose={purpose}")))
         .bearer_auth(&user.access_token)
         .header("content-type", "image/jpeg")
-        .body(nexgate_tests::files::jpeg(640, 480))
+        .body(nexgate_tests::files::jpeg(width, height))
         .send()
         .await
         .unwrap();
@@ -1619,6 +1628,40 @@ async fn product_images_are_the_sellers_own_product_files() {
         mine.as_str(),
         "{listed}"
     );
+
+    // The shop's logo and banner: the owner's own `shop` files.
+    let logo = upload(&w, &w.seller, "shop").await;
+    let banner = upload_sized(&w, &w.seller, "shop", (1200, 400)).await;
+    let shop_path = format!("/shop/shops/{shop_id}");
+    let wrong_purpose = as_user(
+        &w.app,
+        &w.seller,
+        Method::PATCH,
+        &shop_path,
+        Some(json!({"logo_file_id": mine})),
+    )
+    .await;
+    assert_eq!(
+        wrong_purpose.status, 422,
+        "a product file is not a logo: {wrong_purpose}"
+    );
+    let dressed = as_user(
+        &w.app,
+        &w.seller,
+        Method::PATCH,
+        &shop_path,
+        Some(json!({"logo_file_id": logo, "banner_file_id": banner})),
+    )
+    .await;
+    assert_eq!(dressed.status, 200, "{dressed}");
+    assert_eq!(dressed.body["logo"]["file_id"], logo.as_str(), "{dressed}");
+    assert_eq!(
+        dressed.body["banner"]["file_id"],
+        banner.as_str(),
+        "{dressed}"
+    );
+    let url = dressed.body["logo"]["variants"][0]["url"].as_str().unwrap();
+    assert_eq!(w.app.http.get(url).send().await.unwrap().status(), 200);
 }
 
 /// Whoever saved a product hears (through the notifier) of a price drop, at most once per product

@@ -103,7 +103,12 @@ async fn limits_are_public_and_name_every_purpose() {
         .collect();
     assert_eq!(
         purposes,
-        ["avatar", "cover", "post", "product", "event", "message"]
+        ["avatar", "cover", "post", "product", "event", "message", "shop"]
+    );
+    assert_eq!(
+        body["purposes"][6]["video_types"],
+        json!([]),
+        "a shop picture is an image"
     );
     assert_eq!(body["image_variant_edges"], json!([160, 480, 1080, 2048]));
     assert_eq!(body["purposes"][0]["video_types"], json!([]));

@@ -26,6 +26,16 @@ pub async fn attach_image(
     attach(seller, ("product", product), file, "product", field).await
 }
 
+/// Attaches `file` (the owner's, purpose `shop`) to `shop` as its logo or banner.
+pub async fn attach_shop_picture(
+    owner: Uuid,
+    shop: Uuid,
+    file: Uuid,
+    field: &str,
+) -> Result<(), Problem> {
+    attach(owner, ("shop", shop), file, "shop", field).await
+}
+
 /// Attaches `file` (the buyer's, purpose `post`) to `review`.
 pub async fn attach_review_photo(
     buyer: Uuid,

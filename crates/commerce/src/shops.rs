@@ -47,6 +47,9 @@ struct ShopChanges {
     return_policy: Option<String>,
     status: Option<String>,
     delivery_areas: Option<Vec<DeliveryArea>>,
+    /// Files the owner uploaded with purpose `shop`.
+    logo_file_id: Option<String>,
+    banner_file_id: Option<String>,
 }
 
 fn check_text(field: &str, text: &str, max: usize) -> Result<(), Problem> {
@@ -177,12 +180,17 @@ pub fn view(conn: &Connection, id: Uuid) -> Result<Option<Value>, Problem> {
     let rows = query(
         conn,
         &format!(
-            "SELECT id, owner_id, handle, name, description, currency, return_policy, status, {},
+            "SELECT s.id, s.owner_id, s.handle, s.name, s.description, s.currency, s.return_policy, s.status, {},
                     (SELECT coalesce(jsonb_agg(jsonb_build_object('region', a.region, 'fee', a.fee)
                          ORDER BY a.region), '[]'::jsonb)::text
-                     FROM commerce.shop_delivery_areas a WHERE a.shop_id = s.id) AS areas
-             FROM commerce.shops s WHERE id = $1",
-            ts("created_at")
+                     FROM commerce.shop_delivery_areas a WHERE a.shop_id = s.id) AS areas,
+                    s.logo_file_id, l.variants::text AS logo_variants, l.blurhash AS logo_blurhash,
+                    s.banner_file_id, b.variants::text AS banner_variants, b.blurhash AS banner_blurhash
+             FROM commerce.shops s
+             LEFT JOIN files.public_media l ON l.file_id = s.logo_file_id
+             LEFT JOIN files.public_media b ON b.file_id = s.banner_file_id
+             WHERE s.id = $1",
+            ts("s.created_at")
         ),
         &[P::Uuid(id.to_string())],
     )?;
@@ -190,6 +198,15 @@ pub fn view(conn: &Connection, id: Uuid) -> Result<Option<Value>, Problem> {
         return Ok(None);
     }
     let areas: String = rows.value(0, "areas")?;
+    let cdn = nexgate_platform::public_media::cdn_base()?;
+    let picture = |which: &str| {
+        nexgate_platform::public_media::view(
+            &cdn,
+            rows.value(0, &format!("{which}_file_id"))?,
+            rows.value(0, &format!("{which}_variants"))?,
+            rows.value(0, &format!("{which}_blurhash"))?,
+        )
+    };
     Ok(Some(json!({
         "id": rows.value::<Uuid>(0, "id")?,
         "owner_id": rows.value::<Uuid>(0, "owner_id")?,
@@ -200,6 +217,8 @@ pub fn view(conn: &Connection, id: Uuid) -> Result<Option<Value>, Problem> {
         "return_policy": rows.value::<String>(0, "return_policy")?,
         "status": rows.value::<String>(0, "status")?,
         "delivery_areas": serde_json::from_str::<Value>(&areas).unwrap_or(Value::Null),
+        "logo": picture("logo")?,
+        "banner": picture("banner")?,
         "created_at": rows.value::<String>(0, "created_at")?,
     })))
 }
@@ -448,10 +467,57 @@ fn check_handle_free(conn: &Connection, key: &str, mine: Option<Uuid>) -> Result
 }
 
 /// `PATCH /shop/shops/{id}`: the owner changes name, texts, status or delivery areas.
-pub fn patch(req: &Request, id: &str) -> Result<Response, Problem> {
+pub async fn patch(req: &Request, id: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let b: ShopChanges = json_body(req)?;
+    check_changes(&b)?;
+    let conn = db()?;
+    owned(&conn, id, ctx.user_id)?;
+    let mut pictures = [None, None];
+    for (slot, (field, value)) in pictures.iter_mut().zip([
+        ("logo_file_id", &b.logo_file_id),
+        ("banner_file_id", &b.banner_file_id),
+    ]) {
+        if let Some(value) = value {
+            let file = parse_id(field, value)?;
+            crate::media::attach_shop_picture(ctx.user_id, id, file, field).await?;
+            *slot = Some(file);
+        }
+    }
+    let picture = |f: Option<Uuid>| f.map(|f| P::Uuid(f.to_string())).unwrap_or(P::DbNull);
+    transaction(&conn, |conn| {
+        owned(conn, id, ctx.user_id)?;
+        query(
+            conn,
+            "UPDATE commerce.shops SET name = coalesce($2, name), description = coalesce($3, description),
+                 return_policy = coalesce($4, return_policy), status = coalesce($5, status),
+                 logo_file_id = coalesce($6, logo_file_id), banner_file_id = coalesce($7, banner_file_id),
+                 updated_at = now()
+             WHERE id = $1",
+            &[
+                P::Uuid(id.to_string()),
+                b.name.as_ref().map(|s| P::Str(s.trim().to_string())).unwrap_or(P::DbNull),
+                b.description.clone().map(P::Str).unwrap_or(P::DbNull),
+                b.return_policy.clone().map(P::Str).unwrap_or(P::DbNull),
+                b.status.clone().map(P::Str).unwrap_or(P::DbNull),
+                picture(pictures[0]),
+                picture(pictures[1]),
+            ],
+        )?;
+        if let Some(areas) = &b.delivery_areas {
+            store_areas(conn, id, areas)?;
+        }
+        Ok::<_, Problem>(())
+    })?;
+    Ok(json(
+        200,
+        &view(&conn, id)?.ok_or_else(|| Problem::not_found("no such shop"))?,
+    ))
+}
+
+/// Every field a shop change gives, checked (a 422 naming the first bad one).
+fn check_changes(b: &ShopChanges) -> Result<(), Problem> {
     if let Some(status) = &b.status {
         if !matches!(status.as_str(), "open" | "paused" | "closed") {
             return Err(Problem::invalid_field(
@@ -477,29 +543,5 @@ pub fn patch(req: &Request, id: &str) -> Result<Response, Problem> {
     if let Some(areas) = &b.delivery_areas {
         check_areas(areas)?;
     }
-    let conn = db()?;
-    transaction(&conn, |conn| {
-        owned(conn, id, ctx.user_id)?;
-        query(
-            conn,
-            "UPDATE commerce.shops SET name = coalesce($2, name), description = coalesce($3, description),
-                 return_policy = coalesce($4, return_policy), status = coalesce($5, status), updated_at = now()
-             WHERE id = $1",
-            &[
-                P::Uuid(id.to_string()),
-                b.name.as_ref().map(|s| P::Str(s.trim().to_string())).unwrap_or(P::DbNull),
-                b.description.clone().map(P::Str).unwrap_or(P::DbNull),
-                b.return_policy.clone().map(P::Str).unwrap_or(P::DbNull),
-                b.status.clone().map(P::Str).unwrap_or(P::DbNull),
-            ],
-        )?;
-        if let Some(areas) = &b.delivery_areas {
-            store_areas(conn, id, areas)?;
-        }
-        Ok::<_, Problem>(())
-    })?;
-    Ok(json(
-        200,
-        &view(&conn, id)?.ok_or_else(|| Problem::not_found("no such shop"))?,
-    ))
+    Ok(())
 }

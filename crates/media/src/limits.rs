@@ -16,15 +16,18 @@ pub enum Purpose {
     Product,
     Event,
     Message,
+    /// A shop's logo or banner.
+    Shop,
 }
 
-pub const PURPOSES: [Purpose; 6] = [
+pub const PURPOSES: [Purpose; 7] = [
     Purpose::Avatar,
     Purpose::Cover,
     Purpose::Post,
     Purpose::Product,
     Purpose::Event,
     Purpose::Message,
+    Purpose::Shop,
 ];
 
 const MIB: u64 = 1024 * 1024;
@@ -66,6 +69,7 @@ impl Purpose {
             Self::Product => "product",
             Self::Event => "event",
             Self::Message => "message",
+            Self::Shop => "shop",
         }
     }
 
@@ -78,7 +82,7 @@ impl Purpose {
     pub fn image_bytes_max(self) -> u64 {
         match self {
             Self::Avatar => 10 * MIB,
-            Self::Cover => 15 * MIB,
+            Self::Cover | Self::Shop => 15 * MIB,
             _ => 20 * MIB,
         }
     }
@@ -86,7 +90,7 @@ impl Purpose {
     /// Largest video, in bytes; `None` when the purpose takes no video.
     pub fn video_bytes_max(self) -> Option<u64> {
         match self {
-            Self::Avatar | Self::Cover => None,
+            Self::Avatar | Self::Cover | Self::Shop => None,
             Self::Message => Some(200 * MIB),
             _ => Some(500 * MIB),
         }
@@ -214,5 +218,7 @@ mod tests {
         assert!(Purpose::Post.accepts(MediaType::Mov));
         assert!(Purpose::Message.is_private());
         assert!(!Purpose::Post.is_private());
+        assert_eq!(Purpose::parse("shop"), Some(Purpose::Shop));
+        assert!(!Purpose::Shop.accepts(MediaType::Mp4));
     }
 }

@@ -61,7 +61,7 @@ async fn handle(req: Request) -> Response {
     match route.key() {
         ("POST", "/shop/shops") => shops::create(&req).await,
         ("GET", "/shop/shops/{id}") => shops::get(&req, &id),
-        ("PATCH", "/shop/shops/{id}") => shops::patch(&req, &id),
+        ("PATCH", "/shop/shops/{id}") => shops::patch(&req, &id).await,
         ("POST", "/shop/shops/{id}/products") => products::create(&req, &id).await,
         ("PUT", "/shop/shops/{id}/handle") => shops::rename(&req, &id),
         ("GET", "/shop/shops/{id}/staff") => shops::staff(&req, &id),
