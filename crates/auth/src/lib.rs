@@ -25,7 +25,8 @@ pub mod mfa;
 pub mod oauth;
 pub mod password;
 pub mod password_flows;
-pub mod rate_limit;
+/// The platform's rate limiter, where auth's limits have always lived.
+pub use nexgate_platform::rate_limit;
 pub mod reauthentication;
 pub mod refresh;
 pub mod registration;

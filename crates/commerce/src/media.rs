@@ -15,6 +15,28 @@ pub const IMAGES_MAX: usize = 10;
 /// At most this many photos per review.
 pub const REVIEW_PHOTOS_MAX: usize = 4;
 
+/// The file ids a request names in `field`: at most `max`, each once (a 422 naming the entry).
+pub fn file_ids(field: &str, raw: &[String], max: usize) -> Result<Vec<Uuid>, Problem> {
+    if raw.len() > max {
+        return Err(Problem::invalid_field(
+            field,
+            format!("give at most {max} files"),
+        ));
+    }
+    let mut ids: Vec<Uuid> = Vec::with_capacity(raw.len());
+    for (i, text) in raw.iter().enumerate() {
+        let id = nexgate_platform::ids::parse_id(&format!("{field}[{i}]"), text)?;
+        if ids.contains(&id) {
+            return Err(Problem::invalid_field(
+                format!("{field}[{i}]"),
+                "repeats an earlier file",
+            ));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 /// Attaches `file` (the seller's, purpose `product`) to `product`; a 422 naming `field` when the
 /// File Manager refuses it.
 pub async fn attach_image(

@@ -216,17 +216,11 @@ pub fn get(req: &Request, id: &str) -> Result<Response, Problem> {
     ))
 }
 
-#[derive(serde::Serialize, Deserialize)]
-struct After {
-    at: CursorTime,
-    id: Uuid,
-}
-
 /// `GET /shop/orders?as=buyer|seller&state=&limit=&cursor=`: newest first.
 pub fn list(req: &Request) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let qs = query_string(req);
-    let page = page_request::<After>(qs, 20, 50)?;
+    let page = page_request::<(CursorTime, Uuid)>(qs, 20, 50)?;
     let whose = match query_param(qs, "as").unwrap_or("buyer") {
         "buyer" => "buyer_id = $1".to_string(),
         // The shops the caller owns or works for.
@@ -258,11 +252,11 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
                 .unwrap_or(P::DbNull),
             page.after
                 .as_ref()
-                .map(|a| P::Str(a.at.as_str().into()))
+                .map(|(at, _)| P::Str(at.as_str().to_string()))
                 .unwrap_or(P::DbNull),
             page.after
                 .as_ref()
-                .map(|a| P::Uuid(a.id.to_string()))
+                .map(|(_, id)| P::Uuid(id.to_string()))
                 .unwrap_or(P::DbNull),
             P::Int64(page.limit as i64 + 1),
         ],
@@ -273,13 +267,10 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
         let id: Uuid = rows.value(i, "id")?;
         items.extend(view(&conn, id, false)?);
         let at: String = rows.value(i, "created_at")?;
-        last = Some(After {
-            at: serde_json::from_value(Value::String(at)).map_err(Problem::internal)?,
-            id,
-        });
+        last = Some((at, id));
     }
     let next = (rows.len() > page.limit as usize)
-        .then(|| last.map(|a| encode_cursor(&a)))
+        .then(|| last.map(|position| encode_cursor(&position)))
         .flatten();
     Ok(json(200, &json!({ "items": items, "next_cursor": next })))
 }

@@ -168,25 +168,6 @@ fn check_product(b: &NewProduct) -> Result<(), Problem> {
     Ok(())
 }
 
-/// The image file ids: at most [`crate::media::IMAGES_MAX`], each once.
-fn image_ids(raw: &[String]) -> Result<Vec<Uuid>, Problem> {
-    if raw.len() > crate::media::IMAGES_MAX {
-        return Err(Problem::invalid_field("images", "give at most 10 images"));
-    }
-    let mut ids: Vec<Uuid> = Vec::with_capacity(raw.len());
-    for (i, text) in raw.iter().enumerate() {
-        let id = parse_id(&format!("images[{i}]"), text)?;
-        if ids.contains(&id) {
-            return Err(Problem::invalid_field(
-                format!("images[{i}]"),
-                "repeats an earlier image",
-            ));
-        }
-        ids.push(id);
-    }
-    Ok(ids)
-}
-
 /// Tiers: at most five, each for 2 to 1,000 units, a lower unit price the more units.
 fn check_tiers(tiers: &[PriceTier]) -> Result<(), Problem> {
     if tiers.len() > PRICE_TIERS_MAX {
@@ -223,7 +204,7 @@ pub async fn create(req: &Request, shop_id: &str) -> Result<Response, Problem> {
     let shop_id = parse_id("shop_id", shop_id)?;
     let b: NewProduct = json_body(req)?;
     check_product(&b)?;
-    let images = image_ids(&b.images)?;
+    let images = crate::media::file_ids("images", &b.images, crate::media::IMAGES_MAX)?;
     let conn = db()?;
     crate::shops::manageable(&conn, shop_id, ctx.user_id)?;
     let id = new_id();
@@ -424,19 +405,12 @@ pub fn get(req: &Request, id: &str) -> Result<Response, Problem> {
     Ok(json(200, &product))
 }
 
-/// Where a page of the product list ended: (created_at, id) of its last item.
-#[derive(serde::Serialize, Deserialize)]
-struct After {
-    at: CursorTime,
-    id: Uuid,
-}
-
 /// `GET /shop/products?shop_id=&q=&min_price=&max_price=&limit=&cursor=`: active products of open
 /// shops, newest first.
 pub fn list(req: &Request) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let qs = query_string(req);
-    let page = page_request::<After>(qs, 20, 50)?;
+    let page = page_request::<(CursorTime, Uuid)>(qs, 20, 50)?;
     let shop = query_param(qs, "shop_id")
         .map(|s| parse_id("shop_id", s))
         .transpose()?;
@@ -495,8 +469,8 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
             text.map(P::Str).unwrap_or(P::DbNull),
             min_price.map(P::Int64).unwrap_or(P::DbNull),
             max_price.map(P::Int64).unwrap_or(P::DbNull),
-            page.after.as_ref().map(|a| P::Str(a.at.as_str().to_string())).unwrap_or(P::DbNull),
-            page.after.as_ref().map(|a| P::Uuid(a.id.to_string())).unwrap_or(P::DbNull),
+            page.after.as_ref().map(|(at, _)| P::Str(at.as_str().to_string())).unwrap_or(P::DbNull),
+            page.after.as_ref().map(|(_, id)| P::Uuid(id.to_string())).unwrap_or(P::DbNull),
             P::Int64(page.limit as i64 + 1),
             P::Uuid(ctx.user_id.to_string()),
         ],
@@ -509,13 +483,10 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
         let id: Uuid = rows.value(i, "id")?;
         let at: String = rows.value(i, "created_at")?;
         items.push(card(&rows, i, &at, &cdn)?);
-        last = Some(After {
-            at: cursor_time(at)?,
-            id,
-        });
+        last = Some((at, id));
     }
     let next = if more {
-        last.map(|a| encode_cursor(&a))
+        last.map(|position| encode_cursor(&position))
     } else {
         None
     };
@@ -552,10 +523,6 @@ fn card(
         )?,
         "created_at": created_at,
     }))
-}
-
-fn cursor_time(text: String) -> Result<CursorTime, Problem> {
-    serde_json::from_value(Value::String(text)).map_err(Problem::internal)
 }
 
 /// `%XX` and `+` in a query value.

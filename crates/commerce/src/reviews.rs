@@ -90,7 +90,7 @@ pub async fn create(
         line.value(0, "product_id")?,
     );
     let id = new_id();
-    let photos = photo_ids(&b.photos)?;
+    let photos = crate::media::file_ids("photos", &b.photos, crate::media::REVIEW_PHOTOS_MAX)?;
     for (i, file) in photos.iter().enumerate() {
         crate::media::attach_review_photo(ctx.user_id, id, *file, &format!("photos[{i}]")).await?;
     }
@@ -157,25 +157,6 @@ fn photos_view(cdn: &str, photos: &str) -> Result<Vec<Value>, Problem> {
     Ok(shown)
 }
 
-/// The photo file ids: at most [`crate::media::REVIEW_PHOTOS_MAX`], each once.
-fn photo_ids(raw: &[String]) -> Result<Vec<Uuid>, Problem> {
-    if raw.len() > crate::media::REVIEW_PHOTOS_MAX {
-        return Err(Problem::invalid_field("photos", "give at most 4 photos"));
-    }
-    let mut ids: Vec<Uuid> = Vec::with_capacity(raw.len());
-    for (i, text) in raw.iter().enumerate() {
-        let id = parse_id(&format!("photos[{i}]"), text)?;
-        if ids.contains(&id) {
-            return Err(Problem::invalid_field(
-                format!("photos[{i}]"),
-                "repeats an earlier photo",
-            ));
-        }
-        ids.push(id);
-    }
-    Ok(ids)
-}
-
 /// Adds one rating to the product's and the shop's count, sum and histogram: increments in
 /// place, so concurrent reviews never lose one.
 fn count_rating(conn: &Connection, product: Uuid, shop: Uuid, rating: i16) -> Result<(), Problem> {
@@ -228,17 +209,11 @@ pub fn reply(req: &Request, id: &str) -> Result<Response, Problem> {
     Ok(json(200, &json!({ "id": id, "reply": text })))
 }
 
-#[derive(serde::Serialize, Deserialize)]
-struct After {
-    at: CursorTime,
-    id: Uuid,
-}
-
 /// `GET /shop/products/{id}/reviews?limit=&cursor=`: the reviews with the product's aggregates.
 pub fn list(req: &Request, product: &str) -> Result<Response, Problem> {
     authenticate(req)?;
     let product = parse_id("id", product)?;
-    let page = page_request::<After>(query_string(req), 20, 50)?;
+    let page = page_request::<(CursorTime, Uuid)>(query_string(req), 20, 50)?;
     let conn = db()?;
     let summary = query(
         &conn,
@@ -264,8 +239,8 @@ pub fn list(req: &Request, product: &str) -> Result<Response, Problem> {
         ),
         &[
             P::Uuid(product.to_string()),
-            page.after.as_ref().map(|a| P::Str(a.at.as_str().into())).unwrap_or(P::DbNull),
-            page.after.as_ref().map(|a| P::Uuid(a.id.to_string())).unwrap_or(P::DbNull),
+            page.after.as_ref().map(|(at, _)| P::Str(at.as_str().to_string())).unwrap_or(P::DbNull),
+            page.after.as_ref().map(|(_, id)| P::Uuid(id.to_string())).unwrap_or(P::DbNull),
             P::Int64(page.limit as i64 + 1),
         ],
     )?;
@@ -284,15 +259,12 @@ pub fn list(req: &Request, product: &str) -> Result<Response, Problem> {
             "reply": rows.value::<Option<String>>(i, "reply")?,
             "replied_at": rows.value::<Option<String>>(i, "replied_at")?,
             "photos": photos,
-            "created_at": at,
+            "created_at": &at,
         }));
-        last = Some(After {
-            at: serde_json::from_value(Value::String(at)).map_err(Problem::internal)?,
-            id,
-        });
+        last = Some((at, id));
     }
     let next = (rows.len() > page.limit as usize)
-        .then(|| last.map(|a| encode_cursor(&a)))
+        .then(|| last.map(|position| encode_cursor(&position)))
         .flatten();
     let (count, sum): (i32, i32) = (
         summary.value(0, "rating_count")?,

@@ -26,6 +26,7 @@ pub mod multipart;
 pub mod pagination;
 pub mod problem;
 pub mod public_media;
+pub mod rate_limit;
 pub mod routes;
 pub mod sigv4;
 pub mod storage;

@@ -293,35 +293,22 @@ async fn attach_picture(user: Uuid, kind: &str, file: Uuid) -> Result<(), Proble
     }
 }
 
-/// The File Manager's internal component (granted in `spin.toml` as `http://files-internal.spin.internal`).
-const FILES_INTERNAL_ORIGIN: &str = "http://files-internal.spin.internal";
-
-/// `POST /internal/files/<what>` on the File Manager's internal component, by Spin's local service
-/// chaining (in-process on Spin and on our host), with its token: (status, JSON).
+/// `POST /internal/files/<what>` on the File Manager's internal component (the kit's internal
+/// call: `files_internal_token`, granted in `spin.toml`): (status, JSON).
 async fn files_call(
     what: &str,
     body: serde_json::Value,
 ) -> Result<(u16, serde_json::Value), Problem> {
-    let token = nexgate_platform::config::var("files_internal_token").map_err(Problem::internal)?;
-    let req = spin_sdk::http::Request::builder()
-        .method(spin_sdk::http::Method::Post)
-        .uri(format!("{FILES_INTERNAL_ORIGIN}/internal/files/{what}"))
-        .header("content-type", "application/json")
-        .header("x-internal-token", token)
-        .body(serde_json::to_vec(&body).unwrap_or_default())
-        .build();
-    let resp: Response = spin_sdk::http::send(req).await.map_err(|e| {
-        eprintln!("profiles: files {what}: {e}");
-        Problem::unavailable("the File Manager")
-    })?;
-    let status = *resp.status();
-    if status >= 500 {
-        return Err(Problem::unavailable("the File Manager"));
-    }
-    Ok((
-        status,
-        serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null),
-    ))
+    let path = format!("/internal/files/{what}");
+    nexgate_platform::internal::call("files", spin_sdk::http::Method::Post, &path, &body, None)
+        .await
+        .map_err(|p| {
+            if p.status == 503 {
+                Problem::unavailable("the File Manager")
+            } else {
+                p
+            }
+        })
 }
 
 /// `PATCH /users/me`: only the fields given change. Avatar and cover are files uploaded with

@@ -1,4 +1,5 @@
-//! Atomic attempt counters in Redis, checked *before* any password is hashed.
+//! Atomic attempt counters in Redis (the one rate limiter: auth's login and contact limits,
+//! commerce's checkout and review limits), checked *before* any costly work (a password hash).
 //!
 //! Each attempt increments its counters first (one Lua script per counter, so the increment, the
 //! window and the lockout are one atomic step); an attempt whose count passes the limit is refused
@@ -89,15 +90,15 @@ pub fn count_or_refuse(
     key: &str,
     rule: Rule,
     what: &str,
-) -> Result<(), nexgate_platform::Problem> {
+) -> Result<(), crate::Problem> {
     match attempt(conn, key, rule) {
         Ok(Attempt::Allowed) => Ok(()),
         Ok(Attempt::Refused {
             retry_after_secs, ..
-        }) => Err(nexgate_platform::Problem::rate_limited(retry_after_secs)),
+        }) => Err(crate::Problem::rate_limited(retry_after_secs)),
         Err(e) => {
-            eprintln!("auth: {what} counter failed: {e:?}");
-            Err(nexgate_platform::Problem::unavailable(
+            eprintln!("rate limit: {what} counter failed: {e:?}");
+            Err(crate::Problem::unavailable(
                 "the session store is unavailable",
             ))
         }
