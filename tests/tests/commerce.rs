@@ -1438,26 +1438,7 @@ async fn a_dispute_freezes_the_escrow_until_an_operator_resolves_it() {
     .await;
     assert_eq!(by_seller.status, 403, "{by_seller}");
 
-    let mut operator = sign_up(&w.app, &mut w.observer).await;
-    let out = std::process::Command::new(nexgate_tests::ops_bin())
-        .args([
-            "grant-role",
-            "--user",
-            &operator.user_id,
-            "--role",
-            "operator",
-        ])
-        .env("NEXGATE_ADMIN_DB_URL", w.app.db.url("nexgate_admin"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let refreshed = nexgate_tests::auth::post(
-        &w.app,
-        "/auth/refresh",
-        json!({"refresh_token": operator.refresh_token}),
-    )
-    .await;
-    operator.access_token = refreshed.body["access_token"].as_str().unwrap().to_string();
+    let mut operator = operator(&mut w).await;
     let resolve = |id: String, outcome: &'static str, token: String| {
         let app = &w.app;
         async move {
@@ -1544,6 +1525,32 @@ async fn a_dispute_freezes_the_escrow_until_an_operator_resolves_it() {
         (3, 0),
         "the goods are out: no automatic return"
     );
+}
+
+/// A new user granted the `operator` role by `nexgate-ops` (as an operator's admin does), with a
+/// token that carries it (not stepped up).
+async fn operator(w: &mut World) -> User {
+    let mut operator = sign_up(&w.app, &mut w.observer).await;
+    let out = std::process::Command::new(nexgate_tests::ops_bin())
+        .args([
+            "grant-role",
+            "--user",
+            &operator.user_id,
+            "--role",
+            "operator",
+        ])
+        .env("NEXGATE_ADMIN_DB_URL", w.app.db.url("nexgate_admin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let refreshed = nexgate_tests::auth::post(
+        &w.app,
+        "/auth/refresh",
+        json!({"refresh_token": operator.refresh_token}),
+    )
+    .await;
+    operator.access_token = refreshed.body["access_token"].as_str().unwrap().to_string();
+    operator
 }
 
 async fn upload(w: &World, user: &User, purpose: &str) -> String {
@@ -2000,4 +2007,237 @@ async fn a_shop_handle_changes_once_a_month_and_the_old_one_stays_its_own() {
             "{handle}"
         );
     }
+}
+
+/// A shop's owner asks for business verification with private document photos; a second request
+/// waits its turn; the owner's badge shows on the shop and its products. Operators only, with a
+/// fresh step-up, see the queue and the documents (signed URLs); a rejection reaches the owner
+/// through the notifier; an approval raises the level through profiles (its audit names the
+/// operator) and the badge follows.
+#[tokio::test]
+async fn a_seller_is_verified_as_a_business_by_an_operator_who_saw_the_documents() {
+    let mut w = world().await;
+    let _notifier = w.app.notifier();
+    let mut operator = operator(&mut w).await;
+    let shop_id = shop(&w, &w.seller, "amina_duka").await;
+    let (product_id, _) = product(&w, &w.seller, &shop_id, 100_000, 1).await;
+    let page = as_user(
+        &w.app,
+        &w.buyer,
+        Method::GET,
+        &format!("/shop/shops/{shop_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(page.body["seller"]["trust_badge"], "new", "{page}");
+    assert_ne!(
+        page.body["seller"]["verification_level"], "business",
+        "{page}"
+    );
+
+    let doc = upload(&w, &w.seller, "document").await;
+    let path = format!("/shop/shops/{shop_id}/verification-requests");
+    let ask = |user: &User, documents: Value| {
+        let (app, token, path) = (&w.app, user.access_token.clone(), path.clone());
+        async move {
+            call(
+                app,
+                Method::POST,
+                &path,
+                Some(json!({"documents": documents, "note": "BRELA certificate"})),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let buyers_doc = upload(&w, &w.buyer, "document").await;
+    let shop_picture = upload(&w, &w.seller, "shop").await;
+    for (documents, field) in [
+        (json!([]), "documents"),
+        (json!([buyers_doc]), "documents[0]"),
+        (json!([shop_picture]), "documents[0]"),
+        (json!([doc, doc]), "documents[1]"),
+    ] {
+        let a = ask(&w.seller, documents).await;
+        assert_eq!(
+            (a.status, a.body["errors"][0]["field"].as_str()),
+            (422, Some(field)),
+            "{a}"
+        );
+    }
+    let not_theirs = ask(&w.buyer, json!([buyers_doc])).await;
+    assert_eq!(not_theirs.status, 404, "another's shop: {not_theirs}");
+    let first = ask(&w.seller, json!([doc])).await;
+    assert_eq!(
+        (first.status, first.body["status"].as_str()),
+        (201, Some("pending")),
+        "{first}\n{}",
+        w.app.host.log()
+    );
+    let waiting = ask(&w.seller, json!([doc])).await;
+    assert_eq!(
+        (waiting.status, waiting.code()),
+        (409, "verification_pending"),
+        "{waiting}"
+    );
+    let mine = as_user(&w.app, &w.seller, Method::GET, &path, None).await;
+    assert_eq!(
+        mine.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{mine}"
+    );
+    let others = as_user(&w.app, &w.buyer, Method::GET, &path, None).await;
+    assert_eq!(others.status, 404, "{others}");
+
+    let queue = "/shop/operator/verification-requests";
+    let not_operator = as_user(&w.app, &w.seller, Method::GET, queue, None).await;
+    assert_eq!(not_operator.status, 403, "{not_operator}");
+    let no_step_up = as_user(&w.app, &operator, Method::GET, queue, None).await;
+    assert_eq!(
+        (no_step_up.status, no_step_up.code()),
+        (403, "step_up_required"),
+        "{no_step_up}"
+    );
+    operator.access_token = nexgate_tests::auth::step_up(&w.app, &operator).await.0;
+    let listed = as_user(&w.app, &operator, Method::GET, queue, None).await;
+    assert_eq!(listed.status, 200, "{listed}");
+    let item = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == first.body["id"])
+        .cloned()
+        .expect("the request is queued");
+    let url = item["documents"][0]["url"].as_str().expect("a signed URL");
+    let fetched = w.app.http.get(url).send().await.unwrap();
+    assert_eq!(fetched.status(), 200, "the operator can read the document");
+    assert!(
+        fetched.bytes().await.unwrap().starts_with(&[0xFF, 0xD8]),
+        "a JPEG"
+    );
+
+    let decide = |id: Value, decision: &'static str, token: String| {
+        let app = &w.app;
+        async move {
+            call(
+                app,
+                Method::POST,
+                &format!(
+                    "/shop/operator/verification-requests/{}/decision",
+                    id.as_str().unwrap()
+                ),
+                Some(json!({"decision": decision, "reason": "certificate photo is blurry"})),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let by_owner = decide(
+        first.body["id"].clone(),
+        "approve",
+        w.seller.access_token.clone(),
+    )
+    .await;
+    assert_eq!(by_owner.status, 403, "{by_owner}");
+    let rejected = decide(
+        first.body["id"].clone(),
+        "reject",
+        operator.access_token.clone(),
+    )
+    .await;
+    assert_eq!(
+        (rejected.status, rejected.body["status"].as_str()),
+        (200, Some("rejected")),
+        "{rejected}"
+    );
+    let twice = decide(
+        first.body["id"].clone(),
+        "approve",
+        operator.access_token.clone(),
+    )
+    .await;
+    assert_eq!(
+        (twice.status, twice.code()),
+        (409, "already_decided"),
+        "{twice}"
+    );
+    let notes = nexgate_tests::notify::notifications_db(&w.app).await;
+    let sql = format!(
+        "SELECT count(*) FROM notifications.items WHERE user_id = '{}' AND event_type = 'commerce.seller_verification.decided'",
+        w.seller.user_id
+    );
+    let told = eventually(Duration::from_secs(20), || async {
+        (nexgate_tests::notify::count(&notes, &sql).await > 0).then_some(())
+    })
+    .await;
+    assert!(told.is_some(), "the owner heard of the rejection");
+
+    let doc2 = upload_sized(&w, &w.seller, "document", (800, 600)).await;
+    let second = ask(&w.seller, json!([doc2])).await;
+    assert_eq!(second.status, 201, "{second}");
+    let approved = decide(
+        second.body["id"].clone(),
+        "approve",
+        operator.access_token.clone(),
+    )
+    .await;
+    assert_eq!(
+        (approved.status, approved.body["status"].as_str()),
+        (200, Some("approved")),
+        "{approved}"
+    );
+    let level = as_user(
+        &w.app,
+        &operator,
+        Method::GET,
+        &format!("/users/{}/verification", w.seller.user_id),
+        None,
+    )
+    .await;
+    assert_eq!(level.body["level"], "business", "{level}");
+    assert_eq!(
+        level.body["audit"][0]["operator_id"].as_str(),
+        Some(operator.user_id.as_str()),
+        "profiles' audit names the operator: {level}"
+    );
+    let page = as_user(
+        &w.app,
+        &w.buyer,
+        Method::GET,
+        &format!("/shop/shops/{shop_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        page.body["seller"]["verification_level"], "business",
+        "{page}"
+    );
+    let item = as_user(
+        &w.app,
+        &w.buyer,
+        Method::GET,
+        &format!("/shop/products/{product_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        item.body["seller"]["verification_level"], "business",
+        "{item}"
+    );
+    let db = w.app.db.admin().await;
+    let card: String = db
+        .query_one(
+            "SELECT seller_verification_level FROM commerce.product_cards WHERE product_id = $1",
+            &[&uuid::Uuid::parse_str(&product_id).unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(card, "business");
+    let done = ask(&w.seller, json!([doc2])).await;
+    assert_eq!(
+        (done.status, done.code()),
+        (409, "already_verified"),
+        "{done}"
+    );
 }

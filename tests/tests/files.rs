@@ -103,7 +103,15 @@ async fn limits_are_public_and_name_every_purpose() {
         .collect();
     assert_eq!(
         purposes,
-        ["avatar", "cover", "post", "product", "event", "message", "shop"]
+        ["avatar", "cover", "post", "product", "event", "message", "shop", "document"]
+    );
+    assert_eq!(
+        (
+            &body["purposes"][7]["video_types"],
+            &body["purposes"][7]["private"]
+        ),
+        (&json!([]), &json!(true)),
+        "a business document is a private image"
     );
     assert_eq!(
         body["purposes"][6]["video_types"],

@@ -116,7 +116,14 @@ fn erase(conn: &Connection, user: Uuid) -> Result<serde_json::Value, Problem> {
         &[me()],
     )?
     .len();
-    Ok(json!({ "addresses": addresses, "orders": orders }))
+    // Verification requests name the user's documents (the File Manager deletes the files).
+    let requests = query(
+        conn,
+        "DELETE FROM commerce.verification_requests WHERE user_id = $1 RETURNING id",
+        &[me()],
+    )?
+    .len();
+    Ok(json!({ "addresses": addresses, "orders": orders, "verification_requests": requests }))
 }
 
 /// The order a payable's reference names, when the payable is ours.

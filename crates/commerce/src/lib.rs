@@ -17,4 +17,5 @@ pub mod products;
 pub mod reviews;
 pub mod settings;
 pub mod shops;
+pub mod verification;
 pub mod wishlist;

@@ -58,6 +58,23 @@ pub async fn attach_shop_picture(
     attach(owner, ("shop", shop), file, "shop", field).await
 }
 
+/// Attaches `file` (the owner's, private purpose `document`) to a seller verification request.
+pub async fn attach_document(
+    owner: Uuid,
+    request: Uuid,
+    file: Uuid,
+    field: &str,
+) -> Result<(), Problem> {
+    attach(
+        owner,
+        ("verification_request", request),
+        file,
+        "document",
+        field,
+    )
+    .await
+}
+
 /// Attaches `file` (the buyer's, purpose `post`) to `review`.
 pub async fn attach_review_photo(
     buyer: Uuid,

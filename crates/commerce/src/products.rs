@@ -314,6 +314,7 @@ pub fn view(conn: &Connection, id: Uuid, viewer: Option<Uuid>) -> Result<Option<
         "shop_id": rows.value::<Uuid>(0, "shop_id")?,
         "shop_handle": rows.value::<String>(0, "handle")?,
         "seller_id": rows.value::<Uuid>(0, "owner_id")?,
+        "seller": crate::shops::seller_badge(conn, rows.value(0, "owner_id")?)?,
         "title": rows.value::<String>(0, "title")?,
         "description": rows.value::<String>(0, "description")?,
         "status": rows.value::<String>(0, "status")?,

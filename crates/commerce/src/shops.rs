@@ -219,8 +219,32 @@ pub fn view(conn: &Connection, id: Uuid) -> Result<Option<Value>, Problem> {
         "delivery_areas": serde_json::from_str::<Value>(&areas).unwrap_or(Value::Null),
         "logo": picture("logo")?,
         "banner": picture("banner")?,
+        "seller": seller_badge(conn, rows.value(0, "owner_id")?)?,
         "created_at": rows.value::<String>(0, "created_at")?,
     })))
+}
+
+/// The seller's badge (docs/commerce.md, "Shops"): the owner's verification level and trust
+/// badge from profiles, read live, so a buyer sees them at the moment of purchase. Nulls once the
+/// owner's account is gone.
+pub fn seller_badge(conn: &Connection, owner: Uuid) -> Result<Value, Problem> {
+    let rows = query(
+        conn,
+        "SELECT l.level, t.badge, t.score FROM profiles.verification_levels l
+         LEFT JOIN profiles.trust_scores t ON t.user_id = l.user_id WHERE l.user_id = $1",
+        &[P::Uuid(owner.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Ok(
+            json!({ "user_id": owner, "verification_level": null, "trust_badge": null, "trust_score": null }),
+        );
+    }
+    Ok(json!({
+        "user_id": owner,
+        "verification_level": rows.value::<String>(0, "level")?,
+        "trust_badge": rows.value::<Option<String>>(0, "badge")?,
+        "trust_score": rows.value::<Option<i32>>(0, "score")?,
+    }))
 }
 
 /// `GET /shop/shops/{id}`.

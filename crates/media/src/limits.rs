@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::sniff::MediaType;
 
 /// What a file is for. It fixes the size limits, whether video is allowed, and the bucket:
-/// `message` media are private, everything else is public behind the CDN.
+/// `message` media and `document`s are private, everything else is public behind the CDN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Purpose {
@@ -18,9 +18,11 @@ pub enum Purpose {
     Message,
     /// A shop's logo or banner.
     Shop,
+    /// A photo or scan of a business document for seller verification (private, images only).
+    Document,
 }
 
-pub const PURPOSES: [Purpose; 7] = [
+pub const PURPOSES: [Purpose; 8] = [
     Purpose::Avatar,
     Purpose::Cover,
     Purpose::Post,
@@ -28,6 +30,7 @@ pub const PURPOSES: [Purpose; 7] = [
     Purpose::Event,
     Purpose::Message,
     Purpose::Shop,
+    Purpose::Document,
 ];
 
 const MIB: u64 = 1024 * 1024;
@@ -70,19 +73,20 @@ impl Purpose {
             Self::Event => "event",
             Self::Message => "message",
             Self::Shop => "shop",
+            Self::Document => "document",
         }
     }
 
     /// Private media never get a public URL.
     pub fn is_private(self) -> bool {
-        self == Self::Message
+        matches!(self, Self::Message | Self::Document)
     }
 
     /// Largest image, in bytes.
     pub fn image_bytes_max(self) -> u64 {
         match self {
             Self::Avatar => 10 * MIB,
-            Self::Cover | Self::Shop => 15 * MIB,
+            Self::Cover | Self::Shop | Self::Document => 15 * MIB,
             _ => 20 * MIB,
         }
     }
@@ -90,7 +94,7 @@ impl Purpose {
     /// Largest video, in bytes; `None` when the purpose takes no video.
     pub fn video_bytes_max(self) -> Option<u64> {
         match self {
-            Self::Avatar | Self::Cover | Self::Shop => None,
+            Self::Avatar | Self::Cover | Self::Shop | Self::Document => None,
             Self::Message => Some(200 * MIB),
             _ => Some(500 * MIB),
         }
@@ -217,6 +221,8 @@ mod tests {
         assert!(!Purpose::Avatar.accepts(MediaType::Mp4));
         assert!(Purpose::Post.accepts(MediaType::Mov));
         assert!(Purpose::Message.is_private());
+        assert!(Purpose::Document.is_private());
+        assert_eq!(Purpose::Document.video_bytes_max(), None);
         assert!(!Purpose::Post.is_private());
         assert_eq!(Purpose::parse("shop"), Some(Purpose::Shop));
         assert!(!Purpose::Shop.accepts(MediaType::Mp4));

@@ -318,6 +318,16 @@ pub const TEMPLATES: &[Template] = &[
         recipient: Recipient::Audience,
     },
     Template {
+        event_type: "commerce.seller_verification.decided",
+        category: Category::Important,
+        channels: &[Channel::InApp, Channel::Email],
+        group_by: None,
+        action: None,
+        title: "Business verification",
+        body: "Your request for business verification was {decision}: {reason}",
+        recipient: Recipient::Audience,
+    },
+    Template {
         event_type: "commerce.stock.restocked",
         category: Category::Normal,
         channels: &[Channel::InApp, Channel::Push],

@@ -4,7 +4,9 @@
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
 
-use nexgate_commerce::{addresses, cart, inventory, orders, products, reviews, shops, wishlist};
+use nexgate_commerce::{
+    addresses, cart, inventory, orders, products, reviews, shops, verification, wishlist,
+};
 use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
 use spin_sdk::http::{Request, Response};
@@ -48,6 +50,10 @@ const ROUTES: &Table = &[
     ("POST", "/shop/orders/{id}/cancel"),
     ("POST", "/shop/orders/{id}/dispute"),
     ("POST", "/shop/operator/orders/{id}/resolve"),
+    ("GET", "/shop/shops/{id}/verification-requests"),
+    ("POST", "/shop/shops/{id}/verification-requests"),
+    ("GET", "/shop/operator/verification-requests"),
+    ("POST", "/shop/operator/verification-requests/{id}/decision"),
 ];
 
 #[http_component]
@@ -89,6 +95,14 @@ async fn handle(req: Request) -> Response {
         ("GET", "/shop/orders/{id}") => orders::get(&req, &id),
         ("POST", "/shop/operator/orders/{id}/resolve") => {
             orders::resolve(&req, &id, COMPONENT).await
+        }
+        ("GET", "/shop/shops/{id}/verification-requests") => verification::history(&req, &id),
+        ("POST", "/shop/shops/{id}/verification-requests") => {
+            verification::request(&req, &id).await
+        }
+        ("GET", "/shop/operator/verification-requests") => verification::queue(&req).await,
+        ("POST", "/shop/operator/verification-requests/{id}/decision") => {
+            verification::decide(&req, &id, COMPONENT).await
         }
         ("POST", _) if route.key().1.starts_with("/shop/orders/{id}/") => {
             orders::act(&req, &id, action, COMPONENT).await

@@ -110,6 +110,19 @@ event_types! {
         }
     }
 
+    SellerVerificationDecided {
+        name: "commerce.seller_verification.decided",
+        version: 1,
+        secret: false,
+        description: "An operator decided a shop owner's request for business verification (an approval has already moved the level through profiles). Consumed by the notifier. Audience: the owner.",
+        data: {
+            request_id: Uuid = "string (uuid)",
+            shop_id: Uuid = "string (uuid)",
+            decision: String = "string: approved or rejected",
+            reason: String = "string: the operator's reason, shown to the owner",
+        }
+    }
+
     PriceDropped {
         name: "commerce.price.dropped",
         version: 1,
