@@ -114,7 +114,7 @@ pub fn set(req: &Request, variant: &str) -> Result<Response, Problem> {
              SELECT v.id, v.price FROM commerce.variants v JOIN commerce.products p ON p.id = v.product_id
              JOIN commerce.shops s ON s.id = p.shop_id
              WHERE v.id = $2 AND p.status = 'active' AND s.status = 'open' AND s.owner_id <> $1
-               AND NOT profiles.blocked_either_way($1, s.owner_id)),
+               AND NOT EXISTS (SELECT 1 FROM profiles.blocked_either_way b WHERE b.user_a = $1 AND b.user_b = s.owner_id)),
          room AS (
              SELECT (SELECT count(*) FROM commerce.cart_lines WHERE user_id = $1 AND variant_id <> $2) < $4 AS ok)
          INSERT INTO commerce.cart_lines (user_id, variant_id, quantity, unit_price_seen)
@@ -130,7 +130,7 @@ pub fn set(req: &Request, variant: &str) -> Result<Response, Problem> {
             "SELECT 1 FROM commerce.variants v JOIN commerce.products p ON p.id = v.product_id
              JOIN commerce.shops s ON s.id = p.shop_id
              WHERE v.id = $2 AND p.status = 'active' AND s.status = 'open' AND s.owner_id <> $1
-               AND NOT profiles.blocked_either_way($1, s.owner_id)",
+               AND NOT EXISTS (SELECT 1 FROM profiles.blocked_either_way b WHERE b.user_a = $1 AND b.user_b = s.owner_id)",
             &[me(), P::Uuid(variant.to_string())],
         )?
         .is_empty();

@@ -97,29 +97,67 @@ pub async fn create(req: Request, component: &'static str) -> Result<Response, P
         key: &key,
         request_hash: &fingerprint,
     };
+    // The answer is known before the work (the checkout's id), so the key is stored with it up
+    // front and the stock reservations are the transaction's last statements: the hot variant
+    // rows stay locked only until the commit.
+    let id = new_id();
+    let answer = StoredResponse::json(201, &json!({ "id": id }))?;
     let checkout = transaction(&conn, |conn| {
-        let once = idempotency::once(conn, keyed, |conn| {
-            let id = place(
-                conn,
-                ctx.user_id,
-                address,
-                &lines,
-                &body.purchase_type,
-                &settings,
-            )?;
+        let once = idempotency::once_answering(conn, keyed, answer, |conn| {
             if from_cart {
                 let bought: Vec<Uuid> = lines.iter().map(|(v, _)| *v).collect();
                 crate::cart::remove_bought(conn, ctx.user_id, &bought)?;
             }
-            Ok((StoredResponse::json(201, &json!({ "id": id }))?, id))
+            let buyer = (ctx.user_id, address);
+            place(conn, id, buyer, &lines, &body.purchase_type, &settings)
         })?;
         match once {
-            Once::Replayed(stored) => stored.id(),
-            Once::Ran(id) => Ok::<_, Problem>(id),
+            Once::Replayed(stored) => Ok::<_, Problem>((stored.id()?, None)),
+            Once::Ran(payables) => Ok((id, Some(payables))),
         }
     })?;
-    attach_payables(&conn, checkout, &settings).await?;
+    let (checkout, placed) = checkout;
+    // A retry cannot know which payables the first attempt made: it asks again for every unpaid
+    // order (payments answers an existing payable by its reference).
+    let payables = match placed {
+        Some(payables) => payables,
+        None => unpaid_orders(&conn, checkout)?,
+    };
+    for p in &payables {
+        payables::create(&p.as_new(ctx.user_id, settings.reservation_ttl_secs)).await?;
+    }
     Ok(json(201, &view(&conn, checkout, ctx.user_id)?))
+}
+
+/// An order's payable: its id is chosen at checkout and stored on the order in the same
+/// transaction, then the payable is made in payments after the commit.
+struct OrderPayable {
+    order: Uuid,
+    payable: Uuid,
+    seller: Uuid,
+    total: i64,
+    currency: String,
+    description: String,
+}
+
+impl OrderPayable {
+    fn as_new(&self, buyer: Uuid, expires_in_secs: i64) -> NewPayable<'_> {
+        NewPayable {
+            id: self.payable,
+            order_id: self.order,
+            buyer,
+            seller: self.seller,
+            amount: self.total,
+            currency: &self.currency,
+            description: &self.description,
+            expires_in_secs,
+        }
+    }
+}
+
+/// What the payable says it is for: the order's titles.
+fn describe(titles: &[&str]) -> String {
+    titles.join(", ").chars().take(120).collect()
 }
 
 fn parse_lines(
@@ -168,16 +206,16 @@ fn parse_lines(
     Ok(merged)
 }
 
-/// Checks every line, groups them by shop and writes the checkout, its orders, their lines and
-/// reservations (inside the keyed transaction).
+/// Checks every line, groups them by shop and writes the checkout `checkout`, its orders, then
+/// every line's reservation, last (inside the keyed transaction).
 fn place(
     conn: &Connection,
-    buyer: Uuid,
-    address: Uuid,
+    checkout: Uuid,
+    (buyer, address): (Uuid, Uuid),
     lines: &[(Uuid, i32)],
     purchase_type: &str,
     settings: &Settings,
-) -> Result<Uuid, Problem> {
+) -> Result<Vec<OrderPayable>, Problem> {
     let address = crate::addresses::load(conn, address, buyer)?;
     let region = address["region"].as_str().unwrap_or_default().to_string();
     let mut shops: BTreeMap<Uuid, ShopOrder> = BTreeMap::new();
@@ -202,14 +240,15 @@ fn place(
             .lines
             .push(line);
     }
-    let checkout = new_id();
     query(
         conn,
         "INSERT INTO commerce.checkouts (id, buyer_id) VALUES ($1, $2)",
         &[P::Uuid(checkout.to_string()), P::Uuid(buyer.to_string())],
     )?;
+    let mut written = Vec::with_capacity(shops.len());
+    let mut payables = Vec::with_capacity(shops.len());
     for (shop, order) in &shops {
-        write_order(
+        let (id, payable) = write_order(
             conn,
             checkout,
             *shop,
@@ -219,8 +258,19 @@ fn place(
             purchase_type,
             settings,
         )?;
+        written.push((id, order));
+        payables.push(payable);
     }
-    Ok(checkout)
+    // Every variant row is locked in one order (by id), so two carts never deadlock.
+    let mut all: Vec<(Uuid, &Line)> = written
+        .iter()
+        .flat_map(|(id, order)| order.lines.iter().map(move |l| (*id, l)))
+        .collect();
+    all.sort_by_key(|(_, l)| l.variant);
+    for (order, line) in all {
+        reserve(conn, order, line, settings)?;
+    }
+    Ok(payables)
 }
 
 /// One line against the catalogue: (shop, line, seller, currency, the shop's fee for `region`).
@@ -240,7 +290,7 @@ fn check_line(
                 s.owner_id, s.status AS shop_status, s.currency,
                 (SELECT a.fee FROM commerce.shop_delivery_areas a
                  WHERE a.shop_id = s.id AND lower(a.region) = lower($2)) AS fee,
-                profiles.blocked_either_way($4, s.owner_id) AS blocked,
+                EXISTS (SELECT 1 FROM profiles.blocked_either_way b WHERE b.user_a = $4 AND b.user_b = s.owner_id) AS blocked,
                 (SELECT t.unit_price FROM commerce.price_tiers t
                  WHERE t.product_id = p.id AND t.min_quantity <= $3
                  ORDER BY t.min_quantity DESC LIMIT 1) AS tier_price
@@ -317,8 +367,9 @@ fn write_order(
     address: &Value,
     purchase_type: &str,
     settings: &Settings,
-) -> Result<(), Problem> {
+) -> Result<(Uuid, OrderPayable), Problem> {
     let id = new_id();
+    let payable = new_id();
     let subtotal: i64 = order
         .lines
         .iter()
@@ -331,9 +382,9 @@ fn write_order(
         "WITH o AS (
              INSERT INTO commerce.orders (id, checkout_id, shop_id, seller_id, buyer_id, purchase_type, state,
                  subtotal, delivery_fee, total, currency, ship_name, ship_phone, ship_region, ship_district,
-                 ship_street, reserved_until)
+                 ship_street, reserved_until, payable_id)
              VALUES ($1, $2, $3, $4, $5, $6, 'pending_payment', $7, $8, $7::bigint + $8::bigint, $9, $10, $11, $12,
-                 $13, $14, now() + make_interval(secs => $15))
+                 $13, $14, now() + make_interval(secs => $15), $16)
              RETURNING id)
          INSERT INTO commerce.order_events (order_id, from_state, to_state, actor_id, actor_kind)
          SELECT o.id, NULL, 'pending_payment', $5, 'buyer' FROM o",
@@ -353,86 +404,78 @@ fn write_order(
             text("district"),
             text("street"),
             P::Floating64(settings.reservation_ttl_secs as f64),
+            P::Uuid(payable.to_string()),
         ],
     )?;
-    for l in &order.lines {
-        let snapshot = inventory::LineSnapshot {
-            product: l.product,
-            title: &l.title,
-            option_values: &l.option_values,
-            unit_price: l.unit_price,
-        };
-        if !inventory::reserve(
-            conn,
-            id,
-            l.variant,
-            l.quantity,
-            settings.reservation_ttl_secs,
-            &snapshot,
-        )? {
-            return Err(Problem::conflict(
-                "out_of_stock",
-                format!("not enough stock left for lines[{}]", l.index),
-            )
-            .with_field(
-                format!("lines[{}].variant_id", l.index),
-                "has fewer units available than asked",
-            ));
-        }
+    let titles: Vec<&str> = order.lines.iter().map(|l| l.title.as_str()).collect();
+    let payable = OrderPayable {
+        order: id,
+        payable,
+        seller: order.seller,
+        total: subtotal + order.delivery_fee,
+        currency: order.currency.clone(),
+        description: describe(&titles),
+    };
+    Ok((id, payable))
+}
+
+/// Reserves (and records) one line of the order `id`: 409 `out_of_stock` naming the line when
+/// it is short of units, which rolls back the whole checkout.
+fn reserve(conn: &Connection, id: Uuid, l: &Line, settings: &Settings) -> Result<(), Problem> {
+    let snapshot = inventory::LineSnapshot {
+        product: l.product,
+        title: &l.title,
+        option_values: &l.option_values,
+        unit_price: l.unit_price,
+    };
+    if !inventory::reserve(
+        conn,
+        id,
+        l.variant,
+        l.quantity,
+        settings.reservation_ttl_secs,
+        &snapshot,
+    )? {
+        return Err(Problem::conflict(
+            "out_of_stock",
+            format!("not enough stock left for lines[{}]", l.index),
+        )
+        .with_field(
+            format!("lines[{}].variant_id", l.index),
+            "has fewer units available than asked",
+        ));
     }
     Ok(())
 }
 
-/// Gives every order of the checkout its payable (after commit; a retry finishes what a failure
-/// left, since payments finds a payable again by its reference, the order id).
-async fn attach_payables(
-    conn: &Connection,
-    checkout: Uuid,
-    settings: &Settings,
-) -> Result<(), Problem> {
+/// The checkout's orders still waiting for payment, with their payables as the checkout chose them.
+fn unpaid_orders(conn: &Connection, checkout: Uuid) -> Result<Vec<OrderPayable>, Problem> {
     let rows = query(
         conn,
-        "SELECT id, buyer_id, seller_id, total, currency,
-                (SELECT string_agg(l.title, ', ') FROM commerce.order_lines l WHERE l.order_id = o.id) AS titles
-         FROM commerce.orders o WHERE checkout_id = $1 AND payable_id IS NULL AND state = 'pending_payment'",
+        "SELECT o.id, o.payable_id, o.seller_id, o.total, o.currency,
+                (SELECT array_agg(l.title ORDER BY l.title) FROM commerce.order_lines l WHERE l.order_id = o.id) AS titles
+         FROM commerce.orders o WHERE o.checkout_id = $1 AND o.state = 'pending_payment'",
         &[P::Uuid(checkout.to_string())],
     )?;
-    for i in 0..rows.len() {
-        let order: Uuid = rows.value(i, "id")?;
-        let titles: String = rows.value(i, "titles")?;
-        let description: String = titles.chars().take(120).collect();
-        let payable = payables::create(&NewPayable {
-            order_id: order,
-            buyer: rows.value(i, "buyer_id")?,
-            seller: rows.value(i, "seller_id")?,
-            amount: rows.value(i, "total")?,
-            currency: &rows.value::<String>(i, "currency")?,
-            description: &description,
-            expires_in_secs: settings.reservation_ttl_secs,
+    (0..rows.len())
+        .map(|i| {
+            let titles: Vec<Option<String>> = rows.value(i, "titles")?;
+            let titles: Vec<&str> = titles.iter().flatten().map(String::as_str).collect();
+            Ok(OrderPayable {
+                order: rows.value(i, "id")?,
+                payable: rows.value(i, "payable_id")?,
+                seller: rows.value(i, "seller_id")?,
+                total: rows.value(i, "total")?,
+                currency: rows.value(i, "currency")?,
+                description: describe(&titles),
+            })
         })
-        .await?;
-        query(
-            conn,
-            "UPDATE commerce.orders SET payable_id = $2 WHERE id = $1 AND payable_id IS NULL",
-            &[P::Uuid(order.to_string()), P::Uuid(payable.to_string())],
-        )?;
-    }
-    Ok(())
+        .collect()
 }
 
 /// The checkout with its orders, for its buyer.
 fn view(conn: &Connection, checkout: Uuid, buyer: Uuid) -> Result<Value, Problem> {
-    let rows = query(
-        conn,
-        "SELECT id FROM commerce.orders WHERE checkout_id = $1 AND buyer_id = $2 ORDER BY id",
-        &[P::Uuid(checkout.to_string()), P::Uuid(buyer.to_string())],
-    )?;
-    let mut orders = Vec::new();
-    for i in 0..rows.len() {
-        if let Some(o) = crate::orders::view(conn, rows.value(i, "id")?, false)? {
-            orders.push(o);
-        }
-    }
+    let orders = crate::orders::views_of_checkout(conn, checkout, buyer)?;
     let total: i64 = orders.iter().filter_map(|o| o["total"].as_i64()).sum();
     // What the buyer pays with one prompt: `POST /payments/intents {payable_ids, method_id}`.
     let payable_ids: Vec<&Value> = orders.iter().map(|o| &o["payable_id"]).collect();

@@ -86,40 +86,102 @@ pub fn load(conn: &Connection, id: Uuid) -> Result<Option<OrderRow>, Problem> {
     }))
 }
 
+/// The columns [`order_json`] reads.
+fn order_columns() -> String {
+    format!(
+        "id, checkout_id, shop_id, seller_id, buyer_id, purchase_type, state, subtotal, delivery_fee,
+         total, currency, payable_id, ship_name, ship_phone, ship_region, ship_district, ship_street,
+         carrier, tracking_number, cancelled_by, cancel_reason, {}, {}, {}, {}",
+        ts("reserved_until"),
+        ts("created_at"),
+        ts("delivered_at"),
+        ts("completes_after")
+    )
+}
+
 /// An order as its buyer and seller see it; `timeline` adds every state change.
 pub fn view(conn: &Connection, id: Uuid, timeline: bool) -> Result<Option<Value>, Problem> {
     let rows = query(
         conn,
         &format!(
-            "SELECT id, checkout_id, shop_id, seller_id, buyer_id, purchase_type, state, subtotal, delivery_fee,
-                    total, currency, payable_id, ship_name, ship_phone, ship_region, ship_district, ship_street,
-                    carrier, tracking_number, cancelled_by, cancel_reason, {}, {}, {}, {}
-             FROM commerce.orders WHERE id = $1",
-            ts("reserved_until"),
-            ts("created_at"),
-            ts("delivered_at"),
-            ts("completes_after")
+            "SELECT {} FROM commerce.orders WHERE id = $1",
+            order_columns()
         ),
         &[P::Uuid(id.to_string())],
     )?;
     if rows.is_empty() {
         return Ok(None);
     }
-    let s = |c: &str| rows.value::<Option<String>>(0, c);
-    let mut order = json!({
-        "id": id,
-        "checkout_id": rows.value::<Uuid>(0, "checkout_id")?,
-        "shop_id": rows.value::<Uuid>(0, "shop_id")?,
-        "seller_id": rows.value::<Uuid>(0, "seller_id")?,
-        "buyer_id": rows.value::<Uuid>(0, "buyer_id")?,
+    let mut order = order_json(&rows, 0, lines_of(conn, id)?)?;
+    if timeline {
+        order["timeline"] = Value::Array(timeline_of(conn, id)?);
+    }
+    Ok(Some(order))
+}
+
+/// The orders of one checkout of `buyer`, as [`view`] shows them, in two statements (the
+/// checkout's answer).
+pub fn views_of_checkout(
+    conn: &Connection,
+    checkout: Uuid,
+    buyer: Uuid,
+) -> Result<Vec<Value>, Problem> {
+    let params = [P::Uuid(checkout.to_string()), P::Uuid(buyer.to_string())];
+    let rows = query(
+        conn,
+        &format!(
+            "SELECT {} FROM commerce.orders WHERE checkout_id = $1 AND buyer_id = $2 ORDER BY id",
+            order_columns()
+        ),
+        &params,
+    )?;
+    let lines = query(
+        conn,
+        &format!(
+            "SELECT l.order_id, {LINE_COLUMNS} FROM commerce.order_lines l
+             JOIN commerce.orders o ON o.id = l.order_id
+             WHERE o.checkout_id = $1 AND o.buyer_id = $2 ORDER BY l.title, l.variant_id"
+        ),
+        &params,
+    )?;
+    let mut by_order: Vec<(Uuid, Value)> = Vec::with_capacity(lines.len());
+    for i in 0..lines.len() {
+        by_order.push((lines.value(i, "order_id")?, line_json(&lines, i)?));
+    }
+    (0..rows.len())
+        .map(|i| {
+            let id: Uuid = rows.value(i, "id")?;
+            let mine = by_order
+                .iter()
+                .filter(|(order, _)| *order == id)
+                .map(|(_, line)| line.clone())
+                .collect();
+            order_json(&rows, i, mine)
+        })
+        .collect()
+}
+
+/// Row `i` of [`order_columns`] with its lines.
+fn order_json(
+    rows: &nexgate_platform::db::Rows,
+    i: usize,
+    lines: Vec<Value>,
+) -> Result<Value, Problem> {
+    let s = |c: &str| rows.value::<Option<String>>(i, c);
+    Ok(json!({
+        "id": rows.value::<Uuid>(i, "id")?,
+        "checkout_id": rows.value::<Uuid>(i, "checkout_id")?,
+        "shop_id": rows.value::<Uuid>(i, "shop_id")?,
+        "seller_id": rows.value::<Uuid>(i, "seller_id")?,
+        "buyer_id": rows.value::<Uuid>(i, "buyer_id")?,
         "purchase_type": s("purchase_type")?,
         "state": s("state")?,
-        "subtotal": rows.value::<i64>(0, "subtotal")?,
-        "delivery_fee": rows.value::<i64>(0, "delivery_fee")?,
-        "total": rows.value::<i64>(0, "total")?,
+        "subtotal": rows.value::<i64>(i, "subtotal")?,
+        "delivery_fee": rows.value::<i64>(i, "delivery_fee")?,
+        "total": rows.value::<i64>(i, "total")?,
         "currency": s("currency")?,
-        "payable_id": rows.value::<Option<Uuid>>(0, "payable_id")?,
-        "lines": lines_of(conn, id)?,
+        "payable_id": rows.value::<Option<Uuid>>(i, "payable_id")?,
+        "lines": lines,
         "ship_to": {
             "name": s("ship_name")?, "phone": s("ship_phone")?, "region": s("ship_region")?,
             "district": s("ship_district")?, "street": s("ship_street")?,
@@ -132,35 +194,38 @@ pub fn view(conn: &Connection, id: Uuid, timeline: bool) -> Result<Option<Value>
         "delivered_at": s("delivered_at")?,
         "completes_after": s("completes_after")?,
         "created_at": s("created_at")?,
-    });
-    if timeline {
-        order["timeline"] = Value::Array(timeline_of(conn, id)?);
-    }
-    Ok(Some(order))
+    }))
+}
+
+/// The line columns [`line_json`] reads (table alias `l`).
+const LINE_COLUMNS: &str =
+    "l.variant_id, l.product_id, l.title, l.option_values, l.quantity, l.unit_price, l.line_total";
+
+/// Row `i` of [`LINE_COLUMNS`].
+fn line_json(rows: &nexgate_platform::db::Rows, i: usize) -> Result<Value, Problem> {
+    let values: Vec<Option<String>> = rows.value(i, "option_values")?;
+    Ok(json!({
+        "variant_id": rows.value::<Uuid>(i, "variant_id")?,
+        "product_id": rows.value::<Uuid>(i, "product_id")?,
+        "title": rows.value::<String>(i, "title")?,
+        "option_values": values.into_iter().flatten().collect::<Vec<_>>(),
+        "quantity": rows.value::<i32>(i, "quantity")?,
+        "unit_price": rows.value::<i64>(i, "unit_price")?,
+        "line_total": rows.value::<i64>(i, "line_total")?,
+    }))
 }
 
 /// An order's lines (the snapshots taken at checkout).
 fn lines_of(conn: &Connection, order: Uuid) -> Result<Vec<Value>, Problem> {
     let rows = query(
         conn,
-        "SELECT variant_id, product_id, title, option_values, quantity, unit_price, line_total
-         FROM commerce.order_lines WHERE order_id = $1 ORDER BY title, variant_id",
+        &format!(
+            "SELECT {LINE_COLUMNS} FROM commerce.order_lines l WHERE l.order_id = $1
+             ORDER BY l.title, l.variant_id"
+        ),
         &[P::Uuid(order.to_string())],
     )?;
-    (0..rows.len())
-        .map(|i| {
-            let values: Vec<Option<String>> = rows.value(i, "option_values")?;
-            Ok(json!({
-                "variant_id": rows.value::<Uuid>(i, "variant_id")?,
-                "product_id": rows.value::<Uuid>(i, "product_id")?,
-                "title": rows.value::<String>(i, "title")?,
-                "option_values": values.into_iter().flatten().collect::<Vec<_>>(),
-                "quantity": rows.value::<i32>(i, "quantity")?,
-                "unit_price": rows.value::<i64>(i, "unit_price")?,
-                "line_total": rows.value::<i64>(i, "line_total")?,
-            }))
-        })
-        .collect()
+    (0..rows.len()).map(|i| line_json(&rows, i)).collect()
 }
 
 /// Every state change of an order, oldest first, with who made it.

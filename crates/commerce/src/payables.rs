@@ -21,6 +21,8 @@ async fn call(path: &str, body: Value, key: Option<&str>) -> Result<(u16, Value)
 
 /// An order's payable as commerce asks for it.
 pub struct NewPayable<'a> {
+    /// Chosen by the checkout and stored on the order before the payable exists.
+    pub id: Uuid,
     pub order_id: Uuid,
     pub buyer: Uuid,
     pub seller: Uuid,
@@ -35,6 +37,7 @@ pub async fn create(p: &NewPayable<'_>) -> Result<Uuid, Problem> {
     let (status, body) = call(
         "payables",
         json!({
+            "id": p.id,
             "owner_service": "commerce",
             "reference": p.order_id.to_string(),
             "purpose": "order",
@@ -79,6 +82,8 @@ pub async fn void(payable: Uuid, reason: &str) -> Result<Voided, Problem> {
     .await?;
     match status {
         200 | 202 => Ok(Voided::Done),
+        // Never made: the checkout's call to payments failed and the buyer did not retry.
+        404 => Ok(Voided::Done),
         409 if body["code"] == "payment_in_progress" => Ok(Voided::PaymentLive),
         // Payments cannot refund a card yet: the order stays as it is, and says why.
         422 if body["code"] == "refund_not_supported" => Err(Problem::conflict(

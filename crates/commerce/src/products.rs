@@ -298,7 +298,7 @@ pub fn view(conn: &Connection, id: Uuid, viewer: Option<Uuid>) -> Result<Option<
                     s.owner_id, {}
              FROM commerce.products p JOIN commerce.shops s ON s.id = p.shop_id
              WHERE p.id = $1 AND (p.status = 'active' OR s.owner_id = $2)
-               AND ($2::uuid IS NULL OR NOT profiles.blocked_either_way($2, s.owner_id))",
+               AND ($2::uuid IS NULL OR NOT EXISTS (SELECT 1 FROM profiles.blocked_either_way b WHERE b.user_a = $2 AND b.user_b = s.owner_id))",
             ts("p.created_at")
         ),
         &[
@@ -461,7 +461,7 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
                AND ($3::bigint IS NULL OR p.price_max >= $3)
                AND ($4::bigint IS NULL OR p.price_min <= $4)
                AND ($5::text IS NULL OR (p.created_at, p.id) < ($5::timestamptz, $6::uuid))
-               AND NOT profiles.blocked_either_way($8, s.owner_id)
+               AND NOT EXISTS (SELECT 1 FROM profiles.blocked_either_way b WHERE b.user_a = $8 AND b.user_b = s.owner_id)
              ORDER BY p.created_at DESC, p.id DESC LIMIT $7",
             ts("p.created_at")
         ),

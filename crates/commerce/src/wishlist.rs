@@ -70,7 +70,7 @@ pub fn save(req: &Request, product: &str) -> Result<Response, Problem> {
         "SELECT ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM commerce.variants v WHERE v.id = $3 AND v.product_id = p.id)) AS variant_ok,
                 (SELECT count(*) FROM commerce.wishlist w WHERE w.user_id = $1 AND w.product_id <> p.id) AS saved
          FROM commerce.products p JOIN commerce.shops s ON s.id = p.shop_id
-         WHERE p.id = $2 AND p.status = 'active' AND NOT profiles.blocked_either_way($1, s.owner_id)",
+         WHERE p.id = $2 AND p.status = 'active' AND NOT EXISTS (SELECT 1 FROM profiles.blocked_either_way b WHERE b.user_a = $1 AND b.user_b = s.owner_id)",
         &[me(), P::Uuid(product.to_string()), variant.map(|v| P::Uuid(v.to_string())).unwrap_or(P::DbNull)],
     )?;
     if found.is_empty() {

@@ -55,6 +55,9 @@ struct NewPayable {
     dispute_window_secs: Option<i64>,
     /// How long the payable waits for payment (default [`PAYABLE_TTL_SECS`]).
     expires_in_secs: Option<i64>,
+    /// The id to give it (a UUID the owner chose, so it can store the id with its own row in
+    /// the same transaction that makes the row); a new one when absent.
+    id: Option<String>,
 }
 
 /// `POST /internal/payments/payables`: 201 with the new payable, or 200 with the same one when
@@ -72,14 +75,20 @@ pub fn create(req: &Request, component: &'static str) -> Result<Response, Proble
         ttl,
     } = check_new_payable(&b, &settings)?;
     let description = description.as_str();
+    let id = match &b.id {
+        Some(id) => parse_id("id", id)?,
+        None => new_id(),
+    };
     let conn = db()?;
-    let id = new_id();
     let inserted = query(
         &conn,
-        "INSERT INTO payments.payables (id, owner_service, reference, purpose, payer_id, payee_id, amount, currency,
-             description, release_rule, dispute_window_secs, fee_bps, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))
-         ON CONFLICT (owner_service, reference) DO NOTHING RETURNING id",
+        &format!(
+            "INSERT INTO payments.payables (id, owner_service, reference, purpose, payer_id, payee_id, amount, currency,
+                 description, release_rule, dispute_window_secs, fee_bps, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))
+             ON CONFLICT (owner_service, reference) DO NOTHING RETURNING {}",
+            payable_columns()
+        ),
         &[
             P::Uuid(id.to_string()),
             P::Str(b.owner_service.clone()),
@@ -95,11 +104,16 @@ pub fn create(req: &Request, component: &'static str) -> Result<Response, Proble
             P::Int32(settings.fee_bps as i32),
             P::Floating64(ttl as f64),
         ],
-    )?;
+    )
+    .map_err(|e| match nexgate_platform::db::constraint(&e) {
+        Some("payables_pkey") => Problem::conflict(
+            "payable_id_taken",
+            "a payable with this id exists for another reference",
+        ),
+        _ => Problem::from(e),
+    })?;
     if !inserted.is_empty() {
-        let p = Payable::load(&conn, id, false)?
-            .ok_or_else(|| Problem::internal("new payable vanished"))?;
-        return Ok(json(201, &p.view()));
+        return Ok(json(201, &Payable::from_rows(&inserted, 0)?.view()));
     }
     let rows = query(
         &conn,
@@ -110,12 +124,15 @@ pub fn create(req: &Request, component: &'static str) -> Result<Response, Proble
         &[P::Str(b.owner_service.clone()), P::Str(b.reference.clone())],
     )?;
     let existing = Payable::from_rows(&rows, 0)?;
-    let same = existing.payer_id == payer
-        && existing.payee_id == payee
-        && existing.amount == b.amount
-        && existing.currency == currency
-        && existing.purpose == b.purpose
-        && existing.release_rule == b.release_rule;
+    let same =
+        b.id.as_deref()
+            .is_none_or(|id| parse_id("id", id).ok() == Some(existing.id))
+            && existing.payer_id == payer
+            && existing.payee_id == payee
+            && existing.amount == b.amount
+            && existing.currency == currency
+            && existing.purpose == b.purpose
+            && existing.release_rule == b.release_rule;
     if !same {
         return Err(Problem::conflict(
             "reference_reused",

@@ -113,13 +113,35 @@ pub fn once<T>(
         key,
         request_hash,
     } = keyed;
-    match begin(conn, schema, scope, key, request_hash)? {
+    match begin(conn, schema, scope, key, request_hash, None)? {
         Begin::Replay(stored) => Ok(Once::Replayed(stored)),
         Begin::Proceed => {
             let (response, value) = work(conn)?;
             complete(conn, schema, scope, key, &response)?;
             Ok(Once::Ran(value))
         }
+    }
+}
+
+/// [`once`] for work whose response is known before it runs (it answers an id chosen up front):
+/// the key is claimed with its response in one statement, and the work's last statement is the
+/// transaction's last. A hot row the work locks (a checkout's stock) is then held only until the
+/// commit. A failing `work` rolls back the claim and its response with everything else.
+pub fn once_answering<T>(
+    conn: &Connection,
+    keyed: Keyed<'_>,
+    response: StoredResponse,
+    work: impl FnOnce(&Connection) -> Result<T, Problem>,
+) -> Result<Once<T>, Problem> {
+    let Keyed {
+        schema,
+        scope,
+        key,
+        request_hash,
+    } = keyed;
+    match begin(conn, schema, scope, key, request_hash, Some(&response))? {
+        Begin::Replay(stored) => Ok(Once::Replayed(stored)),
+        Begin::Proceed => Ok(Once::Ran(work(conn)?)),
     }
 }
 
@@ -142,22 +164,34 @@ impl StoredResponse {
     }
 }
 
-/// Claims the key (see the module docs). Must run inside a transaction.
+/// Claims the key (see the module docs), with its response when it is known already. Must run
+/// inside a transaction.
 fn begin(
     conn: &Connection,
     schema: &str,
     scope: &str,
     key: &str,
     request_hash: &str,
+    answer: Option<&StoredResponse>,
 ) -> Result<Begin, Problem> {
     let schema = check_identifier(schema)?;
+    let or_null = |v: Option<ParameterValue>| v.unwrap_or(ParameterValue::DbNull);
     let inserted = conn
         .execute(
             &format!(
-                "INSERT INTO {schema}.idempotency_keys (scope, idempotency_key, request_hash) VALUES ($1, $2, $3)
+                "INSERT INTO {schema}.idempotency_keys (scope, idempotency_key, request_hash,
+                     response_status, response_content_type, response_body, completed_at)
+                 VALUES ($1, $2, $3, $4::smallint, $5, $6, CASE WHEN $4::smallint IS NULL THEN NULL ELSE now() END)
                  ON CONFLICT (scope, idempotency_key) DO NOTHING"
             ),
-            &[ParameterValue::Str(scope.into()), ParameterValue::Str(key.into()), ParameterValue::Str(request_hash.into())],
+            &[
+                ParameterValue::Str(scope.into()),
+                ParameterValue::Str(key.into()),
+                ParameterValue::Str(request_hash.into()),
+                or_null(answer.map(|a| ParameterValue::Int16(a.status as i16))),
+                or_null(answer.map(|a| ParameterValue::Str(a.content_type.clone()))),
+                or_null(answer.map(|a| ParameterValue::Binary(a.body.clone()))),
+            ],
         )
         .map_err(db_problem)?;
     if inserted == 1 {
@@ -174,7 +208,7 @@ fn begin(
     .map_err(db_problem)?;
     if rows.is_empty() {
         // The first request rolled back between our insert and select: claim it now.
-        return begin(conn, schema, scope, key, request_hash);
+        return begin(conn, schema, scope, key, request_hash, answer);
     }
     let stored_hash: String = rows.get(0, "request_hash").map_err(Problem::internal)?;
     if stored_hash != request_hash {
