@@ -1065,6 +1065,7 @@ async fn blocks_hide_shops_and_a_deleted_buyer_leaves_orders_without_an_address(
 #[tokio::test]
 async fn the_cart_buys_at_tier_prices_and_completed_items_are_reviewed_once() {
     let mut w = world().await;
+    let _notifier = w.app.notifier();
     let shop_id = shop(&w, &w.seller, "amina_duka").await;
     let made = as_user(&w.app, &w.seller, Method::POST, &format!("/shop/shops/{shop_id}/products"), Some(json!({
         "title": "Kikoi", "options": ["colour"],
@@ -1340,6 +1341,17 @@ async fn the_cart_buys_at_tier_prices_and_completed_items_are_reviewed_once() {
         created.is_some(),
         "commerce.review.created for the trust score"
     );
+    // And the seller hears of it in the notification centre ("review received").
+    let notes = nexgate_tests::notify::notifications_db(&w.app).await;
+    let sql = format!(
+        "SELECT count(*) FROM notifications.items WHERE user_id = '{}' AND event_type = 'commerce.review.created'",
+        w.seller.user_id
+    );
+    let told = eventually(Duration::from_secs(20), || async {
+        (nexgate_tests::notify::count(&notes, &sql).await > 0).then_some(())
+    })
+    .await;
+    assert!(told.is_some(), "the seller was told of the review");
 }
 
 /// Pays one order of `variant` and takes it to `delivered` (the seller ships and delivers).
