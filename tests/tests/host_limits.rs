@@ -228,3 +228,56 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     );
     assert_still_serving(&app).await;
 }
+
+/// 64 signed-in clients at once on one component: every request is served (none waits for the
+/// host's connection cap), and the component's database address never has more server
+/// connections than its limit (16), counting those still being reset after a request: a finished
+/// request's slot is given back only once its connection is idle again.
+#[tokio::test]
+async fn a_burst_on_one_database_address_stays_within_its_connections_and_is_served() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut observer = app.observe_events().await;
+    let user = nexgate_tests::auth::sign_up(&app, &mut observer).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let mut clients = Vec::new();
+    for _ in 0..64 {
+        let (http, url, token) = (
+            app.http.clone(),
+            app.url("/users/me"),
+            user.access_token.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while std::time::Instant::now() < deadline {
+                let resp = http.get(&url).bearer_auth(&token).send().await.unwrap();
+                statuses.push(resp.status().as_u16());
+            }
+            statuses
+        }));
+    }
+    let admin = app.db.admin().await;
+    let mut most = 0i64;
+    while std::time::Instant::now() < deadline {
+        let row = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND usename = 'nexgate_profiles'",
+                &[&app.db.name],
+            )
+            .await
+            .unwrap();
+        most = most.max(row.get(0));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut served = 0;
+    for c in clients {
+        for status in c.await.unwrap() {
+            assert_eq!(status, 200, "{}", app.host.log());
+            served += 1;
+        }
+    }
+    assert!(served > 64, "only {served} requests in 3 s");
+    assert!(
+        (1..=16).contains(&most),
+        "profiles' address had {most} connections (limit 16)"
+    );
+}

@@ -263,7 +263,11 @@ mod tests {
         let c = claims();
         let text = signer.sign(&c);
         assert!(text.len() <= QR_TEXT_BYTES_MAX, "{} bytes", text.len());
-        assert_eq!(text.len(), 433, "NXT1: and 321 bytes in base64url (docs/ticketing.md)");
+        assert_eq!(
+            text.len(),
+            433,
+            "NXT1: and 321 bytes in base64url (docs/ticketing.md)"
+        );
         let got = verifier(&[jwk]).verify(&text).expect("verifies");
         assert_eq!(
             got,

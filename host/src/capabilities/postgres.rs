@@ -83,7 +83,9 @@ pub struct PooledClient {
     client: Option<tokio_postgres::Client>,
     statements: Statements,
     host_permit: Option<OwnedSemaphorePermit>,
-    _in_use: OwnedSemaphorePermit,
+    /// The address's slot: held until the connection is back among the idle ones (or closed),
+    /// so an address never has more connections than its limit, resetting ones included.
+    in_use: Option<OwnedSemaphorePermit>,
     pool: Arc<Pool>,
 }
 
@@ -140,7 +142,7 @@ impl PgPools {
                         client: Some(c.client),
                         statements: c.statements,
                         host_permit: Some(c.host_permit),
-                        _in_use: in_use,
+                        in_use: Some(in_use),
                         pool,
                     })
                 }
@@ -175,7 +177,7 @@ impl PgPools {
             client: Some(client),
             statements: Statements::default(),
             host_permit: Some(host_permit),
-            _in_use: in_use,
+            in_use: Some(in_use),
             pool,
         })
     }
@@ -280,7 +282,11 @@ impl Drop for PooledClient {
         }
         let pool = self.pool.clone();
         let statements = std::mem::take(&mut self.statements);
-        // Reset off the request path; a connection that fails to reset is closed instead.
+        let in_use = self.in_use.take();
+        // Reset off the request path; a connection that fails to reset is closed instead. The
+        // address's slot is given back only once the connection is idle again: a request waiting
+        // for the address then reuses it instead of opening one more (which, under load, used
+        // to fill the host's cap with connections still resetting: bench/README.md).
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
                 if client.batch_execute("ROLLBACK").await.is_ok()
@@ -293,6 +299,7 @@ impl Drop for PooledClient {
                         since: Instant::now(),
                     });
                 }
+                drop(in_use);
             });
         }
     }
