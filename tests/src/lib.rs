@@ -641,6 +641,10 @@ impl TestApp {
                     commerce_internal_token.clone(),
                 ));
                 vars.push((
+                    "SPIN_VARIABLE_EVENTS_DB_URL".into(),
+                    db.url("nexgate_events"),
+                ));
+                vars.push((
                     "SPIN_VARIABLE_MFA_ENCRYPTION_KEY".into(),
                     uuid::Uuid::new_v4().simple().to_string().repeat(2),
                 ));

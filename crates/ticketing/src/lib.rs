@@ -1,8 +1,12 @@
-//! Event ticketing (docs/ticketing.md): the parts every component of the service stands on.
-//! [`qr`] is the signed ticket (payload, RSA signature, the QR text); [`codes`] the short codes
-//! typed at the door; [`admission`] which reason code a presented ticket gets. All pure, so the
-//! signing and check-in components share them and they are tested natively.
+//! Event ticketing (docs/ticketing.md). Served: [`drafts`] (an event written step by step, one
+//! draft per organizer, published once every step holds: [`checks`]) and [`ticket_types`]. Pure
+//! and unit-tested, for the signing and check-in components to come: [`qr`] (the signed ticket:
+//! payload, RSA signature, the QR text), [`codes`] (the short codes typed at the door) and
+//! [`admission`] (which reason code a presented ticket gets).
 
 pub mod admission;
+pub mod checks;
 pub mod codes;
+pub mod drafts;
 pub mod qr;
+pub mod ticket_types;

@@ -1,0 +1,46 @@
+//! Event ticketing's public routes (nexgate_ticketing, docs/ticketing.md): the draft wizard,
+//! publishing and ticket types. Signing and check-in will be components of their own.
+
+// The #[http_component] export glue is generated unsafe code.
+#![allow(unsafe_code)]
+
+use nexgate_platform::routes::{find, unrouted, Table};
+use nexgate_platform::Problem;
+use nexgate_ticketing::{drafts, ticket_types};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+
+/// Every route this component answers (docs/openapi.yaml; tests/tests/contracts.rs).
+const ROUTES: &Table = &[
+    ("POST", "/events"),
+    ("GET", "/events/categories"),
+    ("GET", "/events/{id}"),
+    ("PATCH", "/events/{id}"),
+    ("DELETE", "/events/{id}"),
+    ("POST", "/events/{id}/publish"),
+    ("POST", "/events/{id}/ticket-types"),
+    ("DELETE", "/events/{id}/ticket-types/{type_id}"),
+];
+
+#[http_component]
+async fn handle(req: Request) -> Response {
+    let route = match find(ROUTES, req.method(), req.path()) {
+        Ok(route) => route,
+        Err(problem) => return problem.into_response(),
+    };
+    let id = route.param("id").to_string();
+    match route.key() {
+        ("POST", "/events") => drafts::create(&req),
+        ("GET", "/events/categories") => drafts::categories(&req),
+        ("GET", "/events/{id}") => drafts::get(&req, &id),
+        ("PATCH", "/events/{id}") => drafts::patch(&req, &id),
+        ("DELETE", "/events/{id}") => drafts::discard(&req, &id),
+        ("POST", "/events/{id}/publish") => drafts::publish(&req, &id),
+        ("POST", "/events/{id}/ticket-types") => ticket_types::add(&req, &id),
+        ("DELETE", "/events/{id}/ticket-types/{type_id}") => {
+            ticket_types::remove(&req, &id, route.param("type_id"))
+        }
+        _ => Err(unrouted(&route)),
+    }
+    .unwrap_or_else(Problem::into_response)
+}
