@@ -42,7 +42,8 @@ KEY_DIR="${NEXGATE_STATE_DIR:-$HOME/.local/share/nexgate}/keys"
 step "access-token keys in $KEY_DIR (made once, kept)"
 "$OPS_BIN" jwt-keygen --dir "$KEY_DIR"
 "$OPS_BIN" seal-keygen --dir "$KEY_DIR"
-for service in auth profiles files payments commerce; do
+"$OPS_BIN" ticket-keygen --dir "$KEY_DIR"
+for service in auth profiles files payments commerce events; do
     [ -s "$KEY_DIR/$service-internal.token" ] || (umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \n' > "$KEY_DIR/$service-internal.token")
 done
 [ -s "$KEY_DIR/mfa.key" ] || (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$KEY_DIR/mfa.key")
@@ -66,6 +67,10 @@ export SPIN_VARIABLE_PROFILES_INTERNAL_TOKEN="$(cat "$KEY_DIR/profiles-internal.
 export SPIN_VARIABLE_FILES_INTERNAL_TOKEN="$(cat "$KEY_DIR/files-internal.token")"
 export SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN="$(cat "$KEY_DIR/payments-internal.token")"
 export SPIN_VARIABLE_COMMERCE_INTERNAL_TOKEN="$(cat "$KEY_DIR/commerce-internal.token")"
+export SPIN_VARIABLE_EVENTS_INTERNAL_TOKEN="$(cat "$KEY_DIR/events-internal.token")"
+export SPIN_VARIABLE_TICKET_SIGNING_KEY="$(cat "$KEY_DIR/ticket-signing.pem")"
+export SPIN_VARIABLE_TICKET_SIGNING_KEY_ID="$(cat "$KEY_DIR/ticket-signing.kid")"
+export SPIN_VARIABLE_TICKET_PUBLIC_KEYS="$(cat "$KEY_DIR/ticket-public.jwks")"
 for service in health auth profiles files payments commerce; do
     export "SPIN_VARIABLE_${service^^}_MQTT_PASSWORD=$(broker_password "nexgate-$service")"
 done

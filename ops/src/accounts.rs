@@ -48,6 +48,38 @@ pub fn jwt_keygen(dir: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// File names of the ticket signing key (docs/ticketing.md) inside the key folder.
+pub const TICKET_KEY_FILE: &str = "ticket-signing.pem";
+pub const TICKET_KEY_ID_FILE: &str = "ticket-signing.kid";
+pub const TICKET_PUBLIC_KEYS_FILE: &str = "ticket-public.jwks";
+
+/// Creates the RSA-2048 ticket signing key (PKCS#8 PEM), its id and the public JWKS in `dir`
+/// unless they are there; returns whether they were created.
+pub fn ticket_keygen(dir: &Path) -> Result<bool> {
+    let (key, kid, public) = (
+        dir.join(TICKET_KEY_FILE),
+        dir.join(TICKET_KEY_ID_FILE),
+        dir.join(TICKET_PUBLIC_KEYS_FILE),
+    );
+    if key.exists() && kid.exists() && public.exists() {
+        nexgate_ticketing::qr::TicketSigner::from_pkcs8_pem(
+            &std::fs::read_to_string(&key)?,
+            std::fs::read_to_string(&kid)?.trim(),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+        return Ok(false);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut id = [0u8; 4];
+    getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("randomness: {e}"))?;
+    let key_id = format!("{:08x}", u32::from_be_bytes(id));
+    let (pem, jwk) = nexgate_ticketing::qr::new_key(&key_id).map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_private(&key, &pem)?;
+    std::fs::write(&kid, &key_id)?;
+    std::fs::write(&public, serde_json::json!({ "keys": [jwk] }).to_string())?;
+    Ok(true)
+}
+
 /// File names of the notifier's sealing key pair inside the key folder.
 pub const SEAL_PRIVATE_KEY_FILE: &str = "notifier-seal.key";
 pub const SEAL_PUBLIC_KEY_FILE: &str = "notifier-seal.pub";
@@ -130,6 +162,33 @@ pub async fn set_role(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticket_keygen_creates_once_and_the_key_signs_what_the_jwks_verifies() {
+        let dir = std::env::temp_dir().join(format!("nexgate-tickets-{}", Uuid::new_v4().simple()));
+        assert!(ticket_keygen(&dir).unwrap());
+        assert!(!ticket_keygen(&dir).unwrap());
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        let signer = nexgate_ticketing::qr::TicketSigner::from_pkcs8_pem(
+            &read(TICKET_KEY_FILE),
+            &read(TICKET_KEY_ID_FILE),
+        )
+        .unwrap();
+        let verifier =
+            nexgate_ticketing::qr::TicketVerifier::from_jwks(&read(TICKET_PUBLIC_KEYS_FILE))
+                .unwrap();
+        let claims = nexgate_ticketing::qr::TicketClaims {
+            key_id: 0,
+            ticket_id: Uuid::new_v4(),
+            event_id: Uuid::new_v4(),
+            ticket_type_id: Uuid::new_v4(),
+            days: nexgate_ticketing::qr::EVERY_DAY,
+            valid_from: 0,
+            valid_until: u32::MAX,
+        };
+        assert!(verifier.verify(&signer.sign(&claims)).is_some());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn keygen_creates_once_and_keeps_the_pair() {

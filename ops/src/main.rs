@@ -88,6 +88,12 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Create the ticket signing key (RSA-2048), its id and the public JWKS in a folder, unless
+    /// they are there already.
+    TicketKeygen {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Grant a role to an account (the only way to get one).
     GrantRole(RoleArgs),
     /// Take a role from an account.
@@ -222,6 +228,15 @@ async fn run(cli: Cli) -> Result<()> {
             let created = accounts::seal_keygen(&dir)?;
             tracing::info!(
                 "notifier sealing keys {} in {}",
+                if created { "created" } else { "kept" },
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::TicketKeygen { dir } => {
+            let created = accounts::ticket_keygen(&dir)?;
+            tracing::info!(
+                "ticket signing key {} in {}",
                 if created { "created" } else { "kept" },
                 dir.display()
             );

@@ -495,6 +495,27 @@ impl Drop for Worker {
 }
 
 /// A fresh Ed25519 key pair for access tokens: (private JWK, public JWKS), as JSON.
+/// The ticket signing key of this test process (RSA-2048 takes a while to make, so one per
+/// process): the PKCS#8 PEM, its id, and the public JWKS.
+pub struct TicketKeys {
+    pub pem: String,
+    pub kid: String,
+    pub jwks: String,
+}
+
+pub fn ticket_keys() -> &'static TicketKeys {
+    static KEYS: std::sync::OnceLock<TicketKeys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let kid = format!("{:08x}", rand::random::<u32>());
+        let (pem, jwk) = nexgate_ticketing::qr::new_key(&kid).expect("ticket key");
+        TicketKeys {
+            pem,
+            kid,
+            jwks: serde_json::json!({ "keys": [jwk] }).to_string(),
+        }
+    })
+}
+
 pub fn new_jwt_keys() -> (String, String) {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).expect("randomness");
@@ -644,6 +665,25 @@ impl TestApp {
                     "SPIN_VARIABLE_EVENTS_DB_URL".into(),
                     db.url("nexgate_events"),
                 ));
+                let tickets = ticket_keys();
+                vars.extend([
+                    (
+                        "SPIN_VARIABLE_EVENTS_INTERNAL_TOKEN".into(),
+                        format!("events-token-{}", uuid::Uuid::new_v4().simple()),
+                    ),
+                    (
+                        "SPIN_VARIABLE_TICKET_SIGNING_KEY".into(),
+                        tickets.pem.clone(),
+                    ),
+                    (
+                        "SPIN_VARIABLE_TICKET_SIGNING_KEY_ID".into(),
+                        tickets.kid.clone(),
+                    ),
+                    (
+                        "SPIN_VARIABLE_TICKET_PUBLIC_KEYS".into(),
+                        tickets.jwks.clone(),
+                    ),
+                ]);
                 vars.push((
                     "SPIN_VARIABLE_MFA_ENCRYPTION_KEY".into(),
                     uuid::Uuid::new_v4().simple().to_string().repeat(2),

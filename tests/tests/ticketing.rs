@@ -315,3 +315,351 @@ async fn an_online_events_link_is_not_shown_to_the_public() {
     );
     assert!(!public.to_string().contains("rust-dar-8f2k"), "{public}");
 }
+
+/// A published two-day event whose first day's doors are open now (it starts within the hour),
+/// with a pass for every day (`pass_quantity`) and a day-2 ticket; answers (event id, pass type,
+/// day-2 type).
+async fn event_open_now(
+    app: &TestApp,
+    organizer: &User,
+    pass_quantity: i64,
+) -> (String, String, String) {
+    let now = nexgate_platform::time::now_unix().0;
+    let at = |secs: i64| nexgate_platform::time::rfc3339(secs, 0);
+    let draft = as_user(app, organizer, Method::POST, "/events", Some(json!({
+        "title": "Kilimanjaro Jazz", "category": "music", "mode": "in_person", "venue_name": "Hall A",
+        "address": "Moshi Rd 1", "region": "Arusha", "capacity": 1000,
+        "days": [{"starts_at": at(now + 3600), "ends_at": at(now + 9 * 3600)},
+                 {"starts_at": at(now + 25 * 3600), "ends_at": at(now + 33 * 3600)}],
+    }))).await;
+    assert_eq!(draft.status, 201, "{draft}");
+    let id = draft.body["id"].as_str().unwrap().to_string();
+    for body in [
+        json!({"name": "Pass", "kind": "free", "quantity": pass_quantity, "max_per_order": 5}),
+        json!({"name": "Day 2", "kind": "free", "quantity": 50, "days": [2]}),
+    ] {
+        let a = as_user(
+            app,
+            organizer,
+            Method::POST,
+            &format!("/events/{id}/ticket-types"),
+            Some(body),
+        )
+        .await;
+        assert_eq!(a.status, 201, "{a}");
+    }
+    let published = as_user(
+        app,
+        organizer,
+        Method::POST,
+        &format!("/events/{id}/publish"),
+        None,
+    )
+    .await;
+    assert_eq!(published.status, 200, "{published}");
+    let types = &published.body["ticket_types"];
+    (
+        id,
+        types[0]["id"].as_str().unwrap().to_string(),
+        types[1]["id"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn order(app: &TestApp, user: &User, event: &str, key: &str, items: Value) -> Answer {
+    let resp = app
+        .http
+        .post(app.url(&format!("/events/{event}/orders")))
+        .bearer_auth(&user.access_token)
+        .header("idempotency-key", key)
+        .json(&json!({ "items": items }))
+        .send()
+        .await
+        .unwrap();
+    Answer::from_response(resp).await
+}
+
+async fn qr_of(app: &TestApp, user: &User, ticket: &str) -> String {
+    let t = as_user(
+        app,
+        user,
+        Method::GET,
+        &format!("/events/tickets/{ticket}"),
+        None,
+    )
+    .await;
+    assert_eq!(t.status, 200, "{t}");
+    t.body["qr"].as_str().unwrap().to_string()
+}
+
+async fn scan(app: &TestApp, user: &User, event: &str, qr: &str, nonce: &str) -> Answer {
+    as_user(
+        app,
+        user,
+        Method::POST,
+        &format!("/events/{event}/checkins"),
+        Some(json!({"qr": qr, "nonce": nonce, "gate": "North"})),
+    )
+    .await
+}
+
+/// Free tickets: taken exactly (a retried order is the same order), signed by events-signing
+/// with the key the published JWKS verifies, shown to their holder only; checked in once a day by
+/// someone with a role on the event, with the reason codes for everything else.
+#[tokio::test]
+async fn free_tickets_are_signed_and_checked_in_once_a_day() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut observer = app.observe_events().await;
+    let organizer = sign_up(&app, &mut observer).await;
+    let fan = sign_up(&app, &mut observer).await;
+    let other = sign_up(&app, &mut observer).await;
+    let (event, pass, day_two) = event_open_now(&app, &organizer, 3).await;
+
+    let first = order(
+        &app,
+        &fan,
+        &event,
+        "o-1",
+        json!([{"ticket_type_id": pass, "quantity": 2, "attendees": ["Neema"]}]),
+    )
+    .await;
+    assert_eq!(
+        (first.status, first.body["tickets"].as_array().map(Vec::len)),
+        (201, Some(2)),
+        "{first}"
+    );
+    let again = order(
+        &app,
+        &fan,
+        &event,
+        "o-1",
+        json!([{"ticket_type_id": pass, "quantity": 2, "attendees": ["Neema"]}]),
+    )
+    .await;
+    assert_eq!(
+        (again.status, &again.body["tickets"]),
+        (201, &first.body["tickets"]),
+        "a retry is the same order: {again}"
+    );
+    let too_many = order(
+        &app,
+        &other,
+        &event,
+        "o-2",
+        json!([{"ticket_type_id": pass, "quantity": 2}]),
+    )
+    .await;
+    assert_eq!(
+        (too_many.status, too_many.code()),
+        (409, "sold_out"),
+        "{too_many}"
+    );
+    for (items, bad) in [
+        (json!([]), "items"),
+        (
+            json!([{"ticket_type_id": pass, "quantity": 0}]),
+            "items[0].quantity",
+        ),
+        (
+            json!([{"ticket_type_id": pass, "quantity": 6}]),
+            "items[0].quantity",
+        ),
+        (
+            json!([{"ticket_type_id": uuid::Uuid::now_v7().to_string(), "quantity": 1}]),
+            "items[0].ticket_type_id",
+        ),
+    ] {
+        let a = order(&app, &other, &event, &format!("bad-{bad}"), items).await;
+        assert_eq!((a.status, field(&a)), (422, bad.to_string()), "{a}");
+    }
+    let last = order(&app, &other, &event, "o-3", json!([{"ticket_type_id": pass, "quantity": 1}, {"ticket_type_id": day_two, "quantity": 1}])).await;
+    assert_eq!(last.status, 201, "{last}");
+    let page = as_user(&app, &other, Method::GET, &format!("/events/{event}"), None).await;
+    assert_eq!(
+        (
+            page.body["ticket_types"][0]["available"].as_i64(),
+            page.body["ticket_types"][0]["availability"].as_str()
+        ),
+        (Some(0), Some("sold_out")),
+        "{page}"
+    );
+
+    // The ticket: its holder's only; the QR fits the budget and verifies with the published keys.
+    let ticket = first.body["tickets"][0].as_str().unwrap();
+    let qr = qr_of(&app, &fan, ticket).await;
+    assert!(qr.starts_with("NXT1:") && qr.len() <= 600, "{qr}");
+    let stranger = as_user(
+        &app,
+        &other,
+        Method::GET,
+        &format!("/events/tickets/{ticket}"),
+        None,
+    )
+    .await;
+    assert_eq!(stranger.status, 404, "{stranger}");
+    let keys = app
+        .http
+        .get(app.url("/events/keys"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let claims = nexgate_ticketing::qr::TicketVerifier::from_jwks(&keys)
+        .unwrap()
+        .verify(&qr)
+        .expect("verifies");
+    assert_eq!(claims.ticket_id.to_string(), ticket);
+    assert_eq!(claims.event_id.to_string(), event);
+
+    // Check-in: only with a role on the event; once a day; the same nonce answers the same.
+    let no_role = scan(&app, &fan, &event, &qr, "n-0").await;
+    assert_eq!(no_role.status, 404, "{no_role}");
+    let ok = scan(&app, &organizer, &event, &qr, "n-1").await;
+    assert_eq!(
+        (
+            ok.status,
+            ok.body["result"].as_str(),
+            ok.body["day"].as_i64()
+        ),
+        (200, Some("ok"), Some(1)),
+        "{ok}"
+    );
+    let twice = scan(&app, &organizer, &event, &qr, "n-2").await;
+    assert_eq!(
+        (twice.body["result"].as_str(), twice.body["gate"].as_str()),
+        (Some("already_checked_in"), Some("North")),
+        "{twice}"
+    );
+    let replay = scan(&app, &organizer, &event, &qr, "n-1").await;
+    assert_eq!(replay.body, ok.body, "the same nonce, the first answer");
+    let day_two_ticket = last.body["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect::<Vec<_>>();
+    let mut results = Vec::new();
+    for t in &day_two_ticket {
+        let q = qr_of(&app, &other, t).await;
+        results.push(
+            scan(&app, &organizer, &event, &q, &format!("n-{t}"))
+                .await
+                .body["result"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    results.sort();
+    assert_eq!(
+        results,
+        ["ok", "wrong_day"],
+        "the pass gets in on day 1, the day-2 ticket does not"
+    );
+    // Altered, foreign and other-event tickets.
+    let mut altered: Vec<char> = qr.chars().collect();
+    altered[30] = if altered[30] == 'A' { 'B' } else { 'A' };
+    let altered: String = altered.into_iter().collect();
+    assert_eq!(
+        scan(&app, &organizer, &event, &altered, "n-3").await.body["result"],
+        "invalid"
+    );
+    assert_eq!(
+        scan(&app, &organizer, &event, "NXT1:AAAA", "n-4")
+            .await
+            .body["result"],
+        "invalid"
+    );
+    let (elsewhere, _, _) = event_open_now(&app, &organizer, 3).await;
+    assert_eq!(
+        scan(&app, &organizer, &elsewhere, &qr, "n-5").await.body["result"],
+        "wrong_event"
+    );
+}
+
+/// Ten scanners presenting one ticket at once: exactly one `ok`.
+#[tokio::test]
+async fn ten_scanners_at_once_admit_a_ticket_exactly_once() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut observer = app.observe_events().await;
+    let organizer = sign_up(&app, &mut observer).await;
+    let fan = sign_up(&app, &mut observer).await;
+    let (event, pass, _) = event_open_now(&app, &organizer, 10).await;
+    let o = order(
+        &app,
+        &fan,
+        &event,
+        "k",
+        json!([{"ticket_type_id": pass, "quantity": 1}]),
+    )
+    .await;
+    let qr = qr_of(&app, &fan, o.body["tickets"][0].as_str().unwrap()).await;
+    let scans = (0..10).map(|i| {
+        let (app, organizer, event, qr) = (&app, &organizer, event.clone(), qr.clone());
+        async move { scan(app, organizer, &event, &qr, &format!("s-{i}")).await }
+    });
+    let answers = futures::future::join_all(scans).await;
+    let oks = answers.iter().filter(|a| a.body["result"] == "ok").count();
+    let already = answers
+        .iter()
+        .filter(|a| a.body["result"] == "already_checked_in")
+        .count();
+    let shown: Vec<String> = answers.iter().map(ToString::to_string).collect();
+    assert_eq!((oks, already), (1, 9), "{shown:?}");
+}
+
+/// Thirty buyers at once for ten seats: exactly ten tickets, twenty clear refusals, no 5xx.
+#[tokio::test]
+async fn thirty_buyers_at_once_for_ten_seats_get_exactly_ten_tickets() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut observer = app.observe_events().await;
+    let organizer = sign_up(&app, &mut observer).await;
+    let (event, pass, _) = event_open_now(&app, &organizer, 10).await;
+    let mut buyers = Vec::new();
+    for s in nexgate_tests::auth::seed_users(&app, 30, "seat") {
+        let a =
+            nexgate_tests::auth::log_in(&app, &s.email, nexgate_tests::auth::PASSWORD, "d").await;
+        buyers.push(a.body["access_token"].as_str().unwrap().to_string());
+    }
+    let orders = buyers.iter().enumerate().map(|(i, token)| {
+        let (app, event, pass) = (&app, event.clone(), pass.clone());
+        async move {
+            let resp = app
+                .http
+                .post(app.url(&format!("/events/{event}/orders")))
+                .bearer_auth(token)
+                .header("idempotency-key", format!("b-{i}"))
+                .json(&json!({"items": [{"ticket_type_id": pass, "quantity": 1}]}))
+                .send()
+                .await
+                .unwrap();
+            Answer::from_response(resp).await
+        }
+    });
+    let answers = futures::future::join_all(orders).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    let shown: Vec<String> = answers.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        10,
+        "{shown:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        20,
+        "{shown:?}"
+    );
+    let db = app.db.admin().await;
+    let row = db
+        .query_one(
+            "SELECT (SELECT count(*) FROM events.tickets WHERE event_id = $1::text::uuid),
+                (SELECT sold FROM events.ticket_types WHERE id = $2::text::uuid)::bigint,
+                (SELECT sold FROM events.events WHERE id = $1::text::uuid)::bigint",
+            &[&event, &pass],
+        )
+        .await
+        .unwrap();
+    let (tickets, sold, event_sold): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((tickets, sold, event_sold), (10, 10, 10));
+}

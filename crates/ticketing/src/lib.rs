@@ -5,8 +5,15 @@
 //! [`admission`] (which reason code a presented ticket gets).
 
 pub mod admission;
+pub mod checkin;
 pub mod checks;
 pub mod codes;
 pub mod drafts;
+pub mod orders;
 pub mod qr;
+pub mod signing;
 pub mod ticket_types;
+pub mod tickets;
+
+/// The service's schema (its outbox and idempotency keys live there).
+pub const SCHEMA: &str = "events";

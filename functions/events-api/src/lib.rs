@@ -1,12 +1,13 @@
 //! Event ticketing's public routes (nexgate_ticketing, docs/ticketing.md): the draft wizard,
-//! publishing and ticket types. Signing and check-in will be components of their own.
+//! publishing, ticket types, free tickets, a holder's ticket and the public keys. Signing
+//! (`events-signing`) and check-in (`events-checkin`) are components of their own.
 
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
 
 use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
-use nexgate_ticketing::{drafts, ticket_types};
+use nexgate_ticketing::{drafts, orders, ticket_types, tickets};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
@@ -20,6 +21,9 @@ const ROUTES: &Table = &[
     ("POST", "/events/{id}/publish"),
     ("POST", "/events/{id}/ticket-types"),
     ("DELETE", "/events/{id}/ticket-types/{type_id}"),
+    ("POST", "/events/{id}/orders"),
+    ("GET", "/events/tickets/{id}"),
+    ("GET", "/events/keys"),
 ];
 
 #[http_component]
@@ -40,6 +44,9 @@ async fn handle(req: Request) -> Response {
         ("DELETE", "/events/{id}/ticket-types/{type_id}") => {
             ticket_types::remove(&req, &id, route.param("type_id"))
         }
+        ("POST", "/events/{id}/orders") => orders::create(&req, &id).await,
+        ("GET", "/events/tickets/{id}") => tickets::get(&req, &id).await,
+        ("GET", "/events/keys") => tickets::keys(),
         _ => Err(unrouted(&route)),
     }
     .unwrap_or_else(Problem::into_response)

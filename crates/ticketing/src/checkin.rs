@@ -1,0 +1,166 @@
+//! Check-in by the app (docs/ticketing.md, "Check-in"): `POST /events/{id}/checkins {qr, nonce,
+//! gate?}` by someone with a role on the event. The QR is verified with the published keys only
+//! (this component holds no private key), [`crate::admission::decide`] gives the reason, and one
+//! statement admits: a check-in row per ticket and day, so concurrent scanners of one ticket get
+//! exactly one `ok`. The same `nonce` answers the first answer (the kit's idempotency, scoped to
+//! the event and the scanner).
+
+use nexgate_authn::authenticate;
+use nexgate_platform::body::{json_body, json_response as json};
+use nexgate_platform::config::var;
+use nexgate_platform::db::{open_from_variables as db, query, transaction, ts};
+use nexgate_platform::idempotency::{self, Once, StoredResponse};
+use nexgate_platform::ids::parse_id;
+use nexgate_platform::Problem;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::{Connection, ParameterValue as P};
+use uuid::Uuid;
+
+use crate::admission::{decide, Day, Known, Reason};
+use crate::qr::TicketVerifier;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scan {
+    qr: String,
+    nonce: String,
+    gate: Option<String>,
+}
+
+/// `POST /events/{id}/checkins`: 200 `{result, ticket_id?, day?, checked_in_at?, gate?}`.
+pub fn scan(req: &Request, event: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let event = parse_id("id", event)?;
+    let s: Scan = json_body(req)?;
+    if s.nonce.is_empty() || s.nonce.len() > 100 {
+        return Err(Problem::invalid_field(
+            "nonce",
+            "must be 1 to 100 characters",
+        ));
+    }
+    if s.qr.len() > 1000 {
+        return Err(Problem::invalid_field("qr", "is longer than any ticket"));
+    }
+    let verifier =
+        TicketVerifier::from_jwks(&var("ticket_public_keys").map_err(Problem::internal)?)
+            .map_err(|e| Problem::internal(format!("ticket_public_keys: {e}")))?;
+    let claims = verifier.verify(&s.qr);
+    let conn = db()?;
+    let role = query(
+        &conn,
+        "SELECT role FROM events.event_roles WHERE event_id = $1 AND user_id = $2",
+        &[P::Uuid(event.to_string()), P::Uuid(ctx.user_id.to_string())],
+    )?;
+    if role.is_empty() {
+        return Err(Problem::not_found("no such event of yours to check in"));
+    }
+    let scope = format!("checkin:{event}:{}", ctx.user_id);
+    let keyed = idempotency::Keyed {
+        schema: crate::SCHEMA,
+        scope: &scope,
+        key: &s.nonce,
+        request_hash: &idempotency::fingerprint("POST", req.path(), s.qr.as_bytes()),
+    };
+    let answer = transaction(&conn, |conn| {
+        let once = idempotency::once(conn, keyed, |conn| {
+            let answer = admit(conn, event, claims.as_ref(), ctx.user_id, s.gate.as_deref())?;
+            Ok((StoredResponse::json(200, &answer)?, answer))
+        })?;
+        Ok::<_, Problem>(match once {
+            Once::Ran(answer) => answer,
+            Once::Replayed(stored) => serde_json::from_slice(&stored.body).unwrap_or(Value::Null),
+        })
+    })?;
+    Ok(json(200, &answer))
+}
+
+/// The answer to one scan, the check-in written when it is `ok`.
+fn admit(
+    conn: &Connection,
+    event: Uuid,
+    claims: Option<&crate::qr::TicketClaims>,
+    actor: Uuid,
+    gate: Option<&str>,
+) -> Result<Value, Problem> {
+    let refuse =
+        |r: Reason, ticket: Option<Uuid>| json!({ "result": r.code(), "ticket_id": ticket });
+    let ticket = claims.map(|c| c.ticket_id);
+    let known = match ticket {
+        Some(t) => known(conn, event, t)?,
+        None => None,
+    };
+    let now = nexgate_platform::time::now_unix().0;
+    let day = match decide(claims, event, known, &days(conn, event)?, now) {
+        Ok(day) => day,
+        Err(r) => return Ok(refuse(r, ticket)),
+    };
+    let ticket = ticket.unwrap_or_default();
+    let admitted = query(
+        conn,
+        "INSERT INTO events.checkins (ticket_id, day, method, actor_id, gate) VALUES ($1, $2, 'app', $3, $4)
+         ON CONFLICT (ticket_id, day) DO NOTHING RETURNING ticket_id",
+        &[
+            P::Uuid(ticket.to_string()),
+            P::Int16(day as i16),
+            P::Uuid(actor.to_string()),
+            gate.map(|g| P::Str(g.chars().take(40).collect())).unwrap_or(P::DbNull),
+        ],
+    )?;
+    let first = query(
+        conn,
+        &format!(
+            "SELECT {}, gate FROM events.checkins WHERE ticket_id = $1 AND day = $2",
+            ts("at")
+        ),
+        &[P::Uuid(ticket.to_string()), P::Int16(day as i16)],
+    )?;
+    let result = if admitted.is_empty() {
+        Reason::AlreadyCheckedIn
+    } else {
+        Reason::Ok
+    };
+    Ok(json!({
+        "result": result.code(),
+        "ticket_id": ticket,
+        "day": day,
+        "checked_in_at": first.value::<Option<String>>(0, "at")?,
+        "gate": first.value::<Option<String>>(0, "gate")?,
+    }))
+}
+
+/// What the server holds about a ticket of `event` (`None`: no such ticket there).
+fn known(conn: &Connection, event: Uuid, ticket: Uuid) -> Result<Option<Known>, Problem> {
+    let rows = query(
+        conn,
+        "SELECT t.state = 'revoked' AS revoked, e.status = 'cancelled' AS cancelled
+         FROM events.tickets t JOIN events.events e ON e.id = t.event_id WHERE t.id = $1 AND t.event_id = $2",
+        &[P::Uuid(ticket.to_string()), P::Uuid(event.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Known {
+        revoked: rows.value(0, "revoked")?,
+        event_cancelled: rows.value(0, "cancelled")?,
+    }))
+}
+
+fn days(conn: &Connection, event: Uuid) -> Result<Vec<Day>, Problem> {
+    let rows = query(
+        conn,
+        "SELECT day, extract(epoch FROM starts_at)::bigint AS s, extract(epoch FROM ends_at)::bigint AS e
+         FROM events.event_days WHERE event_id = $1 ORDER BY day",
+        &[P::Uuid(event.to_string())],
+    )?;
+    (0..rows.len())
+        .map(|i| {
+            Ok(Day {
+                day: rows.value::<i16>(i, "day")? as u8,
+                starts_at: rows.value(i, "s")?,
+                ends_at: rows.value(i, "e")?,
+            })
+        })
+        .collect()
+}

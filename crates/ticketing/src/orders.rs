@@ -1,0 +1,272 @@
+//! Buying tickets (docs/ticketing.md, "Buying and issuing"). `POST /events/{id}/orders {items:
+//! [{ticket_type_id, quantity, attendees?}]}` with an `Idempotency-Key`: every seat is taken by one
+//! conditional statement per ticket type, one for its quota and one for the event's capacity, in
+//! one transaction, so nothing is ever oversold; free tickets are issued in that transaction and
+//! signed by `events-signing` right after it. Paid tickets (payables, one prompt) come next.
+
+use nexgate_authn::authenticate;
+use nexgate_platform::body::{json_body, json_response as json};
+use nexgate_platform::db::{open_from_variables as db, query, transaction};
+use nexgate_platform::idempotency::{self, Once, StoredResponse};
+use nexgate_platform::ids::{new_id, parse_id};
+use nexgate_platform::Problem;
+use serde::Deserialize;
+use serde_json::json;
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::{Connection, ParameterValue as P};
+use uuid::Uuid;
+
+use crate::codes;
+
+/// Tickets one order may hold.
+pub const TICKETS_PER_ORDER_MAX: i32 = 50;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOrder {
+    items: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Item {
+    ticket_type_id: String,
+    quantity: i32,
+    /// Names on the tickets, in order (the buyer's own name when absent).
+    #[serde(default)]
+    attendees: Vec<String>,
+}
+
+/// `POST /events/{id}/orders`: 201 `{id, tickets: [ids]}` (the same for a retry with the key).
+pub async fn create(req: &Request, event: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let key =
+        idempotency::parse_key(req.header("idempotency-key").and_then(|h| h.as_str()))?.to_string();
+    let event = parse_id("id", event)?;
+    let order: NewOrder = json_body(req)?;
+    let items = check(&order)?;
+    let conn = db()?;
+    let id = new_id();
+    let scope = format!("order:{}", ctx.user_id);
+    let keyed = idempotency::Keyed {
+        schema: crate::SCHEMA,
+        scope: &scope,
+        key: &key,
+        request_hash: &idempotency::fingerprint("POST", req.path(), req.body()),
+    };
+    let answer = StoredResponse::json(201, &json!({ "id": id }))?;
+    let placed = transaction(&conn, |conn| {
+        let once = idempotency::once_answering(conn, keyed, answer, |conn| {
+            place(conn, id, event, ctx.user_id, &items)
+        })?;
+        match once {
+            Once::Replayed(stored) => stored.id(),
+            Once::Ran(()) => Ok::<_, Problem>(id),
+        }
+    })?;
+    let tickets = tickets_of(&conn, placed)?;
+    crate::signing::sign(&tickets).await?;
+    Ok(json(201, &json!({ "id": placed, "tickets": tickets })))
+}
+
+/// The items as (type, quantity, names).
+fn check(order: &NewOrder) -> Result<Vec<(Uuid, i32, Vec<String>)>, Problem> {
+    if order.items.is_empty() || order.items.len() > 20 {
+        return Err(Problem::invalid_field("items", "give 1 to 20 items"));
+    }
+    let mut out: Vec<(Uuid, i32, Vec<String>)> = Vec::new();
+    for (i, item) in order.items.iter().enumerate() {
+        let t = parse_id(&format!("items[{i}].ticket_type_id"), &item.ticket_type_id)?;
+        if out.iter().any(|(seen, _, _)| *seen == t) {
+            return Err(Problem::invalid_field(
+                format!("items[{i}].ticket_type_id"),
+                "repeats an earlier item",
+            ));
+        }
+        if !(1..=TICKETS_PER_ORDER_MAX).contains(&item.quantity) {
+            return Err(Problem::invalid_field(
+                format!("items[{i}].quantity"),
+                format!("must be 1 to {TICKETS_PER_ORDER_MAX}"),
+            ));
+        }
+        if item.attendees.len() > item.quantity as usize
+            || item
+                .attendees
+                .iter()
+                .any(|n| !(1..=80).contains(&n.trim().chars().count()))
+        {
+            return Err(Problem::invalid_field(
+                format!("items[{i}].attendees"),
+                "at most one name (1 to 80 characters) per ticket",
+            ));
+        }
+        out.push((t, item.quantity, item.attendees.clone()));
+    }
+    if out.iter().map(|(_, q, _)| q).sum::<i32>() > TICKETS_PER_ORDER_MAX {
+        return Err(Problem::invalid_field(
+            "items",
+            format!("an order holds at most {TICKETS_PER_ORDER_MAX} tickets"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Takes the seats of every item and issues the tickets (inside the keyed transaction).
+fn place(
+    conn: &Connection,
+    order: Uuid,
+    event: Uuid,
+    buyer: Uuid,
+    items: &[(Uuid, i32, Vec<String>)],
+) -> Result<(), Problem> {
+    let currency: String = query(
+        conn,
+        "SELECT currency FROM events.events e WHERE e.id = $1 AND e.status = 'published'
+           AND NOT EXISTS (SELECT 1 FROM profiles.blocked_either_way b WHERE b.user_a = $2 AND b.user_b = e.organizer_id)",
+        &[P::Uuid(event.to_string()), P::Uuid(buyer.to_string())],
+    )?
+    .value(0, "currency")
+    .map_err(|_| Problem::not_found("no such event on sale"))?;
+    conn.execute(
+        "INSERT INTO events.ticket_orders (id, event_id, buyer_id, state, total, currency) VALUES ($1, $2, $3, 'issued', 0, $4)",
+        &[P::Uuid(order.to_string()), P::Uuid(event.to_string()), P::Uuid(buyer.to_string()), P::Str(currency)],
+    )?;
+    let mut sorted: Vec<&(Uuid, i32, Vec<String>)> = items.iter().collect();
+    // Rows locked in one order (by id), so two orders never deadlock.
+    sorted.sort_by_key(|(t, _, _)| *t);
+    for (i, (ticket_type, quantity, names)) in sorted.into_iter().enumerate() {
+        take_seats(conn, event, *ticket_type, *quantity, i)?;
+        for n in 0..*quantity as usize {
+            issue(conn, order, event, *ticket_type, buyer, names.get(n))?;
+        }
+    }
+    let total: i32 = items.iter().map(|(_, q, _)| q).sum();
+    let room = query(
+        conn,
+        "UPDATE events.events SET sold = sold + $2 WHERE id = $1 AND (capacity IS NULL OR sold + $2 <= capacity) RETURNING id",
+        &[P::Uuid(event.to_string()), P::Int32(total)],
+    )?;
+    if room.is_empty() {
+        return Err(sold_out("items", "the event is full"));
+    }
+    Ok(())
+}
+
+fn sold_out(field: impl Into<String>, why: &str) -> Problem {
+    Problem::conflict("sold_out", why.to_string()).with_field(field, why.to_string())
+}
+
+/// Takes `quantity` seats of a free type on sale now (and of its quota), or says why not.
+fn take_seats(
+    conn: &Connection,
+    event: Uuid,
+    ticket_type: Uuid,
+    quantity: i32,
+    i: usize,
+) -> Result<(), Problem> {
+    let field = format!("items[{i}].ticket_type_id");
+    let rows = query(
+        conn,
+        "SELECT kind, min_per_order, max_per_order, quota_id,
+                (sales_start IS NULL OR sales_start <= now()) AND (sales_end IS NULL OR sales_end > now()) AS open
+         FROM events.ticket_types WHERE id = $1 AND event_id = $2",
+        &[P::Uuid(ticket_type.to_string()), P::Uuid(event.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Err(Problem::invalid_field(
+            field,
+            "is not a ticket type of this event",
+        ));
+    }
+    if rows.value::<String>(0, "kind")? != "free" {
+        return Err(Problem::new(
+            422,
+            "paid_tickets_not_sold_yet",
+            "Paid tickets cannot be bought yet",
+        )
+        .with_field(
+            field,
+            "paid tickets are not on sale through the API yet (docs/ticketing.md)",
+        ));
+    }
+    if !rows.value::<bool>(0, "open")? {
+        return Err(
+            Problem::new(422, "not_on_sale", "The ticket type is not on sale now")
+                .with_field(field, "its sales window is closed"),
+        );
+    }
+    let (min, max): (i32, i32) = (
+        rows.value(0, "min_per_order")?,
+        rows.value(0, "max_per_order")?,
+    );
+    if !(min..=max).contains(&quantity) {
+        return Err(Problem::invalid_field(
+            format!("items[{i}].quantity"),
+            format!("must be {min} to {max} for this ticket type"),
+        ));
+    }
+    let taken = query(
+        conn,
+        "UPDATE events.ticket_types SET sold = sold + $2 WHERE id = $1 AND sold + $2 <= quantity RETURNING quota_id",
+        &[P::Uuid(ticket_type.to_string()), P::Int32(quantity)],
+    )?;
+    if taken.is_empty() {
+        return Err(sold_out(field, "not enough tickets of this type are left"));
+    }
+    if let Some(quota) = taken.value::<Option<Uuid>>(0, "quota_id")? {
+        let ok = query(
+            conn,
+            "UPDATE events.quotas SET sold = sold + $2 WHERE id = $1 AND sold + $2 <= capacity RETURNING id",
+            &[P::Uuid(quota.to_string()), P::Int32(quantity)],
+        )?;
+        if ok.is_empty() {
+            return Err(sold_out(
+                field,
+                "the tickets this type shares seats with are sold out",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One ticket with a fresh manual code (a new one on the rare clash).
+fn issue(
+    conn: &Connection,
+    order: Uuid,
+    event: Uuid,
+    ticket_type: Uuid,
+    holder: Uuid,
+    name: Option<&String>,
+) -> Result<(), Problem> {
+    for _ in 0..5 {
+        let code = codes::generate().map_err(|e| Problem::internal(format!("randomness: {e}")))?;
+        let rows = query(
+            conn,
+            "INSERT INTO events.tickets (id, order_id, event_id, ticket_type_id, holder_id, attendee_name, code)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, code) DO NOTHING RETURNING id",
+            &[
+                P::Uuid(new_id().to_string()),
+                P::Uuid(order.to_string()),
+                P::Uuid(event.to_string()),
+                P::Uuid(ticket_type.to_string()),
+                P::Uuid(holder.to_string()),
+                name.map(|n| P::Str(n.trim().to_string())).unwrap_or(P::DbNull),
+                P::Str(code),
+            ],
+        )?;
+        if !rows.is_empty() {
+            return Ok(());
+        }
+    }
+    Err(Problem::internal("five manual codes in a row were taken"))
+}
+
+/// The tickets of an order, in issue order.
+pub(crate) fn tickets_of(conn: &Connection, order: Uuid) -> Result<Vec<Uuid>, Problem> {
+    let rows = query(
+        conn,
+        "SELECT id FROM events.tickets WHERE order_id = $1 ORDER BY issued_at, id",
+        &[P::Uuid(order.to_string())],
+    )?;
+    (0..rows.len()).map(|i| rows.value(i, "id")).collect()
+}

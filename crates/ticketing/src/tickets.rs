@@ -1,0 +1,65 @@
+//! A holder's tickets (docs/ticketing.md): `GET /events/tickets/{id}` answers the ticket with its
+//! QR text (signed now if a crash left it unsigned) and its manual code, to its holder only; `GET
+//! /events/keys` publishes the public keys (JWKS) scanner apps verify tickets with offline.
+
+use nexgate_authn::authenticate;
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::config::var;
+use nexgate_platform::db::{open_from_variables as db, query, ts};
+use nexgate_platform::ids::parse_id;
+use nexgate_platform::Problem;
+use serde_json::{json, Value};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::{Connection, ParameterValue as P};
+use uuid::Uuid;
+
+/// `GET /events/tickets/{id}` (its holder).
+pub async fn get(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let id = parse_id("id", id)?;
+    let conn = db()?;
+    let mut ticket = load(&conn, id, ctx.user_id)?
+        .ok_or_else(|| Problem::not_found("no such ticket of yours"))?;
+    if ticket["qr"].is_null() && ticket["state"] == "valid" {
+        crate::signing::sign(&[id]).await?;
+        ticket = load(&conn, id, ctx.user_id)?
+            .ok_or_else(|| Problem::not_found("no such ticket of yours"))?;
+    }
+    Ok(json(200, &ticket))
+}
+
+fn load(conn: &Connection, id: Uuid, holder: Uuid) -> Result<Option<Value>, Problem> {
+    let rows = query(
+        conn,
+        &format!(
+            "SELECT t.id, t.event_id, t.ticket_type_id, tt.name AS type_name, t.attendee_name, t.code, t.state, t.qr,
+                    t.key_id, {}
+             FROM events.tickets t JOIN events.ticket_types tt ON tt.id = t.ticket_type_id
+             WHERE t.id = $1 AND t.holder_id = $2",
+            ts("t.issued_at")
+        ),
+        &[P::Uuid(id.to_string()), P::Uuid(holder.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let s = |c: &str| rows.value::<Option<String>>(0, c);
+    Ok(Some(json!({
+        "id": id,
+        "event_id": rows.value::<Uuid>(0, "event_id")?,
+        "ticket_type": {"id": rows.value::<Uuid>(0, "ticket_type_id")?, "name": s("type_name")?},
+        "attendee_name": s("attendee_name")?,
+        "code": s("code")?.map(|c| crate::codes::display(&c)),
+        "state": s("state")?,
+        "qr": s("qr")?,
+        "key_id": s("key_id")?,
+        "issued_at": s("issued_at")?,
+    })))
+}
+
+/// `GET /events/keys` (no sign-in): the JWKS of the ticket signing keys.
+pub fn keys() -> Result<Response, Problem> {
+    let jwks: Value = serde_json::from_str(&var("ticket_public_keys").map_err(Problem::internal)?)
+        .map_err(|e| Problem::internal(format!("ticket_public_keys: {e}")))?;
+    Ok(json(200, &jwks))
+}
