@@ -71,7 +71,7 @@ export SPIN_VARIABLE_EVENTS_INTERNAL_TOKEN="$(cat "$KEY_DIR/events-internal.toke
 export SPIN_VARIABLE_TICKET_SIGNING_KEY="$(cat "$KEY_DIR/ticket-signing.pem")"
 export SPIN_VARIABLE_TICKET_SIGNING_KEY_ID="$(cat "$KEY_DIR/ticket-signing.kid")"
 export SPIN_VARIABLE_TICKET_PUBLIC_KEYS="$(cat "$KEY_DIR/ticket-public.jwks")"
-for service in health auth profiles files payments commerce; do
+for service in health auth profiles files payments commerce events; do
     export "SPIN_VARIABLE_${service^^}_MQTT_PASSWORD=$(broker_password "nexgate-$service")"
 done
 export SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY"

@@ -408,6 +408,17 @@ async fn scan(app: &TestApp, user: &User, event: &str, qr: &str, nonce: &str) ->
 #[tokio::test]
 async fn free_tickets_are_signed_and_checked_in_once_a_day() {
     let app = TestApp::start(Manifest::App).await;
+    app.declare_queues("infra/subscriptions.toml");
+    let _dispatcher = app.worker(
+        "dispatcher",
+        &[
+            "--subscriptions",
+            "infra/subscriptions.toml",
+            "--expires-ms",
+            "600000",
+        ],
+    );
+    let _notifier = app.notifier();
     let mut observer = app.observe_events().await;
     let organizer = sign_up(&app, &mut observer).await;
     let fan = sign_up(&app, &mut observer).await;
@@ -575,6 +586,32 @@ async fn free_tickets_are_signed_and_checked_in_once_a_day() {
     assert_eq!(
         scan(&app, &organizer, &elsewhere, &qr, "n-5").await.body["result"],
         "wrong_event"
+    );
+
+    // The holder hears of the tickets and of the admission in the notification centre; the bus
+    // carries ids and times, never a QR or a code.
+    let notes = nexgate_tests::notify::notifications_db(&app).await;
+    for event_type in ["events.ticket.purchased", "events.ticket.checked_in"] {
+        let sql = format!(
+            "SELECT count(*) FROM notifications.items WHERE user_id = '{}' AND event_type = '{event_type}'",
+            fan.user_id
+        );
+        let seen = nexgate_tests::eventually(std::time::Duration::from_secs(20), || async {
+            (nexgate_tests::notify::count(&notes, &sql).await > 0).then_some(())
+        })
+        .await;
+        assert!(seen.is_some(), "{event_type} reached the holder");
+    }
+    let (_, checked_in) = observer
+        .wait_for(std::time::Duration::from_secs(10), |key, e| {
+            key.ends_with(".events.ticket.checked_in") && e["data"]["ticket_id"] == ticket
+        })
+        .await
+        .expect("events.ticket.checked_in on the bus");
+    assert_eq!(checked_in["data"]["method"], "app");
+    assert!(
+        !checked_in.to_string().contains(&qr[5..40]),
+        "no QR on the bus"
     );
 }
 

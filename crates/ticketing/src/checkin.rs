@@ -20,6 +20,8 @@ use uuid::Uuid;
 
 use crate::admission::{decide, Day, Known, Reason};
 use crate::qr::TicketVerifier;
+use nexgate_events::catalogue::events::TicketCheckedIn;
+use nexgate_events::outbox::Outbox;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,7 +32,7 @@ struct Scan {
 }
 
 /// `POST /events/{id}/checkins`: 200 `{result, ticket_id?, day?, checked_in_at?, gate?}`.
-pub fn scan(req: &Request, event: &str) -> Result<Response, Problem> {
+pub fn scan(req: &Request, event: &str, component: &'static str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let event = parse_id("id", event)?;
     let s: Scan = json_body(req)?;
@@ -63,9 +65,15 @@ pub fn scan(req: &Request, event: &str) -> Result<Response, Problem> {
         key: &s.nonce,
         request_hash: &idempotency::fingerprint("POST", req.path(), s.qr.as_bytes()),
     };
+    let mut outbox = Outbox::new(crate::SCHEMA, component)?;
     let answer = transaction(&conn, |conn| {
         let once = idempotency::once(conn, keyed, |conn| {
-            let answer = admit(conn, event, claims.as_ref(), ctx.user_id, s.gate.as_deref())?;
+            let scan = Scanned {
+                event,
+                actor: ctx.user_id,
+                gate: s.gate.as_deref(),
+            };
+            let answer = admit(conn, &mut outbox, &scan, claims.as_ref())?;
             Ok((StoredResponse::json(200, &answer)?, answer))
         })?;
         Ok::<_, Problem>(match once {
@@ -73,17 +81,25 @@ pub fn scan(req: &Request, event: &str) -> Result<Response, Problem> {
             Once::Replayed(stored) => serde_json::from_slice(&stored.body).unwrap_or(Value::Null),
         })
     })?;
+    outbox.publish(&conn);
     Ok(json(200, &answer))
+}
+
+/// Where and by whom a ticket was presented.
+struct Scanned<'a> {
+    event: Uuid,
+    actor: Uuid,
+    gate: Option<&'a str>,
 }
 
 /// The answer to one scan, the check-in written when it is `ok`.
 fn admit(
     conn: &Connection,
-    event: Uuid,
+    outbox: &mut Outbox,
+    scan: &Scanned<'_>,
     claims: Option<&crate::qr::TicketClaims>,
-    actor: Uuid,
-    gate: Option<&str>,
 ) -> Result<Value, Problem> {
+    let Scanned { event, actor, gate } = *scan;
     let refuse =
         |r: Reason, ticket: Option<Uuid>| json!({ "result": r.code(), "ticket_id": ticket });
     let ticket = claims.map(|c| c.ticket_id);
@@ -119,6 +135,7 @@ fn admit(
     let result = if admitted.is_empty() {
         Reason::AlreadyCheckedIn
     } else {
+        announce(conn, outbox, event, ticket, day, actor)?;
         Reason::Ok
     };
     Ok(json!({
@@ -163,4 +180,43 @@ fn days(conn: &Connection, event: Uuid) -> Result<Vec<Day>, Problem> {
             })
         })
         .collect()
+}
+
+/// `events.ticket.checked_in` for an admission (the holder's confirmation), with the day's date
+/// in the event's time zone when the event has several days.
+fn announce(
+    conn: &Connection,
+    outbox: &mut Outbox,
+    event: Uuid,
+    ticket: Uuid,
+    day: u8,
+    actor: Uuid,
+) -> Result<(), Problem> {
+    let rows = query(
+        conn,
+        "SELECT t.holder_id, (SELECT count(*) FROM events.event_days d WHERE d.event_id = t.event_id) > 1 AS multi,
+                (SELECT ((d.starts_at AT TIME ZONE e.time_zone)::date)::text FROM events.event_days d
+                 WHERE d.event_id = t.event_id AND d.day = $2) AS date
+         FROM events.tickets t JOIN events.events e ON e.id = t.event_id WHERE t.id = $1",
+        &[P::Uuid(ticket.to_string()), P::Int16(day as i16)],
+    )?;
+    let holder: Uuid = rows.value(0, "holder_id")?;
+    let date: Option<String> = rows.value(0, "date")?;
+    outbox.record(
+        conn,
+        Some(actor),
+        ("ticket", ticket.to_string()),
+        vec![holder],
+        &TicketCheckedIn {
+            ticket_id: ticket,
+            event_id: event,
+            holder_id: holder,
+            method: "app".into(),
+            day: if rows.value::<bool>(0, "multi")? {
+                date
+            } else {
+                None
+            },
+        },
+    )
 }

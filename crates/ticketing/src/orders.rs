@@ -6,7 +6,7 @@
 
 use nexgate_authn::authenticate;
 use nexgate_platform::body::{json_body, json_response as json};
-use nexgate_platform::db::{open_from_variables as db, query, transaction};
+use nexgate_platform::db::{open_from_variables as db, query, transaction, ts_as};
 use nexgate_platform::idempotency::{self, Once, StoredResponse};
 use nexgate_platform::ids::{new_id, parse_id};
 use nexgate_platform::Problem;
@@ -17,6 +17,8 @@ use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::codes;
+use nexgate_events::catalogue::events::TicketPurchased;
+use nexgate_events::outbox::Outbox;
 
 /// Tickets one order may hold.
 pub const TICKETS_PER_ORDER_MAX: i32 = 50;
@@ -38,7 +40,11 @@ struct Item {
 }
 
 /// `POST /events/{id}/orders`: 201 `{id, tickets: [ids]}` (the same for a retry with the key).
-pub async fn create(req: &Request, event: &str) -> Result<Response, Problem> {
+pub async fn create(
+    req: &Request,
+    event: &str,
+    component: &'static str,
+) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let key =
         idempotency::parse_key(req.header("idempotency-key").and_then(|h| h.as_str()))?.to_string();
@@ -55,15 +61,24 @@ pub async fn create(req: &Request, event: &str) -> Result<Response, Problem> {
         request_hash: &idempotency::fingerprint("POST", req.path(), req.body()),
     };
     let answer = StoredResponse::json(201, &json!({ "id": id }))?;
+    let mut outbox = Outbox::new(crate::SCHEMA, component)?;
     let placed = transaction(&conn, |conn| {
         let once = idempotency::once_answering(conn, keyed, answer, |conn| {
-            place(conn, id, event, ctx.user_id, &items)
+            let sale = place(conn, id, event, ctx.user_id, &items)?;
+            announce(
+                conn,
+                &mut outbox,
+                &sale,
+                ctx.user_id,
+                &tickets_of(conn, id)?,
+            )
         })?;
         match once {
             Once::Replayed(stored) => stored.id(),
             Once::Ran(()) => Ok::<_, Problem>(id),
         }
     })?;
+    outbox.publish(&conn);
     let tickets = tickets_of(&conn, placed)?;
     crate::signing::sign(&tickets).await?;
     Ok(json(201, &json!({ "id": placed, "tickets": tickets })))
@@ -118,15 +133,27 @@ fn place(
     event: Uuid,
     buyer: Uuid,
     items: &[(Uuid, i32, Vec<String>)],
-) -> Result<(), Problem> {
-    let currency: String = query(
+) -> Result<Sale, Problem> {
+    let found = query(
         conn,
-        "SELECT currency FROM events.events e WHERE e.id = $1 AND e.status = 'published'
-           AND NOT EXISTS (SELECT 1 FROM profiles.blocked_either_way b WHERE b.user_a = $2 AND b.user_b = e.organizer_id)",
+        &format!(
+            "SELECT e.currency, e.organizer_id,
+                    (SELECT {} FROM events.event_days d WHERE d.event_id = e.id ORDER BY d.day LIMIT 1) AS starts_at
+             FROM events.events e WHERE e.id = $1 AND e.status = 'published'
+               AND NOT EXISTS (SELECT 1 FROM profiles.blocked_either_way b WHERE b.user_a = $2 AND b.user_b = e.organizer_id)",
+            ts_as("d.starts_at", "starts_at")
+        ),
         &[P::Uuid(event.to_string()), P::Uuid(buyer.to_string())],
-    )?
-    .value(0, "currency")
-    .map_err(|_| Problem::not_found("no such event on sale"))?;
+    )?;
+    if found.is_empty() {
+        return Err(Problem::not_found("no such event on sale"));
+    }
+    let currency: String = found.value(0, "currency")?;
+    let sale = Sale {
+        event,
+        organizer: found.value(0, "organizer_id")?,
+        starts_at: found.value(0, "starts_at")?,
+    };
     conn.execute(
         "INSERT INTO events.ticket_orders (id, event_id, buyer_id, state, total, currency) VALUES ($1, $2, $3, 'issued', 0, $4)",
         &[P::Uuid(order.to_string()), P::Uuid(event.to_string()), P::Uuid(buyer.to_string()), P::Str(currency)],
@@ -148,6 +175,40 @@ fn place(
     )?;
     if room.is_empty() {
         return Err(sold_out("items", "the event is full"));
+    }
+    Ok(sale)
+}
+
+/// What the tickets' events say about the sale.
+struct Sale {
+    event: Uuid,
+    organizer: Uuid,
+    starts_at: Option<String>,
+}
+
+/// `events.ticket.purchased` for each ticket (the buyer's notification, and reminders before
+/// the event starts), inside the sale's transaction.
+fn announce(
+    conn: &Connection,
+    outbox: &mut Outbox,
+    sale: &Sale,
+    buyer: Uuid,
+    tickets: &[Uuid],
+) -> Result<(), Problem> {
+    for ticket in tickets {
+        outbox.record(
+            conn,
+            Some(buyer),
+            ("ticket", ticket.to_string()),
+            vec![buyer],
+            &TicketPurchased {
+                ticket_id: *ticket,
+                event_id: sale.event,
+                organizer_id: sale.organizer,
+                buyer_id: buyer,
+                starts_at: sale.starts_at.clone(),
+            },
+        )?;
     }
     Ok(())
 }

@@ -11,6 +11,9 @@ use nexgate_ticketing::{drafts, orders, ticket_types, tickets};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
+/// This component's id in spin.toml (its MQTT client id).
+const COMPONENT: &str = "events-api";
+
 /// Every route this component answers (docs/openapi.yaml; tests/tests/contracts.rs).
 const ROUTES: &Table = &[
     ("POST", "/events"),
@@ -44,7 +47,7 @@ async fn handle(req: Request) -> Response {
         ("DELETE", "/events/{id}/ticket-types/{type_id}") => {
             ticket_types::remove(&req, &id, route.param("type_id"))
         }
-        ("POST", "/events/{id}/orders") => orders::create(&req, &id).await,
+        ("POST", "/events/{id}/orders") => orders::create(&req, &id, COMPONENT).await,
         ("GET", "/events/tickets/{id}") => tickets::get(&req, &id).await,
         ("GET", "/events/keys") => tickets::keys(),
         _ => Err(unrouted(&route)),

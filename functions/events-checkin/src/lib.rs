@@ -9,6 +9,9 @@ use nexgate_platform::Problem;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
+/// This component's id in spin.toml (its MQTT client id).
+const COMPONENT: &str = "events-checkin";
+
 /// Every route this component answers (docs/openapi.yaml; tests/tests/contracts.rs).
 const ROUTES: &Table = &[("POST", "/events/{id}/checkins")];
 
@@ -20,7 +23,7 @@ async fn handle(req: Request) -> Response {
     };
     match route.key() {
         ("POST", "/events/{id}/checkins") => {
-            nexgate_ticketing::checkin::scan(&req, route.param("id"))
+            nexgate_ticketing::checkin::scan(&req, route.param("id"), COMPONENT)
         }
         _ => Err(unrouted(&route)),
     }
