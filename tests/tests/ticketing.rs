@@ -700,3 +700,93 @@ async fn thirty_buyers_at_once_for_ten_seats_get_exactly_ten_tickets() {
     let (tickets, sold, event_sold): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
     assert_eq!((tickets, sold, event_sold), (10, 10, 10));
 }
+
+/// A ticket's manual code checks it in when the QR will not scan (case and dashes forgiven); a
+/// wrong code is `unknown`; a malformed one is a 422; past 10 tries a minute a scanner is refused
+/// with 429 (guessing a 50-bit code).
+#[tokio::test]
+async fn manual_codes_check_in_and_guessing_is_limited() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut observer = app.observe_events().await;
+    let organizer = sign_up(&app, &mut observer).await;
+    let fan = sign_up(&app, &mut observer).await;
+    let (event, pass, _) = event_open_now(&app, &organizer, 5).await;
+    let o = order(
+        &app,
+        &fan,
+        &event,
+        "k",
+        json!([{"ticket_type_id": pass, "quantity": 1}]),
+    )
+    .await;
+    let ticket = o.body["tickets"][0].as_str().unwrap();
+    let shown = as_user(
+        &app,
+        &fan,
+        Method::GET,
+        &format!("/events/tickets/{ticket}"),
+        None,
+    )
+    .await;
+    let code = shown.body["code"].as_str().unwrap().to_string();
+    assert_eq!((code.len(), &code[5..6]), (11, "-"), "{shown}");
+    let typed = |code: String, nonce: String| {
+        let (app, organizer, event) = (&app, &organizer, event.clone());
+        async move {
+            as_user(
+                app,
+                organizer,
+                Method::POST,
+                &format!("/events/{event}/checkins"),
+                Some(json!({"code": code, "nonce": nonce})),
+            )
+            .await
+        }
+    };
+    let bad = typed("ABC".into(), "m-0".into()).await;
+    assert_eq!(
+        (bad.status, field(&bad)),
+        (422, "code".to_string()),
+        "{bad}"
+    );
+    let both = as_user(
+        &app,
+        &organizer,
+        Method::POST,
+        &format!("/events/{event}/checkins"),
+        Some(json!({"code": code, "qr": "NXT1:x", "nonce": "m-x"})),
+    )
+    .await;
+    assert_eq!(both.status, 422, "{both}");
+    let ok = typed(code.to_lowercase().replace('-', " "), "m-1".into()).await;
+    assert_eq!(
+        (
+            ok.status,
+            ok.body["result"].as_str(),
+            ok.body["ticket_id"].as_str()
+        ),
+        (200, Some("ok"), Some(ticket)),
+        "{ok}"
+    );
+    for i in 2..=10 {
+        let wrong = typed("00000-00000".into(), format!("m-{i}")).await;
+        assert_eq!(
+            (wrong.status, wrong.body["result"].as_str()),
+            (200, Some("unknown")),
+            "{wrong}"
+        );
+    }
+    let limited = typed("00000-00000".into(), "m-11".into()).await;
+    assert_eq!(limited.status, 429, "{limited}");
+    let (_, checked_in) = observer
+        .wait_for(std::time::Duration::from_secs(10), |key, e| {
+            key.ends_with(".events.ticket.checked_in") && e["data"]["ticket_id"] == ticket
+        })
+        .await
+        .expect("events.ticket.checked_in on the bus");
+    assert_eq!(checked_in["data"]["method"], "manual");
+    assert!(
+        !checked_in.to_string().contains(&code[..5]),
+        "no code on the bus"
+    );
+}

@@ -26,9 +26,23 @@ use nexgate_events::outbox::Outbox;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Scan {
-    qr: String,
+    /// The QR text (method `app`), or
+    qr: Option<String>,
+    /// the ticket's manual code, typed (method `manual`).
+    code: Option<String>,
     nonce: String,
     gate: Option<String>,
+}
+
+/// Manual codes a scanner may try per minute on one event, and all scanners of an event together
+/// (against guessing: 50-bit codes, docs/ticketing.md "Manual codes").
+pub const CODES_PER_MINUTE_PER_SCANNER: i64 = 10;
+pub const CODES_PER_MINUTE_PER_EVENT: i64 = 100;
+
+/// What was presented at the door, once read.
+enum Presented {
+    Claims(crate::qr::TicketClaims),
+    Refused(Reason),
 }
 
 /// `POST /events/{id}/checkins`: 200 `{result, ticket_id?, day?, checked_in_at?, gate?}`.
@@ -42,13 +56,6 @@ pub fn scan(req: &Request, event: &str, component: &'static str) -> Result<Respo
             "must be 1 to 100 characters",
         ));
     }
-    if s.qr.len() > 1000 {
-        return Err(Problem::invalid_field("qr", "is longer than any ticket"));
-    }
-    let verifier =
-        TicketVerifier::from_jwks(&var("ticket_public_keys").map_err(Problem::internal)?)
-            .map_err(|e| Problem::internal(format!("ticket_public_keys: {e}")))?;
-    let claims = verifier.verify(&s.qr);
     let conn = db()?;
     let role = query(
         &conn,
@@ -58,12 +65,13 @@ pub fn scan(req: &Request, event: &str, component: &'static str) -> Result<Respo
     if role.is_empty() {
         return Err(Problem::not_found("no such event of yours to check in"));
     }
+    let (presented, method) = read(&conn, event, ctx.user_id, &s)?;
     let scope = format!("checkin:{event}:{}", ctx.user_id);
     let keyed = idempotency::Keyed {
         schema: crate::SCHEMA,
         scope: &scope,
         key: &s.nonce,
-        request_hash: &idempotency::fingerprint("POST", req.path(), s.qr.as_bytes()),
+        request_hash: &idempotency::fingerprint("POST", req.path(), req.body()),
     };
     let mut outbox = Outbox::new(crate::SCHEMA, component)?;
     let answer = transaction(&conn, |conn| {
@@ -72,8 +80,9 @@ pub fn scan(req: &Request, event: &str, component: &'static str) -> Result<Respo
                 event,
                 actor: ctx.user_id,
                 gate: s.gate.as_deref(),
+                method,
             };
-            let answer = admit(conn, &mut outbox, &scan, claims.as_ref())?;
+            let answer = admit(conn, &mut outbox, &scan, &presented)?;
             Ok((StoredResponse::json(200, &answer)?, answer))
         })?;
         Ok::<_, Problem>(match once {
@@ -85,11 +94,92 @@ pub fn scan(req: &Request, event: &str, component: &'static str) -> Result<Respo
     Ok(json(200, &answer))
 }
 
-/// Where and by whom a ticket was presented.
+/// Where, how and by whom a ticket was presented.
 struct Scanned<'a> {
     event: Uuid,
     actor: Uuid,
     gate: Option<&'a str>,
+    method: &'static str,
+}
+
+/// The presented ticket read: a QR verified with the published keys (`app`), or a manual code
+/// looked up after the guessing limits (`manual`).
+fn read(
+    conn: &Connection,
+    event: Uuid,
+    actor: Uuid,
+    s: &Scan,
+) -> Result<(Presented, &'static str), Problem> {
+    match (&s.qr, &s.code) {
+        (Some(qr), None) => {
+            if qr.len() > 1000 {
+                return Err(Problem::invalid_field("qr", "is longer than any ticket"));
+            }
+            let verifier =
+                TicketVerifier::from_jwks(&var("ticket_public_keys").map_err(Problem::internal)?)
+                    .map_err(|e| Problem::internal(format!("ticket_public_keys: {e}")))?;
+            let presented = verifier
+                .verify(qr)
+                .map_or(Presented::Refused(Reason::Invalid), Presented::Claims);
+            Ok((presented, "app"))
+        }
+        (None, Some(code)) => {
+            let code = crate::codes::normalize(code).ok_or_else(|| {
+                Problem::invalid_field(
+                    "code",
+                    "must be 10 characters of the ticket's code (XXXXX-XXXXX)",
+                )
+            })?;
+            limit_guessing(event, actor)?;
+            let rows = query(
+                conn,
+                &format!(
+                    "{} WHERE t.event_id = $1 AND t.code = $2",
+                    crate::signing::CLAIMS_SQL
+                ),
+                &[P::Uuid(event.to_string()), P::Str(code)],
+            )?;
+            if rows.is_empty() {
+                return Ok((Presented::Refused(Reason::Unknown), "manual"));
+            }
+            Ok((
+                Presented::Claims(crate::signing::claims_of(&rows, 0, 0)?),
+                "manual",
+            ))
+        }
+        _ => Err(Problem::invalid_field("qr", "give either qr or code")),
+    }
+}
+
+/// Counts a manual code attempt per scanner and per event (Redis; 429 with `Retry-After` past it).
+fn limit_guessing(event: Uuid, actor: Uuid) -> Result<(), Problem> {
+    use nexgate_platform::rate_limit::{count_or_refuse, Rule};
+    let url = var("redis_url").map_err(Problem::internal)?;
+    let prefix = var("redis_key_prefix").unwrap_or_default();
+    let redis = spin_sdk::redis::Connection::open(&url).map_err(|e| {
+        eprintln!("events: redis: {e}");
+        Problem::unavailable("the rate limiter (Redis)")
+    })?;
+    let minute = |limit| Rule {
+        limit,
+        window_ms: 60_000,
+        lockout_base_ms: 60_000,
+        lockout_max_ms: 60_000,
+    };
+    let key = |parts: &[&str]| nexgate_platform::config::redis_key(&prefix, parts);
+    let (e, a) = (event.to_string(), actor.to_string());
+    count_or_refuse(
+        &redis,
+        &key(&["events", "codes", &e, &a]),
+        minute(CODES_PER_MINUTE_PER_SCANNER),
+        "manual codes",
+    )?;
+    count_or_refuse(
+        &redis,
+        &key(&["events", "codes", &e]),
+        minute(CODES_PER_MINUTE_PER_EVENT),
+        "manual codes",
+    )
 }
 
 /// The answer to one scan, the check-in written when it is `ok`.
@@ -97,9 +187,18 @@ fn admit(
     conn: &Connection,
     outbox: &mut Outbox,
     scan: &Scanned<'_>,
-    claims: Option<&crate::qr::TicketClaims>,
+    presented: &Presented,
 ) -> Result<Value, Problem> {
-    let Scanned { event, actor, gate } = *scan;
+    let Scanned {
+        event,
+        actor,
+        gate,
+        method,
+    } = *scan;
+    let claims = match presented {
+        Presented::Claims(c) => Some(c),
+        Presented::Refused(r) => return Ok(json!({ "result": r.code(), "ticket_id": null })),
+    };
     let refuse =
         |r: Reason, ticket: Option<Uuid>| json!({ "result": r.code(), "ticket_id": ticket });
     let ticket = claims.map(|c| c.ticket_id);
@@ -115,13 +214,14 @@ fn admit(
     let ticket = ticket.unwrap_or_default();
     let admitted = query(
         conn,
-        "INSERT INTO events.checkins (ticket_id, day, method, actor_id, gate) VALUES ($1, $2, 'app', $3, $4)
+        "INSERT INTO events.checkins (ticket_id, day, method, actor_id, gate) VALUES ($1, $2, $5, $3, $4)
          ON CONFLICT (ticket_id, day) DO NOTHING RETURNING ticket_id",
         &[
             P::Uuid(ticket.to_string()),
             P::Int16(day as i16),
             P::Uuid(actor.to_string()),
             gate.map(|g| P::Str(g.chars().take(40).collect())).unwrap_or(P::DbNull),
+            P::Str(method.into()),
         ],
     )?;
     let first = query(
@@ -135,7 +235,7 @@ fn admit(
     let result = if admitted.is_empty() {
         Reason::AlreadyCheckedIn
     } else {
-        announce(conn, outbox, event, ticket, day, actor)?;
+        announce(conn, outbox, (event, ticket, day), actor, method)?;
         Reason::Ok
     };
     Ok(json!({
@@ -187,10 +287,9 @@ fn days(conn: &Connection, event: Uuid) -> Result<Vec<Day>, Problem> {
 fn announce(
     conn: &Connection,
     outbox: &mut Outbox,
-    event: Uuid,
-    ticket: Uuid,
-    day: u8,
+    (event, ticket, day): (Uuid, Uuid, u8),
     actor: Uuid,
+    method: &str,
 ) -> Result<(), Problem> {
     let rows = query(
         conn,
@@ -211,7 +310,7 @@ fn announce(
             ticket_id: ticket,
             event_id: event,
             holder_id: holder,
-            method: "app".into(),
+            method: method.into(),
             day: if rows.value::<bool>(0, "multi")? {
                 date
             } else {

@@ -45,6 +45,38 @@ pub async fn sign(tickets: &[Uuid]) -> Result<(), Problem> {
     Ok(())
 }
 
+/// What a ticket's claims are made of (add the `WHERE`): its event, type, admitted days and
+/// validity (from 30 days before the first day to the end of the last).
+pub(crate) const CLAIMS_SQL: &str = "SELECT t.id, t.event_id, t.ticket_type_id, tt.days::int4[] AS days,
+        (SELECT extract(epoch FROM min(d.starts_at))::bigint - 30 * 86400 FROM events.event_days d WHERE d.event_id = t.event_id) AS valid_from,
+        (SELECT extract(epoch FROM max(d.ends_at))::bigint FROM events.event_days d WHERE d.event_id = t.event_id) AS valid_until
+     FROM events.tickets t JOIN events.ticket_types tt ON tt.id = t.ticket_type_id";
+
+/// Row `i` of [`CLAIMS_SQL`] as claims under `key_id`.
+pub(crate) fn claims_of(
+    rows: &nexgate_platform::db::Rows,
+    i: usize,
+    key_id: u32,
+) -> Result<TicketClaims, Problem> {
+    let days: Option<Vec<Option<i32>>> = rows.value(i, "days")?;
+    let days: Option<Vec<u8>> = days.map(|d| d.into_iter().flatten().map(|v| v as u8).collect());
+    Ok(TicketClaims {
+        key_id,
+        ticket_id: rows.value(i, "id")?,
+        event_id: rows.value(i, "event_id")?,
+        ticket_type_id: rows.value(i, "ticket_type_id")?,
+        days: days_mask(days.as_deref()),
+        valid_from: rows
+            .value::<Option<i64>>(i, "valid_from")?
+            .unwrap_or(0)
+            .max(0) as u32,
+        valid_until: rows
+            .value::<Option<i64>>(i, "valid_until")?
+            .unwrap_or(0)
+            .max(0) as u32,
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SignRequest {
@@ -70,33 +102,14 @@ pub fn handle(req: &Request) -> Result<Response, Problem> {
     let conn = db()?;
     let rows = query(
         &conn,
-        "SELECT t.id, t.event_id, t.ticket_type_id, tt.days::int4[] AS days,
-                (SELECT extract(epoch FROM min(d.starts_at))::bigint - 30 * 86400 FROM events.event_days d WHERE d.event_id = t.event_id) AS valid_from,
-                (SELECT extract(epoch FROM max(d.ends_at))::bigint FROM events.event_days d WHERE d.event_id = t.event_id) AS valid_until
-         FROM events.tickets t JOIN events.ticket_types tt ON tt.id = t.ticket_type_id
-         WHERE t.id = ANY($1::text[]::uuid[]) AND t.qr IS NULL",
-        &[P::ArrayStr(b.ticket_ids.iter().map(|t| Some(t.to_string())).collect())],
+        &format!("{CLAIMS_SQL} WHERE t.id = ANY($1::text[]::uuid[]) AND t.qr IS NULL"),
+        &[P::ArrayStr(
+            b.ticket_ids.iter().map(|t| Some(t.to_string())).collect(),
+        )],
     )?;
     let mut signed = 0;
     for i in 0..rows.len() {
-        let days: Option<Vec<Option<i32>>> = rows.value(i, "days")?;
-        let days: Option<Vec<u8>> =
-            days.map(|d| d.into_iter().flatten().map(|v| v as u8).collect());
-        let claims = TicketClaims {
-            key_id: signer.key_id(),
-            ticket_id: rows.value(i, "id")?,
-            event_id: rows.value(i, "event_id")?,
-            ticket_type_id: rows.value(i, "ticket_type_id")?,
-            days: days_mask(days.as_deref()),
-            valid_from: rows
-                .value::<Option<i64>>(i, "valid_from")?
-                .unwrap_or(0)
-                .max(0) as u32,
-            valid_until: rows
-                .value::<Option<i64>>(i, "valid_until")?
-                .unwrap_or(0)
-                .max(0) as u32,
-        };
+        let claims = claims_of(&rows, i, signer.key_id())?;
         let qr = signer.sign(&claims);
         conn.execute(
             "UPDATE events.tickets SET qr = $2, key_id = $3, signed_at = now() WHERE id = $1 AND qr IS NULL",
