@@ -790,3 +790,105 @@ async fn manual_codes_check_in_and_guessing_is_limited() {
         "no code on the bus"
     );
 }
+
+/// The owner gives a checker the door (by username, with a recent sign-in) and takes it back;
+/// nobody else can, and a checker cannot hand out roles.
+#[tokio::test]
+async fn an_owner_adds_and_removes_a_checker_who_checks_tickets_in_meanwhile() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut observer = app.observe_events().await;
+    let organizer = sign_up(&app, &mut observer).await;
+    let checker = sign_up(&app, &mut observer).await;
+    let fan = sign_up(&app, &mut observer).await;
+    let (event, pass, _) = event_open_now(&app, &organizer, 5).await;
+    let o = order(
+        &app,
+        &fan,
+        &event,
+        "k",
+        json!([{"ticket_type_id": pass, "quantity": 2}]),
+    )
+    .await;
+    let roles = format!("/events/{event}/roles");
+    let before = scan(&app, &checker, &event, "NXT1:x", "c-0").await;
+    assert_eq!(before.status, 404, "no role yet: {before}");
+    let by_fan = as_user(
+        &app,
+        &fan,
+        Method::POST,
+        &roles,
+        Some(json!({"username": checker.username, "role": "checker"})),
+    )
+    .await;
+    assert_eq!(by_fan.status, 404, "{by_fan}");
+    let bad = as_user(
+        &app,
+        &organizer,
+        Method::POST,
+        &roles,
+        Some(json!({"username": checker.username, "role": "owner"})),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, field(&bad)),
+        (422, "role".to_string()),
+        "{bad}"
+    );
+    let nobody = as_user(
+        &app,
+        &organizer,
+        Method::POST,
+        &roles,
+        Some(json!({"username": "no_such_person_x", "role": "checker"})),
+    )
+    .await;
+    assert_eq!(
+        (nobody.status, field(&nobody)),
+        (422, "username".to_string()),
+        "{nobody}"
+    );
+    let added = as_user(
+        &app,
+        &organizer,
+        Method::POST,
+        &roles,
+        Some(json!({"username": checker.username, "role": "checker"})),
+    )
+    .await;
+    assert_eq!(added.status, 201, "{added}");
+    let qr = qr_of(&app, &fan, o.body["tickets"][0].as_str().unwrap()).await;
+    let admitted = scan(&app, &checker, &event, &qr, "c-1").await;
+    assert_eq!(admitted.body["result"], "ok", "{admitted}");
+    let listed = as_user(&app, &organizer, Method::GET, &roles, None).await;
+    assert_eq!(
+        listed.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "owner and checker: {listed}"
+    );
+    let not_manager = as_user(&app, &checker, Method::GET, &roles, None).await;
+    assert_eq!(
+        not_manager.status, 404,
+        "a checker does not see the roles: {not_manager}"
+    );
+    let by_checker = as_user(
+        &app,
+        &checker,
+        Method::POST,
+        &roles,
+        Some(json!({"username": fan.username, "role": "checker"})),
+    )
+    .await;
+    assert_eq!(by_checker.status, 404, "{by_checker}");
+    let removed = as_user(
+        &app,
+        &organizer,
+        Method::DELETE,
+        &format!("{roles}/{}", checker.user_id),
+        None,
+    )
+    .await;
+    assert_eq!(removed.status, 204, "{removed}");
+    let qr2 = qr_of(&app, &fan, o.body["tickets"][1].as_str().unwrap()).await;
+    let after = scan(&app, &checker, &event, &qr2, "c-2").await;
+    assert_eq!(after.status, 404, "the role is gone: {after}");
+}

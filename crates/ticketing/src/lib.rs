@@ -11,6 +11,7 @@ pub mod codes;
 pub mod drafts;
 pub mod orders;
 pub mod qr;
+pub mod roles;
 pub mod signing;
 pub mod ticket_types;
 pub mod tickets;

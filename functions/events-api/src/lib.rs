@@ -7,7 +7,7 @@
 
 use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
-use nexgate_ticketing::{drafts, orders, ticket_types, tickets};
+use nexgate_ticketing::{drafts, orders, roles, ticket_types, tickets};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
@@ -27,6 +27,9 @@ const ROUTES: &Table = &[
     ("POST", "/events/{id}/orders"),
     ("GET", "/events/tickets/{id}"),
     ("GET", "/events/keys"),
+    ("GET", "/events/{id}/roles"),
+    ("POST", "/events/{id}/roles"),
+    ("DELETE", "/events/{id}/roles/{user_id}"),
 ];
 
 #[http_component]
@@ -50,6 +53,11 @@ async fn handle(req: Request) -> Response {
         ("POST", "/events/{id}/orders") => orders::create(&req, &id, COMPONENT).await,
         ("GET", "/events/tickets/{id}") => tickets::get(&req, &id).await,
         ("GET", "/events/keys") => tickets::keys(),
+        ("GET", "/events/{id}/roles") => roles::list(&req, &id),
+        ("POST", "/events/{id}/roles") => roles::add(&req, &id),
+        ("DELETE", "/events/{id}/roles/{user_id}") => {
+            roles::remove(&req, &id, route.param("user_id"))
+        }
         _ => Err(unrouted(&route)),
     }
     .unwrap_or_else(Problem::into_response)
