@@ -6,6 +6,7 @@
 //! binaries and components built (`scripts/test.sh` does that too). Tests never link wasmtime.
 
 pub mod auth;
+pub mod bench;
 pub mod faults;
 pub mod files;
 pub mod notify;

@@ -21,51 +21,9 @@ fn seconds() -> u64 {
         .unwrap_or(30)
 }
 
-/// `pgbench -c 64 -j 2 -T secs -n` on `UPDATE ... SET stock = stock - 1 WHERE id = 1 AND stock >= 1`:
-/// transactions per second.
+/// pgbench at this benchmark's concurrency (the shared baseline, `nexgate_tests::bench`).
 fn pgbench(app: &TestApp, secs: u64) -> f64 {
-    let url = app.db.url("nexgate_admin");
-    let setup = std::process::Command::new("psql")
-        .arg(&url)
-        .args(["-qc", "CREATE TABLE IF NOT EXISTS public.bench_stock (id int PRIMARY KEY, stock int NOT NULL);
-                       INSERT INTO public.bench_stock VALUES (1, 2000000000) ON CONFLICT (id) DO UPDATE SET stock = 2000000000"])
-        .status()
-        .expect("psql");
-    assert!(setup.success());
-    let script = std::env::temp_dir().join("nexgate-bench-stock.sql");
-    std::fs::write(
-        &script,
-        "UPDATE public.bench_stock SET stock = stock - 1 WHERE id = 1 AND stock >= 1;\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new("/usr/lib/postgresql/15/bin/pgbench")
-        .args([
-            "-c",
-            &CONCURRENCY.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &secs.to_string(),
-            "-n",
-            "-f",
-        ])
-        .arg(&script)
-        .arg(&url)
-        .output()
-        .expect("pgbench");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "pgbench: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("tps = ")
-                .and_then(|r| r.split_whitespace().next())
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or_else(|| panic!("no tps in {text}"))
+    nexgate_tests::bench::pgbench_bare_update(app, CONCURRENCY, secs)
 }
 
 #[tokio::test]
