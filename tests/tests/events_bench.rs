@@ -114,10 +114,8 @@ async fn ticket_issuance_and_check_in() {
         .collect();
     assert_eq!(qrs.len() as u64, tickets, "every ticket signed and stored");
 
-    // Check-in: 16 scanners share the tickets; each admission must be `ok`. A fresh client: the
-    // host closes keep-alive connections idle past its header timeout, and a POST on one of those
-    // would fail without being retried.
-    let http = reqwest::Client::new();
+    // Check-in: 16 scanners share the tickets; each admission must be `ok`.
+    let http = app.http.clone();
     let qrs = Arc::new(qrs);
     let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -125,7 +123,7 @@ async fn ticket_issuance_and_check_in() {
     let mut tasks = Vec::new();
     for _ in 0..SCANNERS {
         let (http, url, token, qrs, next) = (
-            app.http.clone(),
+            http.clone(),
             app.url(&format!("/events/{event}/checkins")),
             organizer.access_token.clone(),
             qrs.clone(),
