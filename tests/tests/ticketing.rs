@@ -419,6 +419,11 @@ async fn free_tickets_are_signed_and_checked_in_once_a_day() {
         ],
     );
     let _notifier = app.notifier();
+    // Check-in events reach the bus through the relay (docs/ticketing.md).
+    let _relay = app.worker(
+        "relay",
+        &["--interval-ms", "200", "--stale-after-ms", "300"],
+    );
     let mut observer = app.observe_events().await;
     let organizer = sign_up(&app, &mut observer).await;
     let fan = sign_up(&app, &mut observer).await;
@@ -707,6 +712,10 @@ async fn thirty_buyers_at_once_for_ten_seats_get_exactly_ten_tickets() {
 #[tokio::test]
 async fn manual_codes_check_in_and_guessing_is_limited() {
     let app = TestApp::start(Manifest::App).await;
+    let _relay = app.worker(
+        "relay",
+        &["--interval-ms", "200", "--stale-after-ms", "300"],
+    );
     let mut observer = app.observe_events().await;
     let organizer = sign_up(&app, &mut observer).await;
     let fan = sign_up(&app, &mut observer).await;
