@@ -55,12 +55,26 @@ pub async fn call(
     body: &serde_json::Value,
     idempotency_key: Option<&str>,
 ) -> Result<(u16, serde_json::Value), Problem> {
+    let component = format!("{service}-internal");
+    call_component(&component, service, method, path, body, idempotency_key).await
+}
+
+/// [`call`] to another of the service's private components (`http://<component>.spin.internal`,
+/// e.g. `events-signing`), with the same `<service>_internal_token`.
+pub async fn call_component(
+    component: &str,
+    service: &str,
+    method: spin_sdk::http::Method,
+    path: &str,
+    body: &serde_json::Value,
+    idempotency_key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Problem> {
     let token =
         crate::config::var(&format!("{service}_internal_token")).map_err(Problem::internal)?;
     let mut builder = spin_sdk::http::Request::builder();
     builder
         .method(method)
-        .uri(format!("http://{service}-internal.spin.internal{path}"))
+        .uri(format!("http://{component}.spin.internal{path}"))
         .header("content-type", "application/json")
         .header("x-internal-token", token);
     if let Some(key) = idempotency_key {

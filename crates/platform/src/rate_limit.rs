@@ -105,6 +105,32 @@ pub fn count_or_refuse(
     }
 }
 
+/// Counts one attempt on the counter `parts` (under the component's `redis_key_prefix`, through
+/// its `redis_url`), `limit` per fixed window of `window_secs` (past it: 429 until the window
+/// ends). For the services' plain per-user or per-object limits; Redis down is a 503, since a
+/// limit cannot be skipped.
+pub fn count_in_window(
+    parts: &[&str],
+    limit: i64,
+    window_secs: i64,
+    what: &str,
+) -> Result<(), crate::Problem> {
+    let url = crate::config::var("redis_url").map_err(crate::Problem::internal)?;
+    let prefix = crate::config::var("redis_key_prefix").unwrap_or_default();
+    let conn = Connection::open(&url).map_err(|e| {
+        eprintln!("rate limit: redis: {e}");
+        crate::Problem::unavailable("the rate limiter (Redis)")
+    })?;
+    let window_ms = window_secs * 1000;
+    let rule = Rule {
+        limit,
+        window_ms,
+        lockout_base_ms: window_ms,
+        lockout_max_ms: window_ms,
+    };
+    count_or_refuse(&conn, &crate::config::redis_key(&prefix, parts), rule, what)
+}
+
 /// Forgets the failures of `key` (after a successful login with that identifier).
 pub fn reset(conn: &Connection, key: &str) -> Result<(), spin_sdk::redis::Error> {
     conn.del(&[key.to_string()])?;

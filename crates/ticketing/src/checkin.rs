@@ -156,31 +156,18 @@ fn read(
 
 /// Counts a manual code attempt per scanner and per event (Redis; 429 with `Retry-After` past it).
 fn limit_guessing(event: Uuid, actor: Uuid) -> Result<(), Problem> {
-    use nexgate_platform::rate_limit::{count_or_refuse, Rule};
-    let url = var("redis_url").map_err(Problem::internal)?;
-    let prefix = var("redis_key_prefix").unwrap_or_default();
-    let redis = spin_sdk::redis::Connection::open(&url).map_err(|e| {
-        eprintln!("events: redis: {e}");
-        Problem::unavailable("the rate limiter (Redis)")
-    })?;
-    let minute = |limit| Rule {
-        limit,
-        window_ms: 60_000,
-        lockout_base_ms: 60_000,
-        lockout_max_ms: 60_000,
-    };
-    let key = |parts: &[&str]| nexgate_platform::config::redis_key(&prefix, parts);
+    use nexgate_platform::rate_limit::count_in_window;
     let (e, a) = (event.to_string(), actor.to_string());
-    count_or_refuse(
-        &redis,
-        &key(&["events", "codes", &e, &a]),
-        minute(CODES_PER_MINUTE_PER_SCANNER),
+    count_in_window(
+        &["events", "codes", &e, &a],
+        CODES_PER_MINUTE_PER_SCANNER,
+        60,
         "manual codes",
     )?;
-    count_or_refuse(
-        &redis,
-        &key(&["events", "codes", &e]),
-        minute(CODES_PER_MINUTE_PER_EVENT),
+    count_in_window(
+        &["events", "codes", &e],
+        CODES_PER_MINUTE_PER_EVENT,
+        60,
         "manual codes",
     )
 }

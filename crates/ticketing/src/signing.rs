@@ -21,24 +21,18 @@ pub const TICKETS_PER_CALL_MAX: usize = 500;
 /// Asks `events-signing` to sign `tickets` (those not signed yet).
 pub async fn sign(tickets: &[Uuid]) -> Result<(), Problem> {
     for chunk in tickets.chunks(TICKETS_PER_CALL_MAX) {
-        let token = var("events_internal_token").map_err(Problem::internal)?;
-        let call = Request::builder()
-            .method(Method::Post)
-            .uri("http://events-signing.spin.internal/internal/events/tickets/sign")
-            .header("content-type", "application/json")
-            .header("x-internal-token", token)
-            .body(serde_json::to_vec(&json!({ "ticket_ids": chunk })).unwrap_or_default())
-            .build();
-        let resp: Response = spin_sdk::http::send(call).await.map_err(|e| {
-            eprintln!("events: signing: {e}");
-            Problem::unavailable("ticket signing")
-        })?;
-        if *resp.status() != 200 {
-            eprintln!(
-                "events: signing answered {}: {}",
-                resp.status(),
-                String::from_utf8_lossy(resp.body())
-            );
+        let (status, answer) = nexgate_platform::internal::call_component(
+            "events-signing",
+            "events",
+            Method::Post,
+            "/internal/events/tickets/sign",
+            &json!({ "ticket_ids": chunk }),
+            None,
+        )
+        .await
+        .map_err(|_| Problem::unavailable("ticket signing"))?;
+        if status != 200 {
+            eprintln!("events: signing answered {status}: {answer}");
             return Err(Problem::unavailable("ticket signing"));
         }
     }
