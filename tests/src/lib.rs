@@ -553,6 +553,8 @@ pub struct TestApp {
     pub payments_internal_token: String,
     /// What `/internal/commerce/...` routes demand (`commerce_internal_token`).
     pub commerce_internal_token: String,
+    /// What `/internal/events/...` routes demand (`events_internal_token`).
+    pub events_internal_token: String,
     /// The notifier's sealing key pair for this app (private, public; base64url): producers seal
     /// one-time secrets to the public key, the app's notifier opens them with the private one.
     pub seal_keys: (String, String),
@@ -581,6 +583,7 @@ impl TestApp {
         let files_internal_token = format!("files-token-{}", uuid::Uuid::new_v4().simple());
         let payments_internal_token = format!("payments-token-{}", uuid::Uuid::new_v4().simple());
         let commerce_internal_token = format!("commerce-token-{}", uuid::Uuid::new_v4().simple());
+        let events_internal_token = format!("events-token-{}", uuid::Uuid::new_v4().simple());
         let seal_keys = nexgate_events::sealed::generate_key_pair();
         let mut vars: Vec<(String, String)> = vec![
             (
@@ -670,7 +673,7 @@ impl TestApp {
                 vars.extend([
                     (
                         "SPIN_VARIABLE_EVENTS_INTERNAL_TOKEN".into(),
-                        format!("events-token-{}", uuid::Uuid::new_v4().simple()),
+                        events_internal_token.clone(),
                     ),
                     (
                         "SPIN_VARIABLE_TICKET_SIGNING_KEY".into(),
@@ -756,6 +759,7 @@ impl TestApp {
             files_internal_token,
             payments_internal_token,
             commerce_internal_token,
+            events_internal_token,
             seal_keys,
         }
     }
@@ -819,6 +823,10 @@ impl TestApp {
             (
                 "SPIN_VARIABLE_COMMERCE_INTERNAL_TOKEN".to_string(),
                 self.commerce_internal_token.clone(),
+            ),
+            (
+                "SPIN_VARIABLE_EVENTS_INTERNAL_TOKEN".to_string(),
+                self.events_internal_token.clone(),
             ),
             ("NEXGATE_BASE_URL".to_string(), self.host.base_url.clone()),
             (

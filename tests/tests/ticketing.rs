@@ -500,7 +500,7 @@ async fn free_tickets_are_signed_and_checked_in_once_a_day() {
     );
 
     // The ticket: its holder's only; the QR fits the budget and verifies with the published keys.
-    let ticket = first.body["tickets"][0].as_str().unwrap();
+    let ticket = first.body["tickets"][0]["id"].as_str().unwrap();
     let qr = qr_of(&app, &fan, ticket).await;
     assert!(qr.starts_with("NXT1:") && qr.len() <= 600, "{qr}");
     let stranger = as_user(
@@ -553,7 +553,7 @@ async fn free_tickets_are_signed_and_checked_in_once_a_day() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t.as_str().unwrap().to_string())
+        .map(|t| t["id"].as_str().unwrap().to_string())
         .collect::<Vec<_>>();
     let mut results = Vec::new();
     for t in &day_two_ticket {
@@ -636,7 +636,7 @@ async fn ten_scanners_at_once_admit_a_ticket_exactly_once() {
         json!([{"ticket_type_id": pass, "quantity": 1}]),
     )
     .await;
-    let qr = qr_of(&app, &fan, o.body["tickets"][0].as_str().unwrap()).await;
+    let qr = qr_of(&app, &fan, o.body["tickets"][0]["id"].as_str().unwrap()).await;
     let scans = (0..10).map(|i| {
         let (app, organizer, event, qr) = (&app, &organizer, event.clone(), qr.clone());
         async move { scan(app, organizer, &event, &qr, &format!("s-{i}")).await }
@@ -728,7 +728,7 @@ async fn manual_codes_check_in_and_guessing_is_limited() {
         json!([{"ticket_type_id": pass, "quantity": 1}]),
     )
     .await;
-    let ticket = o.body["tickets"][0].as_str().unwrap();
+    let ticket = o.body["tickets"][0]["id"].as_str().unwrap();
     let shown = as_user(
         &app,
         &fan,
@@ -865,7 +865,7 @@ async fn an_owner_adds_and_removes_a_checker_who_checks_tickets_in_meanwhile() {
     )
     .await;
     assert_eq!(added.status, 201, "{added}");
-    let qr = qr_of(&app, &fan, o.body["tickets"][0].as_str().unwrap()).await;
+    let qr = qr_of(&app, &fan, o.body["tickets"][0]["id"].as_str().unwrap()).await;
     let admitted = scan(&app, &checker, &event, &qr, "c-1").await;
     assert_eq!(admitted.body["result"], "ok", "{admitted}");
     let listed = as_user(&app, &organizer, Method::GET, &roles, None).await;
@@ -897,7 +897,7 @@ async fn an_owner_adds_and_removes_a_checker_who_checks_tickets_in_meanwhile() {
     )
     .await;
     assert_eq!(removed.status, 204, "{removed}");
-    let qr2 = qr_of(&app, &fan, o.body["tickets"][1].as_str().unwrap()).await;
+    let qr2 = qr_of(&app, &fan, o.body["tickets"][1]["id"].as_str().unwrap()).await;
     let after = scan(&app, &checker, &event, &qr2, "c-2").await;
     assert_eq!(after.status, 404, "the role is gone: {after}");
 }

@@ -24,6 +24,7 @@ pub mod internal;
 pub mod money;
 pub mod multipart;
 pub mod pagination;
+pub mod payables;
 pub mod problem;
 pub mod public_media;
 pub mod rate_limit;

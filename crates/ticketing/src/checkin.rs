@@ -137,7 +137,7 @@ fn read(
             let rows = query(
                 conn,
                 &format!(
-                    "{} WHERE t.event_id = $1 AND t.code = $2",
+                    "{} WHERE t.event_id = $1 AND t.code = $2 AND t.state IN ('valid', 'revoked')",
                     crate::signing::CLAIMS_SQL
                 ),
                 &[P::Uuid(event.to_string()), P::Str(code)],
@@ -242,7 +242,8 @@ fn known(conn: &Connection, event: Uuid, ticket: Uuid) -> Result<Option<Known>, 
     let rows = query(
         conn,
         "SELECT t.state = 'revoked' AS revoked, e.status = 'cancelled' AS cancelled
-         FROM events.tickets t JOIN events.events e ON e.id = t.event_id WHERE t.id = $1 AND t.event_id = $2",
+         FROM events.tickets t JOIN events.events e ON e.id = t.event_id
+         WHERE t.id = $1 AND t.event_id = $2 AND t.state IN ('valid', 'revoked')",
         &[P::Uuid(ticket.to_string()), P::Uuid(event.to_string())],
     )?;
     if rows.is_empty() {

@@ -1,16 +1,24 @@
 //! Event ticketing (docs/ticketing.md). Served: [`drafts`] (an event written step by step, one
-//! draft per organizer, published once every step holds: [`checks`]) and [`ticket_types`]. Pure
-//! and unit-tested, for the signing and check-in components to come: [`qr`] (the signed ticket:
-//! payload, RSA signature, the QR text), [`codes`] (the short codes typed at the door) and
-//! [`admission`] (which reason code a presented ticket gets).
+//! draft per organizer, published once every step holds: [`checks`]), [`ticket_types`],
+//! [`orders`] (free tickets issued at once, paid ones held until [`inbox`] hears they are paid,
+//! [`payables`] one per paid ticket, [`jobs`] ending holds and making owed voids), [`tickets`],
+//! [`signing`] (the signing component's side), [`checkin`], [`roles`], [`cancellation`] and
+//! [`revocations`]. Pure and unit-tested: [`qr`] (the signed ticket: payload, RSA signature, the
+//! QR text), [`codes`] (the short codes typed at the door) and [`admission`] (which reason code a
+//! presented ticket gets).
 
 pub mod admission;
+pub mod cancellation;
 pub mod checkin;
 pub mod checks;
 pub mod codes;
 pub mod drafts;
+pub mod inbox;
+pub mod jobs;
 pub mod orders;
+pub mod payables;
 pub mod qr;
+pub mod revocations;
 pub mod roles;
 pub mod signing;
 pub mod ticket_types;

@@ -1,12 +1,14 @@
 //! Buying tickets (docs/ticketing.md, "Buying and issuing"). `POST /events/{id}/orders {items:
 //! [{ticket_type_id, quantity, attendees?}]}` with an `Idempotency-Key`: every seat is taken by one
 //! conditional statement per ticket type, one for its quota and one for the event's capacity, in
-//! one transaction, so nothing is ever oversold; free tickets are issued in that transaction and
-//! signed by `events-signing` right after it. Paid tickets (payables, one prompt) come next.
+//! one transaction, so nothing is ever oversold. Free tickets are issued in that transaction and
+//! signed by `events-signing` right after it; paid ones are held for [`HOLD_SECS`], each with a
+//! payable (crate::payables) the buyer pays with one prompt, and issued when payments says so
+//! (crate::inbox); `GET /events/orders/{id}` shows the order to its buyer.
 
 use nexgate_authn::authenticate;
 use nexgate_platform::body::{json_body, json_response as json};
-use nexgate_platform::db::{open_from_variables as db, query, transaction, ts_as};
+use nexgate_platform::db::{open_from_variables as db, query, transaction, ts, ts_as};
 use nexgate_platform::idempotency::{self, Once, StoredResponse};
 use nexgate_platform::ids::{new_id, parse_id};
 use nexgate_platform::Problem;
@@ -20,8 +22,17 @@ use crate::codes;
 use nexgate_events::catalogue::events::TicketPurchased;
 use nexgate_events::outbox::Outbox;
 
+/// One item of an order: (ticket type, quantity, attendee names).
+type Wanted = (Uuid, i32, Vec<String>);
+
 /// Tickets one order may hold.
 pub const TICKETS_PER_ORDER_MAX: i32 = 50;
+
+/// Paid tickets one order may hold: one prompt pays at most 20 payables (docs/payments.md).
+pub const PAID_TICKETS_PER_ORDER_MAX: i32 = 20;
+
+/// How long paid tickets' seats are held for payment (their payables expire with the hold).
+pub const HOLD_SECS: i64 = 600;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +81,7 @@ pub async fn create(
                 &mut outbox,
                 &sale,
                 ctx.user_id,
-                &tickets_of(conn, id)?,
+                &valid_tickets_of(conn, id)?,
             )
         })?;
         match once {
@@ -79,9 +90,67 @@ pub async fn create(
         }
     })?;
     outbox.publish(&conn);
-    let tickets = tickets_of(&conn, placed)?;
-    crate::signing::sign(&tickets).await?;
-    Ok(json(201, &json!({ "id": placed, "tickets": tickets })))
+    crate::signing::sign(&valid_tickets_of(&conn, placed)?).await?;
+    crate::payables::open(&conn, placed).await?;
+    Ok(json(201, &view(&conn, placed, ctx.user_id)?))
+}
+
+/// `GET /events/orders/{id}` (its buyer; 404 for anyone else).
+pub fn get(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let id = parse_id("id", id)?;
+    let conn = db()?;
+    Ok(json(200, &view(&conn, id, ctx.user_id)?))
+}
+
+/// An order as its buyer sees it: state, hold, total, its tickets and the payables still to pay.
+fn view(conn: &Connection, order: Uuid, buyer: Uuid) -> Result<serde_json::Value, Problem> {
+    let rows = query(
+        conn,
+        &format!(
+            "SELECT o.event_id, o.state, o.total, o.currency, {}, {}
+             FROM events.ticket_orders o WHERE o.id = $1 AND o.buyer_id = $2",
+            ts("o.hold_until"),
+            ts("o.created_at")
+        ),
+        &[P::Uuid(order.to_string()), P::Uuid(buyer.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Err(Problem::not_found("no such order of yours"));
+    }
+    let tickets = query(
+        conn,
+        "SELECT id, ticket_type_id, state, price, payable_id FROM events.tickets
+         WHERE order_id = $1 ORDER BY issued_at, id",
+        &[P::Uuid(order.to_string())],
+    )?;
+    let mut items = Vec::new();
+    let mut to_pay = Vec::new();
+    for i in 0..tickets.len() {
+        let state: String = tickets.value(i, "state")?;
+        let payable: Option<Uuid> = tickets.value(i, "payable_id")?;
+        if state == "held" {
+            to_pay.extend(payable);
+        }
+        items.push(json!({
+            "id": tickets.value::<Uuid>(i, "id")?,
+            "ticket_type_id": tickets.value::<Uuid>(i, "ticket_type_id")?,
+            "state": state,
+            "price": tickets.value::<i64>(i, "price")?,
+            "payable_id": payable,
+        }));
+    }
+    Ok(json!({
+        "id": order,
+        "event_id": rows.value::<Uuid>(0, "event_id")?,
+        "state": rows.value::<String>(0, "state")?,
+        "total": rows.value::<i64>(0, "total")?,
+        "currency": rows.value::<String>(0, "currency")?,
+        "hold_until": rows.value::<Option<String>>(0, "hold_until")?,
+        "created_at": rows.value::<String>(0, "created_at")?,
+        "tickets": items,
+        "payable_ids": to_pay,
+    }))
 }
 
 /// The items as (type, quantity, names).
@@ -158,14 +227,38 @@ fn place(
         "INSERT INTO events.ticket_orders (id, event_id, buyer_id, state, total, currency) VALUES ($1, $2, $3, 'issued', 0, $4)",
         &[P::Uuid(order.to_string()), P::Uuid(event.to_string()), P::Uuid(buyer.to_string()), P::Str(currency)],
     )?;
-    let mut sorted: Vec<&(Uuid, i32, Vec<String>)> = items.iter().collect();
+    let mut sorted: Vec<(usize, &Wanted)> = items.iter().enumerate().collect();
     // Rows locked in one order (by id), so two orders never deadlock.
-    sorted.sort_by_key(|(t, _, _)| *t);
-    for (i, (ticket_type, quantity, names)) in sorted.into_iter().enumerate() {
-        take_seats(conn, event, *ticket_type, *quantity, i)?;
-        for n in 0..*quantity as usize {
-            issue(conn, order, event, *ticket_type, buyer, names.get(n))?;
+    sorted.sort_by_key(|(_, (t, _, _))| *t);
+    let (mut paid, mut amount) = (0, 0i64);
+    for (i, (ticket_type, quantity, names)) in sorted {
+        let price = take_seats(conn, event, *ticket_type, *quantity, i)?;
+        if price > 0 {
+            paid += quantity;
+            amount += price * i64::from(*quantity);
         }
+        for n in 0..*quantity as usize {
+            issue(
+                conn,
+                (order, event, *ticket_type),
+                buyer,
+                price,
+                names.get(n),
+            )?;
+        }
+    }
+    if paid > PAID_TICKETS_PER_ORDER_MAX {
+        return Err(Problem::invalid_field(
+            "items",
+            format!("an order holds at most {PAID_TICKETS_PER_ORDER_MAX} paid tickets (one payment prompt)"),
+        ));
+    }
+    if paid > 0 {
+        conn.execute(
+            "UPDATE events.ticket_orders SET state = 'held', total = $2, hold_until = now() + make_interval(secs => $3::int8::float8)
+             WHERE id = $1",
+            &[P::Uuid(order.to_string()), P::Int64(amount), P::Int64(HOLD_SECS)],
+        )?;
     }
     let total: i32 = items.iter().map(|(_, q, _)| q).sum();
     let room = query(
@@ -180,15 +273,15 @@ fn place(
 }
 
 /// What the tickets' events say about the sale.
-struct Sale {
-    event: Uuid,
-    organizer: Uuid,
-    starts_at: Option<String>,
+pub(crate) struct Sale {
+    pub event: Uuid,
+    pub organizer: Uuid,
+    pub starts_at: Option<String>,
 }
 
-/// `events.ticket.purchased` for each ticket (the buyer's notification, and reminders before
-/// the event starts), inside the sale's transaction.
-fn announce(
+/// `events.ticket.purchased` for each issued ticket (the buyer's notification, and reminders
+/// before the event starts), inside the transaction that issued them.
+pub(crate) fn announce(
     conn: &Connection,
     outbox: &mut Outbox,
     sale: &Sale,
@@ -217,18 +310,19 @@ fn sold_out(field: impl Into<String>, why: &str) -> Problem {
     Problem::conflict("sold_out", why.to_string()).with_field(field, why.to_string())
 }
 
-/// Takes `quantity` seats of a free type on sale now (and of its quota), or says why not.
+/// Takes `quantity` seats of a type on sale now (and of its quota), or says why not; answers the
+/// type's price (0: free).
 fn take_seats(
     conn: &Connection,
     event: Uuid,
     ticket_type: Uuid,
     quantity: i32,
     i: usize,
-) -> Result<(), Problem> {
+) -> Result<i64, Problem> {
     let field = format!("items[{i}].ticket_type_id");
     let rows = query(
         conn,
-        "SELECT kind, min_per_order, max_per_order, quota_id,
+        "SELECT price, min_per_order, max_per_order, quota_id,
                 (sales_start IS NULL OR sales_start <= now()) AND (sales_end IS NULL OR sales_end > now()) AS open
          FROM events.ticket_types WHERE id = $1 AND event_id = $2",
         &[P::Uuid(ticket_type.to_string()), P::Uuid(event.to_string())],
@@ -239,17 +333,7 @@ fn take_seats(
             "is not a ticket type of this event",
         ));
     }
-    if rows.value::<String>(0, "kind")? != "free" {
-        return Err(Problem::new(
-            422,
-            "paid_tickets_not_sold_yet",
-            "Paid tickets cannot be bought yet",
-        )
-        .with_field(
-            field,
-            "paid tickets are not on sale through the API yet (docs/ticketing.md)",
-        ));
-    }
+    let price: i64 = rows.value(0, "price")?;
     if !rows.value::<bool>(0, "open")? {
         return Err(
             Problem::new(422, "not_on_sale", "The ticket type is not on sale now")
@@ -287,24 +371,29 @@ fn take_seats(
             ));
         }
     }
-    Ok(())
+    Ok(price)
 }
 
-/// One ticket with a fresh manual code (a new one on the rare clash).
+/// One ticket with a fresh manual code (a new one on the rare clash): valid when free, held
+/// with a payable id of its own when paid.
 fn issue(
     conn: &Connection,
-    order: Uuid,
-    event: Uuid,
-    ticket_type: Uuid,
+    (order, event, ticket_type): (Uuid, Uuid, Uuid),
     holder: Uuid,
+    price: i64,
     name: Option<&String>,
 ) -> Result<(), Problem> {
+    let (state, payable) = if price > 0 {
+        ("held", P::Uuid(new_id().to_string()))
+    } else {
+        ("valid", P::DbNull)
+    };
     for _ in 0..5 {
         let code = codes::generate().map_err(|e| Problem::internal(format!("randomness: {e}")))?;
         let rows = query(
             conn,
-            "INSERT INTO events.tickets (id, order_id, event_id, ticket_type_id, holder_id, attendee_name, code)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, code) DO NOTHING RETURNING id",
+            "INSERT INTO events.tickets (id, order_id, event_id, ticket_type_id, holder_id, attendee_name, code, state, price, payable_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id, code) DO NOTHING RETURNING id",
             &[
                 P::Uuid(new_id().to_string()),
                 P::Uuid(order.to_string()),
@@ -313,6 +402,9 @@ fn issue(
                 P::Uuid(holder.to_string()),
                 name.map(|n| P::Str(n.trim().to_string())).unwrap_or(P::DbNull),
                 P::Str(code),
+                P::Str(state.into()),
+                P::Int64(price),
+                payable.clone(),
             ],
         )?;
         if !rows.is_empty() {
@@ -322,11 +414,11 @@ fn issue(
     Err(Problem::internal("five manual codes in a row were taken"))
 }
 
-/// The tickets of an order, in issue order.
-pub(crate) fn tickets_of(conn: &Connection, order: Uuid) -> Result<Vec<Uuid>, Problem> {
+/// The issued (valid) tickets of an order, in issue order.
+pub(crate) fn valid_tickets_of(conn: &Connection, order: Uuid) -> Result<Vec<Uuid>, Problem> {
     let rows = query(
         conn,
-        "SELECT id FROM events.tickets WHERE order_id = $1 ORDER BY issued_at, id",
+        "SELECT id FROM events.tickets WHERE order_id = $1 AND state = 'valid' ORDER BY issued_at, id",
         &[P::Uuid(order.to_string())],
     )?;
     (0..rows.len()).map(|i| rows.value(i, "id")).collect()

@@ -96,7 +96,7 @@ pub fn handle(req: &Request) -> Result<Response, Problem> {
     let conn = db()?;
     let rows = query(
         &conn,
-        &format!("{CLAIMS_SQL} WHERE t.id = ANY($1::text[]::uuid[]) AND t.qr IS NULL"),
+        &format!("{CLAIMS_SQL} WHERE t.id = ANY($1::text[]::uuid[]) AND t.qr IS NULL AND t.state = 'valid'"),
         &[P::ArrayStr(
             b.ticket_ids.iter().map(|t| Some(t.to_string())).collect(),
         )],

@@ -1,5 +1,6 @@
 //! Event ticketing's public routes (nexgate_ticketing, docs/ticketing.md): the draft wizard,
-//! publishing, ticket types, free tickets, a holder's ticket and the public keys. Signing
+//! publishing, ticket types, orders (free and paid tickets), a holder's ticket, the public keys,
+//! cancelling an event and its revocation list. Signing
 //! (`events-signing`) and check-in (`events-checkin`) are components of their own.
 
 // The #[http_component] export glue is generated unsafe code.
@@ -7,7 +8,7 @@
 
 use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
-use nexgate_ticketing::{drafts, orders, roles, ticket_types, tickets};
+use nexgate_ticketing::{cancellation, drafts, orders, revocations, roles, ticket_types, tickets};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
@@ -25,6 +26,9 @@ const ROUTES: &Table = &[
     ("POST", "/events/{id}/ticket-types"),
     ("DELETE", "/events/{id}/ticket-types/{type_id}"),
     ("POST", "/events/{id}/orders"),
+    ("GET", "/events/orders/{id}"),
+    ("POST", "/events/{id}/cancel"),
+    ("GET", "/events/{id}/revocations"),
     ("GET", "/events/tickets/{id}"),
     ("GET", "/events/keys"),
     ("GET", "/events/{id}/roles"),
@@ -51,6 +55,9 @@ async fn handle(req: Request) -> Response {
             ticket_types::remove(&req, &id, route.param("type_id"))
         }
         ("POST", "/events/{id}/orders") => orders::create(&req, &id, COMPONENT).await,
+        ("GET", "/events/orders/{id}") => orders::get(&req, &id),
+        ("POST", "/events/{id}/cancel") => cancellation::cancel(&req, &id, COMPONENT).await,
+        ("GET", "/events/{id}/revocations") => revocations::list(&req, &id),
         ("GET", "/events/tickets/{id}") => tickets::get(&req, &id).await,
         ("GET", "/events/keys") => tickets::keys(),
         ("GET", "/events/{id}/roles") => roles::list(&req, &id),

@@ -1,0 +1,117 @@
+//! `POST /internal/events/events` (the dispatcher, behind `events_internal_token`): payments'
+//! word on tickets' payables. A success issues the held ticket it pays (`events.ticket.purchased`,
+//! then signed) while its seat is still held; a payment for a ticket whose hold already ended
+//! changes nothing here: its payable was voided, so payments refunds it. Each envelope applies
+//! once (its id is kept).
+
+use nexgate_events::catalogue::payments::PaymentSucceeded;
+use nexgate_events::inbox;
+use nexgate_events::outbox::with_events;
+use nexgate_platform::body::json_response as json;
+use nexgate_platform::db::{open_from_variables as db, query, ts_as};
+use nexgate_platform::Problem;
+use serde_json::json;
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::{Connection, ParameterValue as P};
+use uuid::Uuid;
+
+use crate::orders::{announce, Sale};
+
+pub async fn consume(req: &Request, component: &'static str) -> Result<Response, Problem> {
+    let envelope = inbox::read(req)?;
+    let Some(paid) = envelope.data_as::<PaymentSucceeded>() else {
+        return Ok(inbox::not_consumed(&envelope));
+    };
+    let Some(ticket) = our_ticket(&paid.owner_service, &paid.reference) else {
+        return Ok(inbox::not_consumed(&envelope));
+    };
+    let conn = db()?;
+    let issued = with_events(&conn, crate::SCHEMA, component, |conn, events| {
+        if !first_delivery(conn, envelope.id)? {
+            return Ok(false);
+        }
+        let Some((order, event, holder)) = issue_paid(conn, ticket, paid.payable_id)? else {
+            eprintln!(
+                "events: payment {} for ticket {ticket} that is no longer held (its payable was voided)",
+                paid.intent_id
+            );
+            return Ok(false);
+        };
+        conn.execute(
+            "UPDATE events.ticket_orders SET state = 'issued' WHERE id = $1 AND state = 'held'
+               AND NOT EXISTS (SELECT 1 FROM events.tickets WHERE order_id = $1 AND state = 'held')",
+            &[P::Uuid(order.to_string())],
+        )?;
+        announce(conn, events, &sale_of(conn, event)?, holder, &[ticket])?;
+        Ok(true)
+    })?;
+    if issued {
+        // Signed now; a failure here leaves it to be signed at its first fetch.
+        if let Err(p) = crate::signing::sign(&[ticket]).await {
+            eprintln!(
+                "events: ticket {ticket} paid but not signed yet: {}",
+                p.to_json()
+            );
+        }
+    }
+    Ok(json(200, &json!({ "applied": issued })))
+}
+
+/// Held → valid, when the ticket is still held for this payable: (order, event, holder).
+fn issue_paid(
+    conn: &Connection,
+    ticket: Uuid,
+    payable: Uuid,
+) -> Result<Option<(Uuid, Uuid, Uuid)>, Problem> {
+    let rows = query(
+        conn,
+        "UPDATE events.tickets SET state = 'valid', paid_at = now(), issued_at = now()
+         WHERE id = $1 AND payable_id = $2 AND state = 'held'
+         RETURNING order_id, event_id, holder_id",
+        &[P::Uuid(ticket.to_string()), P::Uuid(payable.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((
+        rows.value(0, "order_id")?,
+        rows.value(0, "event_id")?,
+        rows.value(0, "holder_id")?,
+    )))
+}
+
+/// What `events.ticket.purchased` says about the event.
+fn sale_of(conn: &Connection, event: Uuid) -> Result<Sale, Problem> {
+    let rows = query(
+        conn,
+        &format!(
+            "SELECT e.organizer_id,
+                    (SELECT {} FROM events.event_days d WHERE d.event_id = e.id ORDER BY d.day LIMIT 1) AS starts_at
+             FROM events.events e WHERE e.id = $1",
+            ts_as("d.starts_at", "starts_at")
+        ),
+        &[P::Uuid(event.to_string())],
+    )?;
+    Ok(Sale {
+        event,
+        organizer: rows.value(0, "organizer_id")?,
+        starts_at: rows.value(0, "starts_at")?,
+    })
+}
+
+/// The ticket a payable's reference names, when the payable is ours.
+fn our_ticket(owner_service: &str, reference: &str) -> Option<Uuid> {
+    (owner_service == crate::SCHEMA)
+        .then(|| Uuid::parse_str(reference).ok())
+        .flatten()
+}
+
+/// Records the envelope id; `false` when it was applied before.
+fn first_delivery(conn: &Connection, event: Uuid) -> Result<bool, Problem> {
+    Ok(!query(
+        conn,
+        "INSERT INTO events.consumed_events (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING event_id",
+        &[P::Uuid(event.to_string())],
+    )?
+    .is_empty())
+}

@@ -1,0 +1,69 @@
+//! The revocation list (docs/ticketing.md, "The signed ticket"): `GET
+//! /events/{id}/revocations?cursor=&limit=` gives the tickets of the event that no longer admit
+//! (refunded, cancelled, transferred), oldest first, for offline scanners to download in full and
+//! then since their last cursor. Anyone with a role on the event may read it; others get 404.
+
+use nexgate_authn::authenticate;
+use nexgate_platform::body::{json_response as json, query_string};
+use nexgate_platform::db::{open_from_variables as db, query, ts};
+use nexgate_platform::ids::parse_id;
+use nexgate_platform::pagination::{encode_cursor, page_request, CursorTime};
+use nexgate_platform::Problem;
+use serde_json::{json, Value};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::ParameterValue as P;
+use uuid::Uuid;
+
+/// `GET /events/{id}/revocations`: `{items: [{ticket_id, revoked_at, reason}], next_cursor}`;
+/// `next_cursor` is also given on the last page, so a scanner asks again later from there.
+pub fn list(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let id = parse_id("id", id)?;
+    let page = page_request::<(CursorTime, Uuid)>(query_string(req), 500, 2000)?;
+    let conn = db()?;
+    let role = query(
+        &conn,
+        "SELECT 1 FROM events.event_roles WHERE event_id = $1 AND user_id = $2",
+        &[P::Uuid(id.to_string()), P::Uuid(ctx.user_id.to_string())],
+    )?;
+    if role.is_empty() {
+        return Err(Problem::not_found("no such event of yours"));
+    }
+    let (after_at, after_id) = match &page.after {
+        Some((at, t)) => (P::Str(at.as_str().to_string()), P::Uuid(t.to_string())),
+        None => (P::DbNull, P::DbNull),
+    };
+    let rows = query(
+        &conn,
+        &format!(
+            "SELECT id, revoked_reason, {} FROM events.tickets
+             WHERE event_id = $1 AND state = 'revoked'
+               AND ($2::text IS NULL OR (revoked_at, id) > ($2::text::timestamptz, $3::uuid))
+             ORDER BY revoked_at, id LIMIT $4",
+            ts("revoked_at")
+        ),
+        &[
+            P::Uuid(id.to_string()),
+            after_at,
+            after_id,
+            P::Int64(page.limit.into()),
+        ],
+    )?;
+    let mut items: Vec<Value> = Vec::new();
+    let mut last: Option<(String, Uuid)> = None;
+    for i in 0..rows.len() {
+        let (ticket, at): (Uuid, String) = (rows.value(i, "id")?, rows.value(i, "revoked_at")?);
+        items.push(json!({
+            "ticket_id": ticket,
+            "revoked_at": at,
+            "reason": rows.value::<Option<String>>(i, "revoked_reason")?,
+        }));
+        last = Some((at, ticket));
+    }
+    let next = match (last, &page.after) {
+        (Some(position), _) => Some(encode_cursor(&position)),
+        (None, Some(position)) => Some(encode_cursor(position)),
+        (None, None) => None,
+    };
+    Ok(json(200, &json!({ "items": items, "next_cursor": next })))
+}

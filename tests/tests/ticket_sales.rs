@@ -1,0 +1,692 @@
+//! Paid tickets and cancellations (docs/ticketing.md, "Buying and issuing", "Cancellation and
+//! refunds"), black-box: the real host and components, payments with its provider simulator, the
+//! dispatcher delivering payment events to events-internal. Seats, tickets and refunds are counted
+//! exactly after each scenario.
+
+use std::time::Duration;
+
+use nexgate_tests::auth::{call, sign_up, Answer, User};
+use nexgate_tests::payments::PaymentSimulator;
+use nexgate_tests::{eventually, EventObserver, HostOptions, Manifest, TestApp, Worker};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+struct World {
+    app: TestApp,
+    sim: PaymentSimulator,
+    observer: EventObserver,
+    organizer: User,
+    buyer: User,
+    dispatcher: Option<Worker>,
+}
+
+/// The app with the payment simulator; the dispatcher only when `dispatching` (a test that wants
+/// payment events to wait in the queue starts it later).
+async fn world(dispatching: bool) -> World {
+    let sim = PaymentSimulator::start().await;
+    let app = TestApp::start_with(
+        Manifest::App,
+        HostOptions {
+            env: sim.app_env(),
+            ..HostOptions::default()
+        },
+    )
+    .await;
+    sim.deliver_to(&app.host.base_url);
+    app.declare_queues("infra/subscriptions.toml");
+    let mut observer = app.observe_events().await;
+    let organizer = sign_up(&app, &mut observer).await;
+    let buyer = sign_up(&app, &mut observer).await;
+    let mut w = World {
+        app,
+        sim,
+        observer,
+        organizer,
+        buyer,
+        dispatcher: None,
+    };
+    if dispatching {
+        w.start_dispatcher();
+    }
+    w
+}
+
+impl World {
+    fn start_dispatcher(&mut self) {
+        self.dispatcher = Some(self.app.worker(
+            "dispatcher",
+            &[
+                "--subscriptions",
+                "infra/subscriptions.toml",
+                "--expires-ms",
+                "600000",
+            ],
+        ));
+    }
+
+    async fn as_user(
+        &self,
+        user: &User,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        call(&self.app, method, path, body, Some(&user.access_token)).await
+    }
+
+    async fn internal(&self, path: &str) -> Value {
+        let resp = self
+            .app
+            .http
+            .post(self.app.url(path))
+            .header("x-internal-token", &self.app.events_internal_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        resp.json().await.unwrap()
+    }
+}
+
+/// A published one-day event in KES (M-Pesa) a week from now with the given ticket types;
+/// answers (event id, type ids in order).
+async fn event_with(w: &World, types: Vec<Value>) -> (String, Vec<String>) {
+    let now = nexgate_platform::time::now_unix().0;
+    let at = |secs: i64| nexgate_platform::time::rfc3339(secs, 0);
+    let draft = w.as_user(&w.organizer, Method::POST, "/events", Some(json!({
+        "title": "Nyama Choma Festival", "category": "food", "mode": "in_person", "venue_name": "Uhuru Gardens",
+        "address": "Langata Rd", "region": "Nairobi", "currency": "KES", "capacity": 500,
+        "days": [{"starts_at": at(now + 7 * 86_400), "ends_at": at(now + 7 * 86_400 + 8 * 3600)}],
+    }))).await;
+    assert_eq!(draft.status, 201, "{draft}");
+    let id = draft.body["id"].as_str().unwrap().to_string();
+    for body in types {
+        let a = w
+            .as_user(
+                &w.organizer,
+                Method::POST,
+                &format!("/events/{id}/ticket-types"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{a}");
+    }
+    let published = w
+        .as_user(
+            &w.organizer,
+            Method::POST,
+            &format!("/events/{id}/publish"),
+            None,
+        )
+        .await;
+    assert_eq!(published.status, 200, "{published}");
+    let types = published.body["ticket_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    (id, types)
+}
+
+async fn order(w: &World, user: &User, event: &str, key: &str, items: Value) -> Answer {
+    let resp = w
+        .app
+        .http
+        .post(w.app.url(&format!("/events/{event}/orders")))
+        .bearer_auth(&user.access_token)
+        .header("idempotency-key", key)
+        .json(&json!({ "items": items }))
+        .send()
+        .await
+        .unwrap();
+    Answer::from_response(resp).await
+}
+
+async fn mpesa(w: &World, user: &User) -> String {
+    let a = w
+        .as_user(
+            user,
+            Method::POST,
+            "/payments/methods",
+            Some(json!({"kind": "mobile_money", "phone": "+254712345678"})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a}");
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+/// Pays every payable of an order with one prompt.
+async fn pay(w: &World, user: &User, payables: &Value, key: &str) -> Answer {
+    let method = mpesa(w, user).await;
+    let resp = w
+        .app
+        .http
+        .post(w.app.url("/payments/intents"))
+        .bearer_auth(&user.access_token)
+        .header("idempotency-key", key)
+        .json(&json!({"payable_ids": payables, "method_id": method}))
+        .send()
+        .await
+        .unwrap();
+    Answer::from_response(resp).await
+}
+
+async fn order_state(w: &World, user: &User, id: &str) -> Value {
+    let a = w
+        .as_user(user, Method::GET, &format!("/events/orders/{id}"), None)
+        .await;
+    assert_eq!(a.status, 200, "{a}");
+    a.body
+}
+
+async fn wait_order(w: &World, user: &User, id: &str, state: &str) -> Value {
+    eventually(Duration::from_secs(20), || async {
+        let o = order_state(w, user, id).await;
+        (o["state"] == state).then_some(o)
+    })
+    .await
+    .unwrap_or_else(|| panic!("order {id} never became {state}\n{}", w.app.host.log()))
+}
+
+/// (payable state, refunded amount) as payments keeps it.
+async fn payable(w: &World, id: &str) -> (String, i64) {
+    let row = w
+        .app
+        .db
+        .admin()
+        .await
+        .query_one(
+            "SELECT state, refunded_amount FROM payments.payables WHERE id = $1",
+            &[&uuid::Uuid::parse_str(id).unwrap()],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// Refunds paid out per payable (payable id, amount), as payments recorded them.
+async fn refunds(w: &World) -> Vec<(uuid::Uuid, i64)> {
+    w.app
+        .db
+        .admin()
+        .await
+        .query(
+            "SELECT payable_id, amount FROM payments.disbursements WHERE kind = 'refund' ORDER BY payable_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// The seats sold of each ticket type and of the event, after checking each equals its tickets
+/// that hold a seat (held or valid).
+async fn seats(w: &World, event: &str) -> (i32, Vec<i32>) {
+    let db = w.app.db.admin().await;
+    let id = uuid::Uuid::parse_str(event).unwrap();
+    let rows = db
+        .query(
+            "SELECT tt.sold, (SELECT count(*)::int FROM events.tickets t
+                              WHERE t.ticket_type_id = tt.id AND t.state IN ('held', 'valid'))
+             FROM events.ticket_types tt WHERE tt.event_id = $1 ORDER BY tt.position",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let per_type: Vec<i32> = rows
+        .iter()
+        .map(|r| {
+            let (sold, held): (i32, i32) = (r.get(0), r.get(1));
+            assert_eq!(sold, held, "a type's seats are its held and valid tickets");
+            sold
+        })
+        .collect();
+    let event_sold: i32 = db
+        .query_one("SELECT sold FROM events.events WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(event_sold, per_type.iter().sum::<i32>());
+    (event_sold, per_type)
+}
+
+/// Paid tickets: seats held with one payable each, a retried order is the same order (no second
+/// payable), one prompt pays them all, each is issued once (a redelivered payment event changes
+/// nothing) and signed; a free ticket in the same order is issued at once.
+#[tokio::test]
+async fn paid_tickets_are_held_paid_with_one_prompt_and_issued_once() {
+    let mut w = world(true).await;
+    let (event, types) = event_with(
+        &w,
+        vec![
+            json!({"name": "VIP", "kind": "vip", "price": 150_000, "perks": "Front row", "quantity": 10}),
+            json!({"name": "Kids", "kind": "free", "quantity": 10}),
+        ],
+    )
+    .await;
+    let items = json!([
+        {"ticket_type_id": types[0], "quantity": 2, "attendees": ["Amina", "Juma"]},
+        {"ticket_type_id": types[1], "quantity": 1},
+    ]);
+    let first = order(&w, &w.buyer, &event, "buy-1", items.clone()).await;
+    assert_eq!(first.status, 201, "{first}\n{}", w.app.host.log());
+    assert_eq!(
+        (&first.body["state"], &first.body["total"]),
+        (&json!("held"), &json!(300_000)),
+        "{first}"
+    );
+    assert!(first.body["hold_until"].is_string(), "{first}");
+    let payables = first.body["payable_ids"].clone();
+    assert_eq!(payables.as_array().map(Vec::len), Some(2), "{first}");
+    let states: Vec<&str> = first.body["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.iter().filter(|s| **s == "held").count(), 2);
+    assert_eq!(
+        states.iter().filter(|s| **s == "valid").count(),
+        1,
+        "free at once"
+    );
+    let again = order(&w, &w.buyer, &event, "buy-1", items).await;
+    assert_eq!(
+        (again.status, &again.body["id"], &again.body["payable_ids"]),
+        (201, &first.body["id"], &payables),
+        "a retry is the same order with the same payables: {again}"
+    );
+    assert_eq!(seats(&w, &event).await, (3, vec![2, 1]));
+    for p in payables.as_array().unwrap() {
+        assert_eq!(payable(&w, p.as_str().unwrap()).await.0, "open");
+    }
+    let count: i64 = w
+        .app
+        .db
+        .admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM payments.payables WHERE reference = ANY($1)",
+            &[&first.body["tickets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        count, 2,
+        "one payable per paid ticket, none for the free one"
+    );
+    // Someone else cannot see the order.
+    let other = w
+        .as_user(
+            &w.organizer,
+            Method::GET,
+            &format!("/events/orders/{}", first.body["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(other.status, 404, "{other}");
+
+    // One prompt pays both tickets.
+    let paid = pay(&w, &w.buyer, &payables, "pay-1").await;
+    assert_eq!(paid.status, 201, "{paid}");
+    assert_eq!(w.sim.payments().len(), 1, "one prompt");
+    assert_eq!(w.sim.payments()[0].amount, 3_000, "the total, in shillings");
+    let id = first.body["id"].as_str().unwrap().to_string();
+    let issued = wait_order(&w, &w.buyer, &id, "issued").await;
+    assert_eq!(issued["payable_ids"], json!([]), "nothing left to pay");
+    for t in issued["tickets"].as_array().unwrap() {
+        assert_eq!(t["state"], "valid", "{issued}");
+        let ticket = w
+            .as_user(
+                &w.buyer,
+                Method::GET,
+                &format!("/events/tickets/{}", t["id"].as_str().unwrap()),
+                None,
+            )
+            .await;
+        assert!(
+            ticket.body["qr"].as_str().unwrap().starts_with("NXT1:"),
+            "{ticket}"
+        );
+    }
+    for p in payables.as_array().unwrap() {
+        assert_eq!(
+            payable(&w, p.as_str().unwrap()).await.0,
+            "paid",
+            "in escrow"
+        );
+    }
+    // Observed in publishing order: the payments first, then the tickets they issued.
+    let (_, succeeded) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |key, _| {
+            key.ends_with(".payments.payment.succeeded")
+        })
+        .await
+        .expect("the payment event");
+    let mut purchased = 0;
+    while let Some((_, e)) = w
+        .observer
+        .wait_for(Duration::from_secs(5), |key, e| {
+            key.ends_with(".events.ticket.purchased") && e["data"]["event_id"] == event.as_str()
+        })
+        .await
+    {
+        assert!(e["data"].get("qr").is_none() && e["data"].get("code").is_none());
+        purchased += 1;
+        if purchased == 2 {
+            break;
+        }
+    }
+    assert_eq!(purchased, 2, "one events.ticket.purchased per paid ticket");
+
+    // A redelivered payment event issues nothing twice.
+    let replay = w
+        .app
+        .http
+        .post(w.app.url("/internal/events/events"))
+        .header("x-internal-token", &w.app.events_internal_token)
+        .json(&succeeded)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 200);
+    let replayed: Value = replay.json().await.unwrap();
+    assert_eq!(replayed["applied"], false, "{replayed}");
+    assert_eq!(seats(&w, &event).await, (3, vec![2, 1]));
+    let refused = w
+        .app
+        .http
+        .post(w.app.url("/internal/events/events"))
+        .json(&succeeded)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401, "the internal route needs its token");
+    assert!(w.dispatcher.take().is_some());
+}
+
+/// A hold that runs out gives its seat back once; a payment that reached payments but not yet
+/// events when the hold ended is refunded in full exactly once and issues nothing.
+#[tokio::test]
+async fn an_expired_hold_gives_the_seat_back_and_a_late_payment_is_refunded_once() {
+    // No dispatcher yet: the payment event waits in events' queue.
+    let mut w = world(false).await;
+    let (event, types) = event_with(
+        &w,
+        vec![json!({"name": "Regular", "kind": "paid", "price": 100_000, "quantity": 1})],
+    )
+    .await;
+    let one = json!([{"ticket_type_id": types[0], "quantity": 1}]);
+    let held = order(&w, &w.buyer, &event, "late-1", one.clone()).await;
+    assert_eq!(held.status, 201, "{held}");
+    let other = sign_up(&w.app, &mut w.observer).await;
+    let full = order(&w, &other, &event, "other-1", one.clone()).await;
+    assert_eq!(
+        (full.status, full.code()),
+        (409, "sold_out"),
+        "the seat is held: {full}"
+    );
+    let payable_id = held.body["payable_ids"][0].as_str().unwrap().to_string();
+    let paid = pay(&w, &w.buyer, &held.body["payable_ids"], "late-pay").await;
+    assert_eq!(paid.status, 201, "{paid}");
+    eventually(Duration::from_secs(20), || async {
+        (payable(&w, &payable_id).await.0 == "paid").then_some(())
+    })
+    .await
+    .expect("payments took the money into escrow");
+
+    // The hold runs out (moved back in the database: time passing) before events hears of it.
+    let id = held.body["id"].as_str().unwrap().to_string();
+    w.app
+        .db
+        .admin()
+        .await
+        .execute(
+            "UPDATE events.ticket_orders SET hold_until = now() - interval '1 second' WHERE id = $1",
+            &[&uuid::Uuid::parse_str(&id).unwrap()],
+        )
+        .await
+        .unwrap();
+    let job = w.internal("/internal/events/jobs/expire-holds").await;
+    assert_eq!(
+        (&job["orders"], &job["tickets"], &job["voided"]),
+        (&json!(1), &json!(1), &json!(1)),
+        "{job}"
+    );
+    let again = w.internal("/internal/events/jobs/expire-holds").await;
+    assert_eq!(
+        (&again["orders"], &again["voided"]),
+        (&json!(0), &json!(0)),
+        "{again}"
+    );
+    assert_eq!(order_state(&w, &w.buyer, &id).await["state"], "expired");
+    assert_eq!(seats(&w, &event).await, (0, vec![0]), "the seat is back");
+
+    // Now the payment event arrives: nothing is issued, and the money goes back once.
+    w.start_dispatcher();
+    eventually(Duration::from_secs(30), || async {
+        (payable(&w, &payable_id).await == ("refunded".to_string(), 100_000)).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("refunded in full\n{}", w.app.host.log()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        refunds(&w).await,
+        vec![(uuid::Uuid::parse_str(&payable_id).unwrap(), 100_000)],
+        "one refund, in full"
+    );
+    assert_eq!(order_state(&w, &w.buyer, &id).await["state"], "expired");
+    let voids = w.internal("/internal/events/jobs/void-payables").await;
+    assert_eq!(voids["voided"], 0, "nothing owed any more: {voids}");
+    let now_free = order(&w, &other, &event, "other-2", one).await;
+    assert_eq!(now_free.status, 201, "the seat sells again: {now_free}");
+    assert_eq!(seats(&w, &event).await, (1, vec![1]));
+}
+
+/// An organizer cancels: every ticket is revoked (listed for offline scanners), every paid one
+/// refunded in full exactly once, a held one voided, holders told; check-in then says
+/// `cancelled`; nobody else can cancel, and a cancelled event cannot be cancelled again.
+#[tokio::test]
+async fn cancelling_an_event_revokes_every_ticket_and_refunds_each_paid_one_once() {
+    let mut w = world(true).await;
+    let (event, types) = event_with(
+        &w,
+        vec![
+            json!({"name": "Regular", "kind": "paid", "price": 50_000, "quantity": 10}),
+            json!({"name": "Kids", "kind": "free", "quantity": 10}),
+        ],
+    )
+    .await;
+    let bought = order(
+        &w,
+        &w.buyer,
+        &event,
+        "c-1",
+        json!([{"ticket_type_id": types[0], "quantity": 2}, {"ticket_type_id": types[1], "quantity": 1}]),
+    )
+    .await;
+    assert_eq!(bought.status, 201, "{bought}");
+    let paid = pay(&w, &w.buyer, &bought.body["payable_ids"], "c-pay").await;
+    assert_eq!(paid.status, 201, "{paid}");
+    let id = bought.body["id"].as_str().unwrap().to_string();
+    let issued = wait_order(&w, &w.buyer, &id, "issued").await;
+    let other = sign_up(&w.app, &mut w.observer).await;
+    let holding = order(
+        &w,
+        &other,
+        &event,
+        "c-2",
+        json!([{"ticket_type_id": types[0], "quantity": 1}]),
+    )
+    .await;
+    assert_eq!(holding.status, 201, "{holding}");
+    let path = format!("/events/{event}/cancel");
+
+    let not_yours = w
+        .as_user(
+            &w.buyer,
+            Method::POST,
+            &path,
+            Some(json!({"reason": "rain"})),
+        )
+        .await;
+    assert_eq!(not_yours.status, 404, "{not_yours}");
+    let no_reason = w
+        .as_user(
+            &w.organizer,
+            Method::POST,
+            &path,
+            Some(json!({"reason": ""})),
+        )
+        .await;
+    assert_eq!(
+        (
+            no_reason.status,
+            no_reason.body["errors"][0]["field"].as_str()
+        ),
+        (422, Some("reason")),
+        "{no_reason}"
+    );
+    let cancelled = w
+        .as_user(
+            &w.organizer,
+            Method::POST,
+            &path,
+            Some(json!({"reason": "The venue flooded"})),
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{cancelled}\n{}", w.app.host.log());
+    assert_eq!(
+        (
+            &cancelled.body["tickets_revoked"],
+            &cancelled.body["refunds_owed"]
+        ),
+        (&json!(3), &json!(3)),
+        "{cancelled}"
+    );
+    let twice = w
+        .as_user(
+            &w.organizer,
+            Method::POST,
+            &path,
+            Some(json!({"reason": "The venue flooded"})),
+        )
+        .await;
+    assert_eq!(
+        (twice.status, twice.code()),
+        (409, "not_published"),
+        "{twice}"
+    );
+
+    // Each paid ticket refunded in full once; the unpaid hold voided.
+    let paid_payables: Vec<uuid::Uuid> = issued["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["payable_id"].as_str())
+        .map(|p| uuid::Uuid::parse_str(p).unwrap())
+        .collect();
+    assert_eq!(paid_payables.len(), 2);
+    for p in &paid_payables {
+        eventually(Duration::from_secs(30), || async {
+            (payable(&w, &p.to_string()).await == ("refunded".to_string(), 50_000)).then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("{p} refunded\n{}", w.app.host.log()));
+    }
+    let held_payable = holding.body["payable_ids"][0].as_str().unwrap();
+    assert_eq!(payable(&w, held_payable).await.0, "voided");
+    let voids = w.internal("/internal/events/jobs/void-payables").await;
+    assert_eq!(voids["voided"], 0, "every void was made once: {voids}");
+    let mut expected: Vec<(uuid::Uuid, i64)> = paid_payables.iter().map(|p| (*p, 50_000)).collect();
+    expected.sort();
+    assert_eq!(
+        refunds(&w).await,
+        expected,
+        "one full refund per paid ticket"
+    );
+
+    // Holders are told; the event carries ids only.
+    let (_, told) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |key, e| {
+            key.ends_with(".events.event.cancelled") && e["data"]["event_id"] == event.as_str()
+        })
+        .await
+        .expect("events.event.cancelled");
+    assert_eq!(told["data"]["organizer_id"], w.organizer.user_id.as_str());
+
+    // Offline scanners download the revocations, then nothing new since their cursor.
+    let list = w
+        .as_user(
+            &w.organizer,
+            Method::GET,
+            &format!("/events/{event}/revocations"),
+            None,
+        )
+        .await;
+    assert_eq!(list.status, 200, "{list}");
+    assert_eq!(
+        list.body["items"].as_array().map(Vec::len),
+        Some(3),
+        "{list}"
+    );
+    let cursor = list.body["next_cursor"].as_str().unwrap();
+    let since = w
+        .as_user(
+            &w.organizer,
+            Method::GET,
+            &format!("/events/{event}/revocations?cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(since.body["items"], json!([]), "{since}");
+    let bad = w
+        .as_user(
+            &w.organizer,
+            Method::GET,
+            &format!("/events/{event}/revocations?cursor=x"),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{bad}");
+    let hidden = w
+        .as_user(
+            &w.buyer,
+            Method::GET,
+            &format!("/events/{event}/revocations"),
+            None,
+        )
+        .await;
+    assert_eq!(hidden.status, 404, "{hidden}");
+
+    // A revoked ticket of a cancelled event does not check in.
+    let ticket = issued["tickets"][0]["id"].as_str().unwrap();
+    let qr = w
+        .as_user(
+            &w.buyer,
+            Method::GET,
+            &format!("/events/tickets/{ticket}"),
+            None,
+        )
+        .await;
+    let scan = w
+        .as_user(
+            &w.organizer,
+            Method::POST,
+            &format!("/events/{event}/checkins"),
+            Some(json!({"qr": qr.body["qr"], "nonce": "n-1"})),
+        )
+        .await;
+    assert_eq!(scan.body["result"], "cancelled", "{scan}");
+}
