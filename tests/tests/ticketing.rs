@@ -901,3 +901,260 @@ async fn an_owner_adds_and_removes_a_checker_who_checks_tickets_in_meanwhile() {
     let after = scan(&app, &checker, &event, &qr2, "c-2").await;
     assert_eq!(after.status, 404, "the role is gone: {after}");
 }
+
+async fn as_device(app: &TestApp, credential: &str, path: &str, body: Value) -> Answer {
+    let resp = app
+        .http
+        .post(app.url(path))
+        .header("authorization", format!("Device {credential}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    Answer::from_response(resp).await
+}
+
+/// How each admission of `event` was recorded: (ticket, method, device?, gate).
+async fn admissions(app: &TestApp, event: &str) -> Vec<(String, String, bool, Option<String>)> {
+    app.db
+        .admin()
+        .await
+        .query(
+            "SELECT c.ticket_id::text, c.method, c.device_id IS NOT NULL, c.gate FROM events.checkins c
+             JOIN events.tickets t ON t.id = c.ticket_id WHERE t.event_id = $1::text::uuid ORDER BY c.at",
+            &[&event],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+}
+
+/// Scanner machines and kiosks: registered by the owner (credential shown once, never listed),
+/// limited to their event, recorded as their method and gate; a kiosk cannot upload or read
+/// lists; offline scans are applied in scan-time order, once per nonce, and a ticket admitted
+/// elsewhere is flagged; a revoked device is refused at once.
+#[tokio::test]
+async fn devices_check_in_with_their_own_credential_and_offline_scans_flag_conflicts() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut observer = app.observe_events().await;
+    let organizer = sign_up(&app, &mut observer).await;
+    let fan = sign_up(&app, &mut observer).await;
+    let other = sign_up(&app, &mut observer).await;
+    let (event, pass, _) = event_open_now(&app, &organizer, 20).await;
+    let (elsewhere, _, _) = event_open_now(&app, &other, 5).await;
+    let o = order(
+        &app,
+        &fan,
+        &event,
+        "d-1",
+        json!([{"ticket_type_id": pass, "quantity": 3}]),
+    )
+    .await;
+    assert_eq!(o.status, 201, "{o}");
+    let mut qrs = Vec::new();
+    for t in o.body["tickets"].as_array().unwrap() {
+        qrs.push(qr_of(&app, &fan, t["id"].as_str().unwrap()).await);
+    }
+    let ids: Vec<String> = o.body["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+
+    let devices = format!("/events/{event}/devices");
+    let register = |body: Value| {
+        let (app, organizer, devices) = (&app, &organizer, &devices);
+        async move { as_user(app, organizer, Method::POST, devices, Some(body)).await }
+    };
+    let bad = register(json!({"name": "Gate", "kind": "turnstile"})).await;
+    assert_eq!(
+        (bad.status, field(&bad)),
+        (422, "kind".to_string()),
+        "{bad}"
+    );
+    let stranger = as_user(
+        &app,
+        &fan,
+        Method::POST,
+        &devices,
+        Some(json!({"name": "Mine", "kind": "scanner"})),
+    )
+    .await;
+    assert_eq!(stranger.status, 404, "{stranger}");
+    let scanner =
+        register(json!({"name": "North scanner", "kind": "scanner", "gate": "North"})).await;
+    assert_eq!(scanner.status, 201, "{scanner}");
+    let scanner_key = scanner.body["credential"].as_str().unwrap().to_string();
+    assert!(scanner_key.starts_with("nxd_") && scanner_key.len() == 47);
+    let kiosk = register(json!({"name": "Lobby kiosk", "kind": "kiosk"})).await;
+    let kiosk_key = kiosk.body["credential"].as_str().unwrap().to_string();
+    let listed = as_user(&app, &organizer, Method::GET, &devices, None).await;
+    assert_eq!(
+        listed.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+    assert!(
+        !listed.to_string().contains(&scanner_key[4..20]),
+        "credentials are shown once only"
+    );
+
+    // Each device checks in on its own event only, recorded with its method and gate.
+    let checkins = format!("/events/{event}/checkins");
+    let a = as_device(
+        &app,
+        &scanner_key,
+        &checkins,
+        json!({"qr": qrs[0], "nonce": "s-1", "gate": "South"}),
+    )
+    .await;
+    assert_eq!(a.body["result"], "ok", "{a}");
+    assert_eq!(a.body["gate"], "North", "the device's own gate wins");
+    let b = as_device(
+        &app,
+        &kiosk_key,
+        &checkins,
+        json!({"qr": qrs[1], "nonce": "k-1"}),
+    )
+    .await;
+    assert_eq!(b.body["result"], "ok", "{b}");
+    let wrong = as_device(
+        &app,
+        &scanner_key,
+        &format!("/events/{elsewhere}/checkins"),
+        json!({"qr": qrs[2], "nonce": "s-2"}),
+    )
+    .await;
+    assert_eq!(wrong.status, 404, "{wrong}");
+    let forged = as_device(
+        &app,
+        &format!("nxd_{}", "A".repeat(43)),
+        &checkins,
+        json!({"qr": qrs[2], "nonce": "s-3"}),
+    )
+    .await;
+    assert_eq!(
+        (forged.status, forged.code()),
+        (401, "invalid_device"),
+        "{forged}"
+    );
+    let kiosk_upload = as_device(
+        &app,
+        &kiosk_key,
+        &format!("{checkins}/offline"),
+        json!({"scans": [{"qr": qrs[2], "nonce": "k-2", "scanned_at": nexgate_platform::time::rfc3339(nexgate_platform::time::now_unix().0 - 60, 0)}]}),
+    )
+    .await;
+    assert_eq!(kiosk_upload.status, 403, "{kiosk_upload}");
+    let kiosk_list = app
+        .http
+        .get(app.url(&format!("/events/{event}/revocations")))
+        .header("authorization", format!("Device {kiosk_key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        kiosk_list.status(),
+        401,
+        "a device reads no list through the API"
+    );
+
+    // Offline: applied in scan time order; ticket 2 was admitted by the kiosk, so the scanner's
+    // offline admission of it is a conflict; ticket 1 again at the same device is a plain repeat.
+    let ago =
+        |secs: i64| nexgate_platform::time::rfc3339(nexgate_platform::time::now_unix().0 - secs, 0);
+    let upload = json!({"scans": [
+        {"qr": qrs[1], "nonce": "off-2", "scanned_at": ago(60)},
+        {"qr": qrs[2], "nonce": "off-1", "scanned_at": ago(600)},
+        {"qr": qrs[0], "nonce": "off-3", "scanned_at": ago(30)},
+        {"qr": "NXT1:forged", "nonce": "off-4", "scanned_at": ago(20)},
+    ]});
+    let up = as_device(
+        &app,
+        &scanner_key,
+        &format!("{checkins}/offline"),
+        upload.clone(),
+    )
+    .await;
+    assert_eq!(up.status, 200, "{up}\n{}", app.host.log());
+    let results: Vec<(String, String, bool)> = up.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["nonce"].as_str().unwrap().to_string(),
+                r["result"].as_str().unwrap().to_string(),
+                r["conflict"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, bool)> = [
+        ("off-1", "ok", false),
+        ("off-2", "already_checked_in", true),
+        ("off-3", "already_checked_in", false),
+        ("off-4", "invalid", false),
+    ]
+    .iter()
+    .map(|(n, r, c)| (n.to_string(), r.to_string(), *c))
+    .collect();
+    assert_eq!(results, expected, "{up}");
+    let again = as_device(&app, &scanner_key, &format!("{checkins}/offline"), upload).await;
+    assert_eq!(again.body, up.body, "an upload retried answers the same");
+    let db = app.db.admin().await;
+    let conflicts: i64 = db
+        .query_one(
+            "SELECT count(*) FROM events.checkin_conflicts WHERE event_id = $1::text::uuid",
+            &[&event],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(conflicts, 1, "flagged once");
+    let mut recorded = admissions(&app, &event).await;
+    recorded.sort();
+    let mut want = vec![
+        (
+            ids[0].clone(),
+            "scanner".to_string(),
+            true,
+            Some("North".to_string()),
+        ),
+        (ids[1].clone(), "kiosk".to_string(), true, None),
+        (
+            ids[2].clone(),
+            "scanner".to_string(),
+            true,
+            Some("North".to_string()),
+        ),
+    ];
+    want.sort();
+    assert_eq!(recorded, want);
+
+    // Revoked: refused at once.
+    let device_id = scanner.body["id"].as_str().unwrap();
+    let revoked = as_user(
+        &app,
+        &organizer,
+        Method::DELETE,
+        &format!("{devices}/{device_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(revoked.status, 204, "{revoked}");
+    let after = as_device(
+        &app,
+        &scanner_key,
+        &checkins,
+        json!({"qr": qrs[0], "nonce": "s-9"}),
+    )
+    .await;
+    assert_eq!(
+        (after.status, after.code()),
+        (401, "invalid_device"),
+        "{after}"
+    );
+}

@@ -19,6 +19,7 @@ use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::admission::{decide, Day, Known, Reason};
+use crate::devices::Device;
 use crate::qr::TicketVerifier;
 use nexgate_events::catalogue::events::TicketCheckedIn;
 use nexgate_events::outbox::Outbox;
@@ -45,49 +46,103 @@ enum Presented {
     Refused(Reason),
 }
 
-/// `POST /events/{id}/checkins`: 200 `{result, ticket_id?, day?, checked_in_at?, gate?}`.
-pub fn scan(req: &Request, event: &str, component: &'static str) -> Result<Response, Problem> {
-    let ctx = authenticate(req)?;
-    let event = parse_id("id", event)?;
-    let s: Scan = json_body(req)?;
-    if s.nonce.is_empty() || s.nonce.len() > 100 {
-        return Err(Problem::invalid_field(
-            "nonce",
-            "must be 1 to 100 characters",
-        ));
+/// Who scans: a person with a role on the event (the app), or a device registered to it.
+enum Scanner {
+    Person(Uuid),
+    Device(Device),
+}
+
+impl Scanner {
+    /// Whom the nonce and the guessing limits belong to.
+    fn key(&self) -> String {
+        match self {
+            Scanner::Person(user) => format!("u:{user}"),
+            Scanner::Device(d) => format!("d:{}", d.id),
+        }
     }
-    let conn = db()?;
+
+    /// The method recorded: `app` or `manual` for a person, `scanner` or `manual` for a scanner
+    /// machine, `kiosk` for a kiosk.
+    fn method(&self, by_code: bool) -> &'static str {
+        match self {
+            Scanner::Device(d) if d.kiosk => "kiosk",
+            _ if by_code => "manual",
+            Scanner::Person(_) => "app",
+            Scanner::Device(_) => "scanner",
+        }
+    }
+
+    fn actor(&self) -> Option<Uuid> {
+        match self {
+            Scanner::Person(user) => Some(*user),
+            Scanner::Device(_) => None,
+        }
+    }
+
+    fn device(&self) -> Option<Uuid> {
+        match self {
+            Scanner::Device(d) => Some(d.id),
+            Scanner::Person(_) => None,
+        }
+    }
+
+    /// A device's own gate wins over the one a scan names.
+    fn gate<'a>(&'a self, asked: Option<&'a str>) -> Option<&'a str> {
+        match self {
+            Scanner::Device(d) if d.gate.is_some() => d.gate.as_deref(),
+            _ => asked,
+        }
+    }
+}
+
+/// The scanner a request comes from: `Authorization: Device <credential>` (crate::devices), or a
+/// signed-in person with a role on the event (404 otherwise).
+fn scanner(req: &Request, conn: &Connection, event: Uuid) -> Result<Scanner, Problem> {
+    if let Some(credential) = crate::devices::presented(req) {
+        return Ok(Scanner::Device(crate::devices::authenticate_device(
+            conn,
+            event,
+            &credential,
+        )?));
+    }
+    let ctx = authenticate(req)?;
     let role = query(
-        &conn,
+        conn,
         "SELECT role FROM events.event_roles WHERE event_id = $1 AND user_id = $2",
         &[P::Uuid(event.to_string()), P::Uuid(ctx.user_id.to_string())],
     )?;
     if role.is_empty() {
         return Err(Problem::not_found("no such event of yours to check in"));
     }
-    let (presented, method) = read(&conn, event, ctx.user_id, &s)?;
-    let scope = format!("checkin:{event}:{}", ctx.user_id);
-    let keyed = idempotency::Keyed {
-        schema: crate::SCHEMA,
-        scope: &scope,
-        key: &s.nonce,
-        request_hash: &idempotency::fingerprint("POST", req.path(), req.body()),
-    };
+    Ok(Scanner::Person(ctx.user_id))
+}
+
+fn check_nonce(nonce: &str, field: &str) -> Result<(), Problem> {
+    if nonce.is_empty() || nonce.len() > 100 {
+        return Err(Problem::invalid_field(field, "must be 1 to 100 characters"));
+    }
+    Ok(())
+}
+
+/// `POST /events/{id}/checkins`: 200 `{result, ticket_id?, day?, checked_in_at?, gate?}`.
+pub fn scan(req: &Request, event: &str, component: &'static str) -> Result<Response, Problem> {
+    let event = parse_id("id", event)?;
+    let s: Scan = json_body(req)?;
+    check_nonce(&s.nonce, "nonce")?;
+    let conn = db()?;
+    let scanner = scanner(req, &conn, event)?;
+    let (presented, by_code) = read(&conn, event, &scanner.key(), &s)?;
     let mut outbox = Outbox::new(crate::SCHEMA, component)?;
+    let scan = Scanned {
+        event,
+        scanner: &scanner,
+        gate: scanner.gate(s.gate.as_deref()),
+        method: scanner.method(by_code),
+        offline_at: None,
+    };
     let answer = transaction(&conn, |conn| {
-        let once = idempotency::once(conn, keyed, |conn| {
-            let scan = Scanned {
-                event,
-                actor: ctx.user_id,
-                gate: s.gate.as_deref(),
-                method,
-            };
-            let answer = admit(conn, &mut outbox, &scan, &presented)?;
-            Ok((StoredResponse::json(200, &answer)?, answer))
-        })?;
-        Ok::<_, Problem>(match once {
-            Once::Ran(answer) => answer,
-            Once::Replayed(stored) => serde_json::from_slice(&stored.body).unwrap_or(Value::Null),
+        once_per_nonce(conn, &scan, &s.nonce, req.body(), |conn| {
+            admit(conn, &mut outbox, &scan, &presented)
         })
     })?;
     // Not published from here: opening an MQTT connection per admission halved the admissions a
@@ -97,12 +152,122 @@ pub fn scan(req: &Request, event: &str, component: &'static str) -> Result<Respo
     Ok(json(200, &answer))
 }
 
-/// Where, how and by whom a ticket was presented.
-struct Scanned<'a> {
-    event: Uuid,
-    actor: Uuid,
-    gate: Option<&'a str>,
-    method: &'static str,
+/// Scans one upload may carry.
+pub const OFFLINE_SCANS_PER_UPLOAD_MAX: usize = 500;
+
+/// How old an offline scan may be when uploaded.
+pub const OFFLINE_SCAN_AGE_MAX_SECS: i64 = 7 * 86_400;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Upload {
+    scans: Vec<OfflineScan>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfflineScan {
+    /// The QR the scanner verified offline with the published keys.
+    qr: String,
+    nonce: String,
+    gate: Option<String>,
+    /// When the scanner admitted it (RFC 3339).
+    scanned_at: String,
+}
+
+/// `POST /events/{id}/checkins/offline {scans: [{qr, nonce, gate?, scanned_at}]}` (a person with a
+/// role on the event or a scanner machine; a kiosk scans online only): applies the scans in scan
+/// time order, each as it would have been at its scan time, each once per nonce; 200 `{results:
+/// [{nonce, result, ticket_id, day?, checked_in_at?, gate?, conflict?}]}` in that order. A ticket
+/// already admitted that day elsewhere is `already_checked_in` with `conflict: true`.
+pub fn upload(req: &Request, event: &str, component: &'static str) -> Result<Response, Problem> {
+    let event = parse_id("id", event)?;
+    let b: Upload = json_body(req)?;
+    if b.scans.is_empty() || b.scans.len() > OFFLINE_SCANS_PER_UPLOAD_MAX {
+        return Err(Problem::invalid_field(
+            "scans",
+            format!("give 1 to {OFFLINE_SCANS_PER_UPLOAD_MAX} scans"),
+        ));
+    }
+    let now = nexgate_platform::time::now_unix().0;
+    let mut order: Vec<(i64, usize)> = Vec::with_capacity(b.scans.len());
+    for (i, scan) in b.scans.iter().enumerate() {
+        check_nonce(&scan.nonce, &format!("scans[{i}].nonce"))?;
+        let field = format!("scans[{i}].scanned_at");
+        let at = crate::checks::instant(&field, &scan.scanned_at)?;
+        if at > now + 300 || at < now - OFFLINE_SCAN_AGE_MAX_SECS {
+            return Err(Problem::invalid_field(
+                field,
+                "must be within the last 7 days and not in the future",
+            ));
+        }
+        if scan.qr.len() > 1000 {
+            return Err(Problem::invalid_field(
+                format!("scans[{i}].qr"),
+                "is longer than any ticket",
+            ));
+        }
+        order.push((at, i));
+    }
+    order.sort();
+    let conn = db()?;
+    let scanner = scanner(req, &conn, event)?;
+    if matches!(&scanner, Scanner::Device(d) if d.kiosk) {
+        return Err(Problem::forbidden("a kiosk checks tickets in online only"));
+    }
+    let verifier =
+        TicketVerifier::from_jwks(&var("ticket_public_keys").map_err(Problem::internal)?)
+            .map_err(|e| Problem::internal(format!("ticket_public_keys: {e}")))?;
+    let mut outbox = Outbox::new(crate::SCHEMA, component)?;
+    let mut results = Vec::with_capacity(order.len());
+    for (at, i) in order {
+        let s = &b.scans[i];
+        let presented = verifier
+            .verify(&s.qr)
+            .map_or(Presented::Refused(Reason::Invalid), Presented::Claims);
+        let scan = Scanned {
+            event,
+            scanner: &scanner,
+            gate: scanner.gate(s.gate.as_deref()),
+            method: scanner.method(false),
+            offline_at: Some(at),
+        };
+        let mut answer = transaction(&conn, |conn| {
+            once_per_nonce(conn, &scan, &s.nonce, s.qr.as_bytes(), |conn| {
+                admit(conn, &mut outbox, &scan, &presented)
+            })
+        })?;
+        answer["nonce"] = json!(s.nonce);
+        results.push(answer);
+    }
+    drop(outbox);
+    Ok(json(200, &json!({ "results": results })))
+}
+
+/// Runs `work` once per scanner and nonce (the kit's idempotency, scoped to the event and the
+/// scanner): a retried scan answers the first answer.
+fn once_per_nonce(
+    conn: &Connection,
+    scan: &Scanned<'_>,
+    nonce: &str,
+    presented: &[u8],
+    work: impl FnOnce(&Connection) -> Result<Value, Problem>,
+) -> Result<Value, Problem> {
+    let scope = format!("checkin:{}:{}", scan.event, scan.scanner.key());
+    let keyed = idempotency::Keyed {
+        schema: crate::SCHEMA,
+        scope: &scope,
+        key: nonce,
+        request_hash: &idempotency::fingerprint("POST", "checkin", presented),
+    };
+    let once = idempotency::once(conn, keyed, |conn| {
+        let answer = work(conn)?;
+        Ok((StoredResponse::json(200, &answer)?, answer))
+    })?;
+    Ok(match once {
+        Once::Ran(answer) => answer,
+        Once::Replayed(stored) => serde_json::from_slice(&stored.body).unwrap_or(Value::Null),
+    })
 }
 
 /// The presented ticket read: a QR verified with the published keys (`app`), or a manual code
@@ -110,9 +275,9 @@ struct Scanned<'a> {
 fn read(
     conn: &Connection,
     event: Uuid,
-    actor: Uuid,
+    scanner: &str,
     s: &Scan,
-) -> Result<(Presented, &'static str), Problem> {
+) -> Result<(Presented, bool), Problem> {
     match (&s.qr, &s.code) {
         (Some(qr), None) => {
             if qr.len() > 1000 {
@@ -124,7 +289,7 @@ fn read(
             let presented = verifier
                 .verify(qr)
                 .map_or(Presented::Refused(Reason::Invalid), Presented::Claims);
-            Ok((presented, "app"))
+            Ok((presented, false))
         }
         (None, Some(code)) => {
             let code = crate::codes::normalize(code).ok_or_else(|| {
@@ -133,7 +298,7 @@ fn read(
                     "must be 10 characters of the ticket's code (XXXXX-XXXXX)",
                 )
             })?;
-            limit_guessing(event, actor)?;
+            limit_guessing(event, scanner)?;
             let rows = query(
                 conn,
                 &format!(
@@ -143,11 +308,11 @@ fn read(
                 &[P::Uuid(event.to_string()), P::Str(code)],
             )?;
             if rows.is_empty() {
-                return Ok((Presented::Refused(Reason::Unknown), "manual"));
+                return Ok((Presented::Refused(Reason::Unknown), true));
             }
             Ok((
                 Presented::Claims(crate::signing::claims_of(&rows, 0, 0)?),
-                "manual",
+                true,
             ))
         }
         _ => Err(Problem::invalid_field("qr", "give either qr or code")),
@@ -155,9 +320,9 @@ fn read(
 }
 
 /// Counts a manual code attempt per scanner and per event (Redis; 429 with `Retry-After` past it).
-fn limit_guessing(event: Uuid, actor: Uuid) -> Result<(), Problem> {
+fn limit_guessing(event: Uuid, scanner: &str) -> Result<(), Problem> {
     use nexgate_platform::rate_limit::count_in_window;
-    let (e, a) = (event.to_string(), actor.to_string());
+    let (e, a) = (event.to_string(), scanner.to_string());
     count_in_window(
         &["events", "codes", &e, &a],
         CODES_PER_MINUTE_PER_SCANNER,
@@ -172,19 +337,25 @@ fn limit_guessing(event: Uuid, actor: Uuid) -> Result<(), Problem> {
     )
 }
 
-/// The answer to one scan, the check-in written when it is `ok`.
+/// Where, how and by whom a ticket was presented; `offline_at` is the scan time of a scan made
+/// offline and uploaded later (Unix seconds).
+struct Scanned<'a> {
+    event: Uuid,
+    scanner: &'a Scanner,
+    gate: Option<&'a str>,
+    method: &'static str,
+    offline_at: Option<i64>,
+}
+
+/// The answer to one scan, the check-in written when it is `ok`. The door checks use the scan
+/// time; an offline scan of a ticket already admitted that day somewhere else is flagged as a
+/// conflict (`conflict: true`, recorded in `events.checkin_conflicts`).
 fn admit(
     conn: &Connection,
     outbox: &mut Outbox,
     scan: &Scanned<'_>,
     presented: &Presented,
 ) -> Result<Value, Problem> {
-    let Scanned {
-        event,
-        actor,
-        gate,
-        method,
-    } = *scan;
     let claims = match presented {
         Presented::Claims(c) => Some(c),
         Presented::Refused(r) => return Ok(json!({ "result": r.code(), "ticket_id": null })),
@@ -193,48 +364,76 @@ fn admit(
         |r: Reason, ticket: Option<Uuid>| json!({ "result": r.code(), "ticket_id": ticket });
     let ticket = claims.map(|c| c.ticket_id);
     let known = match ticket {
-        Some(t) => known(conn, event, t)?,
+        Some(t) => known(conn, scan.event, t)?,
         None => None,
     };
-    let now = nexgate_platform::time::now_unix().0;
-    let day = match decide(claims, event, known, &days(conn, event)?, now) {
+    let at = scan
+        .offline_at
+        .unwrap_or_else(|| nexgate_platform::time::now_unix().0);
+    let day = match decide(claims, scan.event, known, &days(conn, scan.event)?, at) {
         Ok(day) => day,
         Err(r) => return Ok(refuse(r, ticket)),
     };
     let ticket = ticket.unwrap_or_default();
+    let gate = scan.gate.map(|g| g.chars().take(40).collect::<String>());
+    let opt = |v: Option<Uuid>| v.map(|u| P::Uuid(u.to_string())).unwrap_or(P::DbNull);
     let admitted = query(
         conn,
-        "INSERT INTO events.checkins (ticket_id, day, method, actor_id, gate) VALUES ($1, $2, $5, $3, $4)
+        "INSERT INTO events.checkins (ticket_id, day, method, actor_id, device_id, gate, scanned_at)
+         VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7::int8::float8))
          ON CONFLICT (ticket_id, day) DO NOTHING RETURNING ticket_id",
         &[
             P::Uuid(ticket.to_string()),
             P::Int16(day as i16),
-            P::Uuid(actor.to_string()),
-            gate.map(|g| P::Str(g.chars().take(40).collect())).unwrap_or(P::DbNull),
-            P::Str(method.into()),
+            P::Str(scan.method.into()),
+            opt(scan.scanner.actor()),
+            opt(scan.scanner.device()),
+            gate.clone().map(P::Str).unwrap_or(P::DbNull),
+            P::Int64(at),
         ],
     )?;
     let first = query(
         conn,
         &format!(
-            "SELECT {}, gate FROM events.checkins WHERE ticket_id = $1 AND day = $2",
+            "SELECT {}, gate, device_id FROM events.checkins WHERE ticket_id = $1 AND day = $2",
             ts("at")
         ),
         &[P::Uuid(ticket.to_string()), P::Int16(day as i16)],
     )?;
-    let result = if admitted.is_empty() {
-        Reason::AlreadyCheckedIn
-    } else {
-        announce(conn, outbox, (event, ticket, day), actor, method)?;
-        Reason::Ok
-    };
-    Ok(json!({
-        "result": result.code(),
+    let first_gate: Option<String> = first.value(0, "gate")?;
+    let mut answer = json!({
         "ticket_id": ticket,
         "day": day,
         "checked_in_at": first.value::<Option<String>>(0, "at")?,
-        "gate": first.value::<Option<String>>(0, "gate")?,
-    }))
+        "gate": first_gate,
+    });
+    if !admitted.is_empty() {
+        announce(conn, outbox, (scan.event, ticket, day), scan)?;
+        answer["result"] = json!(Reason::Ok.code());
+        return Ok(answer);
+    }
+    answer["result"] = json!(Reason::AlreadyCheckedIn.code());
+    let first_device: Option<Uuid> = first.value(0, "device_id")?;
+    if scan.offline_at.is_some() && (first_device != scan.scanner.device() || first_gate != gate) {
+        conn.execute(
+            "INSERT INTO events.checkin_conflicts (id, event_id, ticket_id, day, first_gate, first_device_id,
+                                                   second_gate, second_device_id, second_scanned_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9::int8::float8))",
+            &[
+                P::Uuid(nexgate_platform::ids::new_id().to_string()),
+                P::Uuid(scan.event.to_string()),
+                P::Uuid(ticket.to_string()),
+                P::Int16(day as i16),
+                first_gate.map(P::Str).unwrap_or(P::DbNull),
+                opt(first_device),
+                gate.map(P::Str).unwrap_or(P::DbNull),
+                opt(scan.scanner.device()),
+                P::Int64(at),
+            ],
+        )?;
+        answer["conflict"] = json!(true);
+    }
+    Ok(answer)
 }
 
 /// What the server holds about a ticket of `event` (`None`: no such ticket there).
@@ -279,8 +478,7 @@ fn announce(
     conn: &Connection,
     outbox: &mut Outbox,
     (event, ticket, day): (Uuid, Uuid, u8),
-    actor: Uuid,
-    method: &str,
+    scan: &Scanned<'_>,
 ) -> Result<(), Problem> {
     let rows = query(
         conn,
@@ -294,14 +492,14 @@ fn announce(
     let date: Option<String> = rows.value(0, "date")?;
     outbox.record(
         conn,
-        Some(actor),
+        scan.scanner.actor(),
         ("ticket", ticket.to_string()),
         vec![holder],
         &TicketCheckedIn {
             ticket_id: ticket,
             event_id: event,
             holder_id: holder,
-            method: method.into(),
+            method: scan.method.into(),
             day: if rows.value::<bool>(0, "multi")? {
                 date
             } else {

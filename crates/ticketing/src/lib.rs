@@ -2,7 +2,8 @@
 //! draft per organizer, published once every step holds: [`checks`]), [`ticket_types`],
 //! [`orders`] (free tickets issued at once, paid ones held until [`inbox`] hears they are paid,
 //! [`payables`] one per paid ticket, [`jobs`] ending holds and making owed voids), [`tickets`],
-//! [`signing`] (the signing component's side), [`checkin`], [`roles`], [`cancellation`] and
+//! [`signing`] (the signing component's side), [`checkin`] (people and [`devices`], online and
+//! offline), [`roles`], [`cancellation`] and
 //! [`revocations`]. Pure and unit-tested: [`qr`] (the signed ticket: payload, RSA signature, the
 //! QR text), [`codes`] (the short codes typed at the door) and [`admission`] (which reason code a
 //! presented ticket gets).
@@ -12,6 +13,7 @@ pub mod cancellation;
 pub mod checkin;
 pub mod checks;
 pub mod codes;
+pub mod devices;
 pub mod drafts;
 pub mod inbox;
 pub mod jobs;

@@ -8,7 +8,9 @@
 
 use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
-use nexgate_ticketing::{cancellation, drafts, orders, revocations, roles, ticket_types, tickets};
+use nexgate_ticketing::{
+    cancellation, devices, drafts, orders, revocations, roles, ticket_types, tickets,
+};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
@@ -29,6 +31,9 @@ const ROUTES: &Table = &[
     ("GET", "/events/orders/{id}"),
     ("POST", "/events/{id}/cancel"),
     ("GET", "/events/{id}/revocations"),
+    ("GET", "/events/{id}/devices"),
+    ("POST", "/events/{id}/devices"),
+    ("DELETE", "/events/{id}/devices/{device_id}"),
     ("GET", "/events/tickets/{id}"),
     ("GET", "/events/keys"),
     ("GET", "/events/{id}/roles"),
@@ -58,6 +63,11 @@ async fn handle(req: Request) -> Response {
         ("GET", "/events/orders/{id}") => orders::get(&req, &id),
         ("POST", "/events/{id}/cancel") => cancellation::cancel(&req, &id, COMPONENT).await,
         ("GET", "/events/{id}/revocations") => revocations::list(&req, &id),
+        ("GET", "/events/{id}/devices") => devices::list(&req, &id),
+        ("POST", "/events/{id}/devices") => devices::register(&req, &id),
+        ("DELETE", "/events/{id}/devices/{device_id}") => {
+            devices::revoke(&req, &id, route.param("device_id"))
+        }
         ("GET", "/events/tickets/{id}") => tickets::get(&req, &id).await,
         ("GET", "/events/keys") => tickets::keys(),
         ("GET", "/events/{id}/roles") => roles::list(&req, &id),
