@@ -1158,3 +1158,144 @@ async fn devices_check_in_with_their_own_credential_and_offline_scans_flag_confl
         "{after}"
     );
 }
+
+async fn attendees(app: &TestApp, event: &str, user: &User, query: &str) -> Answer {
+    let path = format!("/events/{event}/attendees{query}");
+    as_user(app, user, Method::GET, &path, None).await
+}
+
+/// Attendees: owners see holders and codes, checkers names and states only, others nothing;
+/// search by name or code, filters, pages and per-day counts; the CSV download streams every
+/// attendee with formula cells neutralised, to owners and managers only.
+#[tokio::test]
+async fn organizers_list_search_and_export_attendees_and_checkers_see_less() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut observer = app.observe_events().await;
+    let organizer = sign_up(&app, &mut observer).await;
+    let checker = sign_up(&app, &mut observer).await;
+    let fan = sign_up(&app, &mut observer).await;
+    let (event, pass, _) = event_open_now(&app, &organizer, 10).await;
+    let added = as_user(
+        &app,
+        &organizer,
+        Method::POST,
+        &format!("/events/{event}/roles"),
+        Some(json!({"username": checker.username, "role": "checker"})),
+    )
+    .await;
+    assert_eq!(added.status, 201, "{added}");
+    let o = order(
+        &app,
+        &fan,
+        &event,
+        "att-1",
+        json!([{"ticket_type_id": pass, "quantity": 3, "attendees": ["=SUM(1+1)", "Neema Juma", "Baraka"]}]),
+    )
+    .await;
+    assert_eq!(o.status, 201, "{o}");
+    let first = o.body["tickets"][0]["id"].as_str().unwrap().to_string();
+    let baraka = o.body["tickets"][2]["id"].as_str().unwrap().to_string();
+    let baraka_code = as_user(
+        &app,
+        &fan,
+        Method::GET,
+        &format!("/events/tickets/{baraka}"),
+        None,
+    )
+    .await
+    .body["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let qr = qr_of(&app, &fan, &first).await;
+    assert_eq!(
+        scan(&app, &organizer, &event, &qr, "a-1").await.body["result"],
+        "ok"
+    );
+
+    let all = attendees(&app, &event, &organizer, "").await;
+    assert_eq!(all.status, 200, "{all}\n{}", app.host.log());
+    assert_eq!(all.body["items"].as_array().map(Vec::len), Some(3), "{all}");
+    assert_eq!(all.body["counts"]["tickets"], 3);
+    assert_eq!(
+        all.body["counts"]["checked_in_per_day"],
+        json!([{"day": 1, "checked_in": 1}, {"day": 2, "checked_in": 0}])
+    );
+    assert_eq!(all.body["items"][0]["checked_in_days"], json!([1]));
+    assert!(
+        all.body["items"][0]["code"].is_string()
+            && all.body["items"][0]["holder"]["id"] == fan.user_id.as_str()
+    );
+    for (query, names) in [
+        ("?q=neema", vec!["Neema Juma"]),
+        ("?q=Neema+Juma", vec!["Neema Juma"]),
+        (
+            &format!("?q={}", baraka_code.to_lowercase()) as &str,
+            vec!["Baraka"],
+        ),
+        ("?checked_in=true", vec!["=SUM(1+1)"]),
+        ("?checked_in=false", vec!["Neema Juma", "Baraka"]),
+        (&format!("?ticket_type_id={pass}&q=%25") as &str, vec![]),
+    ] {
+        let a = attendees(&app, &event, &organizer, query).await;
+        let got: Vec<&str> = a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, names, "{query}: {a}");
+    }
+    let page1 = attendees(&app, &event, &organizer, "?limit=2").await;
+    let cursor = page1.body["next_cursor"].as_str().expect("a second page");
+    let page2 = attendees(
+        &app,
+        &event,
+        &organizer,
+        &format!("?limit=2&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(page2.body["items"][0]["name"], "Baraka", "{page2}");
+    assert!(page2.body["next_cursor"].is_null());
+    let bad = attendees(&app, &event, &organizer, "?checked_in=maybe").await;
+    assert_eq!(
+        (bad.status, field(&bad)),
+        (422, "checked_in".to_string()),
+        "{bad}"
+    );
+
+    // A checker sees names and states only; a holder sees no list at all.
+    let door = attendees(&app, &event, &checker, "").await;
+    assert_eq!(door.status, 200, "{door}");
+    let row = &door.body["items"][0];
+    assert!(row["code"].is_null() && row["holder"].is_null(), "{door}");
+    assert_eq!(attendees(&app, &event, &fan, "").await.status, 404);
+
+    // The CSV: every attendee, formulas neutralised; owners and managers only.
+    let csv = app
+        .http
+        .get(app.url(&format!("/events/{event}/attendees.csv")))
+        .bearer_auth(&organizer.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert_eq!(
+        csv.headers()["content-type"].to_str().unwrap(),
+        "text/csv; charset=utf-8"
+    );
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("ticket_id,code,"));
+    assert!(text.contains("\"'=SUM(1+1)\""), "{text}");
+    assert!(text.contains(&format!("\"{baraka_code}\"")), "{text}");
+    let by_checker = app
+        .http
+        .get(app.url(&format!("/events/{event}/attendees.csv")))
+        .bearer_auth(&checker.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_checker.status(), 404);
+}

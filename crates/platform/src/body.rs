@@ -41,6 +41,32 @@ pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// A query value as text: `+` is a space and `%XX` escapes are decoded (a search for "Amína
+/// Juma" arrives as `Am%C3%ADna+Juma`); a malformed escape is kept as it is.
+pub fn query_text(query: &str, name: &str) -> Option<String> {
+    let raw = query_param(query, name)?.replace('+', " ");
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let escaped = (b[i] == b'%')
+            .then(|| raw.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
 /// Parses a JSON body of at most `limit_bytes`; a wrong type, a missing field or malformed JSON is
 /// a 4xx naming the field (`items[0].quantity`).
 pub fn parse_json<T: DeserializeOwned>(
@@ -128,6 +154,17 @@ pub async fn send_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_text_decodes_spaces_and_escapes() {
+        assert_eq!(
+            query_text("q=Am%C3%ADna+Juma&x=1", "q").as_deref(),
+            Some("Amína Juma")
+        );
+        assert_eq!(query_text("q=50%", "q").as_deref(), Some("50%"));
+        assert_eq!(query_text("q=%zz", "q").as_deref(), Some("%zz"));
+        assert_eq!(query_text("x=1", "q"), None);
+    }
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]

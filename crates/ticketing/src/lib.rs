@@ -9,6 +9,7 @@
 //! presented ticket gets).
 
 pub mod admission;
+pub mod attendees;
 pub mod cancellation;
 pub mod checkin;
 pub mod checks;

@@ -6,12 +6,13 @@
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
 
-use nexgate_platform::routes::{find, unrouted, Table};
+use nexgate_platform::body::{read_request, send_response};
+use nexgate_platform::routes::{find, unrouted, Route, Table};
 use nexgate_platform::Problem;
 use nexgate_ticketing::{
-    cancellation, devices, drafts, orders, revocations, roles, ticket_types, tickets,
+    attendees, cancellation, devices, drafts, orders, revocations, roles, ticket_types, tickets,
 };
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
 /// This component's id in spin.toml (its MQTT client id).
@@ -31,6 +32,8 @@ const ROUTES: &Table = &[
     ("GET", "/events/orders/{id}"),
     ("POST", "/events/{id}/cancel"),
     ("GET", "/events/{id}/revocations"),
+    ("GET", "/events/{id}/attendees"),
+    ("GET", "/events/{id}/attendees.csv"),
     ("GET", "/events/{id}/devices"),
     ("POST", "/events/{id}/devices"),
     ("DELETE", "/events/{id}/devices/{device_id}"),
@@ -42,40 +45,56 @@ const ROUTES: &Table = &[
 ];
 
 #[http_component]
-async fn handle(req: Request) -> Response {
+async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    let req = match read_request(incoming).await {
+        Ok(req) => req,
+        Err(problem) => return send_response(out, problem.into_response()).await,
+    };
     let route = match find(ROUTES, req.method(), req.path()) {
         Ok(route) => route,
-        Err(problem) => return problem.into_response(),
+        Err(problem) => return send_response(out, problem.into_response()).await,
     };
+    // The attendee download streams a page of rows at a time once it is allowed.
+    if route.key() == ("GET", "/events/{id}/attendees.csv") {
+        return match attendees::csv_allowed(&req, route.param("id")) {
+            Ok((conn, event)) => attendees::stream_csv(conn, event, out).await,
+            Err(problem) => send_response(out, problem.into_response()).await,
+        };
+    }
+    send_response(out, answer(&req, &route).await).await
+}
+
+async fn answer(req: &Request, route: &Route) -> Response {
     let id = route.param("id").to_string();
     match route.key() {
-        ("POST", "/events") => drafts::create(&req),
-        ("GET", "/events/categories") => drafts::categories(&req),
-        ("GET", "/events/{id}") => drafts::get(&req, &id),
-        ("PATCH", "/events/{id}") => drafts::patch(&req, &id),
-        ("DELETE", "/events/{id}") => drafts::discard(&req, &id),
-        ("POST", "/events/{id}/publish") => drafts::publish(&req, &id),
-        ("POST", "/events/{id}/ticket-types") => ticket_types::add(&req, &id),
+        ("POST", "/events") => drafts::create(req),
+        ("GET", "/events/categories") => drafts::categories(req),
+        ("GET", "/events/{id}") => drafts::get(req, &id),
+        ("PATCH", "/events/{id}") => drafts::patch(req, &id),
+        ("DELETE", "/events/{id}") => drafts::discard(req, &id),
+        ("POST", "/events/{id}/publish") => drafts::publish(req, &id),
+        ("POST", "/events/{id}/ticket-types") => ticket_types::add(req, &id),
         ("DELETE", "/events/{id}/ticket-types/{type_id}") => {
-            ticket_types::remove(&req, &id, route.param("type_id"))
+            ticket_types::remove(req, &id, route.param("type_id"))
         }
-        ("POST", "/events/{id}/orders") => orders::create(&req, &id, COMPONENT).await,
-        ("GET", "/events/orders/{id}") => orders::get(&req, &id),
-        ("POST", "/events/{id}/cancel") => cancellation::cancel(&req, &id, COMPONENT).await,
-        ("GET", "/events/{id}/revocations") => revocations::list(&req, &id),
-        ("GET", "/events/{id}/devices") => devices::list(&req, &id),
-        ("POST", "/events/{id}/devices") => devices::register(&req, &id),
+        ("POST", "/events/{id}/orders") => orders::create(req, &id, COMPONENT).await,
+        ("GET", "/events/orders/{id}") => orders::get(req, &id),
+        ("POST", "/events/{id}/cancel") => cancellation::cancel(req, &id, COMPONENT).await,
+        ("GET", "/events/{id}/revocations") => revocations::list(req, &id),
+        ("GET", "/events/{id}/attendees") => attendees::list(req, &id),
+        ("GET", "/events/{id}/devices") => devices::list(req, &id),
+        ("POST", "/events/{id}/devices") => devices::register(req, &id),
         ("DELETE", "/events/{id}/devices/{device_id}") => {
-            devices::revoke(&req, &id, route.param("device_id"))
+            devices::revoke(req, &id, route.param("device_id"))
         }
-        ("GET", "/events/tickets/{id}") => tickets::get(&req, &id).await,
+        ("GET", "/events/tickets/{id}") => tickets::get(req, &id).await,
         ("GET", "/events/keys") => tickets::keys(),
-        ("GET", "/events/{id}/roles") => roles::list(&req, &id),
-        ("POST", "/events/{id}/roles") => roles::add(&req, &id),
+        ("GET", "/events/{id}/roles") => roles::list(req, &id),
+        ("POST", "/events/{id}/roles") => roles::add(req, &id),
         ("DELETE", "/events/{id}/roles/{user_id}") => {
-            roles::remove(&req, &id, route.param("user_id"))
+            roles::remove(req, &id, route.param("user_id"))
         }
-        _ => Err(unrouted(&route)),
+        _ => Err(unrouted(route)),
     }
     .unwrap_or_else(Problem::into_response)
 }
