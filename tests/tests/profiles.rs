@@ -951,8 +951,8 @@ async fn trust_events_arrive_through_the_dispatcher_only_from_their_producer() {
     );
     let purchase = || {
         envelope(
-            "events.ticket.purchased",
-            json!({ "ticket_id": uuid::Uuid::now_v7(), "event_id": uuid::Uuid::now_v7(), "organizer_id": organizer.user_id, "buyer_id": uuid::Uuid::now_v7() }),
+            "events.event.completed",
+            json!({ "event_id": uuid::Uuid::now_v7(), "organizer_id": organizer.user_id, "ended_at": "2026-12-01T22:00:00Z", "tickets": 10, "checked_in": 8, "payout_frozen": false }),
         )
     };
     // Forged: the profiles service's own broker user may not publish an events.* type.

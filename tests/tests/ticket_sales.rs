@@ -91,12 +91,17 @@ impl World {
 /// A published one-day event in KES (M-Pesa) a week from now with the given ticket types;
 /// answers (event id, type ids in order).
 async fn event_with(w: &World, types: Vec<Value>) -> (String, Vec<String>) {
+    event_starting_in(w, 7 * 86_400, types).await
+}
+
+/// The same, starting in `secs` (within 2 hours: its doors are open now).
+async fn event_starting_in(w: &World, secs: i64, types: Vec<Value>) -> (String, Vec<String>) {
     let now = nexgate_platform::time::now_unix().0;
     let at = |secs: i64| nexgate_platform::time::rfc3339(secs, 0);
     let draft = w.as_user(&w.organizer, Method::POST, "/events", Some(json!({
         "title": "Nyama Choma Festival", "category": "food", "mode": "in_person", "venue_name": "Uhuru Gardens",
         "address": "Langata Rd", "region": "Nairobi", "currency": "KES", "capacity": 500,
-        "days": [{"starts_at": at(now + 7 * 86_400), "ends_at": at(now + 7 * 86_400 + 8 * 3600)}],
+        "days": [{"starts_at": at(now + secs), "ends_at": at(now + secs + 8 * 3600)}],
     }))).await;
     assert_eq!(draft.status, 201, "{draft}");
     let id = draft.body["id"].as_str().unwrap().to_string();
@@ -689,4 +694,313 @@ async fn cancelling_an_event_revokes_every_ticket_and_refunds_each_paid_one_once
         )
         .await;
     assert_eq!(scan.body["result"], "cancelled", "{scan}");
+}
+
+/// Moves the event's (only) day so that it ended `hours_ago` hours ago (time passing).
+async fn ended_hours_ago(w: &World, event: &str, hours_ago: i64) {
+    w.app
+        .db
+        .admin()
+        .await
+        .execute(
+            "UPDATE events.event_days SET starts_at = now() - make_interval(hours => $2 + 8),
+                    ends_at = now() - make_interval(hours => $2) WHERE event_id = $1",
+            &[&uuid::Uuid::parse_str(event).unwrap(), &(hours_ago as i32)],
+        )
+        .await
+        .unwrap();
+}
+
+/// Buys one paid ticket of `ticket_type` as `user`, pays it, and checks it in: the ticket id.
+async fn attend(w: &World, user: &User, event: &str, ticket_type: &str, key: &str) -> String {
+    let o = order(
+        w,
+        user,
+        event,
+        key,
+        json!([{"ticket_type_id": ticket_type, "quantity": 1}]),
+    )
+    .await;
+    assert_eq!(o.status, 201, "{o}");
+    let paid = pay(w, user, &o.body["payable_ids"], &format!("pay-{key}")).await;
+    assert_eq!(paid.status, 201, "{paid}");
+    let issued = wait_order(w, user, o.body["id"].as_str().unwrap(), "issued").await;
+    let ticket = issued["tickets"][0]["id"].as_str().unwrap().to_string();
+    let t = w
+        .as_user(
+            user,
+            Method::GET,
+            &format!("/events/tickets/{ticket}"),
+            None,
+        )
+        .await;
+    let scan = w
+        .as_user(
+            &w.organizer,
+            Method::POST,
+            &format!("/events/{event}/checkins"),
+            Some(json!({"qr": t.body["qr"], "nonce": format!("n-{key}")})),
+        )
+        .await;
+    assert_eq!(scan.body["result"], "ok", "{scan}");
+    ticket
+}
+
+async fn payable_of_ticket(w: &World, ticket: &str) -> String {
+    let row = w
+        .app
+        .db
+        .admin()
+        .await
+        .query_one(
+            "SELECT payable_id::text FROM events.tickets WHERE id = $1",
+            &[&uuid::Uuid::parse_str(ticket).unwrap()],
+        )
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+/// After the event: an attendee who checked in reviews once, the organizer replies; the
+/// checked-in ticket's money is released a day after the end, the rest when the complaint window
+/// closes and the event completes (`events.event.completed`, counted by profiles as a completed
+/// event, with the rating); nothing is released twice, and an ended event cannot be cancelled.
+#[tokio::test]
+async fn organizers_are_paid_after_the_event_checked_in_tickets_first() {
+    let mut w = world(true).await;
+    let (event, types) = event_starting_in(
+        &w,
+        1800,
+        vec![json!({"name": "Regular", "kind": "paid", "price": 80_000, "quantity": 10})],
+    )
+    .await;
+    let came = attend(&w, &w.buyer, &event, &types[0], "came").await;
+    let absent = sign_up(&w.app, &mut w.observer).await;
+    let o = order(
+        &w,
+        &absent,
+        &event,
+        "absent",
+        json!([{"ticket_type_id": types[0], "quantity": 1}]),
+    )
+    .await;
+    let paid = pay(&w, &absent, &o.body["payable_ids"], "pay-absent").await;
+    assert_eq!(paid.status, 201, "{paid}");
+    let issued = wait_order(&w, &absent, o.body["id"].as_str().unwrap(), "issued").await;
+    let no_show = issued["tickets"][0]["id"].as_str().unwrap().to_string();
+    let reviews = format!("/events/{event}/reviews");
+    let early = w
+        .as_user(&w.buyer, Method::POST, &reviews, Some(json!({"rating": 5})))
+        .await;
+    assert_eq!(
+        (early.status, early.code()),
+        (409, "event_not_ended"),
+        "{early}"
+    );
+
+    ended_hours_ago(&w, &event, 30).await;
+    let cancel = w
+        .as_user(
+            &w.organizer,
+            Method::POST,
+            &format!("/events/{event}/cancel"),
+            Some(json!({"reason": "too late now"})),
+        )
+        .await;
+    assert_eq!(
+        (cancel.status, cancel.code()),
+        (409, "event_ended"),
+        "{cancel}"
+    );
+    let stranger = w
+        .as_user(
+            &absent,
+            Method::POST,
+            &reviews,
+            Some(json!({"rating": 1, "body": "never went"})),
+        )
+        .await;
+    assert_eq!(
+        (stranger.status, stranger.code()),
+        (403, "not_an_attendee"),
+        "{stranger}"
+    );
+    let bad = w
+        .as_user(&w.buyer, Method::POST, &reviews, Some(json!({"rating": 6})))
+        .await;
+    assert_eq!(bad.status, 422, "{bad}");
+    let review = w
+        .as_user(
+            &w.buyer,
+            Method::POST,
+            &reviews,
+            Some(json!({"rating": 4, "body": "Great food, long queues"})),
+        )
+        .await;
+    assert_eq!(review.status, 201, "{review}\n{}", w.app.host.log());
+    let twice = w
+        .as_user(&w.buyer, Method::POST, &reviews, Some(json!({"rating": 1})))
+        .await;
+    assert_eq!(
+        (twice.status, twice.code()),
+        (409, "already_reviewed"),
+        "{twice}"
+    );
+    let review_id = review.body["id"].as_str().unwrap();
+    let reply_path = format!("{reviews}/{review_id}/reply");
+    let not_theirs = w
+        .as_user(
+            &w.buyer,
+            Method::POST,
+            &reply_path,
+            Some(json!({"text": "me too"})),
+        )
+        .await;
+    assert_eq!(not_theirs.status, 404, "{not_theirs}");
+    let reply = w
+        .as_user(
+            &w.organizer,
+            Method::POST,
+            &reply_path,
+            Some(json!({"text": "Asante! More gates next year."})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply}");
+    let listed = w.as_user(&absent, Method::GET, &reviews, None).await;
+    assert_eq!(listed.body["summary"]["count"], 1, "{listed}");
+    assert_eq!(listed.body["summary"]["average"], 4.0, "{listed}");
+    assert_eq!(
+        listed.body["items"][0]["reply"],
+        "Asante! More gates next year."
+    );
+    let rating = w
+        .as_user(
+            &absent,
+            Method::GET,
+            &format!("/events/organizers/{}/rating", w.organizer.user_id),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            rating.body["count"].as_i64(),
+            rating.body["events"].as_i64()
+        ),
+        (Some(1), Some(1)),
+        "{rating}"
+    );
+
+    // A day after the end: the checked-in ticket's money goes to the organizer, the rest waits.
+    let first = w.internal("/internal/events/jobs/release-escrow").await;
+    assert_eq!(
+        (&first["released"], &first["completed"]),
+        (&json!(1), &json!(0)),
+        "{first}"
+    );
+    assert_eq!(
+        payable(&w, &payable_of_ticket(&w, &came).await).await.0,
+        "released"
+    );
+    assert_eq!(
+        payable(&w, &payable_of_ticket(&w, &no_show).await).await.0,
+        "paid"
+    );
+
+    // The complaint window closes: the event completes and the rest is released, once.
+    ended_hours_ago(&w, &event, 80).await;
+    let second = w.internal("/internal/events/jobs/release-escrow").await;
+    assert_eq!(
+        (&second["released"], &second["completed"]),
+        (&json!(1), &json!(1)),
+        "{second}"
+    );
+    assert_eq!(
+        payable(&w, &payable_of_ticket(&w, &no_show).await).await.0,
+        "released"
+    );
+    let third = w.internal("/internal/events/jobs/release-escrow").await;
+    assert_eq!(
+        (&third["released"], &third["completed"], &third["failed"]),
+        (&json!(0), &json!(0), &json!(0)),
+        "{third}"
+    );
+    let (_, completed) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |key, e| {
+            key.ends_with(".events.event.completed") && e["data"]["event_id"] == event.as_str()
+        })
+        .await
+        .expect("events.event.completed");
+    assert_eq!(
+        (
+            &completed["data"]["tickets"],
+            &completed["data"]["checked_in"],
+            &completed["data"]["payout_frozen"]
+        ),
+        (&json!(2), &json!(1), &json!(false))
+    );
+
+    // Profiles counts the completed event (not the two purchases) and the rating.
+    let trust = format!("/users/{}/trust", w.organizer.user_id);
+    let counted = eventually(Duration::from_secs(20), || async {
+        let t = w.as_user(&w.buyer, Method::GET, &trust, None).await;
+        (t.body["counts"]["completed"] == 1 && t.body["average_rating"].is_number()).then_some(t)
+    })
+    .await;
+    assert!(
+        counted.is_some(),
+        "profiles counted the event\n{}",
+        w.app.host.log()
+    );
+}
+
+/// Poor ratings after the event freeze every paid ticket's money for an operator instead of
+/// paying the organizer.
+#[tokio::test]
+async fn poor_ratings_freeze_the_payout_for_an_operator() {
+    let mut w = world(true).await;
+    let (event, types) = event_starting_in(
+        &w,
+        1800,
+        vec![json!({"name": "Regular", "kind": "paid", "price": 50_000, "quantity": 10})],
+    )
+    .await;
+    let mut attendees = vec![];
+    for i in 0..3 {
+        let user = sign_up(&w.app, &mut w.observer).await;
+        let ticket = attend(&w, &user, &event, &types[0], &format!("poor-{i}")).await;
+        attendees.push((user, ticket));
+    }
+    ended_hours_ago(&w, &event, 80).await;
+    for (i, (user, _)) in attendees.iter().enumerate() {
+        let r = w
+            .as_user(
+                user,
+                Method::POST,
+                &format!("/events/{event}/reviews"),
+                Some(json!({"rating": 1 + (i as i64 % 2), "body": "Nothing as advertised"})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r}");
+    }
+    let job = w.internal("/internal/events/jobs/release-escrow").await;
+    assert_eq!(
+        (&job["frozen"], &job["released"], &job["completed"]),
+        (&json!(3), &json!(0), &json!(1)),
+        "{job}"
+    );
+    for (_, ticket) in &attendees {
+        assert_eq!(
+            payable(&w, &payable_of_ticket(&w, ticket).await).await.0,
+            "frozen"
+        );
+    }
+    let (_, completed) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |key, e| {
+            key.ends_with(".events.event.completed") && e["data"]["event_id"] == event.as_str()
+        })
+        .await
+        .expect("events.event.completed");
+    assert_eq!(completed["data"]["payout_frozen"], true);
 }

@@ -1,11 +1,12 @@
 //! The trust score of sellers and organizers (docs/profiles.md, "Trust score").
 //!
 //! Inputs, counted incrementally from events (`POST /internal/profiles/events`, deduplicated on the
-//! event id): completed transactions (`commerce.order.completed`, `events.ticket.purchased`),
+//! event id): completed transactions (`commerce.order.completed`, and for organizers
+//! `events.event.completed`: an event that really happened, not a ticket merely bought),
 //! cancellations by the seller or organizer (`commerce.order.cancelled` with `cancelled_by:
 //! seller`, `events.event.cancelled`), refunds (`payments.refund.processed`), disputes
-//! (`payments.dispute.opened`) and ratings (`commerce.review.created`); plus the account's age and
-//! its verification level. [`score`] is a pure function of them.
+//! (`payments.dispute.opened`) and ratings (`commerce.review.created`, `events.review.created`);
+//! plus the account's age and its verification level. [`score`] is a pure function of them.
 
 use nexgate_authn::authenticate;
 use nexgate_events::Envelope;
@@ -88,7 +89,7 @@ fn effect(e: &Envelope) -> Result<Option<(Uuid, &'static str, i64)>, Problem> {
     };
     Ok(match e.event_type.as_str() {
         "commerce.order.completed" => Some((user("seller_id")?, "completed", 1)),
-        "events.ticket.purchased" => Some((user("organizer_id")?, "completed", 1)),
+        "events.event.completed" => Some((user("organizer_id")?, "completed", 1)),
         "commerce.order.cancelled" if e.data["cancelled_by"] == "seller" => {
             Some((user("seller_id")?, "cancellations", 1))
         }
@@ -96,12 +97,17 @@ fn effect(e: &Envelope) -> Result<Option<(Uuid, &'static str, i64)>, Problem> {
         "events.event.cancelled" => Some((user("organizer_id")?, "cancellations", 1)),
         "payments.refund.processed" => Some((user("payee_id")?, "refunds", 1)),
         "payments.dispute.opened" => Some((user("payee_id")?, "disputes", 1)),
-        "commerce.review.created" => {
+        "commerce.review.created" | "events.review.created" => {
             let rating = e.data["rating"]
                 .as_i64()
                 .filter(|r| (1..=5).contains(r))
                 .ok_or_else(|| Problem::invalid_field("data.rating", "must be 1 to 5"))?;
-            Some((user("seller_id")?, "rating", rating))
+            let rated = if e.event_type == "commerce.review.created" {
+                "seller_id"
+            } else {
+                "organizer_id"
+            };
+            Some((user(rated)?, "rating", rating))
         }
         _ => None,
     })

@@ -46,11 +46,19 @@ pub async fn cancel(req: &Request, id: &str, component: &'static str) -> Result<
     let conn = db()?;
     let found = query(
         &conn,
-        "SELECT status, sold FROM events.events WHERE id = $1 AND organizer_id = $2",
+        "SELECT e.status, e.sold,
+                (SELECT max(d.ends_at) FROM events.event_days d WHERE d.event_id = e.id) < now() AS ended
+         FROM events.events e WHERE e.id = $1 AND e.organizer_id = $2",
         &[P::Uuid(id.to_string()), P::Uuid(ctx.user_id.to_string())],
     )?;
     if found.is_empty() {
         return Err(Problem::not_found("no such event of yours"));
+    }
+    if found.value::<Option<bool>>(0, "ended")?.unwrap_or(false) {
+        return Err(Problem::conflict(
+            "event_ended",
+            "an event that has ended cannot be cancelled (its money is paid out after the complaint window)",
+        ));
     }
     if found.value::<i32>(0, "sold")? > 0 {
         ctx.require_recent_auth(nexgate_platform::time::now_unix().0)?;

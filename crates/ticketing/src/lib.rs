@@ -2,7 +2,8 @@
 //! draft per organizer, published once every step holds: [`checks`]), [`ticket_types`],
 //! [`orders`] (free tickets issued at once, paid ones held until [`inbox`] hears they are paid,
 //! [`payables`] one per paid ticket, [`jobs`] ending holds and making owed voids), [`tickets`],
-//! [`signing`] (the signing component's side), [`checkin`] (people and [`devices`], online and
+//! [`reviews`], [`payouts`] (escrow released after the event), [`signing`] (the signing
+//! component's side), [`checkin`] (people and [`devices`], online and
 //! offline), [`roles`], [`cancellation`] and
 //! [`revocations`]. Pure and unit-tested: [`qr`] (the signed ticket: payload, RSA signature, the
 //! QR text), [`codes`] (the short codes typed at the door) and [`admission`] (which reason code a
@@ -20,7 +21,9 @@ pub mod inbox;
 pub mod jobs;
 pub mod orders;
 pub mod payables;
+pub mod payouts;
 pub mod qr;
+pub mod reviews;
 pub mod revocations;
 pub mod roles;
 pub mod signing;

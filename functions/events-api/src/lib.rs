@@ -10,7 +10,8 @@ use nexgate_platform::body::{read_request, send_response};
 use nexgate_platform::routes::{find, unrouted, Route, Table};
 use nexgate_platform::Problem;
 use nexgate_ticketing::{
-    attendees, cancellation, devices, drafts, orders, revocations, roles, ticket_types, tickets,
+    attendees, cancellation, devices, drafts, orders, reviews, revocations, roles, ticket_types,
+    tickets,
 };
 use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
@@ -32,6 +33,10 @@ const ROUTES: &Table = &[
     ("GET", "/events/orders/{id}"),
     ("POST", "/events/{id}/cancel"),
     ("GET", "/events/{id}/revocations"),
+    ("GET", "/events/{id}/reviews"),
+    ("POST", "/events/{id}/reviews"),
+    ("POST", "/events/{id}/reviews/{review_id}/reply"),
+    ("GET", "/events/organizers/{id}/rating"),
     ("GET", "/events/{id}/attendees"),
     ("GET", "/events/{id}/attendees.csv"),
     ("GET", "/events/{id}/devices"),
@@ -81,6 +86,12 @@ async fn answer(req: &Request, route: &Route) -> Response {
         ("GET", "/events/orders/{id}") => orders::get(req, &id),
         ("POST", "/events/{id}/cancel") => cancellation::cancel(req, &id, COMPONENT).await,
         ("GET", "/events/{id}/revocations") => revocations::list(req, &id),
+        ("GET", "/events/{id}/reviews") => reviews::list(req, &id),
+        ("POST", "/events/{id}/reviews") => reviews::create(req, &id, COMPONENT),
+        ("POST", "/events/{id}/reviews/{review_id}/reply") => {
+            reviews::reply(req, &id, route.param("review_id"))
+        }
+        ("GET", "/events/organizers/{id}/rating") => reviews::organizer_rating(req, &id),
         ("GET", "/events/{id}/attendees") => attendees::list(req, &id),
         ("GET", "/events/{id}/devices") => devices::list(req, &id),
         ("POST", "/events/{id}/devices") => devices::register(req, &id),

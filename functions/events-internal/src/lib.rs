@@ -6,7 +6,7 @@
 
 use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
-use nexgate_ticketing::{inbox, jobs};
+use nexgate_ticketing::{inbox, jobs, payouts};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
@@ -18,6 +18,7 @@ const ROUTES: &Table = &[
     ("POST", "/internal/events/events"),
     ("POST", "/internal/events/jobs/expire-holds"),
     ("POST", "/internal/events/jobs/void-payables"),
+    ("POST", "/internal/events/jobs/release-escrow"),
 ];
 
 #[http_component]
@@ -30,6 +31,9 @@ async fn handle(req: Request) -> Response {
         ("POST", "/internal/events/events") => inbox::consume(&req, COMPONENT).await,
         ("POST", "/internal/events/jobs/expire-holds") => jobs::expire_holds(&req).await,
         ("POST", "/internal/events/jobs/void-payables") => jobs::void_payables(&req).await,
+        ("POST", "/internal/events/jobs/release-escrow") => {
+            payouts::release_escrow(&req, COMPONENT).await
+        }
         _ => Err(unrouted(&route)),
     }
     .unwrap_or_else(Problem::into_response)

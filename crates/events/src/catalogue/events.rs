@@ -1,4 +1,4 @@
-//! The event types of event ticketing (to be built: issue "E-Events service"): `events.*`.
+//! The event types of event ticketing (docs/ticketing.md): `events.*`.
 
 use uuid::Uuid;
 
@@ -9,7 +9,7 @@ event_types! {
         name: "events.ticket.purchased",
         version: 1,
         secret: false,
-        description: "A ticket was bought and paid for. Consumed by profiles (the organizer's completed transactions) and the notifier. Audience: the buyer.",
+        description: "A ticket was issued: free at once, paid once its payment succeeded. Consumed by the notifier (profiles counts completed events, not purchases). Audience: the buyer.",
         data: {
             ticket_id: Uuid = "string (uuid)",
             event_id: Uuid = "string (uuid)",
@@ -53,6 +53,35 @@ event_types! {
             event_id: Uuid = "string (uuid)",
             organizer_id: Uuid = "string (uuid)",
             starts_at: String = "string: RFC 3339",
+        }
+    }
+
+    EventCompleted {
+        name: "events.event.completed",
+        version: 1,
+        secret: false,
+        description: "An event ended and its complaint window passed: the organizer is paid (or the payout is frozen for an operator after poor ratings). Consumed by profiles (the organizer's completed events). Audience: the organizer.",
+        data: {
+            event_id: Uuid = "string (uuid)",
+            organizer_id: Uuid = "string (uuid)",
+            ended_at: String = "string: RFC 3339, the end of the event's last day",
+            tickets: i64 = "integer: valid tickets at completion",
+            checked_in: i64 = "integer: tickets checked in at least once",
+            payout_frozen: bool = "boolean: poor ratings froze the ticket money for an operator",
+        }
+    }
+
+    ReviewCreated {
+        name: "events.review.created",
+        version: 1,
+        secret: false,
+        description: "An attendee who checked in rated the organizer after the event. Consumed by profiles (trust score). Audience: the organizer.",
+        data: {
+            review_id: Uuid = "string (uuid)",
+            event_id: Uuid = "string (uuid)",
+            organizer_id: Uuid = "string (uuid)",
+            reviewer_id: Uuid = "string (uuid)",
+            rating: i64 = "integer: 1 to 5",
         }
     }
 }
