@@ -646,6 +646,27 @@ fn major(amount: i64, currency: &str) -> String {
     format!("{sign}{}.{:02}", a / 100, a % 100)
 }
 
+/// Cancels the pending event reminders of `data.event_id`: of the user in `data[user_field]`,
+/// or of everyone.
+async fn cancel_event_reminders(
+    tx: &mut Tx<'_>,
+    data: &Value,
+    user_field: Option<&str>,
+) -> Result<()> {
+    let event = data["event_id"].as_str().unwrap_or_default();
+    let user = user_field
+        .and_then(|f| data[f].as_str())
+        .and_then(|u| Uuid::parse_str(u).ok());
+    tx.execute(
+        "UPDATE notifications.scheduled SET cancelled_at = now()
+         WHERE subject = $1 AND kind IN ('event_reminder_24h', 'event_reminder_1h')
+           AND ($2::uuid IS NULL OR user_id = $2) AND fired_at IS NULL AND cancelled_at IS NULL",
+        &[&event, &user],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Reminders the event asks for: tickets (T-24h, T-1h before `starts_at`), installments (a day
 /// before `due_at`); a cancelled event cancels its pending reminders.
 async fn schedule_reminders(
@@ -656,7 +677,7 @@ async fn schedule_reminders(
 ) -> Result<()> {
     let mut plans: Vec<(&str, &str, DateTime<Utc>, Value)> = Vec::new();
     match e.event_type.as_str() {
-        "events.ticket.purchased" => {
+        "events.ticket.purchased" | "events.ticket.transferred" => {
             if let Some(starts) = rfc3339(e.data.get("starts_at")) {
                 let subject = e.data["event_id"].as_str().unwrap_or_default();
                 for (kind, before) in [
@@ -667,6 +688,11 @@ async fn schedule_reminders(
                         plans.push((kind, subject, starts - before, e.data.clone()));
                     }
                 }
+            }
+            if e.event_type == "events.ticket.transferred"
+                && e.data["sender_still_attending"] == Value::Bool(false)
+            {
+                cancel_event_reminders(tx, &e.data, Some("from_id")).await?;
             }
         }
         "commerce.installment.scheduled" => {
@@ -685,15 +711,23 @@ async fn schedule_reminders(
                 ));
             }
         }
-        "events.event.cancelled" => {
-            tx.execute(
-                "UPDATE notifications.scheduled SET cancelled_at = now()
-                 WHERE subject = $1 AND kind IN ('event_reminder_24h', 'event_reminder_1h')
-                   AND fired_at IS NULL AND cancelled_at IS NULL",
-                &[&e.data["event_id"].as_str().unwrap_or_default()],
-            )
-            .await?;
+        "events.ticket.revoked" if e.data["holder_still_attending"] == Value::Bool(false) => {
+            cancel_event_reminders(tx, &e.data, Some("holder_id")).await?;
         }
+        "events.event.rescheduled" => {
+            if let Some(starts) = rfc3339(e.data.get("starts_at")) {
+                tx.execute(
+                    "UPDATE notifications.scheduled SET
+                         fire_at = $2::timestamptz - CASE kind WHEN 'event_reminder_24h' THEN interval '24 hours' ELSE interval '1 hour' END,
+                         fired_at = NULL
+                     WHERE subject = $1 AND kind IN ('event_reminder_24h', 'event_reminder_1h') AND cancelled_at IS NULL
+                       AND $2::timestamptz - CASE kind WHEN 'event_reminder_24h' THEN interval '24 hours' ELSE interval '1 hour' END > now()",
+                    &[&e.data["event_id"].as_str().unwrap_or_default(), &starts],
+                )
+                .await?;
+            }
+        }
+        "events.event.cancelled" => cancel_event_reminders(tx, &e.data, None).await?,
         _ => {}
     }
     for (user, _) in recipients {

@@ -1669,3 +1669,124 @@ async fn the_sandbox_page_lists_the_pushes_the_notifier_sent() {
         .unwrap();
     assert!(html.contains("Payment failed"), "{html}");
 }
+
+/// Event reminders follow changes: a reschedule moves (and re-arms) them; a refunded holder's and
+/// a transferring holder's end unless they still hold a ticket; the transfer's recipient gets
+/// their own; each change reaches the people it concerns.
+#[tokio::test]
+async fn event_reminders_follow_reschedules_refunds_and_transfers() {
+    let mut r = rig().await;
+    let holder = sign_up(&r.app, &mut r.events).await;
+    let friend = sign_up(&r.app, &mut r.events).await;
+    let (me, them) = (uid(&holder), uid(&friend));
+    let event_id = Uuid::now_v7();
+    let starts = chrono::Utc::now() + chrono::Duration::hours(30);
+    let bought = envelope(
+        "events.ticket.purchased",
+        None,
+        &[me],
+        json!({"ticket_id": Uuid::now_v7(), "event_id": event_id, "organizer_id": Uuid::now_v7(), "buyer_id": me,
+               "starts_at": starts.to_rfc3339()}),
+    );
+    publish(&r, &bought).await;
+    let fire_times = |user: Uuid| {
+        let db = &r.db;
+        async move {
+            db.query(
+                "SELECT kind, extract(epoch FROM fire_at)::float8, cancelled_at IS NOT NULL FROM notifications.scheduled
+                 WHERE user_id = $1 ORDER BY kind",
+                &[&user],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get::<_, String>(0), row.get::<_, f64>(1), row.get::<_, bool>(2)))
+            .collect::<Vec<_>>()
+        }
+    };
+    // The T-24h reminder fired already; the event moves two days later.
+    r.db.execute(
+        "UPDATE notifications.scheduled SET fired_at = now() WHERE kind = 'event_reminder_24h'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let later = starts + chrono::Duration::hours(48);
+    publish(
+        &r,
+        &envelope(
+            "events.event.rescheduled",
+            Some(Uuid::now_v7()),
+            &[me],
+            json!({"event_id": event_id, "organizer_id": Uuid::now_v7(), "starts_at": later.to_rfc3339(),
+                   "previous_starts_at": starts.to_rfc3339()}),
+        ),
+    )
+    .await;
+    let moved = fire_times(me).await;
+    let at = |h: i64| (later - chrono::Duration::hours(h)).timestamp() as f64;
+    assert_eq!(moved.len(), 2, "{moved:?}");
+    assert!(
+        (moved[0].1 - at(1)).abs() < 1.0 && (moved[1].1 - at(24)).abs() < 1.0,
+        "{moved:?}"
+    );
+    assert_eq!(
+        count(
+            &r.db,
+            "SELECT count(*) FROM notifications.scheduled WHERE fired_at IS NOT NULL"
+        )
+        .await,
+        0,
+        "the fired T-24h reminder is armed again for the new date"
+    );
+
+    // A transfer to a friend: theirs scheduled, the sender's end (no other ticket).
+    publish(
+        &r,
+        &envelope(
+            "events.ticket.transferred",
+            Some(me),
+            &[them],
+            json!({"ticket_id": Uuid::now_v7(), "previous_ticket_id": Uuid::now_v7(), "event_id": event_id,
+                   "from_id": me, "to_id": them, "starts_at": later.to_rfc3339(), "sender_still_attending": false}),
+        ),
+    )
+    .await;
+    assert!(fire_times(me)
+        .await
+        .iter()
+        .all(|(_, _, cancelled)| *cancelled));
+    let theirs = fire_times(them).await;
+    assert_eq!(theirs.len(), 2, "{theirs:?}");
+    assert!(theirs.iter().all(|(_, _, cancelled)| !cancelled));
+
+    // The friend refunds while still holding another ticket: reminders stay; then the last one.
+    let refunded = |still: bool| {
+        envelope(
+            "events.ticket.revoked",
+            None,
+            &[them],
+            json!({"ticket_id": Uuid::now_v7(), "event_id": event_id, "holder_id": them, "reason": "refunded",
+                   "holder_still_attending": still}),
+        )
+    };
+    publish(&r, &refunded(true)).await;
+    assert!(fire_times(them)
+        .await
+        .iter()
+        .all(|(_, _, cancelled)| !cancelled));
+    publish(&r, &refunded(false)).await;
+    assert!(fire_times(them)
+        .await
+        .iter()
+        .all(|(_, _, cancelled)| *cancelled));
+    until(&r.db, "the recipient told of the transfer and the refunds", || async {
+        count(
+            &r.db,
+            "SELECT count(*) FROM notifications.items WHERE event_type IN ('events.ticket.transferred', 'events.ticket.revoked')",
+        )
+        .await
+            == 3
+    })
+    .await;
+}

@@ -1004,3 +1004,206 @@ async fn poor_ratings_freeze_the_payout_for_an_operator() {
         .expect("events.event.completed");
     assert_eq!(completed["data"]["payout_frozen"], true);
 }
+
+async fn transfer(w: &World, user: &User, ticket: &str, key: &str, username: &str) -> Answer {
+    let resp = w
+        .app
+        .http
+        .post(w.app.url(&format!("/events/tickets/{ticket}/transfer")))
+        .bearer_auth(&user.access_token)
+        .header("idempotency-key", key)
+        .json(&json!({ "username": username }))
+        .send()
+        .await
+        .unwrap();
+    Answer::from_response(resp).await
+}
+
+/// Within the organizer's refund policy a holder gets a paid ticket refunded in full to the
+/// number that paid (the seat sells again), or transfers it: the old QR is revoked, the recipient
+/// gets a new ticket, a replay transfers nothing twice, and the recipient's later refund still goes
+/// to the payer. Every refund is made exactly once.
+#[tokio::test]
+async fn holders_refund_or_transfer_tickets_within_the_policy() {
+    let mut w = world(true).await;
+    let friend = sign_up(&w.app, &mut w.observer).await;
+    let (event, types) = event_with(
+        &w,
+        vec![json!({"name": "Regular", "kind": "paid", "price": 60_000, "quantity": 5})],
+    )
+    .await;
+    let o = order(
+        &w,
+        &w.buyer,
+        &event,
+        "r-1",
+        json!([{"ticket_type_id": types[0], "quantity": 2}]),
+    )
+    .await;
+    let paid = pay(&w, &w.buyer, &o.body["payable_ids"], "r-pay").await;
+    assert_eq!(paid.status, 201, "{paid}");
+    let issued = wait_order(&w, &w.buyer, o.body["id"].as_str().unwrap(), "issued").await;
+    let (a, b) = (
+        issued["tickets"][0]["id"].as_str().unwrap().to_string(),
+        issued["tickets"][1]["id"].as_str().unwrap().to_string(),
+    );
+    let (pa, pb) = (
+        payable_of_ticket(&w, &a).await,
+        payable_of_ticket(&w, &b).await,
+    );
+    let refund = |user: &User, ticket: &str| {
+        let path = format!("/events/tickets/{ticket}/refund");
+        let token = user.access_token.clone();
+        let app = &w.app;
+        async move { call(app, Method::POST, &path, None, Some(&token)).await }
+    };
+    let closed = refund(&w.buyer, &a).await;
+    assert_eq!(
+        (closed.status, closed.code()),
+        (409, "no_refunds"),
+        "{closed}"
+    );
+    let policy = format!("/events/{event}/refund-policy");
+    let not_owner = w
+        .as_user(
+            &w.buyer,
+            Method::PUT,
+            &policy,
+            Some(json!({"policy": "until_deadline"})),
+        )
+        .await;
+    assert_eq!(not_owner.status, 404, "{not_owner}");
+    let bad = w
+        .as_user(
+            &w.organizer,
+            Method::PUT,
+            &policy,
+            Some(json!({"policy": "always"})),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{bad}");
+    let set = w
+        .as_user(
+            &w.organizer,
+            Method::PUT,
+            &policy,
+            Some(json!({"policy": "until_deadline", "deadline_hours": 24})),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{set}");
+
+    // A refund: revoked, the seat back, the money back in full once.
+    let done = refund(&w.buyer, &a).await;
+    assert_eq!(
+        (done.status, done.body["refund"].as_str()),
+        (200, Some("done")),
+        "{done}\n{}",
+        w.app.host.log()
+    );
+    let again = refund(&w.buyer, &a).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "not_refundable"),
+        "{again}"
+    );
+    assert_eq!(
+        seats(&w, &event).await,
+        (1, vec![1]),
+        "the refunded seat sells again"
+    );
+    let (_, revoked) = w
+        .observer
+        .wait_for(Duration::from_secs(10), |key, e| {
+            key.ends_with(".events.ticket.revoked") && e["data"]["ticket_id"] == a.as_str()
+        })
+        .await
+        .expect("events.ticket.revoked");
+    assert_eq!(
+        revoked["data"]["holder_still_attending"], true,
+        "ticket b is still held"
+    );
+
+    // A transfer: the old ticket revoked, a new one for the friend; a replay is the same transfer.
+    let to_self = transfer(&w, &w.buyer, &b, "t-0", &w.buyer.username).await;
+    assert_eq!(to_self.status, 422, "{to_self}");
+    let moved = transfer(&w, &w.buyer, &b, "t-1", &friend.username).await;
+    assert_eq!(moved.status, 201, "{moved}\n{}", w.app.host.log());
+    let replay = transfer(&w, &w.buyer, &b, "t-1", &friend.username).await;
+    assert_eq!(
+        (replay.status, &replay.body),
+        (201, &moved.body),
+        "{replay}"
+    );
+    let twice = transfer(&w, &w.buyer, &b, "t-2", &friend.username).await;
+    assert_eq!(
+        (twice.status, twice.code()),
+        (409, "not_transferable"),
+        "{twice}"
+    );
+    let new = moved.body["ticket_id"].as_str().unwrap().to_string();
+    let old_view = w
+        .as_user(&w.buyer, Method::GET, &format!("/events/tickets/{b}"), None)
+        .await;
+    assert_eq!(old_view.body["state"], "revoked", "{old_view}");
+    let new_view = w
+        .as_user(
+            &friend,
+            Method::GET,
+            &format!("/events/tickets/{new}"),
+            None,
+        )
+        .await;
+    assert_eq!(new_view.body["state"], "valid", "{new_view}");
+    assert!(new_view.body["qr"].as_str().unwrap().starts_with("NXT1:"));
+    assert_ne!(new_view.body["code"], old_view.body["code"], "a new code");
+    let hidden = w
+        .as_user(
+            &w.buyer,
+            Method::GET,
+            &format!("/events/tickets/{new}"),
+            None,
+        )
+        .await;
+    assert_eq!(hidden.status, 404);
+    let listed = w
+        .as_user(
+            &w.organizer,
+            Method::GET,
+            &format!("/events/{event}/revocations"),
+            None,
+        )
+        .await;
+    let reasons: Vec<(&str, &str)> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["ticket_id"].as_str().unwrap(),
+                i["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![(a.as_str(), "refunded"), (b.as_str(), "transferred")]
+    );
+
+    // The friend's refund goes back to the number that paid.
+    let theirs = refund(&friend, &new).await;
+    assert_eq!(theirs.status, 200, "{theirs}");
+    for p in [&pa, &pb] {
+        eventually(Duration::from_secs(30), || async {
+            (payable(&w, p).await == ("refunded".to_string(), 60_000)).then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("{p} refunded\n{}", w.app.host.log()));
+    }
+    let mut expected = vec![
+        (uuid::Uuid::parse_str(&pa).unwrap(), 60_000),
+        (uuid::Uuid::parse_str(&pb).unwrap(), 60_000),
+    ];
+    expected.sort();
+    assert_eq!(refunds(&w).await, expected, "each refunded once, in full");
+    assert_eq!(seats(&w, &event).await, (0, vec![0]));
+}

@@ -1299,3 +1299,100 @@ async fn organizers_list_search_and_export_attendees_and_checkers_see_less() {
         .unwrap();
     assert_eq!(by_checker.status(), 404);
 }
+
+/// A published event is edited within rules: capacity never below the seats sold; new dates
+/// (the same number of days) re-sign every ticket and tell holders with events.event.rescheduled.
+#[tokio::test]
+async fn a_published_event_is_edited_within_rules_and_holders_hear_of_new_dates() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut observer = app.observe_events().await;
+    let organizer = sign_up(&app, &mut observer).await;
+    let fan = sign_up(&app, &mut observer).await;
+    let (event, pass, _) = event_open_now(&app, &organizer, 10).await;
+    let o = order(
+        &app,
+        &fan,
+        &event,
+        "e-1",
+        json!([{"ticket_type_id": pass, "quantity": 2}]),
+    )
+    .await;
+    let ticket = o.body["tickets"][0]["id"].as_str().unwrap().to_string();
+    let before = qr_of(&app, &fan, &ticket).await;
+    let details = format!("/events/{event}/details");
+    let low = as_user(
+        &app,
+        &organizer,
+        Method::PATCH,
+        &details,
+        Some(json!({"capacity": 1})),
+    )
+    .await;
+    assert_eq!(
+        (low.status, field(&low)),
+        (422, "capacity".to_string()),
+        "{low}"
+    );
+    let renamed = as_user(
+        &app,
+        &organizer,
+        Method::PATCH,
+        &details,
+        Some(json!({"title": "Kilimanjaro Jazz 2027", "capacity": 2})),
+    )
+    .await;
+    assert_eq!(
+        (renamed.status, renamed.body["title"].as_str()),
+        (200, Some("Kilimanjaro Jazz 2027")),
+        "{renamed}"
+    );
+    let by_fan = as_user(
+        &app,
+        &fan,
+        Method::PATCH,
+        &details,
+        Some(json!({"title": "Mine now"})),
+    )
+    .await;
+    assert_eq!(by_fan.status, 404);
+
+    let reschedule = format!("/events/{event}/reschedule");
+    let one_day = as_user(
+        &app,
+        &organizer,
+        Method::POST,
+        &reschedule,
+        Some(json!({"days": [festival_days()[0]]})),
+    )
+    .await;
+    assert_eq!(
+        (one_day.status, field(&one_day)),
+        (422, "days".to_string()),
+        "{one_day}"
+    );
+    let moved = as_user(
+        &app,
+        &organizer,
+        Method::POST,
+        &reschedule,
+        Some(json!({"days": festival_days()})),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{moved}\n{}", app.host.log());
+    assert_eq!(
+        moved.body["days"][0]["starts_at"]
+            .as_str()
+            .map(|s| &s[..13]),
+        festival_days()[0]["starts_at"].as_str().map(|s| &s[..13]),
+        "{moved}"
+    );
+    let (_, told) = observer
+        .wait_for(std::time::Duration::from_secs(10), |key, e| {
+            key.ends_with(".events.event.rescheduled") && e["data"]["event_id"] == event.as_str()
+        })
+        .await
+        .expect("events.event.rescheduled");
+    assert_eq!(told["audience"], json!([fan.user_id]), "{told}");
+    let after = qr_of(&app, &fan, &ticket).await;
+    assert_ne!(before, after, "signed again with the new validity");
+}

@@ -178,22 +178,28 @@ fn store(
         _ => Problem::from(e),
     })?;
     if let Some(days) = days {
+        write_days(conn, id, days)?;
+    }
+    Ok(())
+}
+
+/// Replaces the event's schedule with `days` (Unix seconds), numbered from 1.
+pub(crate) fn write_days(conn: &Connection, id: Uuid, days: &[(i64, i64)]) -> Result<(), Problem> {
+    conn.execute(
+        "DELETE FROM events.event_days WHERE event_id = $1",
+        &[P::Uuid(id.to_string())],
+    )?;
+    for (i, (start, end)) in days.iter().enumerate() {
         conn.execute(
-            "DELETE FROM events.event_days WHERE event_id = $1",
-            &[P::Uuid(id.to_string())],
+            "INSERT INTO events.event_days (event_id, day, starts_at, ends_at)
+             VALUES ($1, $2, to_timestamp($3::bigint), to_timestamp($4::bigint))",
+            &[
+                P::Uuid(id.to_string()),
+                P::Int16(i as i16 + 1),
+                P::Int64(*start),
+                P::Int64(*end),
+            ],
         )?;
-        for (i, (start, end)) in days.iter().enumerate() {
-            conn.execute(
-                "INSERT INTO events.event_days (event_id, day, starts_at, ends_at)
-                 VALUES ($1, $2, to_timestamp($3::bigint), to_timestamp($4::bigint))",
-                &[
-                    P::Uuid(id.to_string()),
-                    P::Int16(i as i16 + 1),
-                    P::Int64(*start),
-                    P::Int64(*end),
-                ],
-            )?;
-        }
     }
     Ok(())
 }

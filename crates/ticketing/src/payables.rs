@@ -59,32 +59,45 @@ pub(crate) struct Voids {
 pub(crate) async fn void_owed(conn: &Connection, limit: i64) -> Result<Voids, Problem> {
     let rows = query(
         conn,
-        "SELECT id, payable_id, coalesce(revoked_reason, 'ticket revoked') AS reason FROM events.tickets
-         WHERE payable_void = 'pending' ORDER BY revoked_at, id LIMIT $1",
+        "SELECT id FROM events.tickets WHERE payable_void = 'pending' ORDER BY revoked_at, id LIMIT $1",
         &[P::Int64(limit)],
     )?;
     let mut voids = Voids::default();
-    for i in 0..rows.len() {
-        let ticket: Uuid = rows.value(i, "id")?;
-        let reason: String = rows.value(i, "reason")?;
-        let outcome = match kit::void(rows.value(i, "payable_id")?, &reason).await {
-            Ok(Voided::Done) => "done",
-            Ok(Voided::PaymentLive) => {
-                voids.waiting += 1;
-                continue;
-            }
-            Err(p) if p.code == "card_refund_not_supported" => "manual",
-            Err(p) => return Err(p),
-        };
-        conn.execute(
-            "UPDATE events.tickets SET payable_void = $2 WHERE id = $1 AND payable_void = 'pending'",
-            &[P::Uuid(ticket.to_string()), P::Str(outcome.into())],
-        )?;
-        if outcome == "done" {
-            voids.done += 1;
-        } else {
-            voids.manual += 1;
+    for ticket in rows.column::<Uuid>("id")? {
+        match void_one(conn, ticket).await? {
+            Some("done") => voids.done += 1,
+            Some("manual") => voids.manual += 1,
+            _ => voids.waiting += 1,
         }
     }
     Ok(voids)
+}
+
+/// Makes the void `ticket` owes: `done`, `manual` (a card: an operator refunds it), or `None`
+/// while a payment is under way (tried again on a later pass) or when nothing is owed.
+pub(crate) async fn void_one(
+    conn: &Connection,
+    ticket: Uuid,
+) -> Result<Option<&'static str>, Problem> {
+    let rows = query(
+        conn,
+        "SELECT payable_id, coalesce(revoked_reason, 'ticket revoked') AS reason FROM events.tickets
+         WHERE id = $1 AND payable_void = 'pending'",
+        &[P::Uuid(ticket.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let reason: String = rows.value(0, "reason")?;
+    let outcome = match kit::void(rows.value(0, "payable_id")?, &reason).await {
+        Ok(Voided::Done) => "done",
+        Ok(Voided::PaymentLive) => return Ok(None),
+        Err(p) if p.code == "card_refund_not_supported" => "manual",
+        Err(p) => return Err(p),
+    };
+    conn.execute(
+        "UPDATE events.tickets SET payable_void = $2 WHERE id = $1 AND payable_void = 'pending'",
+        &[P::Uuid(ticket.to_string()), P::Str(outcome.into())],
+    )?;
+    Ok(Some(outcome))
 }

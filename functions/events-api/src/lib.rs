@@ -10,8 +10,8 @@ use nexgate_platform::body::{read_request, send_response};
 use nexgate_platform::routes::{find, unrouted, Route, Table};
 use nexgate_platform::Problem;
 use nexgate_ticketing::{
-    attendees, cancellation, devices, drafts, orders, reviews, revocations, roles, ticket_types,
-    tickets,
+    attendees, cancellation, devices, drafts, orders, published, refunds, reviews, revocations,
+    roles, ticket_types, tickets, transfers,
 };
 use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
@@ -27,6 +27,8 @@ const ROUTES: &Table = &[
     ("PATCH", "/events/{id}"),
     ("DELETE", "/events/{id}"),
     ("POST", "/events/{id}/publish"),
+    ("PATCH", "/events/{id}/details"),
+    ("POST", "/events/{id}/reschedule"),
     ("POST", "/events/{id}/ticket-types"),
     ("DELETE", "/events/{id}/ticket-types/{type_id}"),
     ("POST", "/events/{id}/orders"),
@@ -43,6 +45,9 @@ const ROUTES: &Table = &[
     ("POST", "/events/{id}/devices"),
     ("DELETE", "/events/{id}/devices/{device_id}"),
     ("GET", "/events/tickets/{id}"),
+    ("POST", "/events/tickets/{id}/refund"),
+    ("POST", "/events/tickets/{id}/transfer"),
+    ("PUT", "/events/{id}/refund-policy"),
     ("GET", "/events/keys"),
     ("GET", "/events/{id}/roles"),
     ("POST", "/events/{id}/roles"),
@@ -78,6 +83,8 @@ async fn answer(req: &Request, route: &Route) -> Response {
         ("PATCH", "/events/{id}") => drafts::patch(req, &id),
         ("DELETE", "/events/{id}") => drafts::discard(req, &id),
         ("POST", "/events/{id}/publish") => drafts::publish(req, &id),
+        ("PATCH", "/events/{id}/details") => published::edit(req, &id),
+        ("POST", "/events/{id}/reschedule") => published::reschedule(req, &id, COMPONENT),
         ("POST", "/events/{id}/ticket-types") => ticket_types::add(req, &id),
         ("DELETE", "/events/{id}/ticket-types/{type_id}") => {
             ticket_types::remove(req, &id, route.param("type_id"))
@@ -100,6 +107,9 @@ async fn answer(req: &Request, route: &Route) -> Response {
         }
         ("GET", "/events/tickets/{id}") => tickets::get(req, &id).await,
         ("GET", "/events/keys") => tickets::keys(),
+        ("POST", "/events/tickets/{id}/refund") => refunds::refund(req, &id, COMPONENT).await,
+        ("POST", "/events/tickets/{id}/transfer") => transfers::transfer(req, &id, COMPONENT).await,
+        ("PUT", "/events/{id}/refund-policy") => refunds::set_policy(req, &id),
         ("GET", "/events/{id}/roles") => roles::list(req, &id),
         ("POST", "/events/{id}/roles") => roles::add(req, &id),
         ("DELETE", "/events/{id}/roles/{user_id}") => {

@@ -84,4 +84,47 @@ event_types! {
             rating: i64 = "integer: 1 to 5",
         }
     }
+
+    TicketTransferred {
+        name: "events.ticket.transferred",
+        version: 1,
+        secret: false,
+        description: "A holder transferred a ticket: the old one is revoked and a new one issued to the recipient. Consumed by the notifier (the recipient is told and gets the reminders; the sender's reminders end unless they still hold a ticket). Audience: the recipient.",
+        data: {
+            ticket_id: Uuid = "string (uuid): the new ticket",
+            previous_ticket_id: Uuid = "string (uuid): the revoked one",
+            event_id: Uuid = "string (uuid)",
+            from_id: Uuid = "string (uuid)",
+            to_id: Uuid = "string (uuid)",
+            starts_at: Option<String> = "string: RFC 3339, when the event starts",
+            sender_still_attending: bool = "boolean: the sender still holds a valid ticket to the event",
+        }
+    }
+
+    TicketRevoked {
+        name: "events.ticket.revoked",
+        version: 1,
+        secret: false,
+        description: "A holder's ticket was refunded at their request and no longer admits. Consumed by the notifier (the holder's reminders end unless they still hold a ticket). Audience: the holder.",
+        data: {
+            ticket_id: Uuid = "string (uuid)",
+            event_id: Uuid = "string (uuid)",
+            holder_id: Uuid = "string (uuid)",
+            reason: String = "string: refunded",
+            holder_still_attending: bool = "boolean: the holder still holds a valid ticket to the event",
+        }
+    }
+
+    EventRescheduled {
+        name: "events.event.rescheduled",
+        version: 1,
+        secret: false,
+        description: "An organizer moved a published event's dates after tickets were sold. Consumed by the notifier (holders are told; pending reminders move). Audience: ticket holders.",
+        data: {
+            event_id: Uuid = "string (uuid)",
+            organizer_id: Uuid = "string (uuid)",
+            starts_at: String = "string: RFC 3339, the new start",
+            previous_starts_at: String = "string: RFC 3339, the old start",
+        }
+    }
 }
