@@ -1207,3 +1207,119 @@ async fn holders_refund_or_transfer_tickets_within_the_policy() {
     assert_eq!(refunds(&w).await, expected, "each refunded once, in full");
     assert_eq!(seats(&w, &event).await, (0, vec![0]));
 }
+
+/// 500 distinct buyers (at most 64 in flight) for 100 seats of two paid types sharing one quota:
+/// exactly 100 held tickets with a payable each and 400 clear `sold_out` refusals, never a 5xx.
+#[tokio::test]
+async fn five_hundred_buyers_for_a_hundred_shared_seats_get_exactly_a_hundred() {
+    use futures::StreamExt;
+    let w = world(false).await;
+    let now = nexgate_platform::time::now_unix().0;
+    let at = |secs: i64| nexgate_platform::time::rfc3339(secs, 0);
+    let draft = w.as_user(&w.organizer, Method::POST, "/events", Some(json!({
+        "title": "Fiesta Dar", "category": "music", "mode": "in_person", "venue_name": "Leaders Club",
+        "address": "Kinondoni", "region": "Dar es Salaam", "currency": "KES", "capacity": 1000,
+        "days": [{"starts_at": at(now + 7 * 86_400), "ends_at": at(now + 7 * 86_400 + 6 * 3600)}],
+    }))).await;
+    let id = draft.body["id"].as_str().unwrap().to_string();
+    // Two types of 80 seats each that share a quota of 100 (pretix's quotas).
+    for (name, price) in [("Regular", 50_000), ("VIP", 150_000)] {
+        let a = w
+            .as_user(&w.organizer, Method::POST, &format!("/events/{id}/ticket-types"),
+                Some(json!({"name": name, "kind": "paid", "price": price, "quantity": 80, "quota": {"name": "Floor", "capacity": 100}})))
+            .await;
+        assert_eq!(a.status, 201, "{a}");
+    }
+    let published = w
+        .as_user(
+            &w.organizer,
+            Method::POST,
+            &format!("/events/{id}/publish"),
+            None,
+        )
+        .await;
+    assert_eq!(published.status, 200, "{published}");
+    let types: Vec<String> = published.body["ticket_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+
+    let seeded = nexgate_tests::auth::seed_users(&w.app, 500, "fan");
+    let tokens: Vec<String> = futures::stream::iter(seeded.iter().map(|s| {
+        let app = &w.app;
+        async move {
+            let a =
+                nexgate_tests::auth::log_in(app, &s.email, nexgate_tests::auth::PASSWORD, "fan")
+                    .await;
+            assert_eq!(a.status, 200, "{a}");
+            a.body["access_token"].as_str().unwrap().to_string()
+        }
+    }))
+    .buffer_unordered(16)
+    .collect()
+    .await;
+    let answers: Vec<(u16, String)> =
+        futures::stream::iter(tokens.iter().enumerate().map(|(i, token)| {
+            let (http, url, ticket_type) = (
+                w.app.http.clone(),
+                w.app.url(&format!("/events/{id}/orders")),
+                types[i % 2].clone(),
+            );
+            async move {
+                let resp = http
+                    .post(&url)
+                    .bearer_auth(token)
+                    .header("idempotency-key", format!("rush-{i}"))
+                    .json(&json!({"items": [{"ticket_type_id": ticket_type, "quantity": 1}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status().as_u16();
+                let body: Value = resp.json().await.unwrap_or_default();
+                (
+                    status,
+                    body["code"].as_str().unwrap_or_default().to_string(),
+                )
+            }
+        }))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let held = answers.iter().filter(|(s, _)| *s == 201).count();
+    let sold_out = answers
+        .iter()
+        .filter(|(s, c)| *s == 409 && c == "sold_out")
+        .count();
+    assert_eq!(
+        (held, sold_out),
+        (100, 400),
+        "{:?}",
+        answers
+            .iter()
+            .filter(|(s, _)| *s != 201 && *s != 409)
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    let (event_sold, per_type) = seats(&w, &id).await;
+    assert_eq!(event_sold, 100);
+    assert_eq!(per_type.iter().sum::<i32>(), 100);
+    let db = w.app.db.admin().await;
+    let (tickets, quota): (i64, i32) = {
+        let t = db
+            .query_one(
+                "SELECT count(*), (SELECT sold FROM events.quotas WHERE event_id = $1) FROM events.tickets
+                 WHERE event_id = $1 AND state = 'held' AND payable_id IN (SELECT id FROM payments.payables)",
+                &[&uuid::Uuid::parse_str(&id).unwrap()],
+            )
+            .await
+            .unwrap();
+        (t.get(0), t.get(1))
+    };
+    assert_eq!(
+        (tickets, quota),
+        (100, 100),
+        "every held ticket has its payable; the quota is exactly full"
+    );
+}

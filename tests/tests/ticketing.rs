@@ -314,6 +314,46 @@ async fn an_online_events_link_is_not_shown_to_the_public() {
         "{public}"
     );
     assert!(!public.to_string().contains("rust-dar-8f2k"), "{public}");
+
+    // A holder finds the link in the ticket the moment it is issued; the event never carries it.
+    let seat = public.body["ticket_types"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = order(
+        &app,
+        &viewer,
+        id,
+        "seat-1",
+        json!([{"ticket_type_id": seat, "quantity": 1}]),
+    )
+    .await;
+    assert_eq!(o.status, 201, "{o}");
+    let ticket = as_user(
+        &app,
+        &viewer,
+        Method::GET,
+        &format!(
+            "/events/tickets/{}",
+            o.body["tickets"][0]["id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        ticket.body["online"]["url"], "https://meet.example/rust-dar-8f2k",
+        "{ticket}"
+    );
+    let (_, purchased) = observer
+        .wait_for(std::time::Duration::from_secs(10), |key, _| {
+            key.ends_with(".events.ticket.purchased")
+        })
+        .await
+        .expect("events.ticket.purchased");
+    assert!(
+        !purchased.to_string().contains("rust-dar-8f2k"),
+        "{purchased}"
+    );
 }
 
 /// A published two-day event whose first day's doors are open now (it starts within the hour),
@@ -1395,4 +1435,225 @@ async fn a_published_event_is_edited_within_rules_and_holders_hear_of_new_dates(
     assert_eq!(told["audience"], json!([fan.user_id]), "{told}");
     let after = qr_of(&app, &fan, &ticket).await;
     assert_ne!(before, after, "signed again with the new validity");
+}
+
+/// Who `events.attendance` says goes to `event`.
+async fn going(app: &TestApp, event: &str) -> Vec<String> {
+    app.db
+        .admin()
+        .await
+        .query(
+            "SELECT user_id::text FROM events.attendance WHERE event_id = $1::text::uuid",
+            &[&event],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect()
+}
+
+/// What other services and organizers read: the event card (what "click to book" needs), who is
+/// going (without those who hide it: private accounts by default), unique page views and sales
+/// for analytics; and account deletion is refused while tickets or events are upcoming, while a
+/// user without them is erased (drafts discarded).
+#[tokio::test]
+async fn cards_attendance_analytics_and_deletion_blockers() {
+    let app = TestApp::start(Manifest::App).await;
+    app.declare_queues("infra/subscriptions.toml");
+    let _dispatcher = app.worker(
+        "dispatcher",
+        &[
+            "--subscriptions",
+            "infra/subscriptions.toml",
+            "--expires-ms",
+            "600000",
+        ],
+    );
+    let mut observer = app.observe_events().await;
+    let organizer = sign_up(&app, &mut observer).await;
+    let fan = sign_up(&app, &mut observer).await;
+    let private = sign_up(&app, &mut observer).await;
+    let viewer = sign_up(&app, &mut observer).await;
+    let made_private = as_user(
+        &app,
+        &private,
+        Method::PATCH,
+        "/users/me",
+        Some(json!({"is_private": true})),
+    )
+    .await;
+    assert_eq!(made_private.status, 200, "{made_private}");
+    let (event, pass, _) = event_open_now(&app, &organizer, 10).await;
+    for user in [&fan, &viewer, &viewer, &organizer] {
+        let seen = as_user(&app, user, Method::GET, &format!("/events/{event}"), None).await;
+        assert_eq!(seen.status, 200);
+    }
+    for (user, key) in [(&fan, "f-1"), (&private, "p-1")] {
+        let o = order(
+            &app,
+            user,
+            &event,
+            key,
+            json!([{"ticket_type_id": pass, "quantity": 1}]),
+        )
+        .await;
+        assert_eq!(o.status, 201, "{o}");
+        if key == "f-1" {
+            let qr = qr_of(&app, &fan, o.body["tickets"][0]["id"].as_str().unwrap()).await;
+            assert_eq!(
+                scan(&app, &organizer, &event, &qr, "c-1").await.body["result"],
+                "ok"
+            );
+        }
+    }
+
+    // The card, read as another service's role would (nexgate_services).
+    let db = app.db.admin().await;
+    let card = db
+        .query_one(
+            "SELECT title, seats_left, price_from, days, ticket_types->0->>'availability' FROM events.event_cards WHERE event_id = $1::text::uuid",
+            &[&event],
+        )
+        .await
+        .unwrap();
+    let (title, seats_left, price_from, days, availability): (
+        String,
+        i32,
+        Option<i64>,
+        i32,
+        String,
+    ) = (
+        card.get(0),
+        card.get(1),
+        card.get(2),
+        card.get(3),
+        card.get(4),
+    );
+    assert_eq!(
+        (
+            title.as_str(),
+            seats_left,
+            price_from,
+            days,
+            availability.as_str()
+        ),
+        ("Kilimanjaro Jazz", 58, Some(0), 2, "on_sale")
+    );
+    assert_eq!(
+        going(&app, &event).await,
+        vec![fan.user_id.clone()],
+        "a private account hides its attendance"
+    );
+    let hide = as_user(
+        &app,
+        &fan,
+        Method::PUT,
+        "/events/settings/attendance",
+        Some(json!({"hidden": true})),
+    )
+    .await;
+    assert_eq!(
+        (hide.status, &hide.body["chosen"]),
+        (200, &json!(true)),
+        "{hide}"
+    );
+    assert!(going(&app, &event).await.is_empty());
+    let mine = as_user(
+        &app,
+        &private,
+        Method::GET,
+        "/events/settings/attendance",
+        None,
+    )
+    .await;
+    assert_eq!(mine.body, json!({"hidden": true, "chosen": false}));
+
+    // Analytics: two unique viewers (the organizer is not counted), one of whom bought.
+    let stats = as_user(
+        &app,
+        &organizer,
+        Method::GET,
+        &format!("/events/{event}/analytics"),
+        None,
+    )
+    .await;
+    assert_eq!(stats.status, 200, "{stats}\n{}", app.host.log());
+    assert_eq!(stats.body["views"][0]["unique_viewers"], 2, "{stats}");
+    let totals = &stats.body["totals"];
+    assert_eq!(
+        (
+            &totals["tickets_sold"],
+            &totals["conversion"],
+            &totals["no_show_rate"]
+        ),
+        (&json!(2), &json!(0.5), &Value::Null),
+        "{stats}"
+    );
+    assert_eq!(
+        stats.body["checkins_per_day"],
+        json!([{"day": 1, "checked_in": 1}])
+    );
+    assert_eq!(
+        as_user(
+            &app,
+            &fan,
+            Method::GET,
+            &format!("/events/{event}/analytics"),
+            None
+        )
+        .await
+        .status,
+        404
+    );
+
+    // Deletion: refused while tickets or events are upcoming; otherwise the account goes and its
+    // draft with it.
+    for (user, reason) in [
+        (&fan, "events.tickets_to_upcoming_events"),
+        (&organizer, "events.upcoming_events_as_organizer"),
+    ] {
+        let refused = as_user(&app, user, Method::DELETE, "/auth/account", None).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (409, "account_has_open_obligations"),
+            "{refused}"
+        );
+        assert!(
+            refused.body["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == reason),
+            "{refused}"
+        );
+    }
+    let draft = as_user(
+        &app,
+        &viewer,
+        Method::POST,
+        "/events",
+        Some(json!({"title": "My own gig"})),
+    )
+    .await;
+    assert_eq!(draft.status, 201, "{draft}");
+    let gone = as_user(&app, &viewer, Method::DELETE, "/auth/account", None).await;
+    assert_eq!(gone.status, 204, "{gone}");
+    let erased = nexgate_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let n: i64 = db
+            .query_one(
+                "SELECT count(*) FROM events.events WHERE organizer_id = $1::text::uuid",
+                &[&viewer.user_id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (n == 0).then_some(())
+    })
+    .await;
+    assert!(
+        erased.is_some(),
+        "the draft was discarded\n{}",
+        app.host.log()
+    );
 }

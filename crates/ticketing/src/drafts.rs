@@ -245,13 +245,14 @@ pub fn publish(req: &Request, id: &str) -> Result<Response, Problem> {
 }
 
 /// `GET /events/{id}`: a published event for anyone signed in (not across a block); a draft only
-/// for its organizer.
+/// for its organizer. Each viewer counts once a day for the organizer's analytics.
 pub fn get(req: &Request, id: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let conn = db()?;
     let event =
         view(&conn, id, Some(ctx.user_id))?.ok_or_else(|| Problem::not_found("no such event"))?;
+    crate::analytics::count_view(&conn, id, ctx.user_id)?;
     Ok(json(200, &event))
 }
 

@@ -2,13 +2,14 @@
 //! word on tickets' payables. A success issues the held ticket it pays (`events.ticket.purchased`,
 //! then signed) while its seat is still held; a payment for a ticket whose hold already ended
 //! changes nothing here: its payable was voided, so payments refunds it. Each envelope applies
-//! once (its id is kept).
+//! once (its id is kept). A deleted account's personal traces are erased ([`erase`]).
 
+use nexgate_events::catalogue::auth::AccountDeleted;
 use nexgate_events::catalogue::payments::PaymentSucceeded;
 use nexgate_events::inbox;
 use nexgate_events::outbox::with_events;
 use nexgate_platform::body::json_response as json;
-use nexgate_platform::db::{open_from_variables as db, query, ts_as};
+use nexgate_platform::db::{open_from_variables as db, query, transaction, ts_as};
 use nexgate_platform::Problem;
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
@@ -19,6 +20,11 @@ use crate::orders::{announce, Sale};
 
 pub async fn consume(req: &Request, component: &'static str) -> Result<Response, Problem> {
     let envelope = inbox::read(req)?;
+    if let Some(deleted) = envelope.data_as::<AccountDeleted>() {
+        let conn = db()?;
+        let erased = transaction(&conn, |conn| erase(conn, deleted.user_id))?;
+        return Ok(json(200, &json!({ "applied": true, "erased": erased })));
+    }
     let Some(paid) = envelope.data_as::<PaymentSucceeded>() else {
         return Ok(inbox::not_consumed(&envelope));
     };
@@ -114,4 +120,21 @@ fn first_delivery(conn: &Connection, event: Uuid) -> Result<bool, Problem> {
         &[P::Uuid(event.to_string())],
     )?
     .is_empty())
+}
+
+/// A deleted account (docs/ticketing.md, "Deleted accounts"; its blockers kept it from having
+/// upcoming tickets or events, or money in escrow): the names on its tickets, its attendance
+/// setting, page views and roles on others' events go, its drafts are discarded, its reviews keep
+/// their rating (the organizer's aggregates) but lose their text. Applying it twice changes nothing.
+fn erase(conn: &Connection, user: Uuid) -> Result<serde_json::Value, Problem> {
+    let me = || P::Uuid(user.to_string());
+    let count = |sql: &str| -> Result<usize, Problem> { Ok(query(conn, sql, &[me()])?.len()) };
+    Ok(json!({
+        "ticket_names": count("UPDATE events.tickets SET attendee_name = NULL WHERE holder_id = $1 AND attendee_name IS NOT NULL RETURNING id")?,
+        "attendance_settings": count("DELETE FROM events.attendance_settings WHERE user_id = $1 RETURNING user_id")?,
+        "page_views": count("DELETE FROM events.page_views WHERE viewer_id = $1 RETURNING day")?,
+        "roles": count("DELETE FROM events.event_roles WHERE user_id = $1 AND role <> 'owner' RETURNING event_id")?,
+        "drafts": count("DELETE FROM events.events WHERE organizer_id = $1 AND status = 'draft' RETURNING id")?,
+        "reviews": count("UPDATE events.reviews SET body = '' WHERE reviewer_id = $1 AND body <> '' RETURNING id")?,
+    }))
 }

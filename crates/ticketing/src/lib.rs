@@ -1,16 +1,17 @@
 //! Event ticketing (docs/ticketing.md). Served: [`drafts`] (an event written step by step, one
 //! draft per organizer, published once every step holds: [`checks`]; then edited within rules:
-//! [`published`]), [`ticket_types`],
-//! [`orders`] (free tickets issued at once, paid ones held until [`inbox`] hears they are paid,
-//! [`payables`] one per paid ticket, [`jobs`] ending holds and making owed voids), [`tickets`],
-//! [`reviews`], [`payouts`] (escrow released after the event), [`signing`] (the signing
-//! component's side), [`checkin`] (people and [`devices`], online and
-//! offline), [`roles`], [`cancellation`],
-//! [`refunds`], [`transfers`] and [`revocations`]. Pure and unit-tested: [`qr`] (the signed ticket: payload, RSA signature, the
-//! QR text), [`codes`] (the short codes typed at the door) and [`admission`] (which reason code a
-//! presented ticket gets).
+//! [`published`]), [`ticket_types`], [`orders`] (free tickets issued at once, paid ones held until
+//! [`inbox`] hears they are paid; [`payables`] one per paid ticket; [`jobs`] ending holds and
+//! making owed voids), [`tickets`], [`signing`] (the signing component's side), [`checkin`]
+//! (people and [`devices`], online and offline), [`roles`], [`attendees`], [`analytics`],
+//! [`attendance`], [`reviews`], [`payouts`] (escrow released after the event), [`cancellation`],
+//! [`refunds`], [`transfers`] and [`revocations`]. Pure and unit-tested: [`qr`] (the signed ticket:
+//! payload, RSA signature, the QR text), [`codes`] (the short codes typed at the door) and
+//! [`admission`] (which reason code a presented ticket gets).
 
 pub mod admission;
+pub mod analytics;
+pub mod attendance;
 pub mod attendees;
 pub mod cancellation;
 pub mod checkin;

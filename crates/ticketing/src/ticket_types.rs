@@ -1,7 +1,8 @@
 //! Ticket types (docs/ticketing.md, "Ticket types and quotas"): free, paid, VIP (paid with perks)
 //! and early bird (a paid type bounded by its sales end or its quantity), each with its price in
-//! whole shillings, quantity, sales window, order limits and the days it admits. Added to and
-//! removed from the organizer's draft; availability is computed when read.
+//! whole shillings, quantity, sales window, order limits, the days it admits and a quota of seats
+//! it may share with other types. Added to and removed from the organizer's draft; availability
+//! is computed when read.
 
 use nexgate_authn::authenticate;
 use nexgate_platform::body::{json_body, json_response as json};
@@ -34,6 +35,16 @@ struct NewType {
     #[serde(default = "ten")]
     max_per_order: i32,
     days: Option<Vec<i16>>,
+    /// Seats shared with other types of the event (pretix's quotas), by name: the first type
+    /// naming it makes it with `capacity`, later ones join it (with the same capacity).
+    quota: Option<QuotaRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaRef {
+    name: String,
+    capacity: i32,
 }
 
 fn one() -> i32 {
@@ -122,7 +133,52 @@ fn check(t: &NewType) -> Result<(Option<i64>, Option<i64>), Problem> {
             ));
         }
     }
+    if let Some(q) = &t.quota {
+        if !(1..=60).contains(&q.name.trim().chars().count()) {
+            return Err(Problem::invalid_field(
+                "quota.name",
+                "must be 1 to 60 characters",
+            ));
+        }
+        if !(1..=1_000_000).contains(&q.capacity) {
+            return Err(Problem::invalid_field(
+                "quota.capacity",
+                "must be 1 to 1000000",
+            ));
+        }
+    }
     Ok((start, end))
+}
+
+/// The quota named `q` on `event` (made on first use); 422 when its capacity differs.
+fn quota_of(conn: &Connection, event: Uuid, q: &QuotaRef) -> Result<Uuid, Problem> {
+    let name = q.name.trim().to_string();
+    let found = query(
+        conn,
+        "SELECT id, capacity FROM events.quotas WHERE event_id = $1 AND name = $2",
+        &[P::Uuid(event.to_string()), P::Str(name.clone())],
+    )?;
+    if !found.is_empty() {
+        let capacity: i32 = found.value(0, "capacity")?;
+        if capacity != q.capacity {
+            return Err(Problem::invalid_field(
+                "quota.capacity",
+                format!("the quota {name} holds {capacity} seats"),
+            ));
+        }
+        return found.value(0, "id");
+    }
+    let id = new_id();
+    conn.execute(
+        "INSERT INTO events.quotas (id, event_id, name, capacity) VALUES ($1, $2, $3, $4)",
+        &[
+            P::Uuid(id.to_string()),
+            P::Uuid(event.to_string()),
+            P::Str(name),
+            P::Int32(q.capacity),
+        ],
+    )?;
+    Ok(id)
 }
 
 /// `POST /events/{id}/ticket-types`: 201 with the event.
@@ -147,11 +203,16 @@ pub fn add(req: &Request, event: &str) -> Result<Response, Problem> {
             ));
         }
         let at = |v: Option<i64>| v.map(P::Int64).unwrap_or(P::DbNull);
+        let quota = t
+            .quota
+            .as_ref()
+            .map(|q| quota_of(conn, event, q))
+            .transpose()?;
         conn.execute(
             "INSERT INTO events.ticket_types (id, event_id, position, name, kind, price, perks, quantity,
-                 sales_start, sales_end, min_per_order, max_per_order, days)
+                 sales_start, sales_end, min_per_order, max_per_order, days, quota_id)
              SELECT $1, $2, coalesce(max(position), 0) + 1, $3, $4, $5, $6, $7, to_timestamp($8::bigint),
-                    to_timestamp($9::bigint), $10, $11, $12::int4[]::int2[]
+                    to_timestamp($9::bigint), $10, $11, $12::int4[]::int2[], $13::text::uuid
              FROM events.ticket_types WHERE event_id = $2",
             &[
                 P::Uuid(new_id().to_string()),
@@ -169,6 +230,7 @@ pub fn add(req: &Request, event: &str) -> Result<Response, Problem> {
                     .as_ref()
                     .map(|d| P::ArrayInt32(d.iter().map(|v| Some(*v as i32)).collect()))
                     .unwrap_or(P::DbNull),
+                quota.map(|q| P::Str(q.to_string())).unwrap_or(P::DbNull),
             ],
         )?;
         Ok(())
@@ -205,13 +267,15 @@ pub(crate) fn of_event(conn: &Connection, event: Uuid) -> Result<Vec<Value>, Pro
     let rows = query(
         conn,
         &format!(
-            "SELECT id, name, kind, price, perks, quantity, sold, min_per_order, max_per_order,
+            "SELECT tt.id, tt.name, kind, price, perks, quantity, tt.sold, min_per_order, max_per_order,
                     days::int4[] AS days, {}, {}, extract(epoch FROM sales_end)::bigint AS sales_end_unix,
-                    CASE WHEN sold >= quantity THEN 'sold_out'
+                    q.name AS quota_name, q.capacity AS quota_capacity, q.capacity - q.sold AS quota_left,
+                    CASE WHEN tt.sold >= quantity OR q.sold >= q.capacity THEN 'sold_out'
                          WHEN sales_start > now() THEN 'not_yet'
                          WHEN sales_end <= now() THEN 'ended'
                          ELSE 'on_sale' END AS availability
-             FROM events.ticket_types WHERE event_id = $1 ORDER BY position",
+             FROM events.ticket_types tt LEFT JOIN events.quotas q ON q.id = tt.quota_id
+             WHERE tt.event_id = $1 ORDER BY position",
             ts("sales_start"),
             ts("sales_end")
         ),
@@ -227,7 +291,10 @@ pub(crate) fn of_event(conn: &Connection, event: Uuid) -> Result<Vec<Value>, Pro
                 "price": rows.value::<i64>(i, "price")?,
                 "perks": rows.value::<String>(i, "perks")?,
                 "quantity": quantity,
-                "available": quantity - sold,
+                "available": match rows.value::<Option<i32>>(i, "quota_left")? {
+                    Some(left) => (quantity - sold).min(left),
+                    None => quantity - sold,
+                },
                 "availability": rows.value::<String>(i, "availability")?,
                 "sales_start": rows.value::<Option<String>>(i, "sales_start")?,
                 "sales_end": rows.value::<Option<String>>(i, "sales_end")?,
@@ -235,6 +302,9 @@ pub(crate) fn of_event(conn: &Connection, event: Uuid) -> Result<Vec<Value>, Pro
                 "min_per_order": rows.value::<i32>(i, "min_per_order")?,
                 "max_per_order": rows.value::<i32>(i, "max_per_order")?,
                 "days": rows.value::<Option<Vec<Option<i32>>>>(i, "days")?,
+                "quota": rows.value::<Option<String>>(i, "quota_name")?.map(|name| {
+                    json!({"name": name, "capacity": rows.value::<Option<i32>>(i, "quota_capacity").ok().flatten()})
+                }),
             }))
         })
         .collect()

@@ -33,8 +33,9 @@ fn load(conn: &Connection, id: Uuid, holder: Uuid) -> Result<Option<Value>, Prob
         conn,
         &format!(
             "SELECT t.id, t.event_id, t.ticket_type_id, tt.name AS type_name, t.attendee_name, t.code, t.state, t.qr,
-                    t.key_id, {}
+                    t.key_id, {}, e.mode, e.online_platform, e.online_url
              FROM events.tickets t JOIN events.ticket_types tt ON tt.id = t.ticket_type_id
+             JOIN events.events e ON e.id = t.event_id
              WHERE t.id = $1 AND t.holder_id = $2",
             ts("t.issued_at")
         ),
@@ -54,6 +55,10 @@ fn load(conn: &Connection, id: Uuid, holder: Uuid) -> Result<Option<Value>, Prob
         "qr": s("qr")?,
         "key_id": s("key_id")?,
         "issued_at": s("issued_at")?,
+        // An online event's access, to holders of a valid ticket only (never in an event).
+        "online": (s("mode")?.as_deref() == Some("online") && s("state")?.as_deref() == Some("valid"))
+            .then(|| Ok::<_, Problem>(json!({"platform": s("online_platform")?, "url": s("online_url")?})))
+            .transpose()?,
     })))
 }
 

@@ -10,8 +10,8 @@ use nexgate_platform::body::{read_request, send_response};
 use nexgate_platform::routes::{find, unrouted, Route, Table};
 use nexgate_platform::Problem;
 use nexgate_ticketing::{
-    attendees, cancellation, devices, drafts, orders, published, refunds, reviews, revocations,
-    roles, ticket_types, tickets, transfers,
+    analytics, attendance, attendees, cancellation, devices, drafts, orders, published, refunds,
+    reviews, revocations, roles, ticket_types, tickets, transfers,
 };
 use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
@@ -39,6 +39,9 @@ const ROUTES: &Table = &[
     ("POST", "/events/{id}/reviews"),
     ("POST", "/events/{id}/reviews/{review_id}/reply"),
     ("GET", "/events/organizers/{id}/rating"),
+    ("GET", "/events/{id}/analytics"),
+    ("GET", "/events/settings/attendance"),
+    ("PUT", "/events/settings/attendance"),
     ("GET", "/events/{id}/attendees"),
     ("GET", "/events/{id}/attendees.csv"),
     ("GET", "/events/{id}/devices"),
@@ -99,6 +102,9 @@ async fn answer(req: &Request, route: &Route) -> Response {
             reviews::reply(req, &id, route.param("review_id"))
         }
         ("GET", "/events/organizers/{id}/rating") => reviews::organizer_rating(req, &id),
+        ("GET", "/events/{id}/analytics") => analytics::get(req, &id),
+        ("GET", "/events/settings/attendance") => attendance::get(req),
+        ("PUT", "/events/settings/attendance") => attendance::put(req),
         ("GET", "/events/{id}/attendees") => attendees::list(req, &id),
         ("GET", "/events/{id}/devices") => devices::list(req, &id),
         ("POST", "/events/{id}/devices") => devices::register(req, &id),
