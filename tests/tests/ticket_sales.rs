@@ -504,6 +504,7 @@ async fn an_expired_hold_gives_the_seat_back_and_a_late_payment_is_refunded_once
 #[tokio::test]
 async fn cancelling_an_event_revokes_every_ticket_and_refunds_each_paid_one_once() {
     let mut w = world(true).await;
+    let _notifier = w.app.notifier();
     let (event, types) = event_with(
         &w,
         vec![
@@ -630,6 +631,30 @@ async fn cancelling_an_event_revokes_every_ticket_and_refunds_each_paid_one_once
         .await
         .expect("events.event.cancelled");
     assert_eq!(told["data"]["organizer_id"], w.organizer.user_id.as_str());
+    // ... and see it, after their purchase, in their notification centre.
+    let centre = eventually(Duration::from_secs(20), || async {
+        let page = w
+            .as_user(&w.buyer, Method::GET, "/notifications", None)
+            .await;
+        let types: Vec<String> = page.body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| i["type"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (types.iter().any(|t| t == "events.event.cancelled")
+            && types.iter().any(|t| t == "events.ticket.purchased"))
+        .then_some(types)
+    })
+    .await;
+    assert!(
+        centre.is_some(),
+        "the holder's notification centre\n{}",
+        w.app.host.log()
+    );
 
     // Offline scanners download the revocations, then nothing new since their cursor.
     let list = w

@@ -431,6 +431,30 @@ async fn qr_of(app: &TestApp, user: &User, ticket: &str) -> String {
     t.body["qr"].as_str().unwrap().to_string()
 }
 
+/// The ticket's PNG QR image, decoded back to its text.
+async fn read_qr_png(app: &TestApp, user: &User, ticket: &str) -> String {
+    let resp = app
+        .http
+        .get(app.url(&format!("/events/tickets/{ticket}/qr.png")))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    let png = image::load_from_memory(&resp.bytes().await.unwrap())
+        .expect("a PNG")
+        .to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
+        png.width() as usize,
+        png.height() as usize,
+        |x, y| png.get_pixel(x as u32, y as u32).0[0],
+    );
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("a readable QR code").1
+}
+
 async fn scan(app: &TestApp, user: &User, event: &str, qr: &str, nonce: &str) -> Answer {
     as_user(
         app,
@@ -543,6 +567,20 @@ async fn free_tickets_are_signed_and_checked_in_once_a_day() {
     let ticket = first.body["tickets"][0]["id"].as_str().unwrap();
     let qr = qr_of(&app, &fan, ticket).await;
     assert!(qr.starts_with("NXT1:") && qr.len() <= 600, "{qr}");
+    assert_eq!(
+        read_qr_png(&app, &fan, ticket).await,
+        qr,
+        "the PNG reads back as the ticket"
+    );
+    let svg = app
+        .http
+        .get(app.url(&format!("/events/tickets/{ticket}/qr.svg")))
+        .bearer_auth(&fan.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    assert!(svg.text().await.unwrap().contains("<svg"));
     let stranger = as_user(
         &app,
         &other,

@@ -1,5 +1,6 @@
 //! A holder's tickets (docs/ticketing.md): `GET /events/tickets/{id}` answers the ticket with its
-//! QR text (signed now if a crash left it unsigned) and its manual code, to its holder only; `GET
+//! QR text (signed now if a crash left it unsigned) and its manual code, to its holder only, and
+//! `GET /events/tickets/{id}/qr.svg` and `/qr.png` the QR image (error correction M); `GET
 //! /events/keys` publishes the public keys (JWKS) scanner apps verify tickets with offline.
 
 use nexgate_authn::authenticate;
@@ -60,6 +61,78 @@ fn load(conn: &Connection, id: Uuid, holder: Uuid) -> Result<Option<Value>, Prob
             .then(|| Ok::<_, Problem>(json!({"platform": s("online_platform")?, "url": s("online_url")?})))
             .transpose()?,
     })))
+}
+
+/// Pixels per QR module in the PNG, and the quiet zone around the code in modules.
+const PNG_MODULE_PX: usize = 8;
+const QUIET_ZONE_MODULES: usize = 4;
+
+/// `GET /events/tickets/{id}/qr.svg` or `/qr.png` (its holder; a valid ticket only): the QR image
+/// of the signed ticket, never cached.
+pub async fn image(req: &Request, id: &str, png: bool) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let id = parse_id("id", id)?;
+    let conn = db()?;
+    let mut ticket = load(&conn, id, ctx.user_id)?
+        .ok_or_else(|| Problem::not_found("no such ticket of yours"))?;
+    if ticket["state"] != "valid" {
+        return Err(Problem::conflict(
+            "ticket_not_valid",
+            "only a valid ticket has a QR code",
+        ));
+    }
+    if ticket["qr"].is_null() {
+        crate::signing::sign(&[id]).await?;
+        ticket = load(&conn, id, ctx.user_id)?
+            .ok_or_else(|| Problem::not_found("no such ticket of yours"))?;
+    }
+    let text = ticket["qr"].as_str().unwrap_or_default();
+    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| Problem::internal(format!("QR code: {e}")))?;
+    let (content_type, body) = if png {
+        ("image/png", png_of(&code)?)
+    } else {
+        let svg = code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(320, 320)
+            .quiet_zone(true)
+            .build();
+        ("image/svg+xml", svg.into_bytes())
+    };
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", content_type)
+        .header("cache-control", "private, no-store")
+        .body(body)
+        .build())
+}
+
+/// The code as an 8-bit grayscale PNG, [`PNG_MODULE_PX`] pixels a module, with its quiet zone.
+fn png_of(code: &qrcode::QrCode) -> Result<Vec<u8>, Problem> {
+    let modules = code.width();
+    let side = (modules + 2 * QUIET_ZONE_MODULES) * PNG_MODULE_PX;
+    let mut pixels = vec![255u8; side * side];
+    for (i, color) in code.to_colors().into_iter().enumerate() {
+        if color != qrcode::Color::Dark {
+            continue;
+        }
+        let (x, y) = (
+            i % modules + QUIET_ZONE_MODULES,
+            i / modules + QUIET_ZONE_MODULES,
+        );
+        for row in y * PNG_MODULE_PX..(y + 1) * PNG_MODULE_PX {
+            pixels[row * side + x * PNG_MODULE_PX..row * side + (x + 1) * PNG_MODULE_PX].fill(0);
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, side as u32, side as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let failed = |e: png::EncodingError| Problem::internal(format!("PNG: {e}"));
+    let mut writer = encoder.write_header().map_err(failed)?;
+    writer.write_image_data(&pixels).map_err(failed)?;
+    writer.finish().map_err(failed)?;
+    Ok(out)
 }
 
 /// `GET /events/keys` (no sign-in): the JWKS of the ticket signing keys.

@@ -48,6 +48,8 @@ const ROUTES: &Table = &[
     ("POST", "/events/{id}/devices"),
     ("DELETE", "/events/{id}/devices/{device_id}"),
     ("GET", "/events/tickets/{id}"),
+    ("GET", "/events/tickets/{id}/qr.svg"),
+    ("GET", "/events/tickets/{id}/qr.png"),
     ("POST", "/events/tickets/{id}/refund"),
     ("POST", "/events/tickets/{id}/transfer"),
     ("PUT", "/events/{id}/refund-policy"),
@@ -113,6 +115,8 @@ async fn answer(req: &Request, route: &Route) -> Response {
         }
         ("GET", "/events/tickets/{id}") => tickets::get(req, &id).await,
         ("GET", "/events/keys") => tickets::keys(),
+        ("GET", "/events/tickets/{id}/qr.svg") => tickets::image(req, &id, false).await,
+        ("GET", "/events/tickets/{id}/qr.png") => tickets::image(req, &id, true).await,
         ("POST", "/events/tickets/{id}/refund") => refunds::refund(req, &id, COMPONENT).await,
         ("POST", "/events/tickets/{id}/transfer") => transfers::transfer(req, &id, COMPONENT).await,
         ("PUT", "/events/{id}/refund-policy") => refunds::set_policy(req, &id),
