@@ -1,11 +1,14 @@
 -- Event ticketing, seventh part (docs/ticketing.md, "Published views", "Analytics", "Deleted
 -- accounts"): event cards and attendance for social's event posts and DM cards, each user's
 -- choice to hide their attendance (hidden by default for private accounts), unique page views per
--- day for organizers' analytics, and what stops or follows an account deletion.
+-- day for organizers' analytics, the cover image, and what stops or follows an account deletion.
+
+-- The cover image: a file of the organizer's with purpose `event`, attached to the event.
+ALTER TABLE events.events ADD COLUMN cover_file_id uuid;
 
 -- What "click to book" needs, read by other services (social, dm) through nexgate_services.
 CREATE VIEW events.event_cards AS
-SELECT e.id AS event_id, e.organizer_id, e.title, e.category, e.mode, e.venue_name, e.region,
+SELECT e.id AS event_id, e.organizer_id, e.title, e.cover_file_id, e.category, e.mode, e.venue_name, e.region,
        e.online_platform, e.time_zone, e.currency, e.status,
        (SELECT min(d.starts_at) FROM events.event_days d WHERE d.event_id = e.id) AS starts_at,
        (SELECT max(d.ends_at) FROM events.event_days d WHERE d.event_id = e.id) AS ends_at,

@@ -1695,3 +1695,94 @@ async fn cards_attendance_analytics_and_deletion_blockers() {
         app.host.log()
     );
 }
+
+async fn upload_image(app: &TestApp, user: &User, purpose: &str) -> String {
+    let resp = app
+        .http
+        .post(app.url(&format!("/files?purpose={purpose}")))
+        .bearer_auth(&user.access_token)
+        .header("content-type", "image/jpeg")
+        .body(nexgate_tests::files::jpeg(800, 450))
+        .send()
+        .await
+        .unwrap();
+    let a = Answer::from_response(resp).await;
+    assert!(matches!(a.status, 200 | 201), "{a}");
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+/// The cover image is the organizer's own file uploaded for events, attached through the File
+/// Manager; anyone else's file, or a file of another purpose, is a 422 naming the field; a new
+/// cover replaces the old one, which is detached.
+#[tokio::test]
+async fn an_events_cover_is_the_organizers_own_event_image() {
+    let app = TestApp::start(Manifest::App).await;
+    let mut observer = app.observe_events().await;
+    let organizer = sign_up(&app, &mut observer).await;
+    let other = sign_up(&app, &mut observer).await;
+    let draft = as_user(
+        &app,
+        &organizer,
+        Method::POST,
+        "/events",
+        Some(json!({"title": "Zanzibar Film Week"})),
+    )
+    .await;
+    let path = format!("/events/{}", draft.body["id"].as_str().unwrap());
+    let theirs = upload_image(&app, &other, "event").await;
+    let avatar = upload_image(&app, &organizer, "avatar").await;
+    for file in [&theirs, &avatar] {
+        let a = as_user(
+            &app,
+            &organizer,
+            Method::PATCH,
+            &path,
+            Some(json!({"cover_file_id": file})),
+        )
+        .await;
+        assert_eq!(
+            (a.status, field(&a)),
+            (422, "cover_file_id".to_string()),
+            "{a}"
+        );
+    }
+    let first = upload_image(&app, &organizer, "event").await;
+    let set = as_user(
+        &app,
+        &organizer,
+        Method::PATCH,
+        &path,
+        Some(json!({"cover_file_id": first})),
+    )
+    .await;
+    assert_eq!(
+        (set.status, set.body["cover_file_id"].as_str()),
+        (200, Some(first.as_str())),
+        "{set}\n{}",
+        app.host.log()
+    );
+    let second = upload_image(&app, &organizer, "event").await;
+    let replaced = as_user(
+        &app,
+        &organizer,
+        Method::PATCH,
+        &path,
+        Some(json!({"cover_file_id": second})),
+    )
+    .await;
+    assert_eq!(
+        replaced.body["cover_file_id"].as_str(),
+        Some(second.as_str())
+    );
+    let attached: Vec<String> = app
+        .db
+        .admin()
+        .await
+        .query("SELECT file_id::text FROM files.attachments WHERE service = 'events' AND object_type = 'event'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(attached, vec![second], "the old cover was detached");
+}

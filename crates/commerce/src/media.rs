@@ -5,8 +5,6 @@
 //! shown from the File Manager's published `files.public_media`.
 
 use nexgate_platform::Problem;
-use serde_json::json;
-use spin_sdk::http::Method;
 use uuid::Uuid;
 
 /// At most this many images per product.
@@ -92,29 +90,12 @@ async fn attach(
     purpose: &str,
     field: &str,
 ) -> Result<(), Problem> {
-    let body = json!({ "file_id": file, "owner_id": owner, "service": "commerce",
-                       "object_type": object.0, "object_id": object.1.to_string(), "purpose": purpose });
-    let (status, answer) = nexgate_platform::internal::call(
-        "files",
-        Method::Post,
-        "/internal/files/attach",
-        &body,
-        None,
-    )
-    .await?;
-    match status {
-        200 => Ok(()),
-        404 => Err(Problem::invalid_field(field, "no such file")),
-        403 => Err(Problem::invalid_field(field, "the file is someone else's")),
-        409 | 422 => Err(Problem::invalid_field(
-            field,
-            answer["detail"]
-                .as_str()
-                .unwrap_or("the File Manager refused the file")
-                .to_string(),
-        )),
-        s => Err(Problem::internal(format!(
-            "files attach answered {s}: {answer}"
-        ))),
-    }
+    let attachment = nexgate_platform::attachments::Attachment {
+        service: "commerce",
+        owner,
+        object,
+        file,
+        purpose,
+    };
+    nexgate_platform::attachments::attach(&attachment, field).await
 }

@@ -15,6 +15,7 @@
 //! Pure parts are unit-tested natively; the parts that call Spin interfaces run inside components
 //! and are covered by the black-box tests in `tests/`.
 
+pub mod attachments;
 pub mod body;
 pub mod config;
 pub mod db;

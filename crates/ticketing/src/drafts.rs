@@ -4,6 +4,7 @@
 //! read and write names the organizer in its SQL, so another's draft is a 404.
 
 use nexgate_authn::authenticate;
+use nexgate_platform::attachments::{self, Attachment};
 use nexgate_platform::body::{json_body, json_response as json};
 use nexgate_platform::db::{constraint, open_from_variables as db, query, transaction, ts};
 use nexgate_platform::ids::{new_id, parse_id};
@@ -34,6 +35,9 @@ pub(crate) struct Changes {
     pub currency: Option<String>,
     pub capacity: Option<i32>,
     pub days: Option<Vec<DayTimes>>,
+    /// A file of the organizer's with purpose `event` (`PATCH` only; `null` is not accepted:
+    /// replace it with another).
+    pub cover_file_id: Option<String>,
 }
 
 /// `POST /events` (any fields of the first steps): 201 with the new draft; 409 `draft_open`
@@ -45,6 +49,12 @@ pub fn create(req: &Request) -> Result<Response, Problem> {
     } else {
         json_body(req)?
     };
+    if changes.cover_file_id.is_some() {
+        return Err(Problem::invalid_field(
+            "cover_file_id",
+            "set the cover with PATCH /events/{id} once the draft exists",
+        ));
+    }
     let days = checks::changes(&changes, nexgate_platform::time::now_unix().0)?;
     let conn = db()?;
     if let Some(open) = open_draft(&conn, ctx.user_id)? {
@@ -100,20 +110,56 @@ fn draft_open(open: Option<Uuid>) -> Problem {
 }
 
 /// `PATCH /events/{id}`: one step of the organizer's draft.
-pub fn patch(req: &Request, id: &str) -> Result<Response, Problem> {
+pub async fn patch(req: &Request, id: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let changes: Changes = json_body(req)?;
     let days = checks::changes(&changes, nexgate_platform::time::now_unix().0)?;
     let conn = db()?;
-    transaction(&conn, |conn| {
+    let cover = match &changes.cover_file_id {
+        Some(file) => {
+            let file = parse_id("cover_file_id", file)?;
+            transaction(&conn, |conn| draft_of(conn, id, ctx.user_id))?;
+            let attachment = Attachment {
+                service: crate::SCHEMA,
+                owner: ctx.user_id,
+                object: ("event", id),
+                file,
+                purpose: "event",
+            };
+            attachments::attach(&attachment, "cover_file_id").await?;
+            Some(file)
+        }
+        None => None,
+    };
+    let replaced = transaction(&conn, |conn| {
         draft_of(conn, id, ctx.user_id)?;
-        store(conn, id, &changes, days.as_deref())
+        store(conn, id, &changes, days.as_deref())?;
+        set_cover(conn, id, cover)
     })?;
+    if let Some(old) = replaced {
+        attachments::detach(crate::SCHEMA, ("event", id), old).await?;
+    }
     Ok(json(
         200,
         &view(&conn, id, Some(ctx.user_id))?.unwrap_or(Value::Null),
     ))
+}
+
+/// Sets the cover (when `cover` is given); answers the cover it replaced.
+fn set_cover(conn: &Connection, id: Uuid, cover: Option<Uuid>) -> Result<Option<Uuid>, Problem> {
+    let Some(cover) = cover else { return Ok(None) };
+    let old: Option<Uuid> = query(
+        conn,
+        "SELECT cover_file_id FROM events.events WHERE id = $1",
+        &[P::Uuid(id.to_string())],
+    )?
+    .value(0, "cover_file_id")?;
+    conn.execute(
+        "UPDATE events.events SET cover_file_id = $2 WHERE id = $1",
+        &[P::Uuid(id.to_string()), P::Uuid(cover.to_string())],
+    )?;
+    Ok(old.filter(|o| *o != cover))
 }
 
 /// Locks the draft `id` of `organizer`: 404 when there is none, 409 once published.
@@ -266,7 +312,7 @@ pub(crate) fn view(
     let rows = query(
         conn,
         &format!(
-            "SELECT e.id, e.organizer_id, e.status, e.title, e.description, e.category, e.mode, e.venue_name,
+            "SELECT e.id, e.organizer_id, e.status, e.title, e.description, e.category, e.mode, e.venue_name, e.cover_file_id,
                     e.address, e.region, e.lat, e.lng, e.online_platform, e.online_url, e.time_zone, e.currency,
                     e.capacity, {}, {}
              FROM events.events e
@@ -290,6 +336,7 @@ pub(crate) fn view(
         "status": s("status")?,
         "title": s("title")?,
         "description": s("description")?,
+        "cover_file_id": rows.value::<Option<Uuid>>(0, "cover_file_id")?,
         "category": s("category")?,
         "mode": s("mode")?,
         "venue": {"name": s("venue_name")?, "address": s("address")?, "region": s("region")?, "lat": f("lat")?, "lng": f("lng")?},

@@ -85,7 +85,7 @@ async fn answer(req: &Request, route: &Route) -> Response {
         ("POST", "/events") => drafts::create(req),
         ("GET", "/events/categories") => drafts::categories(req),
         ("GET", "/events/{id}") => drafts::get(req, &id),
-        ("PATCH", "/events/{id}") => drafts::patch(req, &id),
+        ("PATCH", "/events/{id}") => drafts::patch(req, &id).await,
         ("DELETE", "/events/{id}") => drafts::discard(req, &id),
         ("POST", "/events/{id}/publish") => drafts::publish(req, &id),
         ("PATCH", "/events/{id}/details") => published::edit(req, &id),
