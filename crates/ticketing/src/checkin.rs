@@ -40,10 +40,79 @@ struct Scan {
 pub const CODES_PER_MINUTE_PER_SCANNER: i64 = 10;
 pub const CODES_PER_MINUTE_PER_EVENT: i64 = 100;
 
-/// What was presented at the door, once read.
+/// What was presented at the door, once read: the claims, and (when the ticket was read from the
+/// database with them) what the server holds about it.
 enum Presented {
-    Claims(crate::qr::TicketClaims),
+    Claims(crate::qr::TicketClaims, Option<Stored>),
     Refused(Reason),
+}
+
+/// A ticket as the door needs it, read in the same statement as its claims.
+struct Stored {
+    known: Known,
+    days: Vec<Day>,
+    /// Each day's date in the event's time zone, in day order.
+    dates: Vec<String>,
+    holder: Uuid,
+}
+
+/// The claims of a ticket and everything the door decides with (add the `WHERE`).
+fn door_sql() -> String {
+    crate::signing::CLAIMS_SQL
+        .replacen(
+            "SELECT ",
+            "SELECT t.qr AS stored, t.state = 'revoked' AS revoked, e.status = 'cancelled' AS cancelled, t.holder_id,
+                    (SELECT array_agg(d.day::int8 ORDER BY d.day) FROM events.event_days d WHERE d.event_id = t.event_id) AS day_numbers,
+                    (SELECT array_agg(extract(epoch FROM d.starts_at)::int8 ORDER BY d.day) FROM events.event_days d WHERE d.event_id = t.event_id) AS day_starts,
+                    (SELECT array_agg(extract(epoch FROM d.ends_at)::int8 ORDER BY d.day) FROM events.event_days d WHERE d.event_id = t.event_id) AS day_ends,
+                    (SELECT array_agg(((d.starts_at AT TIME ZONE e.time_zone)::date)::text ORDER BY d.day) FROM events.event_days d WHERE d.event_id = t.event_id) AS day_dates, ",
+            1,
+        )
+        .replacen(
+            "FROM events.tickets t JOIN events.ticket_types tt ON tt.id = t.ticket_type_id",
+            "FROM events.tickets t JOIN events.ticket_types tt ON tt.id = t.ticket_type_id JOIN events.events e ON e.id = t.event_id",
+            1,
+        )
+}
+
+/// Row 0 of [`door_sql`] as claims and what is stored.
+fn door_row(rows: &nexgate_platform::db::Rows) -> Result<Presented, Problem> {
+    let list = |c: &str| -> Result<Vec<i64>, Problem> {
+        Ok(rows
+            .value::<Option<Vec<Option<i64>>>>(0, c)?
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .collect())
+    };
+    let (numbers, starts, ends) = (list("day_numbers")?, list("day_starts")?, list("day_ends")?);
+    let days = numbers
+        .iter()
+        .zip(starts.iter().zip(ends.iter()))
+        .map(|(d, (s, e))| Day {
+            day: *d as u8,
+            starts_at: *s,
+            ends_at: *e,
+        })
+        .collect();
+    let stored = Stored {
+        known: Known {
+            revoked: rows.value(0, "revoked")?,
+            event_cancelled: rows.value(0, "cancelled")?,
+        },
+        days,
+        dates: rows
+            .value::<Option<Vec<Option<String>>>>(0, "day_dates")?
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .collect(),
+        holder: rows.value(0, "holder_id")?,
+    };
+    Ok(Presented::Claims(
+        crate::signing::claims_of(rows, 0, 0)?,
+        Some(stored),
+    ))
 }
 
 /// Who scans: a person with a role on the event (the app), or a device registered to it.
@@ -224,7 +293,9 @@ pub fn upload(req: &Request, event: &str, component: &'static str) -> Result<Res
         let s = &b.scans[i];
         let presented = verifier
             .verify(&s.qr)
-            .map_or(Presented::Refused(Reason::Invalid), Presented::Claims);
+            .map_or(Presented::Refused(Reason::Invalid), |c| {
+                Presented::Claims(c, None)
+            });
         let scan = Scanned {
             event,
             scanner: &scanner,
@@ -283,12 +354,17 @@ fn read(
             if qr.len() > 1000 {
                 return Err(Problem::invalid_field("qr", "is longer than any ticket"));
             }
+            if let Some(presented) = stored_match(conn, event, qr)? {
+                return Ok((presented, false));
+            }
             let verifier =
                 TicketVerifier::from_jwks(&var("ticket_public_keys").map_err(Problem::internal)?)
                     .map_err(|e| Problem::internal(format!("ticket_public_keys: {e}")))?;
             let presented = verifier
                 .verify(qr)
-                .map_or(Presented::Refused(Reason::Invalid), Presented::Claims);
+                .map_or(Presented::Refused(Reason::Invalid), |c| {
+                    Presented::Claims(c, None)
+                });
             Ok((presented, false))
         }
         (None, Some(code)) => {
@@ -303,20 +379,38 @@ fn read(
                 conn,
                 &format!(
                     "{} WHERE t.event_id = $1 AND t.code = $2 AND t.state IN ('valid', 'revoked')",
-                    crate::signing::CLAIMS_SQL
+                    door_sql()
                 ),
                 &[P::Uuid(event.to_string()), P::Str(code)],
             )?;
             if rows.is_empty() {
                 return Ok((Presented::Refused(Reason::Unknown), true));
             }
-            Ok((
-                Presented::Claims(crate::signing::claims_of(&rows, 0, 0)?),
-                true,
-            ))
+            Ok((door_row(&rows)?, true))
         }
         _ => Err(Problem::invalid_field("qr", "give either qr or code")),
     }
+}
+
+/// Online, a QR that is exactly the one stored for its ticket (compared in constant time) is that
+/// ticket: its claims come from the database and no RSA verification is needed. Anything else
+/// (unknown ids, a stale QR of a re-signed ticket, a forgery) goes to the signature check.
+fn stored_match(conn: &Connection, event: Uuid, qr: &str) -> Result<Option<Presented>, Problem> {
+    let Some(ticket) = crate::qr::claimed_ticket(qr) else {
+        return Ok(None);
+    };
+    let rows = query(
+        conn,
+        &format!(
+            "{} WHERE t.id = $1 AND t.event_id = $2 AND t.state IN ('valid', 'revoked') AND t.qr IS NOT NULL",
+            door_sql()
+        ),
+        &[P::Uuid(ticket.to_string()), P::Uuid(event.to_string())],
+    )?;
+    if rows.is_empty() || !crate::qr::same_text(&rows.value::<String>(0, "stored")?, qr) {
+        return Ok(None);
+    }
+    door_row(&rows).map(Some)
 }
 
 /// Counts a manual code attempt per scanner and per event (Redis; 429 with `Retry-After` past it).
@@ -356,32 +450,44 @@ fn admit(
     scan: &Scanned<'_>,
     presented: &Presented,
 ) -> Result<Value, Problem> {
-    let claims = match presented {
-        Presented::Claims(c) => Some(c),
+    let (claims, stored) = match presented {
+        Presented::Claims(c, stored) => (Some(c), stored.as_ref()),
         Presented::Refused(r) => return Ok(json!({ "result": r.code(), "ticket_id": null })),
     };
     let refuse =
         |r: Reason, ticket: Option<Uuid>| json!({ "result": r.code(), "ticket_id": ticket });
     let ticket = claims.map(|c| c.ticket_id);
-    let known = match ticket {
-        Some(t) => known(conn, scan.event, t)?,
-        None => None,
+    let (known, days) = match (stored, ticket) {
+        (Some(s), _) => (Some(s.known), s.days.clone()),
+        (None, Some(t)) => (known(conn, scan.event, t)?, days(conn, scan.event)?),
+        (None, None) => (None, days(conn, scan.event)?),
     };
     let at = scan
         .offline_at
         .unwrap_or_else(|| nexgate_platform::time::now_unix().0);
-    let day = match decide(claims, scan.event, known, &days(conn, scan.event)?, at) {
+    let day = match decide(claims, scan.event, known, &days, at) {
         Ok(day) => day,
         Err(r) => return Ok(refuse(r, ticket)),
     };
     let ticket = ticket.unwrap_or_default();
     let gate = scan.gate.map(|g| g.chars().take(40).collect::<String>());
     let opt = |v: Option<Uuid>| v.map(|u| P::Uuid(u.to_string())).unwrap_or(P::DbNull);
-    let admitted = query(
+    // One statement admits or finds the admission that stands (a conflicting row committed before
+    // this statement began is in its snapshot).
+    let mut first = query(
         conn,
-        "INSERT INTO events.checkins (ticket_id, day, method, actor_id, device_id, gate, scanned_at)
-         VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7::int8::float8))
-         ON CONFLICT (ticket_id, day) DO NOTHING RETURNING ticket_id",
+        &format!(
+            "WITH admitted AS (
+                 INSERT INTO events.checkins (ticket_id, day, method, actor_id, device_id, gate, scanned_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7::int8::float8))
+                 ON CONFLICT (ticket_id, day) DO NOTHING RETURNING at, gate, device_id)
+             SELECT true AS new, {}, gate, device_id FROM admitted
+             UNION ALL
+             SELECT false, {}, gate, device_id FROM events.checkins
+             WHERE ticket_id = $1 AND day = $2 AND NOT EXISTS (SELECT 1 FROM admitted)",
+            ts("at"),
+            ts("at")
+        ),
         &[
             P::Uuid(ticket.to_string()),
             P::Int16(day as i16),
@@ -392,14 +498,18 @@ fn admit(
             P::Int64(at),
         ],
     )?;
-    let first = query(
-        conn,
-        &format!(
-            "SELECT {}, gate, device_id FROM events.checkins WHERE ticket_id = $1 AND day = $2",
-            ts("at")
-        ),
-        &[P::Uuid(ticket.to_string()), P::Int16(day as i16)],
-    )?;
+    if first.is_empty() {
+        // The admission that won was committed after this statement's snapshot (a concurrent
+        // scan): a new statement sees it.
+        first = query(
+            conn,
+            &format!(
+                "SELECT false AS new, {}, gate, device_id FROM events.checkins WHERE ticket_id = $1 AND day = $2",
+                ts("at")
+            ),
+            &[P::Uuid(ticket.to_string()), P::Int16(day as i16)],
+        )?;
+    }
     let first_gate: Option<String> = first.value(0, "gate")?;
     let mut answer = json!({
         "ticket_id": ticket,
@@ -407,8 +517,8 @@ fn admit(
         "checked_in_at": first.value::<Option<String>>(0, "at")?,
         "gate": first_gate,
     });
-    if !admitted.is_empty() {
-        announce(conn, outbox, (scan.event, ticket, day), scan)?;
+    if first.value::<bool>(0, "new")? {
+        announce(conn, outbox, (scan.event, ticket, day), scan, stored)?;
         answer["result"] = json!(Reason::Ok.code());
         return Ok(answer);
     }
@@ -479,7 +589,14 @@ fn announce(
     outbox: &mut Outbox,
     (event, ticket, day): (Uuid, Uuid, u8),
     scan: &Scanned<'_>,
+    stored: Option<&Stored>,
 ) -> Result<(), Problem> {
+    if let Some(s) = stored {
+        let date = (s.dates.len() > 1)
+            .then(|| s.dates.get(usize::from(day).saturating_sub(1)).cloned())
+            .flatten();
+        return record_checked_in(outbox, conn, (event, ticket, s.holder), date, scan);
+    }
     let rows = query(
         conn,
         "SELECT t.holder_id, (SELECT count(*) FROM events.event_days d WHERE d.event_id = t.event_id) > 1 AS multi,
@@ -490,6 +607,22 @@ fn announce(
     )?;
     let holder: Uuid = rows.value(0, "holder_id")?;
     let date: Option<String> = rows.value(0, "date")?;
+    let date = if rows.value::<bool>(0, "multi")? {
+        date
+    } else {
+        None
+    };
+    record_checked_in(outbox, conn, (event, ticket, holder), date, scan)
+}
+
+/// The `events.ticket.checked_in` row, in the admitting transaction.
+fn record_checked_in(
+    outbox: &mut Outbox,
+    conn: &Connection,
+    (event, ticket, holder): (Uuid, Uuid, Uuid),
+    day: Option<String>,
+    scan: &Scanned<'_>,
+) -> Result<(), Problem> {
     outbox.record(
         conn,
         scan.scanner.actor(),
@@ -500,11 +633,7 @@ fn announce(
             event_id: event,
             holder_id: holder,
             method: scan.method.into(),
-            day: if rows.value::<bool>(0, "multi")? {
-                date
-            } else {
-                None
-            },
+            day,
         },
     )
 }

@@ -154,6 +154,28 @@ impl TicketSigner {
     }
 }
 
+/// The ticket id a QR text claims, read without checking anything (to find the stored ticket an
+/// online check-in compares the whole text with); `None` when it is not shaped like a ticket.
+pub fn claimed_ticket(text: &str) -> Option<uuid::Uuid> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.strip_prefix(QR_PREFIX)?.trim())
+        .ok()?;
+    if bytes.len() != PAYLOAD_BYTES + RSA_BITS / 8 {
+        return None;
+    }
+    TicketClaims::decode(&bytes[..PAYLOAD_BYTES]).map(|c| c.ticket_id)
+}
+
+/// Whether two texts are equal, in time that depends on their lengths only.
+pub fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for (i, byte) in a.iter().enumerate() {
+        diff |= byte ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
 /// Verifies tickets with the published public keys (check-in components and scanner apps).
 pub struct TicketVerifier {
     keys: Vec<(u32, VerifyingKey<Sha256>)>,
@@ -227,6 +249,29 @@ pub fn new_key(kid: &str) -> Result<(String, serde_json::Value), KeyError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_claimed_ticket_is_read_without_a_key_and_texts_compare_whole() {
+        let (pem, _) = new_key("0000002a").unwrap();
+        let signer = TicketSigner::from_pkcs8_pem(&pem, "0000002a").unwrap();
+        let ticket = uuid::Uuid::now_v7();
+        let claims = TicketClaims {
+            key_id: 42,
+            ticket_id: ticket,
+            event_id: uuid::Uuid::now_v7(),
+            ticket_type_id: uuid::Uuid::now_v7(),
+            days: EVERY_DAY,
+            valid_from: 0,
+            valid_until: u32::MAX,
+        };
+        let text = signer.sign(&claims);
+        assert_eq!(claimed_ticket(&text), Some(ticket));
+        assert_eq!(claimed_ticket("NXT1:short"), None);
+        assert!(same_text(&text, &text.clone()));
+        assert!(!same_text(&text, &text[..text.len() - 1]));
+        assert!(!same_text("abc", "abd"));
+        assert!(!same_text("", "a"));
+    }
+
     use super::*;
     use std::sync::OnceLock;
 
