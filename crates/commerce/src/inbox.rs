@@ -29,7 +29,7 @@ pub async fn consume(req: &Request, component: &'static str) -> Result<Response,
         };
         let conn = db()?;
         let applied = with_events(&conn, SCHEMA, component, |conn, events| {
-            if !first_delivery(conn, envelope.id)? {
+            if !inbox::first_delivery(conn, SCHEMA, envelope.id)? {
                 return Ok(false);
             }
             let Some(o) = orders::load(conn, order)? else {
@@ -131,14 +131,4 @@ fn our_order(owner_service: &str, reference: &str) -> Option<Uuid> {
     (owner_service == SCHEMA)
         .then(|| Uuid::parse_str(reference).ok())
         .flatten()
-}
-
-/// Records the envelope id; `false` when it was applied before.
-fn first_delivery(conn: &Connection, event: Uuid) -> Result<bool, Problem> {
-    Ok(!query(
-        conn,
-        "INSERT INTO commerce.consumed_events (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING event_id",
-        &[P::Uuid(event.to_string())],
-    )?
-    .is_empty())
 }

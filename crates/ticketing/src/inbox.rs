@@ -33,7 +33,7 @@ pub async fn consume(req: &Request, component: &'static str) -> Result<Response,
     };
     let conn = db()?;
     let issued = with_events(&conn, crate::SCHEMA, component, |conn, events| {
-        if !first_delivery(conn, envelope.id)? {
+        if !inbox::first_delivery(conn, crate::SCHEMA, envelope.id)? {
             return Ok(false);
         }
         let Some((order, event, holder)) = issue_paid(conn, ticket, paid.payable_id)? else {
@@ -110,16 +110,6 @@ fn our_ticket(owner_service: &str, reference: &str) -> Option<Uuid> {
     (owner_service == crate::SCHEMA)
         .then(|| Uuid::parse_str(reference).ok())
         .flatten()
-}
-
-/// Records the envelope id; `false` when it was applied before.
-fn first_delivery(conn: &Connection, event: Uuid) -> Result<bool, Problem> {
-    Ok(!query(
-        conn,
-        "INSERT INTO events.consumed_events (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING event_id",
-        &[P::Uuid(event.to_string())],
-    )?
-    .is_empty())
 }
 
 /// A deleted account (docs/ticketing.md, "Deleted accounts"; its blockers kept it from having
