@@ -1546,6 +1546,42 @@ async fn cards_attendance_analytics_and_deletion_blockers() {
         }
     }
 
+    // The organizer page: linked on the profile at the first publish, listing the event.
+    let profile = nexgate_tests::eventually(std::time::Duration::from_secs(10), || async {
+        let p = as_user(
+            &app,
+            &fan,
+            Method::GET,
+            &format!("/users/{}", organizer.user_id),
+            None,
+        )
+        .await;
+        (p.body["organizer_id"] == organizer.user_id.as_str()).then_some(p)
+    })
+    .await;
+    assert!(
+        profile.is_some(),
+        "links.organizer_id on the profile\n{}",
+        app.host.log()
+    );
+    let page = as_user(
+        &app,
+        &fan,
+        Method::GET,
+        &format!("/events/organizers/{}/events", organizer.user_id),
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200, "{page}");
+    assert_eq!(
+        (
+            page.body["items"][0]["id"].as_str(),
+            page.body["items"][0]["upcoming"].as_bool()
+        ),
+        (Some(event.as_str()), Some(true)),
+        "{page}"
+    );
+
     // The card, read as another service's role would (nexgate_services).
     let db = app.db.admin().await;
     let card = db

@@ -269,7 +269,7 @@ pub fn discard(req: &Request, id: &str) -> Result<Response, Problem> {
 
 /// `POST /events/{id}/publish`: every step checked again (422 naming the step and field), then
 /// the event is public.
-pub fn publish(req: &Request, id: &str) -> Result<Response, Problem> {
+pub async fn publish(req: &Request, id: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let conn = db()?;
@@ -284,6 +284,7 @@ pub fn publish(req: &Request, id: &str) -> Result<Response, Problem> {
         )?;
         Ok::<_, Problem>(())
     })?;
+    crate::organizers::link_first(&conn, ctx.user_id).await?;
     Ok(json(
         200,
         &view(&conn, id, Some(ctx.user_id))?.unwrap_or(Value::Null),

@@ -4,7 +4,7 @@
 //! [`inbox`] hears they are paid; [`payables`] one per paid ticket; [`jobs`] ending holds and
 //! making owed voids), [`tickets`], [`signing`] (the signing component's side), [`checkin`]
 //! (people and [`devices`], online and offline), [`roles`], [`attendees`], [`analytics`],
-//! [`attendance`], [`reviews`], [`payouts`] (escrow released after the event), [`cancellation`],
+//! [`attendance`], [`organizers`], [`reviews`], [`payouts`] (escrow released after the event), [`cancellation`],
 //! [`refunds`], [`transfers`] and [`revocations`]. Pure and unit-tested: [`qr`] (the signed ticket:
 //! payload, RSA signature, the QR text), [`codes`] (the short codes typed at the door) and
 //! [`admission`] (which reason code a presented ticket gets).
@@ -22,6 +22,7 @@ pub mod drafts;
 pub mod inbox;
 pub mod jobs;
 pub mod orders;
+pub mod organizers;
 pub mod payables;
 pub mod payouts;
 pub mod published;

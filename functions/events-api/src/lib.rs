@@ -10,8 +10,8 @@ use nexgate_platform::body::{read_request, send_response};
 use nexgate_platform::routes::{find, unrouted, Route, Table};
 use nexgate_platform::Problem;
 use nexgate_ticketing::{
-    analytics, attendance, attendees, cancellation, devices, drafts, orders, published, refunds,
-    reviews, revocations, roles, ticket_types, tickets, transfers,
+    analytics, attendance, attendees, cancellation, devices, drafts, orders, organizers, published,
+    refunds, reviews, revocations, roles, ticket_types, tickets, transfers,
 };
 use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
@@ -39,6 +39,7 @@ const ROUTES: &Table = &[
     ("POST", "/events/{id}/reviews"),
     ("POST", "/events/{id}/reviews/{review_id}/reply"),
     ("GET", "/events/organizers/{id}/rating"),
+    ("GET", "/events/organizers/{id}/events"),
     ("GET", "/events/{id}/analytics"),
     ("GET", "/events/settings/attendance"),
     ("PUT", "/events/settings/attendance"),
@@ -87,7 +88,7 @@ async fn answer(req: &Request, route: &Route) -> Response {
         ("GET", "/events/{id}") => drafts::get(req, &id),
         ("PATCH", "/events/{id}") => drafts::patch(req, &id).await,
         ("DELETE", "/events/{id}") => drafts::discard(req, &id),
-        ("POST", "/events/{id}/publish") => drafts::publish(req, &id),
+        ("POST", "/events/{id}/publish") => drafts::publish(req, &id).await,
         ("PATCH", "/events/{id}/details") => published::edit(req, &id),
         ("POST", "/events/{id}/reschedule") => published::reschedule(req, &id, COMPONENT),
         ("POST", "/events/{id}/ticket-types") => ticket_types::add(req, &id),
@@ -104,6 +105,7 @@ async fn answer(req: &Request, route: &Route) -> Response {
             reviews::reply(req, &id, route.param("review_id"))
         }
         ("GET", "/events/organizers/{id}/rating") => reviews::organizer_rating(req, &id),
+        ("GET", "/events/organizers/{id}/events") => organizers::page(req, &id),
         ("GET", "/events/{id}/analytics") => analytics::get(req, &id),
         ("GET", "/events/settings/attendance") => attendance::get(req),
         ("PUT", "/events/settings/attendance") => attendance::put(req),
