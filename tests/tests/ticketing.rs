@@ -1464,6 +1464,12 @@ async fn a_published_event_is_edited_within_rules_and_holders_hear_of_new_dates(
         festival_days()[0]["starts_at"].as_str().map(|s| &s[..13]),
         "{moved}"
     );
+    assert!(
+        moved.body["days"][0]["starts_local"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("T17:00")),
+        "14:00 UTC is 17:00 in Dar es Salaam: {moved}"
+    );
     let (_, told) = observer
         .wait_for(std::time::Duration::from_secs(10), |key, e| {
             key.ends_with(".events.event.rescheduled") && e["data"]["event_id"] == event.as_str()

@@ -357,11 +357,14 @@ fn days_of(conn: &Connection, id: Uuid) -> Result<Vec<Value>, Problem> {
     let rows = query(
         conn,
         &format!(
-            "SELECT day, {}, {}, extract(epoch FROM starts_at)::bigint AS starts_unix,
-                    extract(epoch FROM ends_at)::bigint AS ends_unix
-             FROM events.event_days WHERE event_id = $1 ORDER BY day",
-            ts("starts_at"),
-            ts("ends_at")
+            "SELECT d.day, {}, {}, extract(epoch FROM d.starts_at)::bigint AS starts_unix,
+                    extract(epoch FROM d.ends_at)::bigint AS ends_unix,
+                    to_char(d.starts_at AT TIME ZONE e.time_zone, 'YYYY-MM-DD\"T\"HH24:MI') AS starts_local,
+                    to_char(d.ends_at AT TIME ZONE e.time_zone, 'YYYY-MM-DD\"T\"HH24:MI') AS ends_local
+             FROM events.event_days d JOIN events.events e ON e.id = d.event_id
+             WHERE d.event_id = $1 ORDER BY d.day",
+            ts("d.starts_at"),
+            ts("d.ends_at")
         ),
         &[P::Uuid(id.to_string())],
     )?;
@@ -369,6 +372,9 @@ fn days_of(conn: &Connection, id: Uuid) -> Result<Vec<Value>, Problem> {
         .map(|i| {
             Ok(json!({
                 "day": rows.value::<i16>(i, "day")?,
+                // Wall-clock times in the event's time zone, as attendees read them.
+                "starts_local": rows.value::<String>(i, "starts_local")?,
+                "ends_local": rows.value::<String>(i, "ends_local")?,
                 "starts_at": rows.value::<String>(i, "starts_at")?,
                 "ends_at": rows.value::<String>(i, "ends_at")?,
                 "starts_unix": rows.value::<i64>(i, "starts_unix")?,
