@@ -63,14 +63,7 @@ pub fn get(req: &Request, event: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let event = parse_id("id", event)?;
     let conn = db()?;
-    let allowed = query(
-        &conn,
-        "SELECT 1 FROM events.event_roles WHERE event_id = $1 AND user_id = $2 AND role IN ('owner', 'manager')",
-        &[P::Uuid(event.to_string()), P::Uuid(ctx.user_id.to_string())],
-    )?;
-    if allowed.is_empty() {
-        return Err(Problem::not_found("no such event of yours"));
-    }
+    crate::roles::require(&conn, event, ctx.user_id, crate::roles::MANAGING)?;
     let views = series(
         &conn,
         "SELECT day::text AS date, count(*)::int8 AS unique_viewers FROM events.page_views

@@ -30,18 +30,12 @@ enum Sight {
 
 /// The asker's sight on `event` (404 without a role).
 fn sight(conn: &Connection, event: Uuid, user: Uuid) -> Result<Sight, Problem> {
-    let rows = query(
-        conn,
-        "SELECT role FROM events.event_roles WHERE event_id = $1 AND user_id = $2",
-        &[P::Uuid(event.to_string()), P::Uuid(user.to_string())],
-    )?;
-    if rows.is_empty() {
-        return Err(Problem::not_found("no such event of yours"));
-    }
-    Ok(match rows.value::<String>(0, "role")?.as_str() {
-        "checker" => Sight::Door,
-        _ => Sight::Full,
-    })
+    Ok(
+        match crate::roles::require(conn, event, user, &[])?.as_str() {
+            "checker" => Sight::Door,
+            _ => Sight::Full,
+        },
+    )
 }
 
 /// The list's filters, read from the query string.

@@ -188,15 +188,9 @@ fn scanner(
 
 /// 404 unless `user` has a role on `event`.
 fn require_role(conn: &Connection, event: Uuid, user: Uuid) -> Result<(), Problem> {
-    let role = query(
-        conn,
-        "SELECT 1 FROM events.event_roles WHERE event_id = $1 AND user_id = $2",
-        &[P::Uuid(event.to_string()), P::Uuid(user.to_string())],
-    )?;
-    if role.is_empty() {
-        return Err(no_role());
-    }
-    Ok(())
+    crate::roles::require(conn, event, user, &[])
+        .map(|_| ())
+        .map_err(|p| if p.status == 404 { no_role() } else { p })
 }
 
 fn no_role() -> Problem {

@@ -87,15 +87,7 @@ struct NewDevice {
 
 /// 404 unless `user` is the owner or a manager of `event`.
 fn managed(conn: &Connection, event: Uuid, user: Uuid) -> Result<(), Problem> {
-    let rows = query(
-        conn,
-        "SELECT 1 FROM events.event_roles WHERE event_id = $1 AND user_id = $2 AND role IN ('owner', 'manager')",
-        &[P::Uuid(event.to_string()), P::Uuid(user.to_string())],
-    )?;
-    if rows.is_empty() {
-        return Err(Problem::not_found("no such event of yours"));
-    }
-    Ok(())
+    crate::roles::require(conn, event, user, crate::roles::MANAGING).map(|_| ())
 }
 
 /// `POST /events/{id}/devices {name, kind: scanner|kiosk, gate?}`: 201 with the credential, shown

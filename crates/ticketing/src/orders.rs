@@ -388,9 +388,8 @@ fn issue(
     } else {
         ("valid", P::DbNull)
     };
-    for _ in 0..5 {
-        let code = codes::generate().map_err(|e| Problem::internal(format!("randomness: {e}")))?;
-        let rows = query(
+    with_fresh_code(|code| {
+        Ok(!query(
             conn,
             "INSERT INTO events.tickets (id, order_id, event_id, ticket_type_id, holder_id, attendee_name, code, state, price, payable_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id, code) DO NOTHING RETURNING id",
@@ -406,8 +405,19 @@ fn issue(
                 P::Int64(price),
                 payable.clone(),
             ],
-        )?;
-        if !rows.is_empty() {
+        )?
+        .is_empty())
+    })
+}
+
+/// Runs `insert` with a fresh manual code until it stores the ticket (`true`; a clash with a
+/// code of the same event answers `false`), at most five times.
+pub(crate) fn with_fresh_code(
+    mut insert: impl FnMut(String) -> Result<bool, Problem>,
+) -> Result<(), Problem> {
+    for _ in 0..5 {
+        let code = codes::generate().map_err(|e| Problem::internal(format!("randomness: {e}")))?;
+        if insert(code)? {
             return Ok(());
         }
     }

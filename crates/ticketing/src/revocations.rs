@@ -27,14 +27,7 @@ pub fn list(req: &Request, id: &str) -> Result<Response, Problem> {
     let id = parse_id("id", id)?;
     let page = page_request::<(CursorTime, Uuid)>(query_string(req), 500, 2000)?;
     let conn = db()?;
-    let role = query(
-        &conn,
-        "SELECT 1 FROM events.event_roles WHERE event_id = $1 AND user_id = $2",
-        &[P::Uuid(id.to_string()), P::Uuid(ctx.user_id.to_string())],
-    )?;
-    if role.is_empty() {
-        return Err(Problem::not_found("no such event of yours"));
-    }
+    crate::roles::require(&conn, id, ctx.user_id, &[])?;
     let (after_at, after_id) = match &page.after {
         Some((at, t)) => (P::Str(at.as_str().to_string()), P::Uuid(t.to_string())),
         None => (P::DbNull, P::DbNull),

@@ -23,6 +23,33 @@ struct NewRole {
     role: String,
 }
 
+/// The role `user` holds on `event` (`owner`, `manager`, `checker`); 404 naming the event as
+/// theirs when they hold none, or none of `allowed` (every role when `allowed` is empty).
+pub(crate) fn require(
+    conn: &Connection,
+    event: Uuid,
+    user: Uuid,
+    allowed: &[&str],
+) -> Result<String, Problem> {
+    let rows = query(
+        conn,
+        "SELECT role FROM events.event_roles WHERE event_id = $1 AND user_id = $2",
+        &[P::Uuid(event.to_string()), P::Uuid(user.to_string())],
+    )?;
+    let role: Option<String> = if rows.is_empty() {
+        None
+    } else {
+        Some(rows.value(0, "role")?)
+    };
+    match role {
+        Some(r) if allowed.is_empty() || allowed.contains(&r.as_str()) => Ok(r),
+        _ => Err(Problem::not_found("no such event of yours")),
+    }
+}
+
+/// Owners and managers (who see personal data and run devices and analytics).
+pub(crate) const MANAGING: &[&str] = &["owner", "manager"];
+
 /// 404 unless `user` owns the event `id`.
 fn owned(conn: &Connection, id: Uuid, user: Uuid) -> Result<(), Problem> {
     let rows = query(

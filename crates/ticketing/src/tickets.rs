@@ -19,14 +19,19 @@ pub async fn get(req: &Request, id: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let conn = db()?;
-    let mut ticket = load(&conn, id, ctx.user_id)?
-        .ok_or_else(|| Problem::not_found("no such ticket of yours"))?;
-    if ticket["qr"].is_null() && ticket["state"] == "valid" {
-        crate::signing::sign(&[id]).await?;
-        ticket = load(&conn, id, ctx.user_id)?
-            .ok_or_else(|| Problem::not_found("no such ticket of yours"))?;
+    Ok(json(200, &load_signed(&conn, id, ctx.user_id).await?))
+}
+
+/// The holder's ticket, signed first if it is valid and a crash (or a reschedule) left it
+/// unsigned; 404 for anyone else's.
+async fn load_signed(conn: &Connection, id: Uuid, holder: Uuid) -> Result<Value, Problem> {
+    let ticket =
+        load(conn, id, holder)?.ok_or_else(|| Problem::not_found("no such ticket of yours"))?;
+    if !(ticket["qr"].is_null() && ticket["state"] == "valid") {
+        return Ok(ticket);
     }
-    Ok(json(200, &ticket))
+    crate::signing::sign(&[id]).await?;
+    load(conn, id, holder)?.ok_or_else(|| Problem::not_found("no such ticket of yours"))
 }
 
 fn load(conn: &Connection, id: Uuid, holder: Uuid) -> Result<Option<Value>, Problem> {
@@ -73,18 +78,12 @@ pub async fn image(req: &Request, id: &str, png: bool) -> Result<Response, Probl
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let conn = db()?;
-    let mut ticket = load(&conn, id, ctx.user_id)?
-        .ok_or_else(|| Problem::not_found("no such ticket of yours"))?;
+    let ticket = load_signed(&conn, id, ctx.user_id).await?;
     if ticket["state"] != "valid" {
         return Err(Problem::conflict(
             "ticket_not_valid",
             "only a valid ticket has a QR code",
         ));
-    }
-    if ticket["qr"].is_null() {
-        crate::signing::sign(&[id]).await?;
-        ticket = load(&conn, id, ctx.user_id)?
-            .ok_or_else(|| Problem::not_found("no such ticket of yours"))?;
     }
     let text = ticket["qr"].as_str().unwrap_or_default();
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)

@@ -166,10 +166,8 @@ fn issue_to(
     to: Uuid,
     payable: Option<Uuid>,
 ) -> Result<(), Problem> {
-    for _ in 0..5 {
-        let code =
-            crate::codes::generate().map_err(|e| Problem::internal(format!("randomness: {e}")))?;
-        let made = query(
+    crate::orders::with_fresh_code(|code| {
+        Ok(!query(
             conn,
             "INSERT INTO events.tickets (id, order_id, event_id, ticket_type_id, holder_id, code, state, price,
                                          payable_id, paid_at, transferred_from)
@@ -183,10 +181,7 @@ fn issue_to(
                 P::Str(code),
                 payable.map(|p| P::Str(p.to_string())).unwrap_or(P::DbNull),
             ],
-        )?;
-        if !made.is_empty() {
-            return Ok(());
-        }
-    }
-    Err(Problem::internal("five manual codes in a row were taken"))
+        )?
+        .is_empty())
+    })
 }
