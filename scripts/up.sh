@@ -43,7 +43,7 @@ step "access-token keys in $KEY_DIR (made once, kept)"
 "$OPS_BIN" jwt-keygen --dir "$KEY_DIR"
 "$OPS_BIN" seal-keygen --dir "$KEY_DIR"
 "$OPS_BIN" ticket-keygen --dir "$KEY_DIR"
-for service in auth profiles files payments commerce events; do
+for service in auth profiles files payments commerce events social; do
     [ -s "$KEY_DIR/$service-internal.token" ] || (umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \n' > "$KEY_DIR/$service-internal.token")
 done
 [ -s "$KEY_DIR/mfa.key" ] || (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$KEY_DIR/mfa.key")
@@ -56,6 +56,7 @@ export SPIN_VARIABLE_FILES_DB_URL="$(db_url nexgate_files)"
 export SPIN_VARIABLE_PAYMENTS_DB_URL="$(db_url nexgate_payments)"
 export SPIN_VARIABLE_COMMERCE_DB_URL="$(db_url nexgate_commerce)"
 export SPIN_VARIABLE_EVENTS_DB_URL="$(db_url nexgate_events)"
+export SPIN_VARIABLE_SOCIAL_DB_URL="$(db_url nexgate_social)"
 export SPIN_VARIABLE_NOTIFICATIONS_DB_URL="postgres://nexgate_notifications:$PG_PASSWORD@$PG_HOST:$PG_PORT/notifications?sslmode=disable"
 export SPIN_VARIABLE_NOTIFICATIONS_SESSIONS_DB_URL="$(db_url nexgate_notifications)"
 export SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat "$KEY_DIR/jwt-private.jwk")"
@@ -68,10 +69,11 @@ export SPIN_VARIABLE_FILES_INTERNAL_TOKEN="$(cat "$KEY_DIR/files-internal.token"
 export SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN="$(cat "$KEY_DIR/payments-internal.token")"
 export SPIN_VARIABLE_COMMERCE_INTERNAL_TOKEN="$(cat "$KEY_DIR/commerce-internal.token")"
 export SPIN_VARIABLE_EVENTS_INTERNAL_TOKEN="$(cat "$KEY_DIR/events-internal.token")"
+export SPIN_VARIABLE_SOCIAL_INTERNAL_TOKEN="$(cat "$KEY_DIR/social-internal.token")"
 export SPIN_VARIABLE_TICKET_SIGNING_KEY="$(cat "$KEY_DIR/ticket-signing.pem")"
 export SPIN_VARIABLE_TICKET_SIGNING_KEY_ID="$(cat "$KEY_DIR/ticket-signing.kid")"
 export SPIN_VARIABLE_TICKET_PUBLIC_KEYS="$(cat "$KEY_DIR/ticket-public.jwks")"
-for service in health auth profiles files payments commerce events; do
+for service in health auth profiles files payments commerce events social; do
     export "SPIN_VARIABLE_${service^^}_MQTT_PASSWORD=$(broker_password "nexgate-$service")"
 done
 export SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY"

@@ -7,6 +7,7 @@ use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use nexgate_bus::consumer::Outcome;
 use nexgate_events::catalogue::auth::AccountDeleted;
+use nexgate_events::catalogue::social::PostDeleted;
 use nexgate_events::catalogue::EventData;
 use nexgate_events::envelope::Envelope;
 use nexgate_events::sealed::{OpeningKeys, SEALED_FIELD};
@@ -201,6 +202,7 @@ async fn record(db: &mut Db, gateways: &Gateways, e: &Envelope, facts: &EventFac
     let template = templates::template(&e.event_type);
     let (outcome, detail) = match template {
         _ if e.event_type == AccountDeleted::TYPE.name => ("skipped", Some("account erased")),
+        _ if e.event_type == PostDeleted::TYPE.name => ("skipped", Some("post's notifications removed")),
         Some(t) if t.recipient != Recipient::EventAddress && e.audience.is_empty() => {
             ("skipped", Some("empty audience"))
         }
@@ -221,6 +223,17 @@ async fn record(db: &mut Db, gateways: &Gateways, e: &Envelope, facts: &EventFac
     }
     if let Some(deleted) = e.data_as::<AccountDeleted>() {
         erase_user(&mut tx, deleted.user_id).await?;
+        tx.commit().await?;
+        return Ok(());
+    }
+    if let Some(deleted) = e.data_as::<PostDeleted>() {
+        // A deleted post's notifications (likes, comments, reposts, mentions, invitations) go,
+        // with their pending deliveries (docs/notifications.md, "Deleted posts").
+        tx.execute(
+            "DELETE FROM notifications.items WHERE event_type LIKE 'social.%' AND data->>'post_id' = $1",
+            &[&deleted.post_id.to_string()],
+        )
+        .await?;
         tx.commit().await?;
         return Ok(());
     }

@@ -555,6 +555,8 @@ pub struct TestApp {
     pub commerce_internal_token: String,
     /// What `/internal/events/...` routes demand (`events_internal_token`).
     pub events_internal_token: String,
+    /// What `/internal/social/...` routes demand (`social_internal_token`).
+    pub social_internal_token: String,
     /// The notifier's sealing key pair for this app (private, public; base64url): producers seal
     /// one-time secrets to the public key, the app's notifier opens them with the private one.
     pub seal_keys: (String, String),
@@ -584,6 +586,7 @@ impl TestApp {
         let payments_internal_token = format!("payments-token-{}", uuid::Uuid::new_v4().simple());
         let commerce_internal_token = format!("commerce-token-{}", uuid::Uuid::new_v4().simple());
         let events_internal_token = format!("events-token-{}", uuid::Uuid::new_v4().simple());
+        let social_internal_token = format!("social-token-{}", uuid::Uuid::new_v4().simple());
         let seal_keys = nexgate_events::sealed::generate_key_pair();
         let mut vars: Vec<(String, String)> = vec![
             (
@@ -596,6 +599,7 @@ impl TestApp {
         let publishers: &[&str] = match manifest {
             Manifest::App => &[
                 "health", "auth", "profiles", "files", "payments", "commerce", "events",
+                "social",
             ],
             Manifest::Fixture => &["probe"],
         };
@@ -668,6 +672,14 @@ impl TestApp {
                 vars.push((
                     "SPIN_VARIABLE_EVENTS_DB_URL".into(),
                     db.url("nexgate_events"),
+                ));
+                vars.push((
+                    "SPIN_VARIABLE_SOCIAL_DB_URL".into(),
+                    db.url("nexgate_social"),
+                ));
+                vars.push((
+                    "SPIN_VARIABLE_SOCIAL_INTERNAL_TOKEN".into(),
+                    social_internal_token.clone(),
                 ));
                 let tickets = ticket_keys();
                 vars.extend([
@@ -760,6 +772,7 @@ impl TestApp {
             payments_internal_token,
             commerce_internal_token,
             events_internal_token,
+            social_internal_token,
             seal_keys,
         }
     }
@@ -827,6 +840,10 @@ impl TestApp {
             (
                 "SPIN_VARIABLE_EVENTS_INTERNAL_TOKEN".to_string(),
                 self.events_internal_token.clone(),
+            ),
+            (
+                "SPIN_VARIABLE_SOCIAL_INTERNAL_TOKEN".to_string(),
+                self.social_internal_token.clone(),
             ),
             ("NEXGATE_BASE_URL".to_string(), self.host.base_url.clone()),
             (

@@ -1,4 +1,4 @@
-//! The event types of the social feed (to be built: issue "E-Social service"): `social.*`.
+//! The event types of the social service (docs/social.md): `social.*`.
 
 use uuid::Uuid;
 
@@ -91,6 +91,30 @@ event_types! {
             post_id: Uuid = "string (uuid)",
             inviter_id: Uuid = "string (uuid)",
             invitee_id: Uuid = "string (uuid)",
+        }
+    }
+
+    PostCreated {
+        name: "social.post.created",
+        version: 1,
+        secret: false,
+        description: "A post was published (at once, or by the scheduler at its time; again when a co-author accepts). Consumed by social itself through the dispatcher: the post is fanned out into its authors' followers' cached home feeds. Nobody is notified. Audience: the authors.",
+        data: {
+            post_id: Uuid = "string (uuid)",
+            author_id: Uuid = "string (uuid)",
+            kind: String = "string: standard, product, event, poll, collaborative, repost or quote",
+            published_at: String = "string: RFC 3339",
+        }
+    }
+
+    PostDeleted {
+        name: "social.post.deleted",
+        version: 1,
+        secret: false,
+        description: "A post was deleted by its author (or erased with their account). Consumed by the notifier, which removes the post's notifications (likes, comments, reposts, mentions), and by social (cached feeds). Audience: the post's author.",
+        data: {
+            post_id: Uuid = "string (uuid)",
+            author_id: Uuid = "string (uuid)",
         }
     }
 }
