@@ -521,9 +521,13 @@ async fn trending_and_discover_follow_a_controllable_clock() {
     let bad = w.call(&viewer, Method::GET, "/social/feed/trending?at=yesterday", None).await;
     assert_eq!((bad.status, field(&bad)), (422, "at"), "{bad}");
 
+    let unnoticed = id(&w.post(&cold, json!({"text": "nobody engaged"})).await);
     let discover = w.call(&viewer, Method::GET, &format!("/social/feed/discover?at={now}"), None).await;
     let found = ids(&discover.body["items"]);
-    assert_eq!(found.first(), Some(&fof_post), "followed by a followee comes first: {discover}");
+    let at = |p: &String| found.iter().position(|f| f == p);
+    assert!(at(&fof_post).is_some() && at(&fof_post) < at(&cold_post), "followed by a followee: {discover}");
+    assert_eq!(at(&hot_post), Some(0), "engagement counts: {discover}");
+    assert_eq!(at(&unnoticed), None, "no affinity and no engagement: {discover}");
     assert!(!found.contains(&id(&w.post(&followee, json!({"text": "mine"})).await)));
     // Blocking removes the author from discover too.
     w.block(&viewer, &friend_of_friend).await;
