@@ -202,7 +202,9 @@ async fn record(db: &mut Db, gateways: &Gateways, e: &Envelope, facts: &EventFac
     let template = templates::template(&e.event_type);
     let (outcome, detail) = match template {
         _ if e.event_type == AccountDeleted::TYPE.name => ("skipped", Some("account erased")),
-        _ if e.event_type == PostDeleted::TYPE.name => ("skipped", Some("post's notifications removed")),
+        _ if e.event_type == PostDeleted::TYPE.name => {
+            ("skipped", Some("post's notifications removed"))
+        }
         Some(t) if t.recipient != Recipient::EventAddress && e.audience.is_empty() => {
             ("skipped", Some("empty audience"))
         }

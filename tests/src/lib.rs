@@ -598,8 +598,7 @@ impl TestApp {
         // Each publishing service's broker user (the app), or the probe's (the fixture).
         let publishers: &[&str] = match manifest {
             Manifest::App => &[
-                "health", "auth", "profiles", "files", "payments", "commerce", "events",
-                "social",
+                "health", "auth", "profiles", "files", "payments", "commerce", "events", "social",
             ],
             Manifest::Fixture => &["probe"],
         };

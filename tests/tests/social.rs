@@ -23,10 +23,19 @@ async fn world() -> World {
     app.declare_queues("infra/subscriptions.toml");
     let dispatcher = app.worker(
         "dispatcher",
-        &["--subscriptions", "infra/subscriptions.toml", "--expires-ms", "600000"],
+        &[
+            "--subscriptions",
+            "infra/subscriptions.toml",
+            "--expires-ms",
+            "600000",
+        ],
     );
     let observer = app.observe_events().await;
-    World { app, observer, _dispatcher: dispatcher }
+    World {
+        app,
+        observer,
+        _dispatcher: dispatcher,
+    }
 }
 
 impl World {
@@ -39,19 +48,30 @@ impl World {
     }
 
     async fn post(&self, user: &User, body: Value) -> Answer {
-        self.call(user, Method::POST, "/social/posts", Some(body)).await
+        self.call(user, Method::POST, "/social/posts", Some(body))
+            .await
     }
 
     async fn follow(&self, follower: &User, followee: &User) {
         let a = self
-            .call(follower, Method::POST, &format!("/users/{}/follow", followee.user_id), None)
+            .call(
+                follower,
+                Method::POST,
+                &format!("/users/{}/follow", followee.user_id),
+                None,
+            )
             .await;
         assert_eq!(a.status, 200, "{a}");
     }
 
     async fn block(&self, blocker: &User, blocked: &User) {
         let a = self
-            .call(blocker, Method::POST, &format!("/users/{}/block", blocked.user_id), None)
+            .call(
+                blocker,
+                Method::POST,
+                &format!("/users/{}/block", blocked.user_id),
+                None,
+            )
             .await;
         assert!(a.status == 200 || a.status == 204, "{a}");
     }
@@ -75,7 +95,9 @@ impl World {
 
     /// The post ids of the viewer's home feed (first page).
     async fn feed(&self, viewer: &User) -> Vec<String> {
-        let a = self.call(viewer, Method::GET, "/social/feed/following?limit=50", None).await;
+        let a = self
+            .call(viewer, Method::GET, "/social/feed/following?limit=50", None)
+            .await;
         assert_eq!(a.status, 200, "{a}");
         ids(&a.body["items"])
     }
@@ -107,14 +129,32 @@ fn in_secs(secs: i64) -> String {
 async fn posts_carry_resolved_facets_and_bad_input_changes_nothing() {
     let mut w = world().await;
     let (amina, juma) = (w.user().await, w.user().await);
-    let text = format!("🎉 Karibu @{} na @nobody_here #Sokoni #sokoni", juma.username);
+    let text = format!(
+        "🎉 Karibu @{} na @nobody_here #Sokoni #sokoni",
+        juma.username
+    );
     let made = w.post(&amina, json!({"text": text})).await;
-    assert_eq!((made.status, made.body["kind"].as_str()), (201, Some("standard")), "{made}");
+    assert_eq!(
+        (made.status, made.body["kind"].as_str()),
+        (201, Some("standard")),
+        "{made}"
+    );
     let facets = made.body["facets"].as_array().unwrap();
     let mention = facets.iter().find(|f| f["type"] == "mention").unwrap();
-    assert_eq!(mention["user_id"], json!(juma.user_id), "mentions resolve at write time");
-    let (start, end) = (mention["start"].as_u64().unwrap() as usize, mention["end"].as_u64().unwrap() as usize);
-    assert_eq!(&text.as_bytes()[start..end], format!("@{}", juma.username).as_bytes(), "UTF-8 byte range after an emoji");
+    assert_eq!(
+        mention["user_id"],
+        json!(juma.user_id),
+        "mentions resolve at write time"
+    );
+    let (start, end) = (
+        mention["start"].as_u64().unwrap() as usize,
+        mention["end"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(
+        &text.as_bytes()[start..end],
+        format!("@{}", juma.username).as_bytes(),
+        "UTF-8 byte range after an emoji"
+    );
     assert!(
         !facets.iter().any(|f| f["username"] == "nobody_here"),
         "a name nobody holds gets no link: {facets:?}"
@@ -122,13 +162,25 @@ async fn posts_carry_resolved_facets_and_bad_input_changes_nothing() {
     assert_eq!(facets.iter().filter(|f| f["type"] == "tag").count(), 2);
 
     // The tag page lists it, under the tag in lower case.
-    let page = w.call(&juma, Method::GET, "/social/tags/SOKONI/posts", None).await;
+    let page = w
+        .call(&juma, Method::GET, "/social/tags/SOKONI/posts", None)
+        .await;
     assert_eq!(ids(&page.body["items"]), vec![id(&made)], "{page}");
 
     let poll = w
-        .post(&amina, json!({"kind": "poll", "text": "Which day?", "poll": {"options": ["Sat", "Sun"]}}))
+        .post(
+            &amina,
+            json!({"kind": "poll", "text": "Which day?", "poll": {"options": ["Sat", "Sun"]}}),
+        )
         .await;
-    assert_eq!((poll.status, poll.body["poll"]["options"][1]["text"].as_str()), (201, Some("Sun")), "{poll}");
+    assert_eq!(
+        (
+            poll.status,
+            poll.body["poll"]["options"][1]["text"].as_str()
+        ),
+        (201, Some("Sun")),
+        "{poll}"
+    );
 
     let long = "a".repeat(2001);
     let eleven: Vec<String> = (0..11).map(|_| uuid::Uuid::new_v4().to_string()).collect();
@@ -138,14 +190,38 @@ async fn posts_carry_resolved_facets_and_bad_input_changes_nothing() {
         (json!({"text": long}), "text"),
         (json!({"text": "x", "media": eleven}), "media"),
         (json!({"text": "x", "media": [stranger_file]}), "media[0]"),
-        (json!({"kind": "poll", "text": "?", "poll": {"options": ["only"]}}), "poll.options"),
-        (json!({"kind": "poll", "text": "?", "poll": {"options": ["a", "b"], "closes_at": in_secs(-60)}}), "poll.closes_at"),
-        (json!({"text": "later", "publish_at": in_secs(60)}), "publish_at"),
-        (json!({"text": "later", "publish_at": in_secs(200 * 86_400)}), "publish_at"),
-        (json!({"kind": "quote", "text": "look", "quote_of": uuid::Uuid::new_v4()}), "quote_of"),
-        (json!({"kind": "product", "product_id": uuid::Uuid::new_v4()}), "product_id"),
-        (json!({"kind": "event", "event_id": uuid::Uuid::new_v4()}), "event_id"),
-        (json!({"text": "x", "coauthors": [amina.user_id]}), "coauthors"),
+        (
+            json!({"kind": "poll", "text": "?", "poll": {"options": ["only"]}}),
+            "poll.options",
+        ),
+        (
+            json!({"kind": "poll", "text": "?", "poll": {"options": ["a", "b"], "closes_at": in_secs(-60)}}),
+            "poll.closes_at",
+        ),
+        (
+            json!({"text": "later", "publish_at": in_secs(60)}),
+            "publish_at",
+        ),
+        (
+            json!({"text": "later", "publish_at": in_secs(200 * 86_400)}),
+            "publish_at",
+        ),
+        (
+            json!({"kind": "quote", "text": "look", "quote_of": uuid::Uuid::new_v4()}),
+            "quote_of",
+        ),
+        (
+            json!({"kind": "product", "product_id": uuid::Uuid::new_v4()}),
+            "product_id",
+        ),
+        (
+            json!({"kind": "event", "event_id": uuid::Uuid::new_v4()}),
+            "event_id",
+        ),
+        (
+            json!({"text": "x", "coauthors": [amina.user_id]}),
+            "coauthors",
+        ),
         (json!({"text": "x", "visibility": "friends"}), "visibility"),
         (json!({"kind": "gif", "text": "x"}), "kind"),
     ];
@@ -154,28 +230,69 @@ async fn posts_carry_resolved_facets_and_bad_input_changes_nothing() {
         assert_eq!((a.status, field(&a)), (422, want), "{body} → {a}");
     }
     let count = w
-        .sql(&format!("SELECT count(*) FROM social.posts WHERE author_id = '{}'", amina.user_id))
+        .sql(&format!(
+            "SELECT count(*) FROM social.posts WHERE author_id = '{}'",
+            amina.user_id
+        ))
         .await[0]
         .get::<_, i64>(0);
     assert_eq!(count, 2, "nothing half-written");
 
     // Quoting what the author cannot see is refused like a post that does not exist.
-    let private = w.post(&juma, json!({"text": "for my followers", "visibility": "followers"})).await;
+    let private = w
+        .post(
+            &juma,
+            json!({"text": "for my followers", "visibility": "followers"}),
+        )
+        .await;
     let quote = w
-        .post(&amina, json!({"kind": "quote", "text": "look", "quote_of": id(&private)}))
+        .post(
+            &amina,
+            json!({"kind": "quote", "text": "look", "quote_of": id(&private)}),
+        )
         .await;
     assert_eq!((quote.status, field(&quote)), (422, "quote_of"), "{quote}");
 
     // Edits within the window re-read the facets; deletion is the author's.
     let edited = w
-        .call(&amina, Method::PATCH, &format!("/social/posts/{}", id(&made)), Some(json!({"text": "now #Dar"})))
+        .call(
+            &amina,
+            Method::PATCH,
+            &format!("/social/posts/{}", id(&made)),
+            Some(json!({"text": "now #Dar"})),
+        )
         .await;
-    assert_eq!((edited.status, edited.body["facets"][0]["tag"].as_str()), (200, Some("dar")), "{edited}");
-    let by_other = w.call(&juma, Method::DELETE, &format!("/social/posts/{}", id(&made)), None).await;
+    assert_eq!(
+        (edited.status, edited.body["facets"][0]["tag"].as_str()),
+        (200, Some("dar")),
+        "{edited}"
+    );
+    let by_other = w
+        .call(
+            &juma,
+            Method::DELETE,
+            &format!("/social/posts/{}", id(&made)),
+            None,
+        )
+        .await;
     assert_eq!(by_other.status, 404, "{by_other}");
-    let gone = w.call(&amina, Method::DELETE, &format!("/social/posts/{}", id(&made)), None).await;
+    let gone = w
+        .call(
+            &amina,
+            Method::DELETE,
+            &format!("/social/posts/{}", id(&made)),
+            None,
+        )
+        .await;
     assert_eq!(gone.status, 204, "{gone}");
-    let read = w.call(&juma, Method::GET, &format!("/social/posts/{}", id(&made)), None).await;
+    let read = w
+        .call(
+            &juma,
+            Method::GET,
+            &format!("/social/posts/{}", id(&made)),
+            None,
+        )
+        .await;
     assert_eq!(read.status, 404, "{read}");
 }
 
@@ -183,34 +300,71 @@ async fn posts_carry_resolved_facets_and_bad_input_changes_nothing() {
 #[tokio::test]
 async fn visibility_and_blocks_hold_on_every_read_path() {
     let mut w = world().await;
-    let (author, follower, stranger, blocked) = (w.user().await, w.user().await, w.user().await, w.user().await);
+    let (author, follower, stranger, blocked) = (
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+    );
     w.follow(&follower, &author).await;
     w.follow(&blocked, &author).await;
     let public = id(&w.post(&author, json!({"text": "hello #open"})).await);
-    let inner = id(&w.post(&author, json!({"text": "friends only #open", "visibility": "followers"})).await);
+    let inner = id(&w
+        .post(
+            &author,
+            json!({"text": "friends only #open", "visibility": "followers"}),
+        )
+        .await);
     let poll = id(&w
-        .post(&author, json!({"kind": "poll", "text": "#open?", "poll": {"options": ["a", "b"]}}))
+        .post(
+            &author,
+            json!({"kind": "poll", "text": "#open?", "poll": {"options": ["a", "b"]}}),
+        )
         .await);
     // The stranger bookmarks and comments before the block; the blocked user too.
-    for (who, path) in [(&stranger, format!("/social/posts/{public}/bookmark")), (&blocked, format!("/social/posts/{public}/bookmark"))] {
+    for (who, path) in [
+        (&stranger, format!("/social/posts/{public}/bookmark")),
+        (&blocked, format!("/social/posts/{public}/bookmark")),
+    ] {
         assert_eq!(w.call(who, Method::PUT, &path, None).await.status, 200);
     }
     let c = w
-        .call(&blocked, Method::POST, &format!("/social/posts/{public}/comments"), Some(json!({"text": "first"})))
+        .call(
+            &blocked,
+            Method::POST,
+            &format!("/social/posts/{public}/comments"),
+            Some(json!({"text": "first"})),
+        )
         .await;
     assert_eq!(c.status, 201, "{c}");
-    let like = w.call(&blocked, Method::POST, &format!("/social/posts/{public}/like"), None).await;
+    let like = w
+        .call(
+            &blocked,
+            Method::POST,
+            &format!("/social/posts/{public}/like"),
+            None,
+        )
+        .await;
     assert_eq!(like.status, 200, "{like}");
     w.block(&author, &blocked).await;
 
     // Followers-only: the follower sees it, the stranger gets 404 everywhere.
     let path = |p: &str, rest: &str| format!("/social/posts/{p}{rest}");
-    assert_eq!(w.call(&follower, Method::GET, &path(&inner, ""), None).await.status, 200);
+    assert_eq!(
+        w.call(&follower, Method::GET, &path(&inner, ""), None)
+            .await
+            .status,
+        200
+    );
     for rest in ["", "/comments", "/likes", "/poll"] {
-        let a = w.call(&stranger, Method::GET, &path(&inner, rest), None).await;
+        let a = w
+            .call(&stranger, Method::GET, &path(&inner, rest), None)
+            .await;
         assert_eq!(a.status, 404, "stranger {rest}: {a}");
     }
-    let repost = w.call(&stranger, Method::POST, &path(&inner, "/repost"), None).await;
+    let repost = w
+        .call(&stranger, Method::POST, &path(&inner, "/repost"), None)
+        .await;
     assert_eq!(repost.status, 404, "{repost}");
 
     // Blocked: nothing of the author's, either way.
@@ -219,35 +373,87 @@ async fn visibility_and_blocks_hold_on_every_read_path() {
             let a = w.call(&blocked, Method::GET, &path(p, rest), None).await;
             assert_eq!(a.status, 404, "blocked {rest}: {a}");
         }
-        let a = w.call(&blocked, Method::POST, &path(p, "/comments"), Some(json!({"text": "hi"}))).await;
+        let a = w
+            .call(
+                &blocked,
+                Method::POST,
+                &path(p, "/comments"),
+                Some(json!({"text": "hi"})),
+            )
+            .await;
         assert_eq!(a.status, 404, "as if it did not exist: {a}");
     }
-    let vote = w.call(&blocked, Method::POST, &path(&poll, "/votes"), Some(json!({"options": [0]}))).await;
+    let vote = w
+        .call(
+            &blocked,
+            Method::POST,
+            &path(&poll, "/votes"),
+            Some(json!({"options": [0]})),
+        )
+        .await;
     assert_eq!(vote.status, 404, "{vote}");
     let profile = w
-        .call(&blocked, Method::GET, &format!("/social/users/{}/posts", author.user_id), None)
+        .call(
+            &blocked,
+            Method::GET,
+            &format!("/social/users/{}/posts", author.user_id),
+            None,
+        )
         .await;
     assert_eq!(profile.status, 404, "{profile}");
-    let tag = w.call(&blocked, Method::GET, "/social/tags/open/posts", None).await;
+    let tag = w
+        .call(&blocked, Method::GET, "/social/tags/open/posts", None)
+        .await;
     assert!(ids(&tag.body["items"]).is_empty(), "{tag}");
-    let bookmarks = w.call(&blocked, Method::GET, "/social/bookmarks", None).await;
+    let bookmarks = w
+        .call(&blocked, Method::GET, "/social/bookmarks", None)
+        .await;
     assert!(ids(&bookmarks.body["items"]).is_empty(), "{bookmarks}");
     // ... and the author no longer sees the blocked user's comment or like.
-    let comments = w.call(&author, Method::GET, &path(&public, "/comments"), None).await;
-    assert!(comments.body["items"].as_array().unwrap().is_empty(), "{comments}");
-    let likers = w.call(&author, Method::GET, &path(&public, "/likes"), None).await;
-    assert!(likers.body["items"].as_array().unwrap().is_empty(), "{likers}");
+    let comments = w
+        .call(&author, Method::GET, &path(&public, "/comments"), None)
+        .await;
+    assert!(
+        comments.body["items"].as_array().unwrap().is_empty(),
+        "{comments}"
+    );
+    let likers = w
+        .call(&author, Method::GET, &path(&public, "/likes"), None)
+        .await;
+    assert!(
+        likers.body["items"].as_array().unwrap().is_empty(),
+        "{likers}"
+    );
 
     // A private account's posts are followers-only whatever the post says.
     let made_private = w
-        .call(&author, Method::PATCH, "/users/me", Some(json!({"is_private": true})))
+        .call(
+            &author,
+            Method::PATCH,
+            "/users/me",
+            Some(json!({"is_private": true})),
+        )
         .await;
     assert_eq!(made_private.status, 200, "{made_private}");
-    assert_eq!(w.call(&stranger, Method::GET, &path(&public, ""), None).await.status, 404);
-    let mine = w.call(&stranger, Method::GET, "/social/bookmarks", None).await;
+    assert_eq!(
+        w.call(&stranger, Method::GET, &path(&public, ""), None)
+            .await
+            .status,
+        404
+    );
+    let mine = w
+        .call(&stranger, Method::GET, "/social/bookmarks", None)
+        .await;
     assert!(ids(&mine.body["items"]).is_empty(), "{mine}");
-    assert_eq!(w.call(&follower, Method::GET, &path(&public, ""), None).await.status, 200);
-    let tag = w.call(&follower, Method::GET, "/social/tags/open/posts", None).await;
+    assert_eq!(
+        w.call(&follower, Method::GET, &path(&public, ""), None)
+            .await
+            .status,
+        200
+    );
+    let tag = w
+        .call(&follower, Method::GET, "/social/tags/open/posts", None)
+        .await;
     assert_eq!(ids(&tag.body["items"]).len(), 3, "{tag}");
 }
 
@@ -269,17 +475,35 @@ async fn a_thousand_likes_from_distinct_users_count_a_thousand() {
     .collect()
     .await;
     let url = w.app.url(&format!("/social/posts/{post}/like"));
-    let statuses: Vec<u16> = futures::stream::iter(tokens.iter().chain(tokens.iter().take(50)).map(|t| {
-        let (http, url) = (w.app.http.clone(), url.clone());
-        async move { http.post(&url).bearer_auth(t).send().await.unwrap().status().as_u16() }
-    }))
-    .buffer_unordered(64)
-    .collect()
-    .await;
+    let statuses: Vec<u16> =
+        futures::stream::iter(tokens.iter().chain(tokens.iter().take(50)).map(|t| {
+            let (http, url) = (w.app.http.clone(), url.clone());
+            async move {
+                http.post(&url)
+                    .bearer_auth(t)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        }))
+        .buffer_unordered(64)
+        .collect()
+        .await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let read = w.call(&author, Method::GET, &format!("/social/posts/{post}"), None).await;
-    assert_eq!(read.body["counts"]["likes"], 1000, "a second like of the same user counts nothing: {read}");
-    let rows = w.sql(&format!("SELECT count(*) FROM social.likes WHERE post_id = '{post}'")).await;
+    let read = w
+        .call(&author, Method::GET, &format!("/social/posts/{post}"), None)
+        .await;
+    assert_eq!(
+        read.body["counts"]["likes"], 1000,
+        "a second like of the same user counts nothing: {read}"
+    );
+    let rows = w
+        .sql(&format!(
+            "SELECT count(*) FROM social.likes WHERE post_id = '{post}'"
+        ))
+        .await;
     assert_eq!(rows[0].get::<_, i64>(0), 1000);
     let _ = &mut w.observer;
 }
@@ -287,28 +511,63 @@ async fn a_thousand_likes_from_distinct_users_count_a_thousand() {
 #[tokio::test]
 async fn the_home_feed_fans_out_filters_mutes_and_rebuilds_from_postgres() {
     let mut w = world().await;
-    let (reader, friend, noisy, far) = (w.user().await, w.user().await, w.user().await, w.user().await);
+    let (reader, friend, noisy, far) = (
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+    );
     w.follow(&reader, &friend).await;
     w.follow(&reader, &noisy).await;
-    let before = id(&w.post(&friend, json!({"text": "before the feed was built"})).await);
-    assert_eq!(w.feed(&reader).await, vec![before.clone()], "built from Postgres on first read");
+    let before = id(&w
+        .post(&friend, json!({"text": "before the feed was built"}))
+        .await);
+    assert_eq!(
+        w.feed(&reader).await,
+        vec![before.clone()],
+        "built from Postgres on first read"
+    );
 
     // A new post reaches the built feed through social.post.created and the dispatcher.
     let fresh = id(&w.post(&friend, json!({"text": "fresh"})).await);
     let reached = eventually(Duration::from_secs(20), || async {
-        w.feed(&reader).await.first().filter(|f| **f == fresh).cloned()
+        w.feed(&reader)
+            .await
+            .first()
+            .filter(|f| **f == fresh)
+            .cloned()
     })
     .await;
     assert!(reached.is_some(), "fanned out");
 
     // A repost by a followee of someone the reader does not follow shows, embedding the original.
     let original = id(&w.post(&far, json!({"text": "far away"})).await);
-    let repost = w.call(&noisy, Method::POST, &format!("/social/posts/{original}/repost"), None).await;
+    let repost = w
+        .call(
+            &noisy,
+            Method::POST,
+            &format!("/social/posts/{original}/repost"),
+            None,
+        )
+        .await;
     assert_eq!(repost.status, 201, "{repost}");
-    let again = w.call(&noisy, Method::POST, &format!("/social/posts/{original}/repost"), None).await;
-    assert_eq!((again.status, again.code()), (409, "already_reposted"), "{again}");
+    let again = w
+        .call(
+            &noisy,
+            Method::POST,
+            &format!("/social/posts/{original}/repost"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "already_reposted"),
+        "{again}"
+    );
     let shown = eventually(Duration::from_secs(20), || async {
-        let a = w.call(&reader, Method::GET, "/social/feed/following", None).await;
+        let a = w
+            .call(&reader, Method::GET, "/social/feed/following", None)
+            .await;
         let first = a.body["items"][0].clone();
         (first["kind"] == "repost").then_some(first)
     })
@@ -317,32 +576,70 @@ async fn the_home_feed_fans_out_filters_mutes_and_rebuilds_from_postgres() {
     assert_eq!(shown["reposted"]["id"], json!(original));
 
     // Muting hides the noisy account's posts and reposts from the muter's feed only.
-    let muted = w.call(&reader, Method::POST, &format!("/users/{}/mute", noisy.user_id), Some(json!({}))).await;
+    let muted = w
+        .call(
+            &reader,
+            Method::POST,
+            &format!("/users/{}/mute", noisy.user_id),
+            Some(json!({})),
+        )
+        .await;
     assert!(muted.status == 200 || muted.status == 204, "{muted}");
     let noisy_post = id(&w.post(&noisy, json!({"text": "loud"})).await);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let feed = w.feed(&reader).await;
-    assert!(!feed.contains(&noisy_post) && !feed.contains(&id(&repost)), "{feed:?}");
+    assert!(
+        !feed.contains(&noisy_post) && !feed.contains(&id(&repost)),
+        "{feed:?}"
+    );
     assert_eq!(feed, vec![fresh.clone(), before.clone()]);
 
     // Redis lost the feed: the next read rebuilds it from Postgres, the same.
     let key = format!("{}:social:home:{}", w.app.prefix, reader.user_id);
-    let mut redis = redis::Client::open(format!("redis://127.0.0.1:{}", w.app.env.get("REDIS_PORT")))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut redis =
+        redis::Client::open(format!("redis://127.0.0.1:{}", w.app.env.get("REDIS_PORT")))
+            .unwrap()
+            .get_connection()
+            .unwrap();
     let dropped: i64 = redis::cmd("DEL").arg(&key).query(&mut redis).unwrap();
     assert_eq!(dropped, 1, "the cached feed was in Redis under {key}");
     assert_eq!(w.feed(&reader).await, vec![fresh.clone(), before.clone()]);
 
     // Unfollowing takes the followee's posts out; a ranked read works on what is left.
-    let unfollow = w.call(&reader, Method::DELETE, &format!("/users/{}/follow", friend.user_id), None).await;
-    assert!(unfollow.status == 200 || unfollow.status == 204, "{unfollow}");
-    let emptied = eventually(Duration::from_secs(20), || async { w.feed(&reader).await.is_empty().then_some(()) }).await;
+    let unfollow = w
+        .call(
+            &reader,
+            Method::DELETE,
+            &format!("/users/{}/follow", friend.user_id),
+            None,
+        )
+        .await;
+    assert!(
+        unfollow.status == 200 || unfollow.status == 204,
+        "{unfollow}"
+    );
+    let emptied = eventually(Duration::from_secs(20), || async {
+        w.feed(&reader).await.is_empty().then_some(())
+    })
+    .await;
     assert!(emptied.is_some(), "{:?}", w.feed(&reader).await);
-    let ranked = w.call(&reader, Method::GET, "/social/feed/following?mode=ranked", None).await;
+    let ranked = w
+        .call(
+            &reader,
+            Method::GET,
+            "/social/feed/following?mode=ranked",
+            None,
+        )
+        .await;
     assert_eq!(ranked.status, 200, "{ranked}");
-    let bad = w.call(&reader, Method::GET, "/social/feed/following?cursor=%%%", None).await;
+    let bad = w
+        .call(
+            &reader,
+            Method::GET,
+            "/social/feed/following?cursor=%%%",
+            None,
+        )
+        .await;
     assert_eq!((bad.status, field(&bad)), (422, "cursor"), "{bad}");
 }
 
@@ -351,23 +648,54 @@ async fn scheduled_posts_publish_exactly_once_and_polls_close_once() {
     let mut w = world().await;
     let (author, voter, late) = (w.user().await, w.user().await, w.user().await);
     let at = in_secs(600);
-    let scheduled = w.post(&author, json!({"text": "later #soon", "publish_at": at})).await;
-    assert_eq!((scheduled.status, scheduled.body["state"].as_str()), (201, Some("scheduled")), "{scheduled}");
+    let scheduled = w
+        .post(&author, json!({"text": "later #soon", "publish_at": at}))
+        .await;
+    assert_eq!(
+        (scheduled.status, scheduled.body["state"].as_str()),
+        (201, Some("scheduled")),
+        "{scheduled}"
+    );
     let sid = id(&scheduled);
-    assert_eq!(w.call(&voter, Method::GET, &format!("/social/posts/{sid}"), None).await.status, 404);
+    assert_eq!(
+        w.call(&voter, Method::GET, &format!("/social/posts/{sid}"), None)
+            .await
+            .status,
+        404
+    );
     let edited = w
-        .call(&author, Method::PATCH, &format!("/social/scheduled/{sid}"), Some(json!({"text": "later, edited #soon"})))
+        .call(
+            &author,
+            Method::PATCH,
+            &format!("/social/scheduled/{sid}"),
+            Some(json!({"text": "later, edited #soon"})),
+        )
         .await;
     assert_eq!(edited.status, 200, "{edited}");
-    let listed = w.call(&author, Method::GET, "/social/scheduled", None).await;
+    let listed = w
+        .call(&author, Method::GET, "/social/scheduled", None)
+        .await;
     assert_eq!(ids(&listed.body["items"]), vec![sid.clone()]);
     // Time passes (the schedule is moved back in the database); two job runs at once publish once.
-    w.sql(&format!("UPDATE social.posts SET publish_at = now() - interval '1 second' WHERE id = '{sid}'")).await;
+    w.sql(&format!(
+        "UPDATE social.posts SET publish_at = now() - interval '1 second' WHERE id = '{sid}'"
+    ))
+    .await;
     let (a, b) = tokio::join!(w.job("publish-scheduled"), w.job("publish-scheduled"));
-    assert_eq!(a["published"].as_i64().unwrap() + b["published"].as_i64().unwrap(), 1, "{a} {b}");
+    assert_eq!(
+        a["published"].as_i64().unwrap() + b["published"].as_i64().unwrap(),
+        1,
+        "{a} {b}"
+    );
     assert_eq!(w.job("publish-scheduled").await["published"], 0);
-    let read = w.call(&voter, Method::GET, &format!("/social/posts/{sid}"), None).await;
-    assert_eq!((read.status, read.body["text"].as_str()), (200, Some("later, edited #soon")), "{read}");
+    let read = w
+        .call(&voter, Method::GET, &format!("/social/posts/{sid}"), None)
+        .await;
+    assert_eq!(
+        (read.status, read.body["text"].as_str()),
+        (200, Some("later, edited #soon")),
+        "{read}"
+    );
     let announced = w
         .sql(&format!(
             "SELECT count(*) FROM social.outbox WHERE event_type = 'social.post.created' AND payload::text LIKE '%{sid}%'"
@@ -377,27 +705,100 @@ async fn scheduled_posts_publish_exactly_once_and_polls_close_once() {
 
     // A single-choice poll: results after voting, one vote, closed once by the job.
     let poll = id(&w
-        .post(&author, json!({"kind": "poll", "text": "Tea or coffee?",
-                              "poll": {"options": ["tea", "coffee"], "closes_at": in_secs(3600)}}))
+        .post(
+            &author,
+            json!({"kind": "poll", "text": "Tea or coffee?",
+                              "poll": {"options": ["tea", "coffee"], "closes_at": in_secs(3600)}}),
+        )
         .await);
-    let before = w.call(&voter, Method::GET, &format!("/social/posts/{poll}/poll"), None).await;
-    assert_eq!(before.body["options"][0]["votes"], Value::Null, "hidden before voting: {before}");
-    let two = w.call(&voter, Method::POST, &format!("/social/posts/{poll}/votes"), Some(json!({"options": [0, 1]}))).await;
+    let before = w
+        .call(
+            &voter,
+            Method::GET,
+            &format!("/social/posts/{poll}/poll"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        before.body["options"][0]["votes"],
+        Value::Null,
+        "hidden before voting: {before}"
+    );
+    let two = w
+        .call(
+            &voter,
+            Method::POST,
+            &format!("/social/posts/{poll}/votes"),
+            Some(json!({"options": [0, 1]})),
+        )
+        .await;
     assert_eq!((two.status, field(&two)), (422, "options"), "{two}");
-    let voted = w.call(&voter, Method::POST, &format!("/social/posts/{poll}/votes"), Some(json!({"options": [1]}))).await;
-    assert_eq!((voted.status, voted.body["options"][1]["votes"].as_i64()), (200, Some(1)), "{voted}");
-    let twice = w.call(&voter, Method::POST, &format!("/social/posts/{poll}/votes"), Some(json!({"options": [0]}))).await;
-    assert_eq!((twice.status, twice.code()), (409, "already_voted"), "{twice}");
-    w.sql(&format!("UPDATE social.polls SET closes_at = now() - interval '1 second' WHERE post_id = '{poll}'")).await;
-    let closed = w.call(&late, Method::POST, &format!("/social/posts/{poll}/votes"), Some(json!({"options": [0]}))).await;
-    assert_eq!((closed.status, closed.code()), (409, "poll_closed"), "{closed}");
-    let shown = w.call(&late, Method::GET, &format!("/social/posts/{poll}/poll"), None).await;
-    assert_eq!(shown.body["options"][1]["votes"], 1, "results shown once closed: {shown}");
+    let voted = w
+        .call(
+            &voter,
+            Method::POST,
+            &format!("/social/posts/{poll}/votes"),
+            Some(json!({"options": [1]})),
+        )
+        .await;
+    assert_eq!(
+        (voted.status, voted.body["options"][1]["votes"].as_i64()),
+        (200, Some(1)),
+        "{voted}"
+    );
+    let twice = w
+        .call(
+            &voter,
+            Method::POST,
+            &format!("/social/posts/{poll}/votes"),
+            Some(json!({"options": [0]})),
+        )
+        .await;
+    assert_eq!(
+        (twice.status, twice.code()),
+        (409, "already_voted"),
+        "{twice}"
+    );
+    w.sql(&format!(
+        "UPDATE social.polls SET closes_at = now() - interval '1 second' WHERE post_id = '{poll}'"
+    ))
+    .await;
+    let closed = w
+        .call(
+            &late,
+            Method::POST,
+            &format!("/social/posts/{poll}/votes"),
+            Some(json!({"options": [0]})),
+        )
+        .await;
+    assert_eq!(
+        (closed.status, closed.code()),
+        (409, "poll_closed"),
+        "{closed}"
+    );
+    let shown = w
+        .call(
+            &late,
+            Method::GET,
+            &format!("/social/posts/{poll}/poll"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        shown.body["options"][1]["votes"], 1,
+        "results shown once closed: {shown}"
+    );
     let (a, b) = tokio::join!(w.job("close-polls"), w.job("close-polls"));
-    assert_eq!(a["ended"].as_i64().unwrap() + b["ended"].as_i64().unwrap(), 1, "{a} {b}");
+    assert_eq!(
+        a["ended"].as_i64().unwrap() + b["ended"].as_i64().unwrap(),
+        1,
+        "{a} {b}"
+    );
     let ended = w
         .observer
-        .wait_for(Duration::from_secs(10), |key, _| key.ends_with("social.poll.ended"))
+        .wait_for(Duration::from_secs(10), |key, _| {
+            key.ends_with("social.poll.ended")
+        })
         .await;
     assert!(ended.is_some(), "social.poll.ended");
 }
@@ -406,35 +807,94 @@ async fn scheduled_posts_publish_exactly_once_and_polls_close_once() {
 async fn collaborations_reports_and_grouped_notifications_that_leave_with_the_post() {
     let mut w = world().await;
     let _notifier = w.app.notifier();
-    let (brand, creator, declines, fan1, fan2, fan3) =
-        (w.user().await, w.user().await, w.user().await, w.user().await, w.user().await, w.user().await);
+    let (brand, creator, declines, fan1, fan2, fan3) = (
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+    );
     let collab = w
-        .post(&brand, json!({"text": "Our drop", "coauthors": [creator.user_id, declines.user_id]}))
+        .post(
+            &brand,
+            json!({"text": "Our drop", "coauthors": [creator.user_id, declines.user_id]}),
+        )
         .await;
-    assert_eq!((collab.status, collab.body["kind"].as_str()), (201, Some("collaborative")), "{collab}");
+    assert_eq!(
+        (collab.status, collab.body["kind"].as_str()),
+        (201, Some("collaborative")),
+        "{collab}"
+    );
     let cid = id(&collab);
-    let invited = w.call(&creator, Method::GET, "/social/collaborations", None).await;
+    let invited = w
+        .call(&creator, Method::GET, "/social/collaborations", None)
+        .await;
     assert_eq!(ids(&invited.body["items"]), vec![cid.clone()], "{invited}");
-    let ok = w.call(&creator, Method::POST, &format!("/social/posts/{cid}/collaboration/accept"), None).await;
+    let ok = w
+        .call(
+            &creator,
+            Method::POST,
+            &format!("/social/posts/{cid}/collaboration/accept"),
+            None,
+        )
+        .await;
     assert_eq!(ok.status, 200, "{ok}");
-    let no = w.call(&declines, Method::POST, &format!("/social/posts/{cid}/collaboration/decline"), None).await;
+    let no = w
+        .call(
+            &declines,
+            Method::POST,
+            &format!("/social/posts/{cid}/collaboration/decline"),
+            None,
+        )
+        .await;
     assert_eq!(no.status, 200, "{no}");
-    let read = w.call(&fan1, Method::GET, &format!("/social/posts/{cid}"), None).await;
-    let coauthors: Vec<&str> = read.body["coauthors"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let read = w
+        .call(&fan1, Method::GET, &format!("/social/posts/{cid}"), None)
+        .await;
+    let coauthors: Vec<&str> = read.body["coauthors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     assert_eq!(coauthors, vec![creator.user_id.as_str()], "{read}");
-    let on_profile = w.call(&fan1, Method::GET, &format!("/social/users/{}/posts", creator.user_id), None).await;
-    assert_eq!(ids(&on_profile.body["items"]), vec![cid.clone()], "on the co-author's profile");
+    let on_profile = w
+        .call(
+            &fan1,
+            Method::GET,
+            &format!("/social/users/{}/posts", creator.user_id),
+            None,
+        )
+        .await;
+    assert_eq!(
+        ids(&on_profile.body["items"]),
+        vec![cid.clone()],
+        "on the co-author's profile"
+    );
     // The co-author's followers get it in their feed.
     w.follow(&fan2, &creator).await;
     assert_eq!(w.feed(&fan2).await, vec![cid.clone()]);
 
     // Three likes and a comment: the brand's centre groups the likes into one notification.
     for fan in [&fan1, &fan2, &fan3] {
-        let a = w.call(fan, Method::POST, &format!("/social/posts/{cid}/like"), None).await;
+        let a = w
+            .call(
+                fan,
+                Method::POST,
+                &format!("/social/posts/{cid}/like"),
+                None,
+            )
+            .await;
         assert_eq!(a.status, 200, "{a}");
     }
     let c = w
-        .call(&fan1, Method::POST, &format!("/social/posts/{cid}/comments"), Some(json!({"text": "Love it"})))
+        .call(
+            &fan1,
+            Method::POST,
+            &format!("/social/posts/{cid}/comments"),
+            Some(json!({"text": "Love it"})),
+        )
         .await;
     assert_eq!(c.status, 201, "{c}");
     let grouped = eventually(Duration::from_secs(30), || async {
@@ -447,27 +907,64 @@ async fn collaborations_reports_and_grouped_notifications_that_leave_with_the_po
             .cloned()
     })
     .await;
-    assert!(grouped.is_some(), "{}", w.call(&brand, Method::GET, "/notifications", None).await);
+    assert!(
+        grouped.is_some(),
+        "{}",
+        w.call(&brand, Method::GET, "/notifications", None).await
+    );
 
     // Reports wait for an operator; they never hide anything by themselves.
     let reported = w
-        .call(&fan3, Method::POST, &format!("/social/posts/{cid}/reports"), Some(json!({"reason": "spam"})))
+        .call(
+            &fan3,
+            Method::POST,
+            &format!("/social/posts/{cid}/reports"),
+            Some(json!({"reason": "spam"})),
+        )
         .await;
     assert_eq!(reported.status, 201, "{reported}");
     let twice = w
-        .call(&fan3, Method::POST, &format!("/social/posts/{cid}/reports"), Some(json!({"reason": "spam"})))
+        .call(
+            &fan3,
+            Method::POST,
+            &format!("/social/posts/{cid}/reports"),
+            Some(json!({"reason": "spam"})),
+        )
         .await;
-    assert_eq!((twice.status, twice.code()), (409, "already_reported"), "{twice}");
+    assert_eq!(
+        (twice.status, twice.code()),
+        (409, "already_reported"),
+        "{twice}"
+    );
     let bad = w
-        .call(&fan3, Method::POST, &format!("/social/posts/{cid}/reports"), Some(json!({"reason": "meh"})))
+        .call(
+            &fan3,
+            Method::POST,
+            &format!("/social/posts/{cid}/reports"),
+            Some(json!({"reason": "meh"})),
+        )
         .await;
     assert_eq!((bad.status, field(&bad)), (422, "reason"), "{bad}");
-    assert_eq!(w.call(&fan2, Method::GET, &format!("/social/posts/{cid}"), None).await.status, 200);
-    let queue = w.call(&fan1, Method::GET, "/social/operator/reports", None).await;
+    assert_eq!(
+        w.call(&fan2, Method::GET, &format!("/social/posts/{cid}"), None)
+            .await
+            .status,
+        200
+    );
+    let queue = w
+        .call(&fan1, Method::GET, "/social/operator/reports", None)
+        .await;
     assert_eq!(queue.status, 403, "operators only: {queue}");
 
     // The brand deletes the post: its notifications go with it.
-    let gone = w.call(&brand, Method::DELETE, &format!("/social/posts/{cid}"), None).await;
+    let gone = w
+        .call(
+            &brand,
+            Method::DELETE,
+            &format!("/social/posts/{cid}"),
+            None,
+        )
+        .await;
     assert_eq!(gone.status, 204, "{gone}");
     let cleared = eventually(Duration::from_secs(30), || async {
         let a = w.call(&brand, Method::GET, "/notifications", None).await;
@@ -480,19 +977,30 @@ async fn collaborations_reports_and_grouped_notifications_that_leave_with_the_po
         (left == 0).then_some(())
     })
     .await;
-    assert!(cleared.is_some(), "{}", w.call(&brand, Method::GET, "/notifications", None).await);
+    assert!(
+        cleared.is_some(),
+        "{}",
+        w.call(&brand, Method::GET, "/notifications", None).await
+    );
 }
 
 #[tokio::test]
 async fn trending_and_discover_follow_a_controllable_clock() {
     let mut w = world().await;
-    let (viewer, followee, hot, cold, friend_of_friend) =
-        (w.user().await, w.user().await, w.user().await, w.user().await, w.user().await);
+    let (viewer, followee, hot, cold, friend_of_friend) = (
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+    );
     w.follow(&viewer, &followee).await;
     w.follow(&followee, &friend_of_friend).await;
     let hot_post = id(&w.post(&hot, json!({"text": "rising #wave"})).await);
     let cold_post = id(&w.post(&cold, json!({"text": "old news #wave"})).await);
-    let fof_post = id(&w.post(&friend_of_friend, json!({"text": "hello from afar"})).await);
+    let fof_post = id(&w
+        .post(&friend_of_friend, json!({"text": "hello from afar"}))
+        .await);
     let likers: Vec<User> = {
         let mut v = Vec::new();
         for _ in 0..3 {
@@ -501,9 +1009,29 @@ async fn trending_and_discover_follow_a_controllable_clock() {
         v
     };
     for u in &likers {
-        assert_eq!(w.call(u, Method::POST, &format!("/social/posts/{hot_post}/like"), None).await.status, 200);
+        assert_eq!(
+            w.call(
+                u,
+                Method::POST,
+                &format!("/social/posts/{hot_post}/like"),
+                None
+            )
+            .await
+            .status,
+            200
+        );
     }
-    assert_eq!(w.call(&likers[0], Method::POST, &format!("/social/posts/{cold_post}/like"), None).await.status, 200);
+    assert_eq!(
+        w.call(
+            &likers[0],
+            Method::POST,
+            &format!("/social/posts/{cold_post}/like"),
+            None
+        )
+        .await
+        .status,
+        200
+    );
     // The cold post and its like are seeded a day back.
     w.sql(&format!(
         "UPDATE social.posts SET published_at = now() - interval '20 hours' WHERE id = '{cold_post}';"
@@ -513,26 +1041,79 @@ async fn trending_and_discover_follow_a_controllable_clock() {
     w.sql(&format!("UPDATE social.post_tags SET published_at = now() - interval '20 hours' WHERE post_id = '{cold_post}'")).await;
 
     let now = in_secs(1);
-    let trending = w.call(&viewer, Method::GET, &format!("/social/feed/trending?at={now}"), None).await;
-    assert_eq!(ids(&trending.body["items"]), vec![hot_post.clone()], "{trending}");
+    let trending = w
+        .call(
+            &viewer,
+            Method::GET,
+            &format!("/social/feed/trending?at={now}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        ids(&trending.body["items"]),
+        vec![hot_post.clone()],
+        "{trending}"
+    );
     // Seen from two days later, nothing is trending.
-    let later = w.call(&viewer, Method::GET, &format!("/social/feed/trending?at={}", in_secs(3 * 86_400)), None).await;
+    let later = w
+        .call(
+            &viewer,
+            Method::GET,
+            &format!("/social/feed/trending?at={}", in_secs(3 * 86_400)),
+            None,
+        )
+        .await;
     assert!(ids(&later.body["items"]).is_empty(), "{later}");
-    let bad = w.call(&viewer, Method::GET, "/social/feed/trending?at=yesterday", None).await;
+    let bad = w
+        .call(
+            &viewer,
+            Method::GET,
+            "/social/feed/trending?at=yesterday",
+            None,
+        )
+        .await;
     assert_eq!((bad.status, field(&bad)), (422, "at"), "{bad}");
 
     let unnoticed = id(&w.post(&cold, json!({"text": "nobody engaged"})).await);
-    let discover = w.call(&viewer, Method::GET, &format!("/social/feed/discover?at={now}"), None).await;
+    let discover = w
+        .call(
+            &viewer,
+            Method::GET,
+            &format!("/social/feed/discover?at={now}"),
+            None,
+        )
+        .await;
     let found = ids(&discover.body["items"]);
     let at = |p: &String| found.iter().position(|f| f == p);
-    assert!(at(&fof_post).is_some() && at(&fof_post) < at(&cold_post), "followed by a followee: {discover}");
+    assert!(
+        at(&fof_post).is_some() && at(&fof_post) < at(&cold_post),
+        "followed by a followee: {discover}"
+    );
     assert_eq!(at(&hot_post), Some(0), "engagement counts: {discover}");
-    assert_eq!(at(&unnoticed), None, "no affinity and no engagement: {discover}");
+    assert_eq!(
+        at(&unnoticed),
+        None,
+        "no affinity and no engagement: {discover}"
+    );
     assert!(!found.contains(&id(&w.post(&followee, json!({"text": "mine"})).await)));
     // Blocking removes the author from discover too.
     w.block(&viewer, &friend_of_friend).await;
-    let after = w.call(&viewer, Method::GET, &format!("/social/feed/discover?at={now}"), None).await;
+    let after = w
+        .call(
+            &viewer,
+            Method::GET,
+            &format!("/social/feed/discover?at={now}"),
+            None,
+        )
+        .await;
     assert!(!ids(&after.body["items"]).contains(&fof_post), "{after}");
-    let tags = w.call(&viewer, Method::GET, &format!("/social/tags/trending?at={now}"), None).await;
+    let tags = w
+        .call(
+            &viewer,
+            Method::GET,
+            &format!("/social/tags/trending?at={now}"),
+            None,
+        )
+        .await;
     assert_eq!(tags.status, 200, "{tags}");
 }

@@ -5,9 +5,9 @@
 //! (`social.collaboration.invited`).
 
 use nexgate_authn::authenticate;
-use nexgate_platform::body::json_response as json;
 use nexgate_events::catalogue::social::PostCreated;
 use nexgate_events::outbox::with_events;
+use nexgate_platform::body::json_response as json;
 use nexgate_platform::db::{open_from_variables as db, query, ts};
 use nexgate_platform::ids::parse_id;
 use nexgate_platform::Problem;
@@ -26,7 +26,10 @@ pub fn check_invitees(conn: &Connection, author: Uuid, invitees: &[Uuid]) -> Res
     distinct.sort();
     distinct.dedup();
     if distinct.len() != invitees.len() || invitees.contains(&author) {
-        return Err(Problem::invalid_field("coauthors", "lists someone twice or the author"));
+        return Err(Problem::invalid_field(
+            "coauthors",
+            "lists someone twice or the author",
+        ));
     }
     let rows = query(
         conn,
@@ -45,19 +48,19 @@ pub fn check_invitees(conn: &Connection, author: Uuid, invitees: &[Uuid]) -> Res
 
 /// `POST /social/posts/{id}/collaboration {answer: accept|decline}` by an invitee, or
 /// `DELETE /social/posts/{id}/collaboration` by an accepted co-author removing themselves.
-pub fn answer(
-    req: &Request,
-    id: &str,
-    answer: &str,
-    component: &str,
-) -> Result<Response, Problem> {
+pub fn answer(req: &Request, id: &str, answer: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let (from, to) = match answer {
         "accept" => ("invited", "accepted"),
         "decline" => ("invited", "declined"),
         "remove" => ("accepted", "removed"),
-        _ => return Err(Problem::invalid_field("answer", "must be accept or decline")),
+        _ => {
+            return Err(Problem::invalid_field(
+                "answer",
+                "must be accept or decline",
+            ))
+        }
     };
     let conn = db()?;
     let rows = with_events(&conn, crate::SCHEMA, component, |conn, events| {

@@ -84,7 +84,13 @@ pub fn create(req: &Request, post: &str, component: &str) -> Result<Response, Pr
             },
         )
     })?;
-    let made = load(&conn, ctx.user_id, "c.id = $2", &[P::Uuid(id.to_string())], 1)?;
+    let made = load(
+        &conn,
+        ctx.user_id,
+        "c.id = $2",
+        &[P::Uuid(id.to_string())],
+        1,
+    )?;
     Ok(json(201, &made.into_iter().next().unwrap_or(Value::Null)))
 }
 
@@ -98,10 +104,17 @@ fn top_level(conn: &Connection, viewer: Uuid, post: Uuid, parent: Uuid) -> Resul
              WHERE c.id = $1 AND c.post_id = $2 AND c.state = 'visible' AND {}",
             unblocked("$3", "c.author_id")
         ),
-        &[P::Uuid(parent.to_string()), P::Uuid(post.to_string()), P::Uuid(viewer.to_string())],
+        &[
+            P::Uuid(parent.to_string()),
+            P::Uuid(post.to_string()),
+            P::Uuid(viewer.to_string()),
+        ],
     )?;
     if rows.is_empty() {
-        return Err(Problem::invalid_field("parent_id", "no such comment on this post"));
+        return Err(Problem::invalid_field(
+            "parent_id",
+            "no such comment on this post",
+        ));
     }
     rows.value(0, "top")
 }
@@ -161,6 +174,9 @@ fn load_ordered(
     Ok(out)
 }
 
+/// A comment list's order, filter, parameters, page size and how a cursor is made from a comment.
+type ListQuery = (&'static str, &'static str, Vec<P>, u32, fn(&Value) -> Value);
+
 /// `GET /social/posts/{id}/comments?sort=oldest|top&cursor=&limit=`: top-level comments, each with
 /// its first three replies (oldest first); `GET .../comments/{comment_id}/replies` lists the rest.
 pub fn list(req: &Request, post: &str) -> Result<Response, Problem> {
@@ -170,12 +186,13 @@ pub fn list(req: &Request, post: &str) -> Result<Response, Problem> {
     let sort = query_param(qs, "sort").unwrap_or("oldest");
     let conn = db()?;
     require_visible(&conn, ctx.user_id, post)?;
-    let (order, filter, params, limit, cursor_of): (&str, &str, Vec<P>, u32, fn(&Value) -> Value) =
-        match sort {
-            "oldest" => {
-                let page = page_request::<(CursorTime, Uuid)>(qs, 20, 100)?;
-                let (at, id) = page.after.map_or((P::DbNull, P::DbNull), |(a, i)| (P::Str(a.as_str().to_string()), P::Uuid(i.to_string())));
-                (
+    let (order, filter, params, limit, cursor_of): ListQuery = match sort {
+        "oldest" => {
+            let page = page_request::<(CursorTime, Uuid)>(qs, 20, 100)?;
+            let (at, id) = page.after.map_or((P::DbNull, P::DbNull), |(a, i)| {
+                (P::Str(a.as_str().to_string()), P::Uuid(i.to_string()))
+            });
+            (
                     "c.created_at, c.id",
                     "c.post_id = $2 AND c.parent_id IS NULL
                      AND ($3::text IS NULL OR (c.created_at, c.id) > ($3::text::timestamptz, $4::uuid))",
@@ -183,13 +200,15 @@ pub fn list(req: &Request, post: &str) -> Result<Response, Problem> {
                     page.limit,
                     |c| json!([c["created_at"], c["id"]]),
                 )
-            }
-            "top" => {
-                let page = page_request::<(i64, i64, Uuid)>(qs, 20, 100)?;
-                let (l, r, id) = page.after.map_or((P::DbNull, P::DbNull, P::DbNull), |(l, r, i)| {
+        }
+        "top" => {
+            let page = page_request::<(i64, i64, Uuid)>(qs, 20, 100)?;
+            let (l, r, id) = page
+                .after
+                .map_or((P::DbNull, P::DbNull, P::DbNull), |(l, r, i)| {
                     (P::Int64(l), P::Int64(r), P::Uuid(i.to_string()))
                 });
-                (
+            (
                     "c.like_count DESC, c.reply_count DESC, c.id DESC",
                     "c.post_id = $2 AND c.parent_id IS NULL
                      AND ($3::int8 IS NULL OR (c.like_count, c.reply_count, c.id) < ($3::int8, $4::int8, $5::uuid))",
@@ -197,13 +216,22 @@ pub fn list(req: &Request, post: &str) -> Result<Response, Problem> {
                     page.limit,
                     |c| json!([c["likes"], c["replies"], c["id"]]),
                 )
-            }
-            _ => return Err(Problem::invalid_field("sort", "must be oldest or top")),
-        };
+        }
+        _ => return Err(Problem::invalid_field("sort", "must be oldest or top")),
+    };
     let mut items = load_ordered(&conn, ctx.user_id, filter, &params, order, limit)?;
     for item in &mut items {
-        let id: Uuid = item["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_default();
-        item["first_replies"] = json!(load(&conn, ctx.user_id, "c.parent_id = $2", &[P::Uuid(id.to_string())], 3)?);
+        let id: Uuid = item["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default();
+        item["first_replies"] = json!(load(
+            &conn,
+            ctx.user_id,
+            "c.parent_id = $2",
+            &[P::Uuid(id.to_string())],
+            3
+        )?);
     }
     let next = (items.len() == limit as usize)
         .then(|| items.last().map(|c| encode_cursor(&cursor_of(c))))
@@ -219,17 +247,28 @@ pub fn replies(req: &Request, post: &str, comment: &str) -> Result<Response, Pro
     let page = page_request::<(CursorTime, Uuid)>(query_string(req), 20, 100)?;
     let conn = db()?;
     require_visible(&conn, ctx.user_id, post)?;
-    let (at, id) = page.after.map_or((P::DbNull, P::DbNull), |(a, i)| (P::Str(a.as_str().to_string()), P::Uuid(i.to_string())));
+    let (at, id) = page.after.map_or((P::DbNull, P::DbNull), |(a, i)| {
+        (P::Str(a.as_str().to_string()), P::Uuid(i.to_string()))
+    });
     let items = load(
         &conn,
         ctx.user_id,
         "c.post_id = $2 AND c.parent_id = $3
          AND ($4::text IS NULL OR (c.created_at, c.id) > ($4::text::timestamptz, $5::uuid))",
-        &[P::Uuid(post.to_string()), P::Uuid(comment.to_string()), at, id],
+        &[
+            P::Uuid(post.to_string()),
+            P::Uuid(comment.to_string()),
+            at,
+            id,
+        ],
         page.limit,
     )?;
     let next = (items.len() == page.limit as usize)
-        .then(|| items.last().map(|c| encode_cursor(&json!([c["created_at"], c["id"]]))))
+        .then(|| {
+            items
+                .last()
+                .map(|c| encode_cursor(&json!([c["created_at"], c["id"]])))
+        })
         .flatten();
     Ok(json(200, &json!({"items": items, "next_cursor": next})))
 }
@@ -253,7 +292,9 @@ pub fn delete(req: &Request, post: &str, comment: &str) -> Result<Response, Prob
         &[P::Uuid(comment.to_string()), P::Uuid(post.to_string()), P::Uuid(ctx.user_id.to_string())],
     )?;
     if gone.is_empty() {
-        return Err(Problem::not_found("no such comment of yours or on your post"));
+        return Err(Problem::not_found(
+            "no such comment of yours or on your post",
+        ));
     }
     if let Some(parent) = gone.value::<Option<Uuid>>(0, "parent_id")? {
         conn.execute(
@@ -274,7 +315,13 @@ pub fn like(req: &Request, post: &str, comment: &str, like: bool) -> Result<Resp
     if like {
         crate::limits::count(&crate::limits::LIKES, ctx.user_id)?;
     }
-    let visible = load(&conn, ctx.user_id, "c.id = $2 AND c.post_id = $3", &[P::Uuid(comment.to_string()), P::Uuid(post.to_string())], 1)?;
+    let visible = load(
+        &conn,
+        ctx.user_id,
+        "c.id = $2 AND c.post_id = $3",
+        &[P::Uuid(comment.to_string()), P::Uuid(post.to_string())],
+        1,
+    )?;
     if visible.is_empty() {
         return Err(Problem::not_found("no such comment"));
     }
@@ -288,6 +335,16 @@ pub fn like(req: &Request, post: &str, comment: &str, like: bool) -> Result<Resp
          UPDATE social.comments c SET like_count = like_count - (SELECT count(*) FROM changed)::int
          WHERE c.id = $1 RETURNING c.like_count"
     };
-    let rows = query(&conn, sql, &[P::Uuid(comment.to_string()), P::Uuid(ctx.user_id.to_string())])?;
-    Ok(json(200, &json!({"liked": like, "likes": rows.value::<i32>(0, "like_count")?})))
+    let rows = query(
+        &conn,
+        sql,
+        &[
+            P::Uuid(comment.to_string()),
+            P::Uuid(ctx.user_id.to_string()),
+        ],
+    )?;
+    Ok(json(
+        200,
+        &json!({"liked": like, "likes": rows.value::<i32>(0, "like_count")?}),
+    ))
 }

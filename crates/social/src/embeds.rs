@@ -80,7 +80,8 @@ pub fn event_cards(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let going = followees_sql("SELECT a.user_id FROM events.attendance a WHERE a.event_id = c.event_id");
+    let going =
+        followees_sql("SELECT a.user_id FROM events.attendance a WHERE a.event_id = c.event_id");
     let rows = query(
         conn,
         &format!(
@@ -116,7 +117,10 @@ fn collect(rows: &nexgate_platform::db::Rows, key: &str) -> Result<HashMap<Uuid,
 /// blocked either way.
 pub fn check_product(conn: &Connection, author: Uuid, product: Uuid) -> Result<(), Problem> {
     if product_cards(conn, author, &[product])?.is_empty() {
-        return Err(Problem::invalid_field("product_id", "no such product on sale"));
+        return Err(Problem::invalid_field(
+            "product_id",
+            "no such product on sale",
+        ));
     }
     Ok(())
 }
@@ -126,6 +130,9 @@ pub fn check_event(conn: &Connection, author: Uuid, event: Uuid) -> Result<(), P
     let found = event_cards(conn, author, &[event])?;
     match found.get(&event) {
         Some(card) if card["status"] == "published" => Ok(()),
-        _ => Err(Problem::invalid_field("event_id", "no such published event")),
+        _ => Err(Problem::invalid_field(
+            "event_id",
+            "no such published event",
+        )),
     }
 }

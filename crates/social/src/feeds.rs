@@ -75,7 +75,10 @@ fn latest(viewer: Uuid, qs: &str) -> Result<Response, Problem> {
         before = last_score;
         cursor = last_score;
     }
-    let next = (items.len() == want).then_some(cursor).flatten().map(|c| encode_cursor(&c));
+    let next = (items.len() == want)
+        .then_some(cursor)
+        .flatten()
+        .map(|c| encode_cursor(&c));
     Ok(json(200, &json!({"items": items, "next_cursor": next})))
 }
 
@@ -86,7 +89,10 @@ fn ranked(viewer: Uuid, qs: &str) -> Result<Response, Problem> {
     let muted = muted(&conn, viewer)?;
     let batch = crate::timeline::page(&conn, viewer, None, RANKED_CANDIDATES)?;
     let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
-    let published: HashMap<Uuid, i64> = batch.iter().map(|(id, micros)| (*id, micros / 1_000_000)).collect();
+    let published: HashMap<Uuid, i64> = batch
+        .iter()
+        .map(|(id, micros)| (*id, micros / 1_000_000))
+        .collect();
     let posts: Vec<Value> = crate::hydrate::posts(&conn, viewer, &ids)?
         .into_iter()
         .filter(|p| !is_muted(p, &muted))
@@ -96,12 +102,21 @@ fn ranked(viewer: Uuid, qs: &str) -> Result<Response, Problem> {
     let mut scored: Vec<(f64, Value)> = posts
         .into_iter()
         .map(|p| {
-            let shown = if p["kind"] == "repost" { &p["reposted"] } else { &p };
-            let author = shown["author"]["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_default();
+            let shown = if p["kind"] == "repost" {
+                &p["reposted"]
+            } else {
+                &p
+            };
+            let author = shown["author"]["id"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_default();
             let score = ranking::following_score(
                 &engagement(shown),
                 affinity.get(&author).copied().unwrap_or(0),
-                id_of(&p).and_then(|id| published.get(&id).copied()).unwrap_or(0),
+                id_of(&p)
+                    .and_then(|id| published.get(&id).copied())
+                    .unwrap_or(0),
                 now,
             );
             (score, p)
@@ -128,7 +143,11 @@ fn id_of(post: &Value) -> Option<Uuid> {
 
 fn engagement(post: &Value) -> Engagement {
     let n = |f: &str| post["counts"][f].as_u64().unwrap_or(0);
-    Engagement { likes: n("likes"), comments: n("comments"), reposts: n("reposts") }
+    Engagement {
+        likes: n("likes"),
+        comments: n("comments"),
+        reposts: n("reposts"),
+    }
 }
 
 fn now_secs(conn: &Connection) -> Result<i64, Problem> {
@@ -149,9 +168,14 @@ fn muted(conn: &Connection, viewer: Uuid) -> Result<HashSet<Uuid>, Problem> {
 
 /// A post by a muted user, or a repost by or of one.
 fn is_muted(post: &Value, muted: &HashSet<Uuid>) -> bool {
-    let author = |p: &Value| p["author"]["id"].as_str().and_then(|s| s.parse::<Uuid>().ok());
+    let author = |p: &Value| {
+        p["author"]["id"]
+            .as_str()
+            .and_then(|s| s.parse::<Uuid>().ok())
+    };
     author(post).is_some_and(|a| muted.contains(&a))
-        || (post["kind"] == "repost" && author(&post["reposted"]).is_some_and(|a| muted.contains(&a)))
+        || (post["kind"] == "repost"
+            && author(&post["reposted"]).is_some_and(|a| muted.contains(&a)))
 }
 
 /// Interactions (likes and comments) of the viewer with each author in 30 days.
@@ -180,7 +204,10 @@ fn clock(qs: &str) -> Result<P, Problem> {
     match query_param(qs, "at") {
         None => Ok(P::DbNull),
         Some(at) if CursorTime::is_api_timestamp(at) => Ok(P::Str(at.to_string())),
-        Some(_) => Err(Problem::invalid_field("at", "must be a UTC time like 2026-12-24T18:00:00Z")),
+        Some(_) => Err(Problem::invalid_field(
+            "at",
+            "must be a UTC time like 2026-12-24T18:00:00Z",
+        )),
     }
 }
 
@@ -215,10 +242,14 @@ pub fn profile(req: &Request, user: &str) -> Result<Response, Problem> {
     )?;
     let mut ids: Vec<Uuid> = rows.column("id")?;
     let pinned: Option<Uuid> = if page.after.is_none() {
-        query(&conn, "SELECT post_id FROM social.pins WHERE user_id = $1", &[P::Uuid(user.to_string())])?
-            .column::<Uuid>("post_id")?
-            .into_iter()
-            .next()
+        query(
+            &conn,
+            "SELECT post_id FROM social.pins WHERE user_id = $1",
+            &[P::Uuid(user.to_string())],
+        )?
+        .column::<Uuid>("post_id")?
+        .into_iter()
+        .next()
     } else {
         None
     };
@@ -270,7 +301,10 @@ pub fn tag(req: &Request, raw: &str) -> Result<Response, Problem> {
             )?;
             let items = crate::hydrate::posts(&conn, ctx.user_id, &rows.column("id")?)?;
             let next = crate::interactions::next_cursor(&rows, page.limit, "published_at", "id")?;
-            Ok(json(200, &json!({"tag": tag, "items": items, "next_cursor": next})))
+            Ok(json(
+                200,
+                &json!({"tag": tag, "items": items, "next_cursor": next}),
+            ))
         }
         "top" => {
             let page = page_request::<i64>(qs, 20, 50)?;
@@ -287,8 +321,12 @@ pub fn tag(req: &Request, raw: &str) -> Result<Response, Problem> {
                 &[viewer, P::Str(tag.clone()), P::Int64(offset), P::Int64(page.limit.into())],
             )?;
             let items = crate::hydrate::posts(&conn, ctx.user_id, &rows.column("id")?)?;
-            let next = (rows.len() == page.limit as usize).then(|| encode_cursor(&(offset + rows.len() as i64)));
-            Ok(json(200, &json!({"tag": tag, "items": items, "next_cursor": next})))
+            let next = (rows.len() == page.limit as usize)
+                .then(|| encode_cursor(&(offset + rows.len() as i64)));
+            Ok(json(
+                200,
+                &json!({"tag": tag, "items": items, "next_cursor": next}),
+            ))
         }
         _ => Err(Problem::invalid_field("sort", "must be recent or top")),
     }
@@ -388,7 +426,10 @@ pub fn trending_tags(req: &Request) -> Result<Response, Problem> {
     )?;
     let mut tags = Vec::with_capacity(rows.len());
     for i in 0..rows.len() {
-        let (recent, baseline) = (rows.value::<i64>(i, "recent")? as u64, rows.value::<i64>(i, "baseline")? as u64);
+        let (recent, baseline) = (
+            rows.value::<i64>(i, "recent")? as u64,
+            rows.value::<i64>(i, "baseline")? as u64,
+        );
         let rise = ranking::tag_rise(recent, 6.0, baseline, 42.0);
         tags.push((rise, rows.value::<String>(i, "tag")?, recent));
     }
@@ -454,5 +495,11 @@ pub fn discover(req: &Request) -> Result<Response, Problem> {
         );
         scored.push((score, rows.value::<Uuid>(i, "id")?));
     }
-    ranked_page(&conn, ctx.user_id, scored, page.after.unwrap_or(0), page.limit as usize)
+    ranked_page(
+        &conn,
+        ctx.user_id,
+        scored,
+        page.after.unwrap_or(0),
+        page.limit as usize,
+    )
 }

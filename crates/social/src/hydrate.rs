@@ -62,13 +62,20 @@ pub fn posts(conn: &Connection, viewer: Uuid, ids: &[Uuid]) -> Result<Vec<Value>
     } else {
         load(conn, viewer, &targets)?
     };
-    decorate(conn, viewer, found.values_mut().chain(embedded.values_mut()))?;
+    decorate(
+        conn,
+        viewer,
+        found.values_mut().chain(embedded.values_mut()),
+    )?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let Some(mut post) = found.remove(id) else {
             continue;
         };
-        if let Some(target) = post["repost_of"].as_str().and_then(|s| s.parse::<Uuid>().ok()) {
+        if let Some(target) = post["repost_of"]
+            .as_str()
+            .and_then(|s| s.parse::<Uuid>().ok())
+        {
             let target = embedded.get(&target).cloned();
             match post["kind"].as_str() {
                 // A plain repost of something the viewer may not see is not shown at all.
@@ -124,7 +131,10 @@ fn decorate<'a>(
     }
     let cdn = cdn_base()?;
     let id_of = |p: &Value, field: &str| p[field].as_str().and_then(|s| s.parse::<Uuid>().ok());
-    let products: Vec<Uuid> = posts.iter().filter_map(|p| id_of(p, "product_id")).collect();
+    let products: Vec<Uuid> = posts
+        .iter()
+        .filter_map(|p| id_of(p, "product_id"))
+        .collect();
     let events: Vec<Uuid> = posts.iter().filter_map(|p| id_of(p, "event_id")).collect();
     let polls: Vec<Uuid> = posts
         .iter()

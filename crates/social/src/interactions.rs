@@ -35,7 +35,11 @@ pub fn like(req: &Request, id: &str, component: &str) -> Result<Response, Proble
             &[P::Uuid(id.to_string()), P::Uuid(ctx.user_id.to_string())],
         )?;
         if counted.is_empty() {
-            let now = query(conn, "SELECT like_count FROM social.posts WHERE id = $1", &[P::Uuid(id.to_string())])?;
+            let now = query(
+                conn,
+                "SELECT like_count FROM social.posts WHERE id = $1",
+                &[P::Uuid(id.to_string())],
+            )?;
             return now.value::<i32>(0, "like_count");
         }
         let author: Uuid = counted.value(0, "author_id")?;
@@ -44,7 +48,11 @@ pub fn like(req: &Request, id: &str, component: &str) -> Result<Response, Proble
             Some(ctx.user_id),
             ("post", id.to_string()),
             vec![author],
-            &PostLiked { post_id: id, author_id: author, liker_id: ctx.user_id },
+            &PostLiked {
+                post_id: id,
+                author_id: author,
+                liker_id: ctx.user_id,
+            },
         )?;
         counted.value::<i32>(0, "like_count")
     })?;
@@ -64,7 +72,10 @@ pub fn unlike(req: &Request, id: &str) -> Result<Response, Problem> {
          WHERE p.id = $1 RETURNING p.like_count",
         &[P::Uuid(id.to_string()), P::Uuid(ctx.user_id.to_string())],
     )?;
-    Ok(json(200, &json!({"liked": false, "likes": rows.value::<i32>(0, "like_count")?})))
+    Ok(json(
+        200,
+        &json!({"liked": false, "likes": rows.value::<i32>(0, "like_count")?}),
+    ))
 }
 
 /// `GET /social/posts/{id}/likes?cursor=&limit=`: who liked it, newest first, without anyone the
@@ -153,7 +164,10 @@ pub fn repost(req: &Request, id: &str, component: &str) -> Result<Response, Prob
             ],
         )?;
         if made.is_empty() {
-            return Err(Problem::conflict("already_reposted", "you reposted this post already"));
+            return Err(Problem::conflict(
+                "already_reposted",
+                "you reposted this post already",
+            ));
         }
         let published_at: String = made.value(0, "published_at")?;
         let author: Uuid = query(
@@ -167,14 +181,23 @@ pub fn repost(req: &Request, id: &str, component: &str) -> Result<Response, Prob
             Some(ctx.user_id),
             ("post", target.to_string()),
             vec![author],
-            &PostReposted { post_id: target, author_id: author, reposter_id: ctx.user_id },
+            &PostReposted {
+                post_id: target,
+                author_id: author,
+                reposter_id: ctx.user_id,
+            },
         )?;
         events.record(
             conn,
             Some(ctx.user_id),
             ("post", repost.to_string()),
             vec![ctx.user_id],
-            &PostCreated { post_id: repost, author_id: ctx.user_id, kind: "repost".into(), published_at },
+            &PostCreated {
+                post_id: repost,
+                author_id: ctx.user_id,
+                kind: "repost".into(),
+                published_at,
+            },
         )
     })?;
     Ok(json(201, &crate::hydrate::one(&conn, ctx.user_id, repost)?))

@@ -38,7 +38,12 @@ pub fn close_polls(req: &Request, component: &str) -> Result<Response, Problem> 
             let author: Uuid = due.value(0, "author_id")?;
             let voters: Vec<Option<String>> = due.value(0, "voters")?;
             let mut audience = vec![author];
-            audience.extend(voters.into_iter().flatten().filter_map(|v| v.parse::<Uuid>().ok()));
+            audience.extend(
+                voters
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.parse::<Uuid>().ok()),
+            );
             audience.sort();
             audience.dedup();
             events.record(
@@ -46,7 +51,11 @@ pub fn close_polls(req: &Request, component: &str) -> Result<Response, Problem> 
                 None,
                 ("post", post.to_string()),
                 audience,
-                &PollEnded { poll_id: post, post_id: post, author_id: author },
+                &PollEnded {
+                    poll_id: post,
+                    post_id: post,
+                    author_id: author,
+                },
             )?;
             Ok(true)
         })?;

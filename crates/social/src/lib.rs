@@ -7,8 +7,8 @@
 
 pub mod access;
 pub mod coauthors;
-pub mod embeds;
 pub mod comments;
+pub mod embeds;
 pub mod facets;
 pub mod feeds;
 pub mod hydrate;

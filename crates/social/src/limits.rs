@@ -11,16 +11,47 @@ pub struct Limit {
     pub window_secs: i64,
 }
 
-pub const POSTS: Limit = Limit { what: "posts", limit: 60, window_secs: 3600 };
-pub const COMMENTS: Limit = Limit { what: "comments", limit: 120, window_secs: 3600 };
-pub const LIKES: Limit = Limit { what: "likes", limit: 600, window_secs: 3600 };
-pub const REPOSTS: Limit = Limit { what: "reposts", limit: 120, window_secs: 3600 };
-pub const VOTES: Limit = Limit { what: "votes", limit: 120, window_secs: 3600 };
-pub const REPORTS: Limit = Limit { what: "reports", limit: 20, window_secs: 86_400 };
-pub const BOOKMARKS: Limit = Limit { what: "bookmarks", limit: 600, window_secs: 3600 };
+pub const POSTS: Limit = Limit {
+    what: "posts",
+    limit: 60,
+    window_secs: 3600,
+};
+pub const COMMENTS: Limit = Limit {
+    what: "comments",
+    limit: 120,
+    window_secs: 3600,
+};
+pub const LIKES: Limit = Limit {
+    what: "likes",
+    limit: 600,
+    window_secs: 3600,
+};
+pub const REPOSTS: Limit = Limit {
+    what: "reposts",
+    limit: 120,
+    window_secs: 3600,
+};
+pub const VOTES: Limit = Limit {
+    what: "votes",
+    limit: 120,
+    window_secs: 3600,
+};
+pub const REPORTS: Limit = Limit {
+    what: "reports",
+    limit: 20,
+    window_secs: 86_400,
+};
+pub const BOOKMARKS: Limit = Limit {
+    what: "bookmarks",
+    limit: 600,
+    window_secs: 3600,
+};
 /// Mention notifications an author causes per hour; past it, mentions still link but notify no one.
-pub const MENTION_NOTIFICATIONS: Limit =
-    Limit { what: "mention_notifications", limit: 50, window_secs: 3600 };
+pub const MENTION_NOTIFICATIONS: Limit = Limit {
+    what: "mention_notifications",
+    limit: 50,
+    window_secs: 3600,
+};
 
 /// Counts one `limit.what` by `user`; past the limit, a 429 with `Retry-After` until the window
 /// ends. Redis down is a 503 (a limit cannot be skipped).

@@ -137,9 +137,15 @@ pub fn record(
     for user in &resolved.users {
         conn.execute(
             "INSERT INTO social.mentions (post_id, comment_id, user_id) VALUES ($1, $2, $3)",
-            &[P::Uuid(post.to_string()), comment_param.clone(), P::Uuid(user.to_string())],
+            &[
+                P::Uuid(post.to_string()),
+                comment_param.clone(),
+                P::Uuid(user.to_string()),
+            ],
         )?;
-        if already.contains(user) || !crate::limits::within(&crate::limits::MENTION_NOTIFICATIONS, author) {
+        if already.contains(user)
+            || !crate::limits::within(&crate::limits::MENTION_NOTIFICATIONS, author)
+        {
             continue;
         }
         events.record(
@@ -159,9 +165,16 @@ pub fn record(
     for (shop, owner) in &resolved.shops {
         conn.execute(
             "INSERT INTO social.mentions (post_id, comment_id, shop_id) VALUES ($1, $2, $3)",
-            &[P::Uuid(post.to_string()), comment_param.clone(), P::Uuid(shop.to_string())],
+            &[
+                P::Uuid(post.to_string()),
+                comment_param.clone(),
+                P::Uuid(shop.to_string()),
+            ],
         )?;
-        if comment.is_some() || already.contains(shop) || !crate::limits::within(&crate::limits::MENTION_NOTIFICATIONS, author) {
+        if comment.is_some()
+            || already.contains(shop)
+            || !crate::limits::within(&crate::limits::MENTION_NOTIFICATIONS, author)
+        {
             continue;
         }
         events.record(

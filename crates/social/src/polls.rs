@@ -55,11 +55,18 @@ impl NewPoll {
                 ));
             }
         }
-        let mut distinct: Vec<String> = self.options.iter().map(|o| o.trim().to_lowercase()).collect();
+        let mut distinct: Vec<String> = self
+            .options
+            .iter()
+            .map(|o| o.trim().to_lowercase())
+            .collect();
         distinct.sort();
         distinct.dedup();
         if distinct.len() != n {
-            return Err(Problem::invalid_field("poll.options", "options must differ"));
+            return Err(Problem::invalid_field(
+                "poll.options",
+                "options must differ",
+            ));
         }
         if let Some(at) = &self.closes_at {
             if !CursorTime::is_api_timestamp(at) {
@@ -93,13 +100,19 @@ impl NewPoll {
         if rows.is_empty() {
             return Err(Problem::invalid_field(
                 "poll.closes_at",
-                format!("must be 5 minutes to {CLOSES_WITHIN_DAYS} days after the post is published"),
+                format!(
+                    "must be 5 minutes to {CLOSES_WITHIN_DAYS} days after the post is published"
+                ),
             ));
         }
         for (i, o) in self.options.iter().enumerate() {
             conn.execute(
                 "INSERT INTO social.poll_options (post_id, position, text) VALUES ($1, $2, $3)",
-                &[P::Uuid(id.to_string()), P::Int16(i as i16), P::Str(o.trim().to_string())],
+                &[
+                    P::Uuid(id.to_string()),
+                    P::Int16(i as i16),
+                    P::Str(o.trim().to_string()),
+                ],
             )?;
         }
         Ok(())
@@ -107,7 +120,11 @@ impl NewPoll {
 }
 
 /// The polls of `ids` as `viewer` sees them.
-pub fn views(conn: &Connection, viewer: Uuid, ids: &[Uuid]) -> Result<HashMap<Uuid, Value>, Problem> {
+pub fn views(
+    conn: &Connection,
+    viewer: Uuid,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Value>, Problem> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -160,7 +177,10 @@ pub fn vote(req: &Request, id: &str) -> Result<Response, Problem> {
     chosen.sort();
     chosen.dedup();
     if chosen.is_empty() || chosen.len() != b.options.len() {
-        return Err(Problem::invalid_field("options", "choose one or more different options"));
+        return Err(Problem::invalid_field(
+            "options",
+            "choose one or more different options",
+        ));
     }
     let conn = db()?;
     crate::access::require_visible(&conn, ctx.user_id, id)?;
@@ -186,15 +206,24 @@ fn cast(conn: &Connection, voter: Uuid, id: Uuid, chosen: &[i64]) -> Result<(), 
         return Err(Problem::conflict("poll_closed", "the poll is closed"));
     }
     if !poll.value::<bool>(0, "multiple")? && chosen.len() > 1 {
-        return Err(Problem::invalid_field("options", "this poll takes one choice"));
+        return Err(Problem::invalid_field(
+            "options",
+            "this poll takes one choice",
+        ));
     }
     let options: i64 = poll.value(0, "options")?;
     if let Some(bad) = chosen.iter().find(|o| !(0..options).contains(*o)) {
-        return Err(Problem::invalid_field("options", format!("no option {bad}")));
+        return Err(Problem::invalid_field(
+            "options",
+            format!("no option {bad}"),
+        ));
     }
     if poll.value::<bool>(0, "voted")? {
         if !poll.value::<bool>(0, "changeable")? {
-            return Err(Problem::conflict("already_voted", "you voted in this poll already"));
+            return Err(Problem::conflict(
+                "already_voted",
+                "you voted in this poll already",
+            ));
         }
         conn.execute(
             "UPDATE social.poll_options o SET votes = o.votes - 1
@@ -210,7 +239,11 @@ fn cast(conn: &Connection, voter: Uuid, id: Uuid, chosen: &[i64]) -> Result<(), 
     for o in chosen {
         conn.execute(
             "INSERT INTO social.poll_votes (post_id, user_id, position) VALUES ($1, $2, $3)",
-            &[P::Uuid(id.to_string()), P::Uuid(voter.to_string()), P::Int16(*o as i16)],
+            &[
+                P::Uuid(id.to_string()),
+                P::Uuid(voter.to_string()),
+                P::Int16(*o as i16),
+            ],
         )?;
         conn.execute(
             "UPDATE social.poll_options SET votes = votes + 1 WHERE post_id = $1 AND position = $2",

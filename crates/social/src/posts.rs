@@ -98,19 +98,33 @@ pub async fn create(req: &Request, component: &str) -> Result<Response, Problem>
 
 /// The body's own rules (no database).
 fn check(b: &NewPost) -> Result<Draft, Problem> {
-    let kind = match (b.kind.as_deref().unwrap_or("standard"), b.coauthors.is_empty()) {
+    let kind = match (
+        b.kind.as_deref().unwrap_or("standard"),
+        b.coauthors.is_empty(),
+    ) {
         ("standard" | "collaborative", false) => "collaborative",
         ("collaborative", true) => {
-            return Err(Problem::invalid_field("coauthors", "a collaborative post invites 1 to 4 co-authors"))
+            return Err(Problem::invalid_field(
+                "coauthors",
+                "a collaborative post invites 1 to 4 co-authors",
+            ))
         }
         ("standard", true) => "standard",
-        (_, false) => return Err(Problem::invalid_field("coauthors", "only a standard post has co-authors")),
+        (_, false) => {
+            return Err(Problem::invalid_field(
+                "coauthors",
+                "only a standard post has co-authors",
+            ))
+        }
         ("product", _) => "product",
         ("event", _) => "event",
         ("poll", _) => "poll",
         ("quote", _) => "quote",
         ("repost", _) => {
-            return Err(Problem::invalid_field("kind", "a plain repost is POST /social/posts/{id}/repost"))
+            return Err(Problem::invalid_field(
+                "kind",
+                "a plain repost is POST /social/posts/{id}/repost",
+            ))
         }
         _ => {
             return Err(Problem::invalid_field(
@@ -120,17 +134,24 @@ fn check(b: &NewPost) -> Result<Draft, Problem> {
         }
     };
     let text = b.text.trim().to_string();
-    let text_required = matches!(kind, "poll" | "quote") || (b.media.is_empty() && matches!(kind, "standard" | "collaborative"));
+    let text_required = matches!(kind, "poll" | "quote")
+        || (b.media.is_empty() && matches!(kind, "standard" | "collaborative"));
     let facets = if text.is_empty() && !text_required {
         Vec::new()
     } else {
         facets::parse(&text).map_err(|e| Problem::invalid_field("text", e.message()))?
     };
     if b.media.len() > MEDIA_MAX {
-        return Err(Problem::invalid_field("media", format!("at most {MEDIA_MAX} images or videos")));
+        return Err(Problem::invalid_field(
+            "media",
+            format!("at most {MEDIA_MAX} images or videos"),
+        ));
     }
     if !b.media.is_empty() && !matches!(kind, "standard" | "collaborative" | "quote") {
-        return Err(Problem::invalid_field("media", format!("a {kind} post carries no media")));
+        return Err(Problem::invalid_field(
+            "media",
+            format!("a {kind} post carries no media"),
+        ));
     }
     let mut seen = b.media.clone();
     seen.sort();
@@ -138,7 +159,12 @@ fn check(b: &NewPost) -> Result<Draft, Problem> {
     if seen.len() != b.media.len() {
         return Err(Problem::invalid_field("media", "lists a file twice"));
     }
-    require(kind == "product", b.product_id.is_some(), "product_id", "product")?;
+    require(
+        kind == "product",
+        b.product_id.is_some(),
+        "product_id",
+        "product",
+    )?;
     require(kind == "event", b.event_id.is_some(), "event_id", "event")?;
     require(kind == "poll", b.poll.is_some(), "poll", "poll")?;
     require(kind == "quote", b.quote_of.is_some(), "quote_of", "quote")?;
@@ -146,32 +172,60 @@ fn check(b: &NewPost) -> Result<Draft, Problem> {
         poll.check()?;
     }
     if b.coauthors.len() > COAUTHORS_MAX {
-        return Err(Problem::invalid_field("coauthors", format!("at most {COAUTHORS_MAX} co-authors")));
+        return Err(Problem::invalid_field(
+            "coauthors",
+            format!("at most {COAUTHORS_MAX} co-authors"),
+        ));
     }
     let visibility = match b.visibility.as_deref().unwrap_or("public") {
         "public" => "public",
         "followers" => "followers",
-        _ => return Err(Problem::invalid_field("visibility", "must be public or followers")),
+        _ => {
+            return Err(Problem::invalid_field(
+                "visibility",
+                "must be public or followers",
+            ))
+        }
     };
     if let Some(at) = &b.publish_at {
         if !CursorTime::is_api_timestamp(at) {
-            return Err(Problem::invalid_field("publish_at", "must be a UTC time like 2026-12-24T18:00:00Z"));
+            return Err(Problem::invalid_field(
+                "publish_at",
+                "must be a UTC time like 2026-12-24T18:00:00Z",
+            ));
         }
     }
-    Ok(Draft { kind, text, facets, visibility, publish_at: b.publish_at.clone() })
+    Ok(Draft {
+        kind,
+        text,
+        facets,
+        visibility,
+        publish_at: b.publish_at.clone(),
+    })
 }
 
 /// `field` is needed by (and only by) a post of kind `kind`.
 fn require(is_kind: bool, present: bool, field: &str, kind: &str) -> Result<(), Problem> {
     match (is_kind, present) {
-        (true, false) => Err(Problem::invalid_field(field, format!("a {kind} post needs it"))),
-        (false, true) => Err(Problem::invalid_field(field, format!("only a {kind} post has it"))),
+        (true, false) => Err(Problem::invalid_field(
+            field,
+            format!("a {kind} post needs it"),
+        )),
+        (false, true) => Err(Problem::invalid_field(
+            field,
+            format!("only a {kind} post has it"),
+        )),
         _ => Ok(()),
     }
 }
 
 /// What the body points at: the product, event, quoted post, co-authors, schedule.
-fn check_references(conn: &Connection, author: Uuid, b: &NewPost, d: &Draft) -> Result<(), Problem> {
+fn check_references(
+    conn: &Connection,
+    author: Uuid,
+    b: &NewPost,
+    d: &Draft,
+) -> Result<(), Problem> {
     if let Some(product) = b.product_id.or(b.poll.as_ref().and_then(|p| p.product_id)) {
         crate::embeds::check_product(conn, author, product)?;
     }
@@ -179,7 +233,8 @@ fn check_references(conn: &Connection, author: Uuid, b: &NewPost, d: &Draft) -> 
         crate::embeds::check_event(conn, author, event)?;
     }
     if let Some(quoted) = b.quote_of {
-        let target = quotable(conn, author, quoted).map_err(|_| Problem::invalid_field("quote_of", "no such post"))?;
+        let target = quotable(conn, author, quoted)
+            .map_err(|_| Problem::invalid_field("quote_of", "no such post"))?;
         if target != "public" && d.visibility == "public" {
             return Err(Problem::invalid_field(
                 "quote_of",
@@ -210,7 +265,13 @@ pub fn quotable(conn: &Connection, viewer: Uuid, target: Uuid) -> Result<String,
     rows.value(0, "visibility")
 }
 
-fn insert(conn: &Connection, author: Uuid, id: Uuid, b: &NewPost, d: &Draft) -> Result<(), Problem> {
+fn insert(
+    conn: &Connection,
+    author: Uuid,
+    id: Uuid,
+    b: &NewPost,
+    d: &Draft,
+) -> Result<(), Problem> {
     let facets = serde_json::to_string(&d.facets).map_err(Problem::internal)?;
     let opt = |v: Option<Uuid>| v.map_or(P::DbNull, |u| P::Uuid(u.to_string()));
     query(
@@ -235,7 +296,11 @@ fn insert(conn: &Connection, author: Uuid, id: Uuid, b: &NewPost, d: &Draft) -> 
     for (i, file) in b.media.iter().enumerate() {
         conn.execute(
             "INSERT INTO social.post_media (post_id, position, file_id) VALUES ($1, $2, $3)",
-            &[P::Uuid(id.to_string()), P::Int16(i as i16), P::Uuid(file.to_string())],
+            &[
+                P::Uuid(id.to_string()),
+                P::Int16(i as i16),
+                P::Uuid(file.to_string()),
+            ],
         )?;
     }
     for user in &b.coauthors {
@@ -266,7 +331,11 @@ pub fn go_live(conn: &Connection, events: &mut Outbox, id: Uuid) -> Result<(), P
     let kind: String = rows.value(0, "kind")?;
     let text: String = rows.value(0, "text")?;
     let published_at: String = rows.value(0, "published_at")?;
-    let facets = if text.is_empty() { Vec::new() } else { facets::parse(&text).unwrap_or_default() };
+    let facets = if text.is_empty() {
+        Vec::new()
+    } else {
+        facets::parse(&text).unwrap_or_default()
+    };
     let resolved = mentions::resolve(conn, author, &facets)?;
     store_facets(conn, id, &resolved)?;
     mentions::record(conn, events, author, (id, None), &resolved, &[])?;
@@ -289,7 +358,11 @@ pub fn go_live(conn: &Connection, events: &mut Outbox, id: Uuid) -> Result<(), P
             Some(author),
             ("post", id.to_string()),
             vec![invitee],
-            &CollaborationInvited { post_id: id, inviter_id: author, invitee_id: invitee },
+            &CollaborationInvited {
+                post_id: id,
+                inviter_id: author,
+                invitee_id: invitee,
+            },
         )?;
     }
     events.record(
@@ -297,7 +370,12 @@ pub fn go_live(conn: &Connection, events: &mut Outbox, id: Uuid) -> Result<(), P
         Some(author),
         ("post", id.to_string()),
         vec![author],
-        &PostCreated { post_id: id, author_id: author, kind, published_at },
+        &PostCreated {
+            post_id: id,
+            author_id: author,
+            kind,
+            published_at,
+        },
     )
 }
 
@@ -308,7 +386,10 @@ fn store_facets(conn: &Connection, id: Uuid, r: &mentions::Resolved) -> Result<(
         "UPDATE social.posts SET facets = $2::text::jsonb WHERE id = $1",
         &[P::Uuid(id.to_string()), P::Str(facets)],
     )?;
-    conn.execute("DELETE FROM social.post_tags WHERE post_id = $1", &[P::Uuid(id.to_string())])?;
+    conn.execute(
+        "DELETE FROM social.post_tags WHERE post_id = $1",
+        &[P::Uuid(id.to_string())],
+    )?;
     conn.execute(
         "INSERT INTO social.post_tags (post_id, tag, published_at)
          SELECT $1, t, p.published_at FROM unnest($2::text[]) t, social.posts p WHERE p.id = $1",
@@ -354,7 +435,10 @@ pub fn edit(req: &Request, id: &str, component: &str) -> Result<Response, Proble
     }
     let kind: String = found.value(0, "kind")?;
     if kind == "repost" {
-        return Err(Problem::conflict("not_editable", "a plain repost has no text"));
+        return Err(Problem::conflict(
+            "not_editable",
+            "a plain repost has no text",
+        ));
     }
     if !found.value::<bool>(0, "editable")? {
         return Err(Problem::conflict(
@@ -362,7 +446,8 @@ pub fn edit(req: &Request, id: &str, component: &str) -> Result<Response, Proble
             format!("a post's text may be edited for {EDIT_WINDOW_MINUTES} minutes after it is published"),
         ));
     }
-    let may_be_empty = matches!(kind.as_str(), "product" | "event") || found.value::<i64>(0, "media")? > 0;
+    let may_be_empty =
+        matches!(kind.as_str(), "product" | "event") || found.value::<i64>(0, "media")? > 0;
     let facets = if text.is_empty() && may_be_empty {
         Vec::new()
     } else {
@@ -423,20 +508,33 @@ pub fn delete_one(
     }
     let author: Uuid = rows.value(0, "author_id")?;
     if let Some(target) = rows.value::<Option<Uuid>>(0, "repost_of")? {
-        let column = if rows.value::<String>(0, "kind")? == "repost" { "repost_count" } else { "quote_count" };
+        let column = if rows.value::<String>(0, "kind")? == "repost" {
+            "repost_count"
+        } else {
+            "quote_count"
+        };
         conn.execute(
             &format!("UPDATE social.posts SET {column} = greatest({column} - 1, 0) WHERE id = $1"),
             &[P::Uuid(target.to_string())],
         )?;
     }
-    conn.execute("DELETE FROM social.pins WHERE post_id = $1", &[P::Uuid(id.to_string())])?;
-    conn.execute("DELETE FROM social.post_tags WHERE post_id = $1", &[P::Uuid(id.to_string())])?;
+    conn.execute(
+        "DELETE FROM social.pins WHERE post_id = $1",
+        &[P::Uuid(id.to_string())],
+    )?;
+    conn.execute(
+        "DELETE FROM social.post_tags WHERE post_id = $1",
+        &[P::Uuid(id.to_string())],
+    )?;
     events.record(
         conn,
         Some(author),
         ("post", id.to_string()),
         vec![author],
-        &PostDeleted { post_id: id, author_id: author },
+        &PostDeleted {
+            post_id: id,
+            author_id: author,
+        },
     )?;
     Ok(true)
 }

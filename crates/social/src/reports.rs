@@ -15,7 +15,16 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::ParameterValue as P;
 use uuid::Uuid;
 
-const REASONS: [&str; 8] = ["spam", "harassment", "hate", "violence", "nudity", "scam", "misinformation", "other"];
+const REASONS: [&str; 8] = [
+    "spam",
+    "harassment",
+    "hate",
+    "violence",
+    "nudity",
+    "scam",
+    "misinformation",
+    "other",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,10 +41,16 @@ pub fn create(req: &Request, post: &str) -> Result<Response, Problem> {
     let post = parse_id("id", post)?;
     let b: NewReport = json_body(req)?;
     if !REASONS.contains(&b.reason.as_str()) {
-        return Err(Problem::invalid_field("reason", format!("must be one of {}", REASONS.join(", "))));
+        return Err(Problem::invalid_field(
+            "reason",
+            format!("must be one of {}", REASONS.join(", ")),
+        ));
     }
     if b.details.chars().count() > 1000 {
-        return Err(Problem::invalid_field("details", "must be at most 1000 characters"));
+        return Err(Problem::invalid_field(
+            "details",
+            "must be at most 1000 characters",
+        ));
     }
     let conn = db()?;
     crate::access::require_visible(&conn, ctx.user_id, post)?;
@@ -46,7 +61,10 @@ pub fn create(req: &Request, post: &str) -> Result<Response, Problem> {
             &[P::Uuid(comment.to_string()), P::Uuid(post.to_string())],
         )?;
         if found.is_empty() {
-            return Err(Problem::invalid_field("comment_id", "no such comment on this post"));
+            return Err(Problem::invalid_field(
+                "comment_id",
+                "no such comment on this post",
+            ));
         }
     }
     crate::limits::count(&crate::limits::REPORTS, ctx.user_id)?;
@@ -65,7 +83,10 @@ pub fn create(req: &Request, post: &str) -> Result<Response, Problem> {
         ],
     )?;
     if made.is_empty() {
-        return Err(Problem::conflict("already_reported", "you reported this already; it is in the queue"));
+        return Err(Problem::conflict(
+            "already_reported",
+            "you reported this already; it is in the queue",
+        ));
     }
     Ok(json(201, &json!({"id": id, "state": "open"})))
 }
@@ -157,9 +178,16 @@ pub fn resolve(req: &Request, id: &str) -> Result<Response, Problem> {
         conn.execute(
             "UPDATE social.reports SET state = 'hidden', resolved_by = $3, resolved_at = now()
              WHERE state = 'open' AND post_id = $1 AND comment_id IS NOT DISTINCT FROM $2",
-            &[P::Uuid(post.to_string()), comment.map_or(P::DbNull, |c| P::Uuid(c.to_string())), operator.clone()],
+            &[
+                P::Uuid(post.to_string()),
+                comment.map_or(P::DbNull, |c| P::Uuid(c.to_string())),
+                operator.clone(),
+            ],
         )?;
         Ok(())
     })?;
-    Ok(json(200, &json!({"id": id, "state": if b.action == "hide" { "hidden" } else { "dismissed" }})))
+    Ok(json(
+        200,
+        &json!({"id": id, "state": if b.action == "hide" { "hidden" } else { "dismissed" }}),
+    ))
 }

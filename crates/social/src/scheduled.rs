@@ -101,7 +101,9 @@ pub fn list(req: &Request) -> Result<Response, Problem> {
         ),
         &[P::Uuid(ctx.user_id.to_string())],
     )?;
-    let items = (0..rows.len()).map(|i| one(&rows, i)).collect::<Result<Vec<_>, _>>()?;
+    let items = (0..rows.len())
+        .map(|i| one(&rows, i))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(json(200, &json!({ "items": items })))
 }
 
@@ -124,7 +126,8 @@ pub fn edit(req: &Request, id: &str) -> Result<Response, Problem> {
             let t = t.trim().to_string();
             let optional = matches!(current["kind"].as_str(), Some("product" | "event"));
             if !(t.is_empty() && optional) {
-                crate::facets::parse(&t).map_err(|e| Problem::invalid_field("text", e.message()))?;
+                crate::facets::parse(&t)
+                    .map_err(|e| Problem::invalid_field("text", e.message()))?;
             }
             Some(t)
         }
@@ -132,14 +135,21 @@ pub fn edit(req: &Request, id: &str) -> Result<Response, Problem> {
     };
     if let Some(at) = &b.publish_at {
         if !CursorTime::is_api_timestamp(at) {
-            return Err(Problem::invalid_field("publish_at", "must be a UTC time like 2026-12-24T18:00:00Z"));
+            return Err(Problem::invalid_field(
+                "publish_at",
+                "must be a UTC time like 2026-12-24T18:00:00Z",
+            ));
         }
         // The quota counts this post already: check only the time.
         let rows = query(
             &conn,
             "SELECT $1::text::timestamptz BETWEEN now() + make_interval(mins => $2::int4)
                                             AND now() + make_interval(days => $3::int4) AS fine",
-            &[P::Str(at.clone()), P::Int32(LEAD_MINUTES as i32), P::Int32(HORIZON_DAYS as i32)],
+            &[
+                P::Str(at.clone()),
+                P::Int32(LEAD_MINUTES as i32),
+                P::Int32(HORIZON_DAYS as i32),
+            ],
         )?;
         if !rows.value::<bool>(0, "fine")? {
             return Err(Problem::invalid_field(
@@ -161,7 +171,10 @@ pub fn edit(req: &Request, id: &str) -> Result<Response, Problem> {
         ],
     )?;
     if changed.is_empty() {
-        return Err(Problem::conflict("already_published", "the post was published meanwhile"));
+        return Err(Problem::conflict(
+            "already_published",
+            "the post was published meanwhile",
+        ));
     }
     Ok(json(200, &view(&conn, ctx.user_id, id)?))
 }
@@ -181,7 +194,11 @@ pub async fn cancel(req: &Request, id: &str) -> Result<Response, Problem> {
         return Err(Problem::not_found("no such scheduled post"));
     }
     let media: Vec<Option<String>> = gone.value(0, "media")?;
-    for file in media.into_iter().flatten().filter_map(|f| f.parse::<Uuid>().ok()) {
+    for file in media
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.parse::<Uuid>().ok())
+    {
         nexgate_platform::attachments::detach(crate::SCHEMA, ("post", id), file).await?;
     }
     Ok(Response::new(204, ()))
@@ -194,8 +211,12 @@ pub fn publish_due(req: &Request, component: &str) -> Result<Response, Problem> 
     let conn = db()?;
     let mut published = 0;
     loop {
-        let one = nexgate_events::outbox::with_events(&conn, crate::SCHEMA, component, |conn, events| {
-            let due = query(
+        let one = nexgate_events::outbox::with_events(
+            &conn,
+            crate::SCHEMA,
+            component,
+            |conn, events| {
+                let due = query(
                 conn,
                 "UPDATE social.posts SET state = 'published', published_at = now()
                  WHERE id = (SELECT id FROM social.posts WHERE state = 'scheduled' AND publish_at <= now()
@@ -203,12 +224,13 @@ pub fn publish_due(req: &Request, component: &str) -> Result<Response, Problem> 
                  RETURNING id",
                 &[],
             )?;
-            let Some(id) = due.column::<Uuid>("id")?.into_iter().next() else {
-                return Ok(false);
-            };
-            crate::posts::go_live(conn, events, id)?;
-            Ok(true)
-        })?;
+                let Some(id) = due.column::<Uuid>("id")?.into_iter().next() else {
+                    return Ok(false);
+                };
+                crate::posts::go_live(conn, events, id)?;
+                Ok(true)
+            },
+        )?;
         if !one {
             break;
         }

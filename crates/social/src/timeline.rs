@@ -65,10 +65,17 @@ fn unavailable(e: spin_sdk::redis::Error) -> Problem {
 
 /// Up to `want` (post, score) of the viewer's home feed strictly older than `before` (a score),
 /// newest first; the feed is rebuilt from Postgres first when it is missing.
-pub fn page(pg: &Pg, viewer: Uuid, before: Option<i64>, want: usize) -> Result<Vec<(Uuid, i64)>, Problem> {
+pub fn page(
+    pg: &Pg,
+    viewer: Uuid,
+    before: Option<i64>,
+    want: usize,
+) -> Result<Vec<(Uuid, i64)>, Problem> {
     let redis = redis()?;
     let k = key(viewer);
-    let exists = redis.execute("EXISTS", &[R::Binary(k.clone().into_bytes())]).map_err(unavailable)?;
+    let exists = redis
+        .execute("EXISTS", &[R::Binary(k.clone().into_bytes())])
+        .map_err(unavailable)?;
     if !matches!(exists.first(), Some(RedisResult::Int64(1))) {
         rebuild(pg, &redis, viewer)?;
     }
@@ -135,7 +142,11 @@ fn truth_sql(limit: &str) -> String {
 
 /// Builds the viewer's cached feed from Postgres.
 pub fn rebuild(pg: &Pg, redis: &Connection, viewer: Uuid) -> Result<(), Problem> {
-    let rows = query(pg, &truth_sql(&CAP.to_string()), &[P::Uuid(viewer.to_string()), P::DbNull])?;
+    let rows = query(
+        pg,
+        &truth_sql(&CAP.to_string()),
+        &[P::Uuid(viewer.to_string()), P::DbNull],
+    )?;
     let mut args = vec![
         R::Binary(REBUILD_SCRIPT.as_bytes().to_vec()),
         R::Int64(1),
@@ -144,14 +155,21 @@ pub fn rebuild(pg: &Pg, redis: &Connection, viewer: Uuid) -> Result<(), Problem>
     ];
     for i in 0..rows.len() {
         args.push(R::Int64(rows.value::<i64>(i, "score")?));
-        args.push(R::Binary(rows.value::<Uuid>(i, "id")?.to_string().into_bytes()));
+        args.push(R::Binary(
+            rows.value::<Uuid>(i, "id")?.to_string().into_bytes(),
+        ));
     }
     redis.execute("EVAL", &args).map_err(unavailable)?;
     Ok(())
 }
 
 /// Past the cached entries: the next posts straight from Postgres.
-pub fn older_from_postgres(pg: &Pg, viewer: Uuid, before: i64, want: usize) -> Result<Vec<(Uuid, i64)>, Problem> {
+pub fn older_from_postgres(
+    pg: &Pg,
+    viewer: Uuid,
+    before: i64,
+    want: usize,
+) -> Result<Vec<(Uuid, i64)>, Problem> {
     let rows = query(
         pg,
         &truth_sql(&want.to_string()),
@@ -187,9 +205,16 @@ pub fn fan_out(pg: &Pg, post: Uuid) -> Result<i64, Problem> {
     let readers: Vec<Option<String>> = rows.value(0, "readers")?;
     let redis = redis()?;
     let mut reached = 0;
-    let readers: Vec<Uuid> = readers.into_iter().flatten().filter_map(|r| r.parse().ok()).collect();
+    let readers: Vec<Uuid> = readers
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.parse().ok())
+        .collect();
     for batch in readers.chunks(FAN_OUT_BATCH) {
-        let mut args = vec![R::Binary(FAN_OUT_SCRIPT.as_bytes().to_vec()), R::Int64(batch.len() as i64)];
+        let mut args = vec![
+            R::Binary(FAN_OUT_SCRIPT.as_bytes().to_vec()),
+            R::Int64(batch.len() as i64),
+        ];
         args.extend(batch.iter().map(|r| R::Binary(key(*r).into_bytes())));
         args.push(R::Int64(score));
         args.push(R::Binary(post.to_string().into_bytes()));

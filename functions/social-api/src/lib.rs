@@ -8,9 +8,7 @@
 
 use nexgate_platform::routes::{find, unrouted, Route, Table};
 use nexgate_platform::Problem;
-use nexgate_social::{
-    coauthors, comments, feeds, interactions, polls, posts, reports, scheduled,
-};
+use nexgate_social::{coauthors, comments, feeds, interactions, polls, posts, reports, scheduled};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
@@ -101,11 +99,15 @@ async fn answer(req: &Request, route: &Route) -> Result<Response, Problem> {
         }
         ("GET", "/social/posts/{id}/poll") => polls::get(req, id),
         ("POST", "/social/posts/{id}/votes") => polls::vote(req, id),
-        ("POST", "/social/posts/{id}/collaboration/accept") => coauthors::answer(req, id, "accept", COMPONENT),
+        ("POST", "/social/posts/{id}/collaboration/accept") => {
+            coauthors::answer(req, id, "accept", COMPONENT)
+        }
         ("POST", "/social/posts/{id}/collaboration/decline") => {
             coauthors::answer(req, id, "decline", COMPONENT)
         }
-        ("DELETE", "/social/posts/{id}/collaboration") => coauthors::answer(req, id, "remove", COMPONENT),
+        ("DELETE", "/social/posts/{id}/collaboration") => {
+            coauthors::answer(req, id, "remove", COMPONENT)
+        }
         ("GET", "/social/collaborations") => coauthors::invitations(req),
         ("POST", "/social/posts/{id}/reports") => reports::create(req, id),
         ("GET", "/social/scheduled") => scheduled::list(req),
