@@ -12,7 +12,7 @@ use nexgate_tests::files::jpeg;
 use nexgate_tests::notify::{count, notifications_db};
 use nexgate_tests::{eventually, Manifest, TestApp, Worker};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 async fn as_user(app: &TestApp, user: &User, method: Method, path: &str) -> Answer {
     call(app, method, path, None, Some(&user.access_token)).await
@@ -110,6 +110,55 @@ async fn a_deleted_account_is_erased_everywhere_and_its_email_may_register_again
     .await;
     assert!(welcomed.is_some(), "the welcome notification arrived");
 
+    // Social: a post of the leaver's, and their like, comment, bookmark and co-author credit on
+    // the friend's posts.
+    let say = |who: &User, method: Method, path: String, body: Value| {
+        let app = &app;
+        let token = who.access_token.clone();
+        async move { call(app, method, &path, Some(body), Some(&token)).await }
+    };
+    let own = say(
+        &leaver,
+        Method::POST,
+        "/social/posts".into(),
+        json!({"text": "bye #soon"}),
+    )
+    .await;
+    assert_eq!(own.status, 201, "{own}");
+    let theirs = say(
+        &friend,
+        Method::POST,
+        "/social/posts".into(),
+        json!({"text": "with my friend", "coauthors": [leaver.user_id]}),
+    )
+    .await;
+    assert_eq!(theirs.status, 201, "{theirs}");
+    let shared = theirs.body["id"].as_str().unwrap().to_string();
+    for (method, path, body) in [
+        (
+            Method::POST,
+            format!("/social/posts/{shared}/collaboration/accept"),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            format!("/social/posts/{shared}/like"),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            format!("/social/posts/{shared}/comments"),
+            json!({"text": "nice"}),
+        ),
+        (
+            Method::PUT,
+            format!("/social/posts/{shared}/bookmark"),
+            json!({}),
+        ),
+    ] {
+        let a = say(&leaver, method, path.clone(), body).await;
+        assert!(a.status < 300, "{path}: {a}");
+    }
     let gone = as_user(&app, &leaver, Method::DELETE, "/auth/account").await;
     assert_eq!(gone.status, 204, "{gone}\n{}", app.host.log());
 
@@ -187,6 +236,40 @@ async fn a_deleted_account_is_erased_everywhere_and_its_email_may_register_again
     assert_eq!(
         app.http.get(&variant_url).send().await.unwrap().status(),
         404
+    );
+
+    // Social: the leaver's post, like, comment and bookmark are gone, with their counts; the
+    // co-authored post stays the friend's, without the leaver's credit.
+    let social_erased = eventually(Duration::from_secs(45), || async {
+        let left = admin_count(
+            &app,
+            "SELECT (SELECT count(*) FROM social.posts WHERE author_id = $1)
+                  + (SELECT count(*) FROM social.likes WHERE user_id = $1)
+                  + (SELECT count(*) FROM social.comments WHERE author_id = $1)
+                  + (SELECT count(*) FROM social.bookmarks WHERE user_id = $1)
+                  + (SELECT count(*) FROM social.coauthors WHERE user_id = $1)",
+            &leaver.user_id,
+        )
+        .await;
+        (left == 0).then_some(())
+    })
+    .await;
+    assert!(social_erased.is_some(), "social erased\n{}", app.host.log());
+    let read = as_user(
+        &app,
+        &friend,
+        Method::GET,
+        &format!("/social/posts/{shared}"),
+    )
+    .await;
+    assert_eq!(
+        (
+            read.body["counts"]["likes"].as_i64(),
+            read.body["counts"]["comments"].as_i64(),
+            read.body["coauthors"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{read}"
     );
 
     // Payments: no number left; notifications: nothing left.
