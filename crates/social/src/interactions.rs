@@ -24,7 +24,10 @@ pub fn like(req: &Request, id: &str, component: &str) -> Result<Response, Proble
     let id = parse_id("id", id)?;
     let conn = db()?;
     require_visible(&conn, ctx.user_id, id)?;
-    crate::limits::count(&crate::limits::LIKES, ctx.user_id)?;
+    crate::limits::count(
+        &crate::limits::configured(&crate::limits::LIKES, "likes_per_hour"),
+        ctx.user_id,
+    )?;
     let likes = with_events(&conn, crate::SCHEMA, component, |conn, events| {
         let counted = query(
             conn,

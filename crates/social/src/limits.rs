@@ -11,6 +11,7 @@ pub struct Limit {
     pub window_secs: i64,
 }
 
+/// Posts (and edits) per hour; the deployment may change it (`social_posts_per_hour`).
 pub const POSTS: Limit = Limit {
     what: "posts",
     limit: 60,
@@ -21,6 +22,7 @@ pub const COMMENTS: Limit = Limit {
     limit: 120,
     window_secs: 3600,
 };
+/// Likes per hour; the deployment may change it (`social_likes_per_hour`).
 pub const LIKES: Limit = Limit {
     what: "likes",
     limit: 600,
@@ -52,6 +54,20 @@ pub const MENTION_NOTIFICATIONS: Limit = Limit {
     limit: 50,
     window_secs: 3600,
 };
+
+/// The limit with its count from the component's variable `variable` when it is set (a
+/// deployment's choice, e.g. a benchmark's), else the default.
+pub fn configured(limit: &Limit, variable: &str) -> Limit {
+    let configured = nexgate_platform::config::var(variable)
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|n| *n > 0);
+    Limit {
+        what: limit.what,
+        limit: configured.unwrap_or(limit.limit),
+        window_secs: limit.window_secs,
+    }
+}
 
 /// Counts one `limit.what` by `user`; past the limit, a 429 with `Retry-After` until the window
 /// ends. Redis down is a 503 (a limit cannot be skipped).

@@ -65,7 +65,10 @@ pub async fn create(req: &Request, component: &str) -> Result<Response, Problem>
     let draft = check(&b)?;
     let conn = db()?;
     check_references(&conn, ctx.user_id, &b, &draft)?;
-    crate::limits::count(&crate::limits::POSTS, ctx.user_id)?;
+    crate::limits::count(
+        &crate::limits::configured(&crate::limits::POSTS, "posts_per_hour"),
+        ctx.user_id,
+    )?;
     let id = new_id();
     for (i, file) in b.media.iter().enumerate() {
         let a = Attachment {
@@ -453,7 +456,10 @@ pub fn edit(req: &Request, id: &str, component: &str) -> Result<Response, Proble
     } else {
         facets::parse(&text).map_err(|e| Problem::invalid_field("text", e.message()))?
     };
-    crate::limits::count(&crate::limits::POSTS, ctx.user_id)?;
+    crate::limits::count(
+        &crate::limits::configured(&crate::limits::POSTS, "posts_per_hour"),
+        ctx.user_id,
+    )?;
     with_events(&conn, crate::SCHEMA, component, |conn, events| {
         let before: Vec<Uuid> = query(
             conn,
