@@ -1117,3 +1117,153 @@ async fn trending_and_discover_follow_a_controllable_clock() {
         .await;
     assert_eq!(tags.status, 200, "{tags}");
 }
+
+/// Product and event posts show their cards as they are when read, with the viewer's followees
+/// who are going (not those hiding it, never anyone blocked either way).
+#[tokio::test]
+async fn product_and_event_posts_carry_live_cards() {
+    let mut w = world().await;
+    let (seller, viewer, going, hidden_goer, blocked_goer) = (
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+    );
+    for f in [&going, &hidden_goer, &blocked_goer] {
+        w.follow(&viewer, f).await;
+    }
+    let shop = w
+        .call(&seller, Method::POST, "/shop/shops", Some(json!({
+            "handle": format!("duka{}", &seller.username[1..8]), "name": "Duka", "currency": "KES",
+            "delivery_areas": [{"region": "Nairobi", "fee": 20_000}],
+        })))
+        .await;
+    assert_eq!(shop.status, 201, "{shop}");
+    let product = w
+        .call(&seller, Method::POST, &format!("/shop/shops/{}/products", id(&shop)), Some(json!({
+            "title": "Kikoi", "description": "Woven in Lamu", "options": ["size"],
+            "variants": [{"sku": "K-1", "option_values": ["one"], "price": 150_000, "stock": 2}],
+        })))
+        .await;
+    assert_eq!(product.status, 201, "{product}");
+    let pid = id(&product);
+    let post = w
+        .post(
+            &seller,
+            json!({"kind": "product", "product_id": pid, "text": "New in!"}),
+        )
+        .await;
+    assert_eq!(post.status, 201, "{post}");
+    let read = w
+        .call(
+            &viewer,
+            Method::GET,
+            &format!("/social/posts/{}", id(&post)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            read.body["product"]["price_min"].as_i64(),
+            read.body["product"]["sold_out"].as_bool()
+        ),
+        (Some(150_000), Some(false)),
+        "{read}"
+    );
+    // Sold out meanwhile: the card says so at the next read.
+    w.sql(&format!(
+        "UPDATE commerce.variants SET stock = 0 WHERE product_id = '{pid}'"
+    ))
+    .await;
+    let again = w
+        .call(
+            &viewer,
+            Method::GET,
+            &format!("/social/posts/{}", id(&post)),
+            None,
+        )
+        .await;
+    assert_eq!(again.body["product"]["sold_out"], true, "{again}");
+
+    // An event post: three followees hold tickets; one hides it, one the viewer blocked.
+    let now = nexgate_platform::time::now_unix().0;
+    let at = |s: i64| nexgate_platform::time::rfc3339(s, 0);
+    let draft = w
+        .call(&seller, Method::POST, "/events", Some(json!({
+            "title": "Taarab night", "category": "music", "mode": "in_person", "venue_name": "Hall",
+            "address": "Mnazi Mmoja 1", "region": "Zanzibar", "capacity": 100,
+            "days": [{"starts_at": at(now + 86_400), "ends_at": at(now + 90_000)}],
+        })))
+        .await;
+    assert_eq!(draft.status, 201, "{draft}");
+    let event = id(&draft);
+    let t = w
+        .call(
+            &seller,
+            Method::POST,
+            &format!("/events/{event}/ticket-types"),
+            Some(json!({"name": "Free", "kind": "free", "quantity": 10, "max_per_order": 1})),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{t}");
+    let published = w
+        .call(
+            &seller,
+            Method::POST,
+            &format!("/events/{event}/publish"),
+            None,
+        )
+        .await;
+    assert_eq!(published.status, 200, "{published}");
+    let ticket_type = published.body["ticket_types"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (i, goer) in [&going, &hidden_goer, &blocked_goer]
+        .into_iter()
+        .enumerate()
+    {
+        let resp = w
+            .app
+            .http
+            .post(w.app.url(&format!("/events/{event}/orders")))
+            .bearer_auth(&goer.access_token)
+            .header("idempotency-key", format!("go-{i}"))
+            .json(&json!({"items": [{"ticket_type_id": ticket_type, "quantity": 1}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    let hide = w
+        .call(
+            &hidden_goer,
+            Method::PUT,
+            "/events/settings/attendance",
+            Some(json!({"hidden": true})),
+        )
+        .await;
+    assert_eq!(hide.status, 200, "{hide}");
+    w.block(&viewer, &blocked_goer).await;
+    let post = w
+        .post(&seller, json!({"kind": "event", "event_id": event}))
+        .await;
+    assert_eq!(post.status, 201, "{post}");
+    let read = w
+        .call(
+            &viewer,
+            Method::GET,
+            &format!("/social/posts/{}", id(&post)),
+            None,
+        )
+        .await;
+    let card = &read.body["event"];
+    assert_eq!(card["seats_left"], 7, "{read}");
+    assert_eq!(card["followees_going"]["count"], 1, "{read}");
+    assert_eq!(
+        card["followees_going"]["sample"][0]["id"],
+        json!(going.user_id),
+        "{read}"
+    );
+}

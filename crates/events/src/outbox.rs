@@ -183,6 +183,46 @@ impl Outbox {
         Ok(())
     }
 
+    /// An event's outbox row for a hot path that writes it inside its own statement (a
+    /// data-modifying CTE in autocommit, one round trip): the envelope and the five values of
+    /// `INSERT INTO <schema>.outbox (id, event_type, topic, payload, purge_after_publish)`, to
+    /// bind as `$n::uuid, $n+1::text, $n+2::text, $n+3::jsonb, $n+4::boolean`. Once the statement
+    /// committed with the row, hand the envelope to [`Outbox::written`] so it is published. Types
+    /// carrying a secret must go through [`Outbox::record`] (they are sealed there).
+    pub fn row<E: EventData>(
+        &self,
+        actor: Option<uuid::Uuid>,
+        subject: (&str, String),
+        audience: Vec<uuid::Uuid>,
+        data: &E,
+    ) -> Result<(Envelope, Vec<ParameterValue>), Problem> {
+        if E::TYPE.carries_secret {
+            return Err(Problem::internal(format!(
+                "{} carries a secret: record it with Outbox::record",
+                E::TYPE.name
+            )));
+        }
+        let subject = crate::Subject {
+            kind: subject.0.to_string(),
+            id: subject.1,
+        };
+        let envelope = Envelope::new(actor, subject, audience, data).map_err(Problem::internal)?;
+        let payload = serde_json::to_vec(&envelope).map_err(Problem::internal)?;
+        let values = vec![
+            ParameterValue::Uuid(envelope.id.to_string()),
+            ParameterValue::Str(envelope.event_type.clone()),
+            ParameterValue::Str(self.publisher.topic(&envelope)),
+            ParameterValue::Jsonb(payload),
+            ParameterValue::Boolean(false),
+        ];
+        Ok((envelope, values))
+    }
+
+    /// An envelope whose row the caller's own statement wrote (see [`Outbox::row`]).
+    pub fn written(&mut self, envelope: Envelope) {
+        self.recorded.push(envelope);
+    }
+
     /// After `COMMIT`: publishes what was recorded (the relay retries what is not acknowledged).
     pub fn publish(self, conn: &Connection) {
         if !self.recorded.is_empty() {

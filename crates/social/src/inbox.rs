@@ -99,6 +99,7 @@ fn erase(conn: &Connection, user: Uuid) -> Result<serde_json::Value, Problem> {
     count("DELETE FROM social.mentions WHERE user_id = $1 RETURNING post_id")?;
     count("DELETE FROM social.reports WHERE reporter_id = $1 RETURNING id")?;
     count("DELETE FROM social.pins WHERE user_id = $1 RETURNING post_id")?;
+    count("DELETE FROM social.active_feeds WHERE viewer_id = $1 RETURNING viewer_id")?;
     // Quotes of others keep pointing at a blanked, deleted stub; the rest of the posts go.
     count(
         "UPDATE social.posts SET state = 'deleted', text = '', facets = '[]', deleted_at = now(),

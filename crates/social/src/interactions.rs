@@ -5,7 +5,7 @@
 
 use nexgate_authn::authenticate;
 use nexgate_events::catalogue::social::{PostCreated, PostLiked, PostReposted};
-use nexgate_events::outbox::with_events;
+use nexgate_events::outbox::{with_events, Outbox};
 use nexgate_platform::body::{json_response as json, query_string};
 use nexgate_platform::db::{open_from_variables as db, query, ts, ts_as};
 use nexgate_platform::ids::{new_id, parse_id};
@@ -19,47 +19,68 @@ use uuid::Uuid;
 use crate::access::{require_visible, unblocked};
 
 /// `POST /social/posts/{id}/like`: `{liked: true, likes}` (the same when liked already).
+///
+/// The hot path of a popular post: one read (may the viewer see it, whose is it) and one
+/// statement in autocommit that inserts the like, counts it and writes `social.post.liked` to the
+/// outbox together, so the post's row lock is held for that statement only.
 pub fn like(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let conn = db()?;
-    require_visible(&conn, ctx.user_id, id)?;
+    let author = visible_author(&conn, ctx.user_id, id)?;
     crate::limits::count(
         &crate::limits::configured(&crate::limits::LIKES, "likes_per_hour"),
         ctx.user_id,
     )?;
-    let likes = with_events(&conn, crate::SCHEMA, component, |conn, events| {
-        let counted = query(
-            conn,
-            "WITH liked AS (INSERT INTO social.likes (post_id, user_id) VALUES ($1, $2)
-                            ON CONFLICT DO NOTHING RETURNING post_id)
-             UPDATE social.posts p SET like_count = like_count + 1 FROM liked WHERE p.id = liked.post_id
-             RETURNING p.like_count, p.author_id",
-            &[P::Uuid(id.to_string()), P::Uuid(ctx.user_id.to_string())],
-        )?;
-        if counted.is_empty() {
-            let now = query(
-                conn,
-                "SELECT like_count FROM social.posts WHERE id = $1",
-                &[P::Uuid(id.to_string())],
-            )?;
-            return now.value::<i32>(0, "like_count");
-        }
-        let author: Uuid = counted.value(0, "author_id")?;
-        events.record(
-            conn,
-            Some(ctx.user_id),
-            ("post", id.to_string()),
-            vec![author],
-            &PostLiked {
-                post_id: id,
-                author_id: author,
-                liker_id: ctx.user_id,
-            },
-        )?;
-        counted.value::<i32>(0, "like_count")
-    })?;
+    let mut events = Outbox::new(crate::SCHEMA, component)?;
+    let (envelope, row) = events.row(
+        Some(ctx.user_id),
+        ("post", id.to_string()),
+        vec![author],
+        &PostLiked {
+            post_id: id,
+            author_id: author,
+            liker_id: ctx.user_id,
+        },
+    )?;
+    let mut params = vec![P::Uuid(id.to_string()), P::Uuid(ctx.user_id.to_string())];
+    params.extend(row);
+    let done = query(
+        &conn,
+        "WITH liked AS (INSERT INTO social.likes (post_id, user_id) VALUES ($1, $2)
+                        ON CONFLICT DO NOTHING RETURNING post_id),
+              counted AS (UPDATE social.posts p SET like_count = like_count + 1 FROM liked
+                          WHERE p.id = liked.post_id RETURNING p.like_count),
+              announced AS (INSERT INTO social.outbox (id, event_type, topic, payload, purge_after_publish)
+                            SELECT $3::uuid, $4::text, $5::text, $6::jsonb, $7::boolean FROM counted RETURNING id)
+         SELECT coalesce((SELECT like_count FROM counted),
+                         (SELECT like_count FROM social.posts WHERE id = $1)) AS likes,
+                EXISTS (SELECT 1 FROM announced) AS announced",
+        &params,
+    )?;
+    if done.value::<bool>(0, "announced")? {
+        events.written(envelope);
+        events.publish(&conn);
+    }
+    let likes: i32 = done.value(0, "likes")?;
     Ok(json(200, &json!({"liked": true, "likes": likes})))
+}
+
+/// The author of a post the viewer may see (404 otherwise), in one read.
+fn visible_author(
+    conn: &spin_sdk::pg4::Connection,
+    viewer: Uuid,
+    post: Uuid,
+) -> Result<Uuid, Problem> {
+    let rows = query(
+        conn,
+        "SELECT p.author_id FROM social.posts p WHERE p.id = $2 AND social.can_see($1, $2)",
+        &[P::Uuid(viewer.to_string()), P::Uuid(post.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Err(crate::access::no_such_post());
+    }
+    rows.value(0, "author_id")
 }
 
 /// `DELETE /social/posts/{id}/like`: `{liked: false, likes}`.

@@ -81,9 +81,17 @@ pub async fn create(req: &Request, component: &str) -> Result<Response, Problem>
         attach(&a, &format!("media[{i}]")).await?;
     }
     let written = with_events(&conn, crate::SCHEMA, component, |conn, events| {
-        insert(conn, ctx.user_id, id, &b, &draft)?;
-        if draft.publish_at.is_none() {
-            go_live(conn, events, id)?;
+        let published_at = insert(conn, ctx.user_id, id, &b, &draft)?;
+        if let Some(published_at) = published_at {
+            let live = Live {
+                id,
+                author: ctx.user_id,
+                kind: draft.kind.to_string(),
+                text: draft.text.clone(),
+                repost_of: b.quote_of,
+                published_at,
+            };
+            go_live_with(conn, events, live)?;
         }
         Ok(())
     });
@@ -268,21 +276,23 @@ pub fn quotable(conn: &Connection, viewer: Uuid, target: Uuid) -> Result<String,
     rows.value(0, "visibility")
 }
 
+/// Writes the post and what it carries; its publication time (API text) unless scheduled.
 fn insert(
     conn: &Connection,
     author: Uuid,
     id: Uuid,
     b: &NewPost,
     d: &Draft,
-) -> Result<(), Problem> {
+) -> Result<Option<String>, Problem> {
     let facets = serde_json::to_string(&d.facets).map_err(Problem::internal)?;
     let opt = |v: Option<Uuid>| v.map_or(P::DbNull, |u| P::Uuid(u.to_string()));
-    query(
+    let made = query(
         conn,
         "INSERT INTO social.posts (id, author_id, kind, text, facets, visibility, state, repost_of,
                                    product_id, event_id, publish_at, published_at)
          VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, CASE WHEN $7::text IS NULL THEN 'published' ELSE 'scheduled' END,
-                 $8, $9, $10, $7::text::timestamptz, CASE WHEN $7::text IS NULL THEN now() END)",
+                 $8, $9, $10, $7::text::timestamptz, CASE WHEN $7::text IS NULL THEN now() END)
+         RETURNING to_char(published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS published_at",
         &[
             P::Uuid(id.to_string()),
             P::Uuid(author.to_string()),
@@ -315,12 +325,21 @@ fn insert(
     if let Some(poll) = &b.poll {
         poll.insert(conn, id)?;
     }
-    Ok(())
+    made.value(0, "published_at")
 }
 
-/// A post becomes visible: mentions resolved (blocks as they are now), tags stored, co-authors
-/// invited, quote counted, `social.post.created` recorded. Runs once per post (at creation, or
-/// by the scheduler when it moves the post from `scheduled` to `published`).
+/// What going live needs of a post.
+pub struct Live {
+    pub id: Uuid,
+    pub author: Uuid,
+    pub kind: String,
+    pub text: String,
+    pub repost_of: Option<Uuid>,
+    pub published_at: String,
+}
+
+/// A post becomes visible (read from its row): see [`go_live_with`]. For the scheduler, which
+/// moves the post from `scheduled` to `published` first.
 pub fn go_live(conn: &Connection, events: &mut Outbox, id: Uuid) -> Result<(), Problem> {
     let rows = query(
         conn,
@@ -330,24 +349,73 @@ pub fn go_live(conn: &Connection, events: &mut Outbox, id: Uuid) -> Result<(), P
         ),
         &[P::Uuid(id.to_string())],
     )?;
-    let author: Uuid = rows.value(0, "author_id")?;
-    let kind: String = rows.value(0, "kind")?;
-    let text: String = rows.value(0, "text")?;
-    let published_at: String = rows.value(0, "published_at")?;
+    let live = Live {
+        id,
+        author: rows.value(0, "author_id")?,
+        kind: rows.value(0, "kind")?,
+        text: rows.value(0, "text")?,
+        repost_of: rows.value(0, "repost_of")?,
+        published_at: rows.value(0, "published_at")?,
+    };
+    go_live_with(conn, events, live)
+}
+
+/// A post becomes visible: mentions resolved (blocks as they are now), tags stored, co-authors
+/// invited, quote counted, `social.post.created` recorded. Runs once per post (at creation, or
+/// by the scheduler). Only what the post has costs a statement: a plain text post without
+/// mentions or tags writes only its event.
+pub fn go_live_with(conn: &Connection, events: &mut Outbox, post: Live) -> Result<(), Problem> {
+    let Live {
+        id,
+        author,
+        kind,
+        text,
+        repost_of,
+        published_at,
+    } = post;
     let facets = if text.is_empty() {
         Vec::new()
     } else {
         facets::parse(&text).unwrap_or_default()
     };
     let resolved = mentions::resolve(conn, author, &facets)?;
-    store_facets(conn, id, &resolved)?;
+    let names = facets
+        .iter()
+        .any(|f| !matches!(f.feature, crate::facets::Feature::Tag { .. }));
+    if names {
+        let stored = serde_json::to_string(&resolved.facets).map_err(Problem::internal)?;
+        conn.execute(
+            "UPDATE social.posts SET facets = $2::text::jsonb WHERE id = $1",
+            &[P::Uuid(id.to_string()), P::Str(stored)],
+        )?;
+    }
+    insert_tags(conn, id, &resolved.tags)?;
     mentions::record(conn, events, author, (id, None), &resolved, &[])?;
-    if let Some(target) = rows.value::<Option<Uuid>>(0, "repost_of")? {
+    if let Some(target) = repost_of {
         conn.execute(
             "UPDATE social.posts SET quote_count = quote_count + 1 WHERE id = $1",
             &[P::Uuid(target.to_string())],
         )?;
     }
+    if kind == "collaborative" {
+        invite(conn, events, id, author)?;
+    }
+    events.record(
+        conn,
+        Some(author),
+        ("post", id.to_string()),
+        vec![author],
+        &PostCreated {
+            post_id: id,
+            author_id: author,
+            kind,
+            published_at,
+        },
+    )
+}
+
+/// Announces the open invitations of a collaborative post (not to anyone blocked either way).
+fn invite(conn: &Connection, events: &mut Outbox, id: Uuid, author: Uuid) -> Result<(), Problem> {
     let invitees: Vec<Uuid> = query(
         conn,
         "SELECT user_id FROM social.coauthors WHERE post_id = $1 AND state = 'invited'
@@ -368,21 +436,26 @@ pub fn go_live(conn: &Connection, events: &mut Outbox, id: Uuid) -> Result<(), P
             },
         )?;
     }
-    events.record(
-        conn,
-        Some(author),
-        ("post", id.to_string()),
-        vec![author],
-        &PostCreated {
-            post_id: id,
-            author_id: author,
-            kind,
-            published_at,
-        },
-    )
+    Ok(())
 }
 
-/// The resolved facets and the tags of the post (replacing any before).
+/// The post's tags, with its publication time (none: no statement).
+fn insert_tags(conn: &Connection, id: Uuid, tags: &[String]) -> Result<(), Problem> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    conn.execute(
+        "INSERT INTO social.post_tags (post_id, tag, published_at)
+         SELECT $1, t, p.published_at FROM unnest($2::text[]) t, social.posts p WHERE p.id = $1",
+        &[
+            P::Uuid(id.to_string()),
+            P::ArrayStr(tags.iter().map(|t| Some(t.clone())).collect()),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The resolved facets and the tags of an edited post (replacing those before).
 fn store_facets(conn: &Connection, id: Uuid, r: &mentions::Resolved) -> Result<(), Problem> {
     let facets = serde_json::to_string(&r.facets).map_err(Problem::internal)?;
     conn.execute(
@@ -393,15 +466,7 @@ fn store_facets(conn: &Connection, id: Uuid, r: &mentions::Resolved) -> Result<(
         "DELETE FROM social.post_tags WHERE post_id = $1",
         &[P::Uuid(id.to_string())],
     )?;
-    conn.execute(
-        "INSERT INTO social.post_tags (post_id, tag, published_at)
-         SELECT $1, t, p.published_at FROM unnest($2::text[]) t, social.posts p WHERE p.id = $1",
-        &[
-            P::Uuid(id.to_string()),
-            P::ArrayStr(r.tags.iter().map(|t| Some(t.clone())).collect()),
-        ],
-    )?;
-    Ok(())
+    insert_tags(conn, id, &r.tags)
 }
 
 /// `GET /social/posts/{id}`.
