@@ -31,6 +31,8 @@ pub struct RelaySettings {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PassReport {
     pub republished: usize,
+    /// Some schema had more due rows than one pass takes: the next pass starts at once.
+    pub full: bool,
 }
 
 /// Consecutive failed passes after which the relay reconnects even though both connections
@@ -63,6 +65,9 @@ async fn session(settings: &RelaySettings) -> Result<()> {
                 failed = 0;
                 if r.republished > 0 {
                     tracing::info!("relay: republished {} events", r.republished)
+                }
+                if r.full {
+                    continue;
                 }
             }
             Err(e) => {
@@ -111,6 +116,7 @@ pub async fn pass(
                 &[&stale_ms],
             )
             .await?;
+        report.full |= rows.len() as i64 == BATCH_ROWS_MAX;
         for row in &rows {
             let id: uuid::Uuid = row.get(0);
             let topic: String = row.get(1);

@@ -16,8 +16,10 @@ struct World {
     app: TestApp,
     observer: EventObserver,
     _dispatcher: Worker,
+    _relay: Worker,
 }
 
+/// The app with the dispatcher and the relay (posts and likes are published by the relay).
 async fn world() -> World {
     let app = TestApp::start(Manifest::App).await;
     app.declare_queues("infra/subscriptions.toml");
@@ -30,11 +32,16 @@ async fn world() -> World {
             "600000",
         ],
     );
+    let relay = app.worker(
+        "relay",
+        &["--interval-ms", "200", "--stale-after-ms", "300"],
+    );
     let observer = app.observe_events().await;
     World {
         app,
         observer,
         _dispatcher: dispatcher,
+        _relay: relay,
     }
 }
 

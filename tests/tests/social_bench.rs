@@ -55,6 +55,7 @@ where
 }
 
 fn row(what: &str, latencies: &[Duration], secs: u64) {
+    eprintln!("# {what} ended at {}", nexgate_platform::time::now_unix().0);
     println!(
         "| {what} | {} | {:.0}/s | {:.1} | {:.1} |",
         latencies.len(),
@@ -103,6 +104,8 @@ async fn home_feed_posting_and_likes() {
             "600000",
         ],
     );
+    // The relay as scripts/up.sh runs it (its defaults): posts and likes are published by it.
+    let _relay = app.worker("relay", &[]);
     let mut observer = app.observe_events().await;
     let viewer = sign_up(&app, &mut observer).await;
     let author = sign_up(&app, &mut observer).await;
@@ -289,6 +292,7 @@ async fn home_feed_posting_and_likes() {
     .collect()
     .await;
     let tokens = Arc::new(tokens);
+    let tokens_again = tokens.clone();
     let like_url = app.url(&format!("/social/posts/{hot}/like"));
     let likes = {
         let http = http.clone();
@@ -309,6 +313,31 @@ async fn home_feed_posting_and_likes() {
         .await
     };
     row("like/unlike on one hot post, c64", &likes, secs);
+    // The split: the same users liking again (nothing changes, no event is published).
+    let again_url = app.url(&format!("/social/posts/{hot}/like"));
+    let repeat = {
+        let (http, tokens) = (http.clone(), tokens_again.clone());
+        load(64, secs, move |w, _| {
+            let (http, url, tokens) = (http.clone(), again_url.clone(), tokens.clone());
+            async move {
+                let started = Instant::now();
+                let resp = http
+                    .post(&url)
+                    .bearer_auth(&tokens[w])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+                vec![started.elapsed()]
+            }
+        })
+        .await
+    };
+    row(
+        "like again (already liked: no write, no event), c64",
+        &repeat,
+        secs,
+    );
     let tps = pgbench_bare_update(&app, 64, secs);
     println!("| baseline: pgbench -c 64 bare counter UPDATE | | {tps:.0}/s | | |");
     println!(

@@ -140,6 +140,7 @@ pub struct Outbox {
     schema: &'static str,
     publisher: Publisher,
     recorded: Vec<Envelope>,
+    relay_only: bool,
 }
 
 impl Outbox {
@@ -149,6 +150,7 @@ impl Outbox {
             schema,
             publisher: Publisher::from_variables(component).map_err(Problem::internal)?,
             recorded: Vec::new(),
+            relay_only: false,
         })
     }
 
@@ -223,9 +225,19 @@ impl Outbox {
         self.recorded.push(envelope);
     }
 
-    /// After `COMMIT`: publishes what was recorded (the relay retries what is not acknowledged).
+    /// Leaves what is recorded to `nexgate-ops relay` instead of publishing it after `COMMIT`:
+    /// for hot paths whose events may arrive a few seconds later (the relay's `stale_after` plus
+    /// its interval, about 6 s by default). A component's publish opens an MQTT connection per
+    /// request, and under a storm of small writes the broker's share of the CPU is the bottleneck
+    /// (docs/events.md, "Transport"); the relay publishes over one AMQP channel.
+    pub fn leave_to_relay(&mut self) {
+        self.relay_only = true;
+    }
+
+    /// After `COMMIT`: publishes what was recorded (the relay retries what is not acknowledged),
+    /// unless it was left to the relay.
     pub fn publish(self, conn: &Connection) {
-        if !self.recorded.is_empty() {
+        if !self.recorded.is_empty() && !self.relay_only {
             publish_recorded(conn, self.schema, &self.publisher, &self.recorded);
         }
     }

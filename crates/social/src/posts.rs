@@ -81,6 +81,9 @@ pub async fn create(req: &Request, component: &str) -> Result<Response, Problem>
         attach(&a, &format!("media[{i}]")).await?;
     }
     let written = with_events(&conn, crate::SCHEMA, component, |conn, events| {
+        // The post's events (its fan-out, mentions, invitations) go out through the relay
+        // (docs/social.md, "Speed").
+        events.leave_to_relay();
         let published_at = insert(conn, ctx.user_id, id, &b, &draft)?;
         if let Some(published_at) = published_at {
             let live = Live {
