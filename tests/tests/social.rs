@@ -373,10 +373,61 @@ async fn visibility_and_blocks_hold_on_every_read_path() {
         .call(&stranger, Method::POST, &path(&inner, "/repost"), None)
         .await;
     assert_eq!(repost.status, 404, "{repost}");
+    // A follower may pass a followers-only post on only to their own followers (whom the author
+    // may not see: the author does not follow the follower).
+    let public_quote = w
+        .post(
+            &follower,
+            json!({"kind": "quote", "text": "see", "quote_of": inner}),
+        )
+        .await;
+    assert_eq!(
+        (public_quote.status, field(&public_quote)),
+        (422, "quote_of"),
+        "{public_quote}"
+    );
+    let quiet_quote = w
+        .post(
+            &follower,
+            json!({"kind": "quote", "text": "see", "quote_of": inner, "visibility": "followers"}),
+        )
+        .await;
+    assert_eq!(quiet_quote.status, 201, "{quiet_quote}");
+    let passed_on = w
+        .call(&follower, Method::POST, &path(&inner, "/repost"), None)
+        .await;
+    assert_eq!(
+        (passed_on.status, passed_on.body["visibility"].as_str()),
+        (201, Some("followers")),
+        "{passed_on}"
+    );
+    let seen = w
+        .call(&stranger, Method::GET, &path(&id(&passed_on), ""), None)
+        .await;
+    assert_eq!(
+        seen.status, 404,
+        "a repost shows only with its original: {seen}"
+    );
+    let quotes = w
+        .call(&follower, Method::GET, &path(&inner, "/quotes"), None)
+        .await;
+    assert_eq!(
+        ids(&quotes.body["items"]),
+        vec![id(&quiet_quote)],
+        "{quotes}"
+    );
 
     // Blocked: nothing of the author's, either way.
+    let thread = format!("/comments/{}/replies", id(&c));
     for p in [&public, &inner, &poll] {
-        for rest in ["", "/comments", "/likes", "/poll"] {
+        for rest in [
+            "",
+            "/comments",
+            "/likes",
+            "/poll",
+            "/quotes",
+            thread.as_str(),
+        ] {
             let a = w.call(&blocked, Method::GET, &path(p, rest), None).await;
             assert_eq!(a.status, 404, "blocked {rest}: {a}");
         }
@@ -1272,5 +1323,125 @@ async fn product_and_event_posts_carry_live_cards() {
         card["followees_going"]["sample"][0]["id"],
         json!(going.user_id),
         "{read}"
+    );
+}
+
+/// Limits per user come from the deployment; reports wait for an operator, who hides a post from
+/// every read path.
+#[tokio::test]
+async fn post_limits_and_an_operator_hiding_a_reported_post() {
+    let app = TestApp::start_with(
+        Manifest::App,
+        nexgate_tests::HostOptions {
+            env: vec![("SPIN_VARIABLE_SOCIAL_POSTS_PER_HOUR".into(), "3".into())],
+            ..nexgate_tests::HostOptions::default()
+        },
+    )
+    .await;
+    let mut observer = app.observe_events().await;
+    let author = sign_up(&app, &mut observer).await;
+    let reader = sign_up(&app, &mut observer).await;
+    let mut operator = sign_up(&app, &mut observer).await;
+    let as_author = |text: &str| {
+        let (app, token) = (&app, author.access_token.clone());
+        let body = json!({ "text": text });
+        async move { call(app, Method::POST, "/social/posts", Some(body), Some(&token)).await }
+    };
+    let first = as_author("one #hidden").await;
+    assert_eq!(first.status, 201, "{first}");
+    assert_eq!(as_author("two").await.status, 201);
+    assert_eq!(as_author("three").await.status, 201);
+    let fourth = as_author("four").await;
+    assert_eq!(fourth.status, 429, "{fourth}");
+    assert!(fourth.headers.get("retry-after").is_some(), "{fourth}");
+
+    let target = id(&first);
+    let report = call(
+        &app,
+        Method::POST,
+        &format!("/social/posts/{target}/reports"),
+        Some(json!({"reason": "scam", "details": "asks for a deposit"})),
+        Some(&reader.access_token),
+    )
+    .await;
+    assert_eq!(report.status, 201, "{report}");
+    let out = std::process::Command::new(nexgate_tests::ops_bin())
+        .args([
+            "grant-role",
+            "--user",
+            &operator.user_id,
+            "--role",
+            "operator",
+        ])
+        .env("NEXGATE_ADMIN_DB_URL", app.db.url("nexgate_admin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let refreshed = nexgate_tests::auth::post(
+        &app,
+        "/auth/refresh",
+        json!({"refresh_token": operator.refresh_token}),
+    )
+    .await;
+    operator.access_token = refreshed.body["access_token"].as_str().unwrap().to_string();
+    let queue = call(
+        &app,
+        Method::GET,
+        "/social/operator/reports",
+        None,
+        Some(&operator.access_token),
+    )
+    .await;
+    assert_eq!(queue.body["items"][0]["post_id"], json!(target), "{queue}");
+    let report_id = queue.body["items"][0]["id"].as_str().unwrap().to_string();
+    let hidden = call(
+        &app,
+        Method::POST,
+        &format!("/social/operator/reports/{report_id}/resolve"),
+        Some(json!({"action": "hide"})),
+        Some(&operator.access_token),
+    )
+    .await;
+    assert_eq!(
+        (hidden.status, hidden.body["state"].as_str()),
+        (200, Some("hidden")),
+        "{hidden}"
+    );
+    for path in [
+        format!("/social/posts/{target}"),
+        format!("/social/posts/{target}/comments"),
+    ] {
+        let a = call(&app, Method::GET, &path, None, Some(&reader.access_token)).await;
+        assert_eq!(a.status, 404, "{path}: {a}");
+    }
+    let tag = call(
+        &app,
+        Method::GET,
+        "/social/tags/hidden/posts",
+        None,
+        Some(&reader.access_token),
+    )
+    .await;
+    assert!(ids(&tag.body["items"]).is_empty(), "{tag}");
+    let profile = call(
+        &app,
+        Method::GET,
+        &format!("/social/users/{}/posts", author.user_id),
+        None,
+        Some(&reader.access_token),
+    )
+    .await;
+    assert!(!ids(&profile.body["items"]).contains(&target), "{profile}");
+    let empty = call(
+        &app,
+        Method::GET,
+        "/social/operator/reports",
+        None,
+        Some(&operator.access_token),
+    )
+    .await;
+    assert!(
+        empty.body["items"].as_array().unwrap().is_empty(),
+        "{empty}"
     );
 }

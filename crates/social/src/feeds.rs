@@ -503,3 +503,35 @@ pub fn discover(req: &Request) -> Result<Response, Problem> {
         page.limit as usize,
     )
 }
+
+/// `GET /social/posts/{id}/quotes?cursor=&limit=`: the quotes of a post the viewer may see,
+/// newest first (each one the viewer may see).
+pub fn quotes(req: &Request, post: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let post = parse_id("id", post)?;
+    let page = page_request::<(CursorTime, Uuid)>(query_string(req), 20, 50)?;
+    let conn = db()?;
+    crate::access::require_visible(&conn, ctx.user_id, post)?;
+    let (at, after) = crate::interactions::after_params(&page.after);
+    let rows = query(
+        &conn,
+        &format!(
+            "SELECT p.id, {} FROM social.posts p
+             WHERE p.repost_of = $2 AND p.kind = 'quote' AND {}
+               AND ($3::text IS NULL OR (p.published_at, p.id) < ($3::text::timestamptz, $4::uuid))
+             ORDER BY p.published_at DESC, p.id DESC LIMIT $5",
+            nexgate_platform::db::ts("p.published_at"),
+            sees("$1"),
+        ),
+        &[
+            P::Uuid(ctx.user_id.to_string()),
+            P::Uuid(post.to_string()),
+            at,
+            after,
+            P::Int64(page.limit.into()),
+        ],
+    )?;
+    let items = crate::hydrate::posts(&conn, ctx.user_id, &rows.column("id")?)?;
+    let next = crate::interactions::next_cursor(&rows, page.limit, "published_at", "id")?;
+    Ok(json(200, &json!({"items": items, "next_cursor": next})))
+}

@@ -6,23 +6,25 @@
 //!   followee's posts on the next read);
 //! - `profiles.follow.deleted` (unfollowed, removed, blocked): the followee's posts leave the
 //!   follower's cached feed;
-//! - `auth.account.deleted`: the user's posts, comments, likes, votes, bookmarks, reposts,
-//!   reports, pins and mentions are erased (others' counts go down with them), and co-authored
-//!   posts lose the user's credit.
+//! - `auth.account.deleted` (once per envelope): the user's posts, comments, likes, votes,
+//!   bookmarks, reposts, reports, pins and mentions are erased (others' counts go down with
+//!   them), co-authored posts lose the user's credit, and `social.post.deleted` is recorded for
+//!   each of their posts so the notifier removes others' notifications about them.
 
 use nexgate_events::catalogue::auth::AccountDeleted;
 use nexgate_events::catalogue::profiles::{FollowCreated, FollowDeleted};
-use nexgate_events::catalogue::social::PostCreated;
+use nexgate_events::catalogue::social::{PostCreated, PostDeleted};
 use nexgate_events::inbox;
+use nexgate_events::outbox::with_events;
 use nexgate_platform::body::json_response as json;
-use nexgate_platform::db::{open_from_variables as db, query, transaction};
+use nexgate_platform::db::{open_from_variables as db, query};
 use nexgate_platform::Problem;
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-pub fn consume(req: &Request) -> Result<Response, Problem> {
+pub fn consume(req: &Request, component: &str) -> Result<Response, Problem> {
     let envelope = inbox::read(req)?;
     if let Some(created) = envelope.data_as::<PostCreated>() {
         let reached = crate::timeline::fan_out(&db()?, created.post_id)?;
@@ -38,7 +40,32 @@ pub fn consume(req: &Request) -> Result<Response, Problem> {
     }
     if let Some(deleted) = envelope.data_as::<AccountDeleted>() {
         let conn = db()?;
-        let erased = transaction(&conn, |conn| erase(conn, deleted.user_id))?;
+        let erased = with_events(&conn, crate::SCHEMA, component, |conn, events| {
+            if !inbox::first_delivery(conn, crate::SCHEMA, envelope.id)? {
+                return Ok(json!({ "again": true }));
+            }
+            // Others' notifications about the user's posts go too (social.post.deleted each).
+            events.leave_to_relay();
+            let posts: Vec<Uuid> = query(
+                conn,
+                "SELECT id FROM social.posts WHERE author_id = $1 AND state = 'published'",
+                &[P::Uuid(deleted.user_id.to_string())],
+            )?
+            .column("id")?;
+            for post in posts {
+                events.record(
+                    conn,
+                    None,
+                    ("post", post.to_string()),
+                    vec![deleted.user_id],
+                    &PostDeleted {
+                        post_id: post,
+                        author_id: deleted.user_id,
+                    },
+                )?;
+            }
+            erase(conn, deleted.user_id)
+        })?;
         crate::timeline::forget(deleted.user_id)?;
         return Ok(json(200, &json!({ "applied": true, "erased": erased })));
     }

@@ -27,7 +27,7 @@ async fn handle(req: Request) -> Response {
         Err(problem) => return problem.into_response(),
     };
     match route.key() {
-        ("POST", "/internal/social/events") => inbox::consume(&req),
+        ("POST", "/internal/social/events") => inbox::consume(&req, COMPONENT),
         ("POST", "/internal/social/jobs/publish-scheduled") => {
             scheduled::publish_due(&req, COMPONENT)
         }
