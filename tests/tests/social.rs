@@ -1445,3 +1445,104 @@ async fn post_limits_and_an_operator_hiding_a_reported_post() {
         "{empty}"
     );
 }
+
+async fn upload(w: &World, user: &User) -> String {
+    let resp = w
+        .app
+        .http
+        .post(w.app.url("/files?purpose=post"))
+        .bearer_auth(&user.access_token)
+        .header("content-type", "image/jpeg")
+        .body(nexgate_tests::files::jpeg(640, 480))
+        .send()
+        .await
+        .unwrap();
+    let a = Answer::from_response(resp).await;
+    assert_eq!(a.status, 201, "{a}");
+    id(&a)
+}
+
+/// Media are the author's own ready files; the post card and `can_see` are published to the
+/// other services' role.
+#[tokio::test]
+async fn media_are_the_authors_own_files_and_post_cards_are_published() {
+    let mut w = world().await;
+    let (amina, juma, stranger) = (w.user().await, w.user().await, w.user().await);
+    let theirs = upload(&w, &juma).await;
+    let refused = w
+        .post(&amina, json!({"text": "not mine", "media": [theirs]}))
+        .await;
+    assert_eq!(
+        (refused.status, field(&refused)),
+        (422, "media[0]"),
+        "{refused}"
+    );
+    let mine = upload(&w, &amina).await;
+    let made = w
+        .post(
+            &amina,
+            json!({"text": "mine", "media": [mine], "visibility": "followers"}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{made}");
+    let media = &made.body["media"][0];
+    assert_eq!(media["file_id"], json!(mine), "{made}");
+    assert!(
+        media["variants"][0]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http")),
+        "{made}"
+    );
+    let count = w
+        .sql(&format!(
+            "SELECT count(*) FROM social.posts WHERE author_id = '{}'",
+            amina.user_id
+        ))
+        .await[0]
+        .get::<_, i64>(0);
+    assert_eq!(count, 1, "the refused post was not written");
+
+    // Another service (its role is a member of nexgate_services) reads the card and asks who
+    // may see it.
+    let (other, conn) =
+        tokio_postgres::connect(&w.app.db.url("nexgate_events"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let post = uuid::Uuid::parse_str(&id(&made)).unwrap();
+    let card = other
+        .query_one(
+            "SELECT kind, text_excerpt, first_media_id::text, visibility, state FROM social.post_cards WHERE id = $1",
+            &[&post],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            card.get::<_, String>(0),
+            card.get::<_, String>(2),
+            card.get::<_, String>(4)
+        ),
+        (
+            "standard".to_string(),
+            mine.clone(),
+            "published".to_string()
+        )
+    );
+    let sees = |viewer: &User| {
+        let (other, viewer) = (&other, uuid::Uuid::parse_str(&viewer.user_id).unwrap());
+        async move {
+            other
+                .query_one("SELECT social.can_see($1, $2)", &[&viewer, &post])
+                .await
+                .unwrap()
+                .get::<_, bool>(0)
+        }
+    };
+    assert!(sees(&amina).await && !sees(&stranger).await);
+    let denied = other.query("SELECT 1 FROM social.posts LIMIT 1", &[]).await;
+    assert!(
+        denied.is_err(),
+        "the tables behind the view are not granted"
+    );
+}
