@@ -57,6 +57,7 @@ export SPIN_VARIABLE_PAYMENTS_DB_URL="$(db_url nexgate_payments)"
 export SPIN_VARIABLE_COMMERCE_DB_URL="$(db_url nexgate_commerce)"
 export SPIN_VARIABLE_EVENTS_DB_URL="$(db_url nexgate_events)"
 export SPIN_VARIABLE_SOCIAL_DB_URL="$(db_url nexgate_social)"
+export SPIN_VARIABLE_DM_DB_URL="$(db_url nexgate_dm)"
 export SPIN_VARIABLE_NOTIFICATIONS_DB_URL="postgres://nexgate_notifications:$PG_PASSWORD@$PG_HOST:$PG_PORT/notifications?sslmode=disable"
 export SPIN_VARIABLE_NOTIFICATIONS_SESSIONS_DB_URL="$(db_url nexgate_notifications)"
 export SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat "$KEY_DIR/jwt-private.jwk")"
@@ -73,7 +74,7 @@ export SPIN_VARIABLE_SOCIAL_INTERNAL_TOKEN="$(cat "$KEY_DIR/social-internal.toke
 export SPIN_VARIABLE_TICKET_SIGNING_KEY="$(cat "$KEY_DIR/ticket-signing.pem")"
 export SPIN_VARIABLE_TICKET_SIGNING_KEY_ID="$(cat "$KEY_DIR/ticket-signing.kid")"
 export SPIN_VARIABLE_TICKET_PUBLIC_KEYS="$(cat "$KEY_DIR/ticket-public.jwks")"
-for service in health auth profiles files payments commerce events social; do
+for service in health auth profiles files payments commerce events social dm; do
     export "SPIN_VARIABLE_${service^^}_MQTT_PASSWORD=$(broker_password "nexgate-$service")"
 done
 export SPIN_VARIABLE_STORAGE_ACCESS_KEY="$STORAGE_ACCESS_KEY"

@@ -599,6 +599,7 @@ impl TestApp {
         let publishers: &[&str] = match manifest {
             Manifest::App => &[
                 "health", "auth", "profiles", "files", "payments", "commerce", "events", "social",
+                "dm",
             ],
             Manifest::Fixture => &["probe"],
         };
@@ -676,6 +677,7 @@ impl TestApp {
                     "SPIN_VARIABLE_SOCIAL_DB_URL".into(),
                     db.url("nexgate_social"),
                 ));
+                vars.push(("SPIN_VARIABLE_DM_DB_URL".into(), db.url("nexgate_dm")));
                 vars.push((
                     "SPIN_VARIABLE_SOCIAL_INTERNAL_TOKEN".into(),
                     social_internal_token.clone(),

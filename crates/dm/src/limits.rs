@@ -1,0 +1,22 @@
+//! Per-user rate limits of direct messages (docs/dm.md, "Limits"): the platform's Redis counter.
+
+use nexgate_platform::Problem;
+use uuid::Uuid;
+
+/// Messages a user sends per minute.
+pub const SENDS_PER_MINUTE: i64 = 60;
+/// Message requests (new direct conversations with people who do not follow the sender) per day.
+pub const REQUESTS_PER_DAY: i64 = 20;
+/// People a user adds to groups per hour.
+pub const GROUP_ADDITIONS_PER_HOUR: i64 = 200;
+
+/// Counts one `what` by `user`; past `limit` per `window_secs`, a 429 with `Retry-After`.
+pub fn count(what: &str, user: Uuid, limit: i64, window_secs: i64) -> Result<(), Problem> {
+    let user = user.to_string();
+    nexgate_platform::rate_limit::count_in_window(
+        &["dm", "limit", what, &user],
+        limit,
+        window_secs,
+        what,
+    )
+}

@@ -1,0 +1,437 @@
+//! Messages (docs/dm.md, "Messages"): sent by an active member with the client's own id (a
+//! retried send finds the first instead of sending twice), numbered under the conversation's row
+//! lock; history both ways by number; edited within [`EDIT_WINDOW_MINUTES`] (history kept);
+//! unsent for everyone within [`UNSEND_WINDOW_MINUTES`]; deleted for oneself; read pointers.
+//! `dm.message.created` goes to the other active members who have not muted the conversation (a
+//! message request notifies nobody).
+
+use nexgate_authn::authenticate;
+use nexgate_events::catalogue::dm::MessageCreated;
+use nexgate_events::outbox::with_events;
+use nexgate_platform::body::{json_body, json_response as json, query_param, query_string};
+use nexgate_platform::db::{open_from_variables as db, query, transaction, TIMESTAMP_FORMAT};
+use nexgate_platform::ids::{new_id, parse_id};
+use nexgate_platform::Problem;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::pg4::{Connection, ParameterValue as P};
+use uuid::Uuid;
+
+use crate::access::{changed, membership};
+
+/// Longest message text, in characters.
+pub const TEXT_CHARS_MAX: usize = 4000;
+/// Longest client id, in bytes.
+pub const CLIENT_ID_BYTES_MAX: usize = 64;
+pub const EDIT_WINDOW_MINUTES: i64 = 15;
+pub const UNSEND_WINDOW_MINUTES: i64 = 60;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMessage {
+    client_id: String,
+    text: String,
+    reply_to: Option<Uuid>,
+}
+
+/// `POST /dm/conversations/{id}/messages {client_id, text, reply_to?}`: 201 with the message, or
+/// 200 with the same message when this client id was sent before.
+pub fn send(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let conversation = parse_id("id", id)?;
+    let b: NewMessage = json_body(req)?;
+    let client_id = b.client_id.trim().to_string();
+    if client_id.is_empty() || client_id.len() > CLIENT_ID_BYTES_MAX {
+        return Err(Problem::invalid_field(
+            "client_id",
+            format!("must be 1 to {CLIENT_ID_BYTES_MAX} bytes"),
+        ));
+    }
+    let text = b.text.trim().to_string();
+    if text.is_empty() || text.chars().count() > TEXT_CHARS_MAX {
+        return Err(Problem::invalid_field(
+            "text",
+            format!("must be 1 to {TEXT_CHARS_MAX} characters"),
+        ));
+    }
+    let conn = db()?;
+    let m = membership(&conn, ctx.user_id, conversation, &["active"])?;
+    if let Some(found) = by_client_id(&conn, ctx.user_id, &client_id)? {
+        return again(&conn, ctx.user_id, conversation, found);
+    }
+    if !crate::conversations::may_send_direct(&conn, ctx.user_id, m.other)? {
+        return Err(
+            Problem::new(403, "cannot_message", "You cannot message this user")
+                .with_detail("a block stands between you and this user"),
+        );
+    }
+    crate::limits::count("sends", ctx.user_id, crate::limits::SENDS_PER_MINUTE, 60)?;
+    let message = new_id();
+    let sent = with_events(&conn, crate::SCHEMA, component, |conn, events| {
+        let seq: i64 = query(
+            conn,
+            "UPDATE dm.conversations SET last_seq = last_seq + 1, last_message_at = now()
+             WHERE id = $1 RETURNING last_seq",
+            &[P::Uuid(conversation.to_string())],
+        )?
+        .value(0, "last_seq")?;
+        // Under the conversation's lock: a same-client-id send that raced this one is seen here.
+        if let Some(found) = by_client_id(conn, ctx.user_id, &client_id)? {
+            return Ok(Err(found));
+        }
+        if let Some(reply) = b.reply_to {
+            let ok = query(
+                conn,
+                "SELECT 1 FROM dm.messages WHERE id = $1 AND conversation_id = $2 AND seq > $3",
+                &[
+                    P::Uuid(reply.to_string()),
+                    P::Uuid(conversation.to_string()),
+                    P::Int64(m.joined_seq),
+                ],
+            )?;
+            if ok.is_empty() {
+                return Err(Problem::invalid_field(
+                    "reply_to",
+                    "no such message in this conversation",
+                ));
+            }
+        }
+        conn.execute(
+            "INSERT INTO dm.messages (id, conversation_id, seq, sender_id, client_id, text, reply_to)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                P::Uuid(message.to_string()),
+                P::Uuid(conversation.to_string()),
+                P::Int64(seq),
+                P::Uuid(ctx.user_id.to_string()),
+                P::Str(client_id.clone()),
+                P::Str(text.clone()),
+                b.reply_to.map_or(P::DbNull, |r| P::Uuid(r.to_string())),
+            ],
+        )?;
+        // The sender has read what they answer; their list comes back if archived.
+        conn.execute(
+            "UPDATE dm.members SET read_seq = $3, archived = false WHERE conversation_id = $1 AND user_id = $2",
+            &[P::Uuid(conversation.to_string()), P::Uuid(ctx.user_id.to_string()), P::Int64(seq)],
+        )?;
+        conn.execute(
+            "UPDATE dm.members SET archived = false WHERE conversation_id = $1 AND state = 'active' AND archived",
+            &[P::Uuid(conversation.to_string())],
+        )?;
+        changed(
+            conn,
+            conversation,
+            "message",
+            Some(message),
+            Some(ctx.user_id),
+        )?;
+        let audience: Vec<Uuid> = query(
+            conn,
+            "SELECT user_id FROM dm.members WHERE conversation_id = $1 AND user_id <> $2 AND state = 'active'
+               AND (muted_until IS NULL OR muted_until <= now())",
+            &[P::Uuid(conversation.to_string()), P::Uuid(ctx.user_id.to_string())],
+        )?
+        .column("user_id")?;
+        if !audience.is_empty() {
+            events.record(
+                conn,
+                Some(ctx.user_id),
+                ("conversation", conversation.to_string()),
+                audience,
+                &MessageCreated {
+                    message_id: message,
+                    conversation_id: conversation,
+                    sender_id: ctx.user_id,
+                    preview: Some(text.chars().take(80).collect()),
+                },
+            )?;
+        }
+        Ok(Ok(()))
+    })?;
+    match sent {
+        Ok(()) => Ok(json(201, &one(&conn, ctx.user_id, message)?)),
+        Err(found) => again(&conn, ctx.user_id, conversation, found),
+    }
+}
+
+/// The answer to a send whose client id was used before: the same message (200) when it was sent
+/// to this conversation, else 409.
+fn again(
+    conn: &Connection,
+    me: Uuid,
+    conversation: Uuid,
+    found: (Uuid, Uuid),
+) -> Result<Response, Problem> {
+    let (message, in_conversation) = found;
+    if in_conversation != conversation {
+        return Err(Problem::conflict(
+            "client_id_reused",
+            "this client_id was used for a message in another conversation",
+        ));
+    }
+    Ok(json(200, &one(conn, me, message)?))
+}
+
+/// (message, conversation) the sender sent with this client id.
+fn by_client_id(
+    conn: &Connection,
+    sender: Uuid,
+    client_id: &str,
+) -> Result<Option<(Uuid, Uuid)>, Problem> {
+    let rows = query(
+        conn,
+        "SELECT id, conversation_id FROM dm.messages WHERE sender_id = $1 AND client_id = $2",
+        &[P::Uuid(sender.to_string()), P::Str(client_id.to_string())],
+    )?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((
+        rows.value(0, "id")?,
+        rows.value(0, "conversation_id")?,
+    )))
+}
+
+/// The SQL of a message `msg` as `$1` sees it.
+fn message_sql() -> String {
+    format!(
+        "jsonb_build_object('id', msg.id, 'conversation_id', msg.conversation_id, 'seq', msg.seq,
+            'sender_id', msg.sender_id, 'client_id', CASE WHEN msg.sender_id = $1 THEN msg.client_id END,
+            'text', CASE WHEN msg.unsent_at IS NULL THEN msg.text END,
+            'unsent', msg.unsent_at IS NOT NULL, 'reply_to', msg.reply_to,
+            'created_at', to_char(msg.created_at AT TIME ZONE 'UTC', {TIMESTAMP_FORMAT}),
+            'edited_at', to_char(msg.edited_at AT TIME ZONE 'UTC', {TIMESTAMP_FORMAT}))"
+    )
+}
+
+fn one(conn: &Connection, me: Uuid, message: Uuid) -> Result<Value, Problem> {
+    query(
+        conn,
+        &format!(
+            "SELECT {} AS m FROM dm.messages msg WHERE msg.id = $2",
+            message_sql()
+        ),
+        &[P::Uuid(me.to_string()), P::Uuid(message.to_string())],
+    )?
+    .value(0, "m")
+}
+
+/// `GET /dm/conversations/{id}/messages?before=<seq>|after=<seq>&limit=`: newest first before a
+/// number (default: the latest), or oldest first after one; only from the member's join on, without
+/// what they deleted for themselves. `{items, has_more}`.
+pub fn list(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let conversation = parse_id("id", id)?;
+    let qs = query_string(req);
+    let number = |name: &str| -> Result<Option<i64>, Problem> {
+        query_param(qs, name)
+            .map(|v| {
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| Problem::invalid_field(name, "must be a message number"))
+            })
+            .transpose()
+    };
+    let (before, after) = (number("before")?, number("after")?);
+    if before.is_some() && after.is_some() {
+        return Err(Problem::invalid_field(
+            "after",
+            "give before or after, not both",
+        ));
+    }
+    let limit = match query_param(qs, "limit") {
+        None => 50,
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=200).contains(n))
+            .ok_or_else(|| Problem::invalid_field("limit", "must be an integer from 1 to 200"))?,
+    };
+    let conn = db()?;
+    let m = membership(&conn, ctx.user_id, conversation, &["active", "request"])?;
+    let (cond, order) = match after {
+        Some(_) => ("msg.seq > $4", "msg.seq ASC"),
+        None => ("($4::int8 IS NULL OR msg.seq < $4)", "msg.seq DESC"),
+    };
+    let rows = query(
+        &conn,
+        &format!(
+            "SELECT {} AS m FROM dm.messages msg
+             WHERE msg.conversation_id = $2 AND msg.seq > $3 AND {cond}
+               AND NOT EXISTS (SELECT 1 FROM dm.hidden_messages h WHERE h.user_id = $1 AND h.message_id = msg.id)
+             ORDER BY {order} LIMIT $5",
+            message_sql()
+        ),
+        &[
+            P::Uuid(ctx.user_id.to_string()),
+            P::Uuid(conversation.to_string()),
+            P::Int64(m.joined_seq),
+            after.or(before).map_or(P::DbNull, P::Int64),
+            P::Int64(limit + 1),
+        ],
+    )?;
+    let mut items: Vec<Value> = rows.column("m")?;
+    let has_more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    Ok(json(200, &json!({"items": items, "has_more": has_more})))
+}
+
+/// The caller's message (as sender) in a conversation they are active in: (conversation, age ok).
+fn own_message(
+    conn: &Connection,
+    me: Uuid,
+    message: Uuid,
+    window_minutes: i64,
+) -> Result<(Uuid, bool, bool), Problem> {
+    let rows = query(
+        conn,
+        "SELECT msg.conversation_id, msg.unsent_at IS NOT NULL AS unsent,
+                msg.created_at > now() - make_interval(mins => $3::int4) AS in_window
+         FROM dm.messages msg JOIN dm.members m ON m.conversation_id = msg.conversation_id AND m.user_id = $2
+         WHERE msg.id = $1 AND msg.sender_id = $2 AND m.state = 'active'",
+        &[P::Uuid(message.to_string()), P::Uuid(me.to_string()), P::Int32(window_minutes as i32)],
+    )?;
+    if rows.is_empty() {
+        return Err(Problem::not_found("no such message of yours"));
+    }
+    Ok((
+        rows.value(0, "conversation_id")?,
+        rows.value(0, "unsent")?,
+        rows.value(0, "in_window")?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Edit {
+    text: String,
+}
+
+/// `PATCH /dm/messages/{id} {text}`: the sender, within 15 minutes; the previous text is kept.
+pub fn edit(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let message = parse_id("id", id)?;
+    let b: Edit = json_body(req)?;
+    let text = b.text.trim().to_string();
+    if text.is_empty() || text.chars().count() > TEXT_CHARS_MAX {
+        return Err(Problem::invalid_field(
+            "text",
+            format!("must be 1 to {TEXT_CHARS_MAX} characters"),
+        ));
+    }
+    let conn = db()?;
+    let (conversation, unsent, in_window) =
+        own_message(&conn, ctx.user_id, message, EDIT_WINDOW_MINUTES)?;
+    if unsent {
+        return Err(Problem::conflict("unsent", "the message was unsent"));
+    }
+    if !in_window {
+        return Err(Problem::conflict(
+            "edit_window_closed",
+            format!("a message may be edited for {EDIT_WINDOW_MINUTES} minutes"),
+        ));
+    }
+    transaction(&conn, |conn| -> Result<_, Problem> {
+        conn.execute(
+            "INSERT INTO dm.message_edits (message_id, previous_text) SELECT id, text FROM dm.messages WHERE id = $1",
+            &[P::Uuid(message.to_string())],
+        )?;
+        conn.execute(
+            "UPDATE dm.messages SET text = $2, edited_at = now() WHERE id = $1",
+            &[P::Uuid(message.to_string()), P::Str(text.clone())],
+        )?;
+        changed(conn, conversation, "edit", Some(message), Some(ctx.user_id))
+    })?;
+    Ok(json(200, &one(&conn, ctx.user_id, message)?))
+}
+
+/// `DELETE /dm/messages/{id}?for=everyone|me`: unsend (the sender, within an hour: its text is
+/// gone for everyone) or delete for oneself (any member). 204.
+pub fn delete(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let message = parse_id("id", id)?;
+    let conn = db()?;
+    match query_param(query_string(req), "for").unwrap_or("me") {
+        "everyone" => {
+            let (conversation, unsent, in_window) =
+                own_message(&conn, ctx.user_id, message, UNSEND_WINDOW_MINUTES)?;
+            if !unsent && !in_window {
+                return Err(Problem::conflict(
+                    "unsend_window_closed",
+                    format!("a message may be unsent for {UNSEND_WINDOW_MINUTES} minutes"),
+                ));
+            }
+            transaction(&conn, |conn| -> Result<_, Problem> {
+                conn.execute(
+                    "UPDATE dm.messages SET unsent_at = now(), text = '' WHERE id = $1 AND unsent_at IS NULL",
+                    &[P::Uuid(message.to_string())],
+                )?;
+                conn.execute(
+                    "DELETE FROM dm.message_edits WHERE message_id = $1",
+                    &[P::Uuid(message.to_string())],
+                )?;
+                changed(
+                    conn,
+                    conversation,
+                    "unsend",
+                    Some(message),
+                    Some(ctx.user_id),
+                )
+            })?;
+        }
+        "me" => {
+            let rows = query(
+                &conn,
+                "INSERT INTO dm.hidden_messages (user_id, message_id)
+                 SELECT $2, msg.id FROM dm.messages msg
+                 JOIN dm.members m ON m.conversation_id = msg.conversation_id AND m.user_id = $2
+                 WHERE msg.id = $1 AND m.state IN ('active', 'request') AND msg.seq > m.joined_seq
+                 ON CONFLICT DO NOTHING RETURNING message_id",
+                &[
+                    P::Uuid(message.to_string()),
+                    P::Uuid(ctx.user_id.to_string()),
+                ],
+            )?;
+            let _ = rows;
+        }
+        _ => return Err(Problem::invalid_field("for", "must be everyone or me")),
+    }
+    Ok(Response::new(204, ()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Read {
+    seq: i64,
+}
+
+/// `POST /dm/conversations/{id}/read {seq}`: the member has read up to message `seq` (the pointer
+/// never moves back). `{read_seq, unread}`.
+pub fn read(req: &Request, id: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let conversation = parse_id("id", id)?;
+    let b: Read = json_body(req)?;
+    if b.seq < 0 {
+        return Err(Problem::invalid_field("seq", "must be a message number"));
+    }
+    let conn = db()?;
+    membership(&conn, ctx.user_id, conversation, &["active", "request"])?;
+    let read_seq: i64 = transaction(&conn, |conn| -> Result<_, Problem> {
+        let rows = query(
+            conn,
+            "UPDATE dm.members m SET read_seq = greatest(m.read_seq, least($3, c.last_seq))
+             FROM dm.conversations c WHERE c.id = m.conversation_id AND m.conversation_id = $1 AND m.user_id = $2
+             RETURNING m.read_seq",
+            &[P::Uuid(conversation.to_string()), P::Uuid(ctx.user_id.to_string()), P::Int64(b.seq)],
+        )?;
+        changed(conn, conversation, "read", None, Some(ctx.user_id))?;
+        rows.value(0, "read_seq")
+    })?;
+    let view = crate::conversations::view(&conn, ctx.user_id, conversation)?;
+    Ok(json(
+        200,
+        &json!({"read_seq": read_seq, "unread": view["unread"]}),
+    ))
+}

@@ -1,0 +1,680 @@
+//! Direct messages, first part (docs/dm.md), black-box through the real host and stores: one
+//! conversation per pair, message policies, requests and blocks, idempotent sends, history both
+//! ways, edits, unsends, read pointers and unread counts, groups (history from joining, admins),
+//! 404 for everyone outside a conversation, sync since a token, and no notification for a member
+//! who muted the conversation.
+
+use std::time::Duration;
+
+use nexgate_tests::auth::{call, sign_up, Answer, User};
+use nexgate_tests::{eventually, EventObserver, Manifest, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+struct World {
+    app: TestApp,
+    observer: EventObserver,
+}
+
+async fn world() -> World {
+    let app = TestApp::start(Manifest::App).await;
+    let observer = app.observe_events().await;
+    World { app, observer }
+}
+
+impl World {
+    async fn user(&mut self) -> User {
+        sign_up(&self.app, &mut self.observer).await
+    }
+
+    async fn call(&self, user: &User, method: Method, path: &str, body: Option<Value>) -> Answer {
+        call(&self.app, method, path, body, Some(&user.access_token)).await
+    }
+
+    async fn open(&self, me: &User, other: &User) -> Answer {
+        self.call(
+            me,
+            Method::POST,
+            "/dm/conversations",
+            Some(json!({"user_id": other.user_id})),
+        )
+        .await
+    }
+
+    async fn send(&self, me: &User, conversation: &str, client_id: &str, text: &str) -> Answer {
+        self.call(
+            me,
+            Method::POST,
+            &format!("/dm/conversations/{conversation}/messages"),
+            Some(json!({"client_id": client_id, "text": text})),
+        )
+        .await
+    }
+
+    async fn policy(&self, user: &User, policy: &str) {
+        let a = self
+            .call(
+                user,
+                Method::PATCH,
+                "/users/me",
+                Some(json!({"message_policy": policy})),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{a}");
+    }
+}
+
+fn id(a: &Answer) -> String {
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+fn field(a: &Answer) -> &str {
+    a.body["errors"][0]["field"].as_str().unwrap_or_default()
+}
+
+fn ids(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn two_users_opening_at_once_get_one_conversation() {
+    let mut w = world().await;
+    let (amina, juma) = (w.user().await, w.user().await);
+    let (a, b) = tokio::join!(w.open(&amina, &juma), w.open(&juma, &amina));
+    assert!(a.status == 201 || a.status == 200, "{a}");
+    assert!(b.status == 201 || b.status == 200, "{b}");
+    assert_eq!(id(&a), id(&b), "the same conversation");
+    assert_eq!(
+        a.status + b.status,
+        401,
+        "one made it, the other found it: {a} {b}"
+    );
+    let again = w.open(&amina, &juma).await;
+    assert_eq!((again.status, id(&again)), (200, id(&a)));
+    let me = w.open(&amina, &amina).await;
+    assert_eq!((me.status, field(&me)), (422, "user_id"), "{me}");
+}
+
+#[tokio::test]
+async fn policies_make_requests_and_blocks_stop_everything() {
+    let mut w = world().await;
+    let (sender, picky, closed, blocker, friend) = (
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+    );
+    w.policy(&picky, "following").await;
+    w.policy(&closed, "nobody").await;
+
+    // Not admitted: a message request the recipient sees apart and may accept.
+    let req = w.open(&sender, &picky).await;
+    assert_eq!(req.status, 201, "{req}");
+    let conv = id(&req);
+    let sent = w
+        .send(
+            &sender,
+            &conv,
+            "r-1",
+            "Habari! Is the kikoi still available?",
+        )
+        .await;
+    assert_eq!(sent.status, 201, "{sent}");
+    let inbox = w.call(&picky, Method::GET, "/dm/conversations", None).await;
+    assert!(ids(&inbox.body["items"]).is_empty(), "{inbox}");
+    let requests = w.call(&picky, Method::GET, "/dm/requests", None).await;
+    assert_eq!(
+        ids(&requests.body["items"]),
+        vec![conv.clone()],
+        "{requests}"
+    );
+    let read = w
+        .call(
+            &picky,
+            Method::GET,
+            &format!("/dm/conversations/{conv}/messages"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        read.body["items"][0]["text"], "Habari! Is the kikoi still available?",
+        "{read}"
+    );
+    let reply = w.send(&picky, &conv, "p-1", "not yet accepted").await;
+    assert_eq!(reply.status, 404, "accept first: {reply}");
+    let accepted = w
+        .call(
+            &picky,
+            Method::POST,
+            &format!("/dm/conversations/{conv}/accept"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (accepted.status, accepted.body["state"].as_str()),
+        (200, Some("active")),
+        "{accepted}"
+    );
+    assert_eq!(w.send(&picky, &conv, "p-1", "Yes it is").await.status, 201);
+
+    // Following admits once the recipient follows the sender.
+    let f = w
+        .call(
+            &closed,
+            Method::POST,
+            &format!("/users/{}/follow", sender.user_id),
+            None,
+        )
+        .await;
+    assert_eq!(f.status, 200, "{f}");
+    let nobody = w.open(&sender, &closed).await;
+    assert_eq!(
+        nobody.body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == json!(closed.user_id))
+            .unwrap()["state"],
+        "request",
+        "`nobody` admits nobody: {nobody}"
+    );
+
+    // A block either way: no opening, no sending, as if the user did not exist.
+    let open = w.open(&friend, &blocker).await;
+    assert_eq!(open.status, 201, "{open}");
+    let b = w
+        .call(
+            &blocker,
+            Method::POST,
+            &format!("/users/{}/block", friend.user_id),
+            None,
+        )
+        .await;
+    assert!(b.status == 200 || b.status == 204, "{b}");
+    let refused = w.send(&friend, &id(&open), "f-1", "hello?").await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "cannot_message"),
+        "{refused}"
+    );
+    let other_way = w.send(&blocker, &id(&open), "b-1", "hello?").await;
+    assert_eq!(
+        (other_way.status, other_way.code()),
+        (403, "cannot_message"),
+        "{other_way}"
+    );
+    let reopen = w.open(&friend, &blocker).await;
+    assert_eq!(reopen.status, 404, "{reopen}");
+}
+
+#[tokio::test]
+async fn sends_are_idempotent_and_history_edits_unsends_and_reads_add_up() {
+    let mut w = world().await;
+    let (amina, juma, other) = (w.user().await, w.user().await, w.user().await);
+    let conv = id(&w.open(&amina, &juma).await);
+    let first = w.send(&amina, &conv, "c-1", "one").await;
+    assert_eq!(first.status, 201, "{first}");
+    let retried = w.send(&amina, &conv, "c-1", "one").await;
+    assert_eq!(
+        (retried.status, id(&retried)),
+        (200, id(&first)),
+        "a retry is the same message"
+    );
+    let elsewhere = id(&w.open(&amina, &other).await);
+    let reused = w.send(&amina, &elsewhere, "c-1", "one").await;
+    assert_eq!(
+        (reused.status, reused.code()),
+        (409, "client_id_reused"),
+        "{reused}"
+    );
+    for (i, text) in ["two", "three", "four", "five"].iter().enumerate() {
+        assert_eq!(
+            w.send(&amina, &conv, &format!("c-{}", i + 2), text)
+                .await
+                .status,
+            201
+        );
+    }
+    let bad = [
+        (json!({"client_id": "", "text": "x"}), "client_id"),
+        (json!({"client_id": "x", "text": "  "}), "text"),
+        (json!({"client_id": "x", "text": "a".repeat(4001)}), "text"),
+        (
+            json!({"client_id": "x", "text": "x", "reply_to": uuid::Uuid::new_v4()}),
+            "reply_to",
+        ),
+    ];
+    for (body, want) in bad {
+        let a = w
+            .call(
+                &amina,
+                Method::POST,
+                &format!("/dm/conversations/{conv}/messages"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!((a.status, field(&a)), (422, want), "{body}: {a}");
+    }
+    let msgs = |q: &str| {
+        let path = format!("/dm/conversations/{conv}/messages{q}");
+        let w = &w;
+        let juma = &juma;
+        async move { w.call(juma, Method::GET, &path, None).await }
+    };
+    let latest = msgs("?limit=2").await;
+    let seqs = |a: &Answer| -> Vec<i64> {
+        a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        (seqs(&latest), latest.body["has_more"].as_bool()),
+        (vec![5, 4], Some(true)),
+        "{latest}"
+    );
+    assert_eq!(seqs(&msgs("?before=4&limit=10").await), vec![3, 2, 1]);
+    assert_eq!(seqs(&msgs("?after=3").await), vec![4, 5]);
+    let both = msgs("?after=1&before=3").await;
+    assert_eq!((both.status, field(&both)), (422, "after"), "{both}");
+
+    // Unread: five for juma; reading up to 3 leaves two, and the total agrees.
+    let conv_view = w
+        .call(
+            &juma,
+            Method::GET,
+            &format!("/dm/conversations/{conv}"),
+            None,
+        )
+        .await;
+    assert_eq!(conv_view.body["unread"], 5, "{conv_view}");
+    let read = w
+        .call(
+            &juma,
+            Method::POST,
+            &format!("/dm/conversations/{conv}/read"),
+            Some(json!({"seq": 3})),
+        )
+        .await;
+    assert_eq!(
+        (read.body["read_seq"].as_i64(), read.body["unread"].as_i64()),
+        (Some(3), Some(2)),
+        "{read}"
+    );
+    let back = w
+        .call(
+            &juma,
+            Method::POST,
+            &format!("/dm/conversations/{conv}/read"),
+            Some(json!({"seq": 1})),
+        )
+        .await;
+    assert_eq!(back.body["read_seq"], 3, "never moves back: {back}");
+    let list = w.call(&juma, Method::GET, "/dm/conversations", None).await;
+    assert_eq!(list.body["unread_total"], 2, "{list}");
+    // Amina sees juma's read pointer (both have receipts on); off, she does not.
+    let seen = w
+        .call(
+            &amina,
+            Method::GET,
+            &format!("/dm/conversations/{conv}"),
+            None,
+        )
+        .await;
+    let juma_card = |a: &Answer| {
+        a.body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == json!(juma.user_id))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(juma_card(&seen)["read_seq"], 3, "{seen}");
+    let off = w
+        .call(
+            &juma,
+            Method::PUT,
+            "/dm/settings",
+            Some(json!({"read_receipts": false})),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{off}");
+    let unseen = w
+        .call(
+            &amina,
+            Method::GET,
+            &format!("/dm/conversations/{conv}"),
+            None,
+        )
+        .await;
+    assert_eq!(juma_card(&unseen)["read_seq"], Value::Null, "{unseen}");
+
+    // Edit within the window (only the sender), unsend for everyone, delete for me.
+    let m1 = id(&first);
+    let by_juma = w
+        .call(
+            &juma,
+            Method::PATCH,
+            &format!("/dm/messages/{m1}"),
+            Some(json!({"text": "hijack"})),
+        )
+        .await;
+    assert_eq!(by_juma.status, 404, "{by_juma}");
+    let edited = w
+        .call(
+            &amina,
+            Method::PATCH,
+            &format!("/dm/messages/{m1}"),
+            Some(json!({"text": "one (edited)"})),
+        )
+        .await;
+    assert_eq!(
+        (edited.status, edited.body["text"].as_str()),
+        (200, Some("one (edited)")),
+        "{edited}"
+    );
+    let history = w
+        .app
+        .db
+        .admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM dm.message_edits WHERE message_id = $1",
+            &[&uuid::Uuid::parse_str(&m1).unwrap()],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(history, 1, "the previous text is kept");
+    let unsent = w
+        .call(
+            &amina,
+            Method::DELETE,
+            &format!("/dm/messages/{m1}?for=everyone"),
+            None,
+        )
+        .await;
+    assert_eq!(unsent.status, 204, "{unsent}");
+    let oldest = msgs("?after=0&limit=1").await;
+    assert_eq!(
+        (
+            oldest.body["items"][0]["unsent"].as_bool(),
+            oldest.body["items"][0]["text"].clone()
+        ),
+        (Some(true), Value::Null),
+        "{oldest}"
+    );
+    let hidden = w
+        .call(
+            &juma,
+            Method::DELETE,
+            &format!("/dm/messages/{}?for=me", id(&retried)),
+            None,
+        )
+        .await;
+    assert_eq!(hidden.status, 204);
+    assert_eq!(
+        seqs(&msgs("?after=0&limit=1").await),
+        vec![2],
+        "gone for juma only"
+    );
+}
+
+#[tokio::test]
+async fn groups_show_history_from_joining_and_strangers_get_404_everywhere() {
+    let mut w = world().await;
+    let (admin, member, late, stranger) = (
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+    );
+    let made = w
+        .call(
+            &admin,
+            Method::POST,
+            "/dm/conversations",
+            Some(json!({"kind": "group", "title": "Wachuuzi", "member_ids": [member.user_id]})),
+        )
+        .await;
+    assert_eq!(
+        (made.status, made.body["role"].as_str()),
+        (201, Some("admin")),
+        "{made}"
+    );
+    let group = id(&made);
+    let untitled = w
+        .call(
+            &admin,
+            Method::POST,
+            "/dm/conversations",
+            Some(json!({"kind": "group", "member_ids": [member.user_id]})),
+        )
+        .await;
+    assert_eq!(
+        (untitled.status, field(&untitled)),
+        (422, "title"),
+        "{untitled}"
+    );
+    assert_eq!(
+        w.send(&admin, &group, "g-1", "before you came")
+            .await
+            .status,
+        201
+    );
+    let by_member = w
+        .call(
+            &member,
+            Method::POST,
+            &format!("/dm/conversations/{group}/members"),
+            Some(json!({"user_ids": [late.user_id]})),
+        )
+        .await;
+    assert_eq!(by_member.status, 403, "{by_member}");
+    let added = w
+        .call(
+            &admin,
+            Method::POST,
+            &format!("/dm/conversations/{group}/members"),
+            Some(json!({"user_ids": [late.user_id]})),
+        )
+        .await;
+    assert_eq!(added.status, 200, "{added}");
+    assert_eq!(w.send(&member, &group, "g-2", "welcome").await.status, 201);
+    let seen = w
+        .call(
+            &late,
+            Method::GET,
+            &format!("/dm/conversations/{group}/messages"),
+            None,
+        )
+        .await;
+    let texts: Vec<&str> = seen.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec!["welcome"], "history from joining only");
+
+    // Sync: a token, then what changed after it.
+    let start = w.call(&late, Method::GET, "/dm/sync", None).await;
+    let token = start.body["token"].as_str().unwrap().to_string();
+    let news = w.send(&admin, &group, "g-3", "news").await;
+    let synced = eventually(Duration::from_secs(10), || async {
+        let a = w
+            .call(&late, Method::GET, &format!("/dm/sync?since={token}"), None)
+            .await;
+        a.body["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["message"]["id"] == json!(id(&news)))
+            .then_some(a)
+    })
+    .await;
+    assert!(synced.is_some(), "the new message is in the sync");
+    let bad = w
+        .call(&late, Method::GET, "/dm/sync?since=yesterday", None)
+        .await;
+    assert_eq!((bad.status, field(&bad)), (422, "since"), "{bad}");
+
+    // Everyone outside gets 404 on every route that takes the id.
+    let message = id(&news);
+    for (method, path, body) in [
+        (Method::GET, format!("/dm/conversations/{group}"), None),
+        (
+            Method::GET,
+            format!("/dm/conversations/{group}/messages"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/dm/conversations/{group}/messages"),
+            Some(json!({"client_id": "s", "text": "hi"})),
+        ),
+        (
+            Method::POST,
+            format!("/dm/conversations/{group}/read"),
+            Some(json!({"seq": 1})),
+        ),
+        (
+            Method::PATCH,
+            format!("/dm/conversations/{group}"),
+            Some(json!({"archived": true})),
+        ),
+        (
+            Method::POST,
+            format!("/dm/conversations/{group}/accept"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/dm/conversations/{group}/members"),
+            Some(json!({"user_ids": [stranger.user_id]})),
+        ),
+        (Method::DELETE, format!("/dm/conversations/{group}"), None),
+        (
+            Method::PATCH,
+            format!("/dm/messages/{message}"),
+            Some(json!({"text": "x"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/dm/messages/{message}?for=everyone"),
+            None,
+        ),
+    ] {
+        let a = w.call(&stranger, method.clone(), &path, body).await;
+        assert_eq!(a.status, 404, "{method} {path}: {a}");
+    }
+
+    // The admin leaves: the longest-standing member becomes admin; a removed member is out.
+    let left = w
+        .call(
+            &admin,
+            Method::DELETE,
+            &format!("/dm/conversations/{group}"),
+            None,
+        )
+        .await;
+    assert_eq!(left.status, 204, "{left}");
+    let view = w
+        .call(
+            &member,
+            Method::GET,
+            &format!("/dm/conversations/{group}"),
+            None,
+        )
+        .await;
+    assert_eq!(view.body["role"], "admin", "{view}");
+    let removed = w
+        .call(
+            &member,
+            Method::DELETE,
+            &format!("/dm/conversations/{group}/members/{}", late.user_id),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{removed}");
+    let gone = w.send(&late, &group, "l-1", "still here?").await;
+    assert_eq!(gone.status, 404, "{gone}");
+}
+
+#[tokio::test]
+async fn a_muted_conversation_sends_no_notification() {
+    let mut w = world().await;
+    w.app.declare_queues("infra/subscriptions.toml");
+    let _notifier = w.app.notifier();
+    let (sender, muted, listening) = (w.user().await, w.user().await, w.user().await);
+    let group = id(&w
+        .call(&sender, Method::POST, "/dm/conversations",
+              Some(json!({"kind": "group", "title": "Family", "member_ids": [muted.user_id, listening.user_id]})))
+        .await);
+    let mute = w
+        .call(
+            &muted,
+            Method::PATCH,
+            &format!("/dm/conversations/{group}"),
+            Some(json!({"mute_secs": -1})),
+        )
+        .await;
+    assert_eq!(
+        (mute.status, mute.body["muted_until"].is_string()),
+        (200, true),
+        "{mute}"
+    );
+    assert_eq!(
+        w.send(&sender, &group, "m-1", "dinner at 8").await.status,
+        201
+    );
+    // DM notifications are pushes (no in-app row): the notifier's delivery rows say who gets one.
+    let notes = nexgate_tests::notify::notifications_db(&w.app).await;
+    let pushes = |user: &User| {
+        format!(
+            "SELECT count(*) FROM notifications.deliveries WHERE user_id = '{}' AND channel = 'push'",
+            user.user_id
+        )
+    };
+    let heard = eventually(Duration::from_secs(30), || async {
+        (nexgate_tests::notify::count(&notes, &pushes(&listening)).await > 0).then_some(())
+    })
+    .await;
+    assert!(heard.is_some(), "the member who did not mute gets a push");
+    let processed = eventually(Duration::from_secs(10), || async {
+        let n = nexgate_tests::notify::count(
+            &notes,
+            "SELECT count(*) FROM notifications.processed_events WHERE event_type = 'dm.message.created'",
+        )
+        .await;
+        (n > 0).then_some(())
+    })
+    .await;
+    assert!(processed.is_some());
+    assert_eq!(
+        nexgate_tests::notify::count(&notes, &pushes(&muted)).await,
+        0,
+        "the member who muted it is not in the event's audience"
+    );
+    let still_counted = w
+        .call(
+            &muted,
+            Method::GET,
+            &format!("/dm/conversations/{group}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        still_counted.body["unread"], 1,
+        "counts still shown: {still_counted}"
+    );
+}
