@@ -1,8 +1,9 @@
 -- Direct messages, first part (docs/dm.md): conversations (exactly one per pair of users, or
 -- groups), members with their read pointers and choices, message requests, messages numbered per
 -- conversation (`seq`, taken under the conversation's row lock, so the numbering is the commit
--- order within a conversation), edit history, delete-for-me, and a change log for sync whose token
--- is a transaction-id boundary (every change below it has committed or never will).
+-- order within a conversation), edit history, reactions, delete-for-me, full-text search, and a
+-- change log for sync whose token is a transaction-id boundary (every change below it has
+-- committed or never will).
 
 SELECT platform.install_service_tables('dm');
 
@@ -64,6 +65,20 @@ CREATE TABLE dm.message_edits (
 );
 CREATE INDEX message_edits_message_idx ON dm.message_edits (message_id, edited_at);
 
+-- One reaction per user per message, changeable.
+CREATE TABLE dm.reactions (
+    message_id uuid NOT NULL REFERENCES dm.messages (id) ON DELETE CASCADE,
+    user_id uuid NOT NULL,
+    emoji text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (message_id, user_id)
+);
+
+-- Full-text search over the messages a member can see ('simple': no stemming, any language).
+CREATE INDEX messages_search_idx ON dm.messages USING gin (to_tsvector('simple', text))
+    WHERE unsent_at IS NULL;
+CREATE INDEX messages_conversation_time_idx ON dm.messages (conversation_id, created_at DESC, id DESC);
+
 -- "Delete for me".
 CREATE TABLE dm.hidden_messages (
     user_id uuid NOT NULL,
@@ -84,7 +99,7 @@ CREATE TABLE dm.changes (
     txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     conversation_id uuid NOT NULL REFERENCES dm.conversations (id) ON DELETE CASCADE,
     kind text NOT NULL
-        CHECK (kind IN ('message', 'edit', 'unsend', 'read', 'membership', 'conversation')),
+        CHECK (kind IN ('message', 'edit', 'unsend', 'read', 'membership', 'conversation', 'reaction')),
     message_id uuid,
     user_id uuid,
     at timestamptz NOT NULL DEFAULT now()

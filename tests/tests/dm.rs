@@ -678,3 +678,115 @@ async fn a_muted_conversation_sends_no_notification() {
         "counts still shown: {still_counted}"
     );
 }
+
+#[tokio::test]
+async fn reactions_and_search_cover_only_what_a_member_may_see() {
+    let mut w = world().await;
+    let (amina, juma, late, stranger) = (
+        w.user().await,
+        w.user().await,
+        w.user().await,
+        w.user().await,
+    );
+    let conv = id(&w.open(&amina, &juma).await);
+    let chai = w
+        .send(&amina, &conv, "s-1", "Chai ya tangawizi tomorrow?")
+        .await;
+    assert_eq!(
+        w.send(&amina, &conv, "s-2", "and mandazi").await.status,
+        201
+    );
+    let m = id(&chai);
+    let react = |who: &User, emoji: Option<&str>| {
+        let (w, path) = (&w, format!("/dm/messages/{m}/reaction"));
+        let (method, body) = match emoji {
+            Some(e) => (Method::PUT, Some(json!({ "emoji": e }))),
+            None => (Method::DELETE, None),
+        };
+        let token = who.access_token.clone();
+        async move { call(&w.app, method, &path, body, Some(&token)).await }
+    };
+    let fire = react(&juma, Some("🔥")).await;
+    assert_eq!(
+        fire.body["reactions"],
+        json!([{"emoji": "🔥", "count": 1}]),
+        "{fire}"
+    );
+    let heart = react(&juma, Some("❤️")).await;
+    assert_eq!(
+        (
+            heart.body["reactions"].clone(),
+            heart.body["my_reaction"].clone()
+        ),
+        (json!([{"emoji": "❤️", "count": 1}]), json!("❤️")),
+        "one per member, changeable: {heart}"
+    );
+    assert_eq!(
+        react(&amina, Some("❤️")).await.body["reactions"],
+        json!([{"emoji": "❤️", "count": 2}])
+    );
+    let word = react(&juma, Some("ok")).await;
+    assert_eq!((word.status, field(&word)), (422, "emoji"), "{word}");
+    assert_eq!(react(&stranger, Some("🔥")).await.status, 404);
+    assert_eq!(
+        react(&juma, None).await.body["reactions"],
+        json!([{"emoji": "❤️", "count": 1}])
+    );
+
+    let search = |who: &User, q: &str| {
+        let (w, path) = (&w, format!("/dm/search?q={q}"));
+        let token = who.access_token.clone();
+        async move { call(&w.app, Method::GET, &path, None, Some(&token)).await }
+    };
+    let found = search(&juma, "tangawizi").await;
+    assert_eq!(ids(&found.body["items"]), vec![m.clone()], "{found}");
+    assert!(ids(&search(&stranger, "tangawizi").await.body["items"]).is_empty());
+    // A group member who joined later does not find what came before.
+    let group = id(&w
+        .call(
+            &amina,
+            Method::POST,
+            "/dm/conversations",
+            Some(json!({"kind": "group", "title": "Chai club", "member_ids": [juma.user_id]})),
+        )
+        .await);
+    assert_eq!(
+        w.send(&amina, &group, "g-1", "chai before late joined")
+            .await
+            .status,
+        201
+    );
+    let added = w
+        .call(
+            &amina,
+            Method::POST,
+            &format!("/dm/conversations/{group}/members"),
+            Some(json!({"user_ids": [late.user_id]})),
+        )
+        .await;
+    assert_eq!(added.status, 200, "{added}");
+    assert!(ids(&search(&late, "chai").await.body["items"]).is_empty());
+    assert_eq!(ids(&search(&juma, "chai").await.body["items"]).len(), 2);
+    // Deleted for me: no longer found by me.
+    let hide = w
+        .call(
+            &juma,
+            Method::DELETE,
+            &format!("/dm/messages/{m}?for=me"),
+            None,
+        )
+        .await;
+    assert_eq!(hide.status, 204);
+    assert_eq!(ids(&search(&juma, "chai").await.body["items"]).len(), 1);
+    let empty = search(&juma, "").await;
+    assert_eq!((empty.status, field(&empty)), (422, "q"), "{empty}");
+    let elsewhere = w
+        .call(
+            &stranger,
+            Method::GET,
+            &format!("/dm/search?q=chai&conversation_id={conv}"),
+            None,
+        )
+        .await;
+    assert_eq!(elsewhere.status, 404, "{elsewhere}");
+}

@@ -201,7 +201,11 @@ fn message_sql() -> String {
             'text', CASE WHEN msg.unsent_at IS NULL THEN msg.text END,
             'unsent', msg.unsent_at IS NOT NULL, 'reply_to', msg.reply_to,
             'created_at', to_char(msg.created_at AT TIME ZONE 'UTC', {TIMESTAMP_FORMAT}),
-            'edited_at', to_char(msg.edited_at AT TIME ZONE 'UTC', {TIMESTAMP_FORMAT}))"
+            'edited_at', to_char(msg.edited_at AT TIME ZONE 'UTC', {TIMESTAMP_FORMAT}),
+            'reactions', coalesce((SELECT jsonb_agg(jsonb_build_object('emoji', r.emoji, 'count', r.n) ORDER BY r.n DESC, r.emoji)
+                                   FROM (SELECT emoji, count(*) AS n FROM dm.reactions WHERE message_id = msg.id GROUP BY emoji) r),
+                                  '[]'::jsonb),
+            'my_reaction', (SELECT r.emoji FROM dm.reactions r WHERE r.message_id = msg.id AND r.user_id = $1))"
     )
 }
 
@@ -434,4 +438,183 @@ pub fn read(req: &Request, id: &str) -> Result<Response, Problem> {
         200,
         &json!({"read_seq": read_seq, "unread": view["unread"]}),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reaction {
+    emoji: String,
+}
+
+/// One emoji: 1 to 16 bytes, no spaces, not plain letters or digits.
+fn check_emoji(emoji: &str) -> Result<(), Problem> {
+    let ok = !emoji.is_empty()
+        && emoji.len() <= 16
+        && !emoji.chars().any(char::is_whitespace)
+        && !emoji.is_ascii();
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::invalid_field("emoji", "must be one emoji"))
+    }
+}
+
+/// `PUT /dm/messages/{id}/reaction {emoji}`: one reaction per member and message, changeable
+/// (`dm.reaction.created` to the message's sender). `DELETE` takes it back. `{reactions}`.
+pub fn react(req: &Request, id: &str, put: bool, component: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let message = parse_id("id", id)?;
+    let emoji = if put {
+        let b: Reaction = json_body(req)?;
+        check_emoji(&b.emoji)?;
+        Some(b.emoji)
+    } else {
+        None
+    };
+    let conn = db()?;
+    let found = query(
+        &conn,
+        "SELECT msg.conversation_id, msg.sender_id FROM dm.messages msg
+         JOIN dm.members m ON m.conversation_id = msg.conversation_id AND m.user_id = $2
+         WHERE msg.id = $1 AND m.state = 'active' AND msg.seq > m.joined_seq AND msg.unsent_at IS NULL",
+        &[P::Uuid(message.to_string()), P::Uuid(ctx.user_id.to_string())],
+    )?;
+    if found.is_empty() {
+        return Err(Problem::not_found("no such message"));
+    }
+    let conversation: Uuid = found.value(0, "conversation_id")?;
+    let sender: Option<Uuid> = found.value(0, "sender_id")?;
+    if let Some(s) = sender.filter(|s| *s != ctx.user_id) {
+        if crate::access::blocked(&conn, ctx.user_id, s)? {
+            return Err(
+                Problem::new(403, "cannot_message", "You cannot react to this user")
+                    .with_detail("a block stands between you and this user"),
+            );
+        }
+    }
+    with_events(&conn, crate::SCHEMA, component, |conn, events| {
+        let Some(emoji) = &emoji else {
+            conn.execute(
+                "DELETE FROM dm.reactions WHERE message_id = $1 AND user_id = $2",
+                &[
+                    P::Uuid(message.to_string()),
+                    P::Uuid(ctx.user_id.to_string()),
+                ],
+            )?;
+            return changed(
+                conn,
+                conversation,
+                "reaction",
+                Some(message),
+                Some(ctx.user_id),
+            );
+        };
+        let rows = query(
+            conn,
+            "INSERT INTO dm.reactions (message_id, user_id, emoji) VALUES ($1, $2, $3)
+             ON CONFLICT (message_id, user_id) DO UPDATE SET emoji = EXCLUDED.emoji, created_at = now()
+               WHERE dm.reactions.emoji <> EXCLUDED.emoji
+             RETURNING emoji",
+            &[P::Uuid(message.to_string()), P::Uuid(ctx.user_id.to_string()), P::Str(emoji.clone())],
+        )?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        changed(
+            conn,
+            conversation,
+            "reaction",
+            Some(message),
+            Some(ctx.user_id),
+        )?;
+        let muted = query(
+            conn,
+            "SELECT 1 FROM dm.members WHERE conversation_id = $1 AND user_id = $2
+               AND muted_until IS NOT NULL AND muted_until > now()",
+            &[
+                P::Uuid(conversation.to_string()),
+                P::Uuid(sender.unwrap_or_default().to_string()),
+            ],
+        )?;
+        if let Some(author) = sender.filter(|s| *s != ctx.user_id && muted.is_empty()) {
+            events.record(
+                conn,
+                Some(ctx.user_id),
+                ("conversation", conversation.to_string()),
+                vec![author],
+                &nexgate_events::catalogue::dm::ReactionCreated {
+                    message_id: message,
+                    conversation_id: conversation,
+                    reactor_id: ctx.user_id,
+                    author_id: author,
+                    emoji: emoji.clone(),
+                },
+            )?;
+        }
+        Ok(())
+    })?;
+    Ok(json(200, &one(&conn, ctx.user_id, message)?))
+}
+
+/// `GET /dm/search?q=&conversation_id=&cursor=&limit=`: full-text search (Postgres, `simple`
+/// configuration, web-search syntax) over the messages the caller can see: in conversations they
+/// are in, from their join on, not unsent, not deleted for them; newest first.
+pub fn search(req: &Request) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let qs = query_string(req);
+    let q = nexgate_platform::body::query_text(qs, "q").unwrap_or_default();
+    let q = q.trim().to_string();
+    if q.is_empty() || q.chars().count() > 200 {
+        return Err(Problem::invalid_field("q", "must be 1 to 200 characters"));
+    }
+    let within = query_param(qs, "conversation_id")
+        .map(|c| parse_id("conversation_id", c))
+        .transpose()?;
+    let page = nexgate_platform::pagination::page_request::<(
+        nexgate_platform::pagination::CursorTime,
+        Uuid,
+    )>(qs, 20, 50)?;
+    let (at, after) = match &page.after {
+        Some((t, i)) => (P::Str(t.as_str().to_string()), P::Uuid(i.to_string())),
+        None => (P::DbNull, P::DbNull),
+    };
+    let conn = db()?;
+    if let Some(c) = within {
+        membership(&conn, ctx.user_id, c, &["active", "request"])?;
+    }
+    let rows = query(
+        &conn,
+        &format!(
+            "SELECT {} AS m, to_char(msg.created_at AT TIME ZONE 'UTC', {TIMESTAMP_FORMAT}) AS at, msg.id
+             FROM dm.members mem
+             JOIN dm.messages msg ON msg.conversation_id = mem.conversation_id AND msg.seq > mem.joined_seq
+             WHERE mem.user_id = $1 AND mem.state IN ('active', 'request')
+               AND ($3::uuid IS NULL OR mem.conversation_id = $3)
+               AND msg.unsent_at IS NULL
+               AND to_tsvector('simple', msg.text) @@ websearch_to_tsquery('simple', $2)
+               AND NOT EXISTS (SELECT 1 FROM dm.hidden_messages h WHERE h.user_id = $1 AND h.message_id = msg.id)
+               AND ($4::text IS NULL OR (msg.created_at, msg.id) < ($4::text::timestamptz, $5::uuid))
+             ORDER BY msg.created_at DESC, msg.id DESC LIMIT $6",
+            message_sql()
+        ),
+        &[
+            P::Uuid(ctx.user_id.to_string()),
+            P::Str(q),
+            within.map_or(P::DbNull, |c| P::Uuid(c.to_string())),
+            at,
+            after,
+            P::Int64(page.limit.into()),
+        ],
+    )?;
+    let items: Vec<Value> = rows.column("m")?;
+    let next = if rows.len() == page.limit as usize && !rows.is_empty() {
+        let last = rows.len() - 1;
+        Some(nexgate_platform::pagination::encode_cursor(&(
+            rows.value::<String>(last, "at")?,
+            rows.value::<Uuid>(last, "id")?,
+        )))
+    } else {
+        None
+    };
+    Ok(json(200, &json!({"items": items, "next_cursor": next})))
 }

@@ -11,6 +11,9 @@ use nexgate_platform::Problem;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
+/// This component's id in spin.toml (its MQTT client id).
+const COMPONENT: &str = "dm-api";
+
 /// Every route this component answers (docs/openapi.yaml; tests/tests/contracts.rs).
 const ROUTES: &Table = &[
     ("POST", "/dm/conversations"),
@@ -26,6 +29,9 @@ const ROUTES: &Table = &[
     ("DELETE", "/dm/conversations/{id}/members/{user_id}"),
     ("PATCH", "/dm/messages/{id}"),
     ("DELETE", "/dm/messages/{id}"),
+    ("PUT", "/dm/messages/{id}/reaction"),
+    ("DELETE", "/dm/messages/{id}/reaction"),
+    ("GET", "/dm/search"),
     ("PUT", "/dm/settings"),
     ("GET", "/dm/sync"),
 ];
@@ -55,6 +61,9 @@ async fn handle(req: Request) -> Response {
         }
         ("PATCH", "/dm/messages/{id}") => messages::edit(&req, id),
         ("DELETE", "/dm/messages/{id}") => messages::delete(&req, id),
+        ("PUT", "/dm/messages/{id}/reaction") => messages::react(&req, id, true, COMPONENT),
+        ("DELETE", "/dm/messages/{id}/reaction") => messages::react(&req, id, false, COMPONENT),
+        ("GET", "/dm/search") => messages::search(&req),
         ("PUT", "/dm/settings") => conversations::settings(&req),
         ("GET", "/dm/sync") => sync::sync(&req),
         _ => Err(unrouted(&route)),
