@@ -43,7 +43,7 @@ step "access-token keys in $KEY_DIR (made once, kept)"
 "$OPS_BIN" jwt-keygen --dir "$KEY_DIR"
 "$OPS_BIN" seal-keygen --dir "$KEY_DIR"
 "$OPS_BIN" ticket-keygen --dir "$KEY_DIR"
-for service in auth profiles files payments commerce events social; do
+for service in auth profiles files payments commerce events social dm; do
     [ -s "$KEY_DIR/$service-internal.token" ] || (umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \n' > "$KEY_DIR/$service-internal.token")
 done
 [ -s "$KEY_DIR/mfa.key" ] || (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$KEY_DIR/mfa.key")
@@ -71,6 +71,7 @@ export SPIN_VARIABLE_PAYMENTS_INTERNAL_TOKEN="$(cat "$KEY_DIR/payments-internal.
 export SPIN_VARIABLE_COMMERCE_INTERNAL_TOKEN="$(cat "$KEY_DIR/commerce-internal.token")"
 export SPIN_VARIABLE_EVENTS_INTERNAL_TOKEN="$(cat "$KEY_DIR/events-internal.token")"
 export SPIN_VARIABLE_SOCIAL_INTERNAL_TOKEN="$(cat "$KEY_DIR/social-internal.token")"
+export SPIN_VARIABLE_DM_INTERNAL_TOKEN="$(cat "$KEY_DIR/dm-internal.token")"
 export SPIN_VARIABLE_TICKET_SIGNING_KEY="$(cat "$KEY_DIR/ticket-signing.pem")"
 export SPIN_VARIABLE_TICKET_SIGNING_KEY_ID="$(cat "$KEY_DIR/ticket-signing.kid")"
 export SPIN_VARIABLE_TICKET_PUBLIC_KEYS="$(cat "$KEY_DIR/ticket-public.jwks")"

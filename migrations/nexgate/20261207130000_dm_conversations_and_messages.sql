@@ -106,3 +106,9 @@ CREATE TABLE dm.changes (
 );
 CREATE INDEX changes_txid_idx ON dm.changes (txid, id);
 CREATE INDEX changes_conversation_idx ON dm.changes (conversation_id, txid);
+
+-- Envelopes applied once (a deleted account's erasure).
+CREATE TABLE dm.consumed_events (
+    event_id uuid PRIMARY KEY,
+    consumed_at timestamptz NOT NULL DEFAULT now()
+);

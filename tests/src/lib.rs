@@ -557,6 +557,8 @@ pub struct TestApp {
     pub events_internal_token: String,
     /// What `/internal/social/...` routes demand (`social_internal_token`).
     pub social_internal_token: String,
+    /// What `/internal/dm/...` routes demand (`dm_internal_token`).
+    pub dm_internal_token: String,
     /// The notifier's sealing key pair for this app (private, public; base64url): producers seal
     /// one-time secrets to the public key, the app's notifier opens them with the private one.
     pub seal_keys: (String, String),
@@ -587,6 +589,7 @@ impl TestApp {
         let commerce_internal_token = format!("commerce-token-{}", uuid::Uuid::new_v4().simple());
         let events_internal_token = format!("events-token-{}", uuid::Uuid::new_v4().simple());
         let social_internal_token = format!("social-token-{}", uuid::Uuid::new_v4().simple());
+        let dm_internal_token = format!("dm-token-{}", uuid::Uuid::new_v4().simple());
         let seal_keys = nexgate_events::sealed::generate_key_pair();
         let mut vars: Vec<(String, String)> = vec![
             (
@@ -678,6 +681,10 @@ impl TestApp {
                     db.url("nexgate_social"),
                 ));
                 vars.push(("SPIN_VARIABLE_DM_DB_URL".into(), db.url("nexgate_dm")));
+                vars.push((
+                    "SPIN_VARIABLE_DM_INTERNAL_TOKEN".into(),
+                    dm_internal_token.clone(),
+                ));
                 vars.push((
                     "SPIN_VARIABLE_SOCIAL_INTERNAL_TOKEN".into(),
                     social_internal_token.clone(),
@@ -774,6 +781,7 @@ impl TestApp {
             commerce_internal_token,
             events_internal_token,
             social_internal_token,
+            dm_internal_token,
             seal_keys,
         }
     }
@@ -845,6 +853,10 @@ impl TestApp {
             (
                 "SPIN_VARIABLE_SOCIAL_INTERNAL_TOKEN".to_string(),
                 self.social_internal_token.clone(),
+            ),
+            (
+                "SPIN_VARIABLE_DM_INTERNAL_TOKEN".to_string(),
+                self.dm_internal_token.clone(),
             ),
             ("NEXGATE_BASE_URL".to_string(), self.host.base_url.clone()),
             (

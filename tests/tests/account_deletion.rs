@@ -159,6 +159,35 @@ async fn a_deleted_account_is_erased_everywhere_and_its_email_may_register_again
         let a = say(&leaver, method, path.clone(), body).await;
         assert!(a.status < 300, "{path}: {a}");
     }
+    // Direct messages: a conversation with the friend and a group the leaver runs.
+    let dm = say(
+        &leaver,
+        Method::POST,
+        "/dm/conversations".into(),
+        json!({"user_id": friend.user_id}),
+    )
+    .await;
+    assert_eq!(dm.status, 201, "{dm}");
+    let dm_id = dm.body["id"].as_str().unwrap().to_string();
+    let group = say(
+        &leaver,
+        Method::POST,
+        "/dm/conversations".into(),
+        json!({"kind": "group", "title": "Farewell", "member_ids": [friend.user_id]}),
+    )
+    .await;
+    let group_id = group.body["id"].as_str().unwrap().to_string();
+    for (conv, client) in [(&dm_id, "bye-1"), (&group_id, "bye-2")] {
+        let sent = say(
+            &leaver,
+            Method::POST,
+            format!("/dm/conversations/{conv}/messages"),
+            json!({"client_id": client, "text": "kwaheri"}),
+        )
+        .await;
+        assert_eq!(sent.status, 201, "{sent}");
+    }
+
     let gone = as_user(&app, &leaver, Method::DELETE, "/auth/account").await;
     assert_eq!(gone.status, 204, "{gone}\n{}", app.host.log());
 
@@ -270,6 +299,38 @@ async fn a_deleted_account_is_erased_everywhere_and_its_email_may_register_again
         ),
         (Some(0), Some(0), Some(0)),
         "{read}"
+    );
+
+    // DMs: the leaver's messages stay as placeholders without sender or text; the group has a new
+    // admin; the leaver is no member anymore.
+    let history_path = format!("/dm/conversations/{dm_id}/messages");
+    let placeholder = eventually(Duration::from_secs(45), || async {
+        let h = as_user(&app, &friend, Method::GET, &history_path).await;
+        let m = h.body["items"][0].clone();
+        (m["sender_id"].is_null() && m["unsent"] == true && m["text"].is_null()).then_some(())
+    })
+    .await;
+    assert!(
+        placeholder.is_some(),
+        "{}",
+        as_user(&app, &friend, Method::GET, &history_path).await
+    );
+    let group_view = as_user(
+        &app,
+        &friend,
+        Method::GET,
+        &format!("/dm/conversations/{group_id}"),
+    )
+    .await;
+    assert_eq!(group_view.body["role"], "admin", "{group_view}");
+    assert_eq!(
+        admin_count(
+            &app,
+            "SELECT count(*) FROM dm.members WHERE user_id = $1 AND state <> 'left'",
+            &leaver.user_id
+        )
+        .await,
+        0
     );
 
     // Payments: no number left; notifications: nothing left.

@@ -379,7 +379,7 @@ pub fn leave(req: &Request, id: &str) -> Result<Response, Problem> {
 }
 
 /// A group left without an admin makes its longest-standing member admin.
-fn promote_if_no_admin(conn: &Connection, id: Uuid) -> Result<(), Problem> {
+pub fn promote_if_no_admin(conn: &Connection, id: Uuid) -> Result<(), Problem> {
     conn.execute(
         "UPDATE dm.members SET role = 'admin'
          WHERE conversation_id = $1 AND state = 'active'

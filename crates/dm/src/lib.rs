@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod conversations;
+pub mod inbox;
 pub mod limits;
 pub mod messages;
 pub mod sync;
