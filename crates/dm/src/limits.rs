@@ -3,8 +3,18 @@
 use nexgate_platform::Problem;
 use uuid::Uuid;
 
-/// Messages a user sends per minute.
+/// Messages a user sends per minute, unless the deployment says otherwise (`dm_sends_per_minute`).
 pub const SENDS_PER_MINUTE: i64 = 60;
+
+/// The send limit in force: the component's `sends_per_minute` variable when set, else
+/// [`SENDS_PER_MINUTE`].
+pub fn sends_per_minute() -> i64 {
+    nexgate_platform::config::var("sends_per_minute")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(SENDS_PER_MINUTE)
+}
 /// Message requests (new direct conversations with people who do not follow the sender) per day.
 pub const REQUESTS_PER_DAY: i64 = 20;
 /// People a user adds to groups per hour.

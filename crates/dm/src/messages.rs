@@ -66,7 +66,7 @@ pub fn send(req: &Request, id: &str, component: &str) -> Result<Response, Proble
                 .with_detail("a block stands between you and this user"),
         );
     }
-    crate::limits::count("sends", ctx.user_id, crate::limits::SENDS_PER_MINUTE, 60)?;
+    crate::limits::count("sends", ctx.user_id, crate::limits::sends_per_minute(), 60)?;
     let message = new_id();
     let sent = with_events(&conn, crate::SCHEMA, component, |conn, events| {
         let seq: i64 = query(
