@@ -54,6 +54,8 @@ CREATE TABLE dm.messages (
     created_at timestamptz NOT NULL DEFAULT now(),
     edited_at timestamptz,
     unsent_at timestamptz,
+    -- The words search matches, computed once when the text is written (not at every search).
+    search tsvector GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED,
     UNIQUE (conversation_id, seq),
     UNIQUE (sender_id, client_id)
 );
@@ -75,8 +77,7 @@ CREATE TABLE dm.reactions (
 );
 
 -- Full-text search over the messages a member can see ('simple': no stemming, any language).
-CREATE INDEX messages_search_idx ON dm.messages USING gin (to_tsvector('simple', text))
-    WHERE unsent_at IS NULL;
+CREATE INDEX messages_search_idx ON dm.messages USING gin (search) WHERE unsent_at IS NULL;
 CREATE INDEX messages_conversation_time_idx ON dm.messages (conversation_id, created_at DESC, id DESC);
 
 -- "Delete for me".

@@ -88,11 +88,11 @@ async fn send_list_and_search() {
                          FROM profiles.profiles WHERE username LIKE 'db%'),
               convs AS (INSERT INTO dm.conversations (id, kind, pair_key, created_by, last_seq, last_message_at)
                         SELECT gen_random_uuid(), 'direct',
-                               least($1::text, o.user_id::text) || ':' || greatest($1::text, o.user_id::text),
-                               $1, 100, now() - make_interval(mins => o.n::int)
+                               least($1::uuid::text, o.user_id::text) || ':' || greatest($1::uuid::text, o.user_id::text),
+                               $1::uuid, 100, now() - make_interval(mins => o.n::int)
                         FROM others o RETURNING id, pair_key)
          INSERT INTO dm.members (conversation_id, user_id, read_seq)
-         SELECT c.id, u.id, CASE WHEN u.id = $1 THEN 90 ELSE 100 END
+         SELECT c.id, u.id, CASE WHEN u.id = $1::uuid THEN 90 ELSE 100 END
          FROM convs c, LATERAL (VALUES (split_part(c.pair_key, ':', 1)::uuid), (split_part(c.pair_key, ':', 2)::uuid)) AS u(id)",
         &[&me],
     )

@@ -591,7 +591,7 @@ pub fn search(req: &Request) -> Result<Response, Problem> {
              WHERE mem.user_id = $1 AND mem.state IN ('active', 'request')
                AND ($3::uuid IS NULL OR mem.conversation_id = $3)
                AND msg.unsent_at IS NULL
-               AND to_tsvector('simple', msg.text) @@ websearch_to_tsquery('simple', $2)
+               AND msg.search @@ websearch_to_tsquery('simple', $2)
                AND NOT EXISTS (SELECT 1 FROM dm.hidden_messages h WHERE h.user_id = $1 AND h.message_id = msg.id)
                AND ($4::text IS NULL OR (msg.created_at, msg.id) < ($4::text::timestamptz, $5::uuid))
              ORDER BY msg.created_at DESC, msg.id DESC LIMIT $6",
