@@ -135,6 +135,25 @@ async fn send_list_and_search() {
         .map(|r| r.get(0))
         .collect();
 
+    if std::env::var("BENCH_EXPLAIN").is_ok() {
+        for word in ["chai", "harusi"] {
+            let plan = db
+                .query(
+                    "EXPLAIN (ANALYZE, BUFFERS) SELECT msg.id FROM dm.members mem
+                     JOIN dm.messages msg ON msg.conversation_id = mem.conversation_id AND msg.seq > mem.joined_seq
+                     WHERE mem.user_id = $1 AND mem.state IN ('active', 'request') AND msg.unsent_at IS NULL
+                       AND msg.search @@ websearch_to_tsquery('simple', $2)
+                       AND NOT EXISTS (SELECT 1 FROM dm.hidden_messages h WHERE h.user_id = $1 AND h.message_id = msg.id)
+                     ORDER BY msg.created_at DESC, msg.id DESC LIMIT 20",
+                    &[&me, &word],
+                )
+                .await
+                .unwrap();
+            for r in plan {
+                eprintln!("plan {word}: {}", r.get::<_, String>(0));
+            }
+        }
+    }
     println!("| what | requests | rate | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|");
     let http = app.http.clone();
