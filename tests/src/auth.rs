@@ -316,3 +316,28 @@ pub async fn token_signed_in_minutes_ago(app: &TestApp, user: &mut User, minutes
         .to_string();
     refreshed.body["access_token"].as_str().unwrap().to_string()
 }
+
+/// Grants `role` to `user` with `nexgate-ops grant-role` (as an operator's admin does) and
+/// refreshes their token so it carries the role (not stepped up).
+pub async fn grant_role(app: &TestApp, user: &mut User, role: &str) {
+    let out = std::process::Command::new(crate::ops_bin())
+        .args(["grant-role", "--user", &user.user_id, "--role", role])
+        .env("NEXGATE_ADMIN_DB_URL", app.db.url("nexgate_admin"))
+        .output()
+        .expect("nexgate-ops grant-role");
+    assert!(
+        out.status.success(),
+        "grant-role: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refreshed = post(
+        app,
+        "/auth/refresh",
+        json!({"refresh_token": user.refresh_token}),
+    )
+    .await;
+    user.access_token = refreshed.body["access_token"]
+        .as_str()
+        .expect("a refreshed token")
+        .to_string();
+}

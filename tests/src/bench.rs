@@ -57,3 +57,46 @@ pub fn quantile_ms(sorted: &[std::time::Duration], q: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
 }
+
+/// Runs `work(worker, round)` on `concurrency` tasks until `secs` have passed; every latency it
+/// returned, sorted (a round may time several requests).
+pub async fn run_for<F, Fut>(concurrency: usize, secs: u64, work: F) -> Vec<std::time::Duration>
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Vec<std::time::Duration>> + Send,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let work = work.clone();
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                let mut round = 0;
+                while std::time::Instant::now() < deadline {
+                    out.extend(work(worker, round).await);
+                    round += 1;
+                }
+                out
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("a load task"));
+    }
+    all.sort();
+    all
+}
+
+/// A Markdown row `| what | requests | rate | p50 ms | p99 ms |` of sorted latencies measured
+/// over `secs` (and the phase's end time on stderr, to line it up with a `top` log).
+pub fn latency_row(what: &str, latencies: &[std::time::Duration], secs: u64) {
+    eprintln!("# {what} ended at {}", nexgate_platform::time::now_unix().0);
+    println!(
+        "| {what} | {} | {:.0}/s | {:.1} | {:.1} |",
+        latencies.len(),
+        latencies.len() as f64 / secs as f64,
+        quantile_ms(latencies, 0.5),
+        quantile_ms(latencies, 0.99)
+    );
+}

@@ -1543,25 +1543,7 @@ async fn a_dispute_freezes_the_escrow_until_an_operator_resolves_it() {
 /// token that carries it (not stepped up).
 async fn operator(w: &mut World) -> User {
     let mut operator = sign_up(&w.app, &mut w.observer).await;
-    let out = std::process::Command::new(nexgate_tests::ops_bin())
-        .args([
-            "grant-role",
-            "--user",
-            &operator.user_id,
-            "--role",
-            "operator",
-        ])
-        .env("NEXGATE_ADMIN_DB_URL", w.app.db.url("nexgate_admin"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let refreshed = nexgate_tests::auth::post(
-        &w.app,
-        "/auth/refresh",
-        json!({"refresh_token": operator.refresh_token}),
-    )
-    .await;
-    operator.access_token = refreshed.body["access_token"].as_str().unwrap().to_string();
+    nexgate_tests::auth::grant_role(&w.app, &mut operator, "operator").await;
     operator
 }
 

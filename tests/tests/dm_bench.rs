@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use nexgate_tests::auth::sign_up;
-use nexgate_tests::bench::quantile_ms;
+use nexgate_tests::bench::{latency_row as row, run_for as load};
 use nexgate_tests::{HostOptions, Manifest, TestApp};
 use serde_json::json;
 
@@ -18,51 +18,13 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Runs `work` on `concurrency` tasks for `secs`; every latency, sorted.
-async fn load<F, Fut>(concurrency: usize, secs: u64, work: F) -> Vec<Duration>
-where
-    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Duration> + Send,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|worker| {
-            let work = work.clone();
-            tokio::spawn(async move {
-                let mut out = Vec::new();
-                let mut round = 0;
-                while Instant::now() < deadline {
-                    out.push(work(worker, round).await);
-                    round += 1;
-                }
-                out
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all.sort();
-    all
-}
-
-fn row(what: &str, latencies: &[Duration], secs: u64) {
-    println!(
-        "| {what} | {} | {:.0}/s | {:.1} | {:.1} |",
-        latencies.len(),
-        latencies.len() as f64 / secs as f64,
-        quantile_ms(latencies, 0.5),
-        quantile_ms(latencies, 0.99)
-    );
-}
-
-async fn get(http: reqwest::Client, url: String, token: String) -> Duration {
+/// One timed GET that must answer 200 (a round of one request).
+async fn get(http: reqwest::Client, url: String, token: String) -> Vec<Duration> {
     let started = Instant::now();
     let resp = http.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(resp.status(), 200, "{url}");
     resp.bytes().await.unwrap();
-    started.elapsed()
+    vec![started.elapsed()]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +151,7 @@ async fn send_list_and_search() {
                     .await
                     .unwrap();
                 assert_eq!(resp.status(), 201);
-                started.elapsed()
+                vec![started.elapsed()]
             }
         })
         .await;

@@ -1365,25 +1365,7 @@ async fn post_limits_and_an_operator_hiding_a_reported_post() {
     )
     .await;
     assert_eq!(report.status, 201, "{report}");
-    let out = std::process::Command::new(nexgate_tests::ops_bin())
-        .args([
-            "grant-role",
-            "--user",
-            &operator.user_id,
-            "--role",
-            "operator",
-        ])
-        .env("NEXGATE_ADMIN_DB_URL", app.db.url("nexgate_admin"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let refreshed = nexgate_tests::auth::post(
-        &app,
-        "/auth/refresh",
-        json!({"refresh_token": operator.refresh_token}),
-    )
-    .await;
-    operator.access_token = refreshed.body["access_token"].as_str().unwrap().to_string();
+    nexgate_tests::auth::grant_role(&app, &mut operator, "operator").await;
     let queue = call(
         &app,
         Method::GET,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use nexgate_tests::auth::{log_in, seed_users, sign_up, PASSWORD};
-use nexgate_tests::bench::{pgbench_bare_update, quantile_ms};
+use nexgate_tests::bench::{latency_row as row, pgbench_bare_update, run_for as load};
 use nexgate_tests::{HostOptions, Manifest, TestApp};
 use serde_json::{json, Value};
 
@@ -23,46 +23,6 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Runs `work` on `concurrency` tasks for `secs`; every latency, sorted.
-async fn load<F, Fut>(concurrency: usize, secs: u64, work: F) -> Vec<Duration>
-where
-    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Vec<Duration>> + Send,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|worker| {
-            let work = work.clone();
-            tokio::spawn(async move {
-                let mut out = Vec::new();
-                let mut round = 0;
-                while Instant::now() < deadline {
-                    out.extend(work(worker, round).await);
-                    round += 1;
-                }
-                out
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all.sort();
-    all
-}
-
-fn row(what: &str, latencies: &[Duration], secs: u64) {
-    eprintln!("# {what} ended at {}", nexgate_platform::time::now_unix().0);
-    println!(
-        "| {what} | {} | {:.0}/s | {:.1} | {:.1} |",
-        latencies.len(),
-        latencies.len() as f64 / secs as f64,
-        quantile_ms(latencies, 0.5),
-        quantile_ms(latencies, 0.99)
-    );
 }
 
 async fn timed_get(http: &reqwest::Client, url: &str, token: &str) -> (Duration, Value) {

@@ -7,11 +7,5 @@ use uuid::Uuid;
 /// Counts one `what` by `user` in a window of `window_secs`; past `limit`, a 429 with
 /// `Retry-After` until the window ends. Redis down is a 503 (the limit cannot be skipped).
 pub fn count(what: &str, user: Uuid, limit: i64, window_secs: i64) -> Result<(), Problem> {
-    let user = user.to_string();
-    nexgate_platform::rate_limit::count_in_window(
-        &["commerce", "limit", what, &user],
-        limit,
-        window_secs,
-        what,
-    )
+    nexgate_platform::rate_limit::count_per_user("commerce", what, user, limit, window_secs)
 }

@@ -9,11 +9,7 @@ pub const SENDS_PER_MINUTE: i64 = 60;
 /// The send limit in force: the component's `sends_per_minute` variable when set, else
 /// [`SENDS_PER_MINUTE`].
 pub fn sends_per_minute() -> i64 {
-    nexgate_platform::config::var("sends_per_minute")
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(SENDS_PER_MINUTE)
+    nexgate_platform::rate_limit::configured_limit("sends_per_minute", SENDS_PER_MINUTE)
 }
 /// Message requests (new direct conversations with people who do not follow the sender) per day.
 pub const REQUESTS_PER_DAY: i64 = 20;
@@ -22,11 +18,5 @@ pub const GROUP_ADDITIONS_PER_HOUR: i64 = 200;
 
 /// Counts one `what` by `user`; past `limit` per `window_secs`, a 429 with `Retry-After`.
 pub fn count(what: &str, user: Uuid, limit: i64, window_secs: i64) -> Result<(), Problem> {
-    let user = user.to_string();
-    nexgate_platform::rate_limit::count_in_window(
-        &["dm", "limit", what, &user],
-        limit,
-        window_secs,
-        what,
-    )
+    nexgate_platform::rate_limit::count_per_user("dm", what, user, limit, window_secs)
 }

@@ -131,6 +131,30 @@ pub fn count_in_window(
     count_or_refuse(&conn, &crate::config::redis_key(&prefix, parts), rule, what)
 }
 
+/// The per-user limit every service counts: one `what` by `user` of `service`
+/// (`<service>:limit:<what>:<user>`), `limit` per window of `window_secs`; past it a 429 with
+/// `Retry-After` until the window ends; Redis down is a 503.
+pub fn count_per_user(
+    service: &str,
+    what: &str,
+    user: uuid::Uuid,
+    limit: i64,
+    window_secs: i64,
+) -> Result<(), crate::Problem> {
+    let user = user.to_string();
+    count_in_window(&[service, "limit", what, &user], limit, window_secs, what)
+}
+
+/// A limit the deployment may set in the component's variable `variable` (a positive integer),
+/// else `default`.
+pub fn configured_limit(variable: &str, default: i64) -> i64 {
+    crate::config::var(variable)
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
+
 /// Forgets the failures of `key` (after a successful login with that identifier).
 pub fn reset(conn: &Connection, key: &str) -> Result<(), spin_sdk::redis::Error> {
     conn.del(&[key.to_string()])?;

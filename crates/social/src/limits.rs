@@ -58,13 +58,9 @@ pub const MENTION_NOTIFICATIONS: Limit = Limit {
 /// The limit with its count from the component's variable `variable` when it is set (a
 /// deployment's choice, e.g. a benchmark's), else the default.
 pub fn configured(limit: &Limit, variable: &str) -> Limit {
-    let configured = nexgate_platform::config::var(variable)
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|n| *n > 0);
     Limit {
         what: limit.what,
-        limit: configured.unwrap_or(limit.limit),
+        limit: nexgate_platform::rate_limit::configured_limit(variable, limit.limit),
         window_secs: limit.window_secs,
     }
 }
@@ -72,12 +68,12 @@ pub fn configured(limit: &Limit, variable: &str) -> Limit {
 /// Counts one `limit.what` by `user`; past the limit, a 429 with `Retry-After` until the window
 /// ends. Redis down is a 503 (a limit cannot be skipped).
 pub fn count(limit: &Limit, user: Uuid) -> Result<(), Problem> {
-    let user = user.to_string();
-    nexgate_platform::rate_limit::count_in_window(
-        &["social", "limit", limit.what, &user],
+    nexgate_platform::rate_limit::count_per_user(
+        "social",
+        limit.what,
+        user,
         limit.limit,
         limit.window_secs,
-        limit.what,
     )
 }
 
