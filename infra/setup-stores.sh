@@ -29,18 +29,18 @@ if [ "$current_max" -lt "$PG_MAX_CONNECTIONS" ]; then
     pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main restart || fail "PostgreSQL did not restart"
 fi
 
-note "roles: admin, one per service, relay and notifier (cluster-wide, so here and not in migrations)"
+note "roles: admin, one per service, relay, notifier and realtime (cluster-wide, so here and not in migrations)"
 roles_sql="$(mktemp)"
 {
     echo "DO \$\$ BEGIN"
     echo "  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'nexgate_admin') THEN CREATE ROLE nexgate_admin LOGIN SUPERUSER; END IF;"
     echo "  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'nexgate_services') THEN CREATE ROLE nexgate_services NOLOGIN; END IF;"
-    for role in $PG_SERVICE_ROLES nexgate_relay nexgate_notifier; do
+    for role in $PG_SERVICE_ROLES nexgate_relay nexgate_notifier nexgate_realtime; do
         echo "  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$role') THEN CREATE ROLE $role LOGIN; END IF;"
     done
     echo "END \$\$;"
     echo "ALTER ROLE nexgate_admin PASSWORD '$PG_PASSWORD';"
-    for role in $PG_SERVICE_ROLES nexgate_relay nexgate_notifier; do
+    for role in $PG_SERVICE_ROLES nexgate_relay nexgate_notifier nexgate_realtime; do
         echo "ALTER ROLE $role PASSWORD '$PG_PASSWORD';"
     done
     for role in $PG_SERVICE_ROLES; do

@@ -15,7 +15,6 @@
 //! Who users are (verified email and phone, names, mutes, blocks) comes from the views auth and
 //! profiles publish, read through the read-only `nexgate_notifier` role and cached (`directory`).
 
-mod db;
 mod directory;
 mod gateways;
 mod record;
@@ -29,6 +28,8 @@ use anyhow::Result;
 use clap::Parser;
 use nexgate_bus::consumer;
 use tokio::sync::Mutex;
+
+use nexgate_native_db as db;
 
 use crate::db::{Db, Pool};
 

@@ -55,6 +55,11 @@ pub struct Subscriptions {
 pub struct ServiceSubscription {
     /// Event types (`auth.user.registered`) or AMQP topic patterns over them (`payments.#`).
     pub events: Vec<String>,
+    /// A worker each of whose replicas needs every event (the real-time gateway: each holds its
+    /// own sockets): each replica declares its own exclusive queue ([`QueueArgs::open_replica`])
+    /// and nothing durable is declared for it, so no queue fills while no replica runs.
+    #[serde(default)]
+    pub per_replica: bool,
 }
 
 impl Subscriptions {
@@ -169,6 +174,46 @@ impl QueueArgs {
         Ok((conn, channel, worker_queues(&self.prefix, worker)))
     }
 
+    /// For a `per_replica` worker: connects and declares this replica's own queue,
+    /// `<prefix>.worker.<worker>.<replica>`, exclusive (only this connection consumes it) and
+    /// deleted when the connection closes, bound to the worker's types; answers its name.
+    pub async fn open_replica(
+        &self,
+        worker: &str,
+        replica: &str,
+    ) -> Result<(Connection, Channel, String)> {
+        let subs = self.check_worker(worker)?;
+        let sub = &subs.workers[worker];
+        anyhow::ensure!(
+            sub.per_replica,
+            "{}: [workers.{worker}] needs `per_replica = true`",
+            self.subscriptions.display()
+        );
+        let (conn, channel) = connect(&self.amqp_url).await?;
+        let queue = format!("{}.worker.{worker}.{replica}", self.prefix);
+        let options = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..Default::default()
+        };
+        channel
+            .queue_declare(&queue, options, FieldTable::default())
+            .await
+            .with_context(|| format!("declaring {queue}"))?;
+        for event in &sub.events {
+            channel
+                .queue_bind(
+                    &queue,
+                    TOPIC_EXCHANGE,
+                    &format!("{}.{event}", self.prefix),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok((conn, channel, queue))
+    }
+
     /// The subscriptions, if they have a `[workers.<worker>]` section (a configuration error is
     /// reported at start-up, not retried like a broker that is down).
     pub fn check_worker(&self, worker: &str) -> Result<Subscriptions> {
@@ -243,10 +288,10 @@ pub async fn declare(
     let workers = subs
         .workers
         .iter()
-        .filter(|(name, _)| match scope {
-            DeclareScope::All => true,
+        .filter(|(name, sub)| match scope {
+            DeclareScope::All => !sub.per_replica,
             DeclareScope::Services => false,
-            DeclareScope::Worker(w) => w == name.as_str(),
+            DeclareScope::Worker(w) => w == name.as_str() && !sub.per_replica,
         })
         .map(|(name, sub)| (worker_queues(prefix, name), sub));
     let all = services.chain(workers);

@@ -2,6 +2,10 @@
 //! reads the caller's membership in SQL first; someone who is not in it gets a 404, the same as
 //! for a conversation that does not exist.
 
+use nexgate_events::catalogue::dm::{
+    ConversationRead, ConversationUpdated, MembershipChanged, MessageEdited, MessageUnsent,
+};
+use nexgate_events::outbox::Outbox;
 use nexgate_platform::db::query;
 use nexgate_platform::Problem;
 use spin_sdk::pg4::{Connection, ParameterValue as P};
@@ -89,4 +93,74 @@ pub fn changed(
         ],
     )?;
     Ok(())
+}
+
+/// [`changed`], and the event that wakes the real-time gateway for it (docs/dm.md, "Real-time
+/// gateway"), published after the commit. `message` and `reaction` changes record their own,
+/// richer events (the notifier's), so only the row is written for them here.
+pub fn announce(
+    conn: &Connection,
+    events: &mut Outbox,
+    conversation: Uuid,
+    kind: &str,
+    message: Option<Uuid>,
+    user: Option<Uuid>,
+) -> Result<(), Problem> {
+    changed(conn, conversation, kind, message, user)?;
+    let subject = ("conversation", conversation.to_string());
+    let (message_id, user_id) = (message.unwrap_or_default(), user.unwrap_or_default());
+    match kind {
+        "edit" => events.record(
+            conn,
+            user,
+            subject,
+            vec![],
+            &MessageEdited {
+                message_id,
+                conversation_id: conversation,
+                sender_id: user_id,
+            },
+        ),
+        "unsend" => events.record(
+            conn,
+            user,
+            subject,
+            vec![],
+            &MessageUnsent {
+                message_id,
+                conversation_id: conversation,
+                sender_id: user_id,
+            },
+        ),
+        "read" => events.record(
+            conn,
+            user,
+            subject,
+            vec![],
+            &ConversationRead {
+                conversation_id: conversation,
+                reader_id: user_id,
+            },
+        ),
+        "membership" => events.record(
+            conn,
+            None,
+            subject,
+            vec![],
+            &MembershipChanged {
+                conversation_id: conversation,
+                user_id,
+            },
+        ),
+        "conversation" => events.record(
+            conn,
+            None,
+            subject,
+            vec![],
+            &ConversationUpdated {
+                conversation_id: conversation,
+            },
+        ),
+        _ => Ok(()),
+    }
 }

@@ -8,7 +8,8 @@
 
 use nexgate_authn::authenticate;
 use nexgate_platform::body::{json_body, json_response as json, query_param, query_string};
-use nexgate_platform::db::{open_from_variables as db, query, transaction, TIMESTAMP_FORMAT};
+use nexgate_events::outbox::{with_events, Outbox};
+use nexgate_platform::db::{open_from_variables as db, query, TIMESTAMP_FORMAT};
 use nexgate_platform::ids::{new_id, parse_id};
 use nexgate_platform::Problem;
 use serde::Deserialize;
@@ -17,7 +18,7 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::access::{blocked, changed, membership};
+use crate::access::{announce, blocked, membership};
 
 /// Members of a group, its creator included.
 pub const GROUP_MEMBERS_MAX: usize = 256;
@@ -37,7 +38,7 @@ struct Open {
 
 /// `POST /dm/conversations {user_id}` (direct: 201 made, 200 found) or `{kind: group, title,
 /// member_ids}` (201).
-pub fn open(req: &Request) -> Result<Response, Problem> {
+pub fn open(req: &Request, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let b: Open = json_body(req)?;
     let conn = db()?;
@@ -46,14 +47,14 @@ pub fn open(req: &Request) -> Result<Response, Problem> {
             let other = b.user_id.ok_or_else(|| {
                 Problem::invalid_field("user_id", "a direct conversation needs it")
             })?;
-            direct(&conn, ctx.user_id, other)
+            direct(&conn, ctx.user_id, other, component)
         }
-        "group" => group(&conn, ctx.user_id, &b),
+        "group" => group(&conn, ctx.user_id, &b, component),
         _ => Err(Problem::invalid_field("kind", "must be direct or group")),
     }
 }
 
-fn direct(conn: &Connection, me: Uuid, other: Uuid) -> Result<Response, Problem> {
+fn direct(conn: &Connection, me: Uuid, other: Uuid, component: &str) -> Result<Response, Problem> {
     if other == me {
         return Err(Problem::invalid_field("user_id", "is you"));
     }
@@ -85,7 +86,7 @@ fn direct(conn: &Connection, me: Uuid, other: Uuid) -> Result<Response, Problem>
         crate::limits::count("requests", me, crate::limits::REQUESTS_PER_DAY, 86_400)?;
     }
     let id = new_id();
-    let made = transaction(conn, |conn| -> Result<_, Problem> {
+    let made = with_events(conn, crate::SCHEMA, component, |conn, events| {
         let made = query(
             conn,
             "INSERT INTO dm.conversations (id, kind, pair_key, created_by) VALUES ($1, 'direct', $2, $3)
@@ -104,7 +105,7 @@ fn direct(conn: &Connection, me: Uuid, other: Uuid) -> Result<Response, Problem>
                 P::Str(if admitted { "active" } else { "request" }.into()),
             ],
         )?;
-        changed(conn, id, "membership", None, Some(other))?;
+        announce(conn, events, id, "membership", None, Some(other))?;
         Ok(true)
     })?;
     if !made {
@@ -126,7 +127,7 @@ fn find_pair(conn: &Connection, pair: &str) -> Result<Option<Uuid>, Problem> {
     .next())
 }
 
-fn group(conn: &Connection, me: Uuid, b: &Open) -> Result<Response, Problem> {
+fn group(conn: &Connection, me: Uuid, b: &Open, component: &str) -> Result<Response, Problem> {
     let title = b.title.as_deref().unwrap_or("").trim().to_string();
     if title.is_empty() || title.chars().count() > TITLE_CHARS_MAX {
         return Err(Problem::invalid_field(
@@ -151,7 +152,7 @@ fn group(conn: &Connection, me: Uuid, b: &Open) -> Result<Response, Problem> {
         3600,
     )?;
     let id = new_id();
-    transaction(conn, |conn| -> Result<_, Problem> {
+    with_events(conn, crate::SCHEMA, component, |conn, events| {
         conn.execute(
             "INSERT INTO dm.conversations (id, kind, title, created_by) VALUES ($1, 'group', $2, $3)",
             &[P::Uuid(id.to_string()), P::Str(title.clone()), P::Uuid(me.to_string())],
@@ -160,7 +161,7 @@ fn group(conn: &Connection, me: Uuid, b: &Open) -> Result<Response, Problem> {
             "INSERT INTO dm.members (conversation_id, user_id, role) VALUES ($1, $2, 'admin')",
             &[P::Uuid(id.to_string()), P::Uuid(me.to_string())],
         )?;
-        add_members(conn, id, me, &members, 0)
+        add_members(conn, events, id, &members, 0)
     })?;
     Ok(json(201, &view(conn, me, id)?))
 }
@@ -169,8 +170,8 @@ fn group(conn: &Connection, me: Uuid, b: &Open) -> Result<Response, Problem> {
 /// them and anyone active in it. 422 naming `member_ids` when one does not exist.
 fn add_members(
     conn: &Connection,
+    events: &mut Outbox,
     id: Uuid,
-    adder: Uuid,
     users: &[Uuid],
     seq: i64,
 ) -> Result<(), Problem> {
@@ -198,7 +199,7 @@ fn add_members(
             &[P::Uuid(id.to_string()), P::Uuid(user.to_string()), P::Int64(seq)],
         )?;
         if !added.is_empty() {
-            changed(conn, id, "membership", None, Some(*user))?;
+            announce(conn, events, id, "membership", None, Some(*user))?;
         }
     }
     let total = query(
@@ -212,7 +213,6 @@ fn add_members(
             format!("a group has at most {GROUP_MEMBERS_MAX} members"),
         ));
     }
-    let _ = adder;
     Ok(())
 }
 
@@ -329,26 +329,26 @@ pub fn unread_total(conn: &Connection, user: Uuid) -> Result<i64, Problem> {
 }
 
 /// `POST /dm/conversations/{id}/accept`: a message request or group invitation accepted.
-pub fn accept(req: &Request, id: &str) -> Result<Response, Problem> {
+pub fn accept(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let conn = db()?;
     membership(&conn, ctx.user_id, id, &["request", "invited"])?;
-    transaction(&conn, |conn| -> Result<_, Problem> {
+    with_events(&conn, crate::SCHEMA, component, |conn, events| {
         conn.execute(
             "UPDATE dm.members m SET state = 'active',
                  joined_seq = CASE WHEN m.state = 'invited' THEN (SELECT last_seq FROM dm.conversations WHERE id = $1) ELSE m.joined_seq END
              WHERE m.conversation_id = $1 AND m.user_id = $2 AND m.state IN ('request', 'invited')",
             &[P::Uuid(id.to_string()), P::Uuid(ctx.user_id.to_string())],
         )?;
-        changed(conn, id, "membership", None, Some(ctx.user_id))
+        announce(conn, events, id, "membership", None, Some(ctx.user_id))
     })?;
     Ok(json(200, &view(&conn, ctx.user_id, id)?))
 }
 
 /// `DELETE /dm/conversations/{id}`: leaves a group, declines a request or invitation, or takes a
 /// direct conversation off the list (it comes back with the next message). 204.
-pub fn leave(req: &Request, id: &str) -> Result<Response, Problem> {
+pub fn leave(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let conn = db()?;
@@ -358,7 +358,7 @@ pub fn leave(req: &Request, id: &str) -> Result<Response, Problem> {
         ("group", _) => "left",
         _ => "active",
     };
-    transaction(&conn, |conn| -> Result<_, Problem> {
+    with_events(&conn, crate::SCHEMA, component, |conn, events| {
         if state == "active" {
             conn.execute(
                 "UPDATE dm.members SET archived = true WHERE conversation_id = $1 AND user_id = $2",
@@ -373,7 +373,7 @@ pub fn leave(req: &Request, id: &str) -> Result<Response, Problem> {
         if m.kind == "group" && m.is_admin() {
             promote_if_no_admin(conn, id)?;
         }
-        changed(conn, id, "membership", None, Some(ctx.user_id))
+        announce(conn, events, id, "membership", None, Some(ctx.user_id))
     })?;
     Ok(Response::new(204, ()))
 }
@@ -398,7 +398,7 @@ struct Additions {
 }
 
 /// `POST /dm/conversations/{id}/members {user_ids}` (group admins): they see history from now.
-pub fn add(req: &Request, id: &str) -> Result<Response, Problem> {
+pub fn add(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let b: Additions = json_body(req)?;
@@ -423,14 +423,14 @@ pub fn add(req: &Request, id: &str) -> Result<Response, Problem> {
         crate::limits::GROUP_ADDITIONS_PER_HOUR,
         3600,
     )?;
-    transaction(&conn, |conn| -> Result<_, Problem> {
+    with_events(&conn, crate::SCHEMA, component, |conn, events| {
         let seq: i64 = query(
             conn,
             "SELECT last_seq FROM dm.conversations WHERE id = $1 FOR UPDATE",
             &[P::Uuid(id.to_string())],
         )?
         .value(0, "last_seq")?;
-        add_members(conn, id, ctx.user_id, &users, seq)
+        add_members(conn, events, id, &users, seq)
     })?;
     Ok(json(200, &view(&conn, ctx.user_id, id)?))
 }
@@ -442,7 +442,12 @@ struct RoleChange {
 }
 
 /// `PATCH /dm/conversations/{id}/members/{user_id} {role: admin|member}` (group admins).
-pub fn set_role(req: &Request, id: &str, user: &str) -> Result<Response, Problem> {
+pub fn set_role(
+    req: &Request,
+    id: &str,
+    user: &str,
+    component: &str,
+) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let user = parse_id("user_id", user)?;
@@ -455,14 +460,14 @@ pub fn set_role(req: &Request, id: &str, user: &str) -> Result<Response, Problem
     if m.kind != "group" || !m.is_admin() {
         return Err(Problem::forbidden("only a group's admins change roles"));
     }
-    let changed_rows = transaction(&conn, |conn| -> Result<_, Problem> {
+    let changed_rows = with_events(&conn, crate::SCHEMA, component, |conn, events| {
         let rows = query(
             conn,
             "UPDATE dm.members SET role = $3 WHERE conversation_id = $1 AND user_id = $2 AND state = 'active' RETURNING user_id",
             &[P::Uuid(id.to_string()), P::Uuid(user.to_string()), P::Str(b.role.clone())],
         )?;
         promote_if_no_admin(conn, id)?;
-        changed(conn, id, "membership", None, Some(user))?;
+        announce(conn, events, id, "membership", None, Some(user))?;
         Ok(rows.len())
     })?;
     if changed_rows == 0 {
@@ -473,26 +478,31 @@ pub fn set_role(req: &Request, id: &str, user: &str) -> Result<Response, Problem
 
 /// `DELETE /dm/conversations/{id}/members/{user_id}` (group admins; a member removing themselves
 /// leaves). 204.
-pub fn remove(req: &Request, id: &str, user: &str) -> Result<Response, Problem> {
+pub fn remove(
+    req: &Request,
+    id: &str,
+    user: &str,
+    component: &str,
+) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let conversation = parse_id("id", id)?;
     let user = parse_id("user_id", user)?;
     if user == ctx.user_id {
-        return leave(req, id);
+        return leave(req, id, component);
     }
     let conn = db()?;
     let m = membership(&conn, ctx.user_id, conversation, &["active"])?;
     if m.kind != "group" || !m.is_admin() {
         return Err(Problem::forbidden("only a group's admins remove members"));
     }
-    let removed = transaction(&conn, |conn| -> Result<_, Problem> {
+    let removed = with_events(&conn, crate::SCHEMA, component, |conn, events| {
         let rows = query(
             conn,
             "UPDATE dm.members SET state = 'removed', role = 'member'
              WHERE conversation_id = $1 AND user_id = $2 AND state IN ('active', 'invited') RETURNING user_id",
             &[P::Uuid(conversation.to_string()), P::Uuid(user.to_string())],
         )?;
-        changed(conn, conversation, "membership", None, Some(user))?;
+        announce(conn, events, conversation, "membership", None, Some(user))?;
         Ok(rows.len())
     })?;
     if removed == 0 {
@@ -513,7 +523,7 @@ struct Choices {
 
 /// `PATCH /dm/conversations/{id} {mute_secs?, archived?, pinned?, title?}`: the caller's own
 /// choices (a group's title: admins).
-pub fn update(req: &Request, id: &str) -> Result<Response, Problem> {
+pub fn update(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let b: Choices = json_body(req)?;
@@ -539,7 +549,7 @@ pub fn update(req: &Request, id: &str) -> Result<Response, Problem> {
             ));
         }
     }
-    transaction(&conn, |conn| -> Result<_, Problem> {
+    with_events(&conn, crate::SCHEMA, component, |conn, events| {
         conn.execute(
             "UPDATE dm.members SET
                  muted_until = CASE WHEN $3::int8 IS NULL THEN muted_until
@@ -562,7 +572,7 @@ pub fn update(req: &Request, id: &str) -> Result<Response, Problem> {
                 "UPDATE dm.conversations SET title = $2 WHERE id = $1",
                 &[P::Uuid(id.to_string()), P::Str(title.trim().to_string())],
             )?;
-            changed(conn, id, "conversation", None, None)?;
+            announce(conn, events, id, "conversation", None, None)?;
         }
         Ok(())
     })?;

@@ -6,10 +6,10 @@
 //! message request notifies nobody).
 
 use nexgate_authn::authenticate;
-use nexgate_events::catalogue::dm::MessageCreated;
+use nexgate_events::catalogue::dm::{MessageCreated, ReactionCreated, ReactionRemoved};
 use nexgate_events::outbox::with_events;
 use nexgate_platform::body::{json_body, json_response as json, query_param, query_string};
-use nexgate_platform::db::{open_from_variables as db, query, transaction, TIMESTAMP_FORMAT};
+use nexgate_platform::db::{open_from_variables as db, query, TIMESTAMP_FORMAT};
 use nexgate_platform::ids::{new_id, parse_id};
 use nexgate_platform::Problem;
 use serde::Deserialize;
@@ -18,7 +18,7 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
-use crate::access::{changed, membership};
+use crate::access::{announce, changed, membership};
 
 /// Longest message text, in characters.
 pub const TEXT_CHARS_MAX: usize = 4000;
@@ -133,20 +133,19 @@ pub fn send(req: &Request, id: &str, component: &str) -> Result<Response, Proble
             &[P::Uuid(conversation.to_string()), P::Uuid(ctx.user_id.to_string())],
         )?
         .column("user_id")?;
-        if !audience.is_empty() {
-            events.record(
-                conn,
-                Some(ctx.user_id),
-                ("conversation", conversation.to_string()),
-                audience,
-                &MessageCreated {
-                    message_id: message,
-                    conversation_id: conversation,
-                    sender_id: ctx.user_id,
-                    preview: Some(text.chars().take(80).collect()),
-                },
-            )?;
-        }
+        // Recorded even with nobody to notify (all muted): it wakes the real-time gateway.
+        events.record(
+            conn,
+            Some(ctx.user_id),
+            ("conversation", conversation.to_string()),
+            audience,
+            &MessageCreated {
+                message_id: message,
+                conversation_id: conversation,
+                sender_id: ctx.user_id,
+                preview: Some(text.chars().take(80).collect()),
+            },
+        )?;
         Ok(Ok(()))
     })?;
     match sent {
@@ -314,7 +313,7 @@ struct Edit {
 }
 
 /// `PATCH /dm/messages/{id} {text}`: the sender, within 15 minutes; the previous text is kept.
-pub fn edit(req: &Request, id: &str) -> Result<Response, Problem> {
+pub fn edit(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let message = parse_id("id", id)?;
     let b: Edit = json_body(req)?;
@@ -337,7 +336,7 @@ pub fn edit(req: &Request, id: &str) -> Result<Response, Problem> {
             format!("a message may be edited for {EDIT_WINDOW_MINUTES} minutes"),
         ));
     }
-    transaction(&conn, |conn| -> Result<_, Problem> {
+    with_events(&conn, crate::SCHEMA, component, |conn, events| {
         conn.execute(
             "INSERT INTO dm.message_edits (message_id, previous_text) SELECT id, text FROM dm.messages WHERE id = $1",
             &[P::Uuid(message.to_string())],
@@ -346,14 +345,14 @@ pub fn edit(req: &Request, id: &str) -> Result<Response, Problem> {
             "UPDATE dm.messages SET text = $2, edited_at = now() WHERE id = $1",
             &[P::Uuid(message.to_string()), P::Str(text.clone())],
         )?;
-        changed(conn, conversation, "edit", Some(message), Some(ctx.user_id))
+        announce(conn, events, conversation, "edit", Some(message), Some(ctx.user_id))
     })?;
     Ok(json(200, &one(&conn, ctx.user_id, message)?))
 }
 
 /// `DELETE /dm/messages/{id}?for=everyone|me`: unsend (the sender, within an hour: its text is
 /// gone for everyone) or delete for oneself (any member). 204.
-pub fn delete(req: &Request, id: &str) -> Result<Response, Problem> {
+pub fn delete(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let message = parse_id("id", id)?;
     let conn = db()?;
@@ -367,7 +366,7 @@ pub fn delete(req: &Request, id: &str) -> Result<Response, Problem> {
                     format!("a message may be unsent for {UNSEND_WINDOW_MINUTES} minutes"),
                 ));
             }
-            transaction(&conn, |conn| -> Result<_, Problem> {
+            with_events(&conn, crate::SCHEMA, component, |conn, events| {
                 conn.execute(
                     "UPDATE dm.messages SET unsent_at = now(), text = '' WHERE id = $1 AND unsent_at IS NULL",
                     &[P::Uuid(message.to_string())],
@@ -376,8 +375,9 @@ pub fn delete(req: &Request, id: &str) -> Result<Response, Problem> {
                     "DELETE FROM dm.message_edits WHERE message_id = $1",
                     &[P::Uuid(message.to_string())],
                 )?;
-                changed(
+                announce(
                     conn,
+                    events,
                     conversation,
                     "unsend",
                     Some(message),
@@ -413,7 +413,7 @@ struct Read {
 
 /// `POST /dm/conversations/{id}/read {seq}`: the member has read up to message `seq` (the pointer
 /// never moves back). `{read_seq, unread}`.
-pub fn read(req: &Request, id: &str) -> Result<Response, Problem> {
+pub fn read(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let conversation = parse_id("id", id)?;
     let b: Read = json_body(req)?;
@@ -422,7 +422,7 @@ pub fn read(req: &Request, id: &str) -> Result<Response, Problem> {
     }
     let conn = db()?;
     membership(&conn, ctx.user_id, conversation, &["active", "request"])?;
-    let read_seq: i64 = transaction(&conn, |conn| -> Result<_, Problem> {
+    let read_seq: i64 = with_events(&conn, crate::SCHEMA, component, |conn, events| {
         let rows = query(
             conn,
             "UPDATE dm.members m SET read_seq = greatest(m.read_seq, least($3, c.last_seq))
@@ -430,7 +430,7 @@ pub fn read(req: &Request, id: &str) -> Result<Response, Problem> {
              RETURNING m.read_seq",
             &[P::Uuid(conversation.to_string()), P::Uuid(ctx.user_id.to_string()), P::Int64(b.seq)],
         )?;
-        changed(conn, conversation, "read", None, Some(ctx.user_id))?;
+        announce(conn, events, conversation, "read", None, Some(ctx.user_id))?;
         rows.value(0, "read_seq")
     })?;
     let view = crate::conversations::view(&conn, ctx.user_id, conversation)?;
@@ -501,12 +501,23 @@ pub fn react(req: &Request, id: &str, put: bool, component: &str) -> Result<Resp
                     P::Uuid(ctx.user_id.to_string()),
                 ],
             )?;
-            return changed(
+            changed(
                 conn,
                 conversation,
                 "reaction",
                 Some(message),
                 Some(ctx.user_id),
+            )?;
+            return events.record(
+                conn,
+                Some(ctx.user_id),
+                ("conversation", conversation.to_string()),
+                vec![],
+                &ReactionRemoved {
+                    message_id: message,
+                    conversation_id: conversation,
+                    reactor_id: ctx.user_id,
+                },
             );
         };
         let rows = query(
@@ -536,22 +547,24 @@ pub fn react(req: &Request, id: &str, put: bool, component: &str) -> Result<Resp
                 P::Uuid(sender.unwrap_or_default().to_string()),
             ],
         )?;
-        if let Some(author) = sender.filter(|s| *s != ctx.user_id && muted.is_empty()) {
-            events.record(
-                conn,
-                Some(ctx.user_id),
-                ("conversation", conversation.to_string()),
-                vec![author],
-                &nexgate_events::catalogue::dm::ReactionCreated {
-                    message_id: message,
-                    conversation_id: conversation,
-                    reactor_id: ctx.user_id,
-                    author_id: author,
-                    emoji: emoji.clone(),
-                },
-            )?;
-        }
-        Ok(())
+        // Recorded even with nobody to notify: it wakes the real-time gateway.
+        let audience = sender
+            .filter(|s| *s != ctx.user_id && muted.is_empty())
+            .into_iter()
+            .collect();
+        events.record(
+            conn,
+            Some(ctx.user_id),
+            ("conversation", conversation.to_string()),
+            audience,
+            &ReactionCreated {
+                message_id: message,
+                conversation_id: conversation,
+                reactor_id: ctx.user_id,
+                author_id: sender.unwrap_or_default(),
+                emoji: emoji.clone(),
+            },
+        )
     })?;
     Ok(json(200, &one(&conn, ctx.user_id, message)?))
 }

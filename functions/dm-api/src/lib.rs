@@ -44,23 +44,23 @@ async fn handle(req: Request) -> Response {
     };
     let id = route.param("id");
     match route.key() {
-        ("POST", "/dm/conversations") => conversations::open(&req),
+        ("POST", "/dm/conversations") => conversations::open(&req, COMPONENT),
         ("GET", "/dm/conversations") => conversations::list(&req, false),
         ("GET", "/dm/requests") => conversations::list(&req, true),
         ("GET", "/dm/conversations/{id}") => conversations::get(&req, id),
-        ("PATCH", "/dm/conversations/{id}") => conversations::update(&req, id),
-        ("DELETE", "/dm/conversations/{id}") => conversations::leave(&req, id),
-        ("POST", "/dm/conversations/{id}/accept") => conversations::accept(&req, id),
-        ("POST", "/dm/conversations/{id}/read") => messages::read(&req, id),
-        ("POST", "/dm/conversations/{id}/members") => conversations::add(&req, id),
+        ("PATCH", "/dm/conversations/{id}") => conversations::update(&req, id, COMPONENT),
+        ("DELETE", "/dm/conversations/{id}") => conversations::leave(&req, id, COMPONENT),
+        ("POST", "/dm/conversations/{id}/accept") => conversations::accept(&req, id, COMPONENT),
+        ("POST", "/dm/conversations/{id}/read") => messages::read(&req, id, COMPONENT),
+        ("POST", "/dm/conversations/{id}/members") => conversations::add(&req, id, COMPONENT),
         ("PATCH", "/dm/conversations/{id}/members/{user_id}") => {
-            conversations::set_role(&req, id, route.param("user_id"))
+            conversations::set_role(&req, id, route.param("user_id"), COMPONENT)
         }
         ("DELETE", "/dm/conversations/{id}/members/{user_id}") => {
-            conversations::remove(&req, id, route.param("user_id"))
+            conversations::remove(&req, id, route.param("user_id"), COMPONENT)
         }
-        ("PATCH", "/dm/messages/{id}") => messages::edit(&req, id),
-        ("DELETE", "/dm/messages/{id}") => messages::delete(&req, id),
+        ("PATCH", "/dm/messages/{id}") => messages::edit(&req, id, COMPONENT),
+        ("DELETE", "/dm/messages/{id}") => messages::delete(&req, id, COMPONENT),
         ("PUT", "/dm/messages/{id}/reaction") => messages::react(&req, id, true, COMPONENT),
         ("DELETE", "/dm/messages/{id}/reaction") => messages::react(&req, id, false, COMPONENT),
         ("GET", "/dm/search") => messages::search(&req),

@@ -1,4 +1,4 @@
-//! Database connections for the notifier: one connection that reopens after an error, a small
+//! Database connections for the native workers (the notifier, the real-time gateway): one connection that reopens after an error, a small
 //! pool of them, and transactions whose statements are prepared once per connection (a statement
 //! sent as text costs a second round trip to parse every time).
 
@@ -89,7 +89,7 @@ pub struct Tx<'a> {
     statements: &'a mut HashMap<&'static str, Statement>,
 }
 
-type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+pub type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 impl Tx<'_> {
     async fn statement(&mut self, sql: &'static str) -> Result<Statement> {
