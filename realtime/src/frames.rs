@@ -72,6 +72,8 @@ pub mod close {
     pub const TIMEOUT: u16 = 4408;
     /// Too many connections for this user or this gateway, or frames too fast.
     pub const LIMITED: u16 = 4429;
+    /// A frame above the size cap (RFC 6455 "message too big").
+    pub const TOO_BIG: u16 = 1009;
     /// The client did not read fast enough (RFC 6455 "try again later"): reconnect and resync.
     pub const TOO_SLOW: u16 = 1013;
     /// The gateway is shutting down: reconnect (to another replica) and resync.

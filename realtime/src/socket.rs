@@ -238,6 +238,9 @@ impl Gateway {
                 Some(Ok(Message::Binary(_))) => {
                     return self.cut(session, close::BAD_FRAME, "frames are JSON text");
                 }
+                Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(_))) => {
+                    return self.cut(session, close::TOO_BIG, "frame too large");
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {
                     last_heard = Instant::now();

@@ -12,6 +12,7 @@ pub mod files;
 pub mod notify;
 pub mod oauth;
 pub mod payments;
+pub mod realtime;
 pub mod sandbox;
 
 use std::io::{BufRead, BufReader, Read};
@@ -95,7 +96,7 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn binary(name: &str, env_var: &str) -> PathBuf {
+pub(crate) fn binary(name: &str, env_var: &str) -> PathBuf {
     if let Ok(p) = std::env::var(env_var) {
         return PathBuf::from(p);
     }
