@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the platform on this machine: installs and starts the stores, builds, migrates, declares the
-# event queues, then serves on http://127.0.0.1:${NEXGATE_PORT:-3000} with the relay, dispatcher and
-# scheduler beside it. Logs go to the terminal; Ctrl-C stops everything.
+# event queues, then serves on http://127.0.0.1:${NEXGATE_PORT:-3000} with the relay, dispatcher,
+# scheduler, notifier, media worker and real-time gateway (ws://127.0.0.1:3100/dm/stream) beside
+# it. Logs go to the terminal; Ctrl-C stops everything.
 source "$(dirname "$0")/lib.sh"
 source "$NEXGATE_ROOT/infra/local.env"
 cd "$NEXGATE_ROOT"
@@ -23,7 +24,9 @@ HOST_BIN="$NEXGATE_NATIVE_TARGET_DIR/$HOST_PROFILE/nexgate-host"
 OPS_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-ops"
 MEDIA_WORKER_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-media-worker"
 NOTIFIER_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-notifier"
+REALTIME_BIN="$NEXGATE_NATIVE_TARGET_DIR/release/nexgate-realtime"
 PORT="${NEXGATE_PORT:-3000}"
+REALTIME_PORT="${NEXGATE_REALTIME_PORT:-3100}"
 DB="${NEXGATE_DB:-nexgate}"
 SERVER_URL="postgres://nexgate_admin:$PG_PASSWORD@$PG_HOST:$PG_PORT"
 
@@ -141,4 +144,11 @@ NEXGATE_NOTIFIER_SEAL_KEYS="$(cat "$KEY_DIR/notifier-seal.key")" \
 NEXGATE_NOTIFICATIONS_DB_URL="postgres://nexgate_notifications:$PG_PASSWORD@$PG_HOST:$PG_PORT/notifications?sslmode=disable" \
 NEXGATE_DIRECTORY_DB_URL="$(db_url nexgate_notifier)" \
     "$NOTIFIER_BIN" --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines notifier & pids+=($!)
+# The real-time gateway (docs/dm.md, "Real-time gateway"): ws://127.0.0.1:$REALTIME_PORT/dm/stream.
+NEXGATE_AMQP_URL="$(amqp_url nexgate-realtime)" \
+NEXGATE_REALTIME_LISTEN="127.0.0.1:$REALTIME_PORT" \
+NEXGATE_REALTIME_DB_URL="$(db_url nexgate_realtime)" \
+NEXGATE_REALTIME_ALLOWED_ORIGINS="${NEXGATE_REALTIME_ALLOWED_ORIGINS:-http://127.0.0.1:$PORT,http://localhost:$PORT}" \
+    "$REALTIME_BIN" --subscriptions infra/subscriptions.toml 2>&1 | prefix_lines realtime & pids+=($!)
+note "real-time gateway: ws://127.0.0.1:$REALTIME_PORT/dm/stream (token in the first frame)"
 wait "$host_pid"
