@@ -89,7 +89,13 @@ struct Session {
 
 impl Gateway {
     pub async fn serve(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
+        // Small buffers: an idle connection should cost a few KiB, not tungstenite's default
+        // 128 KiB read buffer (10,000 connections would need 1.3 GB for that alone). Writes go out
+        // at once; the outbound queue, not the socket buffer, absorbs bursts.
         let config = WebSocketConfig::default()
+            .read_buffer_size(4_096)
+            .write_buffer_size(0)
+            .max_write_buffer_size(256 * 1024)
             .max_message_size(Some(self.limits.max_frame_bytes))
             .max_frame_size(Some(self.limits.max_frame_bytes));
         let auth_timeout = Duration::from_millis(self.limits.auth_timeout_ms);

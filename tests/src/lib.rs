@@ -465,6 +465,11 @@ impl Worker {
 }
 
 impl Worker {
+    /// The process id (to read its memory in benchmarks).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the program is still running (a worker must survive a store restart).
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
