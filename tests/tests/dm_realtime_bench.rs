@@ -14,7 +14,7 @@ use futures::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
-use nexgate_tests::auth::{call, sign_up, User};
+use nexgate_tests::auth::{call, log_in, seed_users, sign_up, PASSWORD};
 use nexgate_tests::bench::quantile_ms;
 use nexgate_tests::realtime::{Received, Socket};
 use nexgate_tests::{HostOptions, Manifest, TestApp};
@@ -148,14 +148,20 @@ async fn gateway_memory_and_delivery_latency() {
     );
 
     // Messages through the API at RATE/s while those connections stay open.
-    let mut pairs: Vec<(User, String)> = Vec::new();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut seeded = Vec::new();
+    for s in seed_users(&app, 2 * PAIRS as u32, "rt") {
+        let a = log_in(&app, &s.email, PASSWORD, "bench").await;
+        assert_eq!(a.status, 200, "{a}");
+        seeded.push((s.user_id, a.body["access_token"].as_str().unwrap().to_string()));
+    }
     let started: Arc<Mutex<HashMap<u64, Instant>>> = Default::default();
     let arrivals: Arc<Mutex<Vec<Duration>>> = Default::default();
-    for _ in 0..PAIRS {
-        let (sender, receiver) = (sign_up(&app, &mut observer).await, sign_up(&app, &mut observer).await);
-        let open = call(&app, Method::POST, "/dm/conversations", Some(json!({"user_id": receiver.user_id})), Some(&sender.access_token)).await;
+    for pair in seeded.chunks(2) {
+        let ((_, sender), (receiver, receiver_token)) = (&pair[0], &pair[1]);
+        let open = call(&app, Method::POST, "/dm/conversations", Some(json!({"user_id": receiver})), Some(sender)).await;
         assert_eq!(open.status, 201, "{open}");
-        let (mut socket, _) = Socket::open(&url, &receiver.access_token, None).await;
+        let (mut socket, _) = Socket::open(&url, receiver_token, None).await;
         let (sent_at, arrived) = (started.clone(), arrivals.clone());
         tokio::spawn(async move {
             while let Some(Received::Frame(f)) = socket.receive(Duration::from_secs(600)).await {
@@ -169,7 +175,7 @@ async fn gateway_memory_and_delivery_latency() {
                 }
             }
         });
-        pairs.push((sender, open.body["id"].as_str().unwrap().to_string()));
+        pairs.push((sender.clone(), open.body["id"].as_str().unwrap().to_string()));
     }
     let pairs = Arc::new(pairs);
     let send_latencies: Arc<Mutex<Vec<Duration>>> = Default::default();
@@ -186,7 +192,7 @@ async fn gateway_memory_and_delivery_latency() {
             started.lock().unwrap().insert(n, at);
             let resp = app_http
                 .post(format!("{base}/dm/conversations/{conversation}/messages"))
-                .bearer_auth(&sender.access_token)
+                .bearer_auth(sender)
                 .json(&json!({"client_id": format!("b-{n}"), "text": format!("bench {n}")}))
                 .send()
                 .await
