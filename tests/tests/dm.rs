@@ -790,3 +790,160 @@ async fn reactions_and_search_cover_only_what_a_member_may_see() {
         .await;
     assert_eq!(elsewhere.status, 404, "{elsewhere}");
 }
+
+async fn upload(w: &World, user: &User, purpose: &str) -> String {
+    let resp = w
+        .app
+        .http
+        .post(w.app.url(&format!("/files?purpose={purpose}")))
+        .bearer_auth(&user.access_token)
+        .header("content-type", "image/jpeg")
+        .body(nexgate_tests::files::jpeg(320, 240))
+        .send()
+        .await
+        .unwrap();
+    let a = Answer::from_response(resp).await;
+    assert_eq!(a.status, 201, "{a}");
+    id(&a)
+}
+
+#[tokio::test]
+async fn media_are_private_to_members_and_cards_are_live() {
+    let mut w = world().await;
+    let (alice, bob, carol) = (w.user().await, w.user().await, w.user().await);
+    let conv = id(&w.open(&alice, &bob).await);
+    let path = format!("/dm/conversations/{conv}/messages");
+    let photo = upload(&w, &alice, "message").await;
+    let carols = upload(&w, &carol, "message").await;
+    let public = upload(&w, &alice, "post").await;
+    let before = w.call(&bob, Method::GET, "/dm/sync", None).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Media: the sender's own `message` files only; a message may be media alone.
+    let sent = w
+        .call(&alice, Method::POST, &path, Some(json!({"client_id": "m-1", "media_ids": [photo]})))
+        .await;
+    assert_eq!(sent.status, 201, "{sent}");
+    assert_eq!(sent.body["media"][0]["file_id"], json!(photo), "{sent}");
+    for (client, file, why) in [("m-2", &carols, "someone else's"), ("m-3", &public, "a post file")] {
+        let refused = w
+            .call(&alice, Method::POST, &path, Some(json!({"client_id": client, "media_ids": [file]})))
+            .await;
+        assert_eq!((refused.status, field(&refused)), (422, "media_ids[0]"), "{why}: {refused}");
+    }
+    let empty = w
+        .call(&alice, Method::POST, &path, Some(json!({"client_id": "m-4", "text": " "})))
+        .await;
+    assert_eq!((empty.status, field(&empty)), (422, "text"), "{empty}");
+    let many = w
+        .call(&alice, Method::POST, &path, Some(json!({"client_id": "m-5", "media_ids": vec![photo.clone(); 11]})))
+        .await;
+    assert_eq!((many.status, field(&many)), (422, "media_ids"), "{many}");
+
+    // Bob reads it through a short-lived signed URL; Carol, outside, gets 404 and nothing.
+    let page = w.call(&bob, Method::GET, &path, None).await;
+    let media = &page.body["items"][0]["media"][0];
+    assert_eq!((media["kind"].as_str(), media["expires_in_secs"].as_u64()), (Some("image"), Some(300)), "{page}");
+    assert!(media.get("owner_id").is_none());
+    let url = media["url"].as_str().expect("a signed URL once ready");
+    let bytes = w.app.http.get(url).send().await.unwrap();
+    assert_eq!(bytes.status(), 200);
+    assert!(!bytes.bytes().await.unwrap().is_empty());
+    let outside = w.call(&carol, Method::GET, &path, None).await;
+    assert_eq!(outside.status, 404, "{outside}");
+
+    // A shared profile card is rendered live: gone for Bob once Carol blocks him.
+    let shared = w
+        .call(&alice, Method::POST, &path, Some(json!({"client_id": "c-1", "text": "meet carol",
+                                                       "card": {"kind": "profile", "id": carol.user_id}})))
+        .await;
+    assert_eq!(shared.status, 201, "{shared}");
+    let card = |a: &Answer| a.body["items"][0]["card"].clone();
+    let seen = w.call(&bob, Method::GET, &path, None).await;
+    assert_eq!(card(&seen)["username"], json!(carol.username), "{seen}");
+    let b = w
+        .call(&carol, Method::POST, &format!("/users/{}/block", bob.user_id), None)
+        .await;
+    assert!(b.status == 200 || b.status == 204, "{b}");
+    let hidden = w.call(&bob, Method::GET, &path, None).await;
+    assert_eq!(card(&hidden), json!({"kind": "profile", "id": carol.user_id, "unavailable": true}));
+    for (card, name) in [
+        (json!({"kind": "tweet", "id": carol.user_id}), "card.kind"),
+        (json!({"kind": "post", "id": carol.user_id}), "card.id"),
+    ] {
+        let bad = w
+            .call(&alice, Method::POST, &path, Some(json!({"client_id": format!("c-{name}"), "card": card})))
+            .await;
+        assert_eq!((bad.status, field(&bad)), (422, name), "{bad}");
+    }
+
+    // Sync carries the media ids and the live card, as the gateway does.
+    // (A sync token is a transaction boundary: a change shows once every older transaction in the
+    // cluster ended, so poll briefly.)
+    let messages: Vec<Value> = eventually(Duration::from_secs(10), || async {
+        let synced = w.call(&bob, Method::GET, &format!("/dm/sync?since={before}"), None).await;
+        let messages: Vec<Value> = synced.body["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["kind"] == "message")
+            .cloned()
+            .collect();
+        (messages.len() == 2).then_some(messages)
+    })
+    .await
+    .expect("both messages in the sync");
+    assert_eq!(messages[0]["message"]["media"], json!([photo]));
+    assert_eq!(messages[1]["message"]["card"]["unavailable"], true);
+
+    // Unsent: the media are gone from the message.
+    let unsend = w
+        .call(&alice, Method::DELETE, &format!("/dm/messages/{}?for=everyone", id(&sent)), None)
+        .await;
+    assert_eq!(unsend.status, 204, "{unsend}");
+    let after = w.call(&bob, Method::GET, &path, None).await;
+    let first = after.body["items"].as_array().unwrap().iter().find(|m| m["id"] == sent.body["id"]).unwrap().clone();
+    assert_eq!(first["media"], json!([]), "{after}");
+}
+
+#[tokio::test]
+async fn a_message_request_can_be_reported_once_and_is_declined() {
+    let mut w = world().await;
+    let (spammer, picky, stranger) = (w.user().await, w.user().await, w.user().await);
+    w.policy(&picky, "following").await;
+    let conv = id(&w.open(&spammer, &picky).await);
+    let sent = w.send(&spammer, &conv, "s-1", "cheap followers!").await;
+    assert_eq!(sent.status, 201, "{sent}");
+    let report = format!("/dm/conversations/{conv}/report");
+    let bad = w.call(&picky, Method::POST, &report, Some(json!({"reason": "boring"}))).await;
+    assert_eq!((bad.status, field(&bad)), (422, "reason"), "{bad}");
+    let outside = w.call(&stranger, Method::POST, &report, Some(json!({"reason": "spam"}))).await;
+    assert_eq!(outside.status, 404, "{outside}");
+    let filed = w
+        .call(&picky, Method::POST, &report, Some(json!({"reason": "spam", "note": "bulk offers"})))
+        .await;
+    assert_eq!((filed.status, filed.body["declined"].as_bool()), (201, Some(true)), "{filed}");
+    let requests = w.call(&picky, Method::GET, "/dm/requests", None).await;
+    assert!(ids(&requests.body["items"]).is_empty(), "{requests}");
+    let row = w
+        .app
+        .db
+        .admin()
+        .await
+        .query_one(
+            "SELECT reported_id::text, reason FROM dm.reports WHERE conversation_id = $1::text::uuid",
+            &[&conv],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1)), (spammer.user_id.clone(), "spam".to_string()));
+    // The spammer is not told; the sender of a direct conversation can report once, not twice.
+    let again = w.send(&spammer, &conv, "s-2", "hello?").await;
+    assert_eq!(again.status, 201, "{again}");
+    let first = w.call(&spammer, Method::POST, &report, Some(json!({"reason": "other"}))).await;
+    assert_eq!(first.status, 201, "{first}");
+    let twice = w.call(&spammer, Method::POST, &report, Some(json!({"reason": "other"}))).await;
+    assert_eq!((twice.status, twice.code()), (409, "already_reported"), "{twice}");
+}

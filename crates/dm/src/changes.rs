@@ -8,7 +8,7 @@
 //! allow read receipts and no block stands between them. Each row is `(viewer, txid, change)`;
 //! `change` is the JSON object clients receive:
 //! `{kind, conversation_id, user_id, at, message?: {id, seq, sender_id, text, unsent, reply_to,
-//! edited}, read_seq?}`.
+//! edited, media (file ids; signed URLs come with the history), card (live)}, read_seq?}`.
 //!
 //! Tokens are transaction-id boundaries (`pg_snapshot_xmin` of a snapshot): every change below
 //! one has committed or never will, so a change that commits late is never skipped.
@@ -34,7 +34,12 @@ pub fn changes_sql(viewer: &str, since: &str, until: &str, limit: &str) -> Strin
                  SELECT jsonb_build_object('message', jsonb_build_object('id', msg.id, 'seq', msg.seq,
                      'sender_id', msg.sender_id, 'text', CASE WHEN msg.unsent_at IS NULL THEN msg.text END,
                      'unsent', msg.unsent_at IS NOT NULL, 'reply_to', msg.reply_to,
-                     'edited', msg.edited_at IS NOT NULL))
+                     'edited', msg.edited_at IS NOT NULL,
+                     'media', CASE WHEN msg.unsent_at IS NULL THEN to_jsonb(msg.media) ELSE '[]'::jsonb END,
+                     'card', CASE WHEN msg.card_kind IS NULL OR msg.unsent_at IS NOT NULL THEN NULL
+                         ELSE coalesce(dm.live_card(m.user_id, msg.card_kind, msg.card_id),
+                                       jsonb_build_object('kind', msg.card_kind, 'id', msg.card_id,
+                                                          'unavailable', true)) END))
                  FROM dm.messages msg WHERE msg.id = ch.message_id
                    AND NOT EXISTS (SELECT 1 FROM dm.hidden_messages h
                                    WHERE h.user_id = m.user_id AND h.message_id = msg.id)), '{{}}'::jsonb) END

@@ -581,6 +581,77 @@ pub fn update(req: &Request, id: &str, component: &str) -> Result<Response, Prob
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct Report {
+    reason: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Why a conversation may be reported.
+pub const REPORT_REASONS: [&str; 5] = ["spam", "harassment", "scam", "inappropriate", "other"];
+
+/// `POST /dm/conversations/{id}/report {reason, note?}`: a member reports the conversation (about
+/// its other member when it is direct). Reporting a message request also declines it (the sender
+/// is not told either). One report per member and conversation (409 `already_reported`); 201.
+pub fn report(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
+    let ctx = authenticate(req)?;
+    let id = parse_id("id", id)?;
+    let b: Report = json_body(req)?;
+    if !REPORT_REASONS.contains(&b.reason.as_str()) {
+        return Err(Problem::invalid_field(
+            "reason",
+            format!("must be one of {}", REPORT_REASONS.join(", ")),
+        ));
+    }
+    let note = b.note.trim().to_string();
+    if note.chars().count() > 1000 {
+        return Err(Problem::invalid_field("note", "at most 1000 characters"));
+    }
+    let conn = db()?;
+    let m = membership(&conn, ctx.user_id, id, &["active", "request"])?;
+    crate::limits::count("reports", ctx.user_id, crate::limits::REPORTS_PER_DAY, 86_400)?;
+    let declined = m.state == "request";
+    let report = new_id();
+    let filed = with_events(&conn, crate::SCHEMA, component, |conn, events| {
+        let rows = query(
+            conn,
+            "INSERT INTO dm.reports (id, conversation_id, reporter_id, reported_id, reason, note)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (conversation_id, reporter_id) DO NOTHING RETURNING id",
+            &[
+                P::Uuid(report.to_string()),
+                P::Uuid(id.to_string()),
+                P::Uuid(ctx.user_id.to_string()),
+                m.other.map_or(P::DbNull, |o| P::Uuid(o.to_string())),
+                P::Str(b.reason.clone()),
+                P::Str(note.clone()),
+            ],
+        )?;
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        if declined {
+            conn.execute(
+                "UPDATE dm.members SET state = 'declined' WHERE conversation_id = $1 AND user_id = $2 AND state = 'request'",
+                &[P::Uuid(id.to_string()), P::Uuid(ctx.user_id.to_string())],
+            )?;
+            announce(conn, events, id, "membership", None, Some(ctx.user_id))?;
+        }
+        Ok(true)
+    })?;
+    if !filed {
+        return Err(Problem::conflict(
+            "already_reported",
+            "you reported this conversation already",
+        ));
+    }
+    Ok(json(
+        201,
+        &json!({"id": report, "conversation_id": id, "reason": b.reason, "declined": declined}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Settings {
     read_receipts: bool,
 }

@@ -8,6 +8,7 @@ pub mod changes;
 pub mod conversations;
 pub mod inbox;
 pub mod limits;
+pub mod media;
 pub mod messages;
 pub mod sync;
 

@@ -13,6 +13,8 @@ pub fn sends_per_minute() -> i64 {
 }
 /// Message requests (new direct conversations with people who do not follow the sender) per day.
 pub const REQUESTS_PER_DAY: i64 = 20;
+/// Reports a user files per day.
+pub const REPORTS_PER_DAY: i64 = 20;
 /// People a user adds to groups per hour.
 pub const GROUP_ADDITIONS_PER_HOUR: i64 = 200;
 

@@ -19,6 +19,7 @@ use spin_sdk::pg4::{Connection, ParameterValue as P};
 use uuid::Uuid;
 
 use crate::access::{announce, changed, membership};
+use crate::media::Card;
 
 /// Longest message text, in characters.
 pub const TEXT_CHARS_MAX: usize = 4000;
@@ -31,13 +32,18 @@ pub const UNSEND_WINDOW_MINUTES: i64 = 60;
 #[serde(deny_unknown_fields)]
 struct NewMessage {
     client_id: String,
+    #[serde(default)]
     text: String,
     reply_to: Option<Uuid>,
+    #[serde(default)]
+    media_ids: Vec<Uuid>,
+    card: Option<Card>,
 }
 
-/// `POST /dm/conversations/{id}/messages {client_id, text, reply_to?}`: 201 with the message, or
-/// 200 with the same message when this client id was sent before.
-pub fn send(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
+/// `POST /dm/conversations/{id}/messages {client_id, text?, media_ids?, card?, reply_to?}` (text,
+/// media or a card): 201 with the message, or 200 with the same message when this client id was
+/// sent before.
+pub async fn send(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let conversation = parse_id("id", id)?;
     let b: NewMessage = json_body(req)?;
@@ -49,16 +55,18 @@ pub fn send(req: &Request, id: &str, component: &str) -> Result<Response, Proble
         ));
     }
     let text = b.text.trim().to_string();
-    if text.is_empty() || text.chars().count() > TEXT_CHARS_MAX {
+    let bare = b.media_ids.is_empty() && b.card.is_none();
+    if (bare && text.is_empty()) || text.chars().count() > TEXT_CHARS_MAX {
         return Err(Problem::invalid_field(
             "text",
-            format!("must be 1 to {TEXT_CHARS_MAX} characters"),
+            format!("must be 1 to {TEXT_CHARS_MAX} characters (or send media_ids or a card)"),
         ));
     }
+    crate::media::check_media(&b.media_ids)?;
     let conn = db()?;
     let m = membership(&conn, ctx.user_id, conversation, &["active"])?;
     if let Some(found) = by_client_id(&conn, ctx.user_id, &client_id)? {
-        return again(&conn, ctx.user_id, conversation, found);
+        return again(&conn, ctx.user_id, conversation, found).await;
     }
     if !crate::conversations::may_send_direct(&conn, ctx.user_id, m.other)? {
         return Err(
@@ -67,6 +75,10 @@ pub fn send(req: &Request, id: &str, component: &str) -> Result<Response, Proble
         );
     }
     crate::limits::count("sends", ctx.user_id, crate::limits::sends_per_minute(), 60)?;
+    if let Some(card) = &b.card {
+        crate::media::check_card(&conn, ctx.user_id, card)?;
+    }
+    crate::media::attach_all(ctx.user_id, conversation, &b.media_ids).await?;
     let message = new_id();
     let sent = with_events(&conn, crate::SCHEMA, component, |conn, events| {
         let seq: i64 = query(
@@ -98,8 +110,9 @@ pub fn send(req: &Request, id: &str, component: &str) -> Result<Response, Proble
             }
         }
         conn.execute(
-            "INSERT INTO dm.messages (id, conversation_id, seq, sender_id, client_id, text, reply_to)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO dm.messages (id, conversation_id, seq, sender_id, client_id, text, reply_to,
+                                      media, card_kind, card_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[]::uuid[], $9, $10)",
             &[
                 P::Uuid(message.to_string()),
                 P::Uuid(conversation.to_string()),
@@ -108,6 +121,9 @@ pub fn send(req: &Request, id: &str, component: &str) -> Result<Response, Proble
                 P::Str(client_id.clone()),
                 P::Str(text.clone()),
                 b.reply_to.map_or(P::DbNull, |r| P::Uuid(r.to_string())),
+                P::ArrayStr(b.media_ids.iter().map(|m| Some(m.to_string())).collect()),
+                b.card.as_ref().map_or(P::DbNull, |c| P::Str(c.kind.clone())),
+                b.card.as_ref().map_or(P::DbNull, |c| P::Uuid(c.id.to_string())),
             ],
         )?;
         // The sender has read what they answer; their list comes back if archived.
@@ -149,14 +165,14 @@ pub fn send(req: &Request, id: &str, component: &str) -> Result<Response, Proble
         Ok(Ok(()))
     })?;
     match sent {
-        Ok(()) => Ok(json(201, &one(&conn, ctx.user_id, message)?)),
-        Err(found) => again(&conn, ctx.user_id, conversation, found),
+        Ok(()) => Ok(json(201, &one(&conn, ctx.user_id, message).await?)),
+        Err(found) => again(&conn, ctx.user_id, conversation, found).await,
     }
 }
 
 /// The answer to a send whose client id was used before: the same message (200) when it was sent
 /// to this conversation, else 409.
-fn again(
+async fn again(
     conn: &Connection,
     me: Uuid,
     conversation: Uuid,
@@ -169,7 +185,7 @@ fn again(
             "this client_id was used for a message in another conversation",
         ));
     }
-    Ok(json(200, &one(conn, me, message)?))
+    Ok(json(200, &one(conn, me, message).await?))
 }
 
 /// (message, conversation) the sender sent with this client id.
@@ -204,12 +220,16 @@ fn message_sql() -> String {
             'reactions', coalesce((SELECT jsonb_agg(jsonb_build_object('emoji', r.emoji, 'count', r.n) ORDER BY r.n DESC, r.emoji)
                                    FROM (SELECT emoji, count(*) AS n FROM dm.reactions WHERE message_id = msg.id GROUP BY emoji) r),
                                   '[]'::jsonb),
-            'my_reaction', (SELECT r.emoji FROM dm.reactions r WHERE r.message_id = msg.id AND r.user_id = $1))"
+            'my_reaction', (SELECT r.emoji FROM dm.reactions r WHERE r.message_id = msg.id AND r.user_id = $1),
+            'media', CASE WHEN msg.unsent_at IS NULL THEN to_jsonb(msg.media) ELSE '[]'::jsonb END,
+            'card', CASE WHEN msg.card_kind IS NULL OR msg.unsent_at IS NOT NULL THEN NULL
+                         ELSE coalesce(dm.live_card($1, msg.card_kind, msg.card_id),
+                                       jsonb_build_object('kind', msg.card_kind, 'id', msg.card_id, 'unavailable', true)) END)"
     )
 }
 
-fn one(conn: &Connection, me: Uuid, message: Uuid) -> Result<Value, Problem> {
-    query(
+async fn one(conn: &Connection, me: Uuid, message: Uuid) -> Result<Value, Problem> {
+    let mut m: Value = query(
         conn,
         &format!(
             "SELECT {} AS m FROM dm.messages msg WHERE msg.id = $2",
@@ -217,13 +237,16 @@ fn one(conn: &Connection, me: Uuid, message: Uuid) -> Result<Value, Problem> {
         ),
         &[P::Uuid(me.to_string()), P::Uuid(message.to_string())],
     )?
-    .value(0, "m")
+    .value(0, "m")?;
+    let conversation = parse_id("conversation_id", m["conversation_id"].as_str().unwrap_or(""))?;
+    crate::media::hydrate(conversation, std::slice::from_mut(&mut m)).await?;
+    Ok(m)
 }
 
 /// `GET /dm/conversations/{id}/messages?before=<seq>|after=<seq>&limit=`: newest first before a
 /// number (default: the latest), or oldest first after one; only from the member's join on, without
 /// what they deleted for themselves. `{items, has_more}`.
-pub fn list(req: &Request, id: &str) -> Result<Response, Problem> {
+pub async fn list(req: &Request, id: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let conversation = parse_id("id", id)?;
     let qs = query_string(req);
@@ -278,6 +301,7 @@ pub fn list(req: &Request, id: &str) -> Result<Response, Problem> {
     let mut items: Vec<Value> = rows.column("m")?;
     let has_more = items.len() as i64 > limit;
     items.truncate(limit as usize);
+    crate::media::hydrate(conversation, &mut items).await?;
     Ok(json(200, &json!({"items": items, "has_more": has_more})))
 }
 
@@ -313,7 +337,7 @@ struct Edit {
 }
 
 /// `PATCH /dm/messages/{id} {text}`: the sender, within 15 minutes; the previous text is kept.
-pub fn edit(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
+pub async fn edit(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let message = parse_id("id", id)?;
     let b: Edit = json_body(req)?;
@@ -347,12 +371,12 @@ pub fn edit(req: &Request, id: &str, component: &str) -> Result<Response, Proble
         )?;
         announce(conn, events, conversation, "edit", Some(message), Some(ctx.user_id))
     })?;
-    Ok(json(200, &one(&conn, ctx.user_id, message)?))
+    Ok(json(200, &one(&conn, ctx.user_id, message).await?))
 }
 
 /// `DELETE /dm/messages/{id}?for=everyone|me`: unsend (the sender, within an hour: its text is
 /// gone for everyone) or delete for oneself (any member). 204.
-pub fn delete(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
+pub async fn delete(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let message = parse_id("id", id)?;
     let conn = db()?;
@@ -366,7 +390,13 @@ pub fn delete(req: &Request, id: &str, component: &str) -> Result<Response, Prob
                     format!("a message may be unsent for {UNSEND_WINDOW_MINUTES} minutes"),
                 ));
             }
-            with_events(&conn, crate::SCHEMA, component, |conn, events| {
+            let media: Vec<Uuid> = with_events(&conn, crate::SCHEMA, component, |conn, events| {
+                let media: Vec<Uuid> = query(
+                    conn,
+                    "SELECT unnest(media) AS file FROM dm.messages WHERE id = $1 AND unsent_at IS NULL",
+                    &[P::Uuid(message.to_string())],
+                )?
+                .column("file")?;
                 conn.execute(
                     "UPDATE dm.messages SET unsent_at = now(), text = '' WHERE id = $1 AND unsent_at IS NULL",
                     &[P::Uuid(message.to_string())],
@@ -382,8 +412,10 @@ pub fn delete(req: &Request, id: &str, component: &str) -> Result<Response, Prob
                     "unsend",
                     Some(message),
                     Some(ctx.user_id),
-                )
+                )?;
+                Ok(media)
             })?;
+            crate::media::detach_unsent(&conn, conversation, &media).await;
         }
         "me" => {
             let rows = query(
@@ -461,7 +493,12 @@ fn check_emoji(emoji: &str) -> Result<(), Problem> {
 
 /// `PUT /dm/messages/{id}/reaction {emoji}`: one reaction per member and message, changeable
 /// (`dm.reaction.created` to the message's sender). `DELETE` takes it back. `{reactions}`.
-pub fn react(req: &Request, id: &str, put: bool, component: &str) -> Result<Response, Problem> {
+pub async fn react(
+    req: &Request,
+    id: &str,
+    put: bool,
+    component: &str,
+) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let message = parse_id("id", id)?;
     let emoji = if put {
@@ -566,7 +603,7 @@ pub fn react(req: &Request, id: &str, put: bool, component: &str) -> Result<Resp
             },
         )
     })?;
-    Ok(json(200, &one(&conn, ctx.user_id, message)?))
+    Ok(json(200, &one(&conn, ctx.user_id, message).await?))
 }
 
 /// `GET /dm/search?q=&conversation_id=&cursor=&limit=`: full-text search (Postgres, `simple`

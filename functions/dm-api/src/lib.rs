@@ -23,6 +23,7 @@ const ROUTES: &Table = &[
     ("PATCH", "/dm/conversations/{id}"),
     ("DELETE", "/dm/conversations/{id}"),
     ("POST", "/dm/conversations/{id}/accept"),
+    ("POST", "/dm/conversations/{id}/report"),
     ("POST", "/dm/conversations/{id}/read"),
     ("POST", "/dm/conversations/{id}/members"),
     ("PATCH", "/dm/conversations/{id}/members/{user_id}"),
@@ -52,6 +53,7 @@ async fn handle(req: Request) -> Response {
         ("DELETE", "/dm/conversations/{id}") => conversations::leave(&req, id, COMPONENT),
         ("POST", "/dm/conversations/{id}/accept") => conversations::accept(&req, id, COMPONENT),
         ("POST", "/dm/conversations/{id}/read") => messages::read(&req, id, COMPONENT),
+        ("POST", "/dm/conversations/{id}/report") => conversations::report(&req, id, COMPONENT),
         ("POST", "/dm/conversations/{id}/members") => conversations::add(&req, id, COMPONENT),
         ("PATCH", "/dm/conversations/{id}/members/{user_id}") => {
             conversations::set_role(&req, id, route.param("user_id"), COMPONENT)
@@ -59,10 +61,10 @@ async fn handle(req: Request) -> Response {
         ("DELETE", "/dm/conversations/{id}/members/{user_id}") => {
             conversations::remove(&req, id, route.param("user_id"), COMPONENT)
         }
-        ("PATCH", "/dm/messages/{id}") => messages::edit(&req, id, COMPONENT),
-        ("DELETE", "/dm/messages/{id}") => messages::delete(&req, id, COMPONENT),
-        ("PUT", "/dm/messages/{id}/reaction") => messages::react(&req, id, true, COMPONENT),
-        ("DELETE", "/dm/messages/{id}/reaction") => messages::react(&req, id, false, COMPONENT),
+        ("PATCH", "/dm/messages/{id}") => messages::edit(&req, id, COMPONENT).await,
+        ("DELETE", "/dm/messages/{id}") => messages::delete(&req, id, COMPONENT).await,
+        ("PUT", "/dm/messages/{id}/reaction") => messages::react(&req, id, true, COMPONENT).await,
+        ("DELETE", "/dm/messages/{id}/reaction") => messages::react(&req, id, false, COMPONENT).await,
         ("GET", "/dm/search") => messages::search(&req),
         ("PUT", "/dm/settings") => conversations::settings(&req),
         ("GET", "/dm/sync") => sync::sync(&req),

@@ -27,9 +27,9 @@ async fn handle(req: Request) -> Response {
     let id = route.param("id");
     match route.key() {
         ("POST", "/dm/conversations/{id}/messages") => {
-            nexgate_dm::messages::send(&req, id, COMPONENT)
+            nexgate_dm::messages::send(&req, id, COMPONENT).await
         }
-        ("GET", "/dm/conversations/{id}/messages") => nexgate_dm::messages::list(&req, id),
+        ("GET", "/dm/conversations/{id}/messages") => nexgate_dm::messages::list(&req, id).await,
         _ => Err(unrouted(&route)),
     }
     .unwrap_or_else(Problem::into_response)
