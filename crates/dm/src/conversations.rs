@@ -7,8 +7,8 @@
 //! instead of added. Each member mutes, archives and pins on their own.
 
 use nexgate_authn::authenticate;
-use nexgate_platform::body::{json_body, json_response as json, query_param, query_string};
 use nexgate_events::outbox::{with_events, Outbox};
+use nexgate_platform::body::{json_body, json_response as json, query_param, query_string};
 use nexgate_platform::db::{open_from_variables as db, query, TIMESTAMP_FORMAT};
 use nexgate_platform::ids::{new_id, parse_id};
 use nexgate_platform::Problem;
@@ -442,12 +442,7 @@ struct RoleChange {
 }
 
 /// `PATCH /dm/conversations/{id}/members/{user_id} {role: admin|member}` (group admins).
-pub fn set_role(
-    req: &Request,
-    id: &str,
-    user: &str,
-    component: &str,
-) -> Result<Response, Problem> {
+pub fn set_role(req: &Request, id: &str, user: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let id = parse_id("id", id)?;
     let user = parse_id("user_id", user)?;
@@ -478,12 +473,7 @@ pub fn set_role(
 
 /// `DELETE /dm/conversations/{id}/members/{user_id}` (group admins; a member removing themselves
 /// leaves). 204.
-pub fn remove(
-    req: &Request,
-    id: &str,
-    user: &str,
-    component: &str,
-) -> Result<Response, Problem> {
+pub fn remove(req: &Request, id: &str, user: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let conversation = parse_id("id", id)?;
     let user = parse_id("user_id", user)?;
@@ -609,7 +599,12 @@ pub fn report(req: &Request, id: &str, component: &str) -> Result<Response, Prob
     }
     let conn = db()?;
     let m = membership(&conn, ctx.user_id, id, &["active", "request"])?;
-    crate::limits::count("reports", ctx.user_id, crate::limits::REPORTS_PER_DAY, 86_400)?;
+    crate::limits::count(
+        "reports",
+        ctx.user_id,
+        crate::limits::REPORTS_PER_DAY,
+        86_400,
+    )?;
     let declined = m.state == "request";
     let report = new_id();
     let filed = with_events(&conn, crate::SCHEMA, component, |conn, events| {
