@@ -101,9 +101,11 @@ async fn send_list_and_search() {
         for word in ["chai", "harusi"] {
             let plan = db
                 .query(
-                    "EXPLAIN (ANALYZE, BUFFERS) SELECT msg.id FROM dm.members mem
-                     JOIN dm.messages msg ON msg.conversation_id = mem.conversation_id AND msg.seq > mem.joined_seq
-                     WHERE mem.user_id = $1 AND mem.state IN ('active', 'request') AND msg.unsent_at IS NULL
+                    "EXPLAIN (ANALYZE, BUFFERS) SELECT msg.id FROM dm.messages msg
+                     JOIN dm.members mem ON mem.conversation_id = msg.conversation_id AND mem.user_id = $1
+                     WHERE msg.conversation_id = ANY(ARRAY(SELECT conversation_id FROM dm.members
+                                                         WHERE user_id = $1 AND state IN ('active', 'request')))
+                       AND msg.seq > mem.joined_seq AND msg.unsent_at IS NULL
                        AND msg.search @@ websearch_to_tsquery('simple', $2)
                        AND NOT EXISTS (SELECT 1 FROM dm.hidden_messages h WHERE h.user_id = $1 AND h.message_id = msg.id)
                      ORDER BY msg.created_at DESC, msg.id DESC LIMIT 20",
