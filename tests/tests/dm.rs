@@ -64,6 +64,23 @@ impl World {
     }
 }
 
+/// Every member's unread counter equals its definition (`dm.count_unread`).
+async fn assert_unread_counters_exact(w: &World) {
+    let wrong: i64 = w
+        .app
+        .db
+        .admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM dm.members WHERE unread <> dm.count_unread(conversation_id, user_id)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(wrong, 0, "unread counters that differ from the messages");
+}
+
 fn id(a: &Answer) -> String {
     a.body["id"].as_str().unwrap().to_string()
 }
@@ -427,6 +444,7 @@ async fn sends_are_idempotent_and_history_edits_unsends_and_reads_add_up() {
         vec![2],
         "gone for juma only"
     );
+    assert_unread_counters_exact(&w).await;
 }
 
 #[tokio::test]
@@ -608,6 +626,7 @@ async fn groups_show_history_from_joining_and_strangers_get_404_everywhere() {
     assert_eq!(removed.status, 204, "{removed}");
     let gone = w.send(&late, &group, "l-1", "still here?").await;
     assert_eq!(gone.status, 404, "{gone}");
+    assert_unread_counters_exact(&w).await;
 }
 
 #[tokio::test]
@@ -789,6 +808,7 @@ async fn reactions_and_search_cover_only_what_a_member_may_see() {
         )
         .await;
     assert_eq!(elsewhere.status, 404, "{elsewhere}");
+    assert_unread_counters_exact(&w).await;
 }
 
 async fn upload(w: &World, user: &User, purpose: &str) -> String {
@@ -906,6 +926,7 @@ async fn media_are_private_to_members_and_cards_are_live() {
     let after = w.call(&bob, Method::GET, &path, None).await;
     let first = after.body["items"].as_array().unwrap().iter().find(|m| m["id"] == sent.body["id"]).unwrap().clone();
     assert_eq!(first["media"], json!([]), "{after}");
+    assert_unread_counters_exact(&w).await;
 }
 
 #[tokio::test]
@@ -946,4 +967,74 @@ async fn a_message_request_can_be_reported_once_and_is_declined() {
     assert_eq!(first.status, 201, "{first}");
     let twice = w.call(&spammer, Method::POST, &report, Some(json!({"reason": "other"}))).await;
     assert_eq!((twice.status, twice.code()), (409, "already_reported"), "{twice}");
+}
+
+#[tokio::test]
+async fn unread_counts_stay_exact_under_concurrent_sends_reads_unsends_and_deletes() {
+    let mut w = world().await;
+    let (amina, juma, baraka) = (w.user().await, w.user().await, w.user().await);
+    let group = w
+        .call(
+            &amina,
+            Method::POST,
+            "/dm/conversations",
+            Some(json!({"kind": "group", "title": "sokoni", "member_ids": [juma.user_id, baraka.user_id]})),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{group}");
+    let conv = id(&group);
+    // Three members each send 20 messages while the others move their read pointers, unsend
+    // some of theirs and delete some of the others' for themselves, all at once.
+    let users = [&amina, &juma, &baraka];
+    let work = users.iter().enumerate().map(|(u, user)| {
+        let (w, conv) = (&w, conv.clone());
+        async move {
+            for n in 0..20 {
+                let sent = w.send(user, &conv, &format!("u{u}-{n}"), &format!("m {u} {n}")).await;
+                assert_eq!(sent.status, 201, "{sent}");
+                let seq = sent.body["seq"].as_i64().unwrap();
+                let read = w
+                    .call(user, Method::POST, &format!("/dm/conversations/{conv}/read"),
+                          Some(json!({"seq": seq - 1 - (n % 3)})))
+                    .await;
+                assert_eq!(read.status, 200, "{read}");
+                if n % 5 == 0 {
+                    let unsend = w
+                        .call(user, Method::DELETE, &format!("/dm/messages/{}?for=everyone", id(&sent)), None)
+                        .await;
+                    assert_eq!(unsend.status, 204, "{unsend}");
+                }
+                if n % 4 == 1 {
+                    let page = w
+                        .call(user, Method::GET, &format!("/dm/conversations/{conv}/messages?limit=3"), None)
+                        .await;
+                    if let Some(other) = page.body["items"].as_array().unwrap().iter()
+                        .find(|m| m["sender_id"] != json!(user.user_id)) {
+                        let hide = w
+                            .call(user, Method::DELETE, &format!("/dm/messages/{}?for=me", other["id"].as_str().unwrap()), None)
+                            .await;
+                        assert_eq!(hide.status, 204, "{hide}");
+                    }
+                }
+            }
+        }
+    });
+    futures::future::join_all(work).await;
+    assert_unread_counters_exact(&w).await;
+    // And what the list says is the counter.
+    let list = w.call(&juma, Method::GET, "/dm/conversations", None).await;
+    let expected: i64 = w
+        .app
+        .db
+        .admin()
+        .await
+        .query_one(
+            "SELECT dm.count_unread($1::text::uuid, $2::text::uuid)::int8",
+            &[&conv, &juma.user_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(list.body["items"][0]["unread"].as_i64(), Some(expected), "{list}");
+    assert_eq!(list.body["unread_total"].as_i64(), Some(expected), "{list}");
 }

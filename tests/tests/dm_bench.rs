@@ -72,6 +72,7 @@ async fn send_list_and_search() {
                   || ' ' || md5(c.id::text || s),
                 now() - make_interval(mins => (100 - s))
          FROM dm.conversations c, generate_series(1, 100) s;
+         UPDATE dm.members SET unread = dm.count_unread(conversation_id, user_id);
          ANALYZE dm.messages; ANALYZE dm.members; ANALYZE dm.conversations;",
     )
     .await

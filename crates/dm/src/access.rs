@@ -164,3 +164,26 @@ pub fn announce(
         _ => Ok(()),
     }
 }
+
+/// Takes the conversation's lock that sends conflict with (sends update its row), so that a
+/// member's unread count computed after it includes every committed message and no message lands
+/// meanwhile (docs/dm.md, "Unread counts"). Shared: reads of different members do not wait for
+/// each other. Always taken before any member row, as sends do, so lock order never inverts.
+pub fn lock_for_unread(conn: &Connection, conversation: Uuid) -> Result<(), Problem> {
+    query(
+        conn,
+        "SELECT 1 FROM dm.conversations WHERE id = $1 FOR SHARE",
+        &[P::Uuid(conversation.to_string())],
+    )?;
+    Ok(())
+}
+
+/// Recounts `member`'s unread messages from their definition (`dm.count_unread`), after
+/// [`lock_for_unread`].
+pub fn recount_unread(conn: &Connection, conversation: Uuid, member: Uuid) -> Result<(), Problem> {
+    conn.execute(
+        "UPDATE dm.members SET unread = dm.count_unread($1, $2) WHERE conversation_id = $1 AND user_id = $2",
+        &[P::Uuid(conversation.to_string()), P::Uuid(member.to_string())],
+    )?;
+    Ok(())
+}

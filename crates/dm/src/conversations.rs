@@ -193,7 +193,8 @@ fn add_members(
                         SELECT 1 FROM dm.members m WHERE m.conversation_id = $1 AND m.state = 'active'
                           AND profiles.blocked_either_way(m.user_id, $2)) THEN 'invited' ELSE 'active' END, $3
              ON CONFLICT (conversation_id, user_id) DO UPDATE SET
-                 state = EXCLUDED.state, joined_seq = EXCLUDED.joined_seq, role = 'member', joined_at = now()
+                 state = EXCLUDED.state, joined_seq = EXCLUDED.joined_seq, role = 'member', joined_at = now(),
+                 unread = 0
                  WHERE dm.members.state IN ('left', 'removed', 'declined')
              RETURNING state",
             &[P::Uuid(id.to_string()), P::Uuid(user.to_string()), P::Int64(seq)],
@@ -228,10 +229,7 @@ fn card_sql() -> String {
                             FROM dm.messages lm WHERE lm.conversation_id = c.id AND lm.seq > m.joined_seq
                               AND NOT EXISTS (SELECT 1 FROM dm.hidden_messages h WHERE h.user_id = $1 AND h.message_id = lm.id)
                             ORDER BY lm.seq DESC LIMIT 1),
-           'unread', (SELECT count(*) FROM dm.messages u WHERE u.conversation_id = c.id
-                        AND u.seq > greatest(m.read_seq, m.joined_seq) AND u.sender_id IS DISTINCT FROM $1
-                        AND u.unsent_at IS NULL
-                        AND NOT EXISTS (SELECT 1 FROM dm.hidden_messages h WHERE h.user_id = $1 AND h.message_id = u.id)),
+           'unread', m.unread,
            'read_seq', m.read_seq,
            'muted_until', to_char(m.muted_until AT TIME ZONE 'UTC', {TIMESTAMP_FORMAT}),
            'archived', m.archived, 'pinned', m.pinned_at IS NOT NULL,
@@ -318,11 +316,7 @@ pub fn list(req: &Request, requests: bool) -> Result<Response, Problem> {
 pub fn unread_total(conn: &Connection, user: Uuid) -> Result<i64, Problem> {
     query(
         conn,
-        "SELECT coalesce(sum((SELECT count(*) FROM dm.messages u WHERE u.conversation_id = m.conversation_id
-                   AND u.seq > greatest(m.read_seq, m.joined_seq) AND u.sender_id IS DISTINCT FROM $1
-                   AND u.unsent_at IS NULL
-                   AND NOT EXISTS (SELECT 1 FROM dm.hidden_messages h WHERE h.user_id = $1 AND h.message_id = u.id))), 0)::int8 AS n
-         FROM dm.members m WHERE m.user_id = $1 AND m.state = 'active'",
+        "SELECT coalesce(sum(unread), 0)::int8 AS n FROM dm.members WHERE user_id = $1 AND state = 'active'",
         &[P::Uuid(user.to_string())],
     )?
     .value(0, "n")
@@ -335,8 +329,11 @@ pub fn accept(req: &Request, id: &str, component: &str) -> Result<Response, Prob
     let conn = db()?;
     membership(&conn, ctx.user_id, id, &["request", "invited"])?;
     with_events(&conn, crate::SCHEMA, component, |conn, events| {
+        // Under the conversation's lock, so no message lands between the join and the count.
+        crate::access::lock_for_unread(conn, id)?;
         conn.execute(
             "UPDATE dm.members m SET state = 'active',
+                 unread = CASE WHEN m.state = 'invited' THEN 0 ELSE m.unread END,
                  joined_seq = CASE WHEN m.state = 'invited' THEN (SELECT last_seq FROM dm.conversations WHERE id = $1) ELSE m.joined_seq END
              WHERE m.conversation_id = $1 AND m.user_id = $2 AND m.state IN ('request', 'invited')",
             &[P::Uuid(id.to_string()), P::Uuid(ctx.user_id.to_string())],

@@ -36,10 +36,25 @@ fn erase(conn: &Connection, user: Uuid) -> Result<serde_json::Value, Problem> {
         "DELETE FROM dm.message_edits e USING dm.messages m
          WHERE e.message_id = m.id AND m.sender_id = $1 RETURNING e.message_id",
     )?;
+    // The conversations whose unread counts change, locked as a send would (in id order).
+    let touched: Vec<Uuid> = query(
+        conn,
+        "SELECT id FROM dm.conversations WHERE id IN (SELECT conversation_id FROM dm.messages WHERE sender_id = $1)
+         ORDER BY id FOR NO KEY UPDATE",
+        &[me()],
+    )?
+    .column("id")?;
     let messages = count(
         "UPDATE dm.messages SET sender_id = NULL, text = '', client_id = id::text,
                                 unsent_at = coalesce(unsent_at, now())
          WHERE sender_id = $1 RETURNING id",
+    )?;
+    conn.execute(
+        "UPDATE dm.members SET unread = dm.count_unread(conversation_id, user_id)
+         WHERE conversation_id = ANY($1::text[]::uuid[])",
+        &[P::ArrayStr(
+            touched.iter().map(|c| Some(c.to_string())).collect(),
+        )],
     )?;
     let reactions = count("DELETE FROM dm.reactions WHERE user_id = $1 RETURNING message_id")?;
     count("DELETE FROM dm.hidden_messages WHERE user_id = $1 RETURNING message_id")?;

@@ -126,10 +126,15 @@ pub async fn send(req: &Request, id: &str, component: &str) -> Result<Response, 
                 b.card.as_ref().map_or(P::DbNull, |c| P::Uuid(c.id.to_string())),
             ],
         )?;
-        // The sender has read what they answer; their list comes back if archived.
+        // The sender has read what they answer; their list comes back if archived. Everyone
+        // else has one more unread (docs/dm.md, "Unread counts").
         conn.execute(
-            "UPDATE dm.members SET read_seq = $3, archived = false WHERE conversation_id = $1 AND user_id = $2",
+            "UPDATE dm.members SET read_seq = $3, unread = 0, archived = false WHERE conversation_id = $1 AND user_id = $2",
             &[P::Uuid(conversation.to_string()), P::Uuid(ctx.user_id.to_string()), P::Int64(seq)],
+        )?;
+        conn.execute(
+            "UPDATE dm.members SET unread = unread + 1 WHERE conversation_id = $1 AND user_id <> $2",
+            &[P::Uuid(conversation.to_string()), P::Uuid(ctx.user_id.to_string())],
         )?;
         conn.execute(
             "UPDATE dm.members SET archived = false WHERE conversation_id = $1 AND state = 'active' AND archived",
@@ -401,16 +406,36 @@ pub async fn delete(req: &Request, id: &str, component: &str) -> Result<Response
                 ));
             }
             let media: Vec<Uuid> = with_events(&conn, crate::SCHEMA, component, |conn, events| {
+                // The conversation's lock (as a send takes it): the unread counts below cannot
+                // race a read pointer or a delete-for-me recounting them.
+                query(
+                    conn,
+                    "SELECT 1 FROM dm.conversations WHERE id = $1 FOR NO KEY UPDATE",
+                    &[P::Uuid(conversation.to_string())],
+                )?;
                 let media: Vec<Uuid> = query(
                     conn,
                     "SELECT unnest(media) AS file FROM dm.messages WHERE id = $1 AND unsent_at IS NULL",
                     &[P::Uuid(message.to_string())],
                 )?
                 .column("file")?;
-                conn.execute(
-                    "UPDATE dm.messages SET unsent_at = now(), text = '' WHERE id = $1 AND unsent_at IS NULL",
+                let unsent = query(
+                    conn,
+                    "UPDATE dm.messages SET unsent_at = now(), text = '' WHERE id = $1 AND unsent_at IS NULL RETURNING seq",
                     &[P::Uuid(message.to_string())],
                 )?;
+                if !unsent.is_empty() {
+                    // It no longer counts for those who had not read it (nor deleted it).
+                    conn.execute(
+                        "UPDATE dm.members m SET unread = greatest(m.unread - 1, 0)
+                         FROM dm.messages msg
+                         WHERE msg.id = $1 AND m.conversation_id = msg.conversation_id
+                           AND m.user_id IS DISTINCT FROM msg.sender_id
+                           AND msg.seq > greatest(m.read_seq, m.joined_seq)
+                           AND NOT EXISTS (SELECT 1 FROM dm.hidden_messages h WHERE h.user_id = m.user_id AND h.message_id = msg.id)",
+                        &[P::Uuid(message.to_string())],
+                    )?;
+                }
                 conn.execute(
                     "DELETE FROM dm.message_edits WHERE message_id = $1",
                     &[P::Uuid(message.to_string())],
@@ -427,21 +452,7 @@ pub async fn delete(req: &Request, id: &str, component: &str) -> Result<Response
             })?;
             crate::media::detach_unsent(&conn, conversation, &media).await;
         }
-        "me" => {
-            let rows = query(
-                &conn,
-                "INSERT INTO dm.hidden_messages (user_id, message_id)
-                 SELECT $2, msg.id FROM dm.messages msg
-                 JOIN dm.members m ON m.conversation_id = msg.conversation_id AND m.user_id = $2
-                 WHERE msg.id = $1 AND m.state IN ('active', 'request') AND msg.seq > m.joined_seq
-                 ON CONFLICT DO NOTHING RETURNING message_id",
-                &[
-                    P::Uuid(message.to_string()),
-                    P::Uuid(ctx.user_id.to_string()),
-                ],
-            )?;
-            let _ = rows;
-        }
+        "me" => hide(&conn, ctx.user_id, message)?,
         _ => return Err(Problem::invalid_field("for", "must be everyone or me")),
     }
     Ok(Response::new(204, ()))
@@ -465,6 +476,7 @@ pub fn read(req: &Request, id: &str, component: &str) -> Result<Response, Proble
     let conn = db()?;
     membership(&conn, ctx.user_id, conversation, &["active", "request"])?;
     let read_seq: i64 = with_events(&conn, crate::SCHEMA, component, |conn, events| {
+        crate::access::lock_for_unread(conn, conversation)?;
         let rows = query(
             conn,
             "UPDATE dm.members m SET read_seq = greatest(m.read_seq, least($3, c.last_seq))
@@ -472,6 +484,7 @@ pub fn read(req: &Request, id: &str, component: &str) -> Result<Response, Proble
              RETURNING m.read_seq",
             &[P::Uuid(conversation.to_string()), P::Uuid(ctx.user_id.to_string()), P::Int64(b.seq)],
         )?;
+        crate::access::recount_unread(conn, conversation, ctx.user_id)?;
         announce(conn, events, conversation, "read", None, Some(ctx.user_id))?;
         rows.value(0, "read_seq")
     })?;
@@ -719,4 +732,33 @@ impl Found {
             ],
         )?)
     }
+}
+
+/// Delete for me: the message is hidden from `me` (a member who may see it; else 404), and no
+/// longer counts as unread for them.
+fn hide(conn: &Connection, me: Uuid, message: Uuid) -> Result<(), Problem> {
+    let conversation: Uuid = query(
+        conn,
+        "SELECT msg.conversation_id FROM dm.messages msg
+         JOIN dm.members m ON m.conversation_id = msg.conversation_id AND m.user_id = $2
+         WHERE msg.id = $1 AND m.state IN ('active', 'request') AND msg.seq > m.joined_seq",
+        &[P::Uuid(message.to_string()), P::Uuid(me.to_string())],
+    )?
+    .column::<Uuid>("conversation_id")?
+    .into_iter()
+    .next()
+    .ok_or_else(|| Problem::not_found("no such message"))?;
+    nexgate_platform::db::transaction(conn, |conn| -> Result<(), Problem> {
+        crate::access::lock_for_unread(conn, conversation)?;
+        let hidden = query(
+            conn,
+            "INSERT INTO dm.hidden_messages (user_id, message_id) VALUES ($2, $1)
+             ON CONFLICT DO NOTHING RETURNING message_id",
+            &[P::Uuid(message.to_string()), P::Uuid(me.to_string())],
+        )?;
+        if !hidden.is_empty() {
+            crate::access::recount_unread(conn, conversation, me)?;
+        }
+        Ok(())
+    })
 }
