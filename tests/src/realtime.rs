@@ -48,7 +48,10 @@ impl TestApp {
     pub async fn realtime_on(&self, port: u16, extra: &[(&str, &str)]) -> Gateway {
         let public = self.jwt_signer().public_jwk();
         let mut env = vec![
-            ("NEXGATE_REALTIME_LISTEN".to_string(), format!("127.0.0.1:{port}")),
+            (
+                "NEXGATE_REALTIME_LISTEN".to_string(),
+                format!("127.0.0.1:{port}"),
+            ),
             (
                 "NEXGATE_REALTIME_DB_URL".to_string(),
                 self.env.db_url("nexgate_realtime", &self.db.name),
@@ -77,11 +80,14 @@ impl TestApp {
                 "NEXGATE_REALTIME_ALLOWED_ORIGINS".to_string(),
                 "https://app.nexgate.test".to_string(),
             ),
-            ("NEXGATE_REALTIME_SESSION_CHECK_MS".to_string(), "500".to_string()),
+            (
+                "NEXGATE_REALTIME_SESSION_CHECK_MS".to_string(),
+                "500".to_string(),
+            ),
         ];
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let worker = Worker::start_program(&realtime_bin(), "realtime", &[], &env)
-            .expect("realtime start");
+        let worker =
+            Worker::start_program(&realtime_bin(), "realtime", &[], &env).expect("realtime start");
         for _ in 0..200 {
             if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 break;
@@ -161,7 +167,9 @@ impl Socket {
     pub async fn receive(&mut self, within: Duration) -> Option<Received> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let next = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?;
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
             match next {
                 Some(Ok(Message::Text(text))) => {
                     let frame: Value = serde_json::from_str(&text).expect("JSON frames");

@@ -843,29 +843,60 @@ async fn media_are_private_to_members_and_cards_are_live() {
 
     // Media: the sender's own `message` files only; a message may be media alone.
     let sent = w
-        .call(&alice, Method::POST, &path, Some(json!({"client_id": "m-1", "media_ids": [photo]})))
+        .call(
+            &alice,
+            Method::POST,
+            &path,
+            Some(json!({"client_id": "m-1", "media_ids": [photo]})),
+        )
         .await;
     assert_eq!(sent.status, 201, "{sent}");
     assert_eq!(sent.body["media"][0]["file_id"], json!(photo), "{sent}");
-    for (client, file, why) in [("m-2", &carols, "someone else's"), ("m-3", &public, "a post file")] {
+    for (client, file, why) in [
+        ("m-2", &carols, "someone else's"),
+        ("m-3", &public, "a post file"),
+    ] {
         let refused = w
-            .call(&alice, Method::POST, &path, Some(json!({"client_id": client, "media_ids": [file]})))
+            .call(
+                &alice,
+                Method::POST,
+                &path,
+                Some(json!({"client_id": client, "media_ids": [file]})),
+            )
             .await;
-        assert_eq!((refused.status, field(&refused)), (422, "media_ids[0]"), "{why}: {refused}");
+        assert_eq!(
+            (refused.status, field(&refused)),
+            (422, "media_ids[0]"),
+            "{why}: {refused}"
+        );
     }
     let empty = w
-        .call(&alice, Method::POST, &path, Some(json!({"client_id": "m-4", "text": " "})))
+        .call(
+            &alice,
+            Method::POST,
+            &path,
+            Some(json!({"client_id": "m-4", "text": " "})),
+        )
         .await;
     assert_eq!((empty.status, field(&empty)), (422, "text"), "{empty}");
     let many = w
-        .call(&alice, Method::POST, &path, Some(json!({"client_id": "m-5", "media_ids": vec![photo.clone(); 11]})))
+        .call(
+            &alice,
+            Method::POST,
+            &path,
+            Some(json!({"client_id": "m-5", "media_ids": vec![photo.clone(); 11]})),
+        )
         .await;
     assert_eq!((many.status, field(&many)), (422, "media_ids"), "{many}");
 
     // Bob reads it through a short-lived signed URL; Carol, outside, gets 404 and nothing.
     let page = w.call(&bob, Method::GET, &path, None).await;
     let media = &page.body["items"][0]["media"][0];
-    assert_eq!((media["kind"].as_str(), media["expires_in_secs"].as_u64()), (Some("image"), Some(300)), "{page}");
+    assert_eq!(
+        (media["kind"].as_str(), media["expires_in_secs"].as_u64()),
+        (Some("image"), Some(300)),
+        "{page}"
+    );
     assert!(media.get("owner_id").is_none());
     let url = media["url"].as_str().expect("a signed URL once ready");
     let bytes = w.app.http.get(url).send().await.unwrap();
@@ -884,17 +915,30 @@ async fn media_are_private_to_members_and_cards_are_live() {
     let seen = w.call(&bob, Method::GET, &path, None).await;
     assert_eq!(card(&seen)["username"], json!(carol.username), "{seen}");
     let b = w
-        .call(&carol, Method::POST, &format!("/users/{}/block", bob.user_id), None)
+        .call(
+            &carol,
+            Method::POST,
+            &format!("/users/{}/block", bob.user_id),
+            None,
+        )
         .await;
     assert!(b.status == 200 || b.status == 204, "{b}");
     let hidden = w.call(&bob, Method::GET, &path, None).await;
-    assert_eq!(card(&hidden), json!({"kind": "profile", "id": carol.user_id, "unavailable": true}));
+    assert_eq!(
+        card(&hidden),
+        json!({"kind": "profile", "id": carol.user_id, "unavailable": true})
+    );
     for (card, name) in [
         (json!({"kind": "tweet", "id": carol.user_id}), "card.kind"),
         (json!({"kind": "post", "id": carol.user_id}), "card.id"),
     ] {
         let bad = w
-            .call(&alice, Method::POST, &path, Some(json!({"client_id": format!("c-{name}"), "card": card})))
+            .call(
+                &alice,
+                Method::POST,
+                &path,
+                Some(json!({"client_id": format!("c-{name}"), "card": card})),
+            )
             .await;
         assert_eq!((bad.status, field(&bad)), (422, name), "{bad}");
     }
@@ -903,7 +947,9 @@ async fn media_are_private_to_members_and_cards_are_live() {
     // (A sync token is a transaction boundary: a change shows once every older transaction in the
     // cluster ended, so poll briefly.)
     let messages: Vec<Value> = eventually(Duration::from_secs(10), || async {
-        let synced = w.call(&bob, Method::GET, &format!("/dm/sync?since={before}"), None).await;
+        let synced = w
+            .call(&bob, Method::GET, &format!("/dm/sync?since={before}"), None)
+            .await;
         let messages: Vec<Value> = synced.body["changes"]
             .as_array()
             .unwrap()
@@ -920,11 +966,22 @@ async fn media_are_private_to_members_and_cards_are_live() {
 
     // Unsent: the media are gone from the message.
     let unsend = w
-        .call(&alice, Method::DELETE, &format!("/dm/messages/{}?for=everyone", id(&sent)), None)
+        .call(
+            &alice,
+            Method::DELETE,
+            &format!("/dm/messages/{}?for=everyone", id(&sent)),
+            None,
+        )
         .await;
     assert_eq!(unsend.status, 204, "{unsend}");
     let after = w.call(&bob, Method::GET, &path, None).await;
-    let first = after.body["items"].as_array().unwrap().iter().find(|m| m["id"] == sent.body["id"]).unwrap().clone();
+    let first = after.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == sent.body["id"])
+        .unwrap()
+        .clone();
     assert_eq!(first["media"], json!([]), "{after}");
     assert_unread_counters_exact(&w).await;
 }
@@ -938,14 +995,37 @@ async fn a_message_request_can_be_reported_once_and_is_declined() {
     let sent = w.send(&spammer, &conv, "s-1", "cheap followers!").await;
     assert_eq!(sent.status, 201, "{sent}");
     let report = format!("/dm/conversations/{conv}/report");
-    let bad = w.call(&picky, Method::POST, &report, Some(json!({"reason": "boring"}))).await;
+    let bad = w
+        .call(
+            &picky,
+            Method::POST,
+            &report,
+            Some(json!({"reason": "boring"})),
+        )
+        .await;
     assert_eq!((bad.status, field(&bad)), (422, "reason"), "{bad}");
-    let outside = w.call(&stranger, Method::POST, &report, Some(json!({"reason": "spam"}))).await;
+    let outside = w
+        .call(
+            &stranger,
+            Method::POST,
+            &report,
+            Some(json!({"reason": "spam"})),
+        )
+        .await;
     assert_eq!(outside.status, 404, "{outside}");
     let filed = w
-        .call(&picky, Method::POST, &report, Some(json!({"reason": "spam", "note": "bulk offers"})))
+        .call(
+            &picky,
+            Method::POST,
+            &report,
+            Some(json!({"reason": "spam", "note": "bulk offers"})),
+        )
         .await;
-    assert_eq!((filed.status, filed.body["declined"].as_bool()), (201, Some(true)), "{filed}");
+    assert_eq!(
+        (filed.status, filed.body["declined"].as_bool()),
+        (201, Some(true)),
+        "{filed}"
+    );
     let requests = w.call(&picky, Method::GET, "/dm/requests", None).await;
     assert!(ids(&requests.body["items"]).is_empty(), "{requests}");
     let row = w
@@ -959,14 +1039,35 @@ async fn a_message_request_can_be_reported_once_and_is_declined() {
         )
         .await
         .unwrap();
-    assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1)), (spammer.user_id.clone(), "spam".to_string()));
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        (spammer.user_id.clone(), "spam".to_string())
+    );
     // The spammer is not told; the sender of a direct conversation can report once, not twice.
     let again = w.send(&spammer, &conv, "s-2", "hello?").await;
     assert_eq!(again.status, 201, "{again}");
-    let first = w.call(&spammer, Method::POST, &report, Some(json!({"reason": "other"}))).await;
+    let first = w
+        .call(
+            &spammer,
+            Method::POST,
+            &report,
+            Some(json!({"reason": "other"})),
+        )
+        .await;
     assert_eq!(first.status, 201, "{first}");
-    let twice = w.call(&spammer, Method::POST, &report, Some(json!({"reason": "other"}))).await;
-    assert_eq!((twice.status, twice.code()), (409, "already_reported"), "{twice}");
+    let twice = w
+        .call(
+            &spammer,
+            Method::POST,
+            &report,
+            Some(json!({"reason": "other"})),
+        )
+        .await;
+    assert_eq!(
+        (twice.status, twice.code()),
+        (409, "already_reported"),
+        "{twice}"
+    );
 }
 
 #[tokio::test]
@@ -990,28 +1091,53 @@ async fn unread_counts_stay_exact_under_concurrent_sends_reads_unsends_and_delet
         let (w, conv) = (&w, conv.clone());
         async move {
             for n in 0..20 {
-                let sent = w.send(user, &conv, &format!("u{u}-{n}"), &format!("m {u} {n}")).await;
+                let sent = w
+                    .send(user, &conv, &format!("u{u}-{n}"), &format!("m {u} {n}"))
+                    .await;
                 assert_eq!(sent.status, 201, "{sent}");
                 let seq = sent.body["seq"].as_i64().unwrap();
                 let read = w
-                    .call(user, Method::POST, &format!("/dm/conversations/{conv}/read"),
-                          Some(json!({"seq": seq - 1 - (n % 3)})))
+                    .call(
+                        user,
+                        Method::POST,
+                        &format!("/dm/conversations/{conv}/read"),
+                        Some(json!({"seq": seq - 1 - (n % 3)})),
+                    )
                     .await;
                 assert_eq!(read.status, 200, "{read}");
                 if n % 5 == 0 {
                     let unsend = w
-                        .call(user, Method::DELETE, &format!("/dm/messages/{}?for=everyone", id(&sent)), None)
+                        .call(
+                            user,
+                            Method::DELETE,
+                            &format!("/dm/messages/{}?for=everyone", id(&sent)),
+                            None,
+                        )
                         .await;
                     assert_eq!(unsend.status, 204, "{unsend}");
                 }
                 if n % 4 == 1 {
                     let page = w
-                        .call(user, Method::GET, &format!("/dm/conversations/{conv}/messages?limit=3"), None)
+                        .call(
+                            user,
+                            Method::GET,
+                            &format!("/dm/conversations/{conv}/messages?limit=3"),
+                            None,
+                        )
                         .await;
-                    if let Some(other) = page.body["items"].as_array().unwrap().iter()
-                        .find(|m| m["sender_id"] != json!(user.user_id)) {
+                    if let Some(other) = page.body["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|m| m["sender_id"] != json!(user.user_id))
+                    {
                         let hide = w
-                            .call(user, Method::DELETE, &format!("/dm/messages/{}?for=me", other["id"].as_str().unwrap()), None)
+                            .call(
+                                user,
+                                Method::DELETE,
+                                &format!("/dm/messages/{}?for=me", other["id"].as_str().unwrap()),
+                                None,
+                            )
                             .await;
                         assert_eq!(hide.status, 204, "{hide}");
                     }
@@ -1035,6 +1161,10 @@ async fn unread_counts_stay_exact_under_concurrent_sends_reads_unsends_and_delet
         .await
         .unwrap()
         .get(0);
-    assert_eq!(list.body["items"][0]["unread"].as_i64(), Some(expected), "{list}");
+    assert_eq!(
+        list.body["items"][0]["unread"].as_i64(),
+        Some(expected),
+        "{list}"
+    );
     assert_eq!(list.body["unread_total"].as_i64(), Some(expected), "{list}");
 }

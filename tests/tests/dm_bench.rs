@@ -31,6 +31,9 @@ async fn get(http: reqwest::Client, url: String, token: String) -> Vec<Duration>
 #[ignore = "benchmark: bash bench/dm.sh"]
 async fn send_list_and_search() {
     let secs = env_or("BENCH_SECS", 15);
+    // BENCH_ROWS=send,list,search picks rows (the baselines always run).
+    let rows = std::env::var("BENCH_ROWS").unwrap_or_else(|_| "send,list,search".into());
+    let wanted = |what: &str| rows.split(',').any(|r| r.trim() == what);
     let app = TestApp::start_with(
         Manifest::App,
         HostOptions {
@@ -135,31 +138,36 @@ async fn send_list_and_search() {
             secs,
         );
 
-        let (h, t, convs, base) = (
-            http.clone(),
-            user.access_token.clone(),
-            conversations.clone(),
-            app.url(""),
-        );
-        let sends = load(concurrency, secs, move |w, r| {
-            let (h, t) = (h.clone(), t.clone());
-            let url = format!("{base}/dm/conversations/{}/messages", convs[w % convs.len()]);
-            async move {
-                let started = Instant::now();
-                let resp = h
-                    .post(&url)
-                    .bearer_auth(&t)
-                    .json(&json!({"client_id": format!("b{concurrency}-{w}-{r}"), "text": "bench message"}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(resp.status(), 201);
-                vec![started.elapsed()]
-            }
-        })
-        .await;
-        row(&format!("send a message, c{concurrency}"), &sends, secs);
+        if wanted("send") {
+            let (h, t, convs, base) = (
+                http.clone(),
+                user.access_token.clone(),
+                conversations.clone(),
+                app.url(""),
+            );
+            let sends = load(concurrency, secs, move |w, r| {
+                let (h, t) = (h.clone(), t.clone());
+                let url = format!("{base}/dm/conversations/{}/messages", convs[w % convs.len()]);
+                async move {
+                    let started = Instant::now();
+                    let resp = h
+                        .post(&url)
+                        .bearer_auth(&t)
+                        .json(&json!({"client_id": format!("b{concurrency}-{w}-{r}"), "text": "bench message"}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 201);
+                    vec![started.elapsed()]
+                }
+            })
+            .await;
+            row(&format!("send a message, c{concurrency}"), &sends, secs);
+        }
 
+        if !wanted("list") {
+            continue;
+        }
         let list_url = app.url("/dm/conversations?limit=20");
         let (h, t) = (http.clone(), user.access_token.clone());
         let lists = load(concurrency, secs, move |_, _| {
@@ -171,6 +179,9 @@ async fn send_list_and_search() {
             &lists,
             secs,
         );
+    }
+    if !wanted("search") {
+        return;
     }
     let words = ["chai", "sokoni", "harusi", "mzigo"];
     let base = app.url("/dm/search?limit=20&q=");

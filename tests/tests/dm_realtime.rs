@@ -75,7 +75,10 @@ fn key(change: &Value) -> (String, String, String) {
     (
         change["kind"].as_str().unwrap_or_default().to_string(),
         change["user_id"].as_str().unwrap_or_default().to_string(),
-        change["message"]["id"].as_str().unwrap_or_default().to_string(),
+        change["message"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     )
 }
 
@@ -83,7 +86,12 @@ fn texts(changes: &[Value]) -> Vec<String> {
     changes
         .iter()
         .filter(|c| c["kind"] == "message")
-        .map(|c| c["message"]["text"].as_str().unwrap_or_default().to_string())
+        .map(|c| {
+            c["message"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect()
 }
 
@@ -177,7 +185,10 @@ async fn members_receive_every_change_as_sync_returns_it_and_strangers_nothing()
     assert_eq!(keys(&socket_changes), keys(&synced));
     assert!(synced.iter().any(|c| c["message"]["id"] == json!(second)));
     assert_eq!(
-        synced.iter().map(|c| c["kind"].as_str().unwrap()).collect::<Vec<_>>(),
+        synced
+            .iter()
+            .map(|c| c["kind"].as_str().unwrap())
+            .collect::<Vec<_>>(),
         ["message", "edit", "reaction", "read", "unsend", "message"]
     );
 
@@ -238,7 +249,9 @@ async fn the_handshake_and_the_first_frame_are_checked_and_connections_are_cappe
     // A frame above the size cap ends the connection; so do frames faster than the rate.
     let big = "x".repeat(10_000);
     let _ = first
-        .send_raw(Message::text(json!({"type": "typing", "pad": big}).to_string()))
+        .send_raw(Message::text(
+            json!({"type": "typing", "pad": big}).to_string(),
+        ))
         .await;
     assert_eq!(
         first.closed_within(WITHIN).await,
@@ -246,7 +259,11 @@ async fn the_handshake_and_the_first_frame_are_checked_and_connections_are_cappe
     );
     let (mut fast, _) = Socket::open(&url, &user.access_token, None).await;
     for _ in 0..30 {
-        if fast.send_raw(Message::text(r#"{"type":"ping"}"#)).await.is_err() {
+        if fast
+            .send_raw(Message::text(r#"{"type":"ping"}"#))
+            .await
+            .is_err()
+        {
             break;
         }
     }
@@ -370,7 +387,8 @@ async fn a_gateway_killed_mid_stream_loses_nothing_for_a_client_that_resyncs() {
             .await;
     }
     let gateway = w.app.realtime_on(port, &[]).await;
-    let (mut bob_socket, missed) = Socket::open(&gateway.url(), &bob.access_token, Some(&token)).await;
+    let (mut bob_socket, missed) =
+        Socket::open(&gateway.url(), &bob.access_token, Some(&token)).await;
     assert_eq!(texts(&missed), ["m6", "m7", "m8", "m9", "m10"]);
     w.send(&alice, &conversation, "k-11", "m11").await;
     let live = bob_socket

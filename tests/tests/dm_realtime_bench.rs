@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use nexgate_tests::auth::{call, log_in, seed_users, sign_up, PASSWORD};
@@ -49,26 +51,53 @@ fn row(what: &str, latencies: &[Duration], secs: u64, expected: usize) {
         latencies.len() as f64 / secs as f64,
         quantile_ms(&latencies, 0.5),
         quantile_ms(&latencies, 0.99),
-        latencies.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        latencies
+            .iter()
+            .max()
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     );
 }
 
 /// The broker alone: publish at `RATE`/s for `secs`, each consumed from a bound queue.
 async fn bus_baseline(app: &TestApp, secs: u64) -> (Vec<Duration>, usize) {
-    let conn = Connection::connect(&app.env.amqp_url("nexgate-admin"), ConnectionProperties::default())
-        .await
-        .unwrap();
+    let conn = Connection::connect(
+        &app.env.amqp_url("nexgate-admin"),
+        ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
     let channel = conn.create_channel().await.unwrap();
     let queue = format!("{}.bench.realtime", app.prefix);
     let key = format!("{}.bench.ping.sent", app.prefix);
-    let options = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
-    channel.queue_declare(&queue, options, FieldTable::default()).await.unwrap();
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..Default::default()
+    };
     channel
-        .queue_bind(&queue, "amq.topic", &key, QueueBindOptions::default(), FieldTable::default())
+        .queue_declare(&queue, options, FieldTable::default())
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            &queue,
+            "amq.topic",
+            &key,
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .unwrap();
     let mut consumer = channel
-        .basic_consume(&queue, "bench", BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+        .basic_consume(
+            &queue,
+            "bench",
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
         .await
         .unwrap();
     let started: Arc<Mutex<HashMap<u64, Instant>>> = Default::default();
@@ -94,7 +123,13 @@ async fn bus_baseline(app: &TestApp, secs: u64) -> (Vec<Duration>, usize) {
         tick.tick().await;
         started.lock().unwrap().insert(n, Instant::now());
         publisher
-            .basic_publish("amq.topic", &key, BasicPublishOptions::default(), n.to_string().as_bytes(), BasicProperties::default())
+            .basic_publish(
+                "amq.topic",
+                &key,
+                BasicPublishOptions::default(),
+                n.to_string().as_bytes(),
+                BasicProperties::default(),
+            )
             .await
             .unwrap();
     }
@@ -121,7 +156,12 @@ async fn gateway_memory_and_delivery_latency() {
     println!("| what | delivered | rate | p50 ms | p99 ms | max ms |");
     println!("|---|---|---|---|---|---|");
     let (baseline, expected) = bus_baseline(&app, secs).await;
-    row(&format!("baseline: bus publish → consume, {RATE}/s"), &baseline, secs, expected);
+    row(
+        &format!("baseline: bus publish → consume, {RATE}/s"),
+        &baseline,
+        secs,
+        expected,
+    );
 
     // 10,000 idle connections (one user; memory per connection does not depend on who).
     let idler = sign_up(&app, &mut observer).await;
@@ -153,13 +193,23 @@ async fn gateway_memory_and_delivery_latency() {
     for s in seed_users(&app, 2 * PAIRS as u32, "rt") {
         let a = log_in(&app, &s.email, PASSWORD, "bench").await;
         assert_eq!(a.status, 200, "{a}");
-        seeded.push((s.user_id, a.body["access_token"].as_str().unwrap().to_string()));
+        seeded.push((
+            s.user_id,
+            a.body["access_token"].as_str().unwrap().to_string(),
+        ));
     }
     let started: Arc<Mutex<HashMap<u64, Instant>>> = Default::default();
     let arrivals: Arc<Mutex<Vec<Duration>>> = Default::default();
     for pair in seeded.chunks(2) {
         let ((_, sender), (receiver, receiver_token)) = (&pair[0], &pair[1]);
-        let open = call(&app, Method::POST, "/dm/conversations", Some(json!({"user_id": receiver})), Some(sender)).await;
+        let open = call(
+            &app,
+            Method::POST,
+            "/dm/conversations",
+            Some(json!({"user_id": receiver})),
+            Some(sender),
+        )
+        .await;
         assert_eq!(open.status, 201, "{open}");
         let (mut socket, _) = Socket::open(&url, receiver_token, None).await;
         let (sent_at, arrived) = (started.clone(), arrivals.clone());
@@ -167,7 +217,10 @@ async fn gateway_memory_and_delivery_latency() {
             while let Some(Received::Frame(f)) = socket.receive(Duration::from_secs(600)).await {
                 for change in f["changes"].as_array().into_iter().flatten() {
                     let text = change["message"]["text"].as_str().unwrap_or_default();
-                    if let Some(n) = text.strip_prefix("bench ").and_then(|n| n.parse::<u64>().ok()) {
+                    if let Some(n) = text
+                        .strip_prefix("bench ")
+                        .and_then(|n| n.parse::<u64>().ok())
+                    {
                         if let Some(at) = sent_at.lock().unwrap().remove(&n) {
                             arrived.lock().unwrap().push(at.elapsed());
                         }
@@ -175,7 +228,10 @@ async fn gateway_memory_and_delivery_latency() {
                 }
             }
         });
-        pairs.push((sender.clone(), open.body["id"].as_str().unwrap().to_string()));
+        pairs.push((
+            sender.clone(),
+            open.body["id"].as_str().unwrap().to_string(),
+        ));
     }
     let pairs = Arc::new(pairs);
     let send_latencies: Arc<Mutex<Vec<Duration>>> = Default::default();
@@ -184,8 +240,13 @@ async fn gateway_memory_and_delivery_latency() {
     let mut sends = Vec::new();
     for n in 0..total {
         tick.tick().await;
-        let (app_http, base, pairs, started, took) =
-            (app.http.clone(), app.url(""), pairs.clone(), started.clone(), send_latencies.clone());
+        let (app_http, base, pairs, started, took) = (
+            app.http.clone(),
+            app.url(""),
+            pairs.clone(),
+            started.clone(),
+            send_latencies.clone(),
+        );
         sends.push(tokio::spawn(async move {
             let (sender, conversation) = &pairs[n as usize % PAIRS];
             let at = Instant::now();
@@ -207,13 +268,24 @@ async fn gateway_memory_and_delivery_latency() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let delivered = arrivals.lock().unwrap().clone();
     let took = send_latencies.lock().unwrap().clone();
-    row(&format!("send answered (POST …/messages), {RATE}/s"), &took, secs, total as usize);
     row(
-        &format!("send → member's socket, {RATE}/s, {} idle connections open", idle_sockets.len()),
+        &format!("send answered (POST …/messages), {RATE}/s"),
+        &took,
+        secs,
+        total as usize,
+    );
+    row(
+        &format!(
+            "send → member's socket, {RATE}/s, {} idle connections open",
+            idle_sockets.len()
+        ),
         &delivered,
         secs,
         total as usize,
     );
-    println!("\ngateway RSS at the end: {:.1} MiB", rss_kib(gateway.worker.pid()) as f64 / 1024.0);
+    println!(
+        "\ngateway RSS at the end: {:.1} MiB",
+        rss_kib(gateway.worker.pid()) as f64 / 1024.0
+    );
     drop(idle_sockets);
 }
