@@ -113,6 +113,10 @@ impl Feed {
 
     async fn pull(&self) -> Result<()> {
         let mut c = self.cursor.lock().await;
+        self.pull_locked(&mut c).await
+    }
+
+    async fn pull_locked(&self, c: &mut Cursor) -> Result<()> {
         loop {
             let hinted = self.hinted.swap(false, Ordering::AcqRel);
             let snapshot = c.db.query(SNAPSHOT_SQL, &[]).await?;
@@ -124,7 +128,7 @@ impl Feed {
             let full = if boundary == c.token {
                 false
             } else {
-                self.pull_range(&mut c, boundary.clone()).await?
+                self.pull_range(c, boundary.clone()).await?
             };
             c.quick = if c.target > xid(&c.token) {
                 (c.quick * 2).clamp(Duration::from_millis(2), Duration::from_millis(200))
@@ -173,14 +177,20 @@ impl Feed {
         Ok(full)
     }
 
-    /// Registers a connection at the cursor (so no pull runs meanwhile): answers the
-    /// registration and the cursor, below which the connection must catch up itself.
+    /// Registers a connection at the cursor (so no pull runs meanwhile), after bringing the
+    /// cursor up to now (so `ready` means caught up with everything committed before it): answers
+    /// the registration and the cursor, below which the connection must catch up itself.
     pub async fn register(
         &self,
         user: Uuid,
         session: Uuid,
     ) -> Result<(Registration, String), &'static str> {
-        let c = self.cursor.lock().await;
+        let mut c = self.cursor.lock().await;
+        if let Err(e) = self.pull_locked(&mut c).await {
+            // Not fatal: the connection starts at the cursor as it is, and the next pull goes on.
+            tracing::warn!("realtime feed: pull before a registration failed ({e:#})");
+            c.db.reset();
+        }
         let registration = self.hub.register(user, session)?;
         Ok((registration, c.token.clone()))
     }
