@@ -7,12 +7,18 @@
 //! then marks the row (or deletes it when it carries a one-time secret). At least once: a crash
 //! between confirm and mark republishes, and consumers dedupe on the event id. A broker or
 //! database restart ends the session; the relay reconnects with backoff and carries on.
+//!
+//! It also listens on `nexgate_outbox` ([`nexgate_events::outbox::RELAY_CHANNEL`]): a hot path that
+//! leaves its events to the relay *now* (`Outbox::leave_to_relay_now`) sends
+//! `<schema>:<id>,<id>...` in its transaction, and the relay publishes exactly those rows the moment
+//! they commit, over its one AMQP channel, instead of the component opening an MQTT connection.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use futures::StreamExt;
 use lapin::types::FieldTable;
-use tokio_postgres::NoTls;
+use tokio_postgres::{AsyncMessage, NoTls, Row, Transaction};
 
 use nexgate_bus as bus;
 
@@ -50,28 +56,63 @@ pub async fn run(settings: RelaySettings) -> Result<()> {
     Ok(())
 }
 
-/// Connects to both stores and runs passes until one of them is lost.
+/// Connects to both stores and runs passes until one of them is lost; between passes, publishes
+/// the rows that notices name.
 async fn session(settings: &RelaySettings) -> Result<()> {
     let (_conn, channel) = bus::connect(&settings.amqp_url).await?;
-    let (mut client, conn) = tokio_postgres::connect(&settings.database_url, NoTls)
+    let (mut client, mut conn) = tokio_postgres::connect(&settings.database_url, NoTls)
         .await
         .context("relay: cannot connect to PostgreSQL")?;
-    let db_task = tokio::spawn(conn);
+    let (notices_tx, mut notices) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let db_task = tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    let _ = notices_tx.send(n.payload().to_string());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("relay: database connection ended: {e}");
+                    break;
+                }
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {}", nexgate_events::outbox::RELAY_CHANNEL))
+        .await?;
     tracing::info!("relay: ready");
     let mut failed = 0;
+    let mut pass_now = true;
     let lost = loop {
-        match pass(&mut client, &channel, settings.stale_after).await {
+        let step = if pass_now {
+            pass(&mut client, &channel, settings.stale_after).await
+        } else {
+            tokio::select! {
+                _ = tokio::time::sleep(settings.interval) => {
+                    pass(&mut client, &channel, settings.stale_after).await
+                }
+                notice = notices.recv() => {
+                    let Some(first) = notice else {
+                        break anyhow::anyhow!("the database connection ended");
+                    };
+                    let mut batch = vec![first];
+                    while let Ok(more) = notices.try_recv() {
+                        batch.push(more);
+                    }
+                    publish_noticed(&mut client, &channel, &batch).await
+                }
+            }
+        };
+        match step {
             Ok(r) => {
                 failed = 0;
-                if r.republished > 0 {
-                    tracing::info!("relay: republished {} events", r.republished)
-                }
-                if r.full {
-                    continue;
-                }
+                pass_now = r.full;
             }
             Err(e) => {
                 failed += 1;
+                pass_now = false;
                 let gone = client.is_closed() || !channel.status().connected();
                 if gone || failed >= FAILED_PASSES_BEFORE_RECONNECT {
                     break e;
@@ -79,10 +120,48 @@ async fn session(settings: &RelaySettings) -> Result<()> {
                 tracing::warn!("relay pass failed: {e:#}");
             }
         }
-        tokio::time::sleep(settings.interval).await;
     };
     db_task.abort();
     Err(lost.context("relay pass"))
+}
+
+/// Publishes the rows notices name (`<schema>:<id>,<id>...`), if still unpublished and not
+/// being published by a pass.
+pub async fn publish_noticed(
+    client: &mut tokio_postgres::Client,
+    channel: &lapin::Channel,
+    notices: &[String],
+) -> Result<PassReport> {
+    let mut by_schema: std::collections::BTreeMap<&str, Vec<uuid::Uuid>> = Default::default();
+    for notice in notices {
+        let Some((schema, ids)) = notice.split_once(':') else {
+            continue;
+        };
+        if schema.is_empty() || !schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            continue;
+        }
+        let ids = ids
+            .split(',')
+            .filter_map(|id| id.parse::<uuid::Uuid>().ok());
+        by_schema.entry(schema).or_default().extend(ids);
+    }
+    let mut report = PassReport::default();
+    for (schema, ids) in by_schema {
+        let tx = client.transaction().await?;
+        let quoted = format!("\"{schema}\"");
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT id, topic, payload::text, purge_after_publish FROM {quoted}.outbox
+                     WHERE id = ANY($1) AND published_at IS NULL ORDER BY created_at FOR UPDATE SKIP LOCKED"
+                ),
+                &[&ids],
+            )
+            .await?;
+        report.republished += publish_rows(&tx, channel, schema, &rows).await?;
+        tx.commit().await?;
+    }
+    Ok(report)
 }
 
 /// One pass over every outbox the relay's role can see.
@@ -117,45 +196,59 @@ pub async fn pass(
             )
             .await?;
         report.full |= rows.len() as i64 == BATCH_ROWS_MAX;
-        for row in &rows {
-            let id: uuid::Uuid = row.get(0);
-            let topic: String = row.get(1);
-            let payload: String = row.get(2);
-            let purge: bool = row.get(3);
-            let key = bus::routing_key_for_topic(&topic);
-            match bus::publish_confirmed(
-                channel,
-                bus::TOPIC_EXCHANGE,
-                &key,
-                payload.as_bytes(),
-                FieldTable::default(),
-            )
-            .await
-            {
-                Ok(()) => {
-                    if purge {
-                        tx.execute(
-                            &format!("DELETE FROM {quoted}.outbox WHERE id = $1"),
-                            &[&id],
-                        )
-                        .await?;
-                    } else {
-                        tx.execute(
-                            &format!("UPDATE {quoted}.outbox SET published_at = now(), publish_attempts = publish_attempts + 1 WHERE id = $1"),
-                            &[&id],
-                        )
-                        .await?;
-                    }
-                    report.republished += 1;
-                }
-                Err(e) => {
-                    tx.execute(&format!("UPDATE {quoted}.outbox SET publish_attempts = publish_attempts + 1 WHERE id = $1"), &[&id])
-                        .await?;
-                    tracing::warn!("relay: publishing event {id} from {schema} failed: {e:#}");
-                }
-            }
-        }
+        report.republished += publish_rows(&tx, channel, &schema, &rows).await?;
         tx.commit().await?;
     }
     Ok(report)
+}
+
+/// Publishes rows `(id, topic, payload, purge_after_publish)` taken from `schema`'s outbox in `tx`,
+/// each confirmed by the broker, then marks (or deletes) them; answers how many went out.
+async fn publish_rows(
+    tx: &Transaction<'_>,
+    channel: &lapin::Channel,
+    schema: &str,
+    rows: &[Row],
+) -> Result<usize> {
+    let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+    let mut published = 0;
+    for row in rows {
+        let id: uuid::Uuid = row.get(0);
+        let topic: String = row.get(1);
+        let payload: String = row.get(2);
+        let purge: bool = row.get(3);
+        let key = bus::routing_key_for_topic(&topic);
+        match bus::publish_confirmed(
+            channel,
+            bus::TOPIC_EXCHANGE,
+            &key,
+            payload.as_bytes(),
+            FieldTable::default(),
+        )
+        .await
+        {
+            Ok(()) => {
+                if purge {
+                    tx.execute(
+                        &format!("DELETE FROM {quoted}.outbox WHERE id = $1"),
+                        &[&id],
+                    )
+                    .await?;
+                } else {
+                    tx.execute(
+                        &format!("UPDATE {quoted}.outbox SET published_at = now(), publish_attempts = publish_attempts + 1 WHERE id = $1"),
+                        &[&id],
+                    )
+                    .await?;
+                }
+                published += 1;
+            }
+            Err(e) => {
+                tx.execute(&format!("UPDATE {quoted}.outbox SET publish_attempts = publish_attempts + 1 WHERE id = $1"), &[&id])
+                    .await?;
+                tracing::warn!("relay: publishing event {id} from {schema} failed: {e:#}");
+            }
+        }
+    }
+    Ok(published)
 }

@@ -14,12 +14,19 @@ use serde_json::{json, Value};
 struct World {
     app: TestApp,
     observer: EventObserver,
+    _relay: nexgate_tests::Worker,
 }
 
+/// The app and its relay (a send's events are published by the relay the moment they commit).
 async fn world() -> World {
     let app = TestApp::start(Manifest::App).await;
+    let relay = app.worker("relay", &[]);
     let observer = app.observe_events().await;
-    World { app, observer }
+    World {
+        app,
+        observer,
+        _relay: relay,
+    }
 }
 
 impl World {

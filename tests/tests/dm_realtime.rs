@@ -18,13 +18,21 @@ const WITHIN: Duration = Duration::from_secs(10);
 struct World {
     app: TestApp,
     observer: EventObserver,
+    _relay: nexgate_tests::Worker,
 }
 
 impl World {
+    /// The app and its relay, with its default pace (a pass every second for rows five seconds
+    /// old): a send's events reach the gateway through the relay's notice path, at once.
     async fn new() -> World {
         let app = TestApp::start(Manifest::App).await;
+        let relay = app.worker("relay", &[]);
         let observer = app.observe_events().await;
-        World { app, observer }
+        World {
+            app,
+            observer,
+            _relay: relay,
+        }
     }
 
     async fn user(&mut self) -> User {
@@ -114,7 +122,8 @@ async fn members_receive_every_change_as_sync_returns_it_and_strangers_nothing()
     assert_eq!(texts(&got), ["hello bob"], "{got:?}");
     assert_eq!(got[0]["conversation_id"], json!(conversation));
     assert_eq!(got[0]["message"]["sender_id"], json!(alice.user_id));
-    eprintln!("send -> socket: {:?}", started.elapsed());
+    // Through the relay's notice, not its five-second pass (nor the gateway's one-second poll).
+    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
 
     // An edit, a reaction, a read pointer and an unsend, each pushed to the members.
     let edit = w

@@ -150,6 +150,7 @@ async fn gateway_memory_and_delivery_latency() {
     )
     .await;
     let mut observer = app.observe_events().await;
+    let _relay = app.worker("relay", &[]);
     let gateway = app
         .realtime_with(&[("NEXGATE_REALTIME_MAX_CONNECTIONS_PER_USER", "100000")])
         .await;

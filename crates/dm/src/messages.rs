@@ -7,9 +7,9 @@
 
 use nexgate_authn::authenticate;
 use nexgate_events::catalogue::dm::{MessageCreated, ReactionCreated, ReactionRemoved};
-use nexgate_events::outbox::{with_events, Outbox};
+use nexgate_events::outbox::with_events;
 use nexgate_platform::body::{json_body, json_response as json, query_param, query_string};
-use nexgate_platform::db::{open_from_variables as db, query, transaction, TIMESTAMP_FORMAT};
+use nexgate_platform::db::{open_from_variables as db, query, TIMESTAMP_FORMAT};
 use nexgate_platform::ids::{new_id, parse_id};
 use nexgate_platform::Problem;
 use serde::Deserialize;
@@ -40,27 +40,10 @@ struct NewMessage {
     card: Option<Card>,
 }
 
-/// What a send leaves for after its answer: publishing its events (docs/dm.md, "Speed"). The
-/// outbox row is committed with the message, so if this never runs the relay publishes it.
-pub struct AfterSend {
-    conn: Connection,
-    events: Outbox,
-}
-
-impl AfterSend {
-    pub fn publish(self) {
-        self.events.publish(&self.conn);
-    }
-}
-
 /// `POST /dm/conversations/{id}/messages {client_id, text?, media_ids?, card?, reply_to?}` (text,
 /// media or a card): 201 with the message, or 200 with the same message when this client id was
-/// sent before; and what is left to do once the client has that answer.
-pub async fn send(
-    req: &Request,
-    id: &str,
-    component: &str,
-) -> Result<(Response, Option<AfterSend>), Problem> {
+/// sent before.
+pub async fn send(req: &Request, id: &str, component: &str) -> Result<Response, Problem> {
     let ctx = authenticate(req)?;
     let conversation = parse_id("id", id)?;
     let b: NewMessage = json_body(req)?;
@@ -83,7 +66,7 @@ pub async fn send(
     let conn = db()?;
     let m = membership(&conn, ctx.user_id, conversation, &["active"])?;
     if let Some(found) = by_client_id(&conn, ctx.user_id, &client_id)? {
-        return Ok((again(&conn, ctx.user_id, conversation, found).await?, None));
+        return again(&conn, ctx.user_id, conversation, found).await;
     }
     if !crate::conversations::may_send_direct(&conn, ctx.user_id, m.other)? {
         return Err(
@@ -97,8 +80,10 @@ pub async fn send(
     }
     crate::media::attach_all(ctx.user_id, conversation, &b.media_ids).await?;
     let message = new_id();
-    let mut events = Outbox::new(crate::SCHEMA, component)?;
-    let sent = transaction(&conn, |conn| -> Result<_, Problem> {
+    let sent = with_events(&conn, crate::SCHEMA, component, |conn, events| {
+        // The relay publishes this send's events the moment it commits (a notice, not an MQTT
+        // connection per message: docs/dm.md, "Speed").
+        events.leave_to_relay_now();
         let seq: i64 = query(
             conn,
             "UPDATE dm.conversations SET last_seq = last_seq + 1, last_message_at = now()
@@ -188,11 +173,8 @@ pub async fn send(
         Ok(Ok(()))
     })?;
     match sent {
-        Ok(()) => {
-            let answer = json(201, &one(&conn, ctx.user_id, message).await?);
-            Ok((answer, Some(AfterSend { conn, events })))
-        }
-        Err(found) => Ok((again(&conn, ctx.user_id, conversation, found).await?, None)),
+        Ok(()) => Ok(json(201, &one(&conn, ctx.user_id, message).await?)),
+        Err(found) => again(&conn, ctx.user_id, conversation, found).await,
     }
 }
 

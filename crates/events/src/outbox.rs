@@ -141,6 +141,7 @@ pub struct Outbox {
     publisher: Publisher,
     recorded: Vec<Envelope>,
     relay_only: bool,
+    relay_now: bool,
 }
 
 impl Outbox {
@@ -151,6 +152,7 @@ impl Outbox {
             publisher: Publisher::from_variables(component).map_err(Problem::internal)?,
             recorded: Vec::new(),
             relay_only: false,
+            relay_now: false,
         })
     }
 
@@ -234,6 +236,34 @@ impl Outbox {
         self.relay_only = true;
     }
 
+    /// Leaves what is recorded to the relay, now: the transaction also sends
+    /// `NOTIFY nexgate_outbox, '<schema>:<id>,...'`, which a listening relay receives at `COMMIT`
+    /// and answers by publishing exactly those rows over its one AMQP channel (a few
+    /// milliseconds). For hot paths whose events are needed at once (a direct message wakes the
+    /// real-time gateway) but which cannot afford an MQTT connection per request (each costs the
+    /// broker more CPU than the rest of the request; docs/events.md, "Transport"). Should no
+    /// relay be listening, the rows go out at its next pass like any left to it.
+    pub fn leave_to_relay_now(&mut self) {
+        self.relay_only = true;
+        self.relay_now = true;
+    }
+
+    /// Inside the transaction, after the rows: the notice [`Outbox::leave_to_relay_now`] promises.
+    pub fn notify_relay(&self, conn: &Connection) -> Result<(), Problem> {
+        if !self.relay_now || self.recorded.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = self.recorded.iter().map(|e| e.id.to_string()).collect();
+        conn.execute(
+            "SELECT pg_notify($1, $2)",
+            &[
+                ParameterValue::Str(RELAY_CHANNEL.to_string()),
+                ParameterValue::Str(format!("{}:{}", self.schema, ids.join(","))),
+            ],
+        )?;
+        Ok(())
+    }
+
     /// After `COMMIT`: publishes what was recorded (the relay retries what is not acknowledged),
     /// unless it was left to the relay.
     pub fn publish(self, conn: &Connection) {
@@ -242,6 +272,9 @@ impl Outbox {
         }
     }
 }
+
+/// The channel of [`Outbox::leave_to_relay_now`]'s notices: `<schema>:<event id>,<event id>...`.
+pub const RELAY_CHANNEL: &str = "nexgate_outbox";
 
 /// Runs `work` in one transaction with an outbox of `component` in `schema`; what it records is
 /// published after the commit. The one way a handler writes and announces in one step.
@@ -252,7 +285,11 @@ pub fn with_events<T>(
     work: impl FnOnce(&Connection, &mut Outbox) -> Result<T, Problem>,
 ) -> Result<T, Problem> {
     let mut events = Outbox::new(schema, component)?;
-    let done = nexgate_platform::db::transaction(conn, |conn| work(conn, &mut events))?;
+    let done = nexgate_platform::db::transaction(conn, |conn| -> Result<T, Problem> {
+        let done = work(conn, &mut events)?;
+        events.notify_relay(conn)?;
+        Ok(done)
+    })?;
     events.publish(conn);
     Ok(done)
 }

@@ -29,7 +29,6 @@ pub mod payables;
 pub mod problem;
 pub mod public_media;
 pub mod rate_limit;
-pub mod respond;
 pub mod routes;
 pub mod sigv4;
 pub mod storage;

@@ -4,10 +4,9 @@
 // The #[http_component] export glue is generated unsafe code.
 #![allow(unsafe_code)]
 
-use nexgate_platform::respond::{read_request, respond_then};
 use nexgate_platform::routes::{find, unrouted, Table};
 use nexgate_platform::Problem;
-use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
 /// This component's id in spin.toml (its MQTT client id).
@@ -20,38 +19,18 @@ const ROUTES: &Table = &[
 ];
 
 #[http_component]
-async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
-    let req = match read_request(incoming).await {
-        Ok(req) => req,
-        Err(refused) => return respond_then(out, refused, async {}).await,
-    };
+async fn handle(req: Request) -> Response {
     let route = match find(ROUTES, req.method(), req.path()) {
         Ok(route) => route,
-        Err(problem) => return respond_then(out, problem.into_response(), async {}).await,
+        Err(problem) => return problem.into_response(),
     };
     let id = route.param("id");
     match route.key() {
-        // The answer goes out once the message is committed; its events are published after
-        // (docs/dm.md, "Speed").
         ("POST", "/dm/conversations/{id}/messages") => {
-            match nexgate_dm::messages::send(&req, id, COMPONENT).await {
-                Ok((answer, after)) => {
-                    respond_then(out, answer, async move {
-                        if let Some(after) = after {
-                            after.publish();
-                        }
-                    })
-                    .await
-                }
-                Err(problem) => respond_then(out, problem.into_response(), async {}).await,
-            }
+            nexgate_dm::messages::send(&req, id, COMPONENT).await
         }
-        ("GET", "/dm/conversations/{id}/messages") => {
-            let answer = nexgate_dm::messages::list(&req, id)
-                .await
-                .unwrap_or_else(Problem::into_response);
-            respond_then(out, answer, async {}).await
-        }
-        _ => respond_then(out, unrouted(&route).into_response(), async {}).await,
+        ("GET", "/dm/conversations/{id}/messages") => nexgate_dm::messages::list(&req, id).await,
+        _ => Err(unrouted(&route)),
     }
+    .unwrap_or_else(Problem::into_response)
 }
