@@ -41,7 +41,8 @@ static PULL_SQL: LazyLock<String> =
     LazyLock::new(|| changes_sql("m.user_id", "$1::text", "$2::text", "$3"));
 static CATCH_UP_SQL: LazyLock<String> =
     LazyLock::new(|| changes_sql("$1", "$2::text", "$3::text", "$4"));
-const SNAPSHOT_SQL: &str = "SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax
+const SNAPSHOT_SQL: &str =
+    "SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax
      FROM pg_current_snapshot() s";
 
 pub struct Feed {
@@ -145,13 +146,9 @@ impl Feed {
     /// Reads `[cursor, boundary)` (at most [`PULL_MAX`]), delivers it, moves the cursor; answers
     /// whether more is waiting.
     async fn pull_range(&self, c: &mut Cursor, boundary: String) -> Result<bool> {
-        let rows = c
-            .db
-            .query(
-                PULL_SQL.as_str(),
-                &[&c.token, &boundary, &(PULL_MAX + 1)],
-            )
-            .await?;
+        let rows =
+            c.db.query(PULL_SQL.as_str(), &[&c.token, &boundary, &(PULL_MAX + 1)])
+                .await?;
         let full = rows.len() as i64 > PULL_MAX;
         let next: String = if full {
             rows[PULL_MAX as usize].get("txid")

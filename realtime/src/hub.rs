@@ -102,8 +102,7 @@ impl Hub {
         if let Some(mine) = users.get_mut(&user) {
             let before = mine.len();
             mine.retain(|r| r.id != id);
-            self.total
-                .fetch_sub(before - mine.len(), Ordering::Relaxed);
+            self.total.fetch_sub(before - mine.len(), Ordering::Relaxed);
             if mine.is_empty() {
                 users.remove(&user);
             }
@@ -115,7 +114,10 @@ impl Hub {
         let users = self.users();
         for r in users.get(&user).into_iter().flatten() {
             if r.outbound.try_send(frame.clone()).is_err() {
-                r.cut(close::TOO_SLOW, "too slow: reconnect and resync from your last token");
+                r.cut(
+                    close::TOO_SLOW,
+                    "too slow: reconnect and resync from your last token",
+                );
             }
         }
     }
@@ -135,12 +137,7 @@ impl Hub {
 
     /// The sessions behind the open connections.
     pub fn sessions(&self) -> Vec<Uuid> {
-        let mut sessions: Vec<Uuid> = self
-            .users()
-            .values()
-            .flatten()
-            .map(|r| r.session)
-            .collect();
+        let mut sessions: Vec<Uuid> = self.users().values().flatten().map(|r| r.session).collect();
         sessions.sort();
         sessions.dedup();
         sessions

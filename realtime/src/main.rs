@@ -38,12 +38,20 @@ use nexgate_authn::jwt::TokenVerifier;
 const WORKER: &str = "realtime";
 
 #[derive(Parser, Clone)]
-#[command(name = "nexgate-realtime", version, about = "Nexgate's real-time gateway")]
+#[command(
+    name = "nexgate-realtime",
+    version,
+    about = "Nexgate's real-time gateway"
+)]
 pub struct Args {
     #[command(flatten)]
     queues: nexgate_bus::QueueArgs,
     /// Where it listens; the WebSocket path is `/dm/stream`.
-    #[arg(long, env = "NEXGATE_REALTIME_LISTEN", default_value = "127.0.0.1:3100")]
+    #[arg(
+        long,
+        env = "NEXGATE_REALTIME_LISTEN",
+        default_value = "127.0.0.1:3100"
+    )]
     listen: SocketAddr,
     /// The core database as the read-only `nexgate_realtime`.
     #[arg(long, env = "NEXGATE_REALTIME_DB_URL", hide_env_values = true)]
@@ -54,7 +62,11 @@ pub struct Args {
         default_value = "redis://127.0.0.1:6379"
     )]
     redis_url: String,
-    #[arg(long, env = "SPIN_VARIABLE_REDIS_KEY_PREFIX", default_value = "nexgate:")]
+    #[arg(
+        long,
+        env = "SPIN_VARIABLE_REDIS_KEY_PREFIX",
+        default_value = "nexgate:"
+    )]
     redis_key_prefix: String,
     /// The JWKS that verifies access tokens (the app's `jwt_public_keys`).
     #[arg(long, env = "SPIN_VARIABLE_JWT_PUBLIC_KEYS", hide_env_values = true)]
@@ -70,7 +82,11 @@ pub struct Args {
     #[command(flatten)]
     limits: socket::Limits,
     /// How often the sessions behind open sockets are checked against `auth.live_sessions`.
-    #[arg(long, env = "NEXGATE_REALTIME_SESSION_CHECK_MS", default_value_t = 2_000)]
+    #[arg(
+        long,
+        env = "NEXGATE_REALTIME_SESSION_CHECK_MS",
+        default_value_t = 2_000
+    )]
     session_check_ms: u64,
     /// The feed's poll when no event woke it (events lost or not sent, e.g. an erasure's).
     #[arg(long, env = "NEXGATE_REALTIME_POLL_MS", default_value_t = 1_000)]
@@ -87,21 +103,27 @@ async fn main() -> Result<()> {
         .init();
     let args = Args::parse();
     args.queues.check_worker(WORKER)?;
-    let verifier = TokenVerifier::from_jwks_json(
-        &args.jwt_public_keys,
-        &args.jwt_issuer,
-        &args.jwt_audience,
-    )
-    .map_err(|e| anyhow::anyhow!("SPIN_VARIABLE_JWT_PUBLIC_KEYS: {e}"))?;
+    let verifier =
+        TokenVerifier::from_jwks_json(&args.jwt_public_keys, &args.jwt_issuer, &args.jwt_audience)
+            .map_err(|e| anyhow::anyhow!("SPIN_VARIABLE_JWT_PUBLIC_KEYS: {e}"))?;
     let hub = Arc::new(hub::Hub::new(args.limits.clone()));
     let feed = Arc::new(
-        feed::Feed::start(&args.db_url, hub.clone(), Duration::from_millis(args.poll_ms))
-            .await
-            .context("the feed cannot read the database")?,
+        feed::Feed::start(
+            &args.db_url,
+            hub.clone(),
+            Duration::from_millis(args.poll_ms),
+        )
+        .await
+        .context("the feed cannot read the database")?,
     );
     let typing = Arc::new(
-        typing::Typing::new(&args.redis_url, &args.redis_key_prefix, &args.db_url, hub.clone())
-            .context("redis")?,
+        typing::Typing::new(
+            &args.redis_url,
+            &args.redis_key_prefix,
+            &args.db_url,
+            hub.clone(),
+        )
+        .context("redis")?,
     );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -173,8 +195,14 @@ async fn shut_down_on_signal(hub: Arc<hub::Hub>) {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    tracing::info!("realtime: shutting down; closing {} connections", hub.connections());
-    hub.cut_all(frames::close::GOING_AWAY, "restarting: reconnect and resync");
+    tracing::info!(
+        "realtime: shutting down; closing {} connections",
+        hub.connections()
+    );
+    hub.cut_all(
+        frames::close::GOING_AWAY,
+        "restarting: reconnect and resync",
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     std::process::exit(0);
 }

@@ -40,13 +40,25 @@ pub const PATH: &str = "/dm/stream";
 #[derive(clap::Args, Clone, Debug)]
 pub struct Limits {
     /// Connections this replica holds at most.
-    #[arg(long, env = "NEXGATE_REALTIME_MAX_CONNECTIONS", default_value_t = 20_000)]
+    #[arg(
+        long,
+        env = "NEXGATE_REALTIME_MAX_CONNECTIONS",
+        default_value_t = 20_000
+    )]
     pub max_connections: usize,
     /// Connections one user holds at most (devices, tabs).
-    #[arg(long, env = "NEXGATE_REALTIME_MAX_CONNECTIONS_PER_USER", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "NEXGATE_REALTIME_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 5
+    )]
     pub max_connections_per_user: usize,
     /// Largest frame (and message) a client may send, in bytes.
-    #[arg(long, env = "NEXGATE_REALTIME_MAX_FRAME_BYTES", default_value_t = 4_096)]
+    #[arg(
+        long,
+        env = "NEXGATE_REALTIME_MAX_FRAME_BYTES",
+        default_value_t = 4_096
+    )]
     pub max_frame_bytes: usize,
     /// Frames a client may send per second (twice that in a burst).
     #[arg(long, env = "NEXGATE_REALTIME_FRAMES_PER_SECOND", default_value_t = 10)]
@@ -54,15 +66,27 @@ pub struct Limits {
     /// Frames queued for a connection before it counts as too slow and is cut.
     #[arg(long, env = "NEXGATE_REALTIME_OUTBOUND_FRAMES", default_value_t = 256)]
     pub outbound_frames: usize,
-    #[arg(long, env = "NEXGATE_REALTIME_AUTH_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "NEXGATE_REALTIME_AUTH_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
     pub auth_timeout_ms: u64,
     #[arg(long, env = "NEXGATE_REALTIME_HEARTBEAT_MS", default_value_t = 20_000)]
     pub heartbeat_ms: u64,
     /// A connection that sent nothing (not even a pong) for this long is closed.
-    #[arg(long, env = "NEXGATE_REALTIME_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    #[arg(
+        long,
+        env = "NEXGATE_REALTIME_IDLE_TIMEOUT_MS",
+        default_value_t = 60_000
+    )]
     pub idle_timeout_ms: u64,
     /// A write that takes longer cuts the connection.
-    #[arg(long, env = "NEXGATE_REALTIME_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "NEXGATE_REALTIME_WRITE_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
     pub write_timeout_ms: u64,
 }
 
@@ -88,6 +112,8 @@ struct Session {
 }
 
 impl Gateway {
+    // The handshake callback's types are tungstenite's (`Callback`), large error and all.
+    #[allow(clippy::result_large_err)]
     pub async fn serve(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
         // Small buffers: an idle connection should cost a few KiB, not tungstenite's default
         // 128 KiB read buffer (10,000 connections would need 1.3 GB for that alone). Writes go out
@@ -116,6 +142,7 @@ impl Gateway {
         self.run(ws).await;
     }
 
+    #[allow(clippy::result_large_err)]
     fn check_handshake(&self, req: &Request, resp: Response) -> Result<Response, ErrorResponse> {
         let refuse = |status: u16, why: &str| {
             let mut r = ErrorResponse::new(Some(why.to_string()));
@@ -301,10 +328,9 @@ impl Gateway {
                 typed.insert(conversation_id, now);
                 match self.typing.publish(session.user, conversation_id).await {
                     Ok(true) => Ok(()),
-                    Ok(false) => self.reply(
-                        session,
-                        frames::error("not_found", "no such conversation"),
-                    ),
+                    Ok(false) => {
+                        self.reply(session, frames::error("not_found", "no such conversation"))
+                    }
                     Err(e) => {
                         tracing::warn!("realtime: typing not published ({e:#})");
                         Ok(())
@@ -378,7 +404,10 @@ async fn write(
     }
     first.push(frames::ready(&start));
     for frame in first {
-        if !matches!(timeout(write_timeout, sink.send(Message::text(frame))).await, Ok(Ok(()))) {
+        if !matches!(
+            timeout(write_timeout, sink.send(Message::text(frame))).await,
+            Ok(Ok(()))
+        ) {
             return;
         }
     }

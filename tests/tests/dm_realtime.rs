@@ -123,7 +123,11 @@ async fn members_receive_every_change_as_sync_returns_it_and_strangers_nothing()
     assert_eq!(got[0]["conversation_id"], json!(conversation));
     assert_eq!(got[0]["message"]["sender_id"], json!(alice.user_id));
     // Through the relay's notice, not its five-second pass (nor the gateway's one-second poll).
-    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
 
     // An edit, a reaction, a read pointer and an unsend, each pushed to the members.
     let edit = w

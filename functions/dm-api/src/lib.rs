@@ -64,7 +64,9 @@ async fn handle(req: Request) -> Response {
         ("PATCH", "/dm/messages/{id}") => messages::edit(&req, id, COMPONENT).await,
         ("DELETE", "/dm/messages/{id}") => messages::delete(&req, id, COMPONENT).await,
         ("PUT", "/dm/messages/{id}/reaction") => messages::react(&req, id, true, COMPONENT).await,
-        ("DELETE", "/dm/messages/{id}/reaction") => messages::react(&req, id, false, COMPONENT).await,
+        ("DELETE", "/dm/messages/{id}/reaction") => {
+            messages::react(&req, id, false, COMPONENT).await
+        }
         ("GET", "/dm/search") => messages::search(&req),
         ("PUT", "/dm/settings") => conversations::settings(&req),
         ("GET", "/dm/sync") => sync::sync(&req),
