@@ -23,9 +23,21 @@ if ! pg_running; then
 fi
 psql_admin() { su postgres -c "psql -v ON_ERROR_STOP=1 -qtA $*"; }
 current_max="$(psql_admin "-c 'SHOW max_connections'")"
+# Shared buffers in MiB: the packaged default (128 MiB) is sized for a small machine; the search
+# and the lists read tables of hundreds of MiB (bench/README.md, direct messages).
+current_buffers_mb="$(psql_admin "-c \"SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'\"")"
+restart=0
 if [ "$current_max" -lt "$PG_MAX_CONNECTIONS" ]; then
     note "raising max_connections from $current_max to $PG_MAX_CONNECTIONS (side-by-side test runs)"
     psql_admin "-c 'ALTER SYSTEM SET max_connections = $PG_MAX_CONNECTIONS'"
+    restart=1
+fi
+if [ "$current_buffers_mb" -lt "$PG_SHARED_BUFFERS_MB" ]; then
+    note "raising shared_buffers from ${current_buffers_mb} MiB to ${PG_SHARED_BUFFERS_MB} MiB"
+    psql_admin "-c \"ALTER SYSTEM SET shared_buffers = '${PG_SHARED_BUFFERS_MB}MB'\""
+    restart=1
+fi
+if [ "$restart" = 1 ]; then
     pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main restart || fail "PostgreSQL did not restart"
 fi
 
