@@ -33,9 +33,6 @@ use crate::hub::{Hub, Registration};
 const PULL_MAX: i64 = 5_000;
 /// Changes per catch-up frame.
 const CATCH_UP_PAGE: i64 = 500;
-/// How often every connection is told the cursor (a `token` frame), so an idle client's
-/// token stays recent and its resync short.
-const TOKEN_EVERY: Duration = Duration::from_secs(15);
 
 static PULL_SQL: LazyLock<String> =
     LazyLock::new(|| changes_sql("m.user_id", "$1::text", "$2::text", "$3"));
@@ -52,6 +49,9 @@ pub struct Feed {
     cursor: Mutex<Cursor>,
     woken: Notify,
     hinted: AtomicBool,
+    /// The cursor once a pull's frames are all queued: whoever reads it and then finds a
+    /// connection's queue empty knows that connection has been sent everything below it.
+    delivered: std::sync::Mutex<String>,
     catch_ups: Pool,
 }
 
@@ -61,7 +61,6 @@ struct Cursor {
     /// The `xmax` the boundary must pass before the feed stops pulling quickly.
     target: u64,
     quick: Duration,
-    told: std::time::Instant,
 }
 
 impl Feed {
@@ -74,15 +73,20 @@ impl Feed {
             poll,
             cursor: Mutex::new(Cursor {
                 db,
-                token,
+                token: token.clone(),
                 target: 0,
                 quick: Duration::ZERO,
-                told: std::time::Instant::now(),
             }),
             woken: Notify::new(),
             hinted: AtomicBool::new(false),
+            delivered: std::sync::Mutex::new(token.clone()),
             catch_ups: Pool::new(db_url, 4),
         })
+    }
+
+    /// The cursor below which every change has been queued to every connection.
+    pub fn delivered(&self) -> String {
+        self.delivered.lock().expect("token lock").clone()
     }
 
     /// A DM event arrived: pull now.
@@ -166,10 +170,7 @@ impl Feed {
             let frame: Arc<str> = frames::changes(&changes, &next).into();
             self.hub.send(viewer, &frame);
         }
-        if c.told.elapsed() >= TOKEN_EVERY {
-            self.hub.broadcast(&frames::token(&next).into());
-            c.told = std::time::Instant::now();
-        }
+        *self.delivered.lock().expect("token lock") = next.clone();
         c.token = next;
         Ok(full)
     }

@@ -122,14 +122,6 @@ impl Hub {
         }
     }
 
-    /// Queues a frame to every connection.
-    pub fn broadcast(&self, frame: &Arc<str>) {
-        let users: Vec<Uuid> = self.users().keys().copied().collect();
-        for user in users {
-            self.send(user, frame);
-        }
-    }
-
     /// Whether this replica holds a connection of `user`.
     pub fn holds(&self, user: Uuid) -> bool {
         self.users().contains_key(&user)
