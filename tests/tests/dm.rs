@@ -886,6 +886,30 @@ async fn media_are_private_to_members_and_cards_are_live() {
         )
         .await;
     assert_eq!((empty.status, field(&empty)), (422, "text"), "{empty}");
+    // A file not ready yet (an upload started, never finished) is refused too.
+    let pending = w
+        .call(
+            &alice,
+            Method::POST,
+            "/files/uploads",
+            Some(json!({"purpose": "message", "content_type": "video/mp4", "size_bytes": 1000})),
+        )
+        .await;
+    assert_eq!(pending.status, 201, "{pending}");
+    let pending = pending.body["file"]["id"].as_str().unwrap().to_string();
+    let early = w
+        .call(
+            &alice,
+            Method::POST,
+            &path,
+            Some(json!({"client_id": "m-6", "media_ids": [pending]})),
+        )
+        .await;
+    assert_eq!(
+        (early.status, field(&early)),
+        (422, "media_ids[0]"),
+        "{early}"
+    );
     let many = w
         .call(
             &alice,

@@ -22,11 +22,11 @@ struct World {
 }
 
 impl World {
-    /// The app and its relay, with its default pace (a pass every second for rows five seconds
-    /// old): a send's events reach the gateway through the relay's notice path, at once.
+    /// The app and its relay, whose passes take only rows a minute old: a send's events reach
+    /// the gateway through the relay's notice path, at commit.
     async fn new() -> World {
         let app = TestApp::start(Manifest::App).await;
-        let relay = app.worker("relay", &[]);
+        let relay = app.worker("relay", &["--stale-after-ms", "60000"]);
         let observer = app.observe_events().await;
         World {
             app,
@@ -120,14 +120,31 @@ async fn members_receive_every_change_as_sync_returns_it_and_strangers_nothing()
         .changes_until(WITHIN, |c| c.iter().any(|c| c["kind"] == "message"))
         .await;
     assert_eq!(texts(&got), ["hello bob"], "{got:?}");
-    assert_eq!(got[0]["conversation_id"], json!(conversation));
-    assert_eq!(got[0]["message"]["sender_id"], json!(alice.user_id));
-    // Through the relay's notice, not its five-second pass (nor the gateway's one-second poll).
-    assert!(
-        started.elapsed() < Duration::from_millis(900),
-        "{:?}",
-        started.elapsed()
-    );
+    // (The opening's membership change may come in the same frame when a transaction elsewhere
+    // in the cluster held the boundary back until now.)
+    let message = got.iter().find(|c| c["kind"] == "message").unwrap();
+    assert_eq!(message["conversation_id"], json!(conversation));
+    assert_eq!(message["message"]["sender_id"], json!(alice.user_id));
+    // The event went out through the relay's notice at commit: its pass here only takes rows a
+    // minute old, so a published row proves the notice path (latency: bench/README.md).
+    let published = nexgate_tests::eventually(WITHIN, || async {
+        let row = w
+            .app
+            .db
+            .admin()
+            .await
+            .query_one(
+                "SELECT count(*) FILTER (WHERE published_at IS NOT NULL) FROM dm.outbox
+                 WHERE event_type = 'dm.message.created'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get::<_, i64>(0) == 1).then_some(())
+    })
+    .await;
+    assert!(published.is_some(), "dm.message.created not published");
+    eprintln!("send -> socket: {:?}", started.elapsed());
 
     // An edit, a reaction, a read pointer and an unsend, each pushed to the members.
     let edit = w
@@ -190,10 +207,19 @@ async fn members_receive_every_change_as_sync_returns_it_and_strangers_nothing()
 
     // What Bob's socket carried since `ready` is exactly what a sync from that token returns.
     let second = w.send(&alice, &conversation, "c-2", "still there?").await;
-    let mut socket_changes = Vec::new();
-    let mut socket = Socket::open(&gateway.url(), &bob.access_token, Some(&bob_start)).await;
-    socket_changes.append(&mut socket.1);
-    let synced = w.sync(&bob, &bob_start).await;
+    let has_second = |c: &[Value]| c.iter().any(|c| c["message"]["id"] == json!(second));
+    let (mut socket, mut socket_changes) =
+        Socket::open(&gateway.url(), &bob.access_token, Some(&bob_start)).await;
+    if !has_second(&socket_changes) {
+        // A transaction elsewhere in the cluster held the boundary back: the rest comes live.
+        socket_changes.extend(socket.changes_until(WITHIN, has_second).await);
+    }
+    let synced = nexgate_tests::eventually(WITHIN, || async {
+        let synced = w.sync(&bob, &bob_start).await;
+        has_second(&synced).then_some(synced)
+    })
+    .await
+    .expect("the sync catches up");
     let keys = |c: &[Value]| c.iter().map(key).collect::<Vec<_>>();
     assert_eq!(keys(&socket_changes), keys(&synced));
     assert!(synced.iter().any(|c| c["message"]["id"] == json!(second)));
@@ -201,6 +227,7 @@ async fn members_receive_every_change_as_sync_returns_it_and_strangers_nothing()
         synced
             .iter()
             .map(|c| c["kind"].as_str().unwrap())
+            .filter(|k| *k != "membership")
             .collect::<Vec<_>>(),
         ["message", "edit", "reaction", "read", "unsend", "message"]
     );
@@ -402,10 +429,31 @@ async fn a_gateway_killed_mid_stream_loses_nothing_for_a_client_that_resyncs() {
     let gateway = w.app.realtime_on(port, &[]).await;
     let (mut bob_socket, missed) =
         Socket::open(&gateway.url(), &bob.access_token, Some(&token)).await;
-    assert_eq!(texts(&missed), ["m6", "m7", "m8", "m9", "m10"]);
     w.send(&alice, &conversation, "k-11", "m11").await;
-    let live = bob_socket
-        .changes_until(WITHIN, |c| !texts(c).is_empty())
-        .await;
-    assert_eq!(texts(&live), ["m11"]);
+    // What was missed comes first (before `ready`, or just after it when a transaction elsewhere
+    // in the cluster still held the boundary back), then what is new: each once, in order.
+    let mut seen = texts(&missed);
+    if !seen.contains(&"m11".to_string()) {
+        let live = bob_socket
+            .changes_until(WITHIN, |c| texts(c).contains(&"m11".to_string()))
+            .await;
+        seen.extend(texts(&live));
+    }
+    assert_eq!(seen, ["m6", "m7", "m8", "m9", "m10", "m11"]);
+}
+
+#[tokio::test]
+async fn a_gateway_stopping_gracefully_tells_clients_to_reconnect() {
+    let mut w = World::new().await;
+    let user = w.user().await;
+    let gateway = w.app.realtime().await;
+    let (mut socket, _) = Socket::open(&gateway.url(), &user.access_token, None).await;
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &gateway.worker.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let (code, reason) = socket.closed_within(WITHIN).await.expect("closed");
+    assert_eq!(code, 1001, "{reason}");
+    assert!(reason.contains("reconnect"), "{reason}");
 }

@@ -90,6 +90,44 @@ pub async fn attach_all(sender: Uuid, conversation: Uuid, ids: &[Uuid]) -> Resul
     Ok(())
 }
 
+/// 422 naming `media_ids[i]` for a file that is not ready yet (a video still transcoding): a
+/// message shows only what its members can open. Asked of the File Manager after attaching, so
+/// the answer is about exactly the files attached to this conversation.
+pub async fn ensure_ready(conversation: Uuid, ids: &[Uuid]) -> Result<(), Problem> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let body = json!({"service": crate::SCHEMA, "object_type": "conversation",
+                      "object_id": conversation.to_string(), "file_ids": ids});
+    let (status, answer) = nexgate_platform::internal::call(
+        "files",
+        spin_sdk::http::Method::Post,
+        "/internal/files/attached",
+        &body,
+        None,
+    )
+    .await?;
+    if status != 200 {
+        return Err(Problem::internal(format!(
+            "files attached answered {status}: {answer}"
+        )));
+    }
+    let ready: Vec<String> = answer["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["status"] == "ready")
+        .filter_map(|f| f["file_id"].as_str().map(str::to_string))
+        .collect();
+    match ids.iter().position(|id| !ready.contains(&id.to_string())) {
+        None => Ok(()),
+        Some(i) => Err(Problem::invalid_field(
+            &format!("media_ids[{i}]"),
+            "the file is not ready yet; send it once it is",
+        )),
+    }
+}
+
 /// Replaces each message's `media` ids with the files' metadata and signed URLs (`url` is null
 /// until a file is ready; a file the File Manager no longer has shows `status: "gone"`).
 pub async fn hydrate(conversation: Uuid, items: &mut [Value]) -> Result<(), Problem> {

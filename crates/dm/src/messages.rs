@@ -79,6 +79,7 @@ pub async fn send(req: &Request, id: &str, component: &str) -> Result<Response, 
         crate::media::check_card(&conn, ctx.user_id, card)?;
     }
     crate::media::attach_all(ctx.user_id, conversation, &b.media_ids).await?;
+    crate::media::ensure_ready(conversation, &b.media_ids).await?;
     let message = new_id();
     let sent = with_events(&conn, crate::SCHEMA, component, |conn, events| {
         // The relay publishes this send's events the moment it commits (a notice, not an MQTT
