@@ -122,7 +122,7 @@ pub async fn ensure_ready(conversation: Uuid, ids: &[Uuid]) -> Result<(), Proble
     match ids.iter().position(|id| !ready.contains(&id.to_string())) {
         None => Ok(()),
         Some(i) => Err(Problem::invalid_field(
-            &format!("media_ids[{i}]"),
+            format!("media_ids[{i}]"),
             "the file is not ready yet; send it once it is",
         )),
     }
