@@ -110,7 +110,6 @@ impl Feed {
             let _ = tokio::time::timeout(wait, self.woken.notified()).await;
             if let Err(e) = self.pull().await {
                 tracing::warn!("realtime feed: pull failed ({e:#}); retrying");
-                self.cursor.lock().await.db.reset();
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
@@ -124,7 +123,7 @@ impl Feed {
     async fn pull_locked(&self, c: &mut Cursor) -> Result<()> {
         loop {
             let hinted = self.hinted.swap(false, Ordering::AcqRel);
-            let snapshot = c.db.query(SNAPSHOT_SQL, &[]).await?;
+            let snapshot = c.db.query_or_reset(SNAPSHOT_SQL, &[]).await?;
             let boundary: String = snapshot[0].get("xmin");
             let xmax: String = snapshot[0].get("xmax");
             if hinted {
@@ -151,7 +150,7 @@ impl Feed {
     /// whether more is waiting.
     async fn pull_range(&self, c: &mut Cursor, boundary: String) -> Result<bool> {
         let rows =
-            c.db.query(PULL_SQL.as_str(), &[&c.token, &boundary, &(PULL_MAX + 1)])
+            c.db.query_or_reset(PULL_SQL.as_str(), &[&c.token, &boundary, &(PULL_MAX + 1)])
                 .await?;
         let full = rows.len() as i64 > PULL_MAX;
         let next: String = if full {
@@ -187,7 +186,6 @@ impl Feed {
         if let Err(e) = self.pull_locked(&mut c).await {
             // Not fatal: the connection starts at the cursor as it is, and the next pull goes on.
             tracing::warn!("realtime feed: pull before a registration failed ({e:#})");
-            c.db.reset();
         }
         let registration = self.hub.register(user, session)?;
         Ok((registration, c.token.clone()))
@@ -201,15 +199,8 @@ impl Feed {
         let mut limit = CATCH_UP_PAGE;
         while xid(&from) < xid(until) {
             let rows = db
-                .query(CATCH_UP_SQL.as_str(), &[&user, &from, &until, &(limit + 1)])
-                .await;
-            let rows = match rows {
-                Ok(rows) => rows,
-                Err(e) => {
-                    db.reset();
-                    return Err(e);
-                }
-            };
+                .query_or_reset(CATCH_UP_SQL.as_str(), &[&user, &from, &until, &(limit + 1)])
+                .await?;
             let more = rows.len() as i64 > limit;
             let next: String = if more {
                 rows[limit as usize].get("txid")

@@ -21,7 +21,7 @@ pub async fn watch(db_url: String, hub: Arc<Hub>, every: Duration) {
         if open.is_empty() {
             continue;
         }
-        match db.query(LIVE_SQL, &[&open]).await {
+        match db.query_or_reset(LIVE_SQL, &[&open]).await {
             Ok(rows) => {
                 let live: std::collections::HashSet<Uuid> =
                     rows.iter().map(|r| r.get("session_id")).collect();
@@ -31,7 +31,6 @@ pub async fn watch(db_url: String, hub: Arc<Hub>, every: Duration) {
             }
             Err(e) => {
                 tracing::warn!("realtime: cannot check sessions ({e:#}); retrying");
-                db.reset();
             }
         }
     }
@@ -40,16 +39,10 @@ pub async fn watch(db_url: String, hub: Arc<Hub>, every: Duration) {
 /// Whether `session` of `user` is live now (at authentication).
 pub async fn is_live(db: &mut Db, session: Uuid, user: Uuid) -> anyhow::Result<bool> {
     let rows = db
-        .query(
+        .query_or_reset(
             "SELECT 1 FROM auth.live_sessions WHERE session_id = $1 AND user_id = $2",
             &[&session, &user],
         )
-        .await;
-    match rows {
-        Ok(rows) => Ok(!rows.is_empty()),
-        Err(e) => {
-            db.reset();
-            Err(e)
-        }
-    }
+        .await?;
+    Ok(!rows.is_empty())
 }

@@ -53,17 +53,14 @@ impl Typing {
 
     /// `user` is typing in `conversation`: false when they are not an active member of it.
     pub async fn publish(&self, user: Uuid, conversation: Uuid) -> Result<bool> {
-        {
-            let mut db = self.db.get().await;
-            let rows = db.query(MEMBER_SQL, &[&conversation, &user]).await;
-            match rows {
-                Ok(rows) if rows.is_empty() => return Ok(false),
-                Ok(_) => {}
-                Err(e) => {
-                    db.reset();
-                    return Err(e);
-                }
-            }
+        let member = self
+            .db
+            .get()
+            .await
+            .query_or_reset(MEMBER_SQL, &[&conversation, &user])
+            .await?;
+        if member.is_empty() {
+            return Ok(false);
         }
         let payload = serde_json::to_string(&Typed {
             conversation_id: conversation,
@@ -112,18 +109,12 @@ impl Typing {
     }
 
     async fn deliver(&self, typed: &Typed) -> Result<()> {
-        let mut db = self.db.get().await;
-        let rows = match db
-            .query(AUDIENCE_SQL, &[&typed.conversation_id, &typed.user_id])
+        let rows = self
+            .db
+            .get()
             .await
-        {
-            Ok(rows) => rows,
-            Err(e) => {
-                db.reset();
-                return Err(e);
-            }
-        };
-        drop(db);
+            .query_or_reset(AUDIENCE_SQL, &[&typed.conversation_id, &typed.user_id])
+            .await?;
         let frame: Arc<str> =
             frames::typing(typed.conversation_id, typed.user_id, EXPIRES_IN_MS).into();
         for row in rows {

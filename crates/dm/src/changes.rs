@@ -25,6 +25,7 @@ pub fn changes_sql(viewer: &str, since: &str, until: &str, limit: &str) -> Strin
     } else {
         format!("AND m.user_id = {viewer}")
     };
+    let media_and_card = crate::media::media_and_card_sql("m.user_id");
     format!(
         "SELECT viewer, txid_text AS txid, change FROM (
            SELECT m.user_id AS viewer, ch.id, ch.txid, ch.txid::text AS txid_text, ch.kind,
@@ -35,11 +36,7 @@ pub fn changes_sql(viewer: &str, since: &str, until: &str, limit: &str) -> Strin
                      'sender_id', msg.sender_id, 'text', CASE WHEN msg.unsent_at IS NULL THEN msg.text END,
                      'unsent', msg.unsent_at IS NOT NULL, 'reply_to', msg.reply_to,
                      'edited', msg.edited_at IS NOT NULL,
-                     'media', CASE WHEN msg.unsent_at IS NULL THEN to_jsonb(msg.media) ELSE '[]'::jsonb END,
-                     'card', CASE WHEN msg.card_kind IS NULL OR msg.unsent_at IS NOT NULL THEN NULL
-                         ELSE coalesce(dm.live_card(m.user_id, msg.card_kind, msg.card_id),
-                                       jsonb_build_object('kind', msg.card_kind, 'id', msg.card_id,
-                                                          'unavailable', true)) END))
+                     {media_and_card}))
                  FROM dm.messages msg WHERE msg.id = ch.message_id
                    AND NOT EXISTS (SELECT 1 FROM dm.hidden_messages h
                                    WHERE h.user_id = m.user_id AND h.message_id = msg.id)), '{{}}'::jsonb) END

@@ -31,6 +31,18 @@ pub struct Card {
     pub id: Uuid,
 }
 
+/// The `media` (file ids) and `card` (rendered live for `viewer`) members of a message `msg`'s
+/// JSON: the same in history pages, sync and the gateway.
+pub fn media_and_card_sql(viewer: &str) -> String {
+    format!(
+        "'media', CASE WHEN msg.unsent_at IS NULL THEN to_jsonb(msg.media) ELSE '[]'::jsonb END,
+         'card', CASE WHEN msg.card_kind IS NULL OR msg.unsent_at IS NOT NULL THEN NULL
+                 ELSE coalesce(dm.live_card({viewer}, msg.card_kind, msg.card_id),
+                               jsonb_build_object('kind', msg.card_kind, 'id', msg.card_id,
+                                                  'unavailable', true)) END"
+    )
+}
+
 /// 422 unless `card` names an object the sender may see now.
 pub fn check_card(conn: &Connection, sender: Uuid, card: &Card) -> Result<(), Problem> {
     if !matches!(card.kind.as_str(), "product" | "event" | "post" | "profile") {
@@ -90,15 +102,16 @@ pub async fn attach_all(sender: Uuid, conversation: Uuid, ids: &[Uuid]) -> Resul
     Ok(())
 }
 
-/// 422 naming `media_ids[i]` for a file that is not ready yet (a video still transcoding): a
-/// message shows only what its members can open. Asked of the File Manager after attaching, so
-/// the answer is about exactly the files attached to this conversation.
-pub async fn ensure_ready(conversation: Uuid, ids: &[Uuid]) -> Result<(), Problem> {
-    if ids.is_empty() {
-        return Ok(());
-    }
+/// The files of `ids` attached to the conversation, as the File Manager describes them (with
+/// signed URLs valid `ttl_secs`); ids not attached there are absent.
+async fn attached(
+    conversation: Uuid,
+    ids: &[String],
+    ttl_secs: u32,
+) -> Result<Vec<Value>, Problem> {
     let body = json!({"service": crate::SCHEMA, "object_type": "conversation",
-                      "object_id": conversation.to_string(), "file_ids": ids});
+                      "object_id": conversation.to_string(), "file_ids": ids,
+                      "expires_in_secs": ttl_secs});
     let (status, answer) = nexgate_platform::internal::call(
         "files",
         spin_sdk::http::Method::Post,
@@ -112,10 +125,20 @@ pub async fn ensure_ready(conversation: Uuid, ids: &[Uuid]) -> Result<(), Proble
             "files attached answered {status}: {answer}"
         )));
     }
-    let ready: Vec<String> = answer["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    Ok(answer["items"].as_array().cloned().unwrap_or_default())
+}
+
+/// 422 naming `media_ids[i]` for a file that is not ready yet (a video still transcoding): a
+/// message shows only what its members can open. Asked of the File Manager after attaching, so
+/// the answer is about exactly the files attached to this conversation.
+pub async fn ensure_ready(conversation: Uuid, ids: &[Uuid]) -> Result<(), Problem> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let wanted: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    let ready: Vec<String> = attached(conversation, &wanted, URL_TTL_SECS)
+        .await?
+        .iter()
         .filter(|f| f["status"] == "ready")
         .filter_map(|f| f["file_id"].as_str().map(str::to_string))
         .collect();
@@ -144,23 +167,7 @@ pub async fn hydrate(conversation: Uuid, items: &mut [Value]) -> Result<(), Prob
     unique.sort();
     unique.dedup();
     for chunk in unique.chunks(50) {
-        let body = json!({"service": crate::SCHEMA, "object_type": "conversation",
-                          "object_id": conversation.to_string(), "file_ids": chunk,
-                          "expires_in_secs": URL_TTL_SECS});
-        let (status, answer) = nexgate_platform::internal::call(
-            "files",
-            spin_sdk::http::Method::Post,
-            "/internal/files/attached",
-            &body,
-            None,
-        )
-        .await?;
-        if status != 200 {
-            return Err(Problem::internal(format!(
-                "files attached answered {status}: {answer}"
-            )));
-        }
-        for item in answer["items"].as_array().into_iter().flatten() {
+        for item in attached(conversation, chunk, URL_TTL_SECS).await? {
             if let Some(id) = item["file_id"].as_str() {
                 let mut file = item.clone();
                 if let Some(f) = file.as_object_mut() {

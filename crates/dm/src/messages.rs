@@ -230,10 +230,8 @@ fn message_sql() -> String {
                                    FROM (SELECT emoji, count(*) AS n FROM dm.reactions WHERE message_id = msg.id GROUP BY emoji) r),
                                   '[]'::jsonb),
             'my_reaction', (SELECT r.emoji FROM dm.reactions r WHERE r.message_id = msg.id AND r.user_id = $1),
-            'media', CASE WHEN msg.unsent_at IS NULL THEN to_jsonb(msg.media) ELSE '[]'::jsonb END,
-            'card', CASE WHEN msg.card_kind IS NULL OR msg.unsent_at IS NOT NULL THEN NULL
-                         ELSE coalesce(dm.live_card($1, msg.card_kind, msg.card_id),
-                                       jsonb_build_object('kind', msg.card_kind, 'id', msg.card_id, 'unavailable', true)) END)"
+            {})",
+        crate::media::media_and_card_sql("$1")
     )
 }
 

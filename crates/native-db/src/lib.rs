@@ -66,6 +66,20 @@ impl Db {
         Ok(client.query(&s, params).await?)
     }
 
+    /// [`Db::query`], forgetting the connection when it fails (the next use reconnects): for
+    /// readers whose only errors are a lost or restarted database.
+    pub async fn query_or_reset(
+        &mut self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>> {
+        let rows = self.query(sql, params).await;
+        if rows.is_err() {
+            self.reset();
+        }
+        rows
+    }
+
     pub async fn execute(&mut self, sql: &'static str, params: Params<'_>) -> Result<u64> {
         let s = self.statement(sql).await?;
         let client = self.client.as_ref().expect("opened by statement()");
